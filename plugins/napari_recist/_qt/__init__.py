@@ -1,0 +1,1 @@
+"""Qt views of the plugin (the dock widget); the logic lives in ``_session``."""

@@ -1,0 +1,79 @@
+"""Small Qt table helpers: fill a QTableWidget from rows of text, read-only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+SEVERITY_COLORS = {"error": QColor("#ff6b6b"), "warning": QColor("#ffd166")}
+KIND_COLORS = {
+    "target": QColor("#f5d442"),
+    "non_target": QColor("#4dd0e1"),
+    "new": QColor("#e040fb"),
+}
+RESPONSE_COLORS = {
+    "CR": QColor("#4caf50"),
+    "PR": QColor("#8bc34a"),
+    "SD": QColor("#ffc107"),
+    "PD": QColor("#f44336"),
+    "NE": QColor("#9e9e9e"),
+}
+
+
+def make_table(headers: Sequence[str], select_rows: bool = True) -> QTableWidget:
+    """A compact read-only table with the given column headers."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(list(headers))
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(
+        QAbstractItemView.SelectionMode.SingleSelection
+        if select_rows
+        else QAbstractItemView.SelectionMode.NoSelection
+    )
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+def fmt(value: Any, digits: int = 1, suffix: str = "") -> str:
+    """Text of a number (empty for None/NaN), or the value's text."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.{digits}f}{suffix}"
+    text = str(value)
+    return "" if text in ("nan", "NaT", "<NA>", "None") else text
+
+
+def set_rows(
+    table: QTableWidget,
+    rows: Sequence[Sequence[str]],
+    colors: Sequence[Sequence[QColor | None]] | None = None,
+    tooltips: Sequence[str] | None = None,
+) -> None:
+    """Replace the table's rows (signals blocked)."""
+    blocked = table.blockSignals(True)
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            item = table.item(r, c)
+            if item is None:
+                item = QTableWidgetItem()
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                table.setItem(r, c, item)
+            item.setText(text)
+            color = colors[r][c] if colors is not None else None
+            item.setForeground(color if color is not None else table.palette().text())
+            if tooltips is not None:
+                item.setToolTip(tooltips[r])
+    table.blockSignals(blocked)

@@ -1,0 +1,3 @@
+from recist_tool.cli import main
+
+main()

@@ -1,0 +1,557 @@
+"""The annotation format: one CSV row per lesion per time point.
+
+This module is the only place that reads or writes annotation files; the napari
+plugin, the command line and the tests all go through it. The format is described
+in ``docs/annotation_format.md``.
+
+Reading is built for cohorts of millions of rows: files are parsed by pyarrow with
+every column as text, checked with vectorised masks, and only when something is
+wrong does a slow path work out the exact file, line, column and value to report.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from recist_tool._atomic import atomic_write
+from recist_tool.errors import AnnotationError
+
+#: Required columns, in the order they are written.
+COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "timepoint",
+    "date",
+    "lesion_id",
+    "kind",
+    "organ",
+    "nodal",
+    "long_axis_mm",
+    "short_axis_mm",
+    "status",
+)
+#: Optional columns with a meaning to the engine; any other column is carried through.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("slice_thickness_mm", "modality", "reader", "series_uid")
+#: Provenance columns added by :func:`read_annotations` (never written).
+PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
+
+#: ``DataFrame.attrs`` key marking a table checked by this module (lost on copies).
+CHECKED = "recist_tool.checked"
+
+KINDS: tuple[str, ...] = ("target", "non_target", "new")
+STATUSES: dict[str, tuple[str, ...]] = {
+    "target": ("measured", "too_small", "disappeared", "not_evaluated"),
+    "non_target": ("present", "absent", "progression", "not_evaluated"),
+    "new": ("present", "equivocal"),
+}
+_SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm")
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+# Plain decimal (no sign, no exponent): the only size syntax accepted.
+_DECIMAL_RE = r"^[0-9]+(\.[0-9]*)?$|^\.[0-9]+$"
+_MAX_REPORTED = 20
+
+
+@dataclass
+class Measurement:
+    """One annotation row: one lesion at one time point.
+
+    Sizes are in millimetres (``None`` when not recorded); ``extra`` holds any
+    further columns (strings), which are carried through unchanged.
+    """
+
+    patient_id: str
+    timepoint: str
+    date: str  # YYYY-MM-DD
+    lesion_id: str
+    kind: str
+    organ: str = ""
+    nodal: bool = False
+    long_axis_mm: float | None = None
+    short_axis_mm: float | None = None
+    status: str = "measured"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def to_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
+    """Build an annotation table from :class:`Measurement` records.
+
+    Parameters
+    ----------
+    measurements : iterable of Measurement
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS` followed by the union of the records' extra columns.
+    """
+    names = [f.name for f in fields(Measurement) if f.name != "extra"]
+    rows = []
+    for m in measurements:
+        row = {n: getattr(m, n) for n in names}
+        row.update(m.extra)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
+    for col in ("long_axis_mm", "short_axis_mm"):
+        frame[col] = pd.to_numeric(frame[col]).astype(float)
+    frame["nodal"] = frame["nodal"].astype(bool)
+    return frame
+
+
+def from_frame(frame: pd.DataFrame) -> list[Measurement]:
+    """Turn an annotation table back into :class:`Measurement` records."""
+    extra_cols = [c for c in frame.columns if c not in COLUMNS and c not in PROVENANCE_COLUMNS]
+    out = []
+    for rec in frame.to_dict("records"):
+        out.append(
+            Measurement(
+                patient_id=str(rec["patient_id"]),
+                timepoint=str(rec["timepoint"]),
+                date=_date_text(rec["date"]),
+                lesion_id=str(rec["lesion_id"]),
+                kind=str(rec["kind"]),
+                organ=str(rec["organ"]) if _present(rec["organ"]) else "",
+                nodal=bool(rec["nodal"]),
+                long_axis_mm=float(rec["long_axis_mm"]) if _present(rec["long_axis_mm"]) else None,
+                short_axis_mm=(
+                    float(rec["short_axis_mm"]) if _present(rec["short_axis_mm"]) else None
+                ),
+                status=str(rec["status"]),
+                extra={c: "" if not _present(rec[c]) else str(rec[c]) for c in extra_cols},
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders (searched recursively for ``*.csv``) into a file list.
+
+    Raises
+    ------
+    AnnotationError
+        When an input does not exist or a folder holds no CSV file.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*.csv") if q.is_file())
+            if not found:
+                raise AnnotationError(f"{p}: folder holds no .csv annotation file")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise AnnotationError(f"{p}: no such file or folder")
+    if not files:
+        raise AnnotationError("no annotation file given")
+    return files
+
+
+def read_annotations(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    on_file: Callable[[Path], None] | None = None,
+) -> pd.DataFrame:
+    """Read and check annotation CSV files.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        CSV files, or folders searched recursively for ``*.csv``.
+    on_file : callable, optional
+        Called with each file's path before it is read (progress display).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per CSV row, files concatenated in order. Identifiers, ``organ``,
+        ``kind`` and ``status`` are categoricals (trimmed; ``kind`` and ``status``
+        lower-case); ``date`` is ``datetime64``; ``nodal`` is bool; sizes are float
+        (NaN when empty); extra columns are pyarrow-backed strings. Provenance
+        columns ``_source`` (file) and ``_line`` (line number, header = 1) are added.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the file, line, column and value of every problem found (up to 20).
+    """
+    parts = []
+    for path in annotation_files(inputs):
+        if on_file is not None:
+            on_file(path)
+        parts.append(_read_one(path))
+    table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+    return _convert(table.unify_dictionaries())
+
+
+def check_annotations(frame: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
+    """Check an in-memory annotation table and return it normalised.
+
+    The same checks as :func:`read_annotations`; rows are reported by their position
+    (``row 1`` is the first row) unless the table carries ``_source``/``_line``.
+    """
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise AnnotationError(f"{source}: missing column(s) {', '.join(missing)}")
+    cols = {}
+    for c in frame.columns:
+        if c in PROVENANCE_COLUMNS:
+            continue
+        s = frame[c]
+        if c == "date" and pd.api.types.is_datetime64_any_dtype(s):
+            s = s.dt.strftime("%Y-%m-%d")
+        elif c == "nodal" and pd.api.types.is_bool_dtype(s):
+            s = s.map({True: "true", False: "false"})
+        elif c in _SIZE_COLUMNS and pd.api.types.is_numeric_dtype(s):
+            s = s.map(_format_size)
+        cols[str(c)] = pa.array(
+            [None if not _present(v) else str(v) for v in s.tolist()], type=pa.string()
+        )
+    table = pa.table(cols)
+    if "_source" in frame.columns and "_line" in frame.columns:
+        src = pa.array(frame["_source"].astype(str).tolist(), type=pa.string())
+        line = pa.array(frame["_line"].astype("int64").to_numpy())
+        src = src.dictionary_encode()
+    else:
+        src = _constant(source, len(frame))
+        line = pa.array(np.arange(1, len(frame) + 1, dtype=np.int64))
+    table = table.append_column("_source", src).append_column("_line", line)
+    return _convert(table, row_word="line" if "_line" in frame.columns else "row")
+
+
+def _constant(text: str, n: int) -> pa.DictionaryArray:
+    """A column holding one text n times, stored once."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([text], pa.string())
+    )
+
+
+def _read_one(path: Path) -> pa.Table:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte order mark (Excel)
+        data = data[3:]
+    try:
+        header_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path}: line 1: not UTF-8 text") from exc
+    if not header_line.strip():
+        raise AnnotationError(f"{path}: empty file or empty header line")
+    header = next(csv.reader([header_line]))
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise AnnotationError(f"{path}: line 1: column(s) named twice: {', '.join(dupes)}")
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise AnnotationError(
+            f"{path}: line 1: missing column(s) {', '.join(missing)} "
+            f"(required: {', '.join(COLUMNS)})"
+        )
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                # Dictionary-encoded while parsing: checks then run per distinct value.
+                column_types={h: pa.dictionary(pa.int32(), pa.string()) for h in header},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        _raise_parse_error(path, data, len(header))
+        raise  # _raise_parse_error always raises; keeps type checkers content
+    lines = _line_numbers(data, table.num_rows)
+    if lines is None:
+        lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
+    table = table.rename_columns(header)
+    table = table.append_column("_source", _constant(str(path), table.num_rows))
+    return table.append_column("_line", pa.array(lines))
+
+
+def _line_numbers(data: bytes, n_rows: int) -> np.ndarray | None:
+    """Editor line numbers of the data rows, or None when simply 2..n+1.
+
+    pyarrow skips blank lines and lets quoted fields span lines; only then do we pay
+    for counting lines with the csv module.
+    """
+    body = data.rstrip(b"\r\n")
+    if b"\n\n" not in body and b"\n\r\n" not in body and b'"' not in body:
+        return None
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    next(reader, None)
+    out = []
+    start = reader.line_num + 1
+    for row in reader:
+        if row and any(cell != "" for cell in row):
+            out.append(start)
+        start = reader.line_num + 1
+    arr = np.asarray(out, dtype=np.int64)
+    return arr if len(arr) == n_rows else None
+
+
+def _raise_parse_error(path: Path, data: bytes, n_cols: int) -> None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise AnnotationError(f"{path}: line {line}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    start = reader.line_num + 1
+    for row in reader:
+        if row and len(row) != n_cols:
+            raise AnnotationError(
+                f"{path}: line {start}: expected {n_cols} fields as in the header, found {len(row)}"
+            )
+        start = reader.line_num + 1
+    raise AnnotationError(f"{path}: not a readable CSV file")
+
+
+def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
+    """Check every row and build the typed DataFrame, in one pass.
+
+    Work is done on dictionary-encoded columns, so it scales with the number of
+    distinct values rather than rows; row masks are needed only for the report.
+    """
+    problems: list[tuple[str, int, str]] = []  # (source, line, text)
+    out: dict[str, Any] = {}
+    n = table.num_rows
+
+    def report(mask: np.ndarray, column: str, what: str) -> None:
+        if not mask.any():
+            return
+        idx = pa.array(np.flatnonzero(mask)[: _MAX_REPORTED + 1])
+        src = table.column("_source").take(idx).to_pylist()
+        line = table.column("_line").take(idx).to_pylist()
+        vals = table.column(column).take(idx).to_pylist()
+        for s, ln, v in zip(src, line, vals, strict=True):
+            shown = "empty" if v is None or not str(v).strip() else repr(v)
+            problems.append((s, ln, f"column {column}: {shown}: {what}"))
+
+    def encoded(name: str, normalise=str.strip) -> tuple[np.ndarray, list]:
+        """Row codes (-1 = empty) and the normalised distinct values."""
+        col = table.column(name)
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if not pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_encode()
+        values = [normalise(v) for v in arr.dictionary.to_pylist()]
+        codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        empty = np.array([v == "" for v in values] + [True], dtype=bool)
+        codes = np.where(empty[codes], -1, codes).astype(np.int64)  # blank -> empty
+        return codes, values
+
+    def rows_with(codes: np.ndarray, bad_values: np.ndarray) -> np.ndarray:
+        return np.append(bad_values, False)[codes] if bad_values.any() else np.zeros(n, bool)
+
+    def categorical(codes: np.ndarray, values: list) -> pd.Categorical:
+        # Distinct normalised values may repeat (" P1" and "P1"): merge them.
+        uniq, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+        mapped = np.where(codes >= 0, np.append(inverse, -1)[codes], -1)
+        return pd.Categorical.from_codes(mapped, categories=uniq.astype(str))
+
+    for name in ("patient_id", "timepoint", "lesion_id", "organ"):
+        codes, values = encoded(name)
+        if name != "organ":
+            report(codes < 0, name, "must not be empty")
+        out[name] = categorical(codes, values if values else [""])
+
+    codes, values = encoded("kind", lambda v: v.strip().lower())
+    report(codes < 0, "kind", "must not be empty")
+    bad = np.array([v not in KINDS for v in values], dtype=bool)
+    report(rows_with(codes, bad), "kind", f"unknown kind (expected one of {', '.join(KINDS)})")
+    kind_codes, kind_values = codes, values
+    out["kind"] = categorical(codes, values)
+
+    codes, values = encoded("status", lambda v: v.strip().lower())
+    report(codes < 0, "status", "must not be empty")
+    for ki, k in enumerate(kind_values):
+        if k not in STATUSES:
+            continue
+        bad = np.array([v not in STATUSES[k] for v in values], dtype=bool)
+        report(
+            rows_with(codes, bad) & (kind_codes == ki),
+            "status",
+            f"unknown status for a {k} lesion (expected one of {', '.join(STATUSES[k])})",
+        )
+    out["status"] = categorical(codes, values)
+
+    codes, values = encoded("nodal", lambda v: v.strip().lower())
+    report(codes < 0, "nodal", "must not be empty")
+    bad = np.array([v not in _TRUE + _FALSE for v in values], dtype=bool)
+    report(rows_with(codes, bad), "nodal", "expected true or false")
+    truth = np.array([v in _TRUE for v in values] + [False], dtype=bool)
+    out["nodal"] = truth[codes]
+
+    codes, values = encoded("date")
+    report(codes < 0, "date", "must not be empty")
+    parsed = [_parse_date(v) for v in values]
+    bad = np.array([d is None for d in parsed], dtype=bool)
+    report(rows_with(codes, bad), "date", "not a date in the form YYYY-MM-DD")
+    days = np.array([d if d is not None else 0 for d in parsed] + [0], dtype="datetime64[D]")
+    out["date"] = pd.Series(days[codes].astype("datetime64[s]"))
+
+    for name in _SIZE_COLUMNS:
+        if name not in table.column_names:
+            continue
+        codes, values = encoded(name)
+        parsed_sizes = [_parse_size(v) for v in values]
+        for what in ("not a number", "must not be negative", "write sizes as plain decimals in mm"):
+            bad = np.array([isinstance(p, str) and p == what for p in parsed_sizes], dtype=bool)
+            report(rows_with(codes, bad), name, what)
+        mm = np.array([p if isinstance(p, float) else np.nan for p in parsed_sizes] + [np.nan])
+        out[name] = mm[codes]
+
+    if problems:
+        problems.sort(key=lambda p: (p[0], p[1]))
+        more = len(problems) - _MAX_REPORTED
+        lines = [f"{s}: {row_word} {ln}: {text}" for s, ln, text in problems[:_MAX_REPORTED]]
+        if more > 0:
+            lines.append(f"... and {more} more problem(s)")
+        if len(lines) == 1:
+            raise AnnotationError(lines[0])
+        raise AnnotationError("bad annotation input:\n  " + "\n  ".join(lines))
+
+    for name in table.column_names:
+        if name in out:
+            continue
+        col = table.column(name)
+        if name == "_line":
+            out[name] = col.to_numpy()
+        elif name == "_source":
+            out[name] = col.to_pandas()
+        elif pa.types.is_dictionary(col.type):  # extra columns: carried through
+            out[name] = col.to_pandas()
+        else:
+            out[name] = pd.Series(col, dtype=pd.ArrowDtype(pa.string()))
+    ordered = [c for c in table.column_names if c in out]
+    frame = pd.DataFrame({c: out[c] for c in ordered})
+    frame.attrs[CHECKED] = True
+    return frame
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SIZE_RE = re.compile(_DECIMAL_RE)
+
+
+def _parse_date(text: str) -> np.datetime64 | None:
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return np.datetime64(dt.date.fromisoformat(text), "D")
+    except ValueError:
+        return None
+
+
+def _parse_size(text: str) -> float | str | None:
+    """A float, None when empty, or the text of the problem."""
+    if text == "":
+        return None
+    if _SIZE_RE.match(text):
+        value = float(text)
+        return value if math.isfinite(value) else "not a number"
+    if text.startswith("-"):
+        return "must not be negative"
+    try:
+        value = float(text)
+    except ValueError:
+        return "not a number"
+    return "write sizes as plain decimals in mm" if math.isfinite(value) else "not a number"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_annotations(data: pd.DataFrame | Iterable[Measurement], path: str | os.PathLike) -> Path:
+    """Write an annotation CSV atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    data : DataFrame or iterable of Measurement
+        The rows; the required columns come first, extra columns after them in their
+        order; provenance columns are dropped.
+    path : path-like
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    frame = data if isinstance(data, pd.DataFrame) else to_frame(data)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise AnnotationError(f"cannot write {path}: missing column(s) {', '.join(missing)}")
+    extra = [c for c in frame.columns if c not in COLUMNS and c not in PROVENANCE_COLUMNS]
+    out = pd.DataFrame(index=frame.index)
+    for c in (*COLUMNS, *extra):
+        s = frame[c]
+        if c == "date":
+            out[c] = s.map(_date_text)
+        elif c == "nodal":
+            out[c] = s.map(lambda v: "true" if _truthy(v) else "false")
+        elif c in _SIZE_COLUMNS:
+            out[c] = s.map(_format_size)
+        else:
+            out[c] = s.map(lambda v: "" if not _present(v) else str(v))
+    path = Path(path)
+    with atomic_write(path, "w") as fh:
+        out.to_csv(fh, index=False, lineterminator="\n")
+    return path
+
+
+def _format_size(v: Any) -> str:
+    """Shortest text that reads back as the same float (no ``1e-05`` forms)."""
+    if not _present(v):
+        return ""
+    if isinstance(v, str):
+        return v.strip()
+    f = float(v)
+    text = repr(f)
+    if "e" in text or "E" in text:
+        text = f"{f:.6f}".rstrip("0").rstrip(".")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _date_text(v: Any) -> str:
+    if not _present(v):
+        return ""
+    if isinstance(v, str):
+        return v.strip()
+    return pd.Timestamp(v).strftime("%Y-%m-%d")
+
+
+def _present(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return False
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    return not (isinstance(v, str) and v.strip() == "")
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in _TRUE
+    return bool(v) if _present(v) else False

@@ -1,0 +1,306 @@
+"""``recist-tool export …`` and ``recist-tool import sr``: tables, figures, SR, reports.
+
+Every export leaves out patient names, birth dates and other direct identifiers.
+``--deidentify`` also replaces patient IDs by keyed pseudonyms (HMAC-SHA256 with
+``--secret``, or the ``RECIST_DEID_SECRET`` environment variable), shifts each
+patient's dates by a constant and, for DICOM, applies the PS3.15 Basic Profile with
+consistent UID replacement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+export_app = typer.Typer(
+    name="export",
+    help="Export results: tables (Excel, Parquet), figures, DICOM SR, reports.",
+    no_args_is_help=True,
+)
+import_app = typer.Typer(
+    name="import", help="Import measurements from other formats.", no_args_is_help=True
+)
+
+INPUTS_HELP = (
+    "A batch output folder (with timepoints.csv), optionally followed by the run's "
+    "annotation CSVs; or annotation CSV files/folders (evaluated with default settings)."
+)
+_DEID = typer.Option(
+    False, "--deidentify", help="Pseudonymise patient IDs and shift dates (needs --secret)."
+)
+_SECRET = typer.Option(
+    None,
+    "--secret",
+    envvar="RECIST_DEID_SECRET",
+    help="Secret key of the pseudonyms (or env RECIST_DEID_SECRET). Keep it to reproduce them.",
+    show_default=False,
+)
+_OUT = typer.Option(..., "-o", "--outdir", help="Output folder (created).")
+
+
+def _deid(deidentify: bool, secret: str | None):
+    from recist_tool.export.deid import DeidentificationError, Deidentifier
+
+    if not deidentify:
+        if secret:
+            raise DeidentificationError("--secret given without --deidentify")
+        return None
+    return Deidentifier(secret or "")
+
+
+def _results(inputs: list[Path], deid):
+    from recist_tool.export.tables import load_any
+
+    results = load_any(inputs)
+    return results.deidentified(deid) if deid is not None else results.without_identifiers()
+
+
+def _done(paths: list[Path]) -> None:
+    for p in paths:
+        typer.echo(str(p))
+
+
+@export_app.command("tables")
+def tables(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    outdir: Path = _OUT,
+    formats: list[str] = typer.Option(
+        ["xlsx", "parquet", "csv"], "--format", "-f", help="xlsx, parquet and/or csv."
+    ),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write the results as Excel (sheet per table + settings), Parquet and CSV.
+
+    The per-lesion long table (lesion × time point, size and change) is added when
+    the annotations are known.
+    """
+    from recist_tool.export import ExportError
+    from recist_tool.export.tables import write_csv, write_excel, write_parquet
+
+    bad = [f for f in formats if f not in ("xlsx", "parquet", "csv")]
+    if bad:
+        raise ExportError(f"unknown format {', '.join(bad)} (expected xlsx, parquet or csv)")
+    results = _results(inputs, _deid(deidentify, secret))
+    paths: list[Path] = []
+    if "xlsx" in formats:
+        paths.append(write_excel(results, outdir / "results.xlsx"))
+    if "parquet" in formats:
+        paths += write_parquet(results, outdir)
+    if "csv" in formats:
+        paths += write_csv(results, outdir)
+    _done(paths)
+
+
+@export_app.command("plots")
+def plots(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    outdir: Path = _OUT,
+    treatments: Path | None = typer.Option(
+        None, "--treatments", help="CSV with patient_id, date of each treatment (swimmer)."
+    ),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Draw the waterfall, spider and swimmer plots (PNG and SVG)."""
+    from recist_tool.export.plots import response_figures, save_figure
+
+    deid = _deid(deidentify, secret)
+    results = _results(inputs, deid)
+    tr = _treatments(treatments, deid)
+    paths: list[Path] = []
+    for name, fig in response_figures(results.timepoints, results.patients, tr).items():
+        paths += save_figure(fig, outdir / name)
+    _done(paths)
+
+
+def _treatments(path: Path | None, deid):
+    import pandas as pd
+
+    from recist_tool.export import ExportError
+
+    if path is None:
+        return None
+    try:
+        frame = pd.read_csv(path, dtype={"patient_id": str})
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: cannot read treatments: {exc}") from exc
+    missing = {"patient_id", "date"} - set(frame.columns)
+    if missing:
+        raise ExportError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return deid.frame(frame) if deid is not None else frame
+
+
+@export_app.command("sr")
+def sr(
+    annotations: list[Path] = typer.Argument(
+        ...,
+        help="Annotation CSVs with their JSON sidecars (one patient each).",
+        show_default=False,
+    ),
+    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    outdir: Path = _OUT,
+    timepoint: list[str] = typer.Option([], "--timepoint", help="Only these time points."),
+    include_identity: bool = typer.Option(
+        False,
+        "--include-identity",
+        help="Copy patient name, birth date, accession number from the images (for PACS).",
+    ),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point."""
+    from recist_tool.export.sr import export_readings
+    from recist_tool.reading import Reading
+
+    deid = _deid(deidentify, secret)
+    if deid is not None and include_identity:
+        from recist_tool.export.deid import DeidentificationError
+
+        raise DeidentificationError("--include-identity and --deidentify exclude each other")
+    readings = [Reading.load(p) for p in annotations]
+    _done(
+        export_readings(
+            readings,
+            dicom,
+            outdir,
+            timepoints=timepoint or None,
+            include_identity=include_identity,
+            deid=deid,
+        )
+    )
+
+
+@export_app.command("dicom")
+def dicom_deid(
+    inputs: list[Path] = typer.Argument(..., help="DICOM files or folders.", show_default=False),
+    outdir: Path = _OUT,
+    secret: str | None = _SECRET,
+) -> None:
+    """De-identify DICOM images (PS3.15 Basic Profile; needs --secret).
+
+    UIDs, pseudonyms and date shifts are the same as those of 'export sr
+    --deidentify' with the same secret, so the SRs' references stay valid.
+    """
+    from recist_tool.export.deid import Deidentifier, deidentify_files
+
+    paths = deidentify_files(inputs, outdir, Deidentifier(secret or ""))
+    typer.echo(f"{len(paths)} file(s) written to {outdir}")
+
+
+@export_app.command("report")
+def report(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    outdir: Path = _OUT,
+    survival: Path | None = typer.Option(
+        None, "--survival", help="Output folder of 'recist-tool survival' (tables, KM figures)."
+    ),
+    clinical: Path | None = typer.Option(
+        None,
+        "--clinical",
+        help="clinical.csv: run the survival analysis (OS, PFS) into OUTDIR/survival and "
+        "include it (instead of --survival).",
+    ),
+    treatments: Path | None = typer.Option(
+        None, "--treatments", help="CSV with patient_id, date of each treatment (swimmer)."
+    ),
+    title: str = typer.Option("RECIST 1.1 cohort report", "--title"),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write the cohort report: one self-contained HTML file and a PDF."""
+    from recist_tool.export import ExportError
+    from recist_tool.export.report import build_cohort_report, write_cohort_report
+    from recist_tool.export.tables import load_any
+
+    deid = _deid(deidentify, secret)
+    if clinical is not None and survival is not None:
+        raise ExportError("give --clinical or --survival, not both")
+    results = load_any(inputs)
+    if clinical is not None:
+        from recist_tool.survival import SurvivalSettings, run_survival
+
+        # Survival tables and KM figures are aggregates: no patient ID or date in them.
+        survival = outdir / "survival"
+        settings = SurvivalSettings(endpoints=("os", "pfs"), formats=("png", "svg"))
+        run_survival(clinical, results.patients, treatments, survival, settings)
+    results = results.deidentified(deid) if deid is not None else results.without_identifiers()
+    rep = build_cohort_report(
+        results, survival=survival, treatments=_treatments(treatments, deid), title=title
+    )
+    _done(write_cohort_report(rep, outdir))
+
+
+@export_app.command("patient-report")
+def patient_report(
+    annotations: list[Path] = typer.Argument(
+        ...,
+        help="Annotation CSVs with their JSON sidecars (one patient each).",
+        show_default=False,
+    ),
+    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    outdir: Path = _OUT,
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write a patient report (HTML and PDF) per annotation file.
+
+    Lesion table by time point, response per time point, and a key image per
+    measured lesion (its slice, windowed, with the lines drawn).
+    """
+    from recist_tool.export.patient_report import build_patient_report, write_patient_report
+    from recist_tool.export.sr import ImageIndex
+    from recist_tool.reading import Reading
+
+    deid = _deid(deidentify, secret)
+    index = ImageIndex(dicom)
+    paths: list[Path] = []
+    for p in annotations:
+        paths += write_patient_report(build_patient_report(Reading.load(p), index, deid), outdir)
+    _done(paths)
+
+
+@import_app.command("sr")
+def import_sr(
+    inputs: list[Path] = typer.Argument(..., help="SR files or folders.", show_default=False),
+    output: Path = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Annotation CSV to write (a JSON sidecar goes next to it "
+        "when --dicom is given and the SR holds one patient).",
+    ),
+    dicom: list[Path] = typer.Option(
+        [], "--dicom", help="Folder(s) with the referenced images (to keep the lines)."
+    ),
+) -> None:
+    """Read TID 1500 SRs (ours and other tools') into the annotation format.
+
+    Long/short axis, length and diameter measurements are read, with their lines.
+    """
+    from recist_tool.annotations import write_annotations
+    from recist_tool.export.sr import ImageIndex
+    from recist_tool.export.sr_import import read_srs, to_frame, to_readings
+
+    lesions = read_srs(inputs)
+    patients = {le.patient_id for le in lesions}
+    if dicom and len(patients) == 1:
+        (reading,) = to_readings(lesions, ImageIndex(dicom))
+        csv_path, side = reading.save(output)
+        _done([csv_path, side])
+        return
+    write_annotations(to_frame(lesions), output)
+    if dicom:
+        typer.echo(
+            "note: several patients: the lines are not kept (one sidecar per patient "
+            "is needed); import one patient at a time to keep them",
+            err=True,
+        )
+    _done([output])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``export`` and ``import`` command groups."""
+    app.add_typer(export_app, name="export")
+    app.add_typer(import_app, name="import")

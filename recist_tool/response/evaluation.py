@@ -1,0 +1,334 @@
+"""The public RECIST 1.1 evaluation: an annotation table in, result tables out."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from recist_tool import __version__
+from recist_tool._atomic import atomic_write
+from recist_tool.annotations import CHECKED, Measurement, check_annotations, to_frame
+from recist_tool.response._best import PatientResult, best_response
+from recist_tool.response._prepare import Prepared, U, prepare
+from recist_tool.response._timepoint import RESPONSE_NAMES, TimepointResult, evaluate_timepoints
+from recist_tool.response.messages import MESSAGE_COLUMNS, validation_messages
+from recist_tool.response.settings import ResponseSettings
+
+TIMEPOINT_COLUMNS = (
+    "patient_id",
+    "timepoint",
+    "date",
+    "days_from_baseline",
+    "sum_mm",
+    "nadir_mm",
+    "change_from_baseline_pct",
+    "change_from_nadir_pct",
+    "target_response",
+    "non_target_response",
+    "new_lesions",
+    "overall_response",
+)
+PATIENT_COLUMNS = (
+    "patient_id",
+    "baseline_date",
+    "n_targets",
+    "baseline_sum_mm",
+    "best_overall_response",
+    "best_response_date",
+    "best_change_pct",
+    "first_followup_date",
+    "first_followup_response",
+    "progression_date",
+    "pfs_days",
+    "pfs_event",
+)
+_PCT_COLUMNS = {
+    # column -> (numerator sum column, reference column) in exact units
+    "change_from_baseline_pct": ("_sum_u", "_baseline_u"),
+    "change_from_nadir_pct": ("_sum_u", "_nadir_u"),
+}
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`.
+
+    Attributes
+    ----------
+    timepoints : pandas.DataFrame
+        One row per patient and time point (columns :data:`TIMEPOINT_COLUMNS`).
+        Sums are in mm; percentages are exact (not rounded); responses are
+        ``CR``, ``PR``, ``SD``, ``PD``, ``NE``, ``NON-CR/NON-PD`` or empty where the
+        patient has no lesion of that kind (and at baseline).
+    patients : pandas.DataFrame
+        One row per patient (columns :data:`PATIENT_COLUMNS`).
+    messages : pandas.DataFrame
+        Validation warnings and errors (columns ``patient_id, timepoint, lesion_id,
+        severity, rule, message``).
+    settings : ResponseSettings
+        The settings used.
+    """
+
+    timepoints: pd.DataFrame
+    patients: pd.DataFrame
+    messages: pd.DataFrame
+    settings: ResponseSettings
+    _exact: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        """Whether any message is an error (only under ``strict``)."""
+        return bool((self.messages["severity"] == "error").any())
+
+    def write(self, outdir: str | os.PathLike) -> dict[str, Path]:
+        """Write ``timepoints.csv``, ``patients.csv``, ``messages.csv``, ``settings.json``.
+
+        Each file is written atomically. Percentages are rounded to 0.1 (half away
+        from zero, from the exact sums) in the files only.
+        """
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        tp = self.timepoints.copy()
+        for col, (num, ref) in _PCT_COLUMNS.items():
+            tp[col] = _rounded_pct(self._exact[num], self._exact[ref])
+        pt = self.patients.copy()
+        pt["best_change_pct"] = _rounded_pct(self._exact["_best_u"], self._exact["_pbase_u"])
+        paths = {
+            "timepoints": outdir / "timepoints.csv",
+            "patients": outdir / "patients.csv",
+            "messages": outdir / "messages.csv",
+            "settings": outdir / "settings.json",
+        }
+        _write_csv(tp, paths["timepoints"])
+        _write_csv(pt, paths["patients"])
+        _write_csv(self.messages, paths["messages"])
+        meta = {"software": "recist-tool", "version": __version__, "criteria": "RECIST 1.1"}
+        meta["settings"] = self.settings.to_dict()
+        with atomic_write(paths["settings"], "w") as fh:
+            json.dump(meta, fh, indent=2)
+            fh.write("\n")
+        return paths
+
+
+def evaluate(
+    data: pd.DataFrame | list[Measurement],
+    settings: ResponseSettings | None = None,
+) -> Evaluation:
+    """Evaluate RECIST 1.1 response for every patient of an annotation table.
+
+    Parameters
+    ----------
+    data : DataFrame or list of Measurement
+        Annotation rows (as from :func:`recist_tool.annotations.read_annotations`,
+        any table with the annotation columns, or :class:`Measurement` records).
+    settings : ResponseSettings, optional
+        Conventions; the defaults follow RECIST 1.1 and its FAQ.
+
+    Returns
+    -------
+    Evaluation
+        Per time point and per patient results, and validation messages.
+
+    Raises
+    ------
+    recist_tool.errors.AnnotationError
+        When the table is malformed (naming the row and column).
+
+    Examples
+    --------
+    >>> from recist_tool.annotations import Measurement
+    >>> rows = [
+    ...     Measurement("P1", "baseline", "2024-01-02", "L1", "target", "liver",
+    ...                 long_axis_mm=33.3),
+    ...     Measurement("P1", "3mo", "2024-04-02", "L1", "target", "liver",
+    ...                 long_axis_mm=23.31),
+    ... ]
+    >>> evaluate(rows).timepoints["overall_response"].tolist()
+    ['', 'PR']
+    """
+    settings = settings or ResponseSettings()
+    if not isinstance(data, pd.DataFrame):
+        data = to_frame(data)
+    if not data.attrs.get(CHECKED):
+        data = check_annotations(data)
+    prep = prepare(data)
+    messages = validation_messages(prep, settings)
+    tps = evaluate_timepoints(prep, settings)
+    pts = best_response(prep, tps, settings)
+    if settings.strict and len(messages):
+        _blank_errors(prep, tps, pts, messages)
+    return _tables(prep, tps, pts, messages, settings)
+
+
+def _blank_errors(
+    prep: Prepared, tps: TimepointResult, pts: PatientResult, messages: pd.DataFrame
+) -> None:
+    """Strict mode: a patient with an error is not evaluated (responses left empty)."""
+    bad_ids = messages.loc[messages["severity"] == "error", "patient_id"].unique()
+    bad = np.isin(prep.patient_ids, bad_ids)
+    at_tp = bad[prep.tp_patient]
+    for arr in (tps.target, tps.non_target, tps.overall):
+        arr[at_tp] = 0
+    pts.best[bad] = 0
+    pts.best_tp[bad] = -1
+    pts.progression_tp[bad] = -1
+    pts.pfs_event[bad] = -1
+
+
+def _tables(
+    prep: Prepared,
+    tps: TimepointResult,
+    pts: PatientResult,
+    messages: pd.DataFrame,
+    settings: ResponseSettings,
+) -> Evaluation:
+    pat = prep.tp_patient
+    has_t = tps.n_targets > 0
+    follow = prep.tp_rank > 0
+    sum_ok = has_t & tps.full
+    sum_u = np.where(sum_ok, tps.sod, -1)
+    base_u = np.where(has_t & follow & sum_ok, tps.baseline_sod, -1)
+    nadir_u = np.where(has_t & follow & sum_ok, tps.nadir, -1)
+    dates = prep.tp_date.astype("datetime64[D]")
+    days = prep.tp_date - prep.tp_date[prep.tp_start][pat]
+    new = np.where(
+        tps.new_unequivocal > 0, "yes", np.where(tps.new_equivocal > 0, "equivocal", "no")
+    ).astype(object)
+    timepoints = pd.DataFrame(
+        {
+            "patient_id": pd.Categorical.from_codes(pat, prep.patient_ids),
+            "timepoint": _categorical(prep.tp_label),
+            "date": dates,
+            "days_from_baseline": days,
+            "sum_mm": _mm(sum_u),
+            "nadir_mm": _mm(np.where(has_t & follow, tps.nadir, -1)),
+            "change_from_baseline_pct": _pct(sum_u, base_u),
+            "change_from_nadir_pct": _pct(sum_u, nadir_u),
+            "target_response": _responses(tps.target),
+            "non_target_response": _responses(tps.non_target),
+            "new_lesions": _categorical(np.where(follow, new, "")),
+            "overall_response": _responses(tps.overall),
+        }
+    )
+
+    def at(tp_index: np.ndarray, values: np.ndarray, empty):
+        ok = tp_index >= 0
+        out = np.full(len(tp_index), empty, dtype=values.dtype if empty is not None else object)
+        out[ok] = values[tp_index[ok]]
+        return out
+
+    base_tp = prep.tp_start
+    n_targets = tps.n_targets[base_tp] if prep.n_tp else np.zeros(0, np.int64)
+    p_has_t = n_targets > 0
+    baseline_u = np.where(p_has_t, tps.sod[base_tp], -1)
+    best_u = np.where(pts.best_sod_tp >= 0, tps.sod[np.maximum(pts.best_sod_tp, 0)], -1)
+    pbase_u = np.where(pts.best_sod_tp >= 0, baseline_u, -1)
+    nat = np.datetime64("NaT", "D")
+    first_resp = np.where(
+        pts.first_followup_tp >= 0,
+        RESPONSE_NAMES[tps.overall[np.maximum(pts.first_followup_tp, 0)]],
+        "",
+    ).astype(object)
+    pfs_event = pts.pfs_event.astype(np.float64)
+    pfs_event[pts.pfs_event < 0] = np.nan
+    pfs_days = np.where(pfs_event >= 0, pts.pfs_days, np.nan)
+    patients = pd.DataFrame(
+        {
+            "patient_id": prep.patient_ids,
+            "baseline_date": dates[base_tp],
+            "n_targets": n_targets,
+            "baseline_sum_mm": _mm(baseline_u),
+            "best_overall_response": RESPONSE_NAMES[pts.best],
+            "best_response_date": at(pts.best_tp, dates, nat),
+            "best_change_pct": _pct(best_u, pbase_u),
+            "first_followup_date": at(pts.first_followup_tp, dates, nat),
+            "first_followup_response": first_resp,
+            "progression_date": at(pts.progression_tp, dates, nat),
+            "pfs_days": pd.array(pfs_days, dtype="Int64"),
+            "pfs_event": pd.array(pfs_event, dtype="Int64"),
+        }
+    )
+    exact = {
+        "_sum_u": sum_u,
+        "_baseline_u": base_u,
+        "_nadir_u": nadir_u,
+        "_best_u": best_u,
+        "_pbase_u": pbase_u,
+    }
+    return Evaluation(timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, exact)
+
+
+def _responses(codes: np.ndarray) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, RESPONSE_NAMES)
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    codes, uniques = pd.factorize(values)
+    return pd.Categorical.from_codes(codes, uniques)
+
+
+def _mm(u: np.ndarray) -> np.ndarray:
+    """Exact units to mm (float; NaN where -1). The nearest double prints as the decimal."""
+    return np.where(u >= 0, u / U, np.nan)
+
+
+def _pct(num_u: np.ndarray, ref_u: np.ndarray) -> np.ndarray:
+    ok = (num_u >= 0) & (ref_u > 0)
+    out = np.full(len(num_u), np.nan)
+    out[ok] = (num_u[ok] - ref_u[ok]) * 100.0 / ref_u[ok]
+    return out
+
+
+def _rounded_pct(num_u: np.ndarray, ref_u: np.ndarray) -> np.ndarray:
+    """Percent change rounded to 0.1, half away from zero, in integer arithmetic."""
+    ok = (num_u >= 0) & (ref_u > 0)
+    out = np.full(len(num_u), np.nan)
+    d = num_u[ok] - ref_u[ok]
+    ref = ref_u[ok]
+    tenths = (2 * np.abs(d) * 1000 + ref) // (2 * ref)  # |d|/ref * 1000, rounded
+    out[ok] = np.sign(d) * tenths / 10.0
+    return out
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV via pyarrow (fast on cohort-sized tables); dates as YYYY-MM-DD, NaN empty."""
+    cols = {}
+    for name in frame.columns:
+        s = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            cols[name] = pa.array(s.to_numpy().astype("datetime64[D]"), type=pa.date32())
+        elif pd.api.types.is_float_dtype(s):
+            v = s.to_numpy()
+            cols[name] = pa.array(v, mask=np.isnan(v), type=pa.float64())
+        else:
+            cols[name] = pa.array(s, from_pandas=True)
+    table = pa.table(cols)
+    # pyarrow quotes every text value unless told not to; quote only when a value needs it.
+    def texts(i: int, f: pa.Field):
+        col = table.column(i)
+        if pa.types.is_dictionary(f.type):
+            return pa.chunked_array([c.dictionary for c in col.chunks], f.type.value_type)
+        return col if pa.types.is_string(f.type) else None
+
+    needs_quotes = any(
+        pc.any(pc.match_substring_regex(t, r'[",\r\n]')).as_py()
+        for t in (texts(i, f) for i, f in enumerate(table.schema))
+        if t is not None and len(t)
+    )
+    with atomic_write(path, "wb") as fh:
+        fh.write((",".join(table.column_names) + "\n").encode())  # names need no quotes
+        pacsv.write_csv(
+            table,
+            fh,
+            write_options=pacsv.WriteOptions(
+                include_header=False, quoting_style="needed" if needs_quotes else "none"
+            ),
+        )

@@ -1,0 +1,494 @@
+"""The whole survival analysis: inputs -> KM, log-rank, Cox (3 analyses), PH test, figures.
+
+:func:`run_survival` computes everything in memory first and only then writes the
+tables and figures, each file atomically, so a failure leaves OUTDIR untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recist_tool._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from recist_tool.errors import RecistError
+from recist_tool.survival.cox import (
+    DAYS_PER_MONTH,
+    CoxFit,
+    design_matrix,
+    fit_cox,
+    fit_time_varying,
+    long_format,
+)
+from recist_tool.survival.groups import Predictor, build_predictors, km_groups
+from recist_tool.survival.inputs import Source, SurvivalInputs, read_inputs
+from recist_tool.survival.km import km_rows
+from recist_tool.survival.logrank import logrank
+from recist_tool.survival.ph import ph_test
+
+ENDPOINTS = ("os", "pfs")
+KM_COLUMNS = [
+    "endpoint",
+    "analysis",
+    "predictor",
+    "group",
+    "n",
+    "events",
+    "median_months",
+    "median_ci_low",
+    "median_ci_high",
+    "rmst_months",
+    "rmst_se",
+    "rmst_horizon_months",
+]
+LOGRANK_COLUMNS = [
+    "endpoint",
+    "analysis",
+    "predictor",
+    "statistic",
+    "df",
+    "p",
+    "median_difference_months",
+]
+COX_COLUMNS = [
+    "endpoint",
+    "analysis",
+    "covariate",
+    "hr",
+    "ci_low",
+    "ci_high",
+    "p",
+    "n",
+    "events",
+    "concordance",
+    "n_excluded",
+]
+PH_COLUMNS = ["endpoint", "analysis", "covariate", "statistic", "df", "p", "transform"]
+
+
+class SurvivalSettingsError(RecistError):
+    """Invalid survival settings."""
+
+
+@dataclass
+class SurvivalSettings:
+    """Options of the survival analysis.
+
+    Attributes
+    ----------
+    endpoints : tuple of str
+        ``os`` and/or ``pfs`` (PFS needs patients.csv).
+    predictors : list of str or None
+        Predictors (default: all available, see ``build_predictors``).
+    landmark_months : float
+        Landmark time for the landmark analysis.
+    grouping : str
+        ``three`` (response / stable / progression), ``control`` (response+stable vs
+        progression) or ``response`` (response vs no response).
+    rmst_horizon_months : float or None
+        RMST horizon; default per predictor: the shortest of its groups' longest
+        follow-up.
+    pfs_death : bool
+        Count death without recorded progression as a PFS event.
+    figures : bool
+        Write the figures.
+    formats : tuple of str
+        Figure formats.
+    ph_transform : str
+        Time transform of the proportional-hazards test.
+    """
+
+    endpoints: tuple[str, ...] = ("os",)
+    predictors: list[str] | None = None
+    landmark_months: float = 3.0
+    grouping: str = "three"
+    rmst_horizon_months: float | None = None
+    pfs_death: bool = False
+    figures: bool = True
+    formats: tuple[str, ...] = ("png", "svg")
+    ph_transform: str = "km"
+
+    def check(self) -> None:
+        """Raise :class:`SurvivalSettingsError` on an invalid value."""
+        bad = [e for e in self.endpoints if e not in ENDPOINTS]
+        if bad or not self.endpoints:
+            raise SurvivalSettingsError(
+                f"unknown endpoint {', '.join(bad) or '(none)'} (expected os or pfs)"
+            )
+        if not np.isfinite(self.landmark_months) or self.landmark_months <= 0:
+            raise SurvivalSettingsError(
+                f"--landmark-months must be a positive number, not {self.landmark_months}"
+            )
+        h = self.rmst_horizon_months
+        if h is not None and (not np.isfinite(h) or h <= 0):
+            raise SurvivalSettingsError(f"--rmst-horizon must be a positive number, not {h}")
+        bad_fmt = [f for f in self.formats if f not in ("png", "svg", "pdf")]
+        if bad_fmt:
+            raise SurvivalSettingsError(f"unknown figure format(s): {', '.join(bad_fmt)}")
+
+
+@dataclass
+class SurvivalResult:
+    """Tables, notes and files of one survival run."""
+
+    km: pd.DataFrame
+    logrank: pd.DataFrame
+    cox: pd.DataFrame
+    ph: pd.DataFrame
+    exclusions: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    settings: SurvivalSettings = field(default_factory=SurvivalSettings)
+    fits: dict[tuple[str, str], CoxFit] = field(default_factory=dict)
+
+
+def endpoint_data(inputs: SurvivalInputs, endpoint: str, pfs_death: bool = False):
+    """Follow-up in days from time zero and the event, per evaluable patient.
+
+    OS: last contact (death when ``death`` is 1). PFS: the RECIST progression date;
+    otherwise censored at the last evaluable scan (``baseline_date + pfs_days``), or
+    at death when ``pfs_death``. Patients without patients.csv rows or with no
+    follow-up scan after time zero are not evaluable for PFS.
+
+    Returns
+    -------
+    (time_days, event, notes)
+    """
+    clin = inputs.clinical
+    if endpoint == "os":
+        return clin["os_days"].astype(float), clin["death"].astype(int), []
+    r = inputs.responses
+    if r is None:
+        raise SurvivalSettingsError("the PFS endpoint needs patients.csv (--responses)")
+    prog = r["pfs_event"] == 1
+    t = r["progression_days"].where(prog, r["last_scan_days"]).astype(float)
+    e = prog.astype(int)
+    if pfs_death:
+        died = (clin.loc[r.index, "death"] == 1) & ~prog
+        t = t.where(~died, clin.loc[r.index, "os_days"])
+        e = e.where(~died, 1)
+    ok = t > 0
+    notes = []
+    missing = len(clin) - len(r)
+    if missing:
+        notes.append(f"PFS: {missing} patient(s) without imaging (not in patients.csv) left out")
+    if (~ok).any():
+        notes.append(
+            f"PFS: {int((~ok).sum())} patient(s) without a follow-up scan after time zero left out"
+        )
+    return t[ok], e[ok].astype(int), notes
+
+
+def _months(days: pd.Series) -> pd.Series:
+    return days.astype(float) / DAYS_PER_MONTH
+
+
+def _median_difference(rows: list[dict]) -> float:
+    """Median of the first group minus that of the last (reference) group."""
+    if len(rows) < 2:
+        return float("nan")
+    return float(rows[0]["median_months"] - rows[-1]["median_months"])
+
+
+@dataclass
+class _Analysis:
+    name: str
+    time: pd.Series  # months from the origin
+    event: pd.Series
+    values: dict[str, pd.Series]
+    n_excluded: int
+    origin: str
+
+
+def _analyses(
+    time_days: pd.Series, event: pd.Series, preds: dict[str, Predictor], landmark: float
+) -> tuple[list[_Analysis], dict]:
+    naive = _Analysis(
+        "naive",
+        _months(time_days),
+        event,
+        {n: p.values.loc[time_days.index] for n, p in preds.items()},
+        0,
+        "time from treatment (time zero)",
+    )
+    l_days = landmark * DAYS_PER_MONTH
+    at = time_days > l_days
+    before_event = int(((time_days <= l_days) & (event == 1)).sum())
+    before_cens = int(((time_days <= l_days) & (event == 0)).sum())
+    ids = time_days.index[at]
+    lm = _Analysis(
+        "landmark",
+        _months(time_days[at] - l_days),
+        event[at],
+        {n: p.at(l_days).loc[ids] for n, p in preds.items()},
+        int((~at).sum()),
+        f"time from the {landmark:g}-month landmark; {int((~at).sum())} patient(s) excluded "
+        f"({before_event} with the event, {before_cens} censored before the landmark)",
+    )
+    excl = {
+        "landmark_months": landmark,
+        "excluded": int((~at).sum()),
+        "event_before_landmark": before_event,
+        "censored_before_landmark": before_cens,
+    }
+    return [naive, lm], excl
+
+
+def analyse_endpoint(
+    inputs: SurvivalInputs, preds: dict[str, Predictor], endpoint: str, s: SurvivalSettings
+) -> dict:
+    """All tables (and figure specs) of one endpoint."""
+    time_days, event, notes = endpoint_data(inputs, endpoint, s.pfs_death)
+    analyses, excl = _analyses(time_days, event, preds, s.landmark_months)
+    km, lr, cox, ph, figs, fits = [], [], [], [], [], {}
+    for a in analyses:
+        all_rows, _ = km_rows(
+            a.time,
+            a.event,
+            pd.Series("all", index=a.time.index),
+            ("all",),
+            s.rmst_horizon_months,
+        )
+        km += [
+            {"endpoint": endpoint, "analysis": a.name, "predictor": "all", **r} for r in all_rows
+        ]
+        for name, pred in preds.items():
+            groups, order = km_groups(pred, a.values[name])
+            rows, _ = km_rows(a.time, a.event, groups, order, s.rmst_horizon_months)
+            km += [{"endpoint": endpoint, "analysis": a.name, "predictor": name, **r} for r in rows]
+            test = logrank(a.time, a.event, groups)
+            lr.append(
+                {
+                    "endpoint": endpoint,
+                    "analysis": a.name,
+                    "predictor": name,
+                    **test,
+                    "median_difference_months": _median_difference(rows),
+                }
+            )
+            figs.append(
+                {
+                    "name": f"km_{endpoint}_{name}_{a.name}",
+                    "time": a.time,
+                    "event": a.event,
+                    "groups": groups,
+                    "order": order,
+                    "title": f"{endpoint.upper()} by {name} ({a.name.replace('_', '-')})",
+                    "xlabel": (
+                        "Months from treatment"
+                        if a.name == "naive"
+                        else f"Months from the {s.landmark_months:g}-month landmark"
+                    ),
+                    "origin_note": f"Time origin: {a.origin}.",
+                    "logrank_p": test["p"],
+                    "medians": {
+                        r["group"]: (r["median_months"], r["median_ci_low"], r["median_ci_high"])
+                        for r in rows
+                    },
+                }
+            )
+        x = design_matrix(preds, a.values)
+        fit = fit_cox(a.time, a.event, x)
+        n_excl = a.n_excluded + (len(a.time) - fit.n)
+        cox += _cox_rows(fit, endpoint, a.name, n_excl)
+        fits[(endpoint, a.name)] = fit
+        notes += [f"{endpoint} {a.name} Cox: {m}" for m in fit.notes]
+        if fit.model is not None:
+            try:
+                t = ph_test(fit.model, fit.data, s.ph_transform)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover
+                notes.append(f"{endpoint} {a.name}: PH test failed: {exc}")
+            else:
+                t.insert(0, "analysis", a.name)
+                t.insert(0, "endpoint", endpoint)
+                ph += t.to_dict("records")
+    # Time-varying: the naive population, predictors switching on when known.
+    complete = design_matrix(preds, analyses[0].values).notna().all(axis=1)
+    long = long_format(time_days[complete], event[complete], preds)
+    naive = fits[(endpoint, "naive")].model
+    tv = fit_time_varying(long, None if naive is None else naive.params_)
+    cox += _cox_rows(
+        tv, endpoint, "time_varying", int((~complete).sum()) + int(complete.sum()) - tv.n
+    )
+    fits[(endpoint, "time_varying")] = tv
+    notes += [f"{endpoint} time-varying Cox: {m}" for m in tv.notes]
+    return {
+        "km": km,
+        "logrank": lr,
+        "cox": cox,
+        "ph": ph,
+        "figs": figs,
+        "fits": fits,
+        "notes": notes,
+        "exclusions": excl,
+    }
+
+
+def _cox_rows(fit: CoxFit, endpoint: str, analysis: str, n_excluded: int) -> list[dict]:
+    return [
+        {
+            "endpoint": endpoint,
+            "analysis": analysis,
+            **r,
+            "n": fit.n,
+            "events": fit.events,
+            "concordance": fit.concordance,
+            "n_excluded": n_excluded,
+        }
+        for r in fit.table.to_dict("records")
+    ]
+
+
+def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[SurvivalResult, list]:
+    """Compute every table (no files written).
+
+    Returns
+    -------
+    (SurvivalResult, figure specs)
+    """
+    settings.check()
+    preds = build_predictors(inputs, settings.predictors, settings.grouping)
+    notes = [f"{p.name}: {m}" for p in preds.values() for m in p.notes]
+    parts = {k: [] for k in ("km", "logrank", "cox", "ph", "figs")}
+    fits, excl = {}, {}
+    for ep in dict.fromkeys(settings.endpoints):
+        out = analyse_endpoint(inputs, preds, ep, settings)
+        for k in parts:
+            parts[k] += out[k]
+        fits.update(out["fits"])
+        notes += out["notes"]
+        excl[ep] = out["exclusions"]
+    result = SurvivalResult(
+        km=pd.DataFrame(parts["km"], columns=KM_COLUMNS),
+        logrank=pd.DataFrame(parts["logrank"], columns=LOGRANK_COLUMNS),
+        cox=pd.DataFrame(parts["cox"], columns=COX_COLUMNS),
+        ph=pd.DataFrame(parts["ph"], columns=PH_COLUMNS),
+        exclusions=excl,
+        notes=notes,
+        settings=settings,
+        fits=fits,
+    )
+    return result, parts["figs"]
+
+
+def _csv_bytes(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+
+
+def run_survival(
+    clinical: Source,
+    responses: Source | None,
+    treatments: Source | None,
+    outdir: str | os.PathLike,
+    settings: SurvivalSettings | None = None,
+) -> SurvivalResult:
+    """Run the whole survival analysis and write its outputs to ``outdir``.
+
+    Parameters
+    ----------
+    clinical, responses, treatments : path or DataFrame
+        clinical.csv, patients.csv from ``recist-tool batch`` (optional), treatments.csv
+        (optional).
+    outdir : path-like
+        Output folder (created): km.csv, logrank.csv, cox.csv, ph_test.csv,
+        summary.json and the figures.
+    settings : SurvivalSettings, optional
+
+    Returns
+    -------
+    SurvivalResult
+    """
+    settings = settings or SurvivalSettings()
+    settings.check()
+    inputs = read_inputs(clinical, responses, treatments)
+    result, figs = analyse(inputs, settings)
+    rendered: dict[str, bytes] = {}
+    if settings.figures:
+        from recist_tool.survival.plots import forest_figure, km_figure, render
+
+        for spec in figs:
+            kw = {k: v for k, v in spec.items() if k != "name"}
+            for fmt, data in render(km_figure(**kw), settings.formats).items():
+                rendered[f"{spec['name']}.{fmt}"] = data
+        for ep in dict.fromkeys(settings.endpoints):
+            sub = result.cox[result.cox["endpoint"] == ep]
+            if len(sub):
+                fig = forest_figure(sub, title=f"Cox hazard ratios, {ep.upper()}")
+                for fmt, data in render(fig, settings.formats).items():
+                    rendered[f"forest_{ep}.{fmt}"] = data
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, frame in (
+        ("km.csv", result.km),
+        ("logrank.csv", result.logrank),
+        ("cox.csv", result.cox),
+        ("ph_test.csv", result.ph),
+    ):
+        with atomic_write(out / name, "w") as fh:
+            fh.write(_csv_bytes(frame))
+        files.append(out / name)
+    summary = {
+        "inputs": inputs.sources,
+        "settings": asdict(settings),
+        "patients": len(inputs.clinical),
+        "exclusions": result.exclusions,
+        "notes": result.notes,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    files.append(out / "summary.json")
+    for name, data in rendered.items():
+        atomic_write_bytes(out / name, data)
+        files.append(out / name)
+    result.files = files
+    return result
+
+
+def summary_text(result: SurvivalResult) -> str:
+    """A short terminal summary: medians, log-rank p and Cox HRs of each analysis."""
+    lines = []
+    for ep in dict.fromkeys(result.settings.endpoints):
+        km = result.km[(result.km["endpoint"] == ep) & (result.km["analysis"] == "naive")]
+        allrow = km[km["predictor"] == "all"]
+        if len(allrow):
+            r = allrow.iloc[0]
+            lines.append(
+                f"{ep.upper()}: n={r['n']}, events={r['events']}, median "
+                f"{_num(r['median_months'])} months "
+                f"(95% CI {_num(r['median_ci_low'])}–{_num(r['median_ci_high'])})"
+            )
+        lr = result.logrank[result.logrank["endpoint"] == ep]
+        for _, r in lr.iterrows():
+            lines.append(
+                f"  log-rank {r['analysis']:<9} {r['predictor']:<24} p={_p(r['p'])}  "
+                f"median difference {_num(r['median_difference_months'])} months"
+            )
+        cox = result.cox[result.cox["endpoint"] == ep]
+        for _, r in cox.iterrows():
+            lines.append(
+                f"  Cox {r['analysis']:<13} {r['covariate']:<32} HR {r['hr']:.2f} "
+                f"({r['ci_low']:.2f}–{r['ci_high']:.2f}) p={_p(r['p'])}"
+            )
+        ex = result.exclusions.get(ep, {})
+        if ex:
+            lines.append(
+                f"  landmark {ex['landmark_months']:g} months: {ex['excluded']} "
+                f"patient(s) excluded ({ex['event_before_landmark']} with the event,"
+                f" {ex['censored_before_landmark']} censored before it)"
+            )
+    lines += [f"note: {n}" for n in result.notes]
+    if result.files:
+        lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}")
+    return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    return "NR" if not np.isfinite(v) else f"{v:.1f}"
+
+
+def _p(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")

@@ -1,0 +1,1 @@
+"""Synthetic data: CT phantoms and cohorts calibrated to the founding study."""

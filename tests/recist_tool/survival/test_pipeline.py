@@ -1,0 +1,134 @@
+"""The whole analysis on the small hand-made study: tables, numbers, figures, atomicity."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from recist_tool.survival import SurvivalSettings, run_survival, summary_text
+from recist_tool.survival.cox import DAYS_PER_MONTH
+from recist_tool.survival.inputs import SurvivalInputError
+from recist_tool.survival.pipeline import (
+    COX_COLUMNS,
+    KM_COLUMNS,
+    LOGRANK_COLUMNS,
+    PH_COLUMNS,
+    SurvivalSettingsError,
+)
+
+
+def _run(small_study, outdir, **kw):
+    settings = SurvivalSettings(**{"endpoints": ("os", "pfs"), **kw})
+    return run_survival(
+        small_study["clinical"],
+        small_study["responses"],
+        small_study["treatments"],
+        outdir,
+        settings,
+    )
+
+
+def test_tables_and_hand_checked_numbers(small_study, tmp_path):
+    out = tmp_path / "out"
+    res = _run(small_study, out, figures=False)
+    km = pd.read_csv(out / "km.csv")
+    assert list(km.columns) == KM_COLUMNS
+    assert list(pd.read_csv(out / "logrank.csv").columns) == LOGRANK_COLUMNS
+    assert list(pd.read_csv(out / "cox.csv").columns) == COX_COLUMNS
+    assert list(pd.read_csv(out / "ph_test.csv").columns) == PH_COLUMNS
+    allrow = km[(km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "all")].iloc[0]
+    # Deaths on days 60, 200, 300, 400; censored 80, 500: S(300) = 5/6 * 3/4 * 2/3 < 0.5.
+    assert (allrow.n, allrow.events) == (6, 4)
+    assert allrow.median_months == pytest.approx(300 / DAYS_PER_MONTH)
+    lm = km[(km.endpoint == "os") & (km.analysis == "landmark") & (km.predictor == "all")].iloc[0]
+    assert (lm.n, lm.events) == (4, 3)  # P2 died, P5 censored before 3 months
+    # From the landmark: deaths at 200, 300, 400 days; S = 3/4, then exactly 1/2 after
+    # day 300, so the median is the midpoint of days 300 and 400 (R's rule).
+    assert lm.median_months == pytest.approx((350 - 3 * DAYS_PER_MONTH) / DAYS_PER_MONTH)
+    assert res.exclusions["os"] == {
+        "landmark_months": 3.0,
+        "excluded": 2,
+        "event_before_landmark": 1,
+        "censored_before_landmark": 1,
+    }
+    pfs = km[(km.endpoint == "pfs") & (km.analysis == "naive") & (km.predictor == "all")].iloc[0]
+    # PFS: P4 day 84, P3 day 244, P6 day 335 progressed; P1 censored at its last scan (188).
+    assert (pfs.n, pfs.events) == (4, 3)
+    assert pfs.median_months == pytest.approx(244 / DAYS_PER_MONTH)
+    img = km[
+        (km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "imaging_response")
+    ]
+    assert img.set_index("group").n.to_dict() == {"response": 2, "stable": 1, "progression": 1}
+    cox = pd.read_csv(out / "cox.csv")
+    assert set(cox.analysis) <= {"naive", "landmark", "time_varying"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exclusions"]["os"]["excluded"] == 2
+    text = summary_text(res)
+    assert "OS: n=6, events=4" in text and "landmark 3 months: 2 patient(s) excluded" in text
+
+
+def test_figures_png_and_svg(small_study, tmp_path):
+    out = tmp_path / "out"
+    res = _run(small_study, out, predictors=["imaging_response"], endpoints=("os",))
+    names = sorted(p.name for p in res.files)
+    for a in ("naive", "landmark"):
+        for fmt in ("png", "svg"):
+            assert f"km_os_imaging_response_{a}.{fmt}" in names
+    assert "forest_os.png" in names and "forest_os.svg" in names
+    png = (out / "km_os_imaging_response_landmark.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    svg = (out / "km_os_imaging_response_landmark.svg").read_text()
+    assert "3-month landmark" in svg and "excluded" in svg  # origin and landmark stated
+    assert "At risk" in svg and "Censored" in svg and "Events" in svg
+    assert "log-rank p" in svg
+
+
+def test_grouping_option(small_study, tmp_path):
+    res = _run(
+        small_study,
+        tmp_path / "o",
+        figures=False,
+        grouping="control",
+        predictors=["imaging_response"],
+    )
+    groups = res.km[(res.km.predictor == "imaging_response")].group.unique().tolist()
+    assert groups == ["response+stable", "progression"]
+
+
+def test_bad_input_writes_nothing(small_study, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "km.csv").write_text("old\n")
+    bad = small_study["clinical"]
+    bad.write_text(bad.read_text().replace("2020-10-27", "2019-10-27"))
+    with pytest.raises(SurvivalInputError, match="before time zero"):
+        _run(small_study, out)
+    assert (out / "km.csv").read_text() == "old\n"
+    assert sorted(p.name for p in out.iterdir()) == ["km.csv"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"endpoints": ("dfs",)}, "unknown endpoint dfs"),
+        ({"landmark_months": -1.0}, "landmark-months must be a positive"),
+        ({"rmst_horizon_months": 0.0}, "rmst-horizon must be a positive"),
+    ],
+)
+def test_bad_settings(small_study, tmp_path, kw, match):
+    with pytest.raises(SurvivalSettingsError, match=match):
+        _run(small_study, tmp_path / "o", **kw)
+    assert not (tmp_path / "o").exists()
+
+
+def test_pfs_needs_responses(small_study, tmp_path):
+    with pytest.raises(SurvivalSettingsError, match=r"PFS endpoint needs patients\.csv"):
+        run_survival(
+            small_study["clinical"],
+            None,
+            None,
+            tmp_path / "o",
+            SurvivalSettings(endpoints=("pfs",), figures=False),
+        )
