@@ -30,16 +30,21 @@ EXE = Path(sys.executable).with_name("recist-tool")
 
 
 def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
-    """A valid cohort: per patient 1-5 targets, 0-2 non-targets, rare new lesions."""
+    """A valid cohort: per patient 3-5 targets, 2-3 non-targets, rare new lesions.
+
+    That is up to 8 lesions and 6.5 on average: 100,000 patients give ~3.9 M rows.
+    """
     rng = np.random.default_rng(seed)
-    n_t = rng.integers(1, 6, n_patients)
-    n_nt = rng.integers(0, 3, n_patients)
+    n_t = rng.integers(3, 6, n_patients)
+    n_nt = rng.integers(2, 4, n_patients)
     n_les = n_t + n_nt
     # lesion table
     les_patient = np.repeat(np.arange(n_patients), n_les)
     les_idx = np.arange(len(les_patient)) - np.repeat(np.cumsum(n_les) - n_les, n_les)
     is_target = les_idx < n_t[les_patient]
-    nodal = rng.random(len(les_patient)) < 0.2
+    # At most one nodal target (lesion 0) and each non-nodal target in its own organ,
+    # so that the baseline rules hold and the messages stay few, as in curated data.
+    nodal = (les_idx == 0) & (rng.random(len(les_patient)) < 0.3)
     base = np.where(
         nodal, rng.uniform(15, 40, len(les_patient)), rng.uniform(10, 80, len(les_patient))
     )
@@ -53,7 +58,8 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
     rows_tp = np.tile(np.arange(n_tp), len(les_patient))
     p = les_patient[rows_les]
     trend = rng.normal(0, 0.25, n_patients)[p] * rows_tp
-    size = np.round(base[rows_les] * np.exp(trend + rng.normal(0, 0.05, len(rows_les))), 1)
+    noise = np.where(rows_tp > 0, rng.normal(0, 0.05, len(rows_les)), 0)
+    size = np.round(base[rows_les] * np.exp(trend + noise), 1)
     tgt = is_target[rows_les]
     status = np.where(tgt, "measured", "present").astype(object)
     u = rng.random(len(rows_les))
@@ -72,7 +78,9 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
     organ = np.where(
         nod,
         "lymph node",
-        np.array(["liver", "lung", "bone", "adrenal", "kidney"])[les_idx[rows_les] % 5],
+        np.array(["liver", "lung", "bone", "adrenal", "kidney", "spleen", "skin", "brain"])[
+            les_idx[rows_les] % 8
+        ],
     )
     # rare new lesions: add ~1 % of patients at their last time point
     table = pa.table(

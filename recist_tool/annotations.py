@@ -340,10 +340,15 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
     out: dict[str, Any] = {}
     n = table.num_rows
 
+    hidden = 0  # problems beyond those kept for the message
+
     def report(mask: np.ndarray, column: str, what: str) -> None:
+        nonlocal hidden
         if not mask.any():
             return
-        idx = pa.array(np.flatnonzero(mask)[: _MAX_REPORTED + 1])
+        rows = np.flatnonzero(mask)
+        hidden += max(len(rows) - _MAX_REPORTED, 0)
+        idx = pa.array(rows[:_MAX_REPORTED])
         src = table.column("_source").take(idx).to_pylist()
         line = table.column("_line").take(idx).to_pylist()
         vals = table.column(column).take(idx).to_pylist()
@@ -426,7 +431,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
 
     if problems:
         problems.sort(key=lambda p: (p[0], p[1]))
-        more = len(problems) - _MAX_REPORTED
+        more = len(problems) - _MAX_REPORTED + hidden
         lines = [f"{s}: {row_word} {ln}: {text}" for s, ln, text in problems[:_MAX_REPORTED]]
         if more > 0:
             lines.append(f"... and {more} more problem(s)")

@@ -17,6 +17,7 @@ The sidecar schema is documented in ``docs/annotation_format.md`` ("JSON sidecar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -177,10 +178,10 @@ class Line:
     sop_instance_uid: str | None = None
     slice_index: int | None = None
 
-    @property
+    @functools.cached_property
     def length_mm(self) -> float:
         """Euclidean length in mm (unrounded)."""
-        return float(np.linalg.norm(np.subtract(self.p2_lps, self.p1_lps)))
+        return math.dist(self.p1_lps, self.p2_lps)
 
     @property
     def midpoint_lps(self) -> Point3:
@@ -981,16 +982,12 @@ class Reading:
         (Path, Path)
             The CSV and sidecar paths.
         """
-        csv_path = Path(csv_path)
-        ann.write_annotations(self.to_frame() if frame is None else frame, csv_path)
-        doc = self.to_json()
-        doc["csv_file"] = csv_path.name
-        doc["csv_sha256"] = _sha256(csv_path)
-        side = sidecar_path(csv_path)
-        # Compact JSON: the C encoder is ~10x faster than an indented dump, and the
-        # sidecar is rewritten after every change.
-        atomic_write_text(side, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
-        return csv_path, side
+        return write_snapshot(self.snapshot(frame), csv_path)
+
+    def snapshot(self, frame: pd.DataFrame | None = None) -> Snapshot:
+        """An independent copy of what :meth:`save` writes (for saving elsewhere, e.g.
+        in a background thread while the reading keeps changing)."""
+        return Snapshot(self.to_frame() if frame is None else frame.copy(), self.to_json())
 
     @classmethod
     def load(cls, csv_path: str | os.PathLike) -> Reading:
@@ -1050,6 +1047,28 @@ def _merge_edited(saved: Reading, edited: Reading, name: str) -> Reading:
         out.lesions.append(lesion)
     out.load_notes = notes
     return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a save writes: the annotation table and the sidecar document."""
+
+    frame: pd.DataFrame
+    doc: dict[str, Any]
+
+
+def write_snapshot(snapshot: Snapshot, csv_path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write a :class:`Snapshot` as annotation CSV + JSON sidecar (each atomically)."""
+    csv_path = Path(csv_path)
+    ann.write_annotations(snapshot.frame, csv_path)
+    doc = dict(snapshot.doc)
+    doc["csv_file"] = csv_path.name
+    doc["csv_sha256"] = _sha256(csv_path)
+    side = sidecar_path(csv_path)
+    # Compact JSON: the C encoder is ~10x faster than an indented dump, and the
+    # sidecar is rewritten after every change.
+    atomic_write_text(side, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+    return csv_path, side
 
 
 def sidecar_path(csv_path: str | os.PathLike) -> Path:

@@ -15,15 +15,18 @@ APT_PACKAGES=(
   r-base-core r-cran-survival dicom3tools poppler-utils
 )
 
+# python3 may come from elsewhere (pyenv, a CI image): only require Debian's when the
+# python3 on PATH is missing, older than 3.11, or cannot make a virtual environment.
+have_python=0
+if command -v python3 >/dev/null &&
+  python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  have_python=1
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
+  case "$p" in python3*) ((have_python)) && continue ;; esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# python3 may come from elsewhere (pyenv, a CI image): only require Debian's when absent.
-if command -v python3 >/dev/null && python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  missing=("${missing[@]/python3}"); missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-pip}")
-fi
-read -r -a missing <<<"${missing[*]}"
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -32,6 +32,7 @@ from napari.layers import Image, Points, Shapes
 from napari.utils.notifications import show_error, show_warning
 from psygnal import Signal
 
+from napari_recist._autosave import AutoSaver
 from napari_recist._layers import AXIS_LABELS, UNITS, WINDOWS, series_of_layer, window_limits
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
@@ -41,7 +42,6 @@ from recist_tool.reading import (
     Marker,
     Reading,
     SeriesGeometry,
-    axis_checks,
     evaluate_reading,
 )
 
@@ -131,10 +131,15 @@ class ReadingSession:
         self.grid = False
         self.last_update_s = 0.0
         self.autosave = True
+        #: Write autosaves in a background thread (see ``_autosave``); False: in line.
+        self.background_save = True
+        self._saver = AutoSaver()
         self._series_layers: dict[str, Image] = {}
         self._tp: dict[str, TimePointLayers] = {}
         self._auto_assigned: set[str] = set()
         self._busy = 0
+        self._messages: dict[str, list[tuple[str, str, str]]] | None = None
+        self._edge_colors: dict[str, list[str]] = {}
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in list(viewer.layers):
@@ -154,7 +159,8 @@ class ReadingSession:
             self._busy -= 1
 
     def close(self) -> None:
-        """Disconnect from the viewer (the layers stay)."""
+        """Finish saving and disconnect from the viewer (the layers stay)."""
+        self.flush()
         self.viewer.layers.events.inserted.disconnect(self._on_inserted)
         self.viewer.layers.events.removed.disconnect(self._on_removed)
         for tpl in self._tp.values():
@@ -231,6 +237,7 @@ class ReadingSession:
 
     def load(self, csv_path: str | os.PathLike, refresh: bool = True) -> None:
         """Continue a saved reading (CSV + sidecar); later saves go to that file."""
+        self.flush()
         try:
             loaded = Reading.load(csv_path)
         except RecistError as exc:
@@ -444,6 +451,7 @@ class ReadingSession:
                 lines.remove_selected()
             if shapes:
                 lines.add(shapes, shape_type="line", edge_color=colors)
+            self._edge_colors[label] = colors
             lines.features = _frame(feats_l, _FEATURES_LINES)
             lines.refresh_text()
             points = tpl.points
@@ -496,24 +504,31 @@ class ReadingSession:
         tpl = self._tp[label]
         layer, geo = tpl.lines, tpl.geometry
         feats = layer.features
+        data, types = layer.data, layer.shape_type  # each access rebuilds a list
+        n = len(data)
+        lids = [_text(v) for v in feats["lesion_id"]] if "lesion_id" in feats else [""] * n
+        axes = [_text(v) for v in feats["axis"]] if "axis" in feats else [""] * n
         ids = {lesion.lesion_id for lesion in self.reading.lesions}
         keep: dict[tuple[str, str], int] = {}
         drop: list[int] = []
-        for i, (verts, kind) in enumerate(zip(layer.data, layer.shape_type, strict=True)):
-            if kind != "line" or len(verts) != 2:
+        retag = False
+        for i in range(n):
+            if types[i] != "line" or len(data[i]) != 2:
                 drop.append(i)
                 continue
-            lid = _text(feats["lesion_id"].iloc[i]) if "lesion_id" in feats else ""
-            axis = _text(feats["axis"].iloc[i]) if "axis" in feats else ""
-            if lid not in ids or axis not in ("long", "short"):
-                lid = self._claim()
-                axis = "short" if self.active_axis == "short" else "long"
-                ids.add(lid)
-            if (lid, axis) in keep:
-                drop.append(keep[(lid, axis)])  # the newer line replaces the older one
-            keep[(lid, axis)] = i
-            feats.loc[feats.index[i], ["lesion_id", "axis"]] = [lid, axis]
-        if any(layer.shape_type[i] != "line" for i in drop):
+            if lids[i] not in ids or axes[i] not in ("long", "short"):
+                lids[i] = self._claim()
+                axes[i] = "short" if self.active_axis == "short" else "long"
+                ids.add(lids[i])
+                retag = True
+            key = (lids[i], axes[i])
+            if key in keep:
+                drop.append(keep[key])  # the newer line replaces the older one
+            keep[key] = i
+        if retag:
+            feats = feats.copy()
+            feats["lesion_id"], feats["axis"] = lids, axes
+        if any(types[i] != "line" for i in drop):
             show_warning("recist: only lines measure lesions; other shapes were removed")
         for lesion in self.reading.lesions:
             f = lesion.findings.get(label)
@@ -524,8 +539,8 @@ class ReadingSession:
                     if old is not None:
                         self.reading.set_line(lesion.lesion_id, label, axis, None)
                     continue
-                verts = layer.data[i]
-                if old is not None and np.allclose(old.indices(geo), verts, atol=1e-6):
+                verts = data[i]
+                if old is not None and np.allclose(old.indices(geo), verts, atol=1e-5):
                     continue
                 line = Line.from_indices(geo, verts[0], verts[1])
                 self.reading.set_line(lesion.lesion_id, label, axis, line)
@@ -555,12 +570,23 @@ class ReadingSession:
             line = None if f is None else (f.long_axis if axis == "long" else f.short_axis)
             texts.append(lid if line is None else _line_label(lid, axis, line))
             colors.append(_color(lesion.kind, axis))
-        feats["label"] = texts
         with self._quiet():
-            layer.features = feats
-            if len(layer.data):
+            current = layer.features
+            same = len(current) == len(feats) and all(
+                current[c].astype(str).tolist() == feats[c].astype(str).tolist()
+                for c in ("lesion_id", "axis")
+            )
+            if same:  # in place: resetting the table makes napari redo every shape
+                if current["label"].tolist() != texts:
+                    current["label"] = texts
+                    layer.refresh_text()
+            else:
+                feats["label"] = texts
+                layer.features = feats
+                layer.refresh_text()
+            if len(layer.data) and self._edge_colors.get(label) != colors:
                 layer.edge_color = colors
-            layer.refresh_text()
+                self._edge_colors[label] = colors
 
     def _commit_points(self, label: str) -> None:
         t0 = time.perf_counter()
@@ -644,12 +670,12 @@ class ReadingSession:
                     layers.move(cur, pos)
             for label in order:
                 for lay in self._tp[label].all:
-                    lay.visible = label in shown
+                    _set(lay, "visible", label in shown)
             for lay in self._series_layers.values():
                 if lay not in tp_images and lay in layers:
-                    lay.visible = False
-            self.viewer.grid.stride = 3
-            self.viewer.grid.enabled = self.grid and len(shown) > 1
+                    _set(lay, "visible", False)
+            _set(self.viewer.grid, "stride", 3)
+            _set(self.viewer.grid, "enabled", self.grid and len(shown) > 1)
 
     def add_lesion(
         self, kind: str | None = None, organ: str | None = None, nodal: bool | None = None
@@ -765,13 +791,17 @@ class ReadingSession:
     def save_as(self, csv_path: str | os.PathLike) -> None:
         """Save to another file; autosave continues there."""
         self.csv_path = Path(csv_path)
-        self._save()
+        self.flush()
+        try:
+            self.reading.save(self.csv_path)
+        except (OSError, RecistError) as exc:
+            show_error(f"recist: could not save the reading to {self.csv_path}: {exc}")
 
     # ------------------------------------------------------------------ results
 
     def _after_change(self, t0: float | None = None) -> None:
         t0 = time.perf_counter() if t0 is None else t0
-        self.evaluation, self.engine_error = None, ""
+        self.evaluation, self.engine_error, self._messages = None, "", None
         frame = self.reading.to_frame()
         if self.autosave:  # first: whatever the engine does, the drawing is on disk
             self._save(frame)
@@ -790,33 +820,40 @@ class ReadingSession:
         path = self.save_path
         if path is None:
             return
+        for err in self._saver.take_errors():
+            show_error(f"recist: {err}")
+        if self.background_save:
+            self._saver.submit(self.reading.snapshot(frame), path)
+            return
         try:
             self.reading.save(path, frame)
         except (OSError, RecistError) as exc:
             show_error(f"recist: could not save the reading to {path}: {exc}")
 
+    def flush(self) -> None:
+        """Wait until the last autosave is on disk (run on close and at exit)."""
+        self._saver.flush()
+        for err in self._saver.take_errors():
+            show_error(f"recist: {err}")
+
     def messages_for(self, lesion_id: str) -> list[tuple[str, str, str]]:
         """(time point, severity, message) about a lesion: the engine's checks and the
-        model's geometry checks."""
-        out: list[tuple[str, str, str]] = []
+        model's own (node axes, lines not drawn yet)."""
+        if self._messages is None:
+            self._messages = self._collect_messages()
+        return self._messages.get(lesion_id, [])
+
+    def _collect_messages(self) -> dict[str, list[tuple[str, str, str]]]:
+        out: dict[str, list[tuple[str, str, str]]] = {}
         ev = self.evaluation
         if ev is not None and len(ev.messages):
-            m = ev.messages[ev.messages["lesion_id"].astype(str) == lesion_id]
-            out += [
-                (_text(r.timepoint), _text(r.severity), _text(r.message))
-                for r in m.itertuples(index=False)
-            ]
-        lesion = self.reading.lesion(lesion_id)
-        for label, f in lesion.findings.items():
-            out += [(label, sev, msg) for sev, msg in axis_checks(f)]
-        out += [
-            (n.timepoint, n.severity, n.message)
-            for n in self.reading.notes()
-            if n.lesion_id == lesion_id
-            and not n.message.startswith("short axis is")
-            and "longer than the long axis" not in n.message
-            and "different slices" not in n.message
-        ]
+            for r in ev.messages.itertuples(index=False):
+                lid = _text(r.lesion_id)
+                if lid:
+                    msg = (_text(r.timepoint), _text(r.severity), _text(r.message))
+                    out.setdefault(lid, []).append(msg)
+        for n in self.reading.notes():
+            out.setdefault(n.lesion_id, []).append((n.timepoint, n.severity, n.message))
         return out
 
     def general_messages(self) -> list[tuple[str, str, str]]:
@@ -839,6 +876,12 @@ class ReadingSession:
             return pd.DataFrame()
         tps = self.evaluation.timepoints
         return tps[tps["patient_id"].astype(str) == self.reading.patient_id].reset_index(drop=True)
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    """Set an attribute only when it changes (napari redraws on every assignment)."""
+    if getattr(obj, name) != value:
+        setattr(obj, name, value)
 
 
 def _text(v: Any) -> str:

@@ -54,6 +54,10 @@ def batch(
     )
     result = run_batch(inputs, outdir, settings, progress=not quiet)
     console = Console()
+    if not console.is_terminal:  # piped or logged: do not squeeze tables to 80 columns
+        console = Console(width=160)
+    if not quiet and len(result.patients) <= 12:
+        console.print(_timepoint_table(result))
     if not quiet:
         table = Table(title=f"RECIST 1.1 response, {len(result.patients)} patient(s)")
         for col in ("response", "best overall", "first follow-up"):
@@ -69,6 +73,33 @@ def batch(
         )
     if result.has_errors:
         sys.exit(1)
+
+
+def _timepoint_table(result):
+    """Per time point responses, for a handful of patients."""
+    from rich.table import Table
+
+    def num(v, fmt="{:g}"):
+        return "" if v != v else fmt.format(v)  # NaN -> empty
+
+    table = Table(title="Response per time point")
+    for col in ("patient", "time point", "date", "SOD mm", "vs baseline", "vs nadir",
+                "target", "non-target", "new", "overall"):  # fmt: skip
+        table.add_column(col)
+    for r in result.timepoints.itertuples(index=False):
+        table.add_row(
+            str(r.patient_id),
+            str(r.timepoint),
+            str(r.date)[:10],
+            num(r.sum_mm),
+            num(r.change_from_baseline_pct, "{:+.1f} %"),
+            num(r.change_from_nadir_pct, "{:+.1f} %"),
+            str(r.target_response),
+            str(r.non_target_response),
+            str(r.new_lesions),
+            str(r.overall_response),
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -115,6 +115,23 @@ def plots(
     _done(paths)
 
 
+def _readings(paths: list[Path]) -> list:
+    """Readings from annotation CSVs: with a sidecar, the reader's full work (lines);
+    without, one reading per patient of the file (sizes only)."""
+    from recist_tool.annotations import read_annotations
+    from recist_tool.reading import Reading, sidecar_path
+
+    out = []
+    for p in paths:
+        if sidecar_path(p).is_file():
+            out.append(Reading.load(p))
+            continue
+        frame = read_annotations(p)
+        for _, rows in frame.groupby(frame["patient_id"].astype(str), sort=True):
+            out.append(Reading.from_frame(rows))
+    return out
+
+
 def _treatments(path: Path | None, deid):
     import pandas as pd
 
@@ -152,14 +169,13 @@ def sr(
 ) -> None:
     """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point."""
     from recist_tool.export.sr import export_readings
-    from recist_tool.reading import Reading
 
     deid = _deid(deidentify, secret)
     if deid is not None and include_identity:
         from recist_tool.export.deid import DeidentificationError
 
         raise DeidentificationError("--include-identity and --deidentify exclude each other")
-    readings = [Reading.load(p) for p in annotations]
+    readings = _readings(annotations)
     _done(
         export_readings(
             readings,
@@ -251,13 +267,12 @@ def patient_report(
     """
     from recist_tool.export.patient_report import build_patient_report, write_patient_report
     from recist_tool.export.sr import ImageIndex
-    from recist_tool.reading import Reading
 
     deid = _deid(deidentify, secret)
     index = ImageIndex(dicom)
     paths: list[Path] = []
-    for p in annotations:
-        paths += write_patient_report(build_patient_report(Reading.load(p), index, deid), outdir)
+    for p in _readings(annotations):
+        paths += write_patient_report(build_patient_report(p, index, deid), outdir)
     _done(paths)
 
 

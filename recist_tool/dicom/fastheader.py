@@ -87,7 +87,7 @@ class _Reader:
     def need(self, n: int) -> None:
         short = self.pos + n - len(self.buf)
         if short > 0:
-            more = self.fp.read(max(short, 65536))
+            more = self.fp.read(max(short, 16384))
             if len(more) < short:
                 raise EOFError(f"file ends inside the header (at byte {len(self.buf) + len(more)})")
             self.buf += more
@@ -138,6 +138,10 @@ class _Reader:
         return tag, vr, struct.unpack_from("<H", b, p + 6)[0], 8
 
 
+_HHI = struct.Struct("<HHI")
+_HH2sH = struct.Struct("<HH2sH")
+
+
 def _tag(b: bytes, p: int) -> int:
     g, e = struct.unpack_from("<HH", b, p)
     return (g << 16) | e
@@ -163,7 +167,7 @@ def read_fast(fp, file_size: int) -> dict | None:
     EOFError
         The file ends inside the header (damaged).
     """
-    first = fp.read(65536)
+    first = fp.read(16384)
     if len(first) < 132 or first[128:132] != b"DICM":
         return None
     r = _Reader(fp, first)
@@ -188,11 +192,25 @@ def read_fast(fp, file_size: int) -> dict | None:
         values: dict[str, bytes] = {}
         pixel_tell = pixel_length = None
         while True:
-            try:
-                r.need(8)
-            except EOFError:
-                break  # no pixel data: the caller decides
-            tag, vr, length, hdr = r.element_header(implicit)
+            # Hot loop: the common short-form element is decoded inline.
+            buf, pos = r.buf, r.pos
+            if pos + 12 <= len(buf):
+                if implicit:
+                    g, e, length = _HHI.unpack_from(buf, pos)
+                    tag, vr, hdr = (g << 16) | e, None, 8
+                else:
+                    g, e, vr, length = _HH2sH.unpack_from(buf, pos)
+                    tag, hdr = (g << 16) | e, 8
+                    if vr in _LONG_VRS or g == 0xFFFE:
+                        tag, vr, length, hdr = r.element_header(implicit)
+                    elif not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
+                        raise _Fallback
+            else:
+                try:
+                    r.need(8)
+                except EOFError:
+                    break  # no pixel data: the caller decides
+                tag, vr, length, hdr = r.element_header(implicit)
             if tag == PIXEL_DATA:
                 pixel_tell, pixel_length = r.pos + hdr, length
                 break

@@ -7,10 +7,13 @@ tables
     per-lesion long table (lesion × time point with size and change).
 plots
     Waterfall, spider and swimmer plots (matplotlib, PNG and SVG).
-sr, sr_import
-    DICOM Comprehensive 3D SR (TID 1500 Measurement Report) export and import.
+sr, sr_import, sr_codes
+    DICOM Comprehensive 3D SR (TID 1500 Measurement Report) export and import, and
+    the codes they share.
 report
-    The cohort report (self-contained HTML and PDF) and the patient report.
+    The cohort report (self-contained HTML and PDF).
+patient_report
+    The patient report with a key image per measured lesion (HTML and PDF).
 deid
     Pseudonyms, per-patient date shifts and the DICOM PS3.15 Basic Profile.
 

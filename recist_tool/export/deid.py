@@ -70,6 +70,10 @@ IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
 #: Provenance columns (file paths may hold patient IDs): never exported.
 PROVENANCE_COLUMNS: frozenset[str] = frozenset({"_source", "_line"})
 
+#: Free-text columns: the patient ID and dates inside them are replaced too.
+_FREE_TEXT_COLUMNS = frozenset({"message", "comment", "comments", "note", "notes"})
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
 DEID_METHOD = "recist-tool: PS3.15 Basic Profile, keyed UIDs, shifted dates"
 
 
@@ -188,6 +192,11 @@ class Deidentifier:
         shifted = d - _dt.timedelta(days=self.shift_days(patient_id))
         return shifted.isoformat() if "-" in label else shifted.strftime("%Y%m%d")
 
+    def scrub_text(self, text: str, patient_id: str) -> str:
+        """Free text with the patient's ID pseudonymised and ISO dates shifted."""
+        text = str(text).replace(str(patient_id), self.pseudonym(patient_id))
+        return _ISO_DATE.sub(lambda m: self.shift_label(m.group(0), patient_id), text)
+
     def uid(self, uid: str) -> str:
         """Replacement for an instance UID: ``2.25.`` + 128 bits of the keyed hash."""
         n = int.from_bytes(self._digest("uid", str(uid).strip())[:16], "big")
@@ -228,6 +237,11 @@ class Deidentifier:
             elif str(col).lower() == "timepoint":
                 out[col] = [
                     self.shift_label(v, p) if _present(v) else v
+                    for v, p in zip(out[col].tolist(), pids, strict=True)
+                ]
+            elif str(col).lower() in _FREE_TEXT_COLUMNS:
+                out[col] = [
+                    self.scrub_text(v, p) if _present(v) else v
                     for v, p in zip(out[col].tolist(), pids, strict=True)
                 ]
             elif str(col).lower() == "reader":
@@ -330,7 +344,7 @@ class _Profile:
         ):
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.PatientID = self.deid.pseudonym(self.patient_id)
-        ds.PatientName = ds.PatientID
+        ds.PatientName = f"{ds.PatientID}^"  # family name only (PS3.5 6.2.1.2)
         ds.PatientIdentityRemoved = "YES"
         ds.LongitudinalTemporalInformationModified = "MODIFIED"
         ds.DeidentificationMethod = DEID_METHOD
@@ -387,7 +401,7 @@ class _Profile:
                 continue
             if vr == "PN":
                 if action == "D" or (in_content and tag == 0x0040A123):
-                    elem.value = self.deid.person(str(elem.value)) if elem.value else ""
+                    elem.value = f"{self.deid.person(str(elem.value))}^" if elem.value else ""
                 else:
                     elem.value = ""
                 continue

@@ -17,7 +17,7 @@ import html
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,15 +138,23 @@ def render_key_image(reading: Reading, lesion, timepoint: str, index: ImageIndex
     return KeyImage(lesion.lesion_id, timepoint, caption, figure_bytes(fig, "png", dpi=150))
 
 
-def key_images(reading: Reading, index: ImageIndex) -> list[KeyImage]:
-    """A key image for every lesion with a drawn line, at every time point."""
-    out = []
+def key_images(reading: Reading, index: ImageIndex) -> tuple[list[KeyImage], list[tuple[str, str]]]:
+    """A key image for every lesion with a drawn line, at every time point.
+
+    Returns
+    -------
+    (list of KeyImage, list of str)
+        The images, and (lesion, time point) of measured lesions without a line.
+    """
+    out, notes = [], []
     for tp in reading.timepoints:
         for lesion in reading.lesions:
             f = lesion.findings.get(tp.label)
             if f is not None and (f.long_axis or f.short_axis):
                 out.append(render_key_image(reading, lesion, tp.label, index))
-    return out
+            elif f is not None and f.status == "measured":
+                notes.append((lesion.lesion_id, tp.label))
+    return out, notes
 
 
 def lesion_matrix(annotations: pd.DataFrame, timepoint_order: Sequence[str]) -> pd.DataFrame:
@@ -208,6 +216,7 @@ class PatientReport:
     timepoints: pd.DataFrame
     summary: pd.DataFrame
     images: list[KeyImage]
+    notes: list[str] = field(default_factory=list)
 
 
 def build_patient_report(
@@ -252,11 +261,17 @@ def build_patient_report(
     labels = [t.label for t in reading.timepoints]
     if deid is not None:
         labels = [deid.shift_label(t, reading.patient_id) for t in labels]
-    images = key_images(reading, index)
+    images, notes = key_images(reading, index)
     if deid is not None:
         for im in images:
             im.timepoint = deid.shift_label(im.timepoint, reading.patient_id)
-    return PatientReport(pid, lesion_matrix(frame, labels), tp, summary, images)
+    shown = (lambda t: deid.shift_label(t, reading.patient_id)) if deid else (lambda t: t)
+    notes = [
+        f"{lid} at {shown(t)}: no key image (no measurement line recorded: the annotation "
+        "file has no JSON sidecar)"
+        for lid, t in notes
+    ]
+    return PatientReport(pid, lesion_matrix(frame, labels), tp, summary, images, notes)
 
 
 def patient_html(rep: PatientReport) -> str:
@@ -274,6 +289,7 @@ def patient_html(rep: PatientReport) -> str:
         "<h2>Key images</h2>",
         '<p class="meta">Long axis solid yellow, short axis dashed cyan.</p>',
     ]
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in rep.notes]
     for im in rep.images:
         parts.append(
             f'<figure style="display:inline-block;margin:.4em">'

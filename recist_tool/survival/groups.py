@@ -58,6 +58,8 @@ GROUPINGS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 # The same groupings for clinical response scales (response / stable / progression).
 _CLINICAL_SCALE = {"response": "CR", "stable": "SD", "progression": "PD"}
 _YES_NO = ("yes", "no")
+#: A text covariate with more levels is only analysed when asked for by name.
+MAX_DEFAULT_LEVELS = 8
 
 
 class PredictorError(RecistError):
@@ -157,13 +159,18 @@ def _categorical(name: str, values: pd.Series, grouping: str) -> tuple[pd.Series
         return v, _YES_NO
     # Unknown scale: levels sorted, the most frequent one is the reference.
     counts = v.value_counts()
+    if counts.empty:
+        return v, ()
     ref = counts.index[0]
     levels = (*sorted(x for x in counts.index if x != ref), ref)
     return v, levels
 
 
 def build_predictors(
-    inputs: SurvivalInputs, names: list[str] | None = None, grouping: str = "three"
+    inputs: SurvivalInputs,
+    names: list[str] | None = None,
+    grouping: str = "three",
+    notes: list[str] | None = None,
 ) -> dict[str, Predictor]:
     """Build the predictors of the analysis.
 
@@ -176,6 +183,8 @@ def build_predictors(
         clinical covariate, and the treatment count (when treatments.csv is given).
     grouping : {"three", "control", "response"}
         How response scales are grouped (imaging and clinical response scales).
+    notes : list of str, optional
+        Receives a note for each covariate left out of the default set.
 
     Returns
     -------
@@ -192,8 +201,22 @@ def build_predictors(
     available += list(inputs.covariates)
     if inputs.treatments is not None and TREATMENTS not in available:
         available.append(TREATMENTS)
+    skipped: list[str] = []
     if names is None:
-        names = available
+        # By default, leave out free-text-like columns (too many levels for a model).
+        names = []
+        for n in available:
+            cov = inputs.covariates.get(n)
+            n_levels = 0 if cov is None else cov.values.nunique()
+            present = 0 if cov is None else int(cov.values.notna().sum())
+            if (
+                cov is not None
+                and not cov.numeric
+                and (n_levels > MAX_DEFAULT_LEVELS or present == 0 or n_levels == present > 2)
+            ):
+                skipped.append(n)
+            else:
+                names.append(n)
     for n in names:
         if n not in available:
             raise PredictorError(
@@ -202,6 +225,12 @@ def build_predictors(
     if not names:
         raise PredictorError("no predictor to analyse (give covariates or patients.csv)")
 
+    if skipped and notes is not None:
+        notes.append(
+            f"left out by default (empty, one level per patient, or more than "
+            f"{MAX_DEFAULT_LEVELS} levels; "
+            f"ask with --predictor): {', '.join(skipped)}"
+        )
     out: dict[str, Predictor] = {}
     for n in dict.fromkeys(names):
         if n == IMAGING:

@@ -223,8 +223,8 @@ def read_clinical(source: Source) -> tuple[pd.DataFrame, dict[str, Covariate], s
     date_cols = {c for c in others if c.endswith(DATE_SUFFIX) and c[: -len(DATE_SUFFIX)] in others}
     covariates: dict[str, Covariate] = {}
     for name in others:
-        if name in date_cols or name == "":
-            continue
+        if name in date_cols or name == "" or name.endswith(DATE_SUFFIX):
+            continue  # dates are never covariates themselves
         text = frame[name]
         present = text != ""
         nums = pd.to_numeric(text.where(present), errors="coerce")

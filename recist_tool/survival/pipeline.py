@@ -351,8 +351,9 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
     (SurvivalResult, figure specs)
     """
     settings.check()
-    preds = build_predictors(inputs, settings.predictors, settings.grouping)
-    notes = [f"{p.name}: {m}" for p in preds.values() for m in p.notes]
+    notes: list[str] = []
+    preds = build_predictors(inputs, settings.predictors, settings.grouping, notes)
+    notes += [f"{p.name}: {m}" for p in preds.values() for m in p.notes]
     parts = {k: [] for k in ("km", "logrank", "cox", "ph", "figs")}
     fits, excl = {}, {}
     for ep in dict.fromkeys(settings.endpoints):

@@ -50,3 +50,20 @@ def test_identifier_columns_never_exported(results):
     deid = Deidentifier("a-long-secret").frame(ann)
     assert not {"patient_name", "birth_date"} & set(deid.columns)
     assert deid["reader"].str.startswith("READER-").all()
+
+
+def test_free_text_is_scrubbed_and_date_labels_shift():
+    deid = Deidentifier("a-long-secret")
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["HOSP-0001"],
+            "timepoint": ["2024-01-08"],
+            "message": ["HOSP-0001: baseline 2024-01-08 was 40 days before treatment"],
+        }
+    )
+    out = deid.frame(frame)
+    shifted = deid.shift_date("2024-01-08", "HOSP-0001")
+    assert out["timepoint"].tolist() == [shifted]
+    assert out["message"].tolist() == [
+        f"{deid.pseudonym('HOSP-0001')}: baseline {shifted} was 40 days before treatment"
+    ]

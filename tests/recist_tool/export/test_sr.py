@@ -9,6 +9,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+import pandas as pd
 import pydicom
 import pytest
 from pydicom.sr.codedict import codes
@@ -204,3 +205,27 @@ def test_import_rejects_non_measurement_reports(tmp_path):
     bad.write_text("hello")
     with pytest.raises(SRImportError, match=r"x\.dcm: not a readable DICOM file"):
         read_sr(bad)
+
+
+def test_new_lesions_and_states_round_trip(tmp_path):
+    from .conftest import reading_from_truth
+
+    reading = reading_from_truth()
+    reading.add_lesion("new", "right adrenal", False, "N9")
+    reading.set_status("N9", "followup", "equivocal")
+    reading.set_status("L2", "followup", "too_small")
+    reading.set_status("NT1", "followup", "progression")
+    paths = export_readings([reading], [SAMPLE], tmp_path)
+    assert all(dciodvfy_errors(p) == [] for p in paths)
+    back = to_frame(read_srs(paths)).set_index(["timepoint", "lesion_id"])
+    assert back.loc[("followup", "N9"), ["kind", "status", "organ"]].tolist() == [
+        "new",
+        "equivocal",
+        "right adrenal gland",
+    ]
+    assert back.loc[("followup", "L2"), "status"] == "too_small"
+    assert pd.isna(back.loc[("followup", "L2"), "long_axis_mm"])
+    assert back.loc[("followup", "NT1"), ["kind", "status"]].tolist() == [
+        "non_target",
+        "progression",
+    ]

@@ -86,3 +86,24 @@ def test_long_format_intervals(small_study):
     p4 = long[long["_id"] == "P4"]
     assert p4["_event"].tolist() == [0, 1]  # death on day 200, in the last interval
     assert p4["imaging_response: stable vs progression"].tolist() == [0, 0]
+
+
+def test_free_text_and_date_columns_are_not_default_predictors(small_study):
+    path = small_study["clinical"]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame["comment"] = ["a", "b", "c", "d", "e", "f"]
+    frame["empty"] = ""
+    frame["diagnosis_date"] = "2019-01-01"
+    frame["age"] = ["60", "70", "65", "", "80", "55"]
+    frame.to_csv(path, index=False)
+    inp = read_inputs(path)
+    notes: list[str] = []
+    preds = build_predictors(inp, notes=notes)
+    assert list(preds) == ["symptomatic_response", "age"]
+    assert "comment" in notes[0] and "empty" in notes[0]
+    assert preds["age"].kind == "numeric"
+    g, order = km_groups(preds["age"], preds["age"].values)
+    assert order == ("> 65", "<= 65")  # median of 55, 60, 65, 70, 80
+    assert g.isna().sum() == 1
+    # Asked for by name, a text column is used.
+    assert "comment" in build_predictors(inp, ["comment"])

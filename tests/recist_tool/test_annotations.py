@@ -1,0 +1,143 @@
+"""The annotation format: reading, checking, writing (recist_tool.annotations)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from recist_tool.annotations import (
+    COLUMNS,
+    Measurement,
+    check_annotations,
+    from_frame,
+    read_annotations,
+    to_frame,
+    write_annotations,
+)
+from recist_tool.errors import AnnotationError
+
+HEADER = ",".join(COLUMNS)
+ROW = "P1,baseline,2024-01-01,L1,target,Liver,false,33.3,,measured"
+
+
+def test_reads_typed_columns_and_provenance(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text(f"{HEADER},reader\n{ROW},dr a\nP1,3mo,2024-04-01,L1,Target, Liver ,FALSE,23.31,,"
+                 "MEASURED,dr b\n")  # fmt: skip
+    df = read_annotations(f)
+    assert df["kind"].tolist() == ["target", "target"]
+    assert df["status"].tolist() == ["measured", "measured"]
+    assert df["organ"].tolist() == ["Liver", "Liver"]  # trimmed, case kept
+    assert df["nodal"].tolist() == [False, False]
+    assert df["long_axis_mm"].tolist() == [33.3, 23.31]
+    assert df["short_axis_mm"].isna().all()
+    assert str(df["date"].iat[1])[:10] == "2024-04-01"
+    assert df["reader"].tolist() == ["dr a", "dr b"]
+    assert df["_line"].tolist() == [2, 3]
+    assert set(df["_source"].astype(str)) == {str(f)}
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\r\n{ROW}\r\n".encode())
+    assert read_annotations(f)["patient_id"].tolist() == ["P1"]
+
+
+def test_quoted_line_breaks_are_counted(tmp_path):
+    f = tmp_path / "q.csv"
+    f.write_text(
+        f'{HEADER},note\n{ROW},"two\nlines"\n'
+        "P1,3mo,2024-04-01,L1,target,liver,false,-1,,measured,x\n"
+    )
+    with pytest.raises(AnnotationError, match=r"line 4: column long_axis_mm: '-1'"):
+        read_annotations(f)
+
+
+def test_every_problem_is_reported(tmp_path):
+    f = tmp_path / "bad.csv"
+    rows = [ROW.replace("33.3", f"-{i}") for i in range(1, 26)]
+    f.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(AnnotationError) as err:
+        read_annotations(f)
+    text = str(err.value)
+    assert "line 2:" in text and "line 21:" in text and "and 5 more problem(s)" in text
+
+
+def test_duplicate_and_missing_columns(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text(HEADER + ",kind\n" + ROW + ",target\n")
+    with pytest.raises(AnnotationError, match="line 1: column.s. named twice: kind"):
+        read_annotations(f)
+    f.write_text(HEADER.replace(",status", "") + "\n")
+    with pytest.raises(AnnotationError, match="line 1: missing column.s. status"):
+        read_annotations(f)
+    f.write_text("")
+    with pytest.raises(AnnotationError, match="empty file"):
+        read_annotations(f)
+
+
+def test_check_annotations_reports_rows_of_a_table():
+    frame = to_frame([Measurement("P1", "baseline", "2024-01-01", "L1", "tumour", "liver")])
+    with pytest.raises(AnnotationError, match=r"<table>: row 1: column kind: 'tumour'"):
+        check_annotations(frame)
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    rows = [
+        Measurement(
+            "P1",
+            "baseline",
+            "2024-01-01",
+            "N1",
+            "target",
+            "node",
+            True,
+            25.0,
+            17.0,
+            extra={"reader": "dr, a"},
+        ),  # fmt: skip
+        Measurement(
+            "P1",
+            "3mo",
+            "2024-04-01",
+            "N1",
+            "target",
+            "node",
+            True,
+            None,
+            9.5,
+            "disappeared",
+            extra={"reader": 'say "hi"'},
+        ),  # fmt: skip
+    ]
+    path = write_annotations(rows, tmp_path / "sub" / "a.csv")
+    assert [p.name for p in path.parent.iterdir()] == ["a.csv"]  # no temporary file left
+    back = from_frame(read_annotations(path))
+    assert back == rows
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "a.csv"
+    rows = [Measurement("P1", "baseline", "2024-01-01", "L1", "target", "liver", False, 20.0)]
+    write_annotations(rows, path)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_annotations(rows * 2, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["a.csv"]
+
+
+def test_sizes_are_written_without_float_noise(tmp_path):
+    rows = [Measurement("P1", "b", "2024-01-01", "L1", "target", "x", False, 0.1 + 0.2)]
+    path = write_annotations(rows, tmp_path / "a.csv")
+    assert "0.30000000000000004" in path.read_text()  # exact round trip of the float
+    rows[0].long_axis_mm = 1e-7
+    path = write_annotations(rows, tmp_path / "b.csv")
+    assert "e-" not in path.read_text()
