@@ -39,7 +39,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.recist-setup
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[napari,dev]"
+  echo "setup: installing recist-tool and its Python dependencies into .venv"
+  log=.venv/pip-install.log
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+    .venv/bin/python -m pip install -e ".[napari,dev]"; } >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "setup: pip install failed (full log: $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

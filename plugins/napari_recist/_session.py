@@ -42,6 +42,7 @@ from recist_tool.reading import (
     Marker,
     Reading,
     SeriesGeometry,
+    Snapshot,
     evaluate_reading,
 )
 
@@ -803,8 +804,7 @@ class ReadingSession:
         t0 = time.perf_counter() if t0 is None else t0
         self.evaluation, self.engine_error, self._messages = None, "", None
         frame = self.reading.to_frame()
-        if self.autosave:  # first: whatever the engine does, the drawing is on disk
-            self._save(frame)
+        pending = self._save(frame) if self.autosave else None
         if len(frame):
             try:
                 self.evaluation = evaluate_reading(self.reading, self.settings, frame)
@@ -815,20 +815,25 @@ class ReadingSession:
                 show_error(f"recist: {self.engine_error}")
         self.changed.emit()
         self.last_update_s = time.perf_counter() - t0
+        if pending is not None:
+            # Written now that the response is shown: the writer thread would
+            # otherwise compete with the engine for the GIL.
+            self._saver.submit(*pending)
 
-    def _save(self, frame: pd.DataFrame | None = None) -> None:
+    def _save(self, frame: pd.DataFrame | None = None) -> tuple[Snapshot, Path] | None:
+        """Save in line, or return the snapshot for the background writer."""
         path = self.save_path
         if path is None:
-            return
+            return None
         for err in self._saver.take_errors():
             show_error(f"recist: {err}")
         if self.background_save:
-            self._saver.submit(self.reading.snapshot(frame), path)
-            return
+            return self.reading.snapshot(frame), path
         try:
             self.reading.save(path, frame)
         except (OSError, RecistError) as exc:
             show_error(f"recist: could not save the reading to {path}: {exc}")
+        return None
 
     def flush(self) -> None:
         """Wait until the last autosave is on disk (run on close and at exit)."""
@@ -845,37 +850,43 @@ class ReadingSession:
 
     def _collect_messages(self) -> dict[str, list[tuple[str, str, str]]]:
         out: dict[str, list[tuple[str, str, str]]] = {}
-        ev = self.evaluation
-        if ev is not None and len(ev.messages):
-            for r in ev.messages.itertuples(index=False):
-                lid = _text(r.lesion_id)
-                if lid:
-                    msg = (_text(r.timepoint), _text(r.severity), _text(r.message))
-                    out.setdefault(lid, []).append(msg)
+        for lid, tp, sev, msg in self._engine_messages():
+            if lid:
+                out.setdefault(lid, []).append((tp, sev, msg))
         for n in self.reading.notes():
             out.setdefault(n.lesion_id, []).append((n.timepoint, n.severity, n.message))
         return out
 
+    def _engine_messages(self) -> list[tuple[str, str, str, str]]:
+        """(lesion id, time point, severity, message) from the engine."""
+        ev = self.evaluation
+        if ev is None or not len(ev.messages):
+            return []
+        m = ev.messages
+        # Column lists, not itertuples: pandas row access costs ~0.5 ms a row.
+        cols = [[_text(v) for v in m[c].tolist()] for c in ("lesion_id", "timepoint")]
+        cols += [[_text(v) for v in m[c].tolist()] for c in ("severity", "message")]
+        return list(zip(*cols, strict=True))
+
     def general_messages(self) -> list[tuple[str, str, str]]:
         """Engine messages not tied to a lesion (e.g. too many targets)."""
-        ev = self.evaluation
-        out = []
-        if self.engine_error:
-            out.append(("", "error", self.engine_error))
-        if ev is not None and len(ev.messages):
-            m = ev.messages[ev.messages["lesion_id"].isna() | (ev.messages["lesion_id"] == "")]
-            out += [
-                (_text(r.timepoint), _text(r.severity), _text(r.message))
-                for r in m.itertuples(index=False)
-            ]
+        out = [("", "error", self.engine_error)] if self.engine_error else []
+        out += [(tp, sev, msg) for lid, tp, sev, msg in self._engine_messages() if not lid]
         return out
 
     def response_table(self) -> pd.DataFrame:
-        """The engine's per time point results of this patient (empty when none)."""
+        """The engine's per time point results (the evaluation holds this patient only)."""
         if self.evaluation is None:
             return pd.DataFrame()
-        tps = self.evaluation.timepoints
-        return tps[tps["patient_id"].astype(str) == self.reading.patient_id].reset_index(drop=True)
+        return self.evaluation.timepoints
+
+    def response_rows(self) -> list[dict[str, Any]]:
+        """:meth:`response_table` as plain records (fast: column lists)."""
+        table = self.response_table()
+        if not len(table):
+            return []
+        cols = {c: table[c].tolist() for c in table.columns}
+        return [{c: cols[c][i] for c in cols} for i in range(len(table))]
 
 
 def _set(obj: Any, name: str, value: Any) -> None:

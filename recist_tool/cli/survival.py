@@ -6,14 +6,15 @@ from pathlib import Path
 
 import typer
 
-HELP = """Kaplan–Meier, log-rank and Cox models of survival by response (naive, landmark and
-time-varying analyses).
-
-Time zero is treatment_date in clinical.csv; OS ends at last_contact_date (death when
-death is 1); PFS ends at the RECIST progression date in patients.csv (censored at the
-last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, cox.csv, ph_test.csv,
-summary.json and Kaplan–Meier and forest figures (PNG and SVG). Months = days / 30.4375.
-"""
+HELP = (
+    "Kaplan–Meier, log-rank and Cox models of survival by response (naive, landmark "
+    "and time-varying analyses).\n\n"
+    "Time zero is treatment_date in clinical.csv; OS ends at last_contact_date (death "
+    "when death is 1); PFS ends at the RECIST progression date in patients.csv "
+    "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
+    "cox.csv, ph_test.csv, summary.json and Kaplan–Meier and forest figures (PNG and "
+    "SVG). Months = days / 30.4375."
+)
 
 
 def survival(

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-COHORT_HELP = """Write a synthetic cohort calibrated to the founding study (211 patients,
-125 with a ~3-month CT, imaging response/stable/progression 20/60/20 %, symptomatic
-response 71 %, biochemical 34/48/18 %, median OS 29 months).
-
-Writes DIR/annotations.csv (lesion measurements at baseline, ~3 months and later
-scans), clinical.csv, treatments.csv, truth.csv (the generating values) and
-params.json. See docs/synthetic_cohort.md.
-"""
+COHORT_HELP = (
+    "Write a synthetic cohort calibrated to the founding study (211 patients, 125 "
+    "with a ~3-month CT, imaging response/stable/progression 20/60/20 %, symptomatic "
+    "response 71 %, biochemical 34/48/18 %, median OS 29 months).\n\n"
+    "Writes DIR/annotations.csv (lesion measurements at baseline, ~3 months and later "
+    "scans), clinical.csv, treatments.csv, truth.csv (the generating values) and "
+    "params.json. See docs/synthetic_cohort.md."
+)
 
 synth_app = typer.Typer(
     name="synth", help="Generate synthetic data.", no_args_is_help=True, add_completion=False

@@ -216,7 +216,7 @@ def _from_fast(path: str, res: dict, file_size: int) -> ImageHeader | None:
         transfer_syntax=res["ts"],
         modality=v.text("Modality").upper(),
         patient_id=v.text("PatientID"),
-        patient_name=v.text("PatientName"),
+        patient_name=v.text("PatientName").rstrip("="),  # as pydicom shows a PN
         study_date=v.text("StudyDate"),
         study_time=v.text("StudyTime"),
         study_description=v.text("StudyDescription"),

@@ -40,6 +40,8 @@ LUNG_WINDOW = (-600.0, 1500.0)
 SOFT_TISSUE_WINDOW = (40.0, 400.0)
 #: Half-width of the key image crop: at least this many mm, or 1.5 × the long axis.
 MIN_HALF_FOV_MM = 35.0
+#: Radius of the circle around a lesion marked by a point (non-target, new lesion).
+MARKER_RADIUS_MM = 12.0
 
 
 @dataclass
@@ -68,36 +70,52 @@ def _hu(path: Path) -> tuple[np.ndarray, object]:
     return arr * slope + intercept, ds
 
 
-def render_key_image(reading: Reading, lesion, timepoint: str, index: ImageIndex) -> KeyImage:
-    """Draw one lesion's lines on its slice (windowed and cropped) as a PNG.
+def render_key_image(
+    reading: Reading, lesion, timepoint: str, index: ImageIndex, shown: str | None = None
+) -> KeyImage:
+    """Draw one lesion on its slice (windowed and cropped) as a PNG.
+
+    Lines are drawn for measured lesions (long axis solid, short axis dashed); a
+    lesion marked by a point (non-target, new) gets a circle.
+
+    Parameters
+    ----------
+    reading, lesion, timepoint, index
+        The lesion's finding at ``timepoint`` and the images.
+    shown : str, optional
+        Time point label to print (e.g. a shifted date when de-identified).
 
     Raises
     ------
     ExportError
-        When the lesion has no line at this time point or its image is missing.
+        When the lesion has neither line nor marker here, or its image is missing.
     """
     from matplotlib.figure import Figure
 
     from recist_tool.export.plots import figure_bytes
     from recist_tool.export.sr import image_coordinates
 
+    shown = shown or timepoint
     f = lesion.findings[timepoint]
     lines = [(ln, style) for ln, style in ((f.long_axis, "-"), (f.short_axis, "--")) if ln]
     where = f"patient {reading.patient_id}, time point {timepoint}, lesion {lesion.lesion_id}"
-    if not lines:
-        raise ExportError(f"{where}: no measurement line to show")
-    sop = lines[0][0].sop_instance_uid
+    marks = [ln for ln, _ in lines] or ([f.marker] if f.marker is not None else [])
+    if not marks:
+        raise ExportError(f"{where}: no measurement line or marker to show")
+    sop = marks[0].sop_instance_uid
     if not sop:
-        raise ExportError(f"{where}: the line does not record its image (SOP Instance UID)")
+        raise ExportError(f"{where}: the mark does not record its image (SOP Instance UID)")
     header = index.get(sop, where)
     hu, ds = _hu(index.files[sop])
     center, width = _window(lesion.organ, ds)
-    pts = []
-    for ln, _ in lines:
-        xy = image_coordinates(np.array([ln.p1_lps, ln.p2_lps]), header, where) - 0.5
-        pts.append(xy)  # pixel-centre coordinates, as imshow uses
-    allp = np.vstack(pts)
-    mid = allp.mean(axis=0)
+    # image coordinates minus 0.5: pixel-centre coordinates, as imshow uses
+    if lines:
+        pts = [image_coordinates(np.array([ln.p1_lps, ln.p2_lps]), header, where) - 0.5
+               for ln, _ in lines]  # fmt: skip
+        mid = np.vstack(pts).mean(axis=0)
+    else:
+        pts = []
+        mid = image_coordinates(np.array([f.marker.position_lps]), header, where)[0] - 0.5
     spacing = float(header.PixelSpacing[1])
     half = max(MIN_HALF_FOV_MM, 1.5 * (f.long_axis.length_mm if f.long_axis else 0)) / spacing
     fig = Figure(figsize=(3.0, 3.25), layout="constrained")
@@ -110,6 +128,11 @@ def render_key_image(reading: Reading, lesion, timepoint: str, index: ImageIndex
         ax.plot(
             xy[:, 0], xy[:, 1], style, color=colours[style], linewidth=1.6, marker="+", markersize=7
         )
+    if not lines:
+        from matplotlib.patches import Circle
+
+        ax.add_patch(Circle(tuple(mid), MARKER_RADIUS_MM / spacing, fill=False,
+                            edgecolor="#ff4df0", linewidth=1.6))  # fmt: skip
     ax.set_xlim(mid[0] - half, mid[0] + half)
     ax.set_ylim(mid[1] + half, mid[1] - half)
     ax.set_xticks([])
@@ -119,40 +142,53 @@ def render_key_image(reading: Reading, lesion, timepoint: str, index: ImageIndex
         sizes.append(f"LA {f.long_mm:g} mm")
     if f.short_mm is not None:
         sizes.append(f"SA {f.short_mm:g} mm")
+    label = ", ".join(sizes) or str(f.status or "").replace("_", " ")
     z = header.get("InstanceNumber", "?")
     caption = (
-        f"{lesion.lesion_id} ({lesion.organ or 'organ ?'}) · {timepoint} · "
-        f"{', '.join(sizes)} · image {z} · W {width:g} / L {center:g}"
+        f"{lesion.lesion_id} ({lesion.organ or 'organ ?'}) · {shown} · {label} · "
+        f"image {z} · W {width:g} / L {center:g}"
     )
-    ax.set_title(f"{lesion.lesion_id} · {timepoint}", fontsize=10)
+    ax.set_title(f"{lesion.lesion_id} · {shown}", fontsize=10)
     ax.text(
         0.02,
         0.02,
-        ", ".join(sizes),
+        label,
         transform=ax.transAxes,
         color="white",
         fontsize=8,
         va="bottom",
         bbox={"facecolor": "black", "alpha": 0.6, "pad": 2, "linewidth": 0},
     )
-    return KeyImage(lesion.lesion_id, timepoint, caption, figure_bytes(fig, "png", dpi=150))
+    return KeyImage(lesion.lesion_id, shown, caption, figure_bytes(fig, "png", dpi=150))
 
 
-def key_images(reading: Reading, index: ImageIndex) -> tuple[list[KeyImage], list[tuple[str, str]]]:
-    """A key image for every lesion with a drawn line, at every time point.
+def key_images(
+    reading: Reading, index: ImageIndex, shown=None
+) -> tuple[list[KeyImage], list[tuple[str, str]]]:
+    """A key image for every lesion with a line or marker, at every time point.
+
+    Parameters
+    ----------
+    reading : Reading
+    index : ImageIndex
+    shown : callable, optional
+        Maps a time point label to the label printed (de-identification).
 
     Returns
     -------
-    (list of KeyImage, list of str)
+    (list of KeyImage, list of (str, str))
         The images, and (lesion, time point) of measured lesions without a line.
     """
+    shown = shown or (lambda t: t)
     out, notes = [], []
     for tp in reading.timepoints:
         for lesion in reading.lesions:
             f = lesion.findings.get(tp.label)
-            if f is not None and (f.long_axis or f.short_axis):
-                out.append(render_key_image(reading, lesion, tp.label, index))
-            elif f is not None and f.status == "measured":
+            if f is None or f.status is None:
+                continue
+            if f.long_axis or f.short_axis or f.marker is not None:
+                out.append(render_key_image(reading, lesion, tp.label, index, shown(tp.label)))
+            elif f.status == "measured":
                 notes.append((lesion.lesion_id, tp.label))
     return out, notes
 
@@ -261,11 +297,8 @@ def build_patient_report(
     labels = [t.label for t in reading.timepoints]
     if deid is not None:
         labels = [deid.shift_label(t, reading.patient_id) for t in labels]
-    images, notes = key_images(reading, index)
-    if deid is not None:
-        for im in images:
-            im.timepoint = deid.shift_label(im.timepoint, reading.patient_id)
     shown = (lambda t: deid.shift_label(t, reading.patient_id)) if deid else (lambda t: t)
+    images, notes = key_images(reading, index, shown)
     notes = [
         f"{lid} at {shown(t)}: no key image (no measurement line recorded: the annotation "
         "file has no JSON sidecar)"

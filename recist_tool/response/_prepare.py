@@ -73,6 +73,7 @@ class Prepared:
     row_la: np.ndarray  # int64 units, -1 when empty
     row_sa: np.ndarray
     row_slice: np.ndarray  # int64 units, -1 when empty
+    row_markers_abnormal: np.ndarray  # bool: optional tumour_markers column says abnormal
 
     @property
     def n_patients(self) -> int:
@@ -86,7 +87,9 @@ class Prepared:
         """``file: line N`` (or ``row N``) of a row, for messages."""
         f = self.frame
         if "_source" in f.columns:
-            return f"{f['_source'].iat[row]}: line {int(f['_line'].iat[row])}"
+            source = str(f["_source"].iat[row])
+            word = "row" if source.startswith("<") else "line"  # an in-memory table
+            return f"{source}: {word} {int(f['_line'].iat[row])}"
         return f"row {row + 1}"
 
 
@@ -205,7 +208,10 @@ def prepare(frame: pd.DataFrame) -> Prepared:
             if "slice_thickness_mm" in frame.columns
             else np.full(n, -1, dtype=np.int64)
         ),
+        row_markers_abnormal=np.zeros(n, dtype=bool),
     )
+    if "tumour_markers" in frame.columns:
+        prep.row_markers_abnormal = _markers(prep)
     same = (tp_patient[1:] == tp_patient[:-1]) & (tp_date[1:] == tp_date[:-1])
     if same.any():
         t = int(np.flatnonzero(same)[0])
@@ -233,6 +239,19 @@ def prepare(frame: pd.DataFrame) -> Prepared:
     prep.les_nodal = prep.row_nodal[first_row]
     _check_structure(prep, row_rank)
     return prep
+
+
+def _markers(prep: Prepared) -> np.ndarray:
+    """The optional ``tumour_markers`` column: ``normal``, ``abnormal`` or empty."""
+    text = np.char.lower(np.char.strip(text_column(prep.frame, "tumour_markers").astype(str)))
+    bad = ~np.isin(text, ["", "normal", "abnormal"])
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise AnnotationError(
+            f"{prep.where(r)}: column tumour_markers: {str(text[r])!r}: expected normal, abnormal "
+            "or empty"
+        )
+    return text == "abnormal"
 
 
 def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:

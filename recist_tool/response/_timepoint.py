@@ -175,6 +175,12 @@ def evaluate_timepoints(prep: Prepared, settings: ResponseSettings) -> Timepoint
         default=NN,
     ).astype(np.int8)
 
+    # Abnormal tumour markers (when recorded) rule out a non-target CR (RECIST 1.1 §4.3.2).
+    markers = _bincount(prep.row_tp, n_tp, prep.row_markers_abnormal.astype(np.float64)) > 0
+    non_target = np.where(
+        follow & markers & np.isin(non_target, (NONE, CR)), NN, non_target
+    ).astype(np.int8)
+
     # ---- new lesions (a new node counts only at >= 10 mm short axis)
     rows = np.flatnonzero((prep.row_kind == NEW) & ~small_node)
     new_tp = prep.row_tp[rows]

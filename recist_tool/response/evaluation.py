@@ -311,6 +311,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         else:
             cols[name] = pa.array(s, from_pandas=True)
     table = pa.table(cols)
+
     # pyarrow quotes every text value unless told not to; quote only when a value needs it.
     def texts(i: int, f: pa.Field):
         col = table.column(i)

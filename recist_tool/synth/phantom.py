@@ -194,6 +194,7 @@ _TS = {
     "rle": "1.2.840.10008.1.2.5",
     "jpeg2000": "1.2.840.10008.1.2.4.90",
     "jpegls": "1.2.840.10008.1.2.4.80",
+    "jpeg_lossless": "1.2.840.10008.1.2.4.70",  # written by python-gdcm
 }
 _ENCODER = {"rle": "pylibjpeg", "jpeg2000": "pylibjpeg", "jpegls": "pyjpegls"}
 
@@ -358,7 +359,9 @@ def write_series(
         Defaults to :func:`baseline_lesions`.
     seed : int
         Seeds the noise and all UIDs: the same arguments give identical files.
-    transfer_syntax : {"explicit", "implicit", "deflated", "rle", "jpeg2000", "jpegls"}
+    transfer_syntax : str
+        One of "explicit", "implicit", "deflated", "rle", "jpeg2000", "jpegls",
+        "jpeg_lossless" (the last via python-gdcm).
     bits_stored, signed, intercept, slope : pixel representation (HU = stored × slope +
         intercept). ``vary_slope`` alternates slopes 1 and 0.5 between slices.
     padding_value : int, optional
@@ -516,6 +519,9 @@ def write_series(
             name = out / f"IM{(i * 7919) % 100003:06d}.dcm"  # names do not follow z order
             if native:
                 ds.save_as(name, enforce_file_format=True)
+            elif transfer_syntax == "jpeg_lossless":
+                ds.save_as(name, enforce_file_format=True)
+                _gdcm_transcode(name, "JPEGLosslessProcess14_1")
             else:
                 ds.compress(
                     ts, encoding_plugin=_ENCODER[transfer_syntax], generate_instance_uid=False
@@ -544,6 +550,30 @@ def write_series(
         lesions=lesions,
     )
     return truth
+
+
+def _gdcm_transcode(path: Path, syntax: str) -> None:
+    """Re-encode ``path`` in place with python-gdcm (pydicom has no JPEG encoder)."""
+    from recist_tool.dicom._gdcm_guard import guard_gdcm_import
+
+    guard_gdcm_import()
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    if not reader.Read():
+        raise OSError(f"gdcm cannot read {path}")
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, syntax)))
+    change.SetInput(reader.GetImage())
+    if not change.Change():
+        raise OSError(f"gdcm cannot encode {path} as {syntax}")
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    if not writer.Write():
+        raise OSError(f"gdcm cannot write {path}")
 
 
 def _set_pixels(ds, stored, bits_stored, signed, slope, intercept, padding, window) -> None:

@@ -162,6 +162,7 @@ def test_a_full_read_gives_the_response_the_truth_implies(widget, truth, reading
     assert cell(rt, 1, 1) == f"{fu_sod:.1f}" and cell(rt, 1, 7) == expected
     assert cell(rt, 1, 2) == f"{change:.1f} %"
     # Autosaved after every change: the CSV on disk is the read.
+    s.flush()
     saved = read_annotations(readings_dir / f"{truth['patient_id']}.csv")
     assert len(saved) == 8
     node = saved[(saved.lesion_id == ids["N1"]) & (saved.timepoint == "FU1")]

@@ -25,7 +25,7 @@ ROW = "P1,baseline,2024-01-01,L1,target,Liver,false,33.3,,measured"
 def test_reads_typed_columns_and_provenance(tmp_path):
     f = tmp_path / "a.csv"
     f.write_text(f"{HEADER},reader\n{ROW},dr a\nP1,3mo,2024-04-01,L1,Target, Liver ,FALSE,23.31,,"
-                 "MEASURED,dr b\n")  # fmt: skip
+                 "MEASURED,dr b\n")
     df = read_annotations(f)
     assert df["kind"].tolist() == ["target", "target"]
     assert df["status"].tolist() == ["measured", "measured"]
@@ -68,10 +68,10 @@ def test_every_problem_is_reported(tmp_path):
 def test_duplicate_and_missing_columns(tmp_path):
     f = tmp_path / "d.csv"
     f.write_text(HEADER + ",kind\n" + ROW + ",target\n")
-    with pytest.raises(AnnotationError, match="line 1: column.s. named twice: kind"):
+    with pytest.raises(AnnotationError, match=r"line 1: column.s. named twice: kind"):
         read_annotations(f)
     f.write_text(HEADER.replace(",status", "") + "\n")
-    with pytest.raises(AnnotationError, match="line 1: missing column.s. status"):
+    with pytest.raises(AnnotationError, match=r"line 1: missing column.s. status"):
         read_annotations(f)
     f.write_text("")
     with pytest.raises(AnnotationError, match="empty file"):
@@ -97,7 +97,7 @@ def test_write_is_atomic_and_round_trips(tmp_path):
             25.0,
             17.0,
             extra={"reader": "dr, a"},
-        ),  # fmt: skip
+        ),
         Measurement(
             "P1",
             "3mo",
@@ -110,7 +110,7 @@ def test_write_is_atomic_and_round_trips(tmp_path):
             9.5,
             "disappeared",
             extra={"reader": 'say "hi"'},
-        ),  # fmt: skip
+        ),
     ]
     path = write_annotations(rows, tmp_path / "sub" / "a.csv")
     assert [p.name for p in path.parent.iterdir()] == ["a.csv"]  # no temporary file left

@@ -474,9 +474,8 @@ class RecistWidget(QWidget):
 
     def _refresh_response(self) -> None:
         s = self.session
-        table = s.response_table()
         rows, colors = [], []
-        for rec in table.to_dict("records"):
+        for rec in s.response_rows():
             resp = [fmt(rec.get(k)) for k in ("target_response", "non_target_response")]
             overall = fmt(rec.get("overall_response"))
             rows.append(
@@ -495,8 +494,8 @@ class RecistWidget(QWidget):
         best = ""
         ev = s.evaluation
         if ev is not None and len(ev.patients):
-            p = ev.patients.iloc[0]
-            best = f"Best overall response: {fmt(p.get('best_overall_response')) or '–'}"
+            bor = fmt(ev.patients["best_overall_response"].tolist()[0])
+            best = f"Best overall response: {bor or '–'}"
         self.best_label.setText(best)
         msgs = s.general_messages()
         self.general_label.setText(

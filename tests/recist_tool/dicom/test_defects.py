@@ -168,7 +168,9 @@ def test_garbage_file_is_unreadable(tmp_path):
     assert vol.shape == (3, 16, 16)
 
 
-@pytest.mark.parametrize("syntax", ["rle", "jpeg2000", "jpegls", "deflated", "implicit"])
+@pytest.mark.parametrize(
+    "syntax", ["rle", "jpeg2000", "jpegls", "jpeg_lossless", "deflated", "implicit"]
+)
 def test_compressed_and_other_syntaxes_equal_clean(series_dir, clean, syntax):
     vol = load_series(series_dir(syntax, transfer_syntax=syntax))
     np.testing.assert_array_equal(vol.array, clean.array)

@@ -43,7 +43,7 @@ def test_orientations(series_dir, name):
     assert_same(load_series(folder), read_sitk(folder))
 
 
-@pytest.mark.parametrize("syntax", ["rle", "jpeg2000", "jpegls", "implicit"])
+@pytest.mark.parametrize("syntax", ["rle", "jpeg2000", "jpegls", "jpeg_lossless", "implicit"])
 def test_syntaxes(series_dir, syntax):
     folder = series_dir(f"sitk-{syntax}", transfer_syntax=syntax, shape=(8, 48, 48))
     assert_same(load_series(folder), read_sitk(folder))

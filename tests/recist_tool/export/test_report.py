@@ -111,14 +111,14 @@ def test_patient_report_with_key_images(sample_reading, tmp_path):
     assert rep.timepoints["SOD (mm)"].tolist() == [86.0, 53.0]
     row = rep.lesions.set_index("lesion_id").loc["N1"]
     assert (row["baseline"], row["followup"]) == ("20", "12")  # node: short axis
-    assert len(rep.images) == 6  # 3 measured targets × 2 time points
+    assert len(rep.images) == 8  # 3 measured targets + 1 marked non-target, × 2 time points
     with Image.open(__import__("io").BytesIO(rep.images[0].png)) as im:
         rgb = im.convert("RGB")
         # the long axis is drawn in yellow on the grey CT
         assert any(r > 200 and g > 180 and b < 80 for r, g, b in rgb.getdata())
     html_path, pdf_path = write_patient_report(rep, tmp_path)
     doc = lxml.html.fromstring(html_path.read_text(encoding="utf-8"))
-    assert len(doc.xpath("//img")) == 6
+    assert len(doc.xpath("//img")) == 8
     text = doc.text_content()
     assert "RECIST-SAMPLE-001" in text and "SYNTHETIC" not in text and "1960" not in text
-    assert len(pdf_pages(pdf_path, tmp_path)) == 2
+    assert len(pdf_pages(pdf_path, tmp_path)) == 3  # tables + 8 images at 6 a page

@@ -10,6 +10,8 @@ import math
 
 import pytest
 
+from recist_tool.annotations import to_frame
+from recist_tool.errors import AnnotationError
 from recist_tool.response import ResponseSettings, evaluate
 from tests.recist_tool.cohort_builder import (
     GONE,
@@ -390,3 +392,18 @@ def test_pfs_censored_at_last_evaluable_timepoint():
     p = evaluate(rows).patients.iloc[0]
     assert (p["pfs_days"], p["pfs_event"]) == (56, 0)
     assert str(p["progression_date"]) == "NaT"
+
+
+def test_abnormal_tumour_markers_rule_out_complete_response():
+    def with_markers(rows, value):
+        frame = to_frame(rows)
+        frame["tumour_markers"] = ["" if r.timepoint == "baseline" else value for r in rows]
+        return frame
+
+    nt_only = patient(tp(0, T1=nt()), tp(56, T1=nt("absent")))
+    assert overall(with_markers(nt_only, "normal")) == ["CR"]
+    assert overall(with_markers(nt_only, "abnormal")) == ["NON-CR/NON-PD"]
+    targets = patient(tp(0, L1=20), tp(56, L1=GONE))
+    assert overall(with_markers(targets, "abnormal")) == ["PR"]
+    with pytest.raises(AnnotationError, match="column tumour_markers: 'high'"):
+        evaluate(with_markers(targets, "high"))

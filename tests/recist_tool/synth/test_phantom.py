@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -25,7 +26,7 @@ def test_same_arguments_give_identical_files(tmp_path):
     b = write_series(tmp_path / "b", shape=(4, 32, 32), seed=5)
     c = write_series(tmp_path / "c", shape=(4, 32, 32), seed=6)
     for fa, fb in zip(a.files, b.files, strict=True):
-        assert open(fa, "rb").read() == open(fb, "rb").read()
+        assert Path(fa).read_bytes() == Path(fb).read_bytes()
     assert a.series_instance_uid == b.series_instance_uid != c.series_instance_uid
 
 
@@ -110,7 +111,7 @@ def test_defect_options_write_what_they_say(tmp_path):
     zs = sorted(p[2] for p in t.positions[:-1])
     assert sorted(np.diff(zs).tolist()) == [5.0, 5.0, 5.0, 10.0]
     t = write_series(tmp_path / "t", shape=(3, 16, 16), truncate=1)
-    sizes = sorted(len(open(f, "rb").read()) for f in t.files)
+    sizes = sorted(Path(f).stat().st_size for f in t.files)
     assert sizes[0] < 0.7 * sizes[-1]
     t = write_series(tmp_path / "tilt", shape=(3, 16, 16), tilt_deg=20)
     ds = pydicom.dcmread(t.files[0])

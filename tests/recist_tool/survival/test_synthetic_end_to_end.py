@@ -1,0 +1,55 @@
+"""Synthetic cohort -> RECIST batch -> survival: the study's pattern and its bias."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from recist_tool.batch import run_batch
+from recist_tool.survival import SurvivalSettings, run_survival
+from recist_tool.synth.cohort import CohortParams, generate_cohort, write_cohort
+
+N = 700
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    write_cohort(generate_cohort(CohortParams(n=N), seed=5), tmp / "cohort")
+    run_batch(tmp / "cohort" / "annotations.csv", tmp / "batch")
+    settings = SurvivalSettings(endpoints=("os", "pfs"), grouping="control", figures=False)
+    return run_survival(
+        tmp / "cohort" / "clinical.csv",
+        tmp / "batch" / "patients.csv",
+        tmp / "cohort" / "treatments.csv",
+        tmp / "out",
+        settings,
+    )
+
+
+def test_imaging_groups_separate_as_in_the_study(result):
+    lr = result.logrank.set_index(["endpoint", "analysis", "predictor"])
+    row = lr.loc[("os", "naive", "imaging_response")]
+    assert row["p"] < 0.001
+    assert row["median_difference_months"] > 15  # response+stable vs progression
+    km = result.km
+    img = km[(km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "imaging_response")]
+    # 125/211 of the cohort has a CT; NE (no follow-up) is missing, not a group.
+    assert img.n.sum() == round(N * 125 / 211)
+
+
+def test_retreatment_looks_protective_only_in_the_naive_analysis(result):
+    # The generator gives retreatment no effect at all: only survivors get it.
+    cox = result.cox[result.cox.endpoint == "os"].set_index(["analysis", "covariate"])
+    naive = cox.loc[("naive", "n_treatments")]
+    tv = cox.loc[("time_varying", "n_treatments")]
+    assert naive["hr"] < 0.85 and naive["p"] < 0.01
+    assert tv["ci_low"] < 1 < tv["ci_high"] or 0.9 < tv["hr"] < 1.1
+
+
+def test_pfs_uses_recist_progression(result):
+    km = result.km
+    allrow = km[(km.endpoint == "pfs") & (km.analysis == "naive") & (km.predictor == "all")]
+    assert allrow.n.iloc[0] == round(N * 125 / 211)  # only patients with follow-up CT
+    assert 0 < allrow.events.iloc[0] < allrow.n.iloc[0]
+    assert isinstance(result.cox, pd.DataFrame)
