@@ -39,17 +39,32 @@ def series_dir(syntax: str, slices: int) -> Path:
     folder = DATA / f"ct_{slices}x512x512_{syntax}"
     done = folder / ".complete"
     if not done.exists():
-        from recist_tool.synth.phantom import write_series
-
         t0 = time.perf_counter()
         print(f"generating {folder} …", file=sys.stderr, flush=True)
-        write_series(
-            folder, shape=(slices, 512, 512), slice_spacing=1.0, z_center=0.0,
-            transfer_syntax=syntax, seed=7,
-        )  # fmt: skip
+        if syntax == "explicit":
+            from recist_tool.synth.phantom import write_series
+
+            write_series(folder, shape=(slices, 512, 512), slice_spacing=1.0, z_center=0.0,
+                         seed=7)  # fmt: skip
+        else:  # compress the uncompressed series (same pixels, no re-rendering)
+            _transcode(series_dir("explicit", slices), folder, syntax)
         done.write_text("ok\n")
         print(f"  {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return folder
+
+
+def _transcode(src: Path, dst: Path, syntax: str) -> None:
+    import recist_tool.dicom  # noqa: F401, I001 - first: guards python-gdcm's import
+
+    import pydicom
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    uid = {"rle": RLELossless, "jpeg2000": JPEG2000Lossless}[syntax]
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.compress(uid, encoding_plugin="pylibjpeg", generate_instance_uid=False)
+        ds.save_as(dst / f.name, enforce_file_format=True)
 
 
 # --------------------------------------------------------------- methods (child side)

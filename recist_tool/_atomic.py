@@ -29,6 +29,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would,
+        # or keep the mode of the file it replaces.
+        try:
+            mode_bits = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode_bits = 0o666 & ~_UMASK
+        os.chmod(tmp, mode_bits)
         if "b" not in mode:
             kwargs.setdefault("encoding", "utf-8")
             kwargs.setdefault("newline", "")
@@ -41,6 +48,16 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -76,6 +76,7 @@ class AutoSaver:
 
 
 @atexit.register
-def _flush_all() -> None:
+def flush_all() -> None:
+    """Wait for every session's pending autosave (also run at interpreter exit)."""
     for saver in list(_LIVE):
         saver.flush(timeout=10.0)

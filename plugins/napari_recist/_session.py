@@ -32,7 +32,7 @@ from napari.layers import Image, Points, Shapes
 from napari.utils.notifications import show_error, show_warning
 from psygnal import Signal
 
-from napari_recist._autosave import AutoSaver
+from napari_recist._autosave import AutoSaver, flush_all
 from napari_recist._layers import AXIS_LABELS, UNITS, WINDOWS, series_of_layer, window_limits
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
@@ -238,7 +238,7 @@ class ReadingSession:
 
     def load(self, csv_path: str | os.PathLike, refresh: bool = True) -> None:
         """Continue a saved reading (CSV + sidecar); later saves go to that file."""
-        self.flush()
+        flush_all()  # another viewer's session may still be writing this file
         try:
             loaded = Reading.load(csv_path)
         except RecistError as exc:
@@ -741,7 +741,7 @@ class ReadingSession:
             return False
         world = np.asarray(pos, dtype=float)[::-1]
         self.viewer.dims.set_point(0, float(world[0]))
-        self.viewer.camera.center = tuple(float(v) for v in world)
+        _camera(self.viewer).center = tuple(float(v) for v in world)
         return True
 
     def step_lesion(self, step: int = 1) -> str | None:
@@ -887,6 +887,12 @@ class ReadingSession:
             return []
         cols = {c: table[c].tolist() for c in table.columns}
         return [{c: cols[c][i] for c in cols} for i in range(len(table))]
+
+
+def _camera(viewer: Any) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def _set(obj: Any, name: str, value: Any) -> None:

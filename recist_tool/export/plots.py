@@ -248,8 +248,8 @@ def spider(
     cats = []
     for pid, g in t.sort_values(["patient_id", "weeks"]).groupby("patient_id", sort=True):
         g = g.dropna(subset=["weeks", "pct"])
-        if g.empty:
-            continue
+        if len(g) < 2:
+            continue  # baseline only: nothing to draw
         cat = bor.get(pid, "NE")
         cats.append(cat)
         colour = response_colour(cat)
@@ -381,6 +381,8 @@ def swimmer(
         end = end.combine(pd.Series(fw, index=f["patient_id"]).groupby(level=0).max(), max)
     p = p[p["patient_id"].isin(end.index)].copy()
     p["end"] = p["patient_id"].map(end).fillna(0.0)
+    excluded = int((p["end"] <= 0).sum())
+    p = p[p["end"] > 0]  # baseline only: no time on study to draw
     p = p.sort_values(["end", "patient_id"], ascending=[True, False], kind="stable")
     n = len(p)
     fig = _new_figure(8.0, max(3.2, min(14.0, 1.2 + 0.28 * n)))
@@ -472,7 +474,10 @@ def swimmer(
     )
     ax.set_yticks(y, p["patient_id"])
     ax.set_xlim(0, xmax * 1.12 + 1)
-    ax.set_xlabel("Weeks from baseline")
+    ax.set_xlabel(
+        "Weeks from baseline"
+        + (f"; {excluded} patient(s) without a follow-up assessment not shown" if excluded else "")
+    )
     ax.set_ylabel("Patient")
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)

@@ -18,7 +18,6 @@ import base64
 import datetime as _dt
 import html
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -458,8 +457,3 @@ def write_cohort_report(
     atomic_write_text(html_path, cohort_html(report))
     atomic_write_bytes(pdf_path, cohort_pdf(report))
     return [html_path, pdf_path]
-
-
-def settings_json(results: Results) -> str:
-    """The settings as pretty JSON (for embedding)."""
-    return json.dumps(results.settings, indent=2, default=str)

@@ -141,3 +141,14 @@ def test_sizes_are_written_without_float_noise(tmp_path):
     rows[0].long_axis_mm = 1e-7
     path = write_annotations(rows, tmp_path / "b.csv")
     assert "e-" not in path.read_text()
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    rows = [Measurement("P1", "baseline", "2024-01-01", "L1", "target", "liver", False, 20.0)]
+    path = write_annotations(rows, tmp_path / "a.csv")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    path.chmod(0o640)
+    write_annotations(rows, path)
+    assert path.stat().st_mode & 0o777 == 0o640

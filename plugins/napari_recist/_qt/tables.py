@@ -8,7 +8,13 @@ from typing import Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QAbstractScrollArea,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 SEVERITY_COLORS = {"error": QColor("#ff6b6b"), "warning": QColor("#ffd166")}
 KIND_COLORS = {
@@ -25,8 +31,10 @@ RESPONSE_COLORS = {
 }
 
 
-def make_table(headers: Sequence[str], select_rows: bool = True) -> QTableWidget:
-    """A compact read-only table with the given column headers."""
+def make_table(
+    headers: Sequence[str], select_rows: bool = True, stretch: int | None = None
+) -> QTableWidget:
+    """A compact read-only table; column ``stretch`` takes (or gives up) the spare width."""
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(list(headers))
     table.verticalHeader().setVisible(False)
@@ -37,9 +45,14 @@ def make_table(headers: Sequence[str], select_rows: bool = True) -> QTableWidget
         if select_rows
         else QAbstractItemView.SelectionMode.NoSelection
     )
+    table.setMinimumWidth(0)  # columns scroll; the dock keeps its width
+    table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustIgnored)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
+    if stretch is not None:
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    else:
+        header.setStretchLastSection(True)
     return table
 
 

@@ -16,7 +16,6 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -92,7 +91,10 @@ class RecistWidget(QWidget):
             napari_viewer.bind_key(key, _ignore_viewer(func), overwrite=True)
         self.session.changed.connect(self.refresh)
         self.session.live.connect(self._on_live)
-        self.destroyed.connect(self._teardown)
+        # A closure, not a bound method: the Python side may be gone when Qt
+        # destroys the widget; saving must still be finished.
+        session, keys = self.session, list(self.shortcuts)
+        self.destroyed.connect(lambda *_: _teardown(session, napari_viewer, keys))
         self.refresh()
 
     # ------------------------------------------------------------------ layout
@@ -106,26 +108,27 @@ class RecistWidget(QWidget):
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(400)
+        self.setMinimumWidth(380)
 
     def _build_study(self) -> QGroupBox:
         box = QGroupBox("1. Study and time points")
         lay = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.open_btn = QPushButton("Open study folder…")
+        row = QGridLayout()
+        self.open_btn = QPushButton("Open study…")
         self.open_btn.clicked.connect(self._open_folder)
-        self.sample_btn = QPushButton("Sample study")
+        self.sample_btn = QPushButton("Sample")
         self.sample_btn.clicked.connect(self.open_sample)
         self.load_btn = QPushButton("Open reading…")
         self.load_btn.clicked.connect(self._open_reading)
         self.saveas_btn = QPushButton("Save as…")
         self.saveas_btn.clicked.connect(self._save_as)
-        for b in (self.open_btn, self.sample_btn, self.load_btn, self.saveas_btn):
-            row.addWidget(b)
+        for i, b in enumerate((self.open_btn, self.sample_btn, self.load_btn, self.saveas_btn)):
+            row.addWidget(b, 0, i)
         lay.addLayout(row)
         self.patient_label = QLabel()
         self.patient_label.setWordWrap(True)
@@ -133,17 +136,17 @@ class RecistWidget(QWidget):
         lay.addWidget(self.patient_label)
         self.series_table = make_table(("Series", "Study date", "Time point"), select_rows=False)
         self._series_combos: dict[str, QComboBox] = {}
-        self.series_table.setMaximumHeight(130)
+        self.series_table.setMaximumHeight(95)
         lay.addWidget(self.series_table)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Time point:"))
+        row.addWidget(QLabel("Current:"))
         self.tp_combo = QComboBox()
         self.tp_combo.currentTextChanged.connect(self._on_tp_chosen)
         row.addWidget(self.tp_combo, 1)
         row.addWidget(QLabel("date"))
         self.tp_date = QLineEdit()
         self.tp_date.setPlaceholderText("YYYY-MM-DD")
-        self.tp_date.setMaximumWidth(100)
+        self.tp_date.setMaximumWidth(95)
         self.tp_date.editingFinished.connect(self._on_date_edited)
         row.addWidget(self.tp_date)
         self.grid_box = QCheckBox("Side by side with baseline (Alt+G)")
@@ -155,78 +158,88 @@ class RecistWidget(QWidget):
     def _build_lesions(self) -> QGroupBox:
         box = QGroupBox("2. Lesions at the current time point")
         lay = QVBoxLayout(box)
-        form = QFormLayout()
         self.kind_combo = QComboBox()
         for kind, name in KIND_NAMES.items():
             self.kind_combo.addItem(name, kind)
         self.organ_combo = QComboBox()
         self.organ_combo.setEditable(True)
         self.organ_combo.addItems(organ_list())
-        self.nodal_box = QCheckBox("lymph node (short axis counts)")
-        row = QHBoxLayout()
-        row.addWidget(self.kind_combo)
-        row.addWidget(self.organ_combo, 1)
-        form.addRow("New lesion:", row)
-        row = QHBoxLayout()
-        row.addWidget(self.nodal_box)
-        self.add_btn = QPushButton("Add lesion")
+        self.organ_combo.setToolTip("Organ (type any name; the list is $RECIST_ORGANS)")
+        self.nodal_box = QCheckBox("node")
+        self.nodal_box.setToolTip("Lymph node: its short axis counts")
+        self.add_btn = QPushButton("Add")
+        self.add_btn.setToolTip("Add a lesion of this kind and organ, then draw it")
         self.add_btn.clicked.connect(self._add_lesion)
-        self.update_btn = QPushButton("Apply to selected")
-        self.update_btn.clicked.connect(self._update_lesion)
+        row = QHBoxLayout()
+        for w, stretch in ((self.kind_combo, 0), (self.organ_combo, 1), (self.nodal_box, 0)):
+            row.addWidget(w, stretch)
         row.addWidget(self.add_btn)
-        row.addWidget(self.update_btn)
-        form.addRow("", row)
+        lay.addLayout(row)
         for w in (self.kind_combo, self.organ_combo, self.nodal_box):
             signal = w.toggled if isinstance(w, QCheckBox) else w.currentTextChanged
             signal.connect(self._sync_form)
-        lay.addLayout(form)
 
         self.lesion_table = make_table(
-            ("Lesion", "Organ", "Long mm", "Short mm", "Baseline", "Status", "Checks")
+            ("Lesion", "Organ", "LA mm", "SA mm", "BL mm", "Status", "Checks"), stretch=1
         )
-        self.lesion_table.setMinimumHeight(150)
+        self.lesion_table.setMinimumHeight(140)
         self.lesion_table.itemSelectionChanged.connect(self._on_lesion_selected)
         lay.addWidget(self.lesion_table)
 
-        row = QHBoxLayout()
-        self.long_btn = QPushButton("Long axis (Alt+L)")
-        self.long_btn.clicked.connect(lambda: self.session.arm("long"))
-        self.short_btn = QPushButton("Short axis (Alt+K)")
-        self.short_btn.clicked.connect(lambda: self.session.arm("short"))
-        self.point_btn = QPushButton("Point (Alt+P)")
-        self.point_btn.clicked.connect(lambda: self.session.arm("point"))
-        for b in (self.long_btn, self.short_btn, self.point_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
         self.live_label = QLabel("Length: –")
         self.live_label.setStyleSheet("font-weight: bold")
         lay.addWidget(self.live_label)
-
         grid = QGridLayout()
+        self.long_btn = QPushButton("Long axis")
+        self.long_btn.clicked.connect(lambda: self.session.arm("long"))
+        self.short_btn = QPushButton("Short axis")
+        self.short_btn.clicked.connect(lambda: self.session.arm("short"))
+        self.point_btn = QPushButton("Point")
+        self.point_btn.clicked.connect(lambda: self.session.arm("point"))
+        for i, (b, key) in enumerate(
+            ((self.long_btn, "L"), (self.short_btn, "K"), (self.point_btn, "P"))
+        ):
+            b.setToolTip(f"Draw on the current slice (Alt+{key})")
+            grid.addWidget(b, 0, i)
+        self.delete_btn = QPushButton("Delete")
+        self.delete_btn.setToolTip("Delete the selected lesion at every time point")
+        self.delete_btn.clicked.connect(self._delete_lesion)
+        grid.addWidget(self.delete_btn, 0, 3)
         self.status_btns: dict[str, QPushButton] = {}
         for i, (status, text) in enumerate(STATUS_BUTTONS):
             b = QPushButton(text)
+            b.setToolTip(f"Selected lesion at the current time point: {text.lower()}")
             b.clicked.connect(lambda _=False, s=status: self.session.set_status(s))
-            grid.addWidget(b, i // 4, i % 4)
+            grid.addWidget(b, 1 + i // 4, i % 4)
             self.status_btns[status] = b
-        self.delete_btn = QPushButton("Delete lesion")
-        self.delete_btn.clicked.connect(self._delete_lesion)
-        grid.addWidget(self.delete_btn, 1, 3)
+        self.update_btn = QPushButton("Apply kind/organ")
+        self.update_btn.setToolTip("Give the selected lesion the kind, organ and node flag above")
+        self.update_btn.clicked.connect(self._update_lesion)
+        grid.addWidget(self.update_btn, 2, 3)
         lay.addLayout(grid)
         self.checks_label = QLabel()
         self.checks_label.setWordWrap(True)
         self.checks_label.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.checks_label)
+        keys = QLabel(
+            "Keys: Alt+N next lesion (Shift: previous) · Alt+L/K/P long, short, point · "
+            "Alt+M too small · Alt+D disappeared · Alt+E not evaluated · Alt+G side by "
+            "side · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
+        )
+        keys.setWordWrap(True)
+        keys.setStyleSheet("color: gray")
+        lay.addWidget(keys)
         return box
 
     def _build_response(self) -> QGroupBox:
         box = QGroupBox("3. RECIST 1.1 response (computed on every change)")
         lay = QVBoxLayout(box)
         self.response_table = make_table(
-            ("Time point", "SOD mm", "vs BL", "vs nadir", "Target", "Non-tgt", "New", "Overall"),
+            ("Time point", "Overall", "SOD mm", "vs BL", "vs nadir", "Target", "Non-target", "New"),
             select_rows=False,
+            stretch=6,
         )
-        self.response_table.setMinimumHeight(110)
+        self.response_table.setMinimumHeight(90)
         lay.addWidget(self.response_table)
         self.best_label = QLabel()
         self.general_label = QLabel()
@@ -268,11 +281,9 @@ class RecistWidget(QWidget):
             status = "absent"
         self.session.set_status(status)
 
-    def _teardown(self, *_: Any) -> None:
-        for key in getattr(self, "shortcuts", {}):
-            with contextlib.suppress(Exception):  # the viewer may already be gone
-                self.viewer.bind_key(key, None)
-        self.session.close()
+    def close_session(self) -> None:
+        """Finish saving, unbind the shortcuts and stop following the viewer."""
+        _teardown(self.session, self.viewer, list(self.shortcuts))
 
     # ------------------------------------------------------------------ actions
 
@@ -476,21 +487,28 @@ class RecistWidget(QWidget):
         s = self.session
         rows, colors = [], []
         for rec in s.response_rows():
-            resp = [fmt(rec.get(k)) for k in ("target_response", "non_target_response")]
             overall = fmt(rec.get("overall_response"))
             rows.append(
                 [
-                    f"{fmt(rec.get('timepoint'))} {fmt(rec.get('date'))[:10]}",
+                    fmt(rec.get("timepoint")),
+                    overall,
                     fmt(rec.get("sum_mm")),
                     fmt(rec.get("change_from_baseline_pct"), 1, " %"),
                     fmt(rec.get("change_from_nadir_pct"), 1, " %"),
-                    *resp,
+                    fmt(rec.get("target_response")),
+                    fmt(rec.get("non_target_response")),
                     fmt(rec.get("new_lesions")),
-                    overall,
                 ]
             )
-            colors.append([None] * 7 + [RESPONSE_COLORS.get(overall)])
-        set_rows(self.response_table, rows, colors)
+            colors.append([None, RESPONSE_COLORS.get(overall)] + [None] * 6)
+        tips = [
+            f"{fmt(rec.get('timepoint'))} {fmt(rec.get('date'))[:10]}: target "
+            f"{fmt(rec.get('target_response')) or '–'}, non-target "
+            f"{fmt(rec.get('non_target_response')) or '–'}, new lesions "
+            f"{fmt(rec.get('new_lesions')) or '–'}"
+            for rec in s.response_rows()
+        ]
+        set_rows(self.response_table, rows, colors, tips)
         best = ""
         ev = s.evaluation
         if ev is not None and len(ev.patients):
@@ -505,6 +523,14 @@ class RecistWidget(QWidget):
                 for t, sev, m in msgs
             )
         )
+
+
+def _teardown(session: ReadingSession, viewer: Any, keys: list[str]) -> None:
+    for key in keys:
+        with contextlib.suppress(Exception):  # the viewer may already be gone
+            viewer.bind_key(key, None)
+    with contextlib.suppress(Exception):
+        session.close()
 
 
 def _worst(msgs: list[tuple[str, str, str]]) -> str:

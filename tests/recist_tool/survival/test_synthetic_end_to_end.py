@@ -33,18 +33,22 @@ def test_imaging_groups_separate_as_in_the_study(result):
     assert row["p"] < 0.001
     assert row["median_difference_months"] > 15  # response+stable vs progression
     km = result.km
-    img = km[(km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "imaging_response")]
+    img = km[
+        (km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "imaging_response")
+    ]
     # 125/211 of the cohort has a CT; NE (no follow-up) is missing, not a group.
     assert img.n.sum() == round(N * 125 / 211)
 
 
 def test_retreatment_looks_protective_only_in_the_naive_analysis(result):
     # The generator gives retreatment no effect at all: only survivors get it.
+    lr = result.logrank.set_index(["endpoint", "analysis", "predictor"])
+    naive = lr.loc[("os", "naive", "n_treatments")]
+    assert naive["p"] < 0.001 and naive["median_difference_months"] > 10  # "> 1 vs 1"
     cox = result.cox[result.cox.endpoint == "os"].set_index(["analysis", "covariate"])
-    naive = cox.loc[("naive", "n_treatments")]
+    assert cox.loc[("naive", "n_treatments"), "hr"] < 1
     tv = cox.loc[("time_varying", "n_treatments")]
-    assert naive["hr"] < 0.85 and naive["p"] < 0.01
-    assert tv["ci_low"] < 1 < tv["ci_high"] or 0.9 < tv["hr"] < 1.1
+    assert tv["ci_low"] < 1 < tv["ci_high"]
 
 
 def test_pfs_uses_recist_progression(result):
