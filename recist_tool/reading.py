@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -986,14 +987,19 @@ class Reading:
 
     def snapshot(self, frame: pd.DataFrame | None = None) -> Snapshot:
         """An independent copy of what :meth:`save` writes (for saving elsewhere, e.g.
-        in a background thread while the reading keeps changing)."""
-        return Snapshot(self.to_frame() if frame is None else frame.copy(), self.to_json())
+        in a background thread while the reading keeps changing), stamped with a
+        revision (nanoseconds since the epoch) that orders saves and recovery files."""
+        doc = self.to_json()
+        doc["revision"] = time.time_ns()
+        return Snapshot(self.to_frame() if frame is None else frame.copy(), doc)
 
     @classmethod
     def load(cls, csv_path: str | os.PathLike) -> Reading:
         """Restore a reading saved by :meth:`save` (or any one-patient annotation CSV).
 
-        With an intact sidecar, everything comes back exactly. When the CSV was
+        With an intact sidecar, everything comes back exactly; a recovery file
+        (:func:`write_recovery`) newer than the sidecar wins over both, since it holds
+        changes whose save a crash interrupted. When the CSV was
         edited after the sidecar was written, the CSV's statuses and sizes win and
         a line is kept only where its length still matches the CSV (0.05 mm);
         :attr:`load_notes` says what was dropped. Without a sidecar, sizes come
@@ -1001,6 +1007,9 @@ class Reading:
         """
         csv_path = Path(csv_path)
         side = sidecar_path(csv_path)
+        recovered = _newer_recovery(csv_path)
+        if recovered is not None:
+            return recovered
         if not side.exists():
             reading = cls.from_frame(ann.read_annotations(csv_path))
             reading.load_notes = [f"{side.name} not found: sizes restored without lines"]
@@ -1069,6 +1078,54 @@ def write_snapshot(snapshot: Snapshot, csv_path: str | os.PathLike) -> tuple[Pat
     # sidecar is rewritten after every change.
     atomic_write_text(side, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
     return csv_path, side
+
+
+def recovery_path(csv_path: str | os.PathLike) -> Path:
+    """The recovery file of an annotation CSV: ``<name>.recovery.json``."""
+    p = Path(csv_path)
+    return p.with_name(p.stem + ".recovery.json")
+
+
+def write_recovery(snapshot: Snapshot, csv_path: str | os.PathLike) -> Path:
+    """Write the snapshot's sidecar document as the recovery file (atomically).
+
+    Cheaper than a full save (no CSV); an application writes it at once after each
+    change and the full save afterwards, so a crash in between loses nothing:
+    :meth:`Reading.load` prefers a recovery file newer than the sidecar.
+    """
+    path = recovery_path(csv_path)
+    atomic_write_text(path, json.dumps(snapshot.doc, ensure_ascii=False, separators=(",", ":")))
+    return path
+
+
+def drop_recovery(csv_path: str | os.PathLike, saved_revision: int) -> None:
+    """Remove the recovery file once a save of ``saved_revision`` or later is done."""
+    path = recovery_path(csv_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if int(doc.get("revision", 0)) <= saved_revision:
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _revision(path: Path) -> int:
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8")).get("revision", 0))
+    except (OSError, ValueError, AttributeError):
+        return -1
+
+
+def _newer_recovery(csv_path: Path) -> Reading | None:
+    rec = recovery_path(csv_path)
+    if not rec.exists() or _revision(rec) <= _revision(sidecar_path(csv_path)):
+        return None
+    try:
+        reading = _read_sidecar(rec)[0]
+    except ReadingError:
+        return None  # a torn recovery file: the sidecar stands
+    reading.load_notes = [f"restored changes not saved before a crash from {rec.name}"]
+    return reading
 
 
 def sidecar_path(csv_path: str | os.PathLike) -> Path:

@@ -86,6 +86,7 @@ class ImageHeader:
     multiframe: bool = False
     pixel_offset: int | None = None  # file offset of native pixel bytes
     pixel_length: int | None = None
+    encapsulated_tell: int | None = None  # file offset of encapsulated (compressed) pixel data
     problem: str | None = None  # why the pixels cannot be read (e.g. truncated)
     frames: list[FrameGeometry] = field(default_factory=list)
 
@@ -260,6 +261,8 @@ def _from_fast(path: str, res: dict, file_size: int) -> ImageHeader | None:
 
 def _set_pixel_location(hdr: ImageHeader, tell, length, file_size: int) -> None:
     """Record where native pixel bytes are; flag truncated files."""
+    if tell is not None and length == 0xFFFFFFFF and hdr.transfer_syntax not in NATIVE_SYNTAXES:
+        hdr.encapsulated_tell = int(tell)
     if (
         hdr.transfer_syntax in NATIVE_SYNTAXES
         and tell is not None

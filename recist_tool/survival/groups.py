@@ -269,16 +269,27 @@ def km_groups(pred: Predictor, values: pd.Series) -> tuple[pd.Series, tuple[str,
     """Kaplan–Meier groups of a predictor: its levels, or a split of a number.
 
     A count is split 1 vs > 1 (as the study compared single and multiple
-    treatments); another number at its median.
+    treatments); a two-valued number by value; another number at its median.
     """
     if pred.kind == "categorical":
         present = tuple(lv for lv in pred.levels if (values == lv).any())
         return values, present
     v = values.astype(float)
+    distinct = np.unique(v[v.notna()])
+    if pred.kind != "count" and len(distinct) <= 2:
+        # A 0/1 (or two-valued) number: one group per value, the larger first.
+        labels = v.map(lambda x: x if np.isnan(x) else f"{x:g}").astype(object)
+        return labels, tuple(f"{x:g}" for x in distinct[::-1])
     cut = 1.0 if pred.kind == "count" else float(np.nanmedian(v))
     text = f"{cut:g}"
-    lo, hi = (f"<= {text}", f"> {text}")
-    labels = pd.Series(np.where(v > cut, hi, lo), index=v.index, dtype=object)
+    hi_mask = v > cut
+    if pred.kind != "count" and not hi_mask.any():
+        # The median is the largest value: split below it instead.
+        lo, hi = (f"< {text}", f">= {text}")
+        hi_mask = v >= cut
+    else:
+        lo, hi = (f"<= {text}", f"> {text}")
+    labels = pd.Series(np.where(hi_mask, hi, lo), index=v.index, dtype=object)
     labels[v.isna()] = np.nan
     return labels, tuple(lv for lv in (hi, lo) if (labels == lv).any())
 

@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recist_tool.errors import RecistError
+from recist_tool.response.evaluation import PATIENT_COLUMNS
 
 #: Required columns of clinical.csv; any further column is a covariate.
 CLINICAL_COLUMNS: tuple[str, ...] = ("patient_id", "treatment_date", "last_contact_date", "death")
 #: Columns of patients.csv written by ``recist-tool batch``.
-RESPONSE_COLUMNS: tuple[str, ...] = (
-    "patient_id",
-    "baseline_date",
-    "n_targets",
-    "baseline_sum_mm",
-    "best_overall_response",
-    "best_response_date",
-    "best_change_pct",
-    "first_followup_date",
-    "first_followup_response",
-    "progression_date",
-    "pfs_days",
-    "pfs_event",
-)
+RESPONSE_COLUMNS: tuple[str, ...] = PATIENT_COLUMNS
 TREATMENT_COLUMNS: tuple[str, ...] = ("patient_id", "date")
 #: RECIST overall responses as written by the engine.
 RESPONSES: tuple[str, ...] = ("CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD")
@@ -124,13 +113,33 @@ class _Problems:
         raise SurvivalInputError("bad survival input:\n  " + "\n  ".join(lines))
 
 
+def _cell_text(v: object) -> str:
+    """One cell of a typed table as the text a CSV would hold."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, pd.Timestamp | np.datetime64 | date):
+        return pd.Timestamp(v).strftime("%Y-%m-%d")
+    if isinstance(v, float | np.floating):
+        if np.isnan(v):
+            return ""
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return str(v)
+
+
+def _frame_as_text(source: pd.DataFrame) -> pd.DataFrame:
+    """A typed DataFrame (e.g. the engine's patients table) as CSV-like text."""
+    frame = pd.DataFrame(
+        {str(c): [_cell_text(v) for v in source[c].tolist()] for c in source.columns},
+        index=range(len(source)),
+    )
+    return frame
+
+
 def _load(source: Source, name: str, required: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
     """Read a CSV as text (or take a DataFrame), add ``_line``, check required columns."""
     if isinstance(source, pd.DataFrame):
         label = f"<{name}>"
-        frame = source.copy()
-        frame.columns = [str(c) for c in frame.columns]
-        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        frame = _frame_as_text(source)
     else:
         path = Path(source)
         label = str(path)

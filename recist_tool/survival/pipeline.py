@@ -24,7 +24,7 @@ from recist_tool.survival.cox import (
     fit_time_varying,
     long_format,
 )
-from recist_tool.survival.groups import Predictor, build_predictors, km_groups
+from recist_tool.survival.groups import IMAGING, Predictor, build_predictors, km_groups
 from recist_tool.survival.inputs import Source, SurvivalInputs, read_inputs
 from recist_tool.survival.km import km_rows
 from recist_tool.survival.logrank import logrank
@@ -244,6 +244,15 @@ def analyse_endpoint(
     """All tables (and figure specs) of one endpoint."""
     time_days, event, notes = endpoint_data(inputs, endpoint, s.pfs_death)
     analyses, excl = _analyses(time_days, event, preds, s.landmark_months)
+    cox_preds = preds
+    if endpoint == "pfs" and IMAGING in preds and len(preds) > 1:
+        # Progression at the first CT is itself a PFS event: from time zero the imaging
+        # groups are not estimable as hazard ratios; the landmark model keeps them.
+        cox_preds = {n: p for n, p in preds.items() if n != IMAGING}
+        notes.append(
+            "pfs: imaging_response is left out of the naive and time-varying Cox models "
+            "(progression at the first CT is itself the PFS event); see the landmark model"
+        )
     km, lr, cox, ph, figs, fits = [], [], [], [], [], {}
     for a in analyses:
         all_rows, _ = km_rows(
@@ -291,7 +300,7 @@ def analyse_endpoint(
                     },
                 }
             )
-        x = design_matrix(preds, a.values)
+        x = design_matrix(cox_preds if a.name == "naive" else preds, a.values)
         fit = fit_cox(a.time, a.event, x)
         n_excl = a.n_excluded + (len(a.time) - fit.n)
         cox += _cox_rows(fit, endpoint, a.name, n_excl)
@@ -307,8 +316,8 @@ def analyse_endpoint(
                 t.insert(0, "endpoint", endpoint)
                 ph += t.to_dict("records")
     # Time-varying: the naive population, predictors switching on when known.
-    complete = design_matrix(preds, analyses[0].values).notna().all(axis=1)
-    long = long_format(time_days[complete], event[complete], preds)
+    complete = design_matrix(cox_preds, analyses[0].values).notna().all(axis=1)
+    long = long_format(time_days[complete], event[complete], cox_preds)
     naive = fits[(endpoint, "naive")].model
     tv = fit_time_varying(long, None if naive is None else naive.params_)
     cox += _cox_rows(
@@ -471,7 +480,7 @@ def summary_text(result: SurvivalResult) -> str:
         cox = result.cox[result.cox["endpoint"] == ep]
         for _, r in cox.iterrows():
             lines.append(
-                f"  Cox {r['analysis']:<13} {r['covariate']:<32} HR {r['hr']:.2f} "
+                f"  Cox {r['analysis']:<13} {r['covariate']:<48} HR {r['hr']:.2f} "
                 f"({r['ci_low']:.2f}–{r['ci_high']:.2f}) p={_p(r['p'])}"
             )
         ex = result.exclusions.get(ep, {})

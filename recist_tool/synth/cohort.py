@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recist_tool.annotations import COLUMNS
+
 DAYS_PER_MONTH = 30.4375
 # Distinct organs: at most one target per organ, well within RECIST's limits.
 _ORGANS = ("liver", "lung", "pancreas", "lymph node", "bone", "adrenal")
@@ -306,18 +308,7 @@ def _annotations(rng, p, t0, has_ct, imaging, ct, prog_t, end, lead):
                 rows.append((i, tp, date, "N1", "new", "liver", False, 12.0, 9.0, "present"))
     frame = pd.DataFrame(
         rows,
-        columns=[
-            "_i",
-            "timepoint",
-            "date",
-            "lesion_id",
-            "kind",
-            "organ",
-            "nodal",
-            "long_axis_mm",
-            "short_axis_mm",
-            "status",
-        ],
+        columns=["_i", *COLUMNS[1:]],  # patient index first; ids are made later
     )
     return frame, prog_seen, last_scan
 

@@ -430,7 +430,7 @@ def write_series(
         series_number=series_number,
         series_description=series_description,
     )
-    # (index, acquisition, z offset, row_dir, col_dir, rows, cols, localizer?)
+    # One dict per image to write: slice index, copy, acquisition, position, axes, size.
     plan: list[dict[str, Any]] = []
     for k in range(n):
         if k in missing:

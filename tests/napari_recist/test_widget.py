@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari_recist._qt.widget import RecistWidget
+from qtpy.QtCore import Qt
 from scipy import ndimage
 
 from recist_tool.annotations import read_annotations
@@ -253,27 +254,34 @@ def test_checks_appear_next_to_the_lesion(widget, truth):
     assert node != small
 
 
-def test_statuses_shortcuts_and_window_presets(widget, truth):
+def test_statuses_shortcuts_and_window_presets(widget, truth, qtbot):
     w = widget
     s = w.session
     ids = read_baseline(w, truth)
     s.show_timepoint("FU1")
     s.select_lesion(ids["L1"])
     keymap = {str(k) for k in w.viewer.keymap}
-    for key in ("Alt-N", "Alt-M", "Alt-D", "Alt-E", "Alt-1", "Alt-5"):
+    for key in ("Alt-N", "Alt-M", "Alt-0", "Alt-E", "Alt-1", "Alt-5"):
         assert any(key.replace("-", "+").lower() == k.lower() for k in keymap), key
     w.shortcuts["Alt-M"][1]()  # too small
     assert s.reading.lesion(ids["L1"]).findings["FU1"].status == "too_small"
     w.shortcuts["Alt-N"][1]()  # next lesion
     assert s.active_lesion == ids["L2"]
-    w.shortcuts["Alt-D"][1]()
+    w.shortcuts["Alt-0"][1]()
     assert s.reading.lesion(ids["L2"]).findings["FU1"].status == "disappeared"
     s.select_lesion(ids["NT1"])
-    w.shortcuts["Alt-D"][1]()  # a non-target is "absent", not "disappeared"
+    w.shortcuts["Alt-0"][1]()  # a non-target is "absent", not "disappeared"
     assert s.reading.lesion(ids["NT1"]).findings["FU1"].status == "absent"
     assert not w.status_btns["too_small"].isEnabled() and w.status_btns["absent"].isEnabled()
     w.shortcuts["Alt-2"][1]()  # lung window
     assert tuple(s.layers_of("FU1").image.contrast_limits) == (-1350.0, 150.0)
+    # A real key press on the canvas reaches the binding (not a menu mnemonic).
+    canvas = w.viewer.window._qt_viewer.canvas.native
+    qtbot.keyClick(canvas, Qt.Key.Key_4, Qt.KeyboardModifier.AltModifier)
+    assert tuple(s.layers_of("FU1").image.contrast_limits) == (-500.0, 1300.0)  # bone
+    w.viewer.layers.selection.active = s.layers_of("FU1").image
+    qtbot.keyClick(canvas, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
+    assert s.active_axis == "long" and s.layers_of("FU1").lines.mode == "add_line"
 
 
 def test_side_by_side_grid(widget):
@@ -325,3 +333,33 @@ def test_works_through_napari_public_only_proxy(make_napari_viewer, sample_layer
     private = [r for r in recwarn if "private attribute" in str(r.message)]
     assert private == []
     assert len(w.session.reading.timepoints) == 2
+
+
+def test_a_new_lesion_at_follow_up_makes_progression(widget, truth):
+    w = widget
+    s = w.session
+    read_baseline(w, truth)
+    w.tp_combo.setCurrentText("FU1")
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("new"))
+    w.organ_combo.setCurrentText("bone")
+    w.add_btn.click()
+    new = s.active_lesion
+    place_point(w, "FU1", [0.0, 40.0, 30.0])
+    f = s.reading.lesion(new).findings["FU1"]
+    assert f.status == "present" and f.marker.slice_index is not None
+    assert new not in [les.lesion_id for les in s.reading.lesions_for("baseline")]
+    table = s.response_table()
+    assert table["new_lesions"].iloc[1] == "yes"
+    assert table["overall_response"].iloc[1] == "PD"
+    w.status_btns["equivocal"].click()  # equivocal: no longer PD by itself
+    assert s.response_table()["overall_response"].iloc[1] != "PD"
+
+
+def test_opening_an_invalid_folder_from_the_widget_notifies(widget, tmp_path, notifications):
+    bad = tmp_path / "not_a_study"
+    bad.mkdir()
+    (bad / "IM1.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 40)
+    before = len(widget.viewer.layers)
+    assert widget.open_folder(bad) == []
+    assert len(widget.viewer.layers) == before
+    assert any(sev == "error" and "not_a_study" in m for sev, m in notifications)

@@ -197,7 +197,7 @@ class RecistWidget(QWidget):
         self.point_btn = QPushButton("Point")
         self.point_btn.clicked.connect(lambda: self.session.arm("point"))
         for i, (b, key) in enumerate(
-            ((self.long_btn, "L"), (self.short_btn, "K"), (self.point_btn, "P"))
+            ((self.long_btn, "A"), (self.short_btn, "K"), (self.point_btn, "O"))
         ):
             b.setToolTip(f"Draw on the current slice (Alt+{key})")
             grid.addWidget(b, 0, i)
@@ -222,9 +222,9 @@ class RecistWidget(QWidget):
         self.checks_label.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.checks_label)
         keys = QLabel(
-            "Keys: Alt+N next lesion (Shift: previous) · Alt+L/K/P long, short, point · "
-            "Alt+M too small · Alt+D disappeared · Alt+E not evaluated · Alt+G side by "
-            "side · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
+            "Keys: Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, "
+            "point · Alt+M too small · Alt+0 disappeared · Alt+E not evaluated · Alt+G side "
+            "by side · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
         )
         keys.setWordWrap(True)
         keys.setStyleSheet("color: gray")
@@ -255,15 +255,17 @@ class RecistWidget(QWidget):
     # ------------------------------------------------------------------ shortcuts
 
     def _shortcuts(self) -> dict[str, tuple[str, Callable[[], Any]]]:
+        """Viewer key bindings. Alt+F/V/L/P/W/H/D are napari's menu mnemonics and
+        Alt+S/C/T its screenshot and trace actions: none of them is used here."""
         s = self.session
         keys: dict[str, tuple[str, Callable[[], Any]]] = {
             "Alt-N": ("next lesion", lambda: s.step_lesion(1)),
             "Shift-Alt-N": ("previous lesion", lambda: s.step_lesion(-1)),
-            "Alt-L": ("draw long axis", lambda: s.arm("long")),
+            "Alt-A": ("draw long axis", lambda: s.arm("long")),
             "Alt-K": ("draw short axis", lambda: s.arm("short")),
-            "Alt-P": ("place a point", lambda: s.arm("point")),
+            "Alt-O": ("place a point", lambda: s.arm("point")),
             "Alt-M": ("too small", lambda: s.set_status("too_small")),
-            "Alt-D": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
+            "Alt-0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
             "Alt-E": ("not evaluated", lambda: s.set_status("not_evaluated")),
             "Alt-G": ("side by side", lambda: self.grid_box.toggle()),
         }

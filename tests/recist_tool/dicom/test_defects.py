@@ -273,7 +273,7 @@ def test_missing_decoder_names_package(series_dir, monkeypatch):
 def test_undecodable_pixel_data_is_named(tmp_path):
     from pydicom.encaps import encapsulate, generate_frames
 
-    t = write_series(tmp_path, shape=(3, 16, 16), transfer_syntax="rle")
+    t = write_series(tmp_path, shape=(8, 16, 16), transfer_syntax="rle")  # decoded in threads
     ds = pydicom.dcmread(t.files[1])
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
     ds.PixelData = encapsulate([b"\x0f\x00\x00\x00" + frame[4:]])  # 15 RLE segments: wrong
@@ -282,3 +282,25 @@ def test_undecodable_pixel_data_is_named(tmp_path):
         UnreadableFileError, match=os.path.basename(t.files[1]) + ": cannot decode RLE"
     ):
         load_series(tmp_path)
+
+
+def test_unsigned_16_bit_with_large_stored_values(series_dir, clean):
+    """Stored values above 32767 (intercept -32768) still give int16 HU."""
+    folder = series_dir("u16big", bits_stored=16, intercept=-32768.0)
+    vol = load_series(folder)
+    assert vol.array.dtype == np.int16
+    np.testing.assert_array_equal(vol.array, reference_hu(folder))
+    assert np.abs(vol.array - clean.array.astype(int)).max() <= 1  # float32 rounding in the writer
+
+
+def test_values_beyond_int16_become_float32(tmp_path):
+    t = write_series(tmp_path, shape=(3, 16, 16), bits_stored=16, intercept=0.0)
+    ds = pydicom.dcmread(t.files[1])
+    arr = ds.pixel_array.copy()
+    arr[0, :4] = 60000  # stored (= HU here) beyond int16
+    ds.PixelData = arr.tobytes()
+    ds.save_as(t.files[1])
+    vol = load_series(tmp_path)
+    assert vol.array.dtype == np.float32
+    assert vol.array.max() == 60000.0
+    np.testing.assert_array_equal(vol.array, reference_hu(tmp_path))

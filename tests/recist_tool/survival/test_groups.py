@@ -107,3 +107,16 @@ def test_free_text_and_date_columns_are_not_default_predictors(small_study):
     assert g.isna().sum() == 1
     # Asked for by name, a text column is used.
     assert "comment" in build_predictors(inp, ["comment"])
+
+
+def test_km_groups_of_numbers():
+    from recist_tool.survival.groups import Predictor
+
+    binary = pd.Series([0, 1, 1, 1, None], dtype=float)
+    g, order = km_groups(Predictor("x", "numeric", binary), binary)
+    assert order == ("1", "0")
+    assert g.tolist()[:4] == ["0", "1", "1", "1"] and pd.isna(g.iloc[4])
+    skewed = pd.Series([1, 2, 5, 5, 5.0])
+    g, order = km_groups(Predictor("y", "numeric", skewed), skewed)
+    assert order == (">= 5", "< 5")
+    assert g.tolist() == ["< 5", "< 5", ">= 5", ">= 5", ">= 5"]

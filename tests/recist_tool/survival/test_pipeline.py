@@ -132,3 +132,26 @@ def test_pfs_needs_responses(small_study, tmp_path):
             tmp_path / "o",
             SurvivalSettings(endpoints=("pfs",), figures=False),
         )
+
+
+def test_typed_dataframes_are_accepted(tmp_path):
+    """The engine's patients table (datetime and Int64 columns) can be passed directly."""
+    from recist_tool.response import evaluate
+    from recist_tool.synth.cohort import CohortParams, generate_cohort
+
+    cohort = generate_cohort(CohortParams(n=60), seed=2)
+    patients = evaluate(cohort.annotations).patients
+    clinical = cohort.clinical.copy()
+    clinical["treatment_date"] = pd.to_datetime(clinical["treatment_date"])
+    res = run_survival(
+        clinical,
+        patients,
+        cohort.treatments,
+        tmp_path / "o",
+        SurvivalSettings(endpoints=("os", "pfs"), figures=False),
+    )
+    km = res.km[(res.km.predictor == "imaging_response") & (res.km.analysis == "naive")]
+    assert km[km.endpoint == "os"].n.sum() == round(60 * 125 / 211)
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["inputs"]["responses"] == (
+        "<patients>"
+    )

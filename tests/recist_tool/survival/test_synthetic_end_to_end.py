@@ -57,3 +57,13 @@ def test_pfs_uses_recist_progression(result):
     assert allrow.n.iloc[0] == round(N * 125 / 211)  # only patients with follow-up CT
     assert 0 < allrow.events.iloc[0] < allrow.n.iloc[0]
     assert isinstance(result.cox, pd.DataFrame)
+
+
+def test_pfs_imaging_only_in_the_landmark_model(result):
+    cox = result.cox[result.cox.endpoint == "pfs"]
+    img = cox[cox.covariate.str.startswith("imaging_response")]
+    # (With response+stable vs progression nothing is left to compare at the landmark:
+    # the progression group has had its PFS event by then.)
+    assert set(img.analysis) <= {"landmark"}
+    assert len(cox[cox.analysis == "naive"]) > 0
+    assert any("imaging_response is left out" in n for n in result.notes)

@@ -1,0 +1,1 @@
+"""Tests of recist_tool.survival."""
