@@ -1,11 +1,18 @@
-"""Autosave off the UI thread: the latest snapshot of a reading is written at once.
+"""Autosave: a recovery file at once, the full save off the UI thread.
 
-The session takes a :class:`recist_tool.reading.Snapshot` (an independent copy, a
-few ms) after every change and hands it here; one worker thread writes it (CSV +
-sidecar, each atomic) immediately, coalescing snapshots that arrive while it is
-busy. The reader's drawing therefore reaches the disk within the time of one write
-(tens of ms) without holding up the response shown. :meth:`AutoSaver.flush` waits
-for the last write; it runs when the widget or the interpreter closes.
+After every change the session takes a :class:`recist_tool.reading.Snapshot` (an
+independent copy, a few ms) and
+
+1. writes it at once as the recovery file (:func:`recist_tool.reading.write_recovery`,
+   atomic, no CSV: a few ms), so a crash from then on loses nothing —
+   :meth:`recist_tool.reading.Reading.load` prefers a recovery file newer than the
+   sidecar;
+2. hands it to :class:`AutoSaver`, whose worker thread writes the CSV and sidecar
+   (each atomic) once the response is shown, coalescing snapshots that arrive while
+   it is busy, then removes the recovery file.
+
+:meth:`AutoSaver.flush` waits for the last write; it runs when the widget or the
+interpreter closes.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import threading
 import weakref
 from pathlib import Path
 
-from recist_tool.reading import Snapshot, write_snapshot
+from recist_tool.reading import Snapshot, drop_recovery, write_recovery, write_snapshot
 
 _LIVE: weakref.WeakSet[AutoSaver] = weakref.WeakSet()
 
@@ -26,12 +33,20 @@ class AutoSaver:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
+        # Held while the recovery file is written or removed, so that the worker
+        # never removes a recovery file newer than what it has just saved.
+        self._recovery_lock = threading.Lock()
         self._pending: tuple[Snapshot, Path] | None = None
         self._busy = False
         self._errors: list[str] = []
         self._thread: threading.Thread | None = None
         self.writes = 0
         _LIVE.add(self)
+
+    def write_recovery(self, snapshot: Snapshot, csv_path: str | os.PathLike) -> None:
+        """Write the recovery file now, on the calling thread."""
+        with self._recovery_lock:
+            write_recovery(snapshot, csv_path)
 
     def submit(self, snapshot: Snapshot, csv_path: str | os.PathLike) -> None:
         """Write ``snapshot`` to ``csv_path`` (and its sidecar) as soon as possible."""
@@ -55,6 +70,8 @@ class AutoSaver:
             try:
                 write_snapshot(*job)
                 self.writes += 1
+                with self._recovery_lock:
+                    drop_recovery(job[1], int(job[0].doc.get("revision", 0)))
             except Exception as exc:  # reported on the UI thread by take_errors()
                 self._errors.append(f"could not save the reading to {job[1]}: {exc}")
             finally:

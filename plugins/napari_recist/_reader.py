@@ -8,6 +8,7 @@ other readers still get their turn.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,27 +59,37 @@ def _has_dicom(p: Path) -> bool:
 
 def read_dicom(path: str | list[str]) -> list[tuple]:
     """Load every loadable series under ``path`` as an image layer (HU, mm)."""
+    from recist_tool.dicom.errors import DicomWarning
+
+    path = os.fspath(path[0] if isinstance(path, list) else path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DicomWarning)
+        try:
+            layers = _load_all(path)
+        except RecistError as exc:
+            show_error(f"recist: {exc}")
+            layers = _NULL
+    for w in caught:  # what the loader corrected or skipped, said once in the viewer
+        if issubclass(w.category, DicomWarning):
+            show_warning(f"recist: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return layers
+
+
+def _load_all(path: str) -> list[tuple]:
     from recist_tool.dicom import load_series, scan
     from recist_tool.dicom.errors import SeriesSelectionError
 
-    path = path[0] if isinstance(path, list) else path
-    try:
-        try:  # one CT series: a single header pass
-            return [image_layer_data(load_series(path), folder=os.fspath(path))]
-        except SeriesSelectionError:
-            pass  # several series: list them, load each
-        found = scan(path)
-        usable = [s for s in found if s.loadable]
-        for s in found:
-            if not s.loadable:
-                show_warning(f"recist: series {s.series_description!r} skipped: {s.problem}")
-        if not usable:
-            raise RecistError(f"{path}: no loadable CT series")
-        layers = []
-        for s in usable:
-            volume = load_series(path, s.series_instance_uid)
-            layers.append(image_layer_data(volume, folder=os.fspath(path)))
-        return layers
-    except RecistError as exc:
-        show_error(f"recist: {exc}")
-        return _NULL
+    try:  # one CT series: a single header pass
+        return [image_layer_data(load_series(path), folder=path)]
+    except SeriesSelectionError:
+        pass  # several series: list them, load each
+    found = scan(path)
+    for s in found:
+        if not s.loadable:
+            show_warning(f"recist: series {s.series_description!r} skipped: {s.problem}")
+    usable = [s for s in found if s.loadable]
+    if not usable:
+        raise RecistError(f"{path}: no loadable CT series")
+    return [image_layer_data(load_series(path, s.series_instance_uid), folder=path) for s in usable]

@@ -44,6 +44,8 @@ from recist_tool.reading import (
     SeriesGeometry,
     Snapshot,
     evaluate_reading,
+    recovery_path,
+    sidecar_path,
 )
 
 #: npe2 plugin name (the distribution's name).
@@ -232,9 +234,10 @@ class ReadingSession:
     def _restore_saved(self) -> None:
         """Load this patient's saved reading when it exists (first series seen)."""
         path = self.save_path
-        if path is None or not path.exists() or self.reading.lesions:
+        if path is None or self.reading.lesions:
             return
-        self.load(path, refresh=False)
+        if any(p.exists() for p in (path, sidecar_path(path), recovery_path(path))):
+            self.load(path, refresh=False)
 
     def load(self, csv_path: str | os.PathLike, refresh: bool = True) -> None:
         """Continue a saved reading (CSV + sidecar); later saves go to that file."""
@@ -301,7 +304,20 @@ class ReadingSession:
             self._auto_assigned.add(s.series_uid)
 
     def assign_series(self, series_uid: str, label: str | None, date: str | None = None) -> None:
-        """The reader assigns a series to a time point (None: not used)."""
+        """The reader assigns a series to a time point (None: not used).
+
+        A new label for the only series of a time point renames that time point,
+        keeping what was drawn there.
+        """
+        r = self.reading
+        old = r.series[series_uid].timepoint if series_uid in r.series else None
+        labels = {tp.label for tp in r.timepoints}
+        if label and old and label not in labels and len(r.series_of(old)) == 1:
+            self._auto_assigned.discard(series_uid)
+            self.rename_timepoint(old, label)
+            if date:
+                self.set_timepoint_date(label, date)
+            return
         try:
             self.reading.assign_series(series_uid, label or None, date)
         except RecistError as exc:
@@ -821,19 +837,23 @@ class ReadingSession:
             self._saver.submit(*pending)
 
     def _save(self, frame: pd.DataFrame | None = None) -> tuple[Snapshot, Path] | None:
-        """Save in line, or return the snapshot for the background writer."""
+        """Save in line, or write the recovery file and return the snapshot for the
+        background writer."""
         path = self.save_path
         if path is None:
             return None
         for err in self._saver.take_errors():
             show_error(f"recist: {err}")
-        if self.background_save:
-            return self.reading.snapshot(frame), path
         try:
-            self.reading.save(path, frame)
+            if not self.background_save:
+                self.reading.save(path, frame)
+                return None
+            snapshot = self.reading.snapshot(frame)
+            self._saver.write_recovery(snapshot, path)
+            return snapshot, path
         except (OSError, RecistError) as exc:
             show_error(f"recist: could not save the reading to {path}: {exc}")
-        return None
+            return None
 
     def flush(self) -> None:
         """Wait until the last autosave is on disk (run on close and at exit)."""

@@ -152,7 +152,7 @@ def _item_header(b: bytes, p: int) -> tuple[int, int]:
     return (g << 16) | e, length
 
 
-def read_fast(fp, file_size: int) -> dict | None:
+def read_fast(fp) -> dict | None:
     """Read the header of an open Part-10 file.
 
     Returns

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,7 +200,7 @@ def plan_volume(
     pos = np.array([s.frame.position for s in slices])
     proj = pos @ normal
     inst = [s.header.instance_number or 0 for s in slices]
-    order = sorted(range(len(slices)), key=lambda i: (proj[i], inst[i], s_idx(slices[i])))
+    order = sorted(range(len(slices)), key=lambda i: (proj[i], inst[i], slices[i].frame.index))
     slices = [slices[i] for i in order]
     pos, proj = pos[order], proj[order]
     ps_row, ps_col = slices[0].frame.pixel_spacing or (1.0, 1.0)
@@ -294,13 +293,3 @@ def plan_volume(
         dropped=dropped,
         notes=notes,
     )
-
-
-def s_idx(s: Slice) -> int:
-    """Frame index, the last tie-breaker of the sort."""
-    return s.frame.index
-
-
-def modality_counts(headers: list[ImageHeader]) -> Counter:
-    """Modalities present in ``headers``."""
-    return Counter(h.modality for h in headers)

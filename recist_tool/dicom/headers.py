@@ -1,9 +1,10 @@
 """Header-only reading of one DICOM file into a plain :class:`ImageHeader`.
 
-The pixel data element is deferred (``defer_size``): pydicom records its file
-offset and length without reading it, so the loader can later ``readinto`` the
-bytes straight into a preallocated volume (field notes: ~0.4 s for 300 × 512²
-against SimpleITK's 1.6 s).
+Common files (Part 10, little-endian dataset, single frame) go through the strict
+element walker of :mod:`~recist_tool.dicom.fastheader` (~0.2 ms per file, against
+~1 ms for ``pydicom.dcmread``); anything else through pydicom with the pixel data
+deferred (``defer_size``). Either way the header records where the pixel bytes
+start, so the loader reads them straight into a preallocated volume.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def read_header(path: str, *, fast: bool = True) -> ImageHeader | None:
     with open(path, "rb") as fp:
         file_size = os.fstat(fp.fileno()).st_size
         if fast:
-            res = read_fast(fp, file_size)
+            res = read_fast(fp)
             if res is not None:
                 return _from_fast(path, res, file_size)
             fp.seek(0)

@@ -7,6 +7,7 @@ Reads the headers (once), picks the series, checks and orders its slices
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from typing import Literal
@@ -15,6 +16,7 @@ import numpy as np
 
 from recist_tool.dicom.decoders import choose_plugin, syntax_name
 from recist_tool.dicom.errors import (
+    LocalizerDroppedWarning,
     NoDicomFoundError,
     NonCTModalityWarning,
     SeriesSelectionError,
@@ -155,12 +157,29 @@ def load_series(
         good, tilt=tilt, acquisition=acquisition, skipped=[os.path.basename(f) for f, _ in skipped]
     )
     warn_skipped(skipped, plan.folder, "; the rest of the series is whole")
+    if plan.dropped:
+        warnings.warn(
+            f"{plan.folder}: left {len(plan.dropped)} image(s) out of the volume: "
+            f"{', '.join(plan.dropped[:5])}",
+            LocalizerDroppedWarning,
+            stacklevel=2,
+        )
     h0 = plan.slices[0].header
     is_ct = h0.modality == "CT"
+    window = h0.window
+    rescale = (plan.slices[0].frame.slope, plan.slices[0].frame.intercept)
     if not is_ct:
+        # Stored values as they are: no Hounsfield units to compute. The rescale goes
+        # to the metadata and the window is expressed in stored values too.
+        for s in plan.slices:
+            s.frame = dataclasses.replace(s.frame, slope=1.0, intercept=0.0)
+        if window is not None:
+            slope, icpt = rescale
+            window = ((window[0] - icpt) / slope, window[1] / abs(slope))
         warnings.warn(
             f"{plan.folder}: series {uid} is {h0.modality or 'of unknown modality'}, not CT; "
-            "values are rescaled stored values, not Hounsfield units",
+            f"loaded as stored values (not rescaled, not Hounsfield units; RescaleSlope "
+            f"{rescale[0]:g}, RescaleIntercept {rescale[1]:g} in metadata['rescale'])",
             NonCTModalityWarning,
             stacklevel=2,
         )
@@ -179,6 +198,9 @@ def load_series(
             stacklevel=2,
         )
     multi = any(s.header.multiframe for s in plan.slices)
+    metadata = _metadata(plan, [s.header.transfer_syntax for s in plan.slices])
+    metadata["rescale"] = rescale
+    metadata["values"] = "HU" if is_ct else "stored"
     thick = [s.frame.slice_thickness for s in plan.slices if s.frame.slice_thickness]
     return Volume(
         array=arr,
@@ -188,8 +210,8 @@ def load_series(
         slice_thickness=float(np.median(thick)) if thick else None,
         sop_instance_uids=tuple(s.header.sop_instance_uid for s in plan.slices),
         frame_numbers=tuple(s.frame.index + 1 for s in plan.slices) if multi else None,
-        window=h0.window,
-        metadata=_metadata(plan, [s.header.transfer_syntax for s in plan.slices]),
+        window=window,
+        metadata=metadata,
     )
 
 

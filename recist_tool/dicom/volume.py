@@ -30,7 +30,8 @@ class Volume:
     ----------
     array : numpy.ndarray
         Voxel values, shape ``(z, y, x)``; int16 Hounsfield units when the rescale
-        allows it, else float32.  Non-CT series hold rescaled stored values.
+        allows it, else float32.  Non-CT series hold their stored values (not
+        rescaled; ``metadata["rescale"]`` has the slope and intercept).
     spacing_zyx : tuple of float
         Slice step, row spacing and column spacing in mm.
     origin_lps : tuple of float
@@ -53,7 +54,10 @@ class Volume:
         ``study_date``, ``series_instance_uid``, ``series_number``, ``modality``,
         ``frame_of_reference_uid``, ``sop_class_uid``, ``rows``, ``columns``,
         ``pixel_spacing`` (row, column), ``transfer_syntax``, ``folder``,
-        ``files`` (per slice), ``notes`` (what the loader corrected) …).
+        ``files`` (per slice), ``instance_numbers``, ``rescale`` (slope,
+        intercept of the first slice), ``values`` (``"HU"`` or ``"stored"``),
+        ``dropped`` (images left out, e.g. localizers), ``notes`` (what the loader
+        corrected) …).
     """
 
     array: np.ndarray

@@ -633,6 +633,8 @@ def _scout(base, series_uid, shape, dz, k0, fov, lesions, typed, inst, bits, sig
 
 
 def _write_multiframe(out: Path, datasets, series_uid, series_number, ts) -> str:
+    """One Legacy Converted Enhanced CT object from the slices (highdicom; it also
+    encodes RLE, JPEG 2000 and JPEG-LS frames)."""
     from highdicom.legacy import LegacyConvertedEnhancedCTImage
 
     for ds in datasets:
@@ -643,6 +645,7 @@ def _write_multiframe(out: Path, datasets, series_uid, series_number, ts) -> str
         series_number=series_number + 100,
         sop_instance_uid=_uid("mf", series_uid),
         instance_number=1,
+        transfer_syntax_uid=ts,
     )
     name = out / "ENHANCED_CT.dcm"
     mf.save_as(name, enforce_file_format=True)

@@ -84,6 +84,7 @@ def test_dicom_folders_and_files_are_claimed(sample_path):
     assert napari_get_reader(str(one)) is not None
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the garbage bytes
 def test_an_invalid_dicom_folder_shows_an_error_notification(
     make_napari_viewer, tmp_path, notifications
 ):
@@ -118,3 +119,13 @@ def test_layer_data_of_a_volume_carries_series_metadata():
     series = kwargs["metadata"][SERIES_KEY]
     assert series["study_date"] == "2024-03-01"
     assert series["geometry"]["sop_instance_uids"] == ["1.1", "1.2", "1.3"]
+
+
+def test_loader_warnings_become_notifications(make_napari_viewer, tmp_path, notifications):
+    from recist_tool.synth.phantom import write_series
+
+    write_series(tmp_path / "ct", shape=(6, 32, 32), truncate=5)  # last slice truncated
+    layers = make_napari_viewer().open(tmp_path / "ct", plugin=PLUGIN)
+    assert layers[0].data.shape == (5, 32, 32)
+    warned = [m for sev, m in notifications if sev == "warning"]
+    assert any("truncated" in m and "the rest of the series is whole" in m for m in warned)

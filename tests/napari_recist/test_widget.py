@@ -105,11 +105,20 @@ def test_series_are_listed_and_assigned_by_study_date(widget, truth):
         ("FU1", truth["timepoints"][1]["date"]),
     ]
     assert s.current_tp == "baseline" or s.current_tp == "FU1"
-    # The reader relabels the follow-up; its layers follow.
+    # The reader relabels the follow-up (after drawing there); drawing and layers follow.
+    s.show_timepoint("FU1")
+    w.add_btn.click()
+    les = lesions_of(truth, 1)["L1"]
+    draw(w, "FU1", "long", les["long_axis_endpoints_lps"])
     fu_uid = truth["timepoints"][1]["series_instance_uid"]
-    s.assign_series(fu_uid, "3 months")
+    combo = w.series_table.cellWidget(1, 2)
+    combo.setCurrentText("3 months")
+    combo.activated.emit(combo.currentIndex())
     assert [tp.label for tp in s.reading.timepoints] == ["baseline", "3 months"]
+    assert s.reading.series[fu_uid].timepoint == "3 months"
+    assert s.reading.lesion(s.active_lesion).findings["3 months"].long_mm == 26.0
     assert s.layers_of("3 months").lines.name == "RECIST lines · 3 months"
+    assert len(s.layers_of("3 months").lines.data) == 1
     assert [w.tp_combo.itemText(i) for i in range(w.tp_combo.count())] == ["baseline", "3 months"]
 
 
@@ -250,8 +259,20 @@ def test_checks_appear_next_to_the_lesion(widget, truth):
     c = np.asarray(lesions_of(truth, 0)["L1"]["center_lps"])
     draw(w, "baseline", "long", [c, c + np.array([6.0, 0, 0])])
     msgs = " ".join(m for _, _, m in s.messages_for(small))
-    assert "10" in msgs and small in w.checks_label.text()
+    assert "below the measurable minimum of 10 mm" in msgs
+    assert "below the measurable minimum" in w.checks_label.text()
     assert node != small
+    # Two more liver targets: more than 2 in one organ, shown next to each of them.
+    for k in (1, 2):
+        w.add_btn.click()
+        up = np.array([0, 0, 5.0 * k])
+        draw(w, "baseline", "long", [c + up, c + up + np.array([25.0, 0, 0])])
+    liver = [les.lesion_id for les in s.reading.lesions if les.organ == "liver"]
+    assert len(liver) == 3
+    for lid in liver:
+        assert any("at most 2 per organ" in m for _, _, m in s.messages_for(lid))
+    row = [cell(w.lesion_table, r, 0) for r in range(w.lesion_table.rowCount())]
+    assert "warning" in cell(w.lesion_table, row.index(liver[-1]), 6)
 
 
 def test_statuses_shortcuts_and_window_presets(widget, truth, qtbot):
@@ -363,3 +384,51 @@ def test_opening_an_invalid_folder_from_the_widget_notifies(widget, tmp_path, no
     assert widget.open_folder(bad) == []
     assert len(widget.viewer.layers) == before
     assert any(sev == "error" and "not_a_study" in m for sev, m in notifications)
+
+
+def test_a_crash_before_the_full_save_loses_nothing(
+    make_napari_viewer, sample_layers, truth, readings_dir, monkeypatch
+):
+    """The background save never runs (as if the process died right after each
+    change): the recovery file written at once still restores the drawing."""
+    from napari_recist._autosave import AutoSaver
+
+    monkeypatch.setattr(AutoSaver, "submit", lambda self, snapshot, path: None)
+    viewer = make_napari_viewer()
+    w = RecistWidget(viewer)
+    add_sample(viewer, sample_layers)
+    ids = read_baseline(w, truth)
+    before = w.session.reading.to_json()
+    csv = w.session.save_path
+    assert not csv.exists()  # no full save happened
+    assert (readings_dir / f"{csv.stem}.recovery.json").exists()
+
+    viewer2 = make_napari_viewer()
+    w2 = RecistWidget(viewer2)
+    add_sample(viewer2, sample_layers)
+    assert w2.session.reading.to_json() == before
+    lines = w2.session.layers_of("baseline").lines
+    assert sorted(lines.features["lesion_id"]) == sorted(
+        [ids["L1"], ids["L2"], ids["N1"], ids["N1"]]
+    )
+
+
+def test_sample_menu_then_widget_picks_up_the_open_series(make_napari_viewer, truth):
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("recist-tool", "study")
+    assert len(layers) == 2
+    w = RecistWidget(viewer)  # opened after the data, as from the Plugins menu
+    uids = {tp["series_instance_uid"] for tp in truth["timepoints"]}
+    assert set(w.session.reading.series) == uids
+    assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
+    assert w.session.layers_of("FU1").lines.name == "RECIST lines · FU1"
+
+
+def test_the_dock_widget_opens_from_the_plugin_menu(make_napari_viewer, sample_layers):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("recist-tool", "RECIST measurement")
+    assert isinstance(w, RecistWidget)
+    add_sample(viewer, sample_layers)
+    assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
+    w.add_btn.click()
+    assert w.session.active_lesion == "T1"

@@ -22,6 +22,7 @@ from recist_tool.reading import (
     evaluate_reading,
     load_sidecar,
     sidecar_path,
+    write_snapshot,
 )
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_dicom"
@@ -270,3 +271,40 @@ def test_the_engine_sees_the_sample_truth_as_a_partial_response():
     assert fu["sum_mm"] == pytest.approx(53.0)
     assert fu["change_from_baseline_pct"] == pytest.approx(-38.37, abs=0.01)
     assert fu["target_response"] == "PR" and fu["overall_response"] == "PR"
+
+
+def test_a_recovery_file_newer_than_the_sidecar_wins(tmp_path):
+    from recist_tool.reading import drop_recovery, recovery_path, write_recovery
+
+    csv = tmp_path / "r.csv"
+    r = _reading()
+    first = r.snapshot()
+    write_snapshot(first, csv)
+    r.set_status("T1", "FU1", "disappeared")  # then the app "crashes" before saving
+    later = r.snapshot()
+    write_recovery(later, csv)
+    assert recovery_path(csv).name == "r.recovery.json"
+    back = Reading.load(csv)
+    assert back.lesion("T1").findings["FU1"].status == "disappeared"
+    assert "before a crash" in back.load_notes[0]
+    drop_recovery(csv, first.doc["revision"])  # an older save does not remove it
+    assert recovery_path(csv).exists()
+    write_snapshot(later, csv)
+    drop_recovery(csv, later.doc["revision"])
+    assert not recovery_path(csv).exists()
+    assert Reading.load(csv).load_notes == []
+
+
+def test_an_old_or_torn_recovery_file_is_ignored(tmp_path):
+    from recist_tool.reading import write_recovery
+
+    csv = tmp_path / "r.csv"
+    r = _reading()
+    old = r.snapshot()
+    r.set_status("T1", "FU1", "too_small")
+    write_snapshot(r.snapshot(), csv)
+    write_recovery(old, csv)  # older than the sidecar
+    assert Reading.load(csv).lesion("T1").findings["FU1"].status == "too_small"
+    rec = tmp_path / "r.recovery.json"
+    rec.write_text('{"format": "recist-tool-reading", "revision": 99999999999999999999, "les')
+    assert Reading.load(csv).lesion("T1").findings["FU1"].status == "too_small"

@@ -11,6 +11,7 @@ import pytest
 from recist_tool.dicom import (
     DuplicatePositionError,
     GantryTiltError,
+    LocalizerDroppedWarning,
     MissingSliceError,
     MixedGeometryError,
     NoDecoderError,
@@ -88,7 +89,8 @@ def test_missing_slice_names_where(series_dir):
 @pytest.mark.parametrize("typed", [True, False])
 def test_scout_in_series_is_dropped(series_dir, clean, typed):
     folder = series_dir(f"scout{typed}", scout=True, scout_typed=typed)
-    vol = load_series(folder)
+    with pytest.warns(LocalizerDroppedWarning, match="left 1 image"):
+        vol = load_series(folder)
     assert vol.shape == clean.shape
     np.testing.assert_array_equal(vol.array, clean.array)
     assert vol.direction == clean.direction and vol.origin_lps == clean.origin_lps
@@ -177,8 +179,9 @@ def test_compressed_and_other_syntaxes_equal_clean(series_dir, clean, syntax):
     assert vol.spacing_zyx == clean.spacing_zyx
 
 
-def test_multiframe_enhanced_ct(series_dir, clean):
-    vol = load_series(series_dir("multiframe", multiframe=True))
+@pytest.mark.parametrize("syntax", ["explicit", "rle", "jpeg2000"])
+def test_multiframe_enhanced_ct(series_dir, clean, syntax):
+    vol = load_series(series_dir(f"multiframe-{syntax}", multiframe=True, transfer_syntax=syntax))
     np.testing.assert_array_equal(vol.array, clean.array)
     assert vol.origin_lps == pytest.approx(clean.origin_lps)
     assert vol.frame_numbers is not None and len(set(vol.sop_instance_uids)) == 1
@@ -220,10 +223,16 @@ def test_per_slice_rescale_gives_float(series_dir, clean):
     assert np.abs(vol.array - clean.array).max() <= 0.5
 
 
-def test_non_ct_loads_with_warning(series_dir):
-    with pytest.warns(NonCTModalityWarning, match="MR, not CT"):
-        vol = load_series(series_dir("mr", modality="MR"))
-    assert vol.metadata["modality"] == "MR"
+def test_non_ct_loads_stored_values_with_warning(series_dir, clean):
+    folder = series_dir("mr", modality="MR")
+    with pytest.warns(NonCTModalityWarning, match="MR, not CT; loaded as stored values"):
+        vol = load_series(folder)
+    assert vol.metadata["modality"] == "MR" and vol.metadata["values"] == "stored"
+    assert vol.metadata["rescale"] == (1.0, -1024.0)
+    stored = np.stack([pydicom.dcmread(f).pixel_array for f in vol.metadata["files"]])
+    np.testing.assert_array_equal(vol.array, stored)
+    np.testing.assert_array_equal(vol.array, clean.array + 1024)
+    assert vol.window == (40.0 + 1024, 400.0)  # the window in stored values too
 
 
 def test_scan_skips_non_dicom_and_non_image(series_dir, no_warnings):
