@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import math
+import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -246,13 +247,17 @@ def _constant(text: str, n: int) -> pa.DictionaryArray:
 
 def _read_one(path: Path) -> pa.Table:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # Memory-mapped: a cohort file is parsed in place, never copied into Python.
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte order mark (Excel)
-        data = data[3:]
+    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # UTF-8 byte order mark (Excel)
+    end_of_header = data.find(b"\n", start)
     try:
-        header_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+        header_line = data[start : end_of_header if end_of_header >= 0 else len(data)]
+        header_line = header_line.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path}: line 1: not UTF-8 text") from exc
     if not header_line.strip():
@@ -270,7 +275,7 @@ def _read_one(path: Path) -> pa.Table:
         )
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)[start:]),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
             convert_options=pacsv.ConvertOptions(
                 # Dictionary-encoded while parsing: checks then run per distinct value.
@@ -281,9 +286,9 @@ def _read_one(path: Path) -> pa.Table:
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        _raise_parse_error(path, data, len(header))
+        _raise_parse_error(path, bytes(data[start:]), len(header))
         raise  # _raise_parse_error always raises; keeps type checkers content
-    lines = _line_numbers(data, table.num_rows)
+    lines = _line_numbers(data, start, table.num_rows)
     if lines is None:
         lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     table = table.rename_columns(header)
@@ -291,23 +296,25 @@ def _read_one(path: Path) -> pa.Table:
     return table.append_column("_line", pa.array(lines))
 
 
-def _line_numbers(data: bytes, n_rows: int) -> np.ndarray | None:
+def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
     """Editor line numbers of the data rows, or None when simply 2..n+1.
 
     pyarrow skips blank lines and lets quoted fields span lines; only then do we pay
     for counting lines with the csv module.
     """
-    body = data.rstrip(b"\r\n")
-    if b"\n\n" not in body and b"\n\r\n" not in body and b'"' not in body:
+    end = len(data)
+    while end > start and data[end - 1 : end] in (b"\n", b"\r"):
+        end -= 1
+    if all(data.find(s, start, end) < 0 for s in (b"\n\n", b"\n\r\n", b'"')):
         return None
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(bytes(data[start:]).decode("utf-8"), newline=""))
     next(reader, None)
     out = []
-    start = reader.line_num + 1
+    first = reader.line_num + 1
     for row in reader:
         if row and any(cell != "" for cell in row):
-            out.append(start)
-        start = reader.line_num + 1
+            out.append(first)
+        first = reader.line_num + 1
     arr = np.asarray(out, dtype=np.int64)
     return arr if len(arr) == n_rows else None
 
@@ -363,15 +370,19 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
         if not pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_encode()
         values = [normalise(v) for v in arr.dictionary.to_pylist()]
-        codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        empty = np.array([v == "" for v in values] + [True], dtype=bool)
-        codes = np.where(empty[codes], -1, codes).astype(np.int64)  # blank -> empty
+        idx = arr.indices
+        codes = (idx.fill_null(-1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
+        blank = [i for i, v in enumerate(values) if v == ""]
+        if blank:  # whitespace-only cells are empty too
+            codes = np.where(np.isin(codes, blank), -1, codes).astype(codes.dtype)
         return codes, values
 
     def rows_with(codes: np.ndarray, bad_values: np.ndarray) -> np.ndarray:
         return np.append(bad_values, False)[codes] if bad_values.any() else np.zeros(n, bool)
 
     def categorical(codes: np.ndarray, values: list) -> pd.Categorical:
+        if len(set(values)) == len(values):
+            return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object))
         # Distinct normalised values may repeat (" P1" and "P1"): merge them.
         uniq, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
         mapped = np.where(codes >= 0, np.append(inverse, -1)[codes], -1)
@@ -416,7 +427,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
     bad = np.array([d is None for d in parsed], dtype=bool)
     report(rows_with(codes, bad), "date", "not a date in the form YYYY-MM-DD")
     days = np.array([d if d is not None else 0 for d in parsed] + [0], dtype="datetime64[D]")
-    out["date"] = pd.Series(days[codes].astype("datetime64[s]"))
+    out["date"] = pd.Series(days.astype("datetime64[s]")[codes])  # convert the few, then gather
 
     for name in _SIZE_COLUMNS:
         if name not in table.column_names:
@@ -445,14 +456,12 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
         col = table.column(name)
         if name == "_line":
             out[name] = col.to_numpy()
-        elif name == "_source":
-            out[name] = col.to_pandas()
-        elif pa.types.is_dictionary(col.type):  # extra columns: carried through
+        elif name == "_source" or pa.types.is_dictionary(col.type):
             out[name] = col.to_pandas()
         else:
             out[name] = pd.Series(col, dtype=pd.ArrowDtype(pa.string()))
     ordered = [c for c in table.column_names if c in out]
-    frame = pd.DataFrame({c: out[c] for c in ordered})
+    frame = pd.DataFrame({c: out[c] for c in ordered}, copy=False)
     frame.attrs[CHECKED] = True
     return frame
 

@@ -79,7 +79,7 @@ class SeriesGeometry:
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     sop_instance_uids: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def matrix(self) -> np.ndarray:
         """4 × 4 matrix taking homogeneous ``(z, y, x, 1)`` indices to ``(L, P, S, 1)``."""
         d = np.asarray(self.direction, dtype=float).reshape(3, 3)
@@ -95,11 +95,14 @@ class SeriesGeometry:
         m = self.matrix
         return idx @ m[:3, :3].T + m[:3, 3]
 
+    @functools.cached_property
+    def _inverse(self) -> np.ndarray:
+        return np.linalg.inv(self.matrix[:3, :3]).T
+
     def lps_to_index(self, lps: Any) -> np.ndarray:
         """Continuous voxel indices ``(z, y, x)`` of patient coordinates ``(..., 3)``."""
         p = np.asarray(lps, dtype=float)
-        m = self.matrix
-        return (p - m[:3, 3]) @ np.linalg.inv(m[:3, :3]).T
+        return (p - self.matrix[:3, 3]) @ self._inverse
 
     def sop_instance_uid(self, slice_index: int | None) -> str | None:
         """SOP Instance UID of a slice, or None when unknown or out of range."""

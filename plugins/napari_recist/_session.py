@@ -140,6 +140,7 @@ class ReadingSession:
         self._series_layers: dict[str, Image] = {}
         self._tp: dict[str, TimePointLayers] = {}
         self._auto_assigned: set[str] = set()
+        self._shown_series: dict[str, str] = {}  # time point -> series UID shown
         self._busy = 0
         self._messages: dict[str, list[tuple[str, str, str]]] | None = None
         self._edge_colors: dict[str, list[str]] = {}
@@ -358,8 +359,29 @@ class ReadingSession:
         """The layers of a time point (None when it has no CT in the viewer)."""
         return self._tp.get(label)
 
+    def show_series(self, series_uid: str) -> None:
+        """Show this series for its time point (a time point may hold several, e.g.
+        chest and abdomen); the time point's lines are drawn on it from now on."""
+        info = self.reading.series.get(series_uid)
+        if info is None or info.timepoint is None:
+            return
+        self._shown_series[info.timepoint] = series_uid
+        self.current_tp = info.timepoint
+        self._sync_tp_layers()
+        self._apply_view()
+        self.arm(self.active_axis, activate=False)
+        self.changed.emit()
+
+    def displayed_series(self, label: str) -> str | None:
+        """UID of the series shown for a time point."""
+        shown = self._display_series(label)
+        return None if shown is None else shown[1].series_uid
+
     def _display_series(self, label: str) -> tuple[Image, SeriesGeometry] | None:
-        for info in self.reading.series_of(label):
+        infos = self.reading.series_of(label)
+        chosen = self._shown_series.get(label)
+        infos.sort(key=lambda i: i.series_uid != chosen)  # the reader's choice first
+        for info in infos:
             layer = self._series_layers.get(info.series_uid)
             if layer is not None and info.geometry is not None:
                 return layer, info.geometry
@@ -659,6 +681,9 @@ class ReadingSession:
         """Baseline and the current time point side by side (napari grid) or not."""
         self.grid = bool(on)
         self._apply_view()
+        self.viewer.reset_view()  # the viewboxes changed size: fit, then re-centre
+        if self.active_lesion is not None:
+            self.go_to(self.active_lesion)
         self.changed.emit()
 
     def shown_timepoints(self) -> list[str]:

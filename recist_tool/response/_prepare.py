@@ -125,9 +125,25 @@ def _compact(key: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), index[key]
 
 
+def _days(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 (int64) of a datetime column, without a unit conversion pass."""
+    values = dates.to_numpy()
+    unit, _ = np.datetime_data(values.dtype)
+    per_day = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}.get(unit)
+    if per_day is None:
+        return values.astype("datetime64[D]").astype(np.int64)
+    return values.view(np.int64) // per_day
+
+
 def _codes(series: pd.Series, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(series, sort=sort)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(series)
+    uniques = np.asarray(uniques, dtype=object)
+    if sort and len(uniques) > 1:  # by value (pandas sorts a categorical by category order)
+        order = np.argsort(uniques.astype(str), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return rank[codes], uniques[order]
+    return codes.astype(np.int64), uniques
 
 
 def prepare(frame: pd.DataFrame) -> Prepared:
@@ -142,7 +158,7 @@ def prepare(frame: pd.DataFrame) -> Prepared:
     pcode, patient_ids = _codes(frame["patient_id"], sort=True)
     lcode, labels = _codes(frame["timepoint"], sort=True)
     lescode, lesion_labels = _codes(frame["lesion_id"], sort=True)
-    days = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    days = _days(frame["date"])
 
     kind_codes, kind_names = _codes(frame["kind"])
     status_codes, status_names = _codes(frame["status"])

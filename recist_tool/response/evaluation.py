@@ -216,7 +216,8 @@ def _tables(
             "non_target_response": _responses(tps.non_target),
             "new_lesions": _categorical(np.where(follow, new, "")),
             "overall_response": _responses(tps.overall),
-        }
+        },
+        copy=False,
     )
 
     def at(tp_index: np.ndarray, values: np.ndarray, empty):
@@ -254,7 +255,8 @@ def _tables(
             "progression_date": at(pts.progression_tp, dates, nat),
             "pfs_days": pd.array(pfs_days, dtype="Int64"),
             "pfs_event": pd.array(pfs_event, dtype="Int64"),
-        }
+        },
+        copy=False,
     )
     exact = {
         "_sum_u": sum_u,

@@ -138,12 +138,14 @@ def validation_messages(prep: Prepared, settings: ResponseSettings) -> pd.DataFr
                 )
             )
         first = prep.les_first_row[t_les]
-        organ = text_column(prep.frame, "organ")[first]
-        group = organ_groups(organ, prep.les_nodal[t_les])
-        df = pd.DataFrame({"p": prep.les_patient[t_les], "g": group, "les": t_les})
-        counts = df.groupby(["p", "g"])["les"].transform("size").to_numpy()
-        over = df[counts > settings.max_targets_per_organ]
-        for (p, g), sub in over.groupby(["p", "g"], sort=False):
+        organ = prep.frame["organ"].iloc[first]  # only the targets' first rows
+        group = organ_groups(text_column(organ.to_frame(), "organ"), prep.les_nodal[t_les])
+        gcode, _ = pd.factorize(group)
+        key = prep.les_patient[t_les] * (gcode.max(initial=0) + 1) + gcode
+        counts = np.bincount(key)[key]
+        over_mask = counts > settings.max_targets_per_organ
+        df = pd.DataFrame({"p": prep.les_patient[t_les], "g": group, "les": t_les})[over_mask]
+        for (p, g), sub in df.groupby(["p", "g"], sort=False):
             names = ", ".join(str(prep.les_label[i]) for i in sub["les"])
             for i in sub["les"]:
                 out.append(

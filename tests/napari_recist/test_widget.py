@@ -376,6 +376,7 @@ def test_a_new_lesion_at_follow_up_makes_progression(widget, truth):
     assert s.response_table()["overall_response"].iloc[1] != "PD"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the garbage bytes
 def test_opening_an_invalid_folder_from_the_widget_notifies(widget, tmp_path, notifications):
     bad = tmp_path / "not_a_study"
     bad.mkdir()
@@ -432,3 +433,36 @@ def test_the_dock_widget_opens_from_the_plugin_menu(make_napari_viewer, sample_l
     assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
     w.add_btn.click()
     assert w.session.active_lesion == "T1"
+
+
+def test_a_time_point_with_two_series_shows_the_one_chosen(
+    make_napari_viewer, sample_layers, truth
+):
+    """Chest and abdomen as two series of one study: both belong to baseline; the
+    reader picks which one is shown and lines drawn there record that series."""
+    import copy
+
+    viewer = make_napari_viewer()
+    w = RecistWidget(viewer)
+    add_sample(viewer, sample_layers)
+    data, kwargs, _ = sample_layers[0]
+    meta = copy.deepcopy(kwargs["metadata"])
+    series = meta["recist_series"]
+    series.update(series_uid="1.2.826.0.1.99", series_number=5, description="ABDOMEN")
+    series["geometry"]["series_uid"] = "1.2.826.0.1.99"
+    series["geometry"]["origin_lps"][2] -= 200.0  # 200 mm lower
+    translate = (kwargs["translate"][0] - 200.0, *kwargs["translate"][1:])
+    viewer.add_image(data, **{**kwargs, "metadata": meta, "translate": translate})
+    s = w.session
+    assert s.reading.series["1.2.826.0.1.99"].timepoint == "baseline"
+    assert s.displayed_series("baseline") == truth["timepoints"][0]["series_instance_uid"]
+    w.series_table.selectRow(1)  # rows by date, then series number: baseline #2, #5, FU
+    assert s.displayed_series("baseline") == "1.2.826.0.1.99"
+    lines = s.layers_of("baseline").lines
+    np.testing.assert_allclose(lines.translate, translate)
+    w.add_btn.click()
+    c = np.array([-75.0, -15.0, -240.0])
+    draw(w, "baseline", "long", [c, c + np.array([30.0, 0, 0])])
+    line = s.reading.lesion(s.active_lesion).findings["baseline"].long_axis
+    print("DBG", lines.data, line, w.viewer.dims.point, w.viewer.dims.range)
+    assert line.series_uid == "1.2.826.0.1.99" and line.length_mm == pytest.approx(30.0, abs=0.1)

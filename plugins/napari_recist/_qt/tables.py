@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor
+from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QAbstractScrollArea,
@@ -76,7 +76,9 @@ def set_rows(
 ) -> None:
     """Replace the table's rows (signals blocked)."""
     blocked = table.blockSignals(True)
-    table.setRowCount(len(rows))
+    if table.rowCount() != len(rows):
+        table.setRowCount(len(rows))
+    default = table.palette().text()
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = table.item(r, c)
@@ -84,9 +86,12 @@ def set_rows(
                 item = QTableWidgetItem()
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 table.setItem(r, c, item)
-            item.setText(text)
+            if item.text() != text:  # each change repaints: touch only what changed
+                item.setText(text)
             color = colors[r][c] if colors is not None else None
-            item.setForeground(color if color is not None else table.palette().text())
-            if tooltips is not None:
+            brush = QBrush(color) if color is not None else default
+            if item.foreground() != brush:
+                item.setForeground(brush)
+            if tooltips is not None and item.toolTip() != tooltips[r]:
                 item.setToolTip(tooltips[r])
     table.blockSignals(blocked)

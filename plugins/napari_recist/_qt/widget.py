@@ -134,7 +134,9 @@ class RecistWidget(QWidget):
         self.patient_label.setWordWrap(True)
         self.patient_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.patient_label)
-        self.series_table = make_table(("Series", "Study date", "Time point"), select_rows=False)
+        self.series_table = make_table(("Series", "Study date", "Time point"))
+        self.series_table.setToolTip("Click a series to show it for its time point")
+        self.series_table.itemSelectionChanged.connect(self._on_series_clicked)
         self._series_combos: dict[str, QComboBox] = {}
         self.series_table.setMaximumHeight(95)
         lay.addWidget(self.series_table)
@@ -352,6 +354,12 @@ class RecistWidget(QWidget):
             if text != current:
                 self.session.set_timepoint_date(label, text)
 
+    def _on_series_clicked(self) -> None:
+        rows = self.series_table.selectionModel().selectedRows()
+        uids = list(self._series_combos)
+        if rows and rows[0].row() < len(uids):
+            self.session.show_series(uids[rows[0].row()])
+
     def _on_series_tp(self, uid: str, label: str) -> None:
         label = label.strip()
         info = self.session.reading.series.get(uid)
@@ -421,6 +429,13 @@ class RecistWidget(QWidget):
                 combo.addItems(choices)
             combo.setCurrentText(x.timepoint or "")
             combo.blockSignals(blocked)
+        shown = s.displayed_series(s.current_tp) if s.current_tp else None
+        blocked = self.series_table.blockSignals(True)
+        if shown in uids:
+            self.series_table.selectRow(uids.index(shown))
+        else:
+            self.series_table.clearSelection()
+        self.series_table.blockSignals(blocked)
         blocked = self.tp_combo.blockSignals(True)
         self.tp_combo.clear()
         self.tp_combo.addItems(labels)
