@@ -62,10 +62,18 @@ def _group_shift(values: np.ndarray, tp_rank: np.ndarray, fill) -> np.ndarray:
     return out
 
 
+def _group_cumsum(values: np.ndarray, prep: Prepared) -> np.ndarray:
+    """Cumulative sum within each patient (time points are contiguous per patient)."""
+    cum = np.cumsum(values, dtype=np.int64)
+    if len(cum) == 0:
+        return cum
+    before = cum[prep.tp_start] - values[prep.tp_start]  # total of earlier patients
+    return cum - before[prep.tp_patient]
+
+
 def _prior_any(flag: np.ndarray, prep: Prepared) -> np.ndarray:
     """Whether ``flag`` held at an earlier time point of the same patient."""
-    cum = pd.Series(flag.astype(np.int64)).groupby(prep.tp_patient).cumsum().to_numpy()
-    return (cum - flag) > 0
+    return (_group_cumsum(flag.astype(np.int64), prep) - flag) > 0
 
 
 def _bincount(index: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -162,7 +170,7 @@ def evaluate_timepoints(prep: Prepared, settings: ResponseSettings) -> Timepoint
     n_absent = _bincount(nt_tp, n_tp, (nt_status == ABSENT).astype(np.float64))
     nt_les = np.flatnonzero(prep.les_kind == NON_TARGET)
     appear = prep.tp_start[prep.les_patient[nt_les]] + prep.les_first_rank[nt_les]
-    existing = pd.Series(_bincount(appear, n_tp)).groupby(prep.tp_patient).cumsum().to_numpy()
+    existing = _group_cumsum(_bincount(appear, n_tp), prep)
     missing = existing - n_rows
     non_target = np.select(
         [

@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write
-from recist_tool.annotations import CHECKED, Measurement, check_annotations, to_frame
+from recist_tool.annotations import CHECKED, Measurement, check_annotations, check_measurements
 from recist_tool.response._best import PatientResult, best_response
 from recist_tool.response._prepare import Prepared, U, prepare
 from recist_tool.response._timepoint import RESPONSE_NAMES, TimepointResult, evaluate_timepoints
@@ -156,8 +156,8 @@ def evaluate(
     """
     settings = settings or ResponseSettings()
     if not isinstance(data, pd.DataFrame):
-        data = to_frame(data)
-    if not data.attrs.get(CHECKED):
+        data = check_measurements(data)
+    elif not data.attrs.get(CHECKED):
         data = check_annotations(data)
     prep = prepare(data)
     messages = validation_messages(prep, settings)

@@ -13,6 +13,7 @@ from typing import Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -64,6 +65,11 @@ ORGANS_ENV = "RECIST_ORGANS"
 TIMEPOINT_CHOICES = ("", "baseline", "FU1", "FU2", "FU3", "FU4", "FU5", "FU6")
 
 
+def choose_output_folder(parent: QWidget, title: str, start: str = "") -> str:
+    """Ask for an output folder (tests replace this); "" when cancelled."""
+    return QFileDialog.getExistingDirectory(parent, title, start)
+
+
 def organ_list() -> list[str]:
     """Organs offered in the form: ``$RECIST_ORGANS`` (comma-separated) or defaults."""
     env = os.environ.get(ORGANS_ENV, "")
@@ -85,6 +91,7 @@ class RecistWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.session = ReadingSession(napari_viewer, readings_dir=readings_dir)
+        self._export_dir = ""  # the last export folder, offered again
         self._build()
         self.shortcuts = self._shortcuts()
         for key, (_, func) in self.shortcuts.items():
@@ -252,6 +259,20 @@ class RecistWidget(QWidget):
         self.save_label.setStyleSheet("color: gray")
         for w in (self.best_label, self.general_label, self.save_label):
             lay.addWidget(w)
+        row = QHBoxLayout()
+        self.sr_btn = QPushButton("Export DICOM SR…")
+        self.sr_btn.setToolTip(
+            "Write one DICOM SR (TID 1500 measurement report) per time point into a folder"
+        )
+        self.sr_btn.clicked.connect(self._export_sr)
+        self.report_btn = QPushButton("Patient report…")
+        self.report_btn.setToolTip(
+            "Write the patient report (HTML and PDF: lesion table, response, key images)"
+        )
+        self.report_btn.clicked.connect(self._export_report)
+        row.addWidget(self.sr_btn)
+        row.addWidget(self.report_btn)
+        lay.addLayout(row)
         return box
 
     # ------------------------------------------------------------------ shortcuts
@@ -316,6 +337,23 @@ class RecistWidget(QWidget):
         if path:
             self.session.save_as(path)
             self.refresh()
+
+    def _export_sr(self) -> None:
+        self._export("Export DICOM SR into a folder", self.session.export_sr)
+
+    def _export_report(self) -> None:
+        self._export("Write the patient report into a folder", self.session.export_patient_report)
+
+    def _export(self, title: str, run: Callable[[str], Any]) -> None:
+        folder = choose_output_folder(self, title, self._export_dir)
+        if not folder:
+            return
+        self._export_dir = folder
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # the report takes seconds
+        try:
+            run(folder)
+        finally:
+            QApplication.restoreOverrideCursor()
 
     def _sync_form(self, *_: Any) -> None:
         self.session.form = {
@@ -391,6 +429,8 @@ class RecistWidget(QWidget):
         path = s.save_path
         who = f"Patient {r.patient_id}" if r.patient_id else "No study open"
         self.patient_label.setText(who)
+        for b in (self.sr_btn, self.report_btn):
+            b.setEnabled(bool(r.patient_id))
         self.save_label.setText(
             f"Autosaved after every change to {path}" if path else "Not saved yet (no study)"
         )
