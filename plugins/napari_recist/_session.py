@@ -903,8 +903,11 @@ class ReadingSession:
             return []
         try:
             paths = run(dicom)
-        except (RecistError, OSError) as exc:
+        except RecistError as exc:
             show_error(f"recist: no {what} written: {exc}")
+            return []
+        except OSError as exc:
+            show_error(f"recist: no {what} written to {Path(outdir)}: {exc}")
             return []
         if not paths:
             show_warning(f"recist: no {what} written: no lesion is assessed yet")

@@ -150,8 +150,15 @@ def test_report_button_writes_the_patient_report_naming_each_lesion(
     text = " ".join(parser.text)
     for lesion in w.session.reading.lesions:
         assert lesion.lesion_id in text, lesion.lesion_id
-    # One key image per measured finding (a line drawn): 3 targets at 2 time points.
-    assert parser.images == 6
+    # A key image for every finding drawn (a line or a point): 3 targets at 2 time
+    # points and the non-target's point at baseline.
+    drawn = [
+        f
+        for lesion in w.session.reading.lesions
+        for f in lesion.findings.values()
+        if f.status and (f.long_axis or f.short_axis or f.marker is not None)
+    ]
+    assert parser.images == len(drawn) == 7
     assert "SYNTHETIC" not in text  # the patient's name is not in the report
     infos = [m for sev, m in notifications if sev == "info" and "patient report written" in m]
     assert len(infos) == 1 and html_files[0].name in infos[0]
@@ -168,9 +175,9 @@ def test_export_errors_are_notifications(widget, choose, tmp_path, notifications
     assert not (tmp_path / "out").exists()
     # An SR with nothing measured: nothing written, said as a warning.
     w.sr_btn.click()
-    assert any(
-        sev == "warning" and "no DICOM SR written" in m for sev, m in notifications
-    ), notifications
+    assert any(sev == "warning" and "no DICOM SR written" in m for sev, m in notifications), (
+        notifications
+    )
 
 
 def test_images_moved_away_after_opening_is_a_notification(
@@ -202,7 +209,7 @@ def test_unwritable_output_folder_is_a_notification(read_widget, choose, tmp_pat
     choose(blocker)
     read_widget.sr_btn.click()
     errors = [m for sev, m in notifications if sev == "error"]
-    assert len(errors) == 1 and "no DICOM SR written" in errors[0]
+    assert len(errors) == 1 and f"no DICOM SR written to {blocker}" in errors[0]
 
 
 def test_cancelled_dialog_writes_nothing(read_widget, choose, notifications):

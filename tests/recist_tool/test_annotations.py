@@ -24,8 +24,10 @@ ROW = "P1,baseline,2024-01-01,L1,target,Liver,false,33.3,,measured"
 
 def test_reads_typed_columns_and_provenance(tmp_path):
     f = tmp_path / "a.csv"
-    f.write_text(f"{HEADER},reader\n{ROW},dr a\nP1,3mo,2024-04-01,L1,Target, Liver ,FALSE,23.31,,"
-                 "MEASURED,dr b\n")
+    f.write_text(
+        f"{HEADER},reader\n{ROW},dr a\nP1,3mo,2024-04-01,L1,Target, Liver ,FALSE,23.31,,"
+        "MEASURED,dr b\n"
+    )
     df = read_annotations(f)
     assert df["kind"].tolist() == ["target", "target"]
     assert df["status"].tolist() == ["measured", "measured"]
