@@ -231,7 +231,7 @@ def bench_parts(readings_dir: Path) -> dict[str, float]:
     out = {}
     for name, fn in (
         ("to_frame_ms", r.to_frame),
-        ("evaluate_ms", lambda: evaluate_reading(r, frame=frame)),
+        ("evaluate_ms", lambda: evaluate_reading(r)),
         ("save_ms", lambda: r.save(readings_dir / "parts.csv", frame)),
     ):
         fn()

@@ -1210,17 +1210,13 @@ def axis_checks(finding: Finding) -> list[tuple[str, str]]:
     return out
 
 
-def evaluate_reading(
-    reading: Reading, settings: Any = None, frame: pd.DataFrame | None = None
-) -> Any:
+def evaluate_reading(reading: Reading, settings: Any = None) -> Any:
     """Run the RECIST engine on a reading.
 
     Parameters
     ----------
     reading : Reading
     settings : recist_tool.response.ResponseSettings, optional
-    frame : pandas.DataFrame, optional
-        ``reading.to_frame()`` when the caller has it already.
 
     Returns
     -------
@@ -1228,5 +1224,6 @@ def evaluate_reading(
     """
     from recist_tool.response import ResponseSettings, evaluate
 
-    data = reading.to_frame() if frame is None else frame
-    return evaluate(data, settings or ResponseSettings())
+    # Records go straight to the engine's checks (no DataFrame round trip): this runs
+    # after every edit in the plugin.
+    return evaluate(reading.to_measurements(), settings or ResponseSettings())

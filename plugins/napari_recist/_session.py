@@ -925,7 +925,7 @@ class ReadingSession:
         pending = self._save(frame) if self.autosave else None
         if len(frame):
             try:
-                self.evaluation = evaluate_reading(self.reading, self.settings, frame)
+                self.evaluation = evaluate_reading(self.reading, self.settings)
             except RecistError as exc:
                 self.engine_error = str(exc)
             except Exception as exc:  # an engine bug must not lose the reader's work
