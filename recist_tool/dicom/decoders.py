@@ -89,6 +89,16 @@ def choose_plugin(ts: str, where: str = "") -> str | None:
     )
 
 
+def other_decoders_hint(ts: str | None, failed: str | None) -> str:
+    """``"; another decoder may read it: pip install X"`` for the packages of ``ts``
+    other than the one that failed (e.g. 12-bit JPEG Extended, which GDCM refuses
+    through pydicom, needs pylibjpeg-libjpeg — GPLv3, so never installed for you)."""
+    others = [pkg for plugin, pkg in PREFERRED.get(ts or "", ()) if plugin != failed]
+    if not others:
+        return ""
+    return "; another decoder may read it: " + " or ".join(f"pip install {p}" for p in others)
+
+
 def is_decodable(ts: str | None) -> bool:
     """True when pixel data in ``ts`` can be decoded with what is installed."""
     if not ts:

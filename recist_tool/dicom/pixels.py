@@ -17,7 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 from pydicom.uid import RLELossless
 
-from recist_tool.dicom.decoders import DATASET_SYNTAXES, choose_plugin, syntax_name
+from recist_tool.dicom.decoders import (
+    DATASET_SYNTAXES,
+    choose_plugin,
+    other_decoders_hint,
+    syntax_name,
+)
 from recist_tool.dicom.errors import UnreadableFileError
 from recist_tool.dicom.geometry import Slice, VolumePlan
 from recist_tool.dicom.headers import ImageHeader
@@ -175,6 +180,7 @@ def _decode(s: Slice, cache: dict) -> np.ndarray:
         raise UnreadableFileError(
             f"{h.path}: cannot decode {syntax_name(h.transfer_syntax)} pixel data with "
             f"{plugin or 'pydicom'} ({type(exc).__name__}: {exc})"
+            + other_decoders_hint(h.transfer_syntax, plugin)
         ) from exc
     if arr.shape != (h.rows, h.columns):
         raise UnreadableFileError(

@@ -190,3 +190,26 @@ def test_scan_of_pydicom_test_tree():
     ct5 = [s for s in infos if s.folder.endswith(os.path.join("98892001", "CT5N"))]
     assert len(ct5) == 1 and ct5[0].image_count == 5 and ct5[0].loadable
     assert ct5[0].rows == 16 and ct5[0].slice_thickness == 2.5
+
+
+def test_jpeg_extended_12bit_names_the_decoder_that_would_read_it(tmp_path):
+    """JPEG process 2/4 at 12 bits (pydicom's NM test file, given a patient position so
+    that it is a one-slice volume): GDCM refuses 12-bit JPEG Extended through pydicom,
+    and the only other decoder, pylibjpeg-libjpeg, is GPLv3 and never required. The
+    error names the file and that package. (No CT in this syntax exists offline.)
+    """
+    from recist_tool.dicom import UnreadableFileError
+
+    ds = pydicom.dcmread(data_file("JPEG-lossy.dcm"))
+    ds.ImagePositionPatient = [0.0, 0.0, 0.0]
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    ds.PixelSpacing = [1.0, 1.0]
+    path = tmp_path / "nm_jpeg12.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-CT modality; pydicom's decoder log
+        with pytest.raises(UnreadableFileError) as err:
+            load_series(path)
+    text = str(err.value)
+    assert str(path) in text and "JPEG Extended" in text
+    assert "pip install pylibjpeg-libjpeg" in text
