@@ -1,0 +1,196 @@
+"""The records a reading is made of: findings, lesions, series, time points, notes.
+
+A :class:`Finding` is one lesion at one time point (a status and its lines or
+marker); a :class:`Lesion` keeps one identity across time points; a
+:class:`SeriesInfo` describes a series of the study and the time point it is
+assigned to; a :class:`TimePoint` is a label and a date; a :class:`Note` is a check
+made by the model itself. Each converts to and from the plain dicts of the sidecar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recist_tool.reading.constants import LENGTH_DECIMALS
+from recist_tool.reading.dates import dicom_date
+from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry
+
+
+@dataclass
+class Finding:
+    """One lesion at one time point: a status and its lines or marker.
+
+    ``long_axis_mm``/``short_axis_mm`` hold a size that has no line (imported from a
+    CSV without sidecar); a drawn line always takes precedence.
+    """
+
+    status: str | None = None
+    long_axis: Line | None = None
+    short_axis: Line | None = None
+    marker: Marker | None = None
+    long_axis_mm: float | None = None
+    short_axis_mm: float | None = None
+
+    @property
+    def long_mm(self) -> float | None:
+        """Long axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
+        v = self.long_axis.length_mm if self.long_axis else self.long_axis_mm
+        return None if v is None else round(v, LENGTH_DECIMALS)
+
+    @property
+    def short_mm(self) -> float | None:
+        """Short axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
+        v = self.short_axis.length_mm if self.short_axis else self.short_axis_mm
+        return None if v is None else round(v, LENGTH_DECIMALS)
+
+    @property
+    def position_lps(self) -> Point3 | None:
+        """Where the lesion is: long axis centre, else short axis centre, else marker."""
+        for line in (self.long_axis, self.short_axis):
+            if line is not None:
+                return line.midpoint_lps
+        return self.marker.position_lps if self.marker else None
+
+    @property
+    def series_uid(self) -> str:
+        """Series the marks were made on ("" when none)."""
+        for mark in (self.long_axis, self.short_axis, self.marker):
+            if mark is not None and mark.series_uid:
+                return mark.series_uid
+        return ""
+
+    def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
+        """Plain dict for the sidecar."""
+        geos = geometries or {}
+
+        def line(x: Line | None) -> dict[str, Any] | None:
+            return None if x is None else x.to_dict(geos.get(x.series_uid))
+
+        return {
+            "status": self.status,
+            "long_axis": line(self.long_axis),
+            "short_axis": line(self.short_axis),
+            "marker": None if self.marker is None else self.marker.to_dict(),
+            "long_axis_mm": self.long_mm,
+            "short_axis_mm": self.short_mm,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """Inverse of :meth:`to_dict`."""
+        la = Line.from_dict(data["long_axis"]) if data.get("long_axis") else None
+        sa = Line.from_dict(data["short_axis"]) if data.get("short_axis") else None
+        mk = Marker.from_dict(data["marker"]) if data.get("marker") else None
+        return cls(
+            status=data.get("status"),
+            long_axis=la,
+            short_axis=sa,
+            marker=mk,
+            long_axis_mm=None if la else _opt_float(data.get("long_axis_mm")),
+            short_axis_mm=None if sa else _opt_float(data.get("short_axis_mm")),
+        )
+
+
+def _opt_float(v: Any) -> float | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return None
+    return float(v)
+
+
+@dataclass
+class Lesion:
+    """A lesion with one identity across time points."""
+
+    lesion_id: str
+    kind: str = "target"
+    organ: str = ""
+    nodal: bool = False
+    findings: dict[str, Finding] = field(default_factory=dict)
+
+    def finding(self, timepoint: str) -> Finding | None:
+        """The finding at ``timepoint`` (None when not yet assessed)."""
+        return self.findings.get(timepoint)
+
+
+@dataclass
+class SeriesInfo:
+    """A series of the study and the time point it is assigned to (None: unused)."""
+
+    series_uid: str
+    description: str = ""
+    modality: str = ""
+    study_date: str = ""  # YYYY-MM-DD ("" when unknown)
+    series_number: int | None = None
+    slice_thickness_mm: float | None = None
+    image_count: int | None = None
+    timepoint: str | None = None
+    geometry: SeriesGeometry | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the sidecar."""
+        return {
+            "series_uid": self.series_uid,
+            "description": self.description,
+            "modality": self.modality,
+            "study_date": self.study_date,
+            "series_number": self.series_number,
+            "slice_thickness_mm": self.slice_thickness_mm,
+            "image_count": self.image_count,
+            "timepoint": self.timepoint,
+            "geometry": None if self.geometry is None else self.geometry.to_dict(),
+        }
+
+    @classmethod
+    def from_volume(cls, volume: Any) -> SeriesInfo:
+        """Describe a loaded :class:`recist_tool.dicom.Volume` (metadata and geometry)."""
+        meta = dict(getattr(volume, "metadata", {}) or {})
+        uid = str(meta.get("series_instance_uid") or "")
+        number = meta.get("series_number")
+        return cls(
+            series_uid=uid,
+            description=str(meta.get("series_description") or ""),
+            modality=str(meta.get("modality") or ""),
+            study_date=dicom_date(meta.get("study_date")),
+            series_number=None if number in (None, "") else int(number),
+            slice_thickness_mm=_opt_float(getattr(volume, "slice_thickness", None)),
+            image_count=int(np.shape(volume.array)[0]),
+            geometry=SeriesGeometry.from_volume(volume, uid),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeriesInfo:
+        """Inverse of :meth:`to_dict`."""
+        geo = data.get("geometry")
+        return cls(
+            series_uid=str(data["series_uid"]),
+            description=str(data.get("description") or ""),
+            modality=str(data.get("modality") or ""),
+            study_date=str(data.get("study_date") or ""),
+            series_number=data.get("series_number"),
+            slice_thickness_mm=_opt_float(data.get("slice_thickness_mm")),
+            image_count=data.get("image_count"),
+            timepoint=data.get("timepoint"),
+            geometry=SeriesGeometry.from_dict(geo) if geo else None,
+        )
+
+
+@dataclass
+class TimePoint:
+    """A time point: its label (the annotation ``timepoint`` column) and date."""
+
+    label: str
+    date: str  # YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class Note:
+    """A check made by the model itself (geometry, completeness), not by the engine."""
+
+    lesion_id: str
+    timepoint: str
+    severity: str  # "warning" | "error"
+    message: str
