@@ -220,19 +220,12 @@ def _tables(
         copy=False,
     )
 
-    def at(tp_index: np.ndarray, values: np.ndarray, empty):
-        ok = tp_index >= 0
-        out = np.full(len(tp_index), empty, dtype=values.dtype if empty is not None else object)
-        out[ok] = values[tp_index[ok]]
-        return out
-
     base_tp = prep.tp_start
     n_targets = tps.n_targets[base_tp] if prep.n_tp else np.zeros(0, np.int64)
     p_has_t = n_targets > 0
     baseline_u = np.where(p_has_t, tps.sod[base_tp], -1)
     best_u = np.where(pts.best_sod_tp >= 0, tps.sod[np.maximum(pts.best_sod_tp, 0)], -1)
     pbase_u = np.where(pts.best_sod_tp >= 0, baseline_u, -1)
-    nat = np.datetime64("NaT", "D")
     first_resp = np.where(
         pts.first_followup_tp >= 0,
         RESPONSE_NAMES[tps.overall[np.maximum(pts.first_followup_tp, 0)]],
@@ -248,11 +241,11 @@ def _tables(
             "n_targets": n_targets,
             "baseline_sum_mm": _mm(baseline_u),
             "best_overall_response": RESPONSE_NAMES[pts.best],
-            "best_response_date": at(pts.best_tp, dates, nat),
+            "best_response_date": _date_at(pts.best_tp, dates),
             "best_change_pct": _pct(best_u, pbase_u),
-            "first_followup_date": at(pts.first_followup_tp, dates, nat),
+            "first_followup_date": _date_at(pts.first_followup_tp, dates),
             "first_followup_response": first_resp,
-            "progression_date": at(pts.progression_tp, dates, nat),
+            "progression_date": _date_at(pts.progression_tp, dates),
             "pfs_days": pd.array(pfs_days, dtype="Int64"),
             "pfs_event": pd.array(pfs_event, dtype="Int64"),
         },
@@ -266,6 +259,14 @@ def _tables(
         "_pbase_u": pbase_u,
     }
     return Evaluation(timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, exact)
+
+
+def _date_at(tp_index: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """The date of a time point per patient; NaT where the index is -1 (none)."""
+    out = np.full(len(tp_index), np.datetime64("NaT", "D"))
+    ok = tp_index >= 0
+    out[ok] = dates[tp_index[ok]]
+    return out
 
 
 def _responses(codes: np.ndarray) -> pd.Categorical:
