@@ -49,7 +49,9 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("slice_thickness_mm", "modality", "reader",
 #: Provenance columns added by :func:`read_annotations` (never written).
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
 
-#: ``DataFrame.attrs`` key marking a table checked by this module (lost on copies).
+#: ``DataFrame.attrs`` key marking a table checked by this module. pandas copies
+#: ``attrs`` into derived frames, so the mark holds the checked frame's ``id``: see
+#: :func:`is_checked`.
 CHECKED = "recist_tool.checked"
 
 KINDS: tuple[str, ...] = ("target", "non_target", "new")
@@ -201,6 +203,17 @@ def read_annotations(
         parts.append(_read_one(path))
     table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
     return _convert(table.unify_dictionaries())
+
+
+def is_checked(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` itself came out of :func:`read_annotations` or a check.
+
+    A frame derived from a checked one (a copy, a filter, a column replaced) carries
+    the mark too, but not its ``id``, and is checked again.
+    """
+    return frame.attrs.get(CHECKED) == id(frame) and pd.api.types.is_datetime64_any_dtype(
+        frame["date"]
+    )
 
 
 def check_measurements(measurements: Iterable[Measurement]) -> pd.DataFrame:
@@ -449,7 +462,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
 
     codes, values = encoded("date")
     report(codes < 0, "date", "must not be empty")
-    parsed = [_parse_date(v) for v in values]
+    parsed = [parse_date(v) for v in values]
     bad = np.array([d is None for d in parsed], dtype=bool)
     report(rows_with(codes, bad), "date", "not a date in the form YYYY-MM-DD")
     days = np.array([d if d is not None else 0 for d in parsed] + [0], dtype="datetime64[D]")
@@ -488,7 +501,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
             out[name] = pd.Series(col, dtype=pd.ArrowDtype(pa.string()))
     ordered = [c for c in table.column_names if c in out]
     frame = pd.DataFrame({c: out[c] for c in ordered}, copy=False)
-    frame.attrs[CHECKED] = True
+    frame.attrs[CHECKED] = id(frame)
     return frame
 
 
@@ -496,7 +509,8 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SIZE_RE = re.compile(_DECIMAL_RE)
 
 
-def _parse_date(text: str) -> np.datetime64 | None:
+def parse_date(text: str) -> np.datetime64 | None:
+    """A ``YYYY-MM-DD`` calendar date as ``datetime64[D]``; None for anything else."""
     if not _DATE_RE.match(text):
         return None
     try:

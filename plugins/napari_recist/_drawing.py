@@ -87,18 +87,21 @@ class DrawingMixin:
         line = Line.from_indices(self._tp[label].geometry, verts[0], verts[1])
         self.live.emit(f"{line.length_mm:.1f} mm")
 
-    def _on_lines_data(self, event: Any) -> None:
+    def _committed_label(self, event: Any) -> str | None:
+        """The time point of a finished edit (drawn, moved or deleted), else None.
+
+        Drags emit ``set_data`` continuously; only the final actions are committed.
+        """
         if self._busy or getattr(event, "action", None) not in ("added", "changed", "removed"):
-            return
-        label = self._label_of(event.source)
-        if label is not None:
+            return None
+        return self._label_of(event.source)
+
+    def _on_lines_data(self, event: Any) -> None:
+        if (label := self._committed_label(event)) is not None:
             self._commit_lines(label)
 
     def _on_points_data(self, event: Any) -> None:
-        if self._busy or getattr(event, "action", None) not in ("added", "changed", "removed"):
-            return
-        label = self._label_of(event.source)
-        if label is not None:
+        if (label := self._committed_label(event)) is not None:
             self._commit_points(label)
 
     def _claim(self) -> str:

@@ -21,8 +21,6 @@ FOLDER_KEY = "recist_folder"
 #: World axis names (patient axes in napari's order).
 AXIS_LABELS = ("S", "P", "L")
 UNITS = ("mm", "mm", "mm")
-#: HU range offered by the contrast slider (so every window preset fits).
-HU_RANGE = (-1350.0, 3071.0)
 #: Window presets (level, width) in HU.
 WINDOWS: dict[str, tuple[float, float]] = {
     "soft tissue": (40.0, 400.0),

@@ -97,14 +97,3 @@ def other_decoders_hint(ts: str | None, failed: str | None) -> str:
     if not others:
         return ""
     return "; another decoder may read it: " + " or ".join(f"pip install {p}" for p in others)
-
-
-def is_decodable(ts: str | None) -> bool:
-    """True when pixel data in ``ts`` can be decoded with what is installed."""
-    if not ts:
-        return False
-    try:
-        choose_plugin(ts)
-    except NoDecoderError:
-        return False
-    return True

@@ -30,9 +30,6 @@ RESULT_FILES = {
     "patients": "patients.csv",
     "messages": "messages.csv",
 }
-#: Size counted in the sum for a target that is too small to measure (RECIST 1.1).
-TOO_SMALL_MM = 5.0
-
 LESION_COLUMNS = (
     "patient_id",
     "lesion_id",
@@ -79,9 +76,15 @@ class Results:
         """All tables by sheet/file name, the lesion table included when available."""
         out = {"patients": self.patients, "timepoints": self.timepoints}
         if self.annotations is not None:
-            out["lesions"] = lesion_table(self.annotations)
+            out["lesions"] = lesion_table(self.annotations, self.response_settings())
         out["messages"] = self.messages
         return out
+
+    def response_settings(self) -> Any:
+        """The engine settings of the run (from ``settings.json``), defaults otherwise."""
+        from recist_tool.response import ResponseSettings
+
+        return ResponseSettings.from_dict(self.settings.get("settings", {}))
 
     def deidentified(self, deid: Deidentifier) -> Results:
         """A copy with pseudonyms, shifted dates and no identifier columns."""
@@ -218,45 +221,45 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def lesion_table(annotations: pd.DataFrame) -> pd.DataFrame:
+def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFrame:
     """One row per lesion per time point with its size and change.
 
     ``size_mm`` is the diameter RECIST uses (short axis of a node, long axis
-    otherwise); ``counted_mm`` is what a target contributes to the sum (5 mm when too
-    small to measure, 0 when disappeared — a node keeps its recorded short axis —,
-    empty when not evaluated). Changes are relative to the lesion's value at the
-    patient's baseline (first date) and to its smallest earlier value (nadir).
+    otherwise); ``counted_mm`` is what a target contributes to the sum, as the RECIST
+    engine counts it (:attr:`recist_tool.response.Evaluation.target_sizes`: 5 mm when
+    too small, 0 when disappeared — a node keeps its short axis —, empty when not
+    evaluated). Changes are relative to the lesion's value at the patient's baseline
+    (first date) and to its smallest earlier value (nadir).
 
     Parameters
     ----------
     annotations : pandas.DataFrame
         An annotation table (as from ``read_annotations``).
+    settings : recist_tool.response.ResponseSettings, optional
+        The settings of the run (the rounding setting changes what is counted).
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`LESION_COLUMNS`.
     """
+    from recist_tool.response import evaluate
+
     a = _plain(annotations)
     if a.empty:
         return pd.DataFrame(columns=list(LESION_COLUMNS))
+    counted = evaluate(annotations, settings).target_sizes
+    key = ["patient_id", "timepoint", "lesion_id"]
+    counted = counted.astype({k: str for k in key})
     a["date"] = pd.to_datetime(a["date"])
-    a["patient_id"] = a["patient_id"].astype(str)
-    a["lesion_id"] = a["lesion_id"].astype(str)
+    for k in key:
+        a[k] = a[k].astype(str)
+    a = a.merge(counted, on=key, how="left")  # non-target and new lesions: not counted
     nodal = a["nodal"].astype(bool).to_numpy()
     la = pd.to_numeric(a["long_axis_mm"], errors="coerce").to_numpy(float)
     sa = pd.to_numeric(a["short_axis_mm"], errors="coerce").to_numpy(float)
     size = np.where(nodal, sa, la)
-    status = a["status"].astype(str).str.lower().to_numpy()
-    target = (a["kind"].astype(str).str.lower() == "target").to_numpy()
-    counted = np.full(len(a), np.nan)
-    counted = np.where(status == "measured", size, counted)
-    counted = np.where(status == "too_small", TOO_SMALL_MM, counted)
-    gone = np.where(nodal & ~np.isnan(sa), sa, 0.0)
-    counted = np.where(status == "disappeared", gone, counted)
-    counted = np.where(target, counted, np.nan)
     a["size_mm"] = size
-    a["counted_mm"] = counted
     a = a.sort_values(["patient_id", "lesion_id", "date"], kind="stable")
     base_date = a.groupby("patient_id")["date"].transform("min")
     a["days_from_baseline"] = (a["date"] - base_date).dt.days

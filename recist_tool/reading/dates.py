@@ -10,11 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pandas as pd
-
+from recist_tool.annotations import parse_date
 from recist_tool.reading.errors import ReadingError
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def dicom_date(value: Any) -> str:
@@ -30,10 +27,6 @@ def dicom_date(value: Any) -> str:
 
 def _check_date(date: str) -> str:
     date = str(date).strip()
-    if not _DATE_RE.match(date):
-        raise ReadingError(f"date {date!r} is not in the form YYYY-MM-DD")
-    try:
-        pd.Timestamp(date)
-    except ValueError as exc:
-        raise ReadingError(f"date {date!r} is not a calendar date") from exc
+    if parse_date(date) is None:  # the annotation format's own rule
+        raise ReadingError(f"date {date!r} is not a calendar date in the form YYYY-MM-DD")
     return date

@@ -90,15 +90,6 @@ class Reading:
         self._sort_timepoints()
         return self.timepoint(label)
 
-    def remove_timepoint(self, label: str) -> None:
-        """Remove a time point, its series assignment and every finding made at it."""
-        self.timepoints = [tp for tp in self.timepoints if tp.label != label]
-        for s in self.series.values():
-            if s.timepoint == label:
-                s.timepoint = None
-        for lesion in self.lesions:
-            lesion.findings.pop(label, None)
-
     def rename_timepoint(self, old: str, new: str) -> None:
         """Change a time point's label, keeping its findings and series."""
         new = str(new).strip()

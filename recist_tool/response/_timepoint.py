@@ -52,6 +52,11 @@ class TimepointResult:
     overall: np.ndarray
     overall_strict_pr: np.ndarray  # without the "once PR, PR until PD" convention
     backdated_rank: np.ndarray  # per patient: rank of a confirmed equivocal new lesion
+    # one cell per (baseline target, time point of its patient)
+    cell_lesion: np.ndarray  # lesion index
+    cell_tp: np.ndarray  # time point index
+    cell_value: np.ndarray  # int64 units counted in the sum (after rounding)
+    cell_ne: np.ndarray  # not evaluated (no row, or not_evaluated)
 
 
 def _group_shift(values: np.ndarray, tp_rank: np.ndarray, fill) -> np.ndarray:
@@ -227,6 +232,10 @@ def evaluate_timepoints(prep: Prepared, settings: ResponseSettings) -> Timepoint
         overall=overall,
         overall_strict_pr=overall if target_strict is target else combine(target_strict),
         backdated_rank=backdated_rank,
+        cell_lesion=tgt[cell_t],
+        cell_tp=cell_tp,
+        cell_value=cell_value,
+        cell_ne=cell_ne,
     )
 
 

@@ -15,7 +15,12 @@ import pyarrow.csv as pacsv
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write
-from recist_tool.annotations import CHECKED, Measurement, check_annotations, check_measurements
+from recist_tool.annotations import (
+    Measurement,
+    check_annotations,
+    check_measurements,
+    is_checked,
+)
 from recist_tool.response._best import PatientResult, best_response
 from recist_tool.response._prepare import Prepared, U, prepare
 from recist_tool.response._timepoint import RESPONSE_NAMES, TimepointResult, evaluate_timepoints
@@ -73,6 +78,11 @@ class Evaluation:
     messages : pandas.DataFrame
         Validation warnings and errors (columns ``patient_id, timepoint, lesion_id,
         severity, rule, message``).
+    target_sizes : pandas.DataFrame
+        What each target lesion contributes to the sum at each time point
+        (``patient_id, timepoint, lesion_id, counted_mm``; NaN when not evaluated):
+        its diameter, 5 mm when too small, 0 when disappeared (a node keeps its short
+        axis), fragments added, after the rounding setting.
     settings : ResponseSettings
         The settings used.
     """
@@ -81,6 +91,7 @@ class Evaluation:
     patients: pd.DataFrame
     messages: pd.DataFrame
     settings: ResponseSettings
+    target_sizes: pd.DataFrame = field(default_factory=pd.DataFrame)
     _exact: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -157,7 +168,7 @@ def evaluate(
     settings = settings or ResponseSettings()
     if not isinstance(data, pd.DataFrame):
         data = check_measurements(data)
-    elif not data.attrs.get(CHECKED):
+    elif not is_checked(data):
         data = check_annotations(data)
     prep = prepare(data)
     messages = validation_messages(prep, settings)
@@ -258,7 +269,18 @@ def _tables(
         "_best_u": best_u,
         "_pbase_u": pbase_u,
     }
-    return Evaluation(timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, exact)
+    target_sizes = pd.DataFrame(
+        {
+            "patient_id": pd.Categorical.from_codes(pat[tps.cell_tp], prep.patient_ids),
+            "timepoint": prep.tp_label[tps.cell_tp],
+            "lesion_id": prep.les_label[tps.cell_lesion],
+            "counted_mm": _mm(np.where(tps.cell_ne, -1, tps.cell_value)),
+        },
+        copy=False,
+    )
+    return Evaluation(
+        timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, target_sizes, exact
+    )
 
 
 def _date_at(tp_index: np.ndarray, dates: np.ndarray) -> np.ndarray:

@@ -99,13 +99,6 @@ class Predictor:
         """The reference level (last level) of a categorical predictor."""
         return self.levels[-1] if self.levels else None
 
-    @property
-    def time_dependent(self) -> bool:
-        """True when the value changes after time zero."""
-        return self.event_days is not None or (
-            self.known_days is not None and bool(self.known_days.notna().any())
-        )
-
     def at(self, day: float) -> pd.Series:
         """Values as known ``day`` days after time zero (reference level until known)."""
         if self.event_days is not None:

@@ -154,3 +154,16 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     path.chmod(0o640)
     write_annotations(rows, path)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_frame_derived_from_a_checked_one_is_checked_again(tmp_path):
+    from recist_tool.response import evaluate
+
+    f = tmp_path / "a.csv"
+    f.write_text(f"{HEADER}\n{ROW}\n")
+    frame = read_annotations(f)
+    evaluate(frame)  # checked once, not again
+    changed = frame.copy()  # pandas copies attrs: the mark must not vouch for the copy
+    changed["long_axis_mm"] = -1.0
+    with pytest.raises(AnnotationError, match="must not be negative"):
+        evaluate(changed)

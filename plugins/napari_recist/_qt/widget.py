@@ -306,10 +306,6 @@ class RecistWidget(QWidget):
             status = "absent"
         self.session.set_status(status)
 
-    def close_session(self) -> None:
-        """Finish saving, unbind the shortcuts and stop following the viewer."""
-        _teardown(self.session, self.viewer, list(self.shortcuts))
-
     # ------------------------------------------------------------------ actions
 
     def open_folder(self, folder: str) -> list[Any]:

@@ -407,3 +407,21 @@ def test_abnormal_tumour_markers_rule_out_complete_response():
     assert overall(with_markers(targets, "abnormal")) == ["PR"]
     with pytest.raises(AnnotationError, match="column tumour_markers: 'high'"):
         evaluate(with_markers(targets, "high"))
+
+
+def test_target_sizes_are_what_each_target_counts():
+    rows = patient(
+        tp(0, L1=30, L2=20, N1=node(20)),
+        tp(56, L1=TOO_SMALL, L2=GONE, N1=node(8, status="disappeared")),
+        tp(112, L1=12.34, L2=NE_),
+    )
+    res = evaluate(rows, ResponseSettings(rounding="0.1"))
+    sizes = res.target_sizes.set_index(["timepoint", "lesion_id"])["counted_mm"]
+    assert sizes[("d56", "L1")] == 5 and sizes[("d56", "L2")] == 0
+    assert sizes[("d56", "N1")] == 8  # a disappeared node keeps its short axis
+    assert sizes[("d112", "L1")] == 12.3  # rounded per lesion
+    assert math.isnan(sizes[("d112", "L2")]) and math.isnan(sizes[("d112", "N1")])
+    # where every target is evaluated, the sizes add up to the engine's sum
+    sums = sizes.groupby(level="timepoint").sum(min_count=1)
+    for label, total in res.timepoints.set_index("timepoint")["sum_mm"].dropna().items():
+        assert sums[label] == pytest.approx(total)
