@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,10 +81,7 @@ class Evaluation:
         Validation warnings and errors (columns ``patient_id, timepoint, lesion_id,
         severity, rule, message``).
     target_sizes : pandas.DataFrame
-        What each target lesion contributes to the sum at each time point
-        (``patient_id, timepoint, lesion_id, counted_mm``; NaN when not evaluated):
-        its diameter, 5 mm when too small, 0 when disappeared (a node keeps its short
-        axis), fragments added, after the rounding setting.
+        What each target counts in the sum at each time point (see the property).
     settings : ResponseSettings
         The settings used.
     """
@@ -91,8 +90,21 @@ class Evaluation:
     patients: pd.DataFrame
     messages: pd.DataFrame
     settings: ResponseSettings
-    target_sizes: pd.DataFrame = field(default_factory=pd.DataFrame)
     _exact: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _target_sizes: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def target_sizes(self) -> pd.DataFrame:
+        """What each target lesion contributes to the sum at each time point.
+
+        Columns ``patient_id, timepoint, lesion_id, counted_mm`` (NaN when not
+        evaluated): its diameter, 5 mm when too small, 0 when disappeared (a node
+        keeps its short axis), fragments added, after the rounding setting. Built on
+        first use (a batch run does not need it).
+        """
+        if self._target_sizes is None:
+            return pd.DataFrame(columns=["patient_id", "timepoint", "lesion_id", "counted_mm"])
+        return self._target_sizes()
 
     @property
     def has_errors(self) -> bool:
@@ -269,17 +281,20 @@ def _tables(
         "_best_u": best_u,
         "_pbase_u": pbase_u,
     }
-    target_sizes = pd.DataFrame(
-        {
-            "patient_id": pd.Categorical.from_codes(pat[tps.cell_tp], prep.patient_ids),
-            "timepoint": prep.tp_label[tps.cell_tp],
-            "lesion_id": prep.les_label[tps.cell_lesion],
-            "counted_mm": _mm(np.where(tps.cell_ne, -1, tps.cell_value)),
-        },
-        copy=False,
-    )
+
+    def target_sizes() -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "patient_id": pd.Categorical.from_codes(pat[tps.cell_tp], prep.patient_ids),
+                "timepoint": _categorical(prep.tp_label)[tps.cell_tp],
+                "lesion_id": _categorical(prep.les_label)[tps.cell_lesion],
+                "counted_mm": _mm(np.where(tps.cell_ne, -1, tps.cell_value)),
+            },
+            copy=False,
+        )
+
     return Evaluation(
-        timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, target_sizes, exact
+        timepoints, patients, messages[list(MESSAGE_COLUMNS)], settings, exact, target_sizes
     )
 
 
