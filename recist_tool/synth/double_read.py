@@ -52,10 +52,10 @@ class ReaderParams:
     reader_names: tuple[str, ...] = ()
     sigma_reader_lesion: float = 0.05
     sigma_visit: float = 0.05
-    p_other_target: float = 0.15
-    alt_response_sd: float = 0.35
-    p_nontarget_progression: float = 0.04
-    p_new_lesion: float = 0.04
+    p_other_target: float = 0.2
+    alt_response_sd: float = 0.5
+    p_nontarget_progression: float = 0.05
+    p_new_lesion: float = 0.05
     p_equivocal_new: float = 0.25
 
     def names(self) -> list[str]:
