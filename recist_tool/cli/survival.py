@@ -13,7 +13,12 @@ HELP = (
     "when death is 1); PFS ends at the RECIST progression date in patients.csv "
     "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
     "cox.csv, ph_test.csv, summary.json and Kaplan–Meier and forest figures (PNG and "
-    "SVG). Months = days / 30.4375."
+    "SVG). Months = days / 30.4375.\n\n"
+    "Several response sources (e.g. readers): --responses NAME=PATH, repeated, where PATH "
+    "is a patients.csv, a batch output folder or a folder of annotation CSVs "
+    "(COHORT_DIR/readings/<reader>); each analysis runs per source into OUTDIR/NAME/ and "
+    "by_source_km.csv, by_source_logrank.csv, by_source_cox.csv and "
+    "forest_by_source_<endpoint> put them side by side (docs/readers.md)."
 )
 
 
@@ -24,8 +29,11 @@ def survival(
         help="clinical.csv: patient_id, treatment_date, last_contact_date, "
         "death and covariates (<covariate>_date: when it became known).",
     ),
-    responses: Path = typer.Option(
-        None, "--responses", help="patients.csv from `recist-tool batch`."
+    responses: list[str] = typer.Option(
+        None,
+        "--responses",
+        help="patients.csv from `recist-tool batch`; or NAME=PATH, repeatable, one per "
+        "response source (reader).",
     ),
     treatments: Path = typer.Option(
         None, "--treatments", help="treatments.csv: patient_id, date (one row per treatment)."
@@ -58,6 +66,7 @@ def survival(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from recist_tool.survival import SurvivalSettings, run_survival, summary_text
+    from recist_tool.survival.by_source import parse_source
 
     settings = SurvivalSettings(
         endpoints=tuple(e.strip().lower() for e in endpoint),
@@ -68,9 +77,42 @@ def survival(
         pfs_death=pfs_death,
         figures=not no_figures,
     )
-    result = run_survival(clinical, responses, treatments, outdir, settings)
+    sources = list(responses or [])
+    if len(sources) > 1 or any(parse_source(r)[0] for r in sources):
+        _by_source(clinical, sources, treatments, outdir, settings, quiet)
+        return
+    result = run_survival(clinical, sources[0] if sources else None, treatments, outdir, settings)
     if not quiet:
         typer.echo(summary_text(result))
+
+
+def _by_source(clinical, sources, treatments, outdir, settings, quiet) -> None:
+    from recist_tool.survival.by_source import parse_source, run_survival_by_source
+    from recist_tool.survival.inputs import SurvivalInputError
+
+    named: dict[str, str] = {}
+    for text in sources:
+        name, path = parse_source(text)
+        if name is None:
+            raise SurvivalInputError(
+                f"--responses {text}: with several sources, name each as NAME=PATH"
+            )
+        if name in named:
+            raise SurvivalInputError(f"--responses: source {name!r} given twice")
+        named[name] = path
+    res = run_survival_by_source(clinical, named, treatments, outdir, settings)
+    if quiet:
+        return
+    cox = res.cox
+    for ep in dict.fromkeys(settings.endpoints):
+        typer.echo(f"{ep.upper()}: Cox hazard ratios by response source")
+        sub = cox[(cox["endpoint"] == ep) & cox["covariate"].str.startswith("imaging_response")]
+        for r in sub.itertuples(index=False):
+            typer.echo(
+                f"  {r.source:<14} {r.analysis:<13} {r.covariate:<44} HR {r.hr:.2f} "
+                f"({r.ci_low:.2f}-{r.ci_high:.2f}) p={r.p:.3g}"
+            )
+    typer.echo(f"wrote {len(res.files)} combined files and one folder per source to {outdir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from recist_tool import __version__
-from recist_tool.annotations import read_annotations, write_annotations
+from recist_tool.annotations import write_annotations
 from recist_tool.readers.cohort import (
     ADJUDICATED,
     CohortReadings,
@@ -199,7 +199,10 @@ def _rows(cohort: CohortReadings, pid: str, reader: str) -> pd.DataFrame:
 
 
 def build_adjudicated(
-    cohort: CohortReadings, pid: str, decisions: Sequence[Decision], tolerance_mm: float = TOLERANCE_MM
+    cohort: CohortReadings,
+    pid: str,
+    decisions: Sequence[Decision],
+    tolerance_mm: float = TOLERANCE_MM,
 ) -> pd.DataFrame:
     """The adjudicated annotation rows of one patient (nothing written).
 
@@ -280,7 +283,11 @@ def _taken_from(cohort, pid, base, rows, d, tp, baseline, tolerance_mm) -> pd.Da
     b_base = other[other["timepoint"] == other.sort_values("date")["timepoint"].iloc[0]]
     kinds_b = b_base.set_index("lesion_id")["kind"].astype(str)
     back = {b: a for a, b in match.pairs.items()}
-    differ = [a for a in kinds_a.index if a not in match.pairs or kinds_b.get(match.pairs[a]) != kinds_a[a]]
+    differ = [
+        a
+        for a in kinds_a.index
+        if a not in match.pairs or kinds_b.get(match.pairs[a]) != kinds_a[a]
+    ]
     differ += [f"{d.reader}:{b}" for b in kinds_b.index if b not in back]
     if differ:
         raise ReadersError(
@@ -339,9 +346,7 @@ def write_adjudications(
     for pid, frame in built.items():
         path = adjudicated_path(cohort_dir, pid)
         ds = by_patient[pid]
-        sources = {
-            r: _sha256(cohort.path_of(pid, r)) for r in sorted({d.reader for d in ds})
-        }
+        sources = {r: _sha256(cohort.path_of(pid, r)) for r in sorted({d.reader for d in ds})}
         record = {
             "time": now,
             "event": "adjudicated",

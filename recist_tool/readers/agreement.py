@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +125,9 @@ class AgreementResult:
     figures: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def write(self, outdir: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    def write(
+        self, outdir: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")
+    ) -> list[Path]:
         """Write every table (CSV), the figures and ``summary.json`` atomically.
 
         Files a previous run wrote to ``outdir`` (listed in its ``summary.json``) and
@@ -191,8 +193,18 @@ def _kappa_rows(a, b, ra, rb, measure, tables):
         if not np.isfinite(k.kappa) and k.n:
             note = (note + "; " if note else "") + "not estimable (one category only)"
         rows.append(
-            (ra, rb, measure, "weighted_kappa_linear" if weighted else "kappa", k.n, k.kappa,
-             k.se, k.ci_low, k.ci_high, note)  # fmt: skip
+            (
+                ra,
+                rb,
+                measure,
+                "weighted_kappa_linear" if weighted else "kappa",
+                k.n,
+                k.kappa,
+                k.se,
+                k.ci_low,
+                k.ci_high,
+                note,
+            )  # fmt: skip
         )
         rows.append((ra, rb, measure, "observed_agreement", k.n, k.observed, np.nan, np.nan,
                      np.nan, "ordered scale" if weighted else ""))  # fmt: skip
@@ -277,9 +289,11 @@ def compute_agreement(
             _cat(m["overall_response_a"]), _cat(m["overall_response_b"]), ra, rb,
             "timepoint_response", tables,
         )  # fmt: skip
-        n_unmatched = len(ta[ta["patient_id"].isin(common)]) + len(
-            tb[tb["patient_id"].isin(common)]
-        ) - 2 * len(m)
+        n_unmatched = (
+            len(ta[ta["patient_id"].isin(common)])
+            + len(tb[tb["patient_id"].isin(common)])
+            - 2 * len(m)
+        )
         if n_unmatched:
             notes.append(
                 f"{ra} vs {rb}: {n_unmatched} follow-up time point(s) read by one reader only "
@@ -318,7 +332,10 @@ def compute_agreement(
             )
         ff = ff[same_tp]
         values = {
-            "baseline_sod": (pa["baseline_sum_mm"].to_numpy(float), pb["baseline_sum_mm"].to_numpy(float)),
+            "baseline_sod": (
+                pa["baseline_sum_mm"].to_numpy(float),
+                pb["baseline_sum_mm"].to_numpy(float),
+            ),
             "change_first_followup": (
                 ff["change_from_baseline_pct_a"].to_numpy(float),
                 ff["change_from_baseline_pct_b"].to_numpy(float),
@@ -410,8 +427,16 @@ def _lesion_pairs(cohort: CohortReadings, ra: str, rb: str, patients: list[str],
             continue
         match = match_lesions(ga, gb, cohort.path_of(pid, ra), cohort.path_of(pid, rb), tol)
         methods.add(match.method)
-        kind_a = ga.drop_duplicates("lesion_id").set_index(ga.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"].astype(str)
-        kind_b = gb.drop_duplicates("lesion_id").set_index(gb.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"].astype(str)
+        kind_a = (
+            ga.drop_duplicates("lesion_id")
+            .set_index(ga.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"]
+            .astype(str)
+        )
+        kind_b = (
+            gb.drop_duplicates("lesion_id")
+            .set_index(gb.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"]
+            .astype(str)
+        )
         targets_a = set(kind_a.index[kind_a == "target"])
         targets_b = set(kind_b.index[kind_b == "target"])
         both = {a: b for a, b in match.pairs.items() if a in targets_a and b in targets_b}

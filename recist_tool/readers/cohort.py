@@ -100,7 +100,9 @@ def assign_readers(
             f"({len(names)} reader(s) given)"
         )
     rows = [
-        (p, names[(start + i + j) % len(names)]) for i, p in enumerate(pats) for j in range(per_patient)
+        (p, names[(start + i + j) % len(names)])
+        for i, p in enumerate(pats)
+        for j in range(per_patient)
     ]
     return pd.DataFrame(rows, columns=["patient_id", "reader"])
 

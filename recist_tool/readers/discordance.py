@@ -103,9 +103,9 @@ def compare_pair(a: dict, b: dict, rules: AdjudicationRules) -> list[str]:
         b["best_overall_response"], rules.scale
     ):
         reasons.append("best overall response")
-    if rules.first_followup and _on_scale(
-        a["first_followup_response"], rules.scale
-    ) != _on_scale(b["first_followup_response"], rules.scale):
+    if rules.first_followup and _on_scale(a["first_followup_response"], rules.scale) != _on_scale(
+        b["first_followup_response"], rules.scale
+    ):
         reasons.append("first follow-up response")
     if rules.progression:
         pa, pb = _date(a["progression_date"]), _date(b["progression_date"])
@@ -114,9 +114,7 @@ def compare_pair(a: dict, b: dict, rules: AdjudicationRules) -> list[str]:
         elif pa is not None and pb is not None:
             apart = abs((pa - pb).days)
             if apart > rules.pd_window_days:
-                reasons.append(
-                    f"progression dates {apart} days apart (> {rules.pd_window_days})"
-                )
+                reasons.append(f"progression dates {apart} days apart (> {rules.pd_window_days})")
     return reasons
 
 
@@ -164,9 +162,7 @@ _SLOT_FIELDS = (
 )
 
 
-def find_discordance(
-    cohort: CohortReadings, rules: AdjudicationRules | None = None
-) -> Discordance:
+def find_discordance(cohort: CohortReadings, rules: AdjudicationRules | None = None) -> Discordance:
     """Compare every pair of readings of each patient and list those that disagree.
 
     Parameters
@@ -217,13 +213,13 @@ def find_discordance(
                 row[f"{short}_{k + 1}"] = v
         rows.append(row)
     cols = ["patient_id", "reasons", "progression_days_apart"] + [
-        f"{name}_{k + 1}" for k in range(width) for name in ("reader", *(s for s, _ in _SLOT_FIELDS))
+        f"{name}_{k + 1}"
+        for k in range(width)
+        for name in ("reader", *(s for s, _ in _SLOT_FIELDS))
     ]
     adjudication = pd.DataFrame(rows, columns=cols)
     if len(adjudication):
         adjudication["progression_days_apart"] = adjudication["progression_days_apart"].astype(
             "Int64"
         )
-    return Discordance(
-        adjudication, pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)), rules
-    )
+    return Discordance(adjudication, pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)), rules)

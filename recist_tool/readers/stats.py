@@ -82,7 +82,7 @@ def cohen_kappa(
         dropna=False,
     ).reindex(index=categories, columns=categories, fill_value=0)
     table.index.name, table.columns.name = "reader_a", "reader_b"
-    n = int(len(a))
+    n = len(a)
     observed = float((a.to_numpy() == b.to_numpy()).mean()) if n else float("nan")
     nan = float("nan")
     counts = table.to_numpy(dtype=float)

@@ -13,8 +13,8 @@ read by ``per_patient`` readers (round-robin over ``n_readers``, see
   (published inter-reader CVs of RECIST diameters are 5–10 %). Sizes are written to
   0.1 mm;
 - **target choice**: every patient has one further measurable lesion ``X1`` (in an
-  organ without a target) whose course differs from the targets' by a log-normal
-  factor; with probability ``p_other_target`` a reader takes it as a target instead
+  organ without a target) whose size follows the targets' sum times a log-normal factor
+  (``exp(N(0, alt_response_sd²))``, the same at every follow-up); with probability ``p_other_target`` a reader takes it as a target instead
   of the last true target (with one target, in addition), and records the lesion
   left out as a non-target. Otherwise ``X1`` is recorded as a non-target;
 - **non-target call**: with probability ``p_nontarget_progression`` a reader calls
@@ -53,7 +53,7 @@ class ReaderParams:
     sigma_reader_lesion: float = 0.05
     sigma_visit: float = 0.05
     p_other_target: float = 0.2
-    alt_response_sd: float = 0.5
+    alt_response_sd: float = 0.25
     p_nontarget_progression: float = 0.05
     p_new_lesion: float = 0.05
     p_equivocal_new: float = 0.25
@@ -147,16 +147,20 @@ def _with_extra_lesion(ann: pd.DataFrame, rng: np.random.Generator, rp: ReaderPa
         ld0 = round(float(rng.uniform(12, 35)), 1)
         shift = float(rng.normal(0, rp.alt_response_sd))
         rows = []
-        for tp, date in g[["timepoint", "date"]].drop_duplicates("timepoint").itertuples(index=False):
+        for tp, date in (
+            g[["timepoint", "date"]].drop_duplicates("timepoint").itertuples(index=False)
+        ):
             ratio = float(sums.get(tp, base)) / base
             if tp == g["timepoint"].iloc[0]:
                 ld = ld0
             elif ratio <= 0 or bool(complete.get(tp, False)):
                 ld = 0.0
             else:
-                ld = round(ld0 * ratio ** np.exp(shift) * np.exp(shift / 3), 1)
+                ld = round(ld0 * ratio * np.exp(shift), 1)
             status = "present" if ld > 0 else "absent"
-            rows.append((_pid, tp, date, "X1", "non_target", organ, False, ld, round(ld * 0.7, 1), status))
+            rows.append(
+                (_pid, tp, date, "X1", "non_target", organ, False, ld, round(ld * 0.7, 1), status)
+            )
         parts.append(g)
         parts.append(pd.DataFrame(rows, columns=g.columns[:10]))
     out = pd.concat(parts, ignore_index=True)
@@ -211,7 +215,9 @@ def _read(g: pd.DataFrame, reader: str, rng: np.random.Generator, rp: ReaderPara
         if len(cand):
             i = cand.index[int(rng.integers(len(cand)))]
             g.loc[i, "status"] = "progression"
-            events.append(f"non-target progression: {g.loc[i, 'lesion_id']} at {g.loc[i, 'timepoint']}")
+            events.append(
+                f"non-target progression: {g.loc[i, 'lesion_id']} at {g.loc[i, 'timepoint']}"
+            )
     # New lesions: an extra one, or a true one called equivocal.
     new = g["kind"] == "new"
     if new.any() and rng.random() < rp.p_equivocal_new:
@@ -221,7 +227,20 @@ def _read(g: pd.DataFrame, reader: str, rng: np.random.Generator, rp: ReaderPara
         tp = follow[int(rng.integers(len(follow)))]
         first = g[g["timepoint"] == tp].iloc[0]
         extra = pd.DataFrame(
-            [(first["patient_id"], tp, first["date"], "N9", "new", "liver", False, 8.0, 6.0, "present")],
+            [
+                (
+                    first["patient_id"],
+                    tp,
+                    first["date"],
+                    "N9",
+                    "new",
+                    "liver",
+                    False,
+                    8.0,
+                    6.0,
+                    "present",
+                )
+            ],
             columns=g.columns[:10],
         )
         g = pd.concat([g, extra], ignore_index=True)
