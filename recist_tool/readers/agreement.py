@@ -165,6 +165,11 @@ class AgreementResult:
         return files
 
 
+def _row(ra, rb, measure, statistic, n, estimate, se=np.nan, lo=np.nan, hi=np.nan, note=""):
+    """One row of agreement.csv."""
+    return (ra, rb, measure, statistic, n, estimate, se, lo, hi, note)
+
+
 def _previous_files(out: Path) -> set[str]:
     try:
         doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -204,10 +209,22 @@ def _kappa_rows(a, b, ra, rb, measure, tables):
                 k.ci_low,
                 k.ci_high,
                 note,
-            )  # fmt: skip
+            )
         )
-        rows.append((ra, rb, measure, "observed_agreement", k.n, k.observed, np.nan, np.nan,
-                     np.nan, "ordered scale" if weighted else ""))  # fmt: skip
+        rows.append(
+            (
+                ra,
+                rb,
+                measure,
+                "observed_agreement",
+                k.n,
+                k.observed,
+                np.nan,
+                np.nan,
+                np.nan,
+                "ordered scale" if weighted else "",
+            )
+        )
         if not weighted:
             t = k.table.stack().reset_index()
             t.columns = ["category_a", "category_b", "count"]
@@ -286,9 +303,13 @@ def compute_agreement(
         m = ta.merge(tb, on=["patient_id", "timepoint"], suffixes=("_a", "_b"))
         m = m[m["patient_id"].isin(common)]
         rows += _kappa_rows(
-            _cat(m["overall_response_a"]), _cat(m["overall_response_b"]), ra, rb,
-            "timepoint_response", tables,
-        )  # fmt: skip
+            _cat(m["overall_response_a"]),
+            _cat(m["overall_response_b"]),
+            ra,
+            rb,
+            "timepoint_response",
+            tables,
+        )
         n_unmatched = (
             len(ta[ta["patient_id"].isin(common)])
             + len(tb[tb["patient_id"].isin(common)])
@@ -304,22 +325,56 @@ def compute_agreement(
         prog_b = pb["progression_date"].notna()
         n = len(common)
         k = int((prog_a != prog_b).sum())
-        rows.append((ra, rb, "progression", "pd_discordance_rate", n, k / n, np.nan, np.nan,
-                     np.nan, f"{k} of {n} patients: progression recorded by one reader only"))  # fmt: skip
+        rows.append(
+            (
+                ra,
+                rb,
+                "progression",
+                "pd_discordance_rate",
+                n,
+                k / n,
+                np.nan,
+                np.nan,
+                np.nan,
+                f"{k} of {n} patients: progression recorded by one reader only",
+            )
+        )
         both = prog_a & prog_b
         if both.any():
             apart = (pa.loc[both, "progression_date"] - pb.loc[both, "progression_date"]).abs()
             days = apart.dt.days
-            rows.append((ra, rb, "progression", "pd_date_difference_days_median", int(both.sum()),
-                         float(days.median()), np.nan, float(days.min()), float(days.max()),
-                         "both readers record progression; ci columns: min and max"))  # fmt: skip
+            rows.append(
+                (
+                    ra,
+                    rb,
+                    "progression",
+                    "pd_date_difference_days_median",
+                    int(both.sum()),
+                    float(days.median()),
+                    np.nan,
+                    float(days.min()),
+                    float(days.max()),
+                    "both readers record progression; ci columns: min and max",
+                )
+            )
         pd_a = m["overall_response_a"].astype(str) == "PD"
         pd_b = m["overall_response_b"].astype(str) == "PD"
         kk = int((pd_a != pd_b).sum())
         if len(m):
-            rows.append((ra, rb, "timepoint_response", "pd_discordance_rate", len(m), kk / len(m),
-                         np.nan, np.nan, np.nan,
-                         f"{kk} of {len(m)} time points: PD by one reader only"))  # fmt: skip
+            rows.append(
+                (
+                    ra,
+                    rb,
+                    "timepoint_response",
+                    "pd_discordance_rate",
+                    len(m),
+                    kk / len(m),
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    f"{kk} of {len(m)} time points: PD by one reader only",
+                )
+            )
         # Continuous measures.
         fa, fb = _first_followup(ta), _first_followup(tb)
         ff = fa.merge(fb, on="patient_id", suffixes=("_a", "_b"))
@@ -343,13 +398,39 @@ def compute_agreement(
         }
         for measure, (x, y) in values.items():
             icc = icc_2_1(np.column_stack([x, y]) if len(x) else np.empty((0, 2)))
-            rows.append((ra, rb, measure, "icc_2_1", icc.n, icc.icc, np.nan, icc.ci_low,
-                         icc.ci_high, f"F={icc.f:.4g}, df={icc.df1},{icc.df2}, p={icc.p:.3g}"))  # fmt: skip
+            rows.append(
+                (
+                    ra,
+                    rb,
+                    measure,
+                    "icc_2_1",
+                    icc.n,
+                    icc.icc,
+                    np.nan,
+                    icc.ci_low,
+                    icc.ci_high,
+                    f"F={icc.f:.4g}, df={icc.df1},{icc.df2}, p={icc.p:.3g}",
+                )
+            )
             ba = bland_altman(x, y)
             label, unit = MEASURES[measure]
-            ba_rows.append((ra, rb, measure, unit, ba.n, ba.bias, ba.sd, ba.bias_ci_low,
-                            ba.bias_ci_high, ba.loa_low, ba.loa_high, *ba.loa_low_ci,
-                            *ba.loa_high_ci))  # fmt: skip
+            ba_rows.append(
+                (
+                    ra,
+                    rb,
+                    measure,
+                    unit,
+                    ba.n,
+                    ba.bias,
+                    ba.sd,
+                    ba.bias_ci_low,
+                    ba.bias_ci_high,
+                    ba.loa_low,
+                    ba.loa_high,
+                    *ba.loa_low_ci,
+                    *ba.loa_high_ci,
+                )
+            )
             if figures and ba.n >= 2:
                 figs[f"bland_altman_{measure}_{ra}_{rb}"] = bland_altman_figure(
                     x, y, ba, title=f"{label}: {ra} − {rb}", unit=unit
@@ -395,13 +476,48 @@ def compute_agreement(
         mean = (g["size_a_mm"] + g["size_b_mm"]).to_numpy(float) / 2
         # Within-lesion SD of two readings = |d| / sqrt(2); CV = its RMS over the mean.
         cv = float(np.sqrt(np.mean((d / np.sqrt(2) / mean) ** 2))) * 100 if len(d) else np.nan
-        rows.append((ra, rb, "lesion_diameter", "mean_difference_mm", len(d), float(np.mean(d)),
-                     float(np.std(d, ddof=1)) if len(d) > 1 else np.nan, np.nan, np.nan,
-                     "reader A − reader B; se column: SD of the differences"))  # fmt: skip
-        rows.append((ra, rb, "lesion_diameter", "mean_absolute_difference_mm", len(d),
-                     float(np.mean(np.abs(d))), np.nan, np.nan, np.nan, ""))  # fmt: skip
-        rows.append((ra, rb, "lesion_diameter", "coefficient_of_variation_pct", len(d), cv,
-                     np.nan, np.nan, np.nan, "root mean square of within-lesion SD / mean"))  # fmt: skip
+        rows.append(
+            (
+                ra,
+                rb,
+                "lesion_diameter",
+                "mean_difference_mm",
+                len(d),
+                float(np.mean(d)),
+                float(np.std(d, ddof=1)) if len(d) > 1 else np.nan,
+                np.nan,
+                np.nan,
+                "reader A − reader B; se column: SD of the differences",
+            )
+        )
+        rows.append(
+            (
+                ra,
+                rb,
+                "lesion_diameter",
+                "mean_absolute_difference_mm",
+                len(d),
+                float(np.mean(np.abs(d))),
+                np.nan,
+                np.nan,
+                np.nan,
+                "",
+            )
+        )
+        rows.append(
+            (
+                ra,
+                rb,
+                "lesion_diameter",
+                "coefficient_of_variation_pct",
+                len(d),
+                cv,
+                np.nan,
+                np.nan,
+                np.nan,
+                "root mean square of within-lesion SD / mean",
+            )
+        )
     return AgreementResult(
         agreement=pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS)),
         bland_altman=pd.DataFrame(ba_rows, columns=list(BA_COLUMNS)),
@@ -453,14 +569,47 @@ def _lesion_pairs(cohort: CohortReadings, ra: str, rb: str, patients: list[str],
             for r in j.itertuples(index=False):
                 d = r.size_a - r.size_b
                 mean = (r.size_a + r.size_b) / 2
-                out.append((ra, rb, pid, a_id, b_id, match.method, bool(r.nodal_a), r.timepoint,
-                            r.size_a, r.size_b, d, 100 * d / mean if mean else np.nan))  # fmt: skip
+                out.append(
+                    (
+                        ra,
+                        rb,
+                        pid,
+                        a_id,
+                        b_id,
+                        match.method,
+                        bool(r.nodal_a),
+                        r.timepoint,
+                        r.size_a,
+                        r.size_b,
+                        d,
+                        100 * d / mean if mean else np.nan,
+                    )
+                )
     n = len(patients)
     choice = [
-        (ra, rb, "target_choice", "patients_with_different_targets_rate", n,
-         patients_differ / n if n else np.nan, np.nan, np.nan, np.nan,
-         f"{patients_differ} of {n} patients; lesions matched by {', '.join(sorted(methods))}"),
-        (ra, rb, "target_choice", "targets_chosen_by_both", n_both, float(n_both), np.nan, np.nan,
-         np.nan, f"of {n_targets_a} targets of {ra} and {n_targets_b} of {rb}"),
-    ]  # fmt: skip
+        (
+            ra,
+            rb,
+            "target_choice",
+            "patients_with_different_targets_rate",
+            n,
+            patients_differ / n if n else np.nan,
+            np.nan,
+            np.nan,
+            np.nan,
+            f"{patients_differ} of {n} patients; lesions matched by {', '.join(sorted(methods))}",
+        ),
+        (
+            ra,
+            rb,
+            "target_choice",
+            "targets_chosen_by_both",
+            n_both,
+            float(n_both),
+            np.nan,
+            np.nan,
+            np.nan,
+            f"of {n_targets_a} targets of {ra} and {n_targets_b} of {rb}",
+        ),
+    ]
     return out, choice

@@ -170,7 +170,7 @@ def run_survival_by_source(
                 "patients": _n_patients(results[s.name]),
             }
             for s in specs
-        ],  # fmt: skip
+        ],
         "settings": asdict(settings),
         "response_settings_for_annotation_folders": "RECIST 1.1 engine defaults",
     }
@@ -213,9 +213,16 @@ def forest_by_source_figure(cox: pd.DataFrame, *, title: str):
         if ys:
             h, lo_a, hi_a = np.array(hr), np.array(lo), np.array(hi)
             ax.errorbar(
-                h, ys, xerr=[h - lo_a, hi_a - h], fmt=_MARKERS[j % len(_MARKERS)],
-                color=_COLORS[j % len(_COLORS)], ms=4.5, capsize=2, lw=1.1, label=src,
-            )  # fmt: skip
+                h,
+                ys,
+                xerr=[h - lo_a, hi_a - h],
+                fmt=_MARKERS[j % len(_MARKERS)],
+                color=_COLORS[j % len(_COLORS)],
+                ms=4.5,
+                capsize=2,
+                lw=1.1,
+                label=src,
+            )
     ax.axvline(1.0, color="black", lw=0.8, ls="--")
     ax.set_xscale("log")
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter

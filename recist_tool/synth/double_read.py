@@ -13,9 +13,10 @@ read by ``per_patient`` readers (round-robin over ``n_readers``, see
   (published inter-reader CVs of RECIST diameters are 5–10 %). Sizes are written to
   0.1 mm;
 - **target choice**: every patient has one further measurable lesion ``X1`` (in an
-  organ without a target) whose size follows the targets' sum times a log-normal factor
-  (``exp(N(0, alt_response_sd²))``, the same at every follow-up); with probability ``p_other_target`` a reader takes it as a target instead
-  of the last true target (with one target, in addition), and records the lesion
+  organ without a target) whose size follows the targets' sum times a log-normal
+  factor (``exp(N(0, alt_response_sd²))``, the same at every follow-up); with
+  probability ``p_other_target`` a reader takes it as a target instead of the last
+  true target (with one target, in addition), and records the lesion
   left out as a non-target. Otherwise ``X1`` is recorded as a non-target;
 - **non-target call**: with probability ``p_nontarget_progression`` a reader calls
   unequivocal progression of a non-target lesion at a random follow-up;
