@@ -222,6 +222,9 @@ def report(
         None, "--treatments", help="CSV with patient_id, date of each treatment (swimmer)."
     ),
     title: str = typer.Option("RECIST 1.1 cohort report", "--title"),
+    agreement: Path | None = typer.Option(
+        None, "--agreement", help="Output folder of 'recist-tool agreement' (reader agreement)."
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
@@ -243,7 +246,11 @@ def report(
         run_survival(clinical, results.patients, treatments, survival, settings)
     results = results.deidentified(deid) if deid is not None else results.without_identifiers()
     rep = build_cohort_report(
-        results, survival=survival, treatments=_treatments(treatments, deid), title=title
+        results,
+        survival=survival,
+        treatments=_treatments(treatments, deid),
+        title=title,
+        agreement=agreement,
     )
     _done(write_cohort_report(rep, outdir))
 

@@ -200,6 +200,7 @@ class CohortReport:
     survival: SurvivalOutputs | None
     title: str
     created: str
+    agreement: object | None = None  # recist_tool.readers.report.AgreementOutputs
 
     @property
     def settings_table(self) -> pd.DataFrame:
@@ -223,6 +224,7 @@ def build_cohort_report(
     survival: str | os.PathLike | None = None,
     treatments: pd.DataFrame | None = None,
     title: str = "RECIST 1.1 cohort report",
+    agreement: str | os.PathLike | None = None,
 ) -> CohortReport:
     """Compute the report's contents (counts, rates, figures, survival outputs).
 
@@ -235,6 +237,8 @@ def build_cohort_report(
     treatments : pandas.DataFrame, optional
         Treatment dates for the swimmer plot (``patient_id``, ``date``).
     title : str
+    agreement : path-like, optional
+        Output folder of ``recist-tool agreement`` (inter-reader agreement section).
     """
     from recist_tool.export.plots import response_figures
 
@@ -246,7 +250,14 @@ def build_cohort_report(
         survival=None if survival is None else load_survival(survival),
         title=title,
         created=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        agreement=None if agreement is None else _load_agreement(agreement),
     )
+
+
+def _load_agreement(folder):
+    from recist_tool.readers.report import load_agreement
+
+    return load_agreement(folder)
 
 
 def cohort_html(report: CohortReport) -> str:
@@ -288,6 +299,10 @@ def cohort_html(report: CohortReport) -> str:
             parts.append(
                 f"<figure>{img_tag(png, name)}<figcaption>{html.escape(name)}</figcaption></figure>"
             )
+    if report.agreement is not None:
+        from recist_tool.readers.report import agreement_section_html
+
+        parts.append(agreement_section_html(report.agreement))
     msgs = r.messages
     parts.append("<h2>Validation messages</h2>")
     if msgs is None or msgs.empty:
@@ -442,6 +457,12 @@ def cohort_pdf(report: CohortReport) -> bytes:
             _text_page(pdf, "Survival", blocks)
             for name, png in report.survival.figures.items():
                 _figure_page(pdf, png, name)
+        if report.agreement is not None:
+            from recist_tool.readers.report import CAPTION, agreement_pdf_blocks
+
+            _text_page(pdf, "Inter-reader agreement", agreement_pdf_blocks(report.agreement))
+            for name, png in report.agreement.figures.items():
+                _figure_page(pdf, png, f"{CAPTION} ({name})")
         msgs = report.results.messages
         if msgs is not None and not msgs.empty:
             _text_page(pdf, "Validation messages", [("Messages", msgs)])

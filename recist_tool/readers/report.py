@@ -158,7 +158,7 @@ def agreement_section_html(outputs: AgreementOutputs) -> str:
 
 def agreement_pdf_blocks(outputs: AgreementOutputs) -> list[tuple[str, pd.DataFrame]]:
     """Text-page blocks (heading, table) of the section for the PDF report."""
-    blocks = [("Inter-reader agreement", headline_table(outputs.agreement))]
+    blocks = [("Kappa, ICC and discordance rates", headline_table(outputs.agreement))]
     if len(outputs.bland_altman):
         blocks.append(("Bland–Altman", bland_altman_table(outputs.bland_altman)))
     return blocks
