@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything recist-tool needs on a fresh Debian machine (run as root):
 # system packages for a headless display (Xvfb, Mesa, Qt's xcb libraries), R with
-# the survival package and dicom3tools (reference checks in the tests), a virtual
+# the survival, psych and vcd packages and dicom3tools (reference checks in the tests), a virtual
 # environment in .venv, and the project with its napari and dev extras.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
   libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 libdbus-1-3 libfontconfig1
   r-base-core r-cran-survival dicom3tools poppler-utils
+  r-cran-psych r-cran-vcd
 )
 
 # python3 may come from elsewhere (pyenv, a CI image): only require Debian's when the

@@ -444,6 +444,7 @@ def compute_agreement(
                 "reader_a": ra,
                 "reader_b": rb,
                 "patient_id": common,
+                "has_followup": fu,
                 "bor_a": _cat(pa["best_overall_response"]).to_numpy(),
                 "bor_b": _cat(pb["best_overall_response"]).to_numpy(),
                 "first_followup_a": _cat(pa["first_followup_response"]).to_numpy(),

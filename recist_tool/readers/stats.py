@@ -3,7 +3,7 @@
 - Kappa and its asymptotic standard error come from statsmodels
   (``statsmodels.stats.inter_rater.cohens_kappa``): the Fleiss, Cohen & Everitt
   (1969) variance, as in SAS PROC FREQ and R's ``vcd::Kappa``. The 95 % interval is
-  kappa ± 1.96 SE. Cross-checked in the tests against R: ``psych::cohen.kappa``
+  kappa ± 1.96 SE, cut to [−1, 1] (as ``psych::cohen.kappa`` does). Cross-checked in the tests against R: ``psych::cohen.kappa``
   (kappa, weighted kappa, the plain kappa's interval) and ``vcd::Kappa`` (the weighted
   kappa's interval; psych computes that variance with a different formula) to 1e-6,
   and against SAS's published worked example.
@@ -97,7 +97,9 @@ def cohen_kappa(
     var = float(res.var_kappa)
     se = float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else nan
     z = float(norm.isf((1 - level) / 2))
-    return Kappa(kappa, se, kappa - z * se, kappa + z * se, n, observed, table, weighted)
+    # Kappa lies in [-1, 1]: the asymptotic interval is cut there (as psych does).
+    low, high = max(kappa - z * se, -1.0), min(kappa + z * se, 1.0)
+    return Kappa(kappa, se, low, high, n, observed, table, weighted)
 
 
 @dataclass
