@@ -241,20 +241,42 @@ def _first_followup(tp: pd.DataFrame) -> pd.DataFrame:
     return f.drop_duplicates("patient_id")[["patient_id", "timepoint", "change_from_baseline_pct"]]
 
 
-def _sizes(rows: pd.DataFrame) -> pd.DataFrame:
-    """Measured diameter per target lesion and time point (SA for nodes, else LD)."""
+def _sizes(rows: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, bool]]]:
+    """(patient, lesion) -> {time point: (measured diameter, nodal)} of the targets.
+
+    The diameter RECIST counts: short axis for a node, else long axis; fragments of a
+    split lesion add up.
+    """
     t = rows[(rows["kind"].astype(str) == "target") & (rows["status"].astype(str) == "measured")]
     size = np.where(t["nodal"], t["short_axis_mm"], t["long_axis_mm"]).astype(float)
-    out = pd.DataFrame(
+    frame = pd.DataFrame(
         {
+            "patient_id": t["patient_id"].astype(str).to_numpy(),
             "lesion_id": t["lesion_id"].astype(str).to_numpy(),
             "timepoint": t["timepoint"].astype(str).to_numpy(),
             "nodal": t["nodal"].to_numpy(),
             "size": size,
         }
     )
-    # Split lesions: fragments add up.
-    return out.groupby(["lesion_id", "timepoint", "nodal"], as_index=False)["size"].sum()
+    g = frame.groupby(["patient_id", "lesion_id", "timepoint", "nodal"], as_index=False)["size"]
+    out: dict[tuple[str, str], dict[str, tuple[float, bool]]] = {}
+    for pid, lid, tp, nodal, v in g.sum().itertuples(index=False):
+        out.setdefault((pid, lid), {})[tp] = (float(v), bool(nodal))
+    return out
+
+
+def _kinds(rows: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """patient -> {lesion: kind}."""
+    first = rows.drop_duplicates(["patient_id", "lesion_id"])
+    out: dict[str, dict[str, str]] = {}
+    for pid, lid, kind in zip(
+        first["patient_id"].astype(str),
+        first["lesion_id"].astype(str),
+        first["kind"].astype(str),
+        strict=True,
+    ):
+        out.setdefault(pid, {})[lid] = kind
+    return out
 
 
 def compute_agreement(
@@ -534,6 +556,8 @@ def _lesion_pairs(cohort: CohortReadings, ra: str, rb: str, patients: list[str],
     ann_a, ann_b = cohort.annotations[ra], cohort.annotations[rb]
     groups_a = {str(k): g for k, g in ann_a.groupby("patient_id", observed=True)}
     groups_b = {str(k): g for k, g in ann_b.groupby("patient_id", observed=True)}
+    kinds_a, kinds_b = _kinds(ann_a), _kinds(ann_b)
+    sizes_a, sizes_b = _sizes(ann_a), _sizes(ann_b)
     out = []
     n_targets_a = n_targets_b = n_both = 0
     patients_differ = 0
@@ -544,47 +568,23 @@ def _lesion_pairs(cohort: CohortReadings, ra: str, rb: str, patients: list[str],
             continue
         match = match_lesions(ga, gb, cohort.path_of(pid, ra), cohort.path_of(pid, rb), tol)
         methods.add(match.method)
-        kind_a = (
-            ga.drop_duplicates("lesion_id")
-            .set_index(ga.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"]
-            .astype(str)
-        )
-        kind_b = (
-            gb.drop_duplicates("lesion_id")
-            .set_index(gb.drop_duplicates("lesion_id")["lesion_id"].astype(str))["kind"]
-            .astype(str)
-        )
-        targets_a = set(kind_a.index[kind_a == "target"])
-        targets_b = set(kind_b.index[kind_b == "target"])
+        targets_a = {k for k, v in kinds_a.get(pid, {}).items() if v == "target"}
+        targets_b = {k for k, v in kinds_b.get(pid, {}).items() if v == "target"}
         both = {a: b for a, b in match.pairs.items() if a in targets_a and b in targets_b}
         n_targets_a += len(targets_a)
         n_targets_b += len(targets_b)
         n_both += len(both)
         if len(both) != len(targets_a) or len(both) != len(targets_b):
             patients_differ += 1
-        sa, sb = _sizes(ga), _sizes(gb)
         for a_id, b_id in both.items():
-            x = sa[sa["lesion_id"] == a_id]
-            y = sb[sb["lesion_id"] == b_id]
-            j = x.merge(y, on="timepoint", suffixes=("_a", "_b"))
-            for r in j.itertuples(index=False):
-                d = r.size_a - r.size_b
-                mean = (r.size_a + r.size_b) / 2
+            xa, xb = sizes_a.get((pid, a_id), {}), sizes_b.get((pid, b_id), {})
+            for tp in (t for t in xa if t in xb):
+                (size_a, nodal), (size_b, _) = xa[tp], xb[tp]
+                d = size_a - size_b
+                mean = (size_a + size_b) / 2
+                rel = 100 * d / mean if mean else np.nan
                 out.append(
-                    (
-                        ra,
-                        rb,
-                        pid,
-                        a_id,
-                        b_id,
-                        match.method,
-                        bool(r.nodal_a),
-                        r.timepoint,
-                        r.size_a,
-                        r.size_b,
-                        d,
-                        100 * d / mean if mean else np.nan,
-                    )
+                    (ra, rb, pid, a_id, b_id, match.method, nodal, tp, size_a, size_b, d, rel)
                 )
     n = len(patients)
     choice = [

@@ -3,10 +3,10 @@
 - Kappa and its asymptotic standard error come from statsmodels
   (``statsmodels.stats.inter_rater.cohens_kappa``): the Fleiss, Cohen & Everitt
   (1969) variance, as in SAS PROC FREQ and R's ``vcd::Kappa``. The 95 % interval is
-  kappa ± 1.96 SE, cut to [−1, 1] (as ``psych::cohen.kappa`` does). Cross-checked in the tests against R: ``psych::cohen.kappa``
-  (kappa, weighted kappa, the plain kappa's interval) and ``vcd::Kappa`` (the weighted
-  kappa's interval; psych computes that variance with a different formula) to 1e-6,
-  and against SAS's published worked example.
+  kappa ± 1.96 SE, cut to [−1, 1] (as ``psych::cohen.kappa`` does). Cross-checked in
+  the tests against R to 1e-6: ``psych::cohen.kappa`` (kappa, weighted kappa, the
+  plain kappa's interval) and ``vcd::Kappa`` (the weighted kappa's interval: psych
+  uses another variance formula there); and against SAS's published worked example.
 - ICC(2,1) — two-way random effects, absolute agreement, single rater (Shrout &
   Fleiss 1979; McGraw & Wong's ICC(A,1)) — from the two-way ANOVA mean squares, with
   McGraw & Wong's (1996) F-based 95 % interval: the same definition as R's
@@ -89,10 +89,11 @@ def cohen_kappa(
     expected = (counts.sum(1) * counts.sum(0)).sum() / n**2 if n else 1.0
     if n < 2 or expected >= 1 - 1e-12:  # one category only: chance agreement is 1
         return Kappa(nan, nan, nan, nan, n, observed, table, weighted)
-    if weighted:
-        res = sm_kappa(counts, weights=np.arange(len(categories)), wt="linear")
-    else:
-        res = sm_kappa(counts)
+    with np.errstate(invalid="ignore"):  # a negative variance estimate: SE not estimable
+        if weighted:
+            res = sm_kappa(counts, weights=np.arange(len(categories)), wt="linear")
+        else:
+            res = sm_kappa(counts)
     kappa = float(res.kappa)
     var = float(res.var_kappa)
     se = float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else nan
