@@ -49,7 +49,8 @@ DOUBLE_READ_HELP = "\n\n".join(
         "occasionally a different target, a non-target progression call or a new lesion "
         "the other reader does not see.",
         "Writes OUTDIR/readings/<reader>/<patient>.csv, assignments.csv, clinical.csv, "
-        "treatments.csv, truth.csv, truth_annotations.csv, reader_events.csv and "
+        "treatments.csv, truth.csv, truth_annotations.csv, reader_events.csv, "
+        "oracle_decisions.csv (a stand-in adjudicator who knows the truth, for demos) and "
         "params.json. See docs/readers.md.",
     ]
 )

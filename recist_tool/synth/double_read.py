@@ -76,6 +76,7 @@ class DoubleReadCohort:
     truth_annotations: pd.DataFrame  # with the extra lesion X1 as a non-target
     events: pd.DataFrame  # what each reader did differently (for tests and docs)
     reader_params: ReaderParams = field(default_factory=ReaderParams)
+    oracle_decisions: pd.DataFrame | None = None  # a stand-in adjudicator (see below)
 
 
 def generate_double_read(
@@ -124,7 +125,41 @@ def generate_double_read(
         truth,
         pd.DataFrame(events, columns=["patient_id", "reader", "event"]),
         rp,
+        _oracle(readings, truth),
     )
+
+
+def _oracle(readings: dict[str, pd.DataFrame], truth: pd.DataFrame) -> pd.DataFrame:
+    """Decisions of a stand-in adjudicator who knows the truth.
+
+    For every patient the readers disagree on (default charter rules of
+    :class:`recist_tool.readers.discordance.AdjudicationRules`), the reader whose best
+    overall response, first follow-up response and progression date match the truth's
+    best (ties: the first reader). Only for demonstrations and tests: a real
+    adjudicator looks at the images.
+    """
+    from recist_tool.readers.discordance import AdjudicationRules, compare_pair
+    from recist_tool.response import evaluate
+
+    rules = AdjudicationRules()
+    per = {r: evaluate(f).patients.set_index("patient_id") for r, f in readings.items() if len(f)}
+    ref = evaluate(truth).patients.set_index("patient_id")
+    rows = []
+    for pid in ref.index:
+        recs = {r: p.loc[pid].to_dict() for r, p in per.items() if pid in p.index}
+        names = sorted(recs)
+        if len(names) < 2:
+            continue
+        if not any(
+            compare_pair(recs[a], recs[b], rules)
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        ):
+            continue
+        truth_rec = ref.loc[pid].to_dict()
+        best = min(names, key=lambda r: len(compare_pair(recs[r], truth_rec, rules)))
+        rows.append((pid, best, "synthetic oracle: this reading matches the truth best"))
+    return pd.DataFrame(rows, columns=["patient_id", "reader", "reason"])
 
 
 def _target_sizes(g: pd.DataFrame) -> pd.Series:
@@ -256,7 +291,9 @@ def write_double_read(dr: DoubleReadCohort, cohort_dir: str | os.PathLike) -> li
     ``readings/<reader>/<patient>.csv`` (annotation format, ``reader`` column),
     ``assignments.csv`` (patient_id, reader), ``clinical.csv``, ``treatments.csv``,
     ``truth.csv``, ``truth_annotations.csv`` (the true lesions, ``X1`` included),
-    ``reader_events.csv`` (what each reader did differently) and ``params.json``.
+    ``reader_events.csv`` (what each reader did differently), ``oracle_decisions.csv``
+    (a stand-in adjudicator's choices for the discordant patients, see
+    :func:`_oracle`) and ``params.json``.
 
     Returns
     -------
@@ -279,6 +316,7 @@ def write_double_read(dr: DoubleReadCohort, cohort_dir: str | os.PathLike) -> li
         ("treatments.csv", c.treatments),
         ("truth.csv", c.truth),
         ("reader_events.csv", dr.events),
+        ("oracle_decisions.csv", dr.oracle_decisions),
     ):
         with atomic_write(out / name, "w") as fh:
             frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.6g")

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from recist_tool.annotations import read_annotations
-from recist_tool.reading import Line, Reading
 from recist_tool.readers.adjudication import (
     Decision,
     adjudicated_path,
@@ -19,6 +18,7 @@ from recist_tool.readers.adjudication import (
 )
 from recist_tool.readers.cohort import ReadersError, load_cohort
 from recist_tool.readers.matching import match_lesions
+from recist_tool.reading import Line, Reading
 from recist_tool.response import evaluate
 
 from .conftest import course, write_reading
@@ -87,7 +87,7 @@ def test_per_timepoint_choice_refused_when_baselines_differ(cohort):
         Decision("P2", "ann", "r", "carol", "baseline"),
         Decision("P2", "bob", "r", "carol", "fu1"),
     ]
-    with pytest.raises(ReadersError, match="baseline lesions differ.*choose one reader"):
+    with pytest.raises(ReadersError, match=r"baseline lesions differ.*choose one reader"):
         write_adjudications(cohort, ds)
     assert not adjudicated_path(cohort, "P2").exists()
     with pytest.raises(ReadersError, match="choose the baseline's reader"):
@@ -109,7 +109,9 @@ def test_bad_decisions_write_nothing(cohort, tmp_path):
         parse_choice("P1", "why", "carol")
     with pytest.raises(ReadersError, match="reserved"):
         parse_choice("P1=adjudicated", "why", "carol")
-    assert parse_choice("P 1@fu1=bob", "why", "carol") == Decision("P 1", "bob", "why", "carol", "fu1")
+    assert parse_choice("P 1@fu1=bob", "why", "carol") == Decision(
+        "P 1", "bob", "why", "carol", "fu1"
+    )
     csv = tmp_path / "d.csv"
     csv.write_text("patient_id,reader,reason\nP1,bob,clearer\nP2,ann,\n")
     with pytest.raises(ReadersError, match=r"d.csv: line 3: a reason is required"):
@@ -143,7 +145,10 @@ def test_geometry_matching_and_sidecar_copy(tmp_path):
     assert m.method == "geometry" and m.pairs == {"T1": "T2", "T2": "T1"}
     assert m.distances_mm["T1"] == pytest.approx(3.0)
     # Per time point: bob's fu1 renamed to ann's ids.
-    ds = [Decision("P1", "ann", "r", "carol", "baseline"), Decision("P1", "bob", "r", "carol", "fu1")]
+    ds = [
+        Decision("P1", "ann", "r", "carol", "baseline"),
+        Decision("P1", "bob", "r", "carol", "fu1"),
+    ]
     [path] = write_adjudications(c, ds)
     rows = pd.read_csv(path, dtype=str)
     fu1 = rows[rows["timepoint"] == "fu1"].set_index("lesion_id")

@@ -59,7 +59,9 @@ def test_each_rule_flags_the_right_patients(cohort):
     assert (adj.loc["P2", "reader_2"], adj.loc["P2", "bor_2"]) == ("bob", "SD")
     assert adj.loc["P3", "progression_date_1"] == "2024-01-31"
     assert adj.loc["P3", "progression_date_2"] == "2024-04-01"
-    assert adj.loc["P4", "progression_date_2"] is None or pd.isna(adj.loc["P4", "progression_date_2"])
+    assert adj.loc["P4", "progression_date_2"] is None or pd.isna(
+        adj.loc["P4", "progression_date_2"]
+    )
 
 
 def test_rules_are_configurable(cohort):
@@ -98,9 +100,12 @@ def test_unfinished_readings_do_not_count(cohort):
     assert any("1 unfinished reading(s) left out" in n for n in c.notes)
     status = find_discordance(c).summary.set_index("patient_id")["status"]
     assert status["P2"] == "single_reader"
-    assert find_discordance(load_cohort(cohort, include_unfinished=True)).summary.set_index(
-        "patient_id"
-    )["status"]["P2"] == "discordant"
+    assert (
+        find_discordance(load_cohort(cohort, include_unfinished=True)).summary.set_index(
+            "patient_id"
+        )["status"]["P2"]
+        == "discordant"
+    )
 
 
 def test_layout_errors(tmp_path):
@@ -109,7 +114,9 @@ def test_layout_errors(tmp_path):
     (tmp_path / "readings" / "adjudicated").mkdir(parents=True)
     with pytest.raises(ReadersError, match="no reader folder"):
         load_cohort(tmp_path)
-    write_reading(tmp_path, "ann", "P1", course("P1", [40, 30], D[:2]) + course("P9", [40, 30], D[:2]))
+    write_reading(
+        tmp_path, "ann", "P1", course("P1", [40, 30], D[:2]) + course("P9", [40, 30], D[:2])
+    )
     with pytest.raises(ReadersError, match="holds 2 patients"):
         load_cohort(tmp_path)
     with pytest.raises(ReadersError, match="no folder for reader"):

@@ -104,7 +104,10 @@ def test_agreement_on_the_generated_cohort(double_read, tmp_path):
     cv = a.loc[("lesion_diameter", "coefficient_of_variation_pct"), "estimate"]
     assert 5 < cv < 10  # the "LD CV 5-10 %"
     assert 0.5 < a.loc[("bor", "kappa"), "estimate"] < 1
-    assert a.loc[("baseline_sod", "icc_2_1"), "ci_low"] < a.loc[("baseline_sod", "icc_2_1"), "estimate"]
+    assert (
+        a.loc[("baseline_sod", "icc_2_1"), "ci_low"]
+        < a.loc[("baseline_sod", "icc_2_1"), "estimate"]
+    )
     # Target choice: the generator's events are what agreement reports (targets differ
     # when exactly one of the two readers took X1).
     other = dr.events[dr.events["event"].str.startswith("other target")]

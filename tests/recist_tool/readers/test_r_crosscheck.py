@@ -47,7 +47,8 @@ for (m in unique(pairs$measure)) {
   vk <- Kappa(unclass(t2), weights = "Equal-Spacing")
   put(paste0(m, "_wkappa_vcd"), vk$Weighted["value"])
   ci <- confint(vk)
-  put(paste0(m, "_wkappa_low"), ci["Weighted", 1]); put(paste0(m, "_wkappa_high"), ci["Weighted", 2])
+  put(paste0(m, "_wkappa_low"), ci["Weighted", 1])
+  put(paste0(m, "_wkappa_high"), ci["Weighted", 2])
   put(paste0(m, "_kappa_vcd_low"), ci["Unweighted", 1])
 }
 cont <- read.csv(args[2])
@@ -56,7 +57,8 @@ for (m in unique(cont$measure)) {
   r <- ICC(d, lmer = FALSE)$results
   row <- r[r$type == "ICC2", ]
   put(paste0(m, "_icc"), row$ICC)
-  put(paste0(m, "_icc_low"), row[["lower bound"]]); put(paste0(m, "_icc_high"), row[["upper bound"]])
+  put(paste0(m, "_icc_low"), row[["lower bound"]])
+  put(paste0(m, "_icc_high"), row[["upper bound"]])
 }
 writeLines(out)
 """
@@ -65,7 +67,9 @@ writeLines(out)
 def _run_r(tmp_path, pairs: pd.DataFrame, cont: pd.DataFrame) -> dict[str, float]:
     rscript = shutil.which("Rscript")
     if rscript is None:
-        pytest.fail("Rscript is missing: run scripts/setup.sh (r-base-core, r-cran-psych, r-cran-vcd)")
+        pytest.fail(
+            "Rscript is missing: run scripts/setup.sh (r-base-core, r-cran-psych, r-cran-vcd)"
+        )
     (tmp_path / "x.R").write_text(R_SCRIPT)
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
     cont.to_csv(tmp_path / "cont.csv", index=False)
