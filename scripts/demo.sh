@@ -2,7 +2,8 @@
 # The main job on the shipped sample data:
 #   1. RECIST 1.1 on the sample study's annotations (sample_dicom/), response table printed;
 #   2. the study pipeline on a synthetic cohort calibrated to the founding study:
-#      annotations -> recist-tool batch -> recist-tool survival -> export report.
+#      annotations -> recist-tool batch -> recist-tool survival -> export report;
+#   3. double reading: two readers, adjudication, agreement, survival per reader.
 # Results go to OUTDIR (default out/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,26 @@ echo "== Synthetic cohort calibrated to the founding study (211 patients)"
   --survival "$OUT/survival" --treatments "$OUT/cohort/treatments.csv" -o "$OUT/report"
 
 echo
+echo "== Double reading: two readers, adjudication, agreement, survival per reader"
+rm -rf "$OUT/double"
+"$RT" synth double-read --n 211 --seed 14 -o "$OUT/double"
+"$RT" adjudicate "$OUT/double"
+"$RT" agreement "$OUT/double"
+"$RT" adjudicate "$OUT/double" --decisions "$OUT/double/oracle_decisions.csv" \
+  --adjudicator oracle -q
+"$RT" adjudicate "$OUT/double" --accept-concordant -q
+"$RT" batch "$OUT/double/readings/adjudicated" -o "$OUT/double/recist_adjudicated" -q
+"$RT" survival --clinical "$OUT/double/clinical.csv" --treatments "$OUT/double/treatments.csv" \
+  --responses reader1="$OUT/double/readings/reader1" \
+  --responses reader2="$OUT/double/readings/reader2" \
+  --responses adjudicated="$OUT/double/recist_adjudicated" \
+  --endpoint os --endpoint pfs -o "$OUT/survival_by_reader"
+"$RT" export report "$OUT/double/recist_adjudicated" --agreement "$OUT/double/agreement" \
+  -o "$OUT/report_double"
+
+echo
 echo "Results in $OUT/: sample/ (RECIST tables), cohort/ (synthetic data and its RECIST"
 echo "tables), survival/ (Kaplan-Meier, log-rank, Cox tables and figures), report/ (cohort"
-echo "report: HTML and PDF with waterfall, spider and swimmer plots)."
+echo "report: HTML and PDF with waterfall, spider and swimmer plots), double/ (a double-read"
+echo "cohort: readings per reader, adjudication.csv, readings/adjudicated/, agreement/),"
+echo "survival_by_reader/ (every analysis per reader side by side), report_double/."

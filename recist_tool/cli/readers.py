@@ -254,6 +254,11 @@ def double_read(
 
     if per_patient > n_readers:
         raise ReadersError(f"--per-patient {per_patient} is more than --readers {n_readers}")
+    if (Path(outdir) / "readings").exists():
+        raise ReadersError(
+            f"{outdir}: already holds readings/; write a synthetic cohort into a new folder "
+            "(nothing was changed)"
+        )
     rp = ReaderParams(
         n_readers=n_readers,
         per_patient=per_patient,

@@ -64,6 +64,8 @@ def test_synth_double_read_cli(tmp_path, monkeypatch, capsys):
         "-o", str(tmp_path / "d"),
     )  # fmt: skip
     assert code == 2 and "--per-patient 3 is more than --readers 2" in err
+    code, out, err = run_cli(monkeypatch, capsys, "synth", "double-read", "-o", str(tmp_path / "c"))
+    assert code == 2 and "already holds readings/" in err
 
 
 def test_survival_by_source_equals_one_run_per_source(double_read, tmp_path):
