@@ -222,8 +222,8 @@ def bland_altman_figure(a, b, ba: BlandAltman, *, title: str, unit: str):
     if ba.n >= 2:
         for y, style, label in (
             (ba.bias, "-", f"bias {ba.bias:+.2f} {unit}"),
-            (ba.loa_high, "--", f"+1.96 SD {ba.loa_high:+.2f} {unit}"),
-            (ba.loa_low, "--", f"−1.96 SD {ba.loa_low:+.2f} {unit}"),
+            (ba.loa_high, "--", f"upper limit (bias + 1.96 SD) {ba.loa_high:+.2f} {unit}"),
+            (ba.loa_low, "--", f"lower limit (bias − 1.96 SD) {ba.loa_low:+.2f} {unit}"),
         ):
             ax.axhline(y, color="#b8322a" if style == "--" else "black", ls=style, lw=1)
             ax.annotate(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recist_tool.annotations import read_annotations
 from recist_tool.readers.adjudication import (
@@ -175,3 +178,25 @@ def test_lesions_far_apart_do_not_match(tmp_path):
     # CSV only: matched by id.
     m = match_lesions(ann.to_frame(), bob.to_frame())
     assert m.method == "lesion_id" and m.pairs == {"T1": "T1"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=10), st.text(max_size=10))
+def test_choice_parser_never_fails_otherwise(text, reason, who):
+    try:
+        d = parse_choice(text, reason, who)
+    except ReadersError:
+        return
+    assert d.reason == reason.strip() and d.adjudicator == who.strip() and d.patient_id
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300))
+def test_decision_and_assignment_files_fail_cleanly(tmp_path_factory, data):
+    from recist_tool.readers.cohort import read_assignments
+
+    p = tmp_path_factory.mktemp("fuzz") / "f.csv"
+    p.write_bytes(data)
+    for reader in (lambda: read_decisions(p, "carol"), lambda: read_assignments(p)):
+        with contextlib.suppress(ReadersError):  # anything else fails the test
+            reader()
