@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from recist_tool.response._timepoint import CR, NE, NN, NONE, PD, PR, SD
 from recist_tool.response.settings import ResponseSettings
@@ -81,7 +82,7 @@ class PatientResult:
     dor_event: np.ndarray
     ttr_days: np.ndarray
     ttr_event: np.ndarray
-    visit_interval_days: float  # used for the missed-assessment rule
+    visit_interval_days: np.ndarray  # per patient, used for the missed-assessment rule
 
 
 #: Texts of ``pfs_censoring`` in patients.csv.
@@ -204,13 +205,25 @@ def best_response(
     )
 
 
-def visit_interval(seq: Sequence, settings: ResponseSettings) -> float:
-    """The planned interval between assessments: the setting, or the cohort's median gap."""
+def visit_interval(seq: Sequence, settings: ResponseSettings, upto: np.ndarray) -> np.ndarray:
+    """Per patient, the planned interval between assessments.
+
+    The setting when given; otherwise the median gap between the patient's own
+    consecutive assessments among those where ``upto`` holds (baseline included),
+    so that every patient is evaluated independently of the cohort (inf when the
+    patient has no such gap).
+    """
     if settings.visit_interval_days is not None:
-        return float(settings.visit_interval_days)
-    gaps = np.diff(seq.days)[seq.tp_rank[1:] > 0] if seq.n_tp > 1 else np.zeros(0)
-    gaps = gaps[gaps > 0]
-    return float(np.median(gaps)) if len(gaps) else math.inf
+        return np.full(seq.n_patients, float(settings.visit_interval_days))
+    out = np.full(seq.n_patients, math.inf)
+    if seq.n_tp < 2:
+        return out
+    gap = np.diff(seq.days).astype(float)
+    ok = (seq.tp_rank[1:] > 0) & upto[1:] & upto[:-1] & (gap > 0)
+    if ok.any():
+        med = pd.Series(gap[ok]).groupby(seq.tp_patient[1:][ok]).median()
+        out[med.index.to_numpy()] = med.to_numpy()
+    return out
 
 
 def _pfs(seq, settings, has_pd, pd_rank, death_day):
@@ -227,11 +240,11 @@ def _pfs(seq, settings, has_pd, pd_rank, death_day):
     n_pat = seq.n_patients
     rank, pat, days = seq.tp_rank, seq.tp_patient, seq.days
     idx = np.arange(seq.n_tp)
-    interval = visit_interval(seq, settings)
     adequate = (rank >= 1) & (seq.overall_strict != NE) & (seq.overall_strict != NONE)
     # last adequate assessment before the progression time point (or overall)
     limit = np.where(has_pd, pd_rank, _BIG)
     cand = adequate & (rank < limit[pat])
+    interval = visit_interval(seq, settings, cand | (rank == 0))
     last = np.full(n_pat, -1, dtype=np.int64)
     np.maximum.at(last, pat[cand], idx[cand])
     last_day = np.where(last >= 0, days[np.maximum(last, 0)], 0) if seq.n_tp else last * 0
@@ -245,10 +258,9 @@ def _pfs(seq, settings, has_pd, pd_rank, death_day):
     event_day = np.minimum(pd_day, death_day)
     has_event = event_day < _BIG
     gap = np.where(has_event, event_day - last_day, 0).astype(np.float64)
-    if math.isfinite(interval) and interval > 0:
-        missed = np.maximum(0, np.ceil(gap / interval - 0.5) - 1).astype(np.int64)
-    else:
-        missed = np.zeros(n_pat, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.ceil(gap / interval - 0.5) - 1
+    missed = np.where(np.isfinite(m), np.maximum(m, 0), 0).astype(np.int64)
     censor_missed = has_event & (settings.max_missed > 0) & (missed >= settings.max_missed)
     event = has_event & ~censor_missed
     end_day = np.where(event, event_day, last_day)

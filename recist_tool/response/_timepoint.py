@@ -297,9 +297,7 @@ def evaluate_timepoints(prep: Prepared, settings: ResponseSettings) -> Timepoint
     nlt_ne = is_nlt & (s_ == NOT_EVALUATED)
     nlt_sum = _bincount(new_tp, n_tp, np.where(is_nlt & ~nlt_ne, contrib_new, 0).astype(float))
     nlt_full = _bincount(new_tp, n_tp, nlt_ne.astype(np.float64)) == 0
-    nlt_any = _prior_any(_bincount(new_tp, n_tp, is_nlt.astype(np.float64)) > 0, prep) | (
-        _bincount(new_tp, n_tp, is_nlt.astype(np.float64)) > 0
-    )
+    nlt_any = _group_cumsum(_bincount(new_tp, n_tp, is_nlt.astype(np.float64)), prep) > 0
     nlnt_prog = _bincount(new_tp, n_tp, (nt_like & (s_ == PROGRESSION)).astype(np.float64))
     first_seen = np.full(len(prep.les_kind), _BIG, dtype=np.int64)
     if unequivocal.any():

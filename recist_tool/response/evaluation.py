@@ -181,13 +181,22 @@ class Evaluation:
             }
         )
 
+    @functools.cached_property
+    def endpoints(self) -> pd.DataFrame:
+        """Trial endpoints (ORR, DCR, CBR, DoR, TTR, PFS): see
+        :func:`recist_tool.response.endpoints.trial_endpoints`."""
+        from recist_tool.response.endpoints import trial_endpoints
+
+        return trial_endpoints(self.patients, self.settings)
+
     @property
     def has_errors(self) -> bool:
         """Whether any message is an error (strict mode, or input left out by keep-going)."""
         return bool((self.messages["severity"] == "error").any())
 
     def write(self, outdir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``timepoints.csv``, ``patients.csv``, ``messages.csv``, ``settings.json``.
+        """Write ``timepoints.csv``, ``patients.csv``, ``messages.csv``, ``endpoints.csv``
+        and ``settings.json``.
 
         Each file is written atomically; the values are those of the tables (display
         values: nothing is rounded here).
@@ -198,8 +207,10 @@ class Evaluation:
             "timepoints": outdir / "timepoints.csv",
             "patients": outdir / "patients.csv",
             "messages": outdir / "messages.csv",
+            "endpoints": outdir / "endpoints.csv",
             "settings": outdir / "settings.json",
         }
+        _write_csv(self.endpoints, paths["endpoints"])
         _write_csv(self.timepoints, paths["timepoints"])
         _write_csv(self.patients, paths["patients"])
         _write_csv(self.messages, paths["messages"])
@@ -333,22 +344,45 @@ def evaluate(
     if settings.confirm and not settings.strict_pr:
         apply_hold(prep, tps, pts.confirmed_at)
     run["visit_interval_days"] = (
-        pts.visit_interval_days if np.isfinite(pts.visit_interval_days) else None
+        settings.visit_interval_days
+        if settings.visit_interval_days is not None
+        else "per patient: median gap between its adequate assessments"
     )
     run["death_dates"] = clinical is not None
+    if settings.strict and len(messages):
+        _blank_errors(prep, tps, pts, messages)
+    reason = _timepoint_reasons(prep, tps, messages, settings)
     extra: dict = {}
     if "irecist" in settings.criteria:
         from recist_tool.response._irecist import evaluate_irecist
 
-        extra["irecist"] = evaluate_irecist(prep, tps, seq, settings)
+        extra["irecist"] = evaluate_irecist(prep, tps, seq, settings, reason)
     if "choi" in settings.criteria:
         from recist_tool.response._choi import evaluate_choi
 
         extra["choi"] = evaluate_choi(prep, tps, seq, settings)
-    if settings.strict and len(messages):
-        _blank_errors(prep, tps, pts, messages)
     messages = _with_problems(messages, problems, prep)
-    return _tables(prep, tps, pts, messages, settings, run, pre, extra)
+    return _tables(prep, tps, pts, messages, settings, run, pre, extra, reason)
+
+
+def _timepoint_reasons(
+    prep: Prepared, tps: TimepointResult, messages: pd.DataFrame, settings: ResponseSettings
+) -> pa.Array:
+    has_t = tps.n_targets > 0
+    follow = prep.tp_rank > 0
+    sum_u = np.where(has_t & tps.full, tps.sod, -1)
+    base_pct = rounded_pct(sum_u, np.where(has_t & follow & tps.full, tps.baseline_sod, -1))
+    # PD on a partial sum shows the change of the evaluated sum
+    nadir_pct = rounded_pct(
+        np.where(has_t & follow, tps.sod, -1), np.where(has_t & follow, tps.nadir, -1)
+    )
+    reason = _reason.reasons(prep, tps, base_pct, nadir_pct)
+    if settings.strict and (messages["severity"] == "error").any():
+        bad = np.isin(prep.patient_ids, messages.loc[messages["severity"] == "error", "patient_id"])
+        reason = pc.if_else(
+            pa.array(bad[prep.tp_patient]), "not evaluated: baseline rule errors", reason
+        )
+    return reason
 
 
 def _split_pre(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -567,6 +601,7 @@ def _tables(
     run: dict,
     pre: pd.DataFrame | None,
     extra: dict,
+    reason: pa.Array,
 ) -> Evaluation:
     pat = prep.tp_patient
     has_t = tps.n_targets > 0
@@ -583,14 +618,6 @@ def _tables(
     ).astype(object)
     base_pct = rounded_pct(sum_u, base_u)
     nadir_pct = rounded_pct(sum_u, nadir_u)
-    # for the reason: PD on a partial sum shows the change of the evaluated sum
-    reason_nadir_pct = rounded_pct(
-        np.where(has_t & follow, tps.sod, -1), np.where(has_t & follow, tps.nadir, -1)
-    )
-    reason = _reason.reasons(prep, tps, base_pct, reason_nadir_pct)
-    if settings.strict and (messages["severity"] == "error").any():
-        bad = np.isin(prep.patient_ids, messages.loc[messages["severity"] == "error", "patient_id"])
-        reason = pc.if_else(pa.array(bad[pat]), "not evaluated: baseline rule errors", reason)
     timepoints = pd.DataFrame(
         {
             "patient_id": pd.Categorical.from_codes(pat, prep.patient_ids),
@@ -607,11 +634,10 @@ def _tables(
             "non_target_response": _responses(tps.non_target),
             "new_lesions": _categorical(np.where(follow, new, "")),
             "overall_response": _responses(tps.overall),
-            "reason": pd.Series(reason, dtype=pd.ArrowDtype(pa.string())).to_numpy(),
+            "reason": pd.Series(reason, dtype=pd.ArrowDtype(pa.string())),
         },
         copy=False,
     )
-    timepoints["reason"] = pd.Series(reason, dtype=pd.ArrowDtype(pa.string()))
 
     base_tp = prep.tp_start
     n_targets = tps.n_targets[base_tp] if prep.n_tp else np.zeros(0, np.int64)
