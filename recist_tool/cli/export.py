@@ -205,6 +205,34 @@ def dicom_deid(
     typer.echo(f"{len(paths)} file(s) written to {outdir}")
 
 
+@export_app.command("cdisc")
+def cdisc(
+    results: Path = typer.Argument(
+        ..., help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
+        show_default=False,
+    ),
+    annotations: list[Path] = typer.Argument(
+        ..., help="The run's annotation CSV files or folders.", show_default=False
+    ),
+    outdir: Path = _OUT,
+    studyid: str = typer.Option("RECIST", "--studyid", help="STUDYID of every record."),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write SDTM TU, TR, RS and ADaM ADRS as CSV and SAS transport (XPT v5).
+
+    Responses, sums and dates come from the batch results, sizes from the
+    annotations; variables are described in docs/cdisc.md.
+    """
+    from recist_tool.export import ExportError
+    from recist_tool.export.cdisc import build_cdisc, write_cdisc
+
+    if not (results / "timepoints.csv").is_file():
+        raise ExportError(f"{results}: no timepoints.csv (is this a batch output folder?)")
+    res = _results([results, *annotations], _deid(deidentify, secret))
+    _done(write_cdisc(build_cdisc(res, studyid=studyid), outdir))
+
+
 @export_app.command("report")
 def report(
     inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),

@@ -70,6 +70,7 @@ PATIENT_COLUMNS = (
     "best_overall_response",
     "best_response_date",
     "best_change_pct",
+    "confirmed_best_overall_response",
     "response_date",
     "first_followup_date",
     "first_followup_response",
@@ -343,6 +344,12 @@ def evaluate(
     pts = best_response(seq, settings, death, tps.sod, tps.full & (tps.n_targets > 0))
     if settings.confirm and not settings.strict_pr:
         apply_hold(prep, tps, pts.confirmed_at)
+    if settings.confirm:
+        cbor = pts.best
+    else:  # the confirmed BOR is always published (ADaM CBOR)
+        from dataclasses import replace
+
+        cbor = best_response(seq, replace(settings, confirm=True), death).best
     run["visit_interval_days"] = (
         settings.visit_interval_days
         if settings.visit_interval_days is not None
@@ -362,6 +369,9 @@ def evaluate(
 
         extra["choi"] = evaluate_choi(prep, tps, seq, settings)
     messages = _with_problems(messages, problems, prep)
+    if settings.strict and len(messages):
+        cbor = np.where(pts.best == 0, 0, cbor)
+    run["_cbor"] = cbor
     return _tables(prep, tps, pts, messages, settings, run, pre, extra, reason)
 
 
@@ -668,6 +678,7 @@ def _tables(
             "best_overall_response": RESPONSE_NAMES[pts.best],
             "best_response_date": _date_at(pts.best_tp, dates),
             "best_change_pct": rounded_pct(best_u, pbase_u),
+            "confirmed_best_overall_response": RESPONSE_NAMES[run.pop("_cbor")],
             "response_date": _date_at(pts.response_tp, dates),
             "first_followup_date": _date_at(pts.first_followup_tp, dates),
             "first_followup_response": first_resp,
