@@ -282,7 +282,7 @@ def test_hold_under_confirmation_starts_after_the_confirmation():
     rows = patient(tp(0, L1=100), tp(56, L1=60), tp(70, L1=71), tp(126, L1=60))
     # PR d56 is broken by the SD at d70 (accept_sd off): no hold at d70
     assert col(rows, "target_response", confirm=True) == ["PR", "SD", "PR"]
-    rows = patient(tp(0, L1=100), tp(56, L1=60), tp(84, L1=60), tp(140, L1=75))
+    rows = patient(tp(0, L1=100), tp(56, L1=60), tp(84, L1=60), tp(140, L1=71))
     assert col(rows, "target_response", confirm=True) == ["PR", "PR", "PR"]
     assert col(rows, "target_response_strict", confirm=True) == ["PR", "PR", "SD"]
 
