@@ -285,22 +285,40 @@ def patient_report(
     ),
     dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
     outdir: Path = _OUT,
+    settings_file: Path | None = typer.Option(
+        None,
+        "--settings",
+        help="settings.json of a batch run: evaluate with that run's settings "
+        "(default: the engine's defaults).",
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
     """Write a patient report (HTML and PDF) per annotation file.
 
-    Lesion table by time point, response per time point, and a key image per
-    measured lesion (its slice, windowed, with the lines drawn).
+    Lesion table by time point, response per time point (the engine's display values
+    and reasons), and a key image per measured lesion (its slice, windowed, with the
+    lines drawn).
     """
+    import json
+
+    from recist_tool.export import ExportError
     from recist_tool.export.patient_report import build_patient_report, write_patient_report
     from recist_tool.export.sr import ImageIndex
+    from recist_tool.response import ResponseSettings
 
+    settings = None
+    if settings_file is not None:
+        try:
+            doc = json.loads(settings_file.read_text(encoding="utf-8"))
+            settings = ResponseSettings.from_dict(doc.get("settings", doc))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ExportError(f"{settings_file}: not a settings.json of a batch run: {exc}") from exc
     deid = _deid(deidentify, secret)
     index = ImageIndex(dicom)
     paths: list[Path] = []
     for p in _readings(annotations):
-        paths += write_patient_report(build_patient_report(p, index, deid), outdir)
+        paths += write_patient_report(build_patient_report(p, index, deid, settings), outdir)
     _done(paths)
 
 

@@ -267,6 +267,7 @@ TARGET_SIZE_COLUMNS = (
     "lesion_id",
     "counted_mm",
     "baseline_mm",
+    "change_from_baseline_mm",
     "change_from_baseline_pct",
     "nadir_mm",
     "change_from_nadir_pct",
@@ -747,6 +748,9 @@ def _target_size_table(prep: Prepared, tps: TimepointResult) -> pd.DataFrame:
             "lesion_id": _categorical(prep.les_label)[lesion],
             "counted_mm": _mm(value),
             "baseline_mm": _mm(base),
+            "change_from_baseline_mm": np.where(
+                follow & (value >= 0) & (base >= 0), (value - base) / U, np.nan
+            ),
             "change_from_baseline_pct": rounded_pct(
                 np.where(follow, value, -1), np.where(follow, base, -1)
             ),
