@@ -208,7 +208,8 @@ def dicom_deid(
 @export_app.command("cdisc")
 def cdisc(
     results: Path = typer.Argument(
-        ..., help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
+        ...,
+        help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
         show_default=False,
     ),
     annotations: list[Path] = typer.Argument(
@@ -313,7 +314,9 @@ def patient_report(
             doc = json.loads(settings_file.read_text(encoding="utf-8"))
             settings = ResponseSettings.from_dict(doc.get("settings", doc))
         except (OSError, ValueError, TypeError) as exc:
-            raise ExportError(f"{settings_file}: not a settings.json of a batch run: {exc}") from exc
+            raise ExportError(
+                f"{settings_file}: not a settings.json of a batch run: {exc}"
+            ) from exc
     deid = _deid(deidentify, secret)
     index = ImageIndex(dicom)
     paths: list[Path] = []

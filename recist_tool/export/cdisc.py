@@ -132,7 +132,11 @@ def build_cdisc(
     ann = ann.sort_values(["patient_id", "VISITNUM", "lesion_id"], kind="stable")
     usubjid = lambda pid: studyid + "-" + pid.astype(str)  # noqa: E731
     method = (
-        ann["modality"].astype(str).str.upper().map({"CT": "CT SCAN", "MR": "MRI"}).fillna("CT SCAN")
+        ann["modality"]
+        .astype(str)
+        .str.upper()
+        .map({"CT": "CT SCAN", "MR": "MRI"})
+        .fillna("CT SCAN")
         if "modality" in ann.columns
         else pd.Series("CT SCAN", index=ann.index)
     )
@@ -181,10 +185,15 @@ def build_cdisc(
         pd.Series(size).map(lambda v: f"{v:g}").to_numpy(dtype=object),
         np.where(
             measured_kind,
-            pd.Series(st).map(
-                {"too_small": "TOO SMALL TO MEASURE", "disappeared": "0",
-                 "not_evaluated": ""}  # fmt: skip
-            ).to_numpy(dtype=object),
+            pd.Series(st)
+            .map(
+                {
+                    "too_small": "TOO SMALL TO MEASURE",
+                    "disappeared": "0",
+                    "not_evaluated": "",
+                }
+            )
+            .to_numpy(dtype=object),
             pd.Series(st).map(_NT_STATE).to_numpy(dtype=object),
         ),
     )
@@ -312,8 +321,23 @@ def build_cdisc(
     rs["RSEVAL"] = evaluator
     rs = rs.sort_values(["USUBJID", "RSCAT", "VISITNUM", "RSTESTCD"], kind="stable")
     rs["RSSEQ"] = rs.groupby("USUBJID").cumcount() + 1.0
-    rs = rs[["STUDYID", "DOMAIN", "USUBJID", "RSSEQ", "RSTESTCD", "RSTEST", "RSCAT", "RSORRES",
-             "RSSTRESC", "RSEVAL", "VISITNUM", "VISIT", "RSDTC"]]  # fmt: skip
+    rs = rs[
+        [
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "RSSEQ",
+            "RSTESTCD",
+            "RSTEST",
+            "RSCAT",
+            "RSORRES",
+            "RSSTRESC",
+            "RSEVAL",
+            "VISITNUM",
+            "VISIT",
+            "RSDTC",
+        ]
+    ]
 
     # ---- ADRS: OVR per visit, BOR and CBOR per patient (admiralonco parameters)
     confirmed = bool(results.settings.get("settings", {}).get("confirm", False))
@@ -361,10 +385,28 @@ def build_cdisc(
     adrs["ANL01FL"] = "Y"
     adrs = adrs.sort_values(["USUBJID", "PARAMCD", "AVISITN"], kind="stable").reset_index(drop=True)
     adrs["ASEQ"] = adrs.groupby("USUBJID").cumcount() + 1.0
-    adrs = adrs[["STUDYID", "USUBJID", "ASEQ", "PARAMCD", "PARAM", "PARCAT1", "AVALC", "AVAL",
-                 "ADT", "AVISIT", "AVISITN", "ANL01FL"]]  # fmt: skip
-    return {"tu": tu.reset_index(drop=True), "tr": tr.reset_index(drop=True),
-            "rs": rs.reset_index(drop=True), "adrs": adrs}  # fmt: skip
+    adrs = adrs[
+        [
+            "STUDYID",
+            "USUBJID",
+            "ASEQ",
+            "PARAMCD",
+            "PARAM",
+            "PARCAT1",
+            "AVALC",
+            "AVAL",
+            "ADT",
+            "AVISIT",
+            "AVISITN",
+            "ANL01FL",
+        ]
+    ]
+    return {
+        "tu": tu.reset_index(drop=True),
+        "tr": tr.reset_index(drop=True),
+        "rs": rs.reset_index(drop=True),
+        "adrs": adrs,
+    }
 
 
 def write_cdisc(datasets: dict[str, pd.DataFrame], outdir: str | os.PathLike) -> list[Path]:

@@ -24,8 +24,16 @@ import pandas as pd
 from recist_tool.response._best import Sequence
 from recist_tool.response._irecist import CriterionResult, _date_at
 from recist_tool.response._prepare import MEASURED, TARGET, Prepared, U
-from recist_tool.response._timepoint import CR, NE, NONE, PD, PR, RESPONSE_NAMES, SD
-from recist_tool.response._timepoint import TimepointResult
+from recist_tool.response._timepoint import (
+    CR,
+    NE,
+    NONE,
+    PD,
+    PR,
+    RESPONSE_NAMES,
+    SD,
+    TimepointResult,
+)
 from recist_tool.response.display import rounded_pct
 from recist_tool.response.settings import ResponseSettings
 

@@ -41,8 +41,21 @@ _MAP[[NONE, CR, PR, SD, PD, NE, NN]] = [INONE, ICR, IPR, ISD, IUPD, INE, INN]
 FIVE_MM = 5 * U
 _BIG = np.iinfo(np.int64).max
 # why a time point is what it is (for ireason)
-(R_AS_RECIST, R_UPD, R_UPD_KEPT, R_RESET, R_IMPROVED, R_NE_KEPT, R_CPD_NEW, R_CPD_SUM,
- R_CPD_NLT, R_CPD_NT, R_CPD_NLNT, R_CPD_TARGET, R_CPD_AFTER) = range(13)  # fmt: skip
+(
+    R_AS_RECIST,
+    R_UPD,
+    R_UPD_KEPT,
+    R_RESET,
+    R_IMPROVED,
+    R_NE_KEPT,
+    R_CPD_NEW,
+    R_CPD_SUM,
+    R_CPD_NLT,
+    R_CPD_NT,
+    R_CPD_NLNT,
+    R_CPD_TARGET,
+    R_CPD_AFTER,
+) = range(13)
 _REASON_PREFIX = {
     R_UPD: "iUPD: ",
     R_UPD_KEPT: "iUPD kept (not confirmed, PD criteria still met): ",

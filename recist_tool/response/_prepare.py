@@ -290,8 +290,10 @@ def _markers(prep: Prepared) -> np.ndarray:
         _raise(
             prep,
             [
-                (int(r), f"column tumour_markers: {str(text[r])!r}: expected normal, abnormal "
-                 "or empty")  # fmt: skip
+                (
+                    int(r),
+                    f"column tumour_markers: {str(text[r])!r}: expected normal, abnormal or empty",
+                )
                 for r in np.flatnonzero(bad)[:_MAX_ISSUES]
             ],
         )
@@ -489,9 +491,7 @@ def resolve_reference(prep: Prepared, which: str) -> str:
     """
     cols = prep.frame.columns
     if which == "auto":
-        which = next(
-            (c for c in ("randomisation_date", "treatment_date") if c in cols), "baseline"
-        )
+        which = next((c for c in ("randomisation_date", "treatment_date") if c in cols), "baseline")
     if which == "baseline" or prep.n_patients == 0:
         return which
     if which not in cols:

@@ -82,18 +82,24 @@ def reasons(
     late = tps.first_late_nt >= 0
     new_txt = pc.if_else(
         pa.array(late),
-        _join(_s("non-target ", n), _label(tps.first_late_nt, labels),
-              _s(" first recorded at follow-up: a new lesion", n)),  # fmt: skip
+        _join(
+            _s("non-target ", n),
+            _label(tps.first_late_nt, labels),
+            _s(" first recorded at follow-up: a new lesion", n),
+        ),
         _join(_s("new lesion ", n), first_new),
     )
-    re_les = np.where(
-        tps.reappeared_target, tps.first_target_present, tps.first_nt_present
-    )
+    re_les = np.where(tps.reappeared_target, tps.first_target_present, tps.first_nt_present)
     re_txt = _join(_s("reappearance after CR: ", n), _label(re_les, labels))
     sum_txt = _join(
-        _s("target PD: ", n), nadir_t, _s(" % and ", n), sign, diff_mm,
-        _s(" mm from nadir ", n), nadir_mm,
-    )  # fmt: skip
+        _s("target PD: ", n),
+        nadir_t,
+        _s(" % and ", n),
+        sign,
+        diff_mm,
+        _s(" mm from nadir ", n),
+        nadir_mm,
+    )
     partial = ~tps.full
     sum_txt = pc.if_else(
         pa.array(partial), _join(sum_txt, _s(" (targets not all evaluated)", n)), sum_txt
@@ -129,24 +135,29 @@ def reasons(
         ),
     )
     nt_pres = _join(_s("non-target ", n), _label(tps.first_nt_present, labels), _s(" present", n))
-    nt_ne = _join(
-        _s("non-target ", n), _label(tps.first_nt_ne, labels), _s(" not evaluated", n)
-    )
+    nt_ne = _join(_s("non-target ", n), _label(tps.first_nt_ne, labels), _s(" not evaluated", n))
     nt_missing = tps.first_nt_ne < 0
     nt_ne = pc.if_else(pa.array(nt_missing), _s("a non-target not evaluated", n), nt_ne)
     markers = _s("tumour markers abnormal", n)
     pr_sum = _join(_s("target PR: ", n), base_t, _s(" % from baseline ", n), base_mm)
-    held = _join(_s("PR kept (once PR, PR until PD): ", n), base_t, _s(" % from baseline ", n),
-                 base_mm)  # fmt: skip
+    held = _join(
+        _s("PR kept (once PR, PR until PD): ", n), base_t, _s(" % from baseline ", n), base_mm
+    )
     tcr_nn = _join(
-        _s("targets CR; ", n), pc.if_else(pa.array(tps.markers & (tps.first_nt_present < 0)),
-                                         markers, nt_pres),
-    )  # fmt: skip
+        _s("targets CR; ", n),
+        pc.if_else(pa.array(tps.markers & (tps.first_nt_present < 0)), markers, nt_pres),
+    )
     tcr_ne = _join(_s("targets CR; ", n), nt_ne)
     sd_txt = _join(
-        _s("target SD: ", n), base_t, _s(" % from baseline ", n), base_mm, _s("; ", n),
-        nadir_t, _s(" % from nadir ", n), nadir_mm,
-    )  # fmt: skip
+        _s("target SD: ", n),
+        base_t,
+        _s(" % from baseline ", n),
+        base_mm,
+        _s("; ", n),
+        nadir_t,
+        _s(" % from nadir ", n),
+        nadir_mm,
+    )
     t_ne = _join(_s("target ", n), _label(tps.first_target_ne, labels), _s(" not evaluated", n))
     nn_txt = pc.if_else(pa.array(tps.first_nt_present >= 0), nt_pres, markers)
     target = tps.target

@@ -337,8 +337,10 @@ def evaluate_timepoints(prep: Prepared, settings: ResponseSettings) -> Timepoint
         held = (target_strict == SD) & _prior_any(target_strict == PR, prep)
         target = np.where(held, PR, target_strict).astype(np.int8)
     overall_strict = combine(follow, n_targets, target_strict, nt1, new_unequivocal)
-    overall = overall_strict if not held.any() else combine(
-        follow, n_targets, target, nt1, new_unequivocal
+    overall = (
+        overall_strict
+        if not held.any()
+        else combine(follow, n_targets, target, nt1, new_unequivocal)
     )
     return TimepointResult(
         n_targets=n_targets,

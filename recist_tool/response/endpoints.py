@@ -84,8 +84,18 @@ def trial_endpoints(
     def rate(name: str, definition: str, k: int) -> None:
         low, high = clopper_pearson(k, n)
         rows.append(
-            (name, definition, n, k, k / n if n else np.nan, low, high, "proportion",
-             "exact Clopper-Pearson 95 % CI", "")  # fmt: skip
+            (
+                name,
+                definition,
+                n,
+                k,
+                k / n if n else np.nan,
+                low,
+                high,
+                "proportion",
+                "exact Clopper-Pearson 95 % CI",
+                "",
+            )
         )
 
     rate("ORR", f"{conf}best overall response CR or PR", int(bor.isin(["CR", "PR"]).sum()))
@@ -109,8 +119,18 @@ def trial_endpoints(
         d, e = days.to_numpy(float)[ok], event.to_numpy(float)[ok]
         med, low, high = _km(d, e)
         rows.append(
-            (name, definition, int(ok.sum()), int(e.sum()), med, low, high, "months",
-             "Kaplan-Meier median, 95 % CI (log-log)", censoring)  # fmt: skip
+            (
+                name,
+                definition,
+                int(ok.sum()),
+                int(e.sum()),
+                med,
+                low,
+                high,
+                "months",
+                "Kaplan-Meier median, 95 % CI (log-log)",
+                censoring,
+            )
         )
 
     missed = (

@@ -443,9 +443,14 @@ def _patient_columns_checked(prep: Prepared) -> None:
 def _reference(prep: Prepared, settings: ResponseSettings, clinical) -> str:
     """Resolve the reference date per patient (the annotation columns, else clinical)."""
     used = resolve_reference(prep, settings.reference_date)
-    if used == "baseline" and clinical is not None and settings.reference_date in (
-        "auto",
-        "treatment_date",
+    if (
+        used == "baseline"
+        and clinical is not None
+        and settings.reference_date
+        in (
+            "auto",
+            "treatment_date",
+        )
     ):
         clin = _clinical_frame(clinical)
         if "treatment_date" in clin.columns:
@@ -508,9 +513,7 @@ def _with_problems(messages: pd.DataFrame, problems: list, prep: Prepared) -> pd
             "lesion_id": "",
             "severity": "error",
             "rule": "input_error",
-            "message": [
-                "left out: " + (p.message if p.line is None else p.message) for p in problems
-            ],
+            "message": ["left out: " + p.message for p in problems],
             "file": [p.file for p in problems],
             "line": pd.array([p.line for p in problems], dtype="Int64"),
             "column": [p.column for p in problems],

@@ -110,9 +110,7 @@ class ResponseSettings:
         crit = tuple(dict.fromkeys(("recist", *(str(c).lower() for c in self.criteria))))
         bad = [c for c in crit if c not in CRITERIA]
         if bad:
-            raise ValueError(
-                f"unknown criteria {', '.join(bad)} (expected {', '.join(CRITERIA)})"
-            )
+            raise ValueError(f"unknown criteria {', '.join(bad)} (expected {', '.join(CRITERIA)})")
         object.__setattr__(self, "criteria", crit)
 
     def to_dict(self) -> dict[str, Any]:

@@ -35,8 +35,9 @@ def cohort(tmp_path_factory) -> Path:
     """Six patients: PR, CR, SD, PD, NT-only, and a PR that later progresses."""
     d = tmp_path_factory.mktemp("cohort")
     rows = []
-    rows += patient(tp(0, L1=100, T1=nt()), tp(56, L1=60, T1=nt()), tp(112, L1=60, T1=nt()),
-                    pid="P1")  # fmt: skip
+    rows += patient(
+        tp(0, L1=100, T1=nt()), tp(56, L1=60, T1=nt()), tp(112, L1=60, T1=nt()), pid="P1"
+    )
     rows += patient(tp(0, L1=40), tp(56, L1=GONE), tp(112, L1=GONE), pid="P2")
     rows += patient(tp(0, L1=40), tp(56, L1=38), tp(180, L1=38), pid="P3")
     rows += patient(tp(0, L1=40), tp(56, L1=50), pid="P4")
@@ -101,8 +102,14 @@ def test_clinical_death_and_cdisc_export(cohort, tmp_path):
         {
             "patient_id": ["P1", "P2", "P3", "P4", "P5", "P6"],
             "treatment_date": "2023-12-28",
-            "last_contact_date": ["2024-05-01", "2024-06-01", "2024-08-01", "2024-03-01",
-                                  "2024-04-01", "2024-05-01"],  # fmt: skip
+            "last_contact_date": [
+                "2024-05-01",
+                "2024-06-01",
+                "2024-08-01",
+                "2024-03-01",
+                "2024-04-01",
+                "2024-05-01",
+            ],
             "death": [1, 0, 0, 1, 0, 0],
         }
     ).to_csv(clin, index=False)

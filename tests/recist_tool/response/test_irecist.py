@@ -106,15 +106,21 @@ CASES = [
     ),
     (
         "non-target iUPD; further non-target growth -> iCPD",
-        [tp(0, L1=50, T1=nt()), tp(56, L1=50, T1=nt("progression")),
-         tp(112, L1=50, T1=nt("progression"))],  # fmt: skip
+        [
+            tp(0, L1=50, T1=nt()),
+            tp(56, L1=50, T1=nt("progression")),
+            tp(112, L1=50, T1=nt("progression")),
+        ],
         ["iUPD", "iCPD"],
         "iCPD",
     ),
     (
         "non-target iUPD; no further growth -> stays iUPD",
-        [tp(0, L1=50, T1=nt()), tp(56, L1=50, T1=nt("progression")),
-         tp(112, L1=50, T1=nt("present"))],  # fmt: skip
+        [
+            tp(0, L1=50, T1=nt()),
+            tp(56, L1=50, T1=nt("progression")),
+            tp(112, L1=50, T1=nt("present")),
+        ],
         ["iUPD", "iUPD"],
         "iUPD",
     ),

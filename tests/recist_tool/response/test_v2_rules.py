@@ -82,9 +82,7 @@ def test_reappearance_counts_the_last_non_ne_response():
 def test_target_cr_alone_then_growth_is_not_automatic_pd():
     # targets CR while a non-target is present (overall PR): a target back at 3 mm
     # is 0 -> 3 mm (+3 mm) from nadir 0: not PD by the sum rule
-    rows = patient(
-        tp(0, L1=30, T1=nt()), tp(56, L1=GONE, T1=nt()), tp(112, L1=3, T1=nt())
-    )
+    rows = patient(tp(0, L1=30, T1=nt()), tp(56, L1=GONE, T1=nt()), tp(112, L1=3, T1=nt()))
     assert col(rows, "overall_response") == ["PR", "PR"]
 
 
@@ -207,15 +205,34 @@ USUBJID,ADT,AVALC
 9,2020-02-16,PD
 9,2020-03-06,SD
 """
-TRTSDT = {"1": "2020-01-01", "2": "2019-12-12", "3": "2019-11-11", "4": "2019-12-30",
-          "5": "2020-01-01", "6": "2020-02-02", "9": "2020-02-01"}  # fmt: skip
+TRTSDT = {
+    "1": "2020-01-01",
+    "2": "2019-12-12",
+    "3": "2019-11-11",
+    "4": "2019-12-30",
+    "5": "2020-01-01",
+    "6": "2020-02-02",
+    "9": "2020-02-01",
+}
 # admiralonco tests/testthat/test-derive_param_confirmed_bor.R, tests 1 and 2
-ADMIRAL_1 = {"1": ("CR", "2020-02-01"), "2": ("SD", "2020-02-01"), "3": ("SD", "2020-01-01"),
-             "4": ("SD", "2020-03-01"), "5": ("NON-CR/NON-PD", "2020-05-15"),
-             "6": ("SD", "2020-03-30"), "9": ("PD", "2020-02-16")}  # fmt: skip
-ADMIRAL_2 = {"1": ("PR", "2020-01-01"), "2": ("PR", "2020-02-01"), "3": ("CR", "2019-11-12"),
-             "4": ("SD", "2020-03-01"), "5": ("PR", "2020-01-01"), "6": ("SD", "2020-03-30"),
-             "9": ("PD", "2020-02-16")}  # fmt: skip
+ADMIRAL_1 = {
+    "1": ("CR", "2020-02-01"),
+    "2": ("SD", "2020-02-01"),
+    "3": ("SD", "2020-01-01"),
+    "4": ("SD", "2020-03-01"),
+    "5": ("NON-CR/NON-PD", "2020-05-15"),
+    "6": ("SD", "2020-03-30"),
+    "9": ("PD", "2020-02-16"),
+}
+ADMIRAL_2 = {
+    "1": ("PR", "2020-01-01"),
+    "2": ("PR", "2020-02-01"),
+    "3": ("CR", "2019-11-12"),
+    "4": ("SD", "2020-03-01"),
+    "5": ("PR", "2020-01-01"),
+    "6": ("SD", "2020-03-30"),
+    "9": ("PD", "2020-02-16"),
+}
 _CODE = {n: i for i, n in enumerate(RESPONSE_NAMES) if n}
 
 
@@ -297,9 +314,9 @@ def test_reference_date_from_treatment_date():
     assert p["best_overall_response"] == "SD"  # 52 days from treatment >= 42
     assert p["pfs_days"] == 112 and res.run["reference_date"] == "treatment_date"
     # from the baseline scan the SD at day 40 is too early
-    assert pat(patient(tp(0, L1=100), tp(40, L1=90), tp(100, L1=130)))[
-        "best_overall_response"
-    ] == "PD"
+    assert (
+        pat(patient(tp(0, L1=100), tp(40, L1=90), tp(100, L1=130)))["best_overall_response"] == "PD"
+    )
 
 
 def test_pd_after_two_missed_assessments_is_censored():
@@ -342,7 +359,9 @@ def test_tumour_growth_rate_baseline_and_pre():
     res = evaluate(frame)
     p = res.patients.iloc[0]
     months = 91 / 30.4375
-    assert p["tgr_pct_month"] == pytest.approx(100 * (np.exp(3 * np.log(1.2) / months) - 1), abs=0.005)
+    assert p["tgr_pct_month"] == pytest.approx(
+        100 * (np.exp(3 * np.log(1.2) / months) - 1), abs=0.005
+    )
     pre_months = (dt.date(2024, 1, 1) - dt.date(2023, 10, 1)).days / 30.4375
     assert p["tgr_pre_pct_month"] == pytest.approx(
         100 * (np.exp(3 * np.log(50 / 40) / pre_months) - 1), abs=0.005
