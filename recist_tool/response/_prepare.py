@@ -423,21 +423,37 @@ def _date_per_patient(prep: Prepared, column: str) -> np.ndarray:
     """
     none = -(2**62)
     out = np.full(prep.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
-    text = pd.Series(text_column(prep.frame, column)).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d")
-    bad = (text != "").to_numpy() & parsed.isna().to_numpy()
+    codes, values = _distinct_text(prep.frame[column])
+    parsed_v = pd.to_datetime(pd.Series(values), errors="coerce", format="%Y-%m-%d")
+    bad_v = (values != "") & parsed_v.isna().to_numpy()
+    bad = bad_v[codes]
     if bad.any():
         _raise(
             prep,
             [
-                (int(r), f"column {column}: {text.iat[r]!r}: not a date in the form YYYY-MM-DD")
+                (int(r), f"column {column}: {values[codes[r]]!r}: not a date in the form YYYY-MM-DD")
                 for r in np.flatnonzero(bad)[:_MAX_ISSUES]
             ],
         )
+    parsed = pd.Series(parsed_v.to_numpy()[codes])
     ok = parsed.notna().to_numpy()
     days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
     np.minimum.at(out, prep.les_patient[prep.row_les][ok], days[ok])
     return np.where(out == np.iinfo(np.int64).max, none, out)
+
+
+def _distinct_text(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row codes into the distinct stripped texts of a column ('' = empty; last entry)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.asarray(col.cat.categories, dtype=object).astype(str)
+        values = np.append(np.char.strip(cats.astype(str)).astype(object), "")
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        return np.where(codes < 0, len(values) - 1, codes), values
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    values = np.append(
+        np.array([str(u).strip() for u in uniques], dtype=object), np.array([""], dtype=object)
+    )
+    return np.where(codes < 0, len(values) - 1, codes), values
 
 
 def _patient_columns(prep: Prepared) -> None:
@@ -445,36 +461,42 @@ def _patient_columns(prep: Prepared) -> None:
     f = prep.frame
     n = len(f)
     if "mean_hu" in f.columns:
-        col = f["mean_hu"]
-        text = pd.Series(text_column(f, "mean_hu")).str.strip()
-        hu = pd.to_numeric(text.where(text != ""), errors="coerce")
-        bad = (text != "").to_numpy() & hu.isna().to_numpy()
+        codes, values = _distinct_text(f["mean_hu"])
+        parsed = pd.to_numeric(pd.Series(values, dtype=object).where(values != ""), errors="coerce")
+        bad_v = (values != "") & parsed.isna().to_numpy()
+        bad = bad_v[codes]
         if bad.any():
             _raise(
                 prep,
                 [
-                    (int(r), f"column mean_hu: {text.iat[r]!r}: not a number (mean density in HU)")
+                    (
+                        int(r),
+                        f"column mean_hu: {values[codes[r]]!r}: not a number (mean density in HU)",
+                    )
                     for r in np.flatnonzero(bad)[:_MAX_ISSUES]
                 ],
             )
-        del col
-        v = hu.to_numpy(dtype=np.float64)
+        v = parsed.to_numpy(dtype=np.float64)[codes]
         prep.row_hu_ok = ~np.isnan(v)
         prep.row_hu = np.where(prep.row_hu_ok, np.rint(np.nan_to_num(v) * U), 0).astype(np.int64)
     p_of_row = prep.les_patient[prep.row_les] if n else np.zeros(0, np.int64)
     inc = np.zeros(prep.n_patients, dtype=bool)
     if "baseline_incomplete" in f.columns:
-        text = pd.Series(text_column(f, "baseline_incomplete")).str.strip().str.lower()
-        bad = ~text.isin(["", "true", "false", "1", "0", "yes", "no"]).to_numpy()
+        codes, values = _distinct_text(f["baseline_incomplete"])
+        low = np.array([v.lower() for v in values], dtype=object)
+        bad = ~np.isin(low, ["", "true", "false", "1", "0", "yes", "no"])[codes]
         if bad.any():
             _raise(
                 prep,
                 [
-                    (int(r), f"column baseline_incomplete: {text.iat[r]!r}: expected true or false")
+                    (
+                        int(r),
+                        f"column baseline_incomplete: {values[codes[r]]!r}: expected true or false",
+                    )
                     for r in np.flatnonzero(bad)[:_MAX_ISSUES]
                 ],
             )
-        yes = text.isin(["true", "1", "yes"]).to_numpy()
+        yes = np.isin(low, ["true", "1", "yes"])[codes]
         inc[p_of_row[yes]] = True
     prep.baseline_incomplete = inc
     prep.ref_day = prep.tp_date[prep.tp_start] if prep.n_tp else np.zeros(0, np.int64)

@@ -59,128 +59,143 @@ def reasons(
     base_pct: np.ndarray,
     nadir_pct: np.ndarray,
 ) -> pa.Array:
-    """One reason per time point (empty at baseline)."""
+    """One reason per time point (empty at baseline).
+
+    Each time point gets a category (the rule that decided it); the text of a
+    category is built only for its own time points, so the work is linear in the
+    number of time points whatever the number of templates.
+    """
     n = prep.n_tp
     if n == 0:
         return pa.array([], pa.string())
     follow = prep.tp_rank > 0
     labels = prep.les_label
-    sod_ok = tps.full & (tps.n_targets > 0)
-    base_t = tenths_text(base_pct)
-    nadir_t = tenths_text(nadir_pct)
-    base_mm = mm_text(tps.baseline_sod)
-    nadir_mm = mm_text(tps.nadir)
-    diff_mm = mm_text(np.abs(tps.sod - tps.nadir))
-    sign = pa.array(np.where(tps.sod >= tps.nadir, "+", "-").astype(object), pa.string())
-    empty = _s("", n)
-
-    def when(mask: np.ndarray, text: pa.Array) -> pa.Array:
-        return pc.if_else(pa.array(mask), text, empty)
-
-    # ---- PD causes, joined with "; "
-    first_new = _label(tps.first_new, labels)
-    late = tps.first_late_nt >= 0
-    new_txt = pc.if_else(
-        pa.array(late),
-        _join(
-            _s("non-target ", n),
-            _label(tps.first_late_nt, labels),
-            _s(" first recorded at follow-up: a new lesion", n),
-        ),
-        _join(_s("new lesion ", n), first_new),
-    )
-    re_les = np.where(tps.reappeared_target, tps.first_target_present, tps.first_nt_present)
-    re_txt = _join(_s("reappearance after CR: ", n), _label(re_les, labels))
-    sum_txt = _join(
-        _s("target PD: ", n),
-        nadir_t,
-        _s(" % and ", n),
-        sign,
-        diff_mm,
-        _s(" mm from nadir ", n),
-        nadir_mm,
-    )
-    partial = ~tps.full
-    sum_txt = pc.if_else(
-        pa.array(partial), _join(sum_txt, _s(" (targets not all evaluated)", n)), sum_txt
-    )
-    ntp_txt = _join(_s("non-target progression: ", n), _label(tps.first_nt_prog, labels))
-    pd_parts = [
-        (tps.new_unequivocal > 0, new_txt),
-        (tps.reappeared_target | tps.reappeared_nt, re_txt),
-        (tps.pd_size & (tps.target_strict == PD), sum_txt),
-        ((tps.nt_prog_count > 0) & ~tps.reappeared_nt, ntp_txt),
-    ]
-    pd_reason = None
-    for mask, text in pd_parts:
-        piece = when(mask, text)
-        if pd_reason is None:
-            pd_reason = piece
-        else:
-            sep = pc.if_else(
-                pc.and_(pc.greater(pc.utf8_length(pd_reason), 0), pa.array(mask)), "; ", ""
-            )
-            pd_reason = _join(pd_reason, sep, piece)
-
-    # ---- the other responses
     has_t = tps.n_targets > 0
     has_nt = tps.non_target != 0
-    cr_txt = pc.if_else(
-        pa.array(has_t & has_nt),
-        _s("CR: every target disappeared (nodes < 10 mm) and every non-target absent", n),
-        pc.if_else(
-            pa.array(has_t),
-            _s("CR: every target disappeared (nodes < 10 mm)", n),
-            _s("CR: every non-target absent", n),
-        ),
-    )
-    nt_pres = _join(_s("non-target ", n), _label(tps.first_nt_present, labels), _s(" present", n))
-    nt_ne = _join(_s("non-target ", n), _label(tps.first_nt_ne, labels), _s(" not evaluated", n))
+    target, nt, o = tps.target, tps.non_target, tps.overall
     nt_missing = tps.first_nt_ne < 0
-    nt_ne = pc.if_else(pa.array(nt_missing), _s("a non-target not evaluated", n), nt_ne)
-    markers = _s("tumour markers abnormal", n)
-    pr_sum = _join(_s("target PR: ", n), base_t, _s(" % from baseline ", n), base_mm)
-    held = _join(
-        _s("PR kept (once PR, PR until PD): ", n), base_t, _s(" % from baseline ", n), base_mm
-    )
-    tcr_nn = _join(
-        _s("targets CR; ", n),
-        pc.if_else(pa.array(tps.markers & (tps.first_nt_present < 0)), markers, nt_pres),
-    )
-    tcr_ne = _join(_s("targets CR; ", n), nt_ne)
-    sd_txt = _join(
-        _s("target SD: ", n),
-        base_t,
-        _s(" % from baseline ", n),
-        base_mm,
-        _s("; ", n),
-        nadir_t,
-        _s(" % from nadir ", n),
-        nadir_mm,
-    )
-    t_ne = _join(_s("target ", n), _label(tps.first_target_ne, labels), _s(" not evaluated", n))
-    nn_txt = pc.if_else(pa.array(tps.first_nt_present >= 0), nt_pres, markers)
-    target = tps.target
-    nt = tps.non_target
-    o = tps.overall
-    conds = [
-        ~follow,
-        o == PD,
-        o == CR,
-        (o == PR) & (target == CR) & (nt == NE),
-        (o == PR) & (target == CR),
-        (o == PR) & tps.held,
-        o == PR,
-        o == SD,
-        (o == NE) & has_t & (target == NE),
-        o == NE,
-        o == NN,
+
+    def lab(les: np.ndarray):
+        return lambda i: _label(les[i], labels)
+
+    def pct(values: np.ndarray):
+        return lambda i: tenths_text(values[i])
+
+    def mm(u: np.ndarray):
+        return lambda i: mm_text(u[i])
+
+    nadir_mm = mm(tps.nadir)
+    base_mm = mm(tps.baseline_sod)
+    diff_mm = mm(np.abs(tps.sod - tps.nadir))
+    sign_arr = np.where(tps.sod >= tps.nadir, "+", "-").astype(object)
+
+    def sign(i):
+        return pa.array(sign_arr[i], pa.string())
+
+    nt_present = ["non-target ", lab(tps.first_nt_present), " present"]
+    nt_ne = ["non-target ", lab(tps.first_nt_ne), " not evaluated"]
+    templates = {
+        # PD causes (joined with "; " below)
+        "new": ["new lesion ", lab(tps.first_new)],
+        "late": ["non-target ", lab(tps.first_late_nt), " first recorded at follow-up: a new lesion"],
+        "re_t": ["reappearance after CR: ", lab(tps.first_target_present)],
+        "re_nt": ["reappearance after CR: ", lab(tps.first_nt_present)],
+        "sum": ["target PD: ", pct(nadir_pct), " % and ", sign, diff_mm, " mm from nadir ",
+                nadir_mm],
+        "sum_partial": ["target PD: ", pct(nadir_pct), " % and ", sign, diff_mm,
+                        " mm from nadir ", nadir_mm, " (targets not all evaluated)"],
+        "nt_prog": ["non-target progression: ", lab(tps.first_nt_prog)],
+        # other responses
+        "cr_all": ["CR: every target disappeared (nodes < 10 mm) and every non-target absent"],
+        "cr_t": ["CR: every target disappeared (nodes < 10 mm)"],
+        "cr_nt": ["CR: every non-target absent"],
+        "tcr_ne": ["targets CR; ", *nt_ne],
+        "tcr_ne_missing": ["targets CR; a non-target not evaluated"],
+        "tcr_nn": ["targets CR; ", *nt_present],
+        "tcr_markers": ["targets CR; tumour markers abnormal"],
+        "held": ["PR kept (once PR, PR until PD): ", pct(base_pct), " % from baseline ", base_mm],
+        "pr": ["target PR: ", pct(base_pct), " % from baseline ", base_mm],
+        "sd": ["target SD: ", pct(base_pct), " % from baseline ", base_mm, "; ", pct(nadir_pct),
+               " % from nadir ", nadir_mm],
+        "t_ne": ["target ", lab(tps.first_target_ne), " not evaluated"],
+        "nt_ne": nt_ne,
+        "nt_ne_missing": ["a non-target not evaluated"],
+        "none": ["no assessment recorded"],
+        "nn": nt_present,
+        "markers": ["tumour markers abnormal"],
+    }  # fmt: skip
+    names = list(templates)
+    code = {k: i for i, k in enumerate(names)}
+
+    def build(name: str, idx: np.ndarray) -> pa.Array:
+        parts = [
+            pa.repeat(pa.scalar(p, pa.string()), len(idx)) if isinstance(p, str) else p(idx)
+            for p in templates[name]
+        ]
+        return parts[0] if len(parts) == 1 else _join(*parts)
+
+    # ---- PD: every cause, joined
+    is_pd = follow & (o == PD)
+    causes = [
+        ("late", tps.first_late_nt >= 0),
+        ("new", (tps.new_unequivocal > 0) & (tps.first_late_nt < 0)),
+        ("re_t", tps.reappeared_target),
+        ("re_nt", tps.reappeared_nt & ~tps.reappeared_target),
+        ("sum", tps.pd_size & (tps.target_strict == PD) & tps.full),
+        ("sum_partial", tps.pd_size & (tps.target_strict == PD) & ~tps.full),
+        ("nt_prog", (tps.nt_prog_count > 0) & ~tps.reappeared_nt),
     ]
-    texts = [empty, pd_reason, cr_txt, tcr_ne, tcr_nn, held, pr_sum, sd_txt, t_ne, nt_ne, nn_txt]
-    out = empty
-    for cond, text in zip(reversed(conds), reversed(texts), strict=True):
-        out = pc.if_else(pa.array(cond), text, out)
-    no_data = (o == NE) & ~has_t & (nt == NE) & nt_missing
-    out = pc.if_else(pa.array(no_data & follow), _s("no assessment recorded", n), out)
-    del sod_ok
-    return out
+    pd_idx = np.flatnonzero(is_pd)
+    pd_text = None
+    for name, mask in causes:
+        m = mask[pd_idx]
+        if not m.any():
+            continue
+        sub = np.flatnonzero(m)
+        piece = build(name, pd_idx[sub])
+        full = pc.take(pa.concat_arrays([piece, pa.array([""], pa.string())]),
+                       pa.array(np.where(m, np.cumsum(m) - 1, len(sub))))  # fmt: skip
+        if pd_text is None:
+            pd_text = full
+        else:
+            sep = pc.if_else(pc.and_(pc.greater(pc.utf8_length(pd_text), 0), pa.array(m)), "; ", "")
+            pd_text = _join(pd_text, sep, full)
+
+    cat = np.select(
+        [
+            ~follow | is_pd,
+            (o == CR) & has_t & has_nt,
+            (o == CR) & has_t,
+            o == CR,
+            (o == PR) & (target == CR) & (nt == NE) & nt_missing,
+            (o == PR) & (target == CR) & (nt == NE),
+            (o == PR) & (target == CR) & (tps.first_nt_present >= 0),
+            (o == PR) & (target == CR),
+            (o == PR) & tps.held,
+            o == PR,
+            o == SD,
+            (o == NE) & has_t & (target == NE),
+            (o == NE) & ~has_t & (nt == NE) & nt_missing,
+            (o == NE) & nt_missing,
+            o == NE,
+            (o == NN) & (tps.first_nt_present >= 0),
+            o == NN,
+        ],
+        [-1] + [code[k] for k in ("cr_all", "cr_t", "cr_nt", "tcr_ne_missing", "tcr_ne",
+                                  "tcr_nn", "tcr_markers", "held", "pr", "sd", "t_ne", "none",
+                                  "nt_ne_missing", "nt_ne", "nn", "markers")],
+        default=-1,
+    )  # fmt: skip
+    pieces = [pa.array([""], pa.string())]  # position 0: empty
+    where = np.zeros(n, dtype=np.int64)
+    offset = 1
+    if pd_text is not None and len(pd_idx):
+        pieces.append(pd_text)
+        where[pd_idx] = offset + np.arange(len(pd_idx))
+        offset += len(pd_idx)
+    for c in np.unique(cat[cat >= 0]):
+        idx = np.flatnonzero(cat == c)
+        pieces.append(build(names[c], idx))
+        where[idx] = offset + np.arange(len(idx))
+        offset += len(idx)
+    return pc.take(pa.concat_arrays(pieces), pa.array(where))

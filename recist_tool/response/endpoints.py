@@ -2,12 +2,16 @@
 
 - ORR (CR + PR), DCR (CR + PR + SD + NON-CR/NON-PD) and CBR (clinical benefit: CR,
   PR, or an SD-level response at least ``cbr_min_days`` after the reference date)
-  with exact Clopper–Pearson 95 % confidence intervals (``scipy.stats.binomtest``).
+  with exact Clopper–Pearson 95 % confidence intervals (beta quantiles,
+  ``scipy.special.betaincinv``: the same values as ``scipy.stats.binomtest``).
   Denominator: every evaluated patient (best response NE included).
 - Duration of response (responders), time to response (every evaluated patient;
   non-responders censored at their PFS end) and PFS: Kaplan–Meier median with its
-  95 % confidence interval (lifelines, log-log band; R ``survival`` rules for the
-  median), events and the censoring used.
+  95 % confidence interval (log-log band as lifelines and R's ``conf.type =
+  "log-log"``; R ``survival`` rules for the median), events and the censoring used.
+  The product-limit estimate is computed here in numpy because importing lifelines
+  (and ``scipy.stats``) costs ~3 s of every batch run; a test checks it against
+  lifelines.
 
 The per-patient times and events are the engine's (``patients.csv``); nothing is
 re-derived here.
@@ -37,22 +41,61 @@ DAYS_PER_MONTH = 30.4375
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper–Pearson) confidence interval of ``k/n`` (NaN when ``n`` is 0)."""
-    from scipy.stats import binomtest
+    from scipy.special import betaincinv
 
     if n == 0:
         return float("nan"), float("nan")
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, a))
+    high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - a))
+    return low, high
+
+
+class KaplanMeier:
+    """Product-limit estimate with the log-log 95 % band (lifelines' formulas).
+
+    Attributes ``survival_function_`` and ``confidence_interval_survival_function_``
+    have lifelines' layout (time 0 first, then every distinct time), so
+    :func:`recist_tool.survival.km.median_with_ci` applies R's median rules to it.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, alpha: float = 0.05) -> None:
+        from scipy.special import ndtri
+
+        time = np.asarray(time, dtype=float)
+        event = np.asarray(event, dtype=bool)
+        times, inverse = np.unique(time, return_inverse=True)
+        deaths = np.bincount(inverse, weights=event.astype(float), minlength=len(times))
+        leaving = np.bincount(inverse, minlength=len(times)).astype(float)
+        at_risk = len(time) - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(1.0 - deaths / at_risk)
+            greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
+            z = ndtri(1 - alpha / 2)
+            v = np.log(surv)
+            upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(greenwood) / v))
+            lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(greenwood) / v))
+        upper = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, upper))
+        lower = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, lower))
+        if len(times) == 0 or times[0] != 0:
+            times = np.concatenate([[0.0], times])
+            surv = np.concatenate([[1.0], surv])
+            lower = np.concatenate([[1.0], lower])
+            upper = np.concatenate([[1.0], upper])
+        self.survival_function_ = pd.DataFrame({"KM": surv}, index=times)
+        self.confidence_interval_survival_function_ = pd.DataFrame(
+            {"lower": lower, "upper": upper}, index=times
+        )
 
 
 def _km(days: np.ndarray, event: np.ndarray) -> tuple[float, float, float]:
     """KM median and 95 % CI in months (NaN when not reached)."""
-    from recist_tool.survival.km import fit_km, median_with_ci
+    from recist_tool.survival.km import median_with_ci
 
     if len(days) == 0:
         return float("nan"), float("nan"), float("nan")
-    kmf = fit_km(np.asarray(days, float) / DAYS_PER_MONTH, np.asarray(event, bool))
-    return median_with_ci(kmf)
+    km = KaplanMeier(np.asarray(days, float) / DAYS_PER_MONTH, np.asarray(event, bool))
+    return median_with_ci(km)
 
 
 def trial_endpoints(
