@@ -431,7 +431,10 @@ def _date_per_patient(prep: Prepared, column: str) -> np.ndarray:
         _raise(
             prep,
             [
-                (int(r), f"column {column}: {values[codes[r]]!r}: not a date in the form YYYY-MM-DD")
+                (
+                    int(r),
+                    f"column {column}: {values[codes[r]]!r}: not a date in the form YYYY-MM-DD",
+                )
                 for r in np.flatnonzero(bad)[:_MAX_ISSUES]
             ],
         )

@@ -97,7 +97,8 @@ def reasons(
     templates = {
         # PD causes (joined with "; " below)
         "new": ["new lesion ", lab(tps.first_new)],
-        "late": ["non-target ", lab(tps.first_late_nt), " first recorded at follow-up: a new lesion"],
+        "late": ["non-target ", lab(tps.first_late_nt),
+                 " first recorded at follow-up: a new lesion"],
         "re_t": ["reappearance after CR: ", lab(tps.first_target_present)],
         "re_nt": ["reappearance after CR: ", lab(tps.first_nt_present)],
         "sum": ["target PD: ", pct(nadir_pct), " % and ", sign, diff_mm, " mm from nadir ",
