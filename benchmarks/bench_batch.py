@@ -1,8 +1,11 @@
 """Benchmark ``recist-tool batch`` end to end, and compare with pyrecist.
 
 1. A synthetic cohort (default 100,000 patients x 6 time points x up to 8 lesions,
-   about 4 million rows) goes through the installed ``recist-tool batch`` command;
-   we report rows per second and the peak memory of the process.
+   about 4 million rows, targets with a mean_hu) goes through the installed
+   ``recist-tool batch`` command, with RECIST 1.1 alone and with all three criteria
+   (``--criteria recist,irecist,choi``), runs interleaved; with ``--previous DIR`` (a
+   checkout of an earlier version of this repository) that version's batch runs on
+   the same file in the same rounds. We report rows per second and peak memory.
 2. On the target-only part of a smaller cohort (default 2,000 patients), the same
    command and pyrecist (PyPI, ``python -m pyrecist``) run one after the other in
    this run; we report the ratio of their wall times.
@@ -76,6 +79,9 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
     lesion_id = np.char.add("L", les_idx[rows_les].astype(str))
     tp_label = np.array(["baseline"] + [f"fu{i}" for i in range(1, n_tp)], dtype=object)[rows_tp]
     date = day0[p] + days[p, rows_tp].astype("timedelta64[D]")
+    hu = np.where(
+        tgt & (status == "measured"), np.round(rng.normal(60, 15, len(rows_les)), 1), np.nan
+    )
     organ = np.where(
         nod,
         "lymph node",
@@ -96,6 +102,7 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
             "long_axis_mm": pa.array(la, mask=np.isnan(la)),
             "short_axis_mm": pa.array(sa, mask=np.isnan(sa)),
             "status": status.astype(str),
+            "mean_hu": pa.array(hu, mask=np.isnan(hu)),
         }
     )
     new_p = np.flatnonzero(rng.random(n_patients) < 0.01)
@@ -116,6 +123,7 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
                         "long_axis_mm": pa.nulls(len(new_p), pa.float64()),
                         "short_axis_mm": pa.nulls(len(new_p), pa.float64()),
                         "status": np.full(len(new_p), "present"),
+                        "mean_hu": pa.nulls(len(new_p), pa.float64()),
                     }
                 ),
             ]
@@ -130,7 +138,7 @@ def write_csv(table: pa.Table, path: Path) -> None:
         pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of a child process."""
     t0 = time.perf_counter()
     # A fresh wrapper process so that ru_maxrss is this command's alone.
@@ -139,7 +147,11 @@ def timed(cmd: list[str]) -> tuple[float, float]:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=False
+        [sys.executable, "-c", wrapper, *cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
     )
     wall = time.perf_counter() - t0
     if out.returncode != 0:
@@ -170,6 +182,11 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=100_000)
     ap.add_argument("--peer-patients", type=int, default=2_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of the big batch (median)")
+    ap.add_argument(
+        "--previous",
+        type=Path,
+        help="checkout of an earlier version: its recist_tool runs on the same file",
+    )
     args = ap.parse_args()
 
     big = DATA / f"cohort_{args.patients}.csv"
@@ -179,18 +196,39 @@ def main() -> None:
         print(f"generated {big.name} in {time.perf_counter() - t0:.1f} s")
     n_rows = sum(1 for _ in big.open("rb")) - 1
     size_mb = big.stat().st_size / 1e6
-    runs = [
-        timed([str(EXE), "batch", str(big), "-o", str(DATA / "out_big"), "-q"])
-        for _ in range(args.repeat)
-    ]
-    walls = sorted(w for w, _ in runs)
-    wall, peak = statistics.median(walls), max(p for _, p in runs)
+    variants = {
+        "RECIST 1.1": ([str(EXE), "batch", str(big), "-o", str(DATA / "out_big"), "-q"], None),
+        "RECIST + iRECIST + Choi": (
+            [str(EXE), "batch", str(big), "-o", str(DATA / "out_all"), "-q",
+             "--criteria", "recist,irecist,choi"],
+            None,
+        ),
+    }  # fmt: skip
+    if args.previous is not None:
+        # run from the checkout: ``python -m`` puts it first on sys.path
+        variants["previous version, RECIST 1.1"] = (
+            [sys.executable, "-m", "recist_tool", "batch", str(big), "-o",
+             str(DATA / "out_prev"), "-q"],
+            args.previous.resolve(),
+        )  # fmt: skip
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+    for _ in range(args.repeat):  # interleaved rounds: the machine's drift hits all alike
+        for name, (cmd, cwd) in variants.items():
+            results[name].append(timed(cmd, cwd))
     print(f"\nrecist-tool batch, {args.patients:,} patients, {n_rows:,} rows ({size_mb:.0f} MB)")
-    print(f"  runs: {', '.join(f'{w:.2f}' for w in walls)} s")
-    print(
-        f"  median wall {wall:.2f} s  ->  {n_rows / wall:,.0f} rows/s "
-        f"(best {n_rows / walls[0]:,.0f})   peak RSS {peak:,.0f} MB"
-    )
+    medians = {}
+    for name, runs in results.items():
+        walls = sorted(w for w, _ in runs)
+        wall, peak = statistics.median(walls), max(p for _, p in runs)
+        medians[name] = wall
+        print(f"  {name}: runs {', '.join(f'{w:.2f}' for w in walls)} s")
+        print(
+            f"    median wall {wall:.2f} s  ->  {n_rows / wall:,.0f} rows/s "
+            f"(best {n_rows / walls[0]:,.0f})   peak RSS {peak:,.0f} MB"
+        )
+    if args.previous is not None:
+        ratio = medians["RECIST 1.1"] / medians["previous version, RECIST 1.1"]
+        print(f"  RECIST 1.1 time / previous version time: {ratio:.2f}")
 
     small = make_cohort(args.peer_patients, seed=2)
     ours = DATA / f"peer_ours_{args.peer_patients}.csv"

@@ -45,7 +45,16 @@ COLUMNS: tuple[str, ...] = (
     "status",
 )
 #: Optional columns with a meaning to the engine; any other column is carried through.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("slice_thickness_mm", "modality", "reader", "series_uid")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "slice_thickness_mm",
+    "modality",
+    "reader",
+    "series_uid",
+    "mean_hu",
+    "treatment_date",
+    "randomisation_date",
+    "baseline_incomplete",
+)
 #: Provenance columns added by :func:`read_annotations` (never written).
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
 
@@ -54,11 +63,15 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
 #: :func:`is_checked`.
 CHECKED = "recist_tool.checked"
 
-KINDS: tuple[str, ...] = ("target", "non_target", "new")
+KINDS: tuple[str, ...] = ("target", "non_target", "new", "new_target", "new_non_target")
 STATUSES: dict[str, tuple[str, ...]] = {
     "target": ("measured", "too_small", "disappeared", "not_evaluated"),
-    "non_target": ("present", "absent", "progression", "not_evaluated"),
+    "non_target": ("present", "absent", "progression", "equivocal_progression", "not_evaluated"),
     "new": ("present", "equivocal"),
+    # iRECIST: new lesions recorded as new-lesion targets (measured, own sum) or
+    # new-lesion non-targets; under RECIST 1.1 both are new lesions.
+    "new_target": ("measured", "too_small", "disappeared", "not_evaluated"),
+    "new_non_target": ("present", "absent", "progression", "equivocal", "not_evaluated"),
 }
 _SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm")
 _TRUE = ("true", "1", "yes")
@@ -66,6 +79,7 @@ _FALSE = ("false", "0", "no")
 # Plain decimal (no sign, no exponent): the only size syntax accepted.
 _DECIMAL_RE = r"^[0-9]+(\.[0-9]*)?$|^\.[0-9]+$"
 _MAX_REPORTED = 20
+_MAX_KEPT = 1_000_000  # problem rows listed under keep-going (bounded memory)
 
 
 @dataclass
@@ -172,6 +186,7 @@ def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) ->
 def read_annotations(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     on_file: Callable[[Path], None] | None = None,
+    keep_going: bool = False,
 ) -> pd.DataFrame:
     """Read and check annotation CSV files.
 
@@ -181,6 +196,10 @@ def read_annotations(
         CSV files, or folders searched recursively for ``*.csv``.
     on_file : callable, optional
         Called with each file's path before it is read (progress display).
+    keep_going : bool
+        Do not stop at bad input: a patient with a bad row is left out (a file that
+        cannot be read at all is left out whole) and every problem is listed in
+        ``frame.attrs["input_problems"]`` (see :class:`InputProblem`).
 
     Returns
     -------
@@ -195,14 +214,68 @@ def read_annotations(
     ------
     AnnotationError
         Naming the file, line, column and value of every problem found (up to 20).
+        With ``keep_going``, only when no file at all could be read.
     """
     parts = []
+    problems: list[InputProblem] = []
     for path in annotation_files(inputs):
         if on_file is not None:
             on_file(path)
-        parts.append(_read_one(path))
+        if not keep_going:
+            parts.append(_read_one(path))
+            continue
+        try:
+            parts.append(_read_one(path))
+        except AnnotationError as exc:
+            problems.append(InputProblem(str(path), None, "", "", str(exc), ""))
+    if not parts:
+        raise AnnotationError(
+            "no annotation file could be read:\n  " + "\n  ".join(p.message for p in problems)
+        )
     table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
-    return _convert(table.unify_dictionaries())
+    table = table.unify_dictionaries()
+    if not keep_going:
+        return _convert(table)
+    frame = _convert_keep_going(table, problems)
+    frame.attrs["input_problems"] = problems
+    return frame
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One problem of the input found under ``keep_going``.
+
+    ``line`` is None for a problem of a whole file; ``patient_id`` is the patient
+    left out because of it ("" when the row names none).
+    """
+
+    file: str
+    line: int | None
+    column: str
+    value: str
+    message: str
+    patient_id: str
+
+
+def _convert_keep_going(table: pa.Table, problems: list[InputProblem]) -> pd.DataFrame:
+    """Convert, leaving out every patient with a bad row (listed in ``problems``)."""
+    try:
+        return _convert(table)
+    except AnnotationError as exc:
+        found = exc.problems
+    bad_rows = np.unique(np.array([r for r, *_ in found], dtype=np.int64))
+    pid_col = table.column("patient_id")
+    pids = pid_col.take(pa.array(bad_rows)).to_pylist()
+    pid_of = dict(zip(bad_rows.tolist(), pids, strict=True))
+    for row, source, line, column, value, what in found:
+        pid = pid_of.get(row)
+        problems.append(InputProblem(source, line, column, value, what, (pid or "").strip()))
+    bad_ids = {str(p).strip() for p in pids if p is not None and str(p).strip()}
+    ids = pa.compute.utf8_trim_whitespace(pid_col.cast(pa.string()))
+    drop = pa.compute.is_in(ids, value_set=pa.array(sorted(bad_ids), pa.string()))
+    keep = np.asarray(pa.compute.fill_null(pa.compute.invert(drop), True))
+    keep[bad_rows] = False
+    return _convert(table.filter(pa.array(keep)))
 
 
 def is_checked(frame: pd.DataFrame) -> bool:
@@ -383,6 +456,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
     distinct values rather than rows; row masks are needed only for the report.
     """
     problems: list[tuple[str, int, str]] = []  # (source, line, text)
+    every: list[tuple[int, str, int, str, str, str]] = []  # all problems, for keep-going
     out: dict[str, Any] = {}
     n = table.num_rows
 
@@ -394,13 +468,25 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
             return
         rows = np.flatnonzero(mask)
         hidden += max(len(rows) - _MAX_REPORTED, 0)
+        if len(rows) > _MAX_REPORTED:  # every row, for keep-going (kept compact)
+            idx_all = pa.array(rows[:_MAX_KEPT])
+            for r, s_, ln, v in zip(
+                rows[:_MAX_KEPT].tolist(),
+                table.column("_source").take(idx_all).to_pylist(),
+                table.column("_line").take(idx_all).to_pylist(),
+                table.column(column).take(idx_all).to_pylist(),
+                strict=True,
+            ):
+                every.append((r, s_, ln, column, "" if v is None else str(v), what))
         idx = pa.array(rows[:_MAX_REPORTED])
         src = table.column("_source").take(idx).to_pylist()
         line = table.column("_line").take(idx).to_pylist()
         vals = table.column(column).take(idx).to_pylist()
-        for s, ln, v in zip(src, line, vals, strict=True):
+        for r, s, ln, v in zip(rows[:_MAX_REPORTED].tolist(), src, line, vals, strict=True):
             shown = "empty" if v is None or not str(v).strip() else repr(v)
             problems.append((s, ln, f"column {column}: {shown}: {what}"))
+            if len(rows) <= _MAX_REPORTED:
+                every.append((r, s, ln, column, "" if v is None else str(v), what))
 
     def encoded(name: str, normalise=str.strip) -> tuple[np.ndarray, list]:
         """Row codes (-1 = empty) and the normalised distinct values."""
@@ -485,9 +571,11 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
         lines = [f"{s}: {row_word} {ln}: {text}" for s, ln, text in problems[:_MAX_REPORTED]]
         if more > 0:
             lines.append(f"... and {more} more problem(s)")
-        if len(lines) == 1:
-            raise AnnotationError(lines[0])
-        raise AnnotationError("bad annotation input:\n  " + "\n  ".join(lines))
+        err = AnnotationError(
+            lines[0] if len(lines) == 1 else "bad annotation input:\n  " + "\n  ".join(lines)
+        )
+        err.problems = every
+        raise err
 
     for name in table.column_names:
         if name in out:

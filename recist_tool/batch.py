@@ -17,6 +17,8 @@ def run_batch(
     outdir: str | os.PathLike,
     settings: ResponseSettings | None = None,
     progress: bool = False,
+    clinical: str | os.PathLike | pd.DataFrame | None = None,
+    keep_going: bool = False,
 ) -> Evaluation:
     """Read annotation files, evaluate RECIST 1.1 and write the result tables.
 
@@ -26,10 +28,17 @@ def run_batch(
         Annotation CSV files or folders of them.
     outdir : path-like
         Receives ``timepoints.csv``, ``patients.csv``, ``messages.csv`` and
-        ``settings.json``. Nothing is written when the input is bad.
+        ``endpoints.csv`` and ``settings.json``. Nothing is written when the input
+        is bad (unless ``keep_going``).
     settings : ResponseSettings, optional
     progress : bool
         Show a progress bar on the terminal (stderr).
+    clinical : path or DataFrame, optional
+        clinical.csv (``patient_id, treatment_date, last_contact_date, death``, as
+        for ``recist-tool survival``): death becomes a PFS event.
+    keep_going : bool
+        A patient with an input error is left out and listed in messages.csv
+        (severity ``error``) instead of stopping the run.
 
     Returns
     -------
@@ -41,10 +50,17 @@ def run_batch(
         On bad input, before anything is written.
     """
     files = annotation_files(inputs)
+    clin = None
+    if clinical is not None:
+        from recist_tool.survival.inputs import read_clinical
+
+        clin, _, _ = read_clinical(clinical)
     with _Progress(progress, len(files) + 2) as bar:
-        frame = read_annotations(files, on_file=lambda f: bar.step(f"reading {f.name}"))
+        frame = read_annotations(
+            files, on_file=lambda f: bar.step(f"reading {f.name}"), keep_going=keep_going
+        )
         bar.step("evaluating")
-        result = evaluate(frame, settings)
+        result = evaluate(frame, settings, clinical=clin, keep_going=keep_going)
         bar.step("writing")
         result.write(outdir)
     return result

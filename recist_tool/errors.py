@@ -15,4 +15,10 @@ class RecistError(Exception):
 
 
 class AnnotationError(RecistError):
-    """An annotation file (or table) is malformed: names file, line, column and value."""
+    """An annotation file (or table) is malformed: names file, line, column and value.
+
+    ``problems`` lists every offending row as ``(row, file, line, column, value,
+    what)`` where the check knows them (used by ``--keep-going``).
+    """
+
+    problems: list = []  # noqa: RUF012 - replaced per instance

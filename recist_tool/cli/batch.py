@@ -11,13 +11,18 @@ import typer
 HELP = "\n\n".join(
     [
         "Compute RECIST 1.1 response from annotation CSV files (or folders of them).",
-        "Writes OUTDIR/timepoints.csv (sums, nadir, % change and responses per time point), "
-        "OUTDIR/patients.csv (best overall response, progression date, PFS), "
-        "OUTDIR/messages.csv (validation warnings/errors) and OUTDIR/settings.json.",
+        "Writes OUTDIR/timepoints.csv (sums, nadir, % change, responses and the reason per "
+        "time point), OUTDIR/patients.csv (best overall response, progression, PFS, DoR, "
+        "TTR, clinical benefit, tumour growth rate), OUTDIR/endpoints.csv (ORR, DCR, CBR "
+        "with exact CIs; DoR, TTR, PFS Kaplan-Meier medians), OUTDIR/messages.csv "
+        "(validation warnings/errors) and OUTDIR/settings.json (every convention used).",
+        "--criteria irecist and/or choi add iRECIST (i-prefixed columns) and Choi (choi_ "
+        "columns, needs mean_hu) to the same tables.",
         "Bad input stops with a message naming file, line, column and value (exit 2) and "
-        "writes nothing. With --strict, baseline rule violations are errors: those patients "
-        "are not evaluated and the exit code is 1. The rules and conventions are in "
-        "docs/recist.md.",
+        "writes nothing; with --keep-going the patients with bad input are left out, listed "
+        "in messages.csv as errors, and the exit code is 1. With --strict, baseline rule "
+        "violations are errors: those patients are not evaluated and the exit code is 1. "
+        "The rules and conventions are in docs/recist.md.",
     ]
 )
 
@@ -29,6 +34,12 @@ def batch(
     outdir: Path = typer.Option(..., "-o", "--outdir", help="Output folder (created)."),
     confirm: bool = typer.Option(False, "--confirm", help="Require confirmation of CR/PR."),
     confirm_days: int = typer.Option(28, "--confirm-days", min=0, help="Days to confirmation."),
+    max_ne: int = typer.Option(
+        1, "--max-ne", min=0, help="Under --confirm: NE time points allowed before confirmation."
+    ),
+    accept_sd: bool = typer.Option(
+        False, "--accept-sd", help="Under --confirm: one SD between a PR and its confirmation."
+    ),
     sd_min_days: int = typer.Option(
         42, "--sd-min-days", min=0, help="Minimum days from baseline for SD to count in BOR."
     ),
@@ -38,6 +49,39 @@ def batch(
     strict: bool = typer.Option(False, "--strict", help="Baseline rule violations are errors."),
     rounding: str = typer.Option(
         "none", "--rounding", help="Per-lesion rounding before summing: none, 0.1 or 1 (mm)."
+    ),
+    reference_date: str = typer.Option(
+        "auto",
+        "--reference-date",
+        help="Day 0 of SD duration and PFS: auto (randomisation_date, else treatment_date "
+        "column, else baseline), baseline, treatment_date or randomisation_date.",
+    ),
+    criteria: list[str] = typer.Option(
+        ["recist"], "--criteria", help="recist, irecist, choi (repeat or comma-separate)."
+    ),
+    clinical: Path | None = typer.Option(
+        None,
+        "--clinical",
+        help="clinical.csv (patient_id, treatment_date, last_contact_date, death): death "
+        "counts as a PFS event.",
+    ),
+    visit_interval_days: int | None = typer.Option(
+        None,
+        "--visit-interval-days",
+        min=1,
+        help="Planned days between assessments (default: each patient's median gap).",
+    ),
+    max_missed: int = typer.Option(
+        2,
+        "--max-missed",
+        min=0,
+        help="PFS: PD or death after this many missed assessments is censored (0: never).",
+    ),
+    cbr_min_days: int = typer.Option(
+        168, "--cbr-min-days", min=0, help="Clinical benefit: SD at least this many days."
+    ),
+    keep_going: bool = typer.Option(
+        False, "--keep-going", help="Leave out patients with bad input (listed in messages.csv)."
     ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
@@ -49,15 +93,28 @@ def batch(
 
     if rounding not in ("none", "0.1", "1"):
         raise typer.BadParameter("must be none, 0.1 or 1", param_hint="--rounding")
-    settings = ResponseSettings(
-        sd_min_days=sd_min_days,
-        confirm=confirm,
-        confirm_days=confirm_days,
-        strict_pr=strict_pr,
-        strict=strict,
-        rounding=rounding,  # type: ignore[arg-type]
+    crit = tuple(c.strip().lower() for item in criteria for c in item.split(",") if c.strip())
+    try:
+        settings = ResponseSettings(
+            sd_min_days=sd_min_days,
+            confirm=confirm,
+            confirm_days=confirm_days,
+            max_ne=max_ne,
+            accept_sd=accept_sd,
+            strict_pr=strict_pr,
+            strict=strict,
+            rounding=rounding,  # type: ignore[arg-type]
+            reference_date=reference_date,
+            criteria=crit,
+            visit_interval_days=visit_interval_days,
+            max_missed=max_missed,
+            cbr_min_days=cbr_min_days,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    result = run_batch(
+        inputs, outdir, settings, progress=not quiet, clinical=clinical, keep_going=keep_going
     )
-    result = run_batch(inputs, outdir, settings, progress=not quiet)
     console = Console()
     if not console.is_terminal:  # piped or logged: do not squeeze tables to 80 columns
         console = Console(width=160)
@@ -74,7 +131,7 @@ def batch(
         n_err = int((result.messages["severity"] == "error").sum())
         console.print(
             f"{n_warn} warning(s), {n_err} error(s); results in {outdir}/ "
-            "(timepoints.csv, patients.csv, messages.csv, settings.json)"
+            "(timepoints.csv, patients.csv, endpoints.csv, messages.csv, settings.json)"
         )
     if result.has_errors:
         sys.exit(1)
@@ -84,21 +141,18 @@ def _timepoint_table(result):
     """Per time point responses, for a handful of patients."""
     from rich.table import Table
 
-    def num(v, fmt="{:g}"):
-        return "" if v != v else fmt.format(v)  # NaN -> empty
-
     table = Table(title="Response per time point")
     for col in ("patient", "time point", "date", "SOD mm", "vs baseline", "vs nadir",
                 "target", "non-target", "new", "overall"):  # fmt: skip
         table.add_column(col)
-    for r in result.timepoints.itertuples(index=False):
+    for r in result.display_timepoints().itertuples(index=False):
         table.add_row(
             str(r.patient_id),
             str(r.timepoint),
-            str(r.date)[:10],
-            num(r.sum_mm),
-            num(r.change_from_baseline_pct, "{:+.1f} %"),
-            num(r.change_from_nadir_pct, "{:+.1f} %"),
+            str(r.date),
+            r.sum,
+            r.change_from_baseline,
+            r.change_from_nadir,
             str(r.target_response),
             str(r.non_target_response),
             str(r.new_lesions),

@@ -205,6 +205,35 @@ def dicom_deid(
     typer.echo(f"{len(paths)} file(s) written to {outdir}")
 
 
+@export_app.command("cdisc")
+def cdisc(
+    results: Path = typer.Argument(
+        ...,
+        help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
+        show_default=False,
+    ),
+    annotations: list[Path] = typer.Argument(
+        ..., help="The run's annotation CSV files or folders.", show_default=False
+    ),
+    outdir: Path = _OUT,
+    studyid: str = typer.Option("RECIST", "--studyid", help="STUDYID of every record."),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write SDTM TU, TR, RS and ADaM ADRS as CSV and SAS transport (XPT v5).
+
+    Responses, sums and dates come from the batch results, sizes from the
+    annotations; variables are described in docs/cdisc.md.
+    """
+    from recist_tool.export import ExportError
+    from recist_tool.export.cdisc import build_cdisc, write_cdisc
+
+    if not (results / "timepoints.csv").is_file():
+        raise ExportError(f"{results}: no timepoints.csv (is this a batch output folder?)")
+    res = _results([results, *annotations], _deid(deidentify, secret))
+    _done(write_cdisc(build_cdisc(res, studyid=studyid), outdir))
+
+
 @export_app.command("report")
 def report(
     inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
@@ -264,22 +293,42 @@ def patient_report(
     ),
     dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
     outdir: Path = _OUT,
+    settings_file: Path | None = typer.Option(
+        None,
+        "--settings",
+        help="settings.json of a batch run: evaluate with that run's settings "
+        "(default: the engine's defaults).",
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
     """Write a patient report (HTML and PDF) per annotation file.
 
-    Lesion table by time point, response per time point, and a key image per
-    measured lesion (its slice, windowed, with the lines drawn).
+    Lesion table by time point, response per time point (the engine's display values
+    and reasons), and a key image per measured lesion (its slice, windowed, with the
+    lines drawn).
     """
+    import json
+
+    from recist_tool.export import ExportError
     from recist_tool.export.patient_report import build_patient_report, write_patient_report
     from recist_tool.export.sr import ImageIndex
+    from recist_tool.response import ResponseSettings
 
+    settings = None
+    if settings_file is not None:
+        try:
+            doc = json.loads(settings_file.read_text(encoding="utf-8"))
+            settings = ResponseSettings.from_dict(doc.get("settings", doc))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ExportError(
+                f"{settings_file}: not a settings.json of a batch run: {exc}"
+            ) from exc
     deid = _deid(deidentify, secret)
     index = ImageIndex(dicom)
     paths: list[Path] = []
     for p in _readings(annotations):
-        paths += write_patient_report(build_patient_report(p, index, deid), outdir)
+        paths += write_patient_report(build_patient_report(p, index, deid, settings), outdir)
     _done(paths)
 
 

@@ -43,8 +43,9 @@ def survival(
     predictor: list[str] = typer.Option(
         None,
         "--predictor",
-        help="Predictor to analyse (repeatable; default: all): "
-        "imaging_response, n_treatments or a clinical.csv covariate.",
+        help="Predictor to analyse (repeatable; default: all but tgr): "
+        "imaging_response, n_treatments, tgr (tumour growth rate from patients.csv, "
+        "split at --tgr-cutoff) or a clinical.csv covariate.",
     ),
     landmark_months: float = typer.Option(3.0, "--landmark-months", help="Landmark (months)."),
     grouping: str = typer.Option(
@@ -62,6 +63,9 @@ def survival(
     pfs_death: bool = typer.Option(
         False, "--pfs-death", help="Count death without recorded progression as a PFS event."
     ),
+    tgr_cutoff: float = typer.Option(
+        0.8, "--tgr-cutoff", help="TGR groups: below / at or above this %/month (GREPONET 0.8)."
+    ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
@@ -75,6 +79,7 @@ def survival(
         grouping=grouping,
         rmst_horizon_months=rmst_horizon,
         pfs_death=pfs_death,
+        tgr_cutoff=tgr_cutoff,
         figures=not no_figures,
     )
     sources = list(responses or [])

@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -232,6 +232,7 @@ _TP_LABELS = {
     "non_target_response": "non-target",
     "new_lesions": "new",
     "overall_response": "overall",
+    "reason": "why",
 }
 _SUMMARY_LABELS = {
     "best_overall_response": "best response",
@@ -256,7 +257,10 @@ class PatientReport:
 
 
 def build_patient_report(
-    reading: Reading, index: ImageIndex, deid: Deidentifier | None = None
+    reading: Reading,
+    index: ImageIndex,
+    deid: Deidentifier | None = None,
+    settings: Any = None,
 ) -> PatientReport:
     """Evaluate one patient and render the key images.
 
@@ -268,27 +272,27 @@ def build_patient_report(
         The images the lines were drawn on.
     deid : Deidentifier, optional
         Show the pseudonym and shifted dates.
+    settings : recist_tool.response.ResponseSettings, optional
+        The settings of the run the report belongs to (default: the engine's).
+        Every number shown is the engine's display value; nothing is rounded here.
     """
     from recist_tool.response import evaluate
 
     frame = reading.to_frame()
     if frame.empty:
         raise ExportError(f"patient {reading.patient_id}: no assessed lesion to report")
-    ev = evaluate(frame)
+    ev = evaluate(frame, settings)
     tp = ev.timepoints.copy()
     pt = ev.patients.copy()
     if deid is not None:
         tp, pt, frame = deid.frame(tp), deid.frame(pt), deid.frame(frame)
     tp_cols = ["timepoint", "date", "days_from_baseline", "sum_mm", "change_from_baseline_pct",
                "change_from_nadir_pct", "target_response", "non_target_response", "new_lesions",
-               "overall_response"]  # fmt: skip
+               "overall_response", "reason"]  # fmt: skip
     tp = tp[tp_cols].copy()
-    for col in ("change_from_baseline_pct", "change_from_nadir_pct"):
-        tp[col] = tp[col].astype(float).round(1)
     tp["date"] = pd.to_datetime(tp["date"]).dt.strftime("%Y-%m-%d")
     summary = pt[["best_overall_response", "best_response_date", "best_change_pct",
                   "progression_date", "pfs_days", "pfs_event"]].copy()  # fmt: skip
-    summary["best_change_pct"] = summary["best_change_pct"].astype(float).round(1)
     for col in ("best_response_date", "progression_date"):
         summary[col] = pd.to_datetime(summary[col]).dt.strftime("%Y-%m-%d").fillna("")
     tp = tp.rename(columns=_TP_LABELS)

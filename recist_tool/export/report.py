@@ -201,6 +201,7 @@ class CohortReport:
     title: str
     created: str
     agreement: object | None = None  # recist_tool.readers.report.AgreementOutputs
+    endpoints: pd.DataFrame | None = None
 
     @property
     def settings_table(self) -> pd.DataFrame:
@@ -242,7 +243,15 @@ def build_cohort_report(
     """
     from recist_tool.export.plots import response_figures
 
+    endpoints = None
+    needed = {"clinical_benefit", "dor_days", "dor_event", "ttr_days", "ttr_event"}
+    if needed <= set(results.patients.columns):
+        from recist_tool.response.endpoints import trial_endpoints
+
+        endpoints = trial_endpoints(results.patients, results.response_settings())
+        endpoints = endpoints.drop(columns=["method"])
     return CohortReport(
+        endpoints=endpoints,
         results=results,
         figures=response_figures(results.timepoints, results.patients, treatments=treatments),
         counts=response_counts(results.patients),
@@ -280,6 +289,15 @@ def cohort_html(report: CohortReport) -> str:
         + "</tbody></table>",
         '<p class="meta">Denominator: every patient evaluated (patients with best '
         "response NE included).</p>",
+    ]
+    if report.endpoints is not None:
+        parts += [
+            "<h3>Trial endpoints</h3>",
+            '<p class="meta">Proportions with exact Clopper–Pearson 95 % CIs; times in '
+            "months, Kaplan–Meier medians with 95 % CIs (log-log).</p>",
+            table_html(report.endpoints, "{:.4g}"),
+        ]
+    parts += [
         "<h2>Figures</h2>",
     ]
     for name, fig in report.figures.items():
@@ -448,6 +466,9 @@ def cohort_pdf(report: CohortReport) -> bytes:
             ("Best overall response", report.counts),
             ("Rates (exact Clopper–Pearson 95 % CI)", rates + "\nDenominator: every "
              "patient evaluated (NE included)."),
+            *([("Trial endpoints", report.endpoints[["endpoint", "n", "events", "estimate",
+                                                     "ci_low", "ci_high", "unit"]])]
+              if report.endpoints is not None else []),
             ("Settings", report.settings_table),
         ])  # fmt: skip
         for name, fig in report.figures.items():

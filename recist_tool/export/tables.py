@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,11 +183,32 @@ def compute_results(annotations: Any, settings: Any = None) -> Results:
     settings = settings or ResponseSettings()
     frame = _annotations(annotations)
     ev = evaluate(frame, settings)
-    # Round-trip through the batch writer so exported tables equal the batch CSVs
-    # (percentages rounded the same way, same settings.json).
-    with tempfile.TemporaryDirectory(prefix="recist-export-") as tmp:
-        ev.write(tmp)
-        return load_results(tmp, annotations=frame)
+    # The engine's tables hold the display values the batch CSVs hold; only the
+    # types are made those of a CSV read back (dates as text, plain columns).
+    return Results(
+        timepoints=_as_read(ev.timepoints),
+        patients=_as_read(ev.patients),
+        messages=_as_read(ev.messages),
+        settings=json.loads(json.dumps(ev.settings_document())),
+        annotations=frame,
+    )
+
+
+def _as_read(frame: pd.DataFrame) -> pd.DataFrame:
+    """A result table typed as ``load_results`` types the CSV (dates ``YYYY-MM-DD``)."""
+    out = {}
+    for c in frame.columns:
+        s = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = s.dt.strftime("%Y-%m-%d").astype(object).where(s.notna(), np.nan)
+        elif isinstance(s.dtype, pd.CategoricalDtype | pd.ArrowDtype | pd.StringDtype):
+            v = s.astype(object)
+            out[c] = v.where(v.notna() & (v != ""), np.nan)
+        elif pd.api.types.is_integer_dtype(s) and s.hasnans:
+            out[c] = s.astype("float64")
+        else:
+            out[c] = s
+    return pd.DataFrame(out)
 
 
 def load_any(inputs: list[str | os.PathLike]) -> Results:
@@ -258,31 +278,12 @@ def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFram
     nodal = a["nodal"].astype(bool).to_numpy()
     la = pd.to_numeric(a["long_axis_mm"], errors="coerce").to_numpy(float)
     sa = pd.to_numeric(a["short_axis_mm"], errors="coerce").to_numpy(float)
-    size = np.where(nodal, sa, la)
-    a["size_mm"] = size
+    a["size_mm"] = np.where(nodal, sa, la)  # the recorded RECIST diameter
     a = a.sort_values(["patient_id", "lesion_id", "date"], kind="stable")
     base_date = a.groupby("patient_id")["date"].transform("min")
     a["days_from_baseline"] = (a["date"] - base_date).dt.days
-    at_base = a["date"].eq(base_date)
-    base = a["counted_mm"].where(at_base)
-    a["baseline_mm"] = base.groupby([a["patient_id"], a["lesion_id"]]).transform("first")
-    a["change_from_baseline_mm"] = a["counted_mm"] - a["baseline_mm"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a["change_from_baseline_pct"] = np.where(
-            a["baseline_mm"] > 0, 100.0 * a["change_from_baseline_mm"] / a["baseline_mm"], np.nan
-        )
-        prior_min = a.groupby(["patient_id", "lesion_id"])["counted_mm"].transform(
-            lambda s: s.cummin().shift(1)
-        )
-        a["nadir_mm"] = prior_min
-        a["change_from_nadir_pct"] = np.where(
-            a["nadir_mm"] > 0, 100.0 * (a["counted_mm"] - a["nadir_mm"]) / a["nadir_mm"], np.nan
-        )
     a["date"] = a["date"].dt.strftime("%Y-%m-%d")
-    out = a[list(LESION_COLUMNS)].reset_index(drop=True)
-    for col in ("change_from_baseline_pct", "change_from_nadir_pct"):
-        out[col] = out[col].round(2)
-    return out
+    return a[list(LESION_COLUMNS)].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------- writers

@@ -24,9 +24,12 @@ U = 1_000_000
 MEASURED, TOO_SMALL, DISAPPEARED, NOT_EVALUATED = 0, 1, 2, 3
 PRESENT, ABSENT, PROGRESSION = 4, 5, 6
 NEW_PRESENT, NEW_EQUIVOCAL = 7, 8
-TARGET, NON_TARGET, NEW = 0, 1, 2
+EQUIVOCAL_PROGRESSION = 9
+TARGET, NON_TARGET, NEW, NEW_TARGET, NEW_NON_TARGET = 0, 1, 2, 3, 4
+#: Kinds of lesions first seen at follow-up (``kind >= NEW``).
+KIND_NAMES = ("target", "non_target", "new", "new_target", "new_non_target")
 
-_KIND_CODE = {"target": TARGET, "non_target": NON_TARGET, "new": NEW}
+_KIND_CODE = {k: i for i, k in enumerate(KIND_NAMES)}
 _STATUS_CODE = {
     ("target", "measured"): MEASURED,
     ("target", "too_small"): TOO_SMALL,
@@ -36,8 +39,18 @@ _STATUS_CODE = {
     ("non_target", "absent"): ABSENT,
     ("non_target", "progression"): PROGRESSION,
     ("non_target", "not_evaluated"): NOT_EVALUATED,
+    ("non_target", "equivocal_progression"): EQUIVOCAL_PROGRESSION,
     ("new", "present"): NEW_PRESENT,
     ("new", "equivocal"): NEW_EQUIVOCAL,
+    ("new_target", "measured"): MEASURED,
+    ("new_target", "too_small"): TOO_SMALL,
+    ("new_target", "disappeared"): DISAPPEARED,
+    ("new_target", "not_evaluated"): NOT_EVALUATED,
+    ("new_non_target", "present"): NEW_PRESENT,
+    ("new_non_target", "absent"): ABSENT,
+    ("new_non_target", "progression"): PROGRESSION,
+    ("new_non_target", "equivocal"): NEW_EQUIVOCAL,
+    ("new_non_target", "not_evaluated"): NOT_EVALUATED,
 }
 
 
@@ -74,6 +87,12 @@ class Prepared:
     row_sa: np.ndarray
     row_slice: np.ndarray  # int64 units, -1 when empty
     row_markers_abnormal: np.ndarray  # bool: optional tumour_markers column says abnormal
+    row_hu: np.ndarray | None = None  # int64 units of HU (mean_hu column), None if absent
+    row_hu_ok: np.ndarray | None = None  # bool: mean_hu given
+    # patients
+    baseline_incomplete: np.ndarray | None = None  # bool per patient
+    ref_day: np.ndarray | None = None  # int64 days since epoch per patient (reference date)
+    ref_kind: np.ndarray | None = None  # int8 per patient: 0 baseline scan, 1 treatment, 2 rand.
 
     @property
     def n_patients(self) -> int:
@@ -228,15 +247,20 @@ def prepare(frame: pd.DataFrame) -> Prepared:
     )
     if "tumour_markers" in frame.columns:
         prep.row_markers_abnormal = _markers(prep)
+    issues: list[tuple[int, str]] = []
     same = (tp_patient[1:] == tp_patient[:-1]) & (tp_date[1:] == tp_date[:-1])
-    if same.any():
-        t = int(np.flatnonzero(same)[0])
-        raise AnnotationError(
-            f"{prep.where(int(tp_first_row[t]))} and {prep.where(int(tp_first_row[t + 1]))}: "
-            f"patient {patient_ids[tp_patient[t]]}: time points {prep.tp_label[t]!r} and "
-            f"{prep.tp_label[t + 1]!r} have the same date "
-            f"{np.datetime64(int(tp_date[t]), 'D')}; time points are ordered by date"
+    for t in np.flatnonzero(same)[:_MAX_ISSUES].tolist():
+        issues.append(
+            (
+                int(tp_first_row[t + 1]),
+                f"patient {patient_ids[tp_patient[t]]}: time points {prep.tp_label[t]!r} and "
+                f"{prep.tp_label[t + 1]!r} have the same date "
+                f"{np.datetime64(int(tp_date[t]), 'D')}; time points are ordered by date "
+                f"(also at {prep.where(int(tp_first_row[t]))})",
+            )
         )
+    if issues:
+        _raise(prep, issues)
 
     # ---- lesions: (patient, lesion_id), one identity across time points
     les_key = pcode * max(len(lesion_labels), 1) + lescode
@@ -254,6 +278,7 @@ def prepare(frame: pd.DataFrame) -> Prepared:
     prep.les_kind = row_kind[first_row]
     prep.les_nodal = prep.row_nodal[first_row]
     _check_structure(prep, row_rank)
+    _patient_columns(prep)
     return prep
 
 
@@ -262,19 +287,54 @@ def _markers(prep: Prepared) -> np.ndarray:
     text = np.char.lower(np.char.strip(text_column(prep.frame, "tumour_markers").astype(str)))
     bad = ~np.isin(text, ["", "normal", "abnormal"])
     if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        raise AnnotationError(
-            f"{prep.where(r)}: column tumour_markers: {str(text[r])!r}: expected normal, abnormal "
-            "or empty"
+        _raise(
+            prep,
+            [
+                (
+                    int(r),
+                    f"column tumour_markers: {str(text[r])!r}: expected normal, abnormal or empty",
+                )
+                for r in np.flatnonzero(bad)[:_MAX_ISSUES]
+            ],
         )
     return text == "abnormal"
+
+
+def _raise(prep: Prepared, issues: list[tuple[int, str]]) -> None:
+    """Raise one AnnotationError listing ``(row, text)`` issues (every row kept in
+    ``problems`` for keep-going)."""
+    issues.sort()
+    lines = [f"{prep.where(r)}: {text}" for r, text in issues[:20]]
+    if len(issues) > 20:
+        lines.append(f"... and {len(issues) - 20} more problem(s)")
+    err = AnnotationError(
+        lines[0] if len(lines) == 1 else "bad annotation input:\n  " + "\n  ".join(lines)
+    )
+    f = prep.frame
+    src = f["_source"].astype(str).to_numpy() if "_source" in f.columns else None
+    line = f["_line"].to_numpy() if "_line" in f.columns else None
+    err.problems = [
+        (
+            r,
+            "<table>" if src is None else src[r],
+            r + 1 if line is None else int(line[r]),
+            "",
+            "",
+            text,
+        )
+        for r, text in issues
+    ]
+    raise err
+
+
+_MAX_ISSUES = 100_000
 
 
 def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:
     problems: list[tuple[int, str]] = []
 
     def add(mask: np.ndarray, text) -> None:
-        for r in np.flatnonzero(mask)[:20]:
+        for r in np.flatnonzero(mask)[:_MAX_ISSUES]:
             problems.append((int(r), text(int(r))))
 
     les = prep.row_les
@@ -284,7 +344,7 @@ def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:
     def who(r: int) -> str:
         return f"patient {pid[prep.les_patient[les[r]]]}, lesion {label[les[r]]}"
 
-    kinds = ("target", "non_target", "new")
+    kinds = KIND_NAMES
     changed = prep.row_kind != prep.les_kind[les]
     add(
         changed,
@@ -334,8 +394,11 @@ def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:
         ),
     )
     add(
-        (prep.row_kind == NEW) & (row_rank == 0),
-        lambda r: f"column kind: 'new': {who(r)} is marked new at the baseline time point",
+        (prep.row_kind >= NEW) & (row_rank == 0),
+        lambda r: (
+            f"column kind: {kinds[prep.row_kind[r]]!r}: {who(r)} is marked new at the "
+            "baseline time point"
+        ),
     )
     add(
         target & (prep.les_first_rank[les] > 0) & ~changed,
@@ -350,8 +413,118 @@ def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:
         lambda r: f"column status: {who(r)} is a target lesion and must be measured at baseline",
     )
     if problems:
-        problems.sort()
-        lines = [f"{prep.where(r)}: {text}" for r, text in problems[:20]]
-        if len(lines) == 1:
-            raise AnnotationError(lines[0])
-        raise AnnotationError("bad annotation input:\n  " + "\n  ".join(lines))
+        _raise(prep, problems)
+
+
+def _date_per_patient(prep: Prepared, column: str) -> np.ndarray:
+    """Earliest valid ``YYYY-MM-DD`` of a per-patient date column (int days; -2**62 none).
+
+    A value that is not a date raises :class:`AnnotationError` naming the row.
+    """
+    none = -(2**62)
+    out = np.full(prep.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
+    codes, values = _distinct_text(prep.frame[column])
+    parsed_v = pd.to_datetime(pd.Series(values), errors="coerce", format="%Y-%m-%d")
+    bad_v = (values != "") & parsed_v.isna().to_numpy()
+    bad = bad_v[codes]
+    if bad.any():
+        _raise(
+            prep,
+            [
+                (
+                    int(r),
+                    f"column {column}: {values[codes[r]]!r}: not a date in the form YYYY-MM-DD",
+                )
+                for r in np.flatnonzero(bad)[:_MAX_ISSUES]
+            ],
+        )
+    parsed = pd.Series(parsed_v.to_numpy()[codes])
+    ok = parsed.notna().to_numpy()
+    days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
+    np.minimum.at(out, prep.les_patient[prep.row_les][ok], days[ok])
+    return np.where(out == np.iinfo(np.int64).max, none, out)
+
+
+def _distinct_text(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row codes into the distinct stripped texts of a column ('' = empty; last entry)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.asarray(col.cat.categories, dtype=object).astype(str)
+        values = np.append(np.char.strip(cats.astype(str)).astype(object), "")
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        return np.where(codes < 0, len(values) - 1, codes), values
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    values = np.append(
+        np.array([str(u).strip() for u in uniques], dtype=object), np.array([""], dtype=object)
+    )
+    return np.where(codes < 0, len(values) - 1, codes), values
+
+
+def _patient_columns(prep: Prepared) -> None:
+    """Optional per-patient and per-row columns: mean_hu, baseline_incomplete, dates."""
+    f = prep.frame
+    n = len(f)
+    if "mean_hu" in f.columns:
+        codes, values = _distinct_text(f["mean_hu"])
+        parsed = pd.to_numeric(pd.Series(values, dtype=object).where(values != ""), errors="coerce")
+        bad_v = (values != "") & parsed.isna().to_numpy()
+        bad = bad_v[codes]
+        if bad.any():
+            _raise(
+                prep,
+                [
+                    (
+                        int(r),
+                        f"column mean_hu: {values[codes[r]]!r}: not a number (mean density in HU)",
+                    )
+                    for r in np.flatnonzero(bad)[:_MAX_ISSUES]
+                ],
+            )
+        v = parsed.to_numpy(dtype=np.float64)[codes]
+        prep.row_hu_ok = ~np.isnan(v)
+        prep.row_hu = np.where(prep.row_hu_ok, np.rint(np.nan_to_num(v) * U), 0).astype(np.int64)
+    p_of_row = prep.les_patient[prep.row_les] if n else np.zeros(0, np.int64)
+    inc = np.zeros(prep.n_patients, dtype=bool)
+    if "baseline_incomplete" in f.columns:
+        codes, values = _distinct_text(f["baseline_incomplete"])
+        low = np.array([v.lower() for v in values], dtype=object)
+        bad = ~np.isin(low, ["", "true", "false", "1", "0", "yes", "no"])[codes]
+        if bad.any():
+            _raise(
+                prep,
+                [
+                    (
+                        int(r),
+                        f"column baseline_incomplete: {values[codes[r]]!r}: expected true or false",
+                    )
+                    for r in np.flatnonzero(bad)[:_MAX_ISSUES]
+                ],
+            )
+        yes = np.isin(low, ["true", "1", "yes"])[codes]
+        inc[p_of_row[yes]] = True
+    prep.baseline_incomplete = inc
+    prep.ref_day = prep.tp_date[prep.tp_start] if prep.n_tp else np.zeros(0, np.int64)
+    prep.ref_kind = np.zeros(prep.n_patients, dtype=np.int8)
+
+
+def resolve_reference(prep: Prepared, which: str) -> str:
+    """Set each patient's reference date (SD duration, PFS) from ``which``.
+
+    ``auto`` takes ``randomisation_date`` when that column exists, else
+    ``treatment_date``, else the baseline scan. A patient without a value in the
+    chosen column keeps the baseline scan (``ref_kind`` 0). Returns the column used
+    (``"baseline"`` when none).
+    """
+    cols = prep.frame.columns
+    if which == "auto":
+        which = next((c for c in ("randomisation_date", "treatment_date") if c in cols), "baseline")
+    if which == "baseline" or prep.n_patients == 0:
+        return which
+    if which not in cols:
+        raise AnnotationError(
+            f"reference date {which!r} asked for, but the annotations have no {which} column"
+        )
+    days = _date_per_patient(prep, which)
+    has = days > -(2**62)
+    prep.ref_day = np.where(has, days, prep.ref_day)
+    prep.ref_kind = np.where(has, 1 if which == "treatment_date" else 2, 0).astype(np.int8)
+    return which

@@ -12,6 +12,7 @@ import pandas as pd
 
 from recist_tool.response._prepare import (
     NEW,
+    NEW_TARGET,
     NON_TARGET,
     PRESENT,
     TARGET,
@@ -22,7 +23,18 @@ from recist_tool.response._prepare import (
 from recist_tool.response.organs import organ_groups
 from recist_tool.response.settings import ResponseSettings
 
-MESSAGE_COLUMNS = ("patient_id", "timepoint", "lesion_id", "severity", "rule", "message")
+MESSAGE_COLUMNS = (
+    "patient_id",
+    "timepoint",
+    "lesion_id",
+    "severity",
+    "rule",
+    "message",
+    "file",
+    "line",
+    "column",
+    "value",
+)
 
 #: Rules about baseline selection: errors under ``strict``.
 BASELINE_RULES = frozenset(
@@ -106,16 +118,44 @@ def validation_messages(prep: Prepared, settings: ResponseSettings) -> pd.DataFr
             f"not {prep.frame['status'].iat[r]!r}"
         ),
     )
+    late = ~base & (kind == NON_TARGET) & (prep.les_first_rank[prep.row_les] == rank)
+    incomplete = prep.baseline_incomplete[prep.les_patient[prep.row_les]]
     add_rows(
-        ~base & (kind == NON_TARGET) & (prep.les_first_rank[prep.row_les] == rank),
+        late & ~incomplete,
         "non_target_not_at_baseline",
         lambda r: (
-            "non-target lesion first recorded at follow-up; non-targets are recorded "
-            "at baseline (a lesion that is new should be kind new)"
+            "non-target lesion first recorded at follow-up: counted as a new lesion (PD); "
+            "if it was missed at baseline, mark the baseline incomplete "
+            "(baseline_incomplete = true)"
         ),
     )
     add_rows(
-        (kind == NEW) & nodal & (sa < 0),
+        late & incomplete,
+        "non_target_not_at_baseline",
+        lambda r: (
+            "non-target lesion first recorded at follow-up: the baseline is marked "
+            "incomplete, so it is assessed as a non-target from here on"
+        ),
+    )
+    new_t = (kind == NEW_TARGET) & (prep.les_first_rank[prep.row_les] == rank) & ~base
+    add_rows(
+        new_t & ~nodal & (prep.row_status == 0) & (la >= 0) & (la < 10 * U),
+        "new_target_size",
+        lambda r: (
+            f"new-lesion target long axis {_mm(la[r])} mm: iRECIST new-lesion targets are "
+            "at least 10 mm (record it as a new-lesion non-target)"
+        ),
+    )
+    add_rows(
+        new_t & nodal & (prep.row_status == 0) & (sa >= 0) & (sa < 15 * U),
+        "new_target_size",
+        lambda r: (
+            f"new-lesion target short axis {_mm(sa[r])} mm: an iRECIST new-lesion target "
+            "node needs at least 15 mm"
+        ),
+    )
+    add_rows(
+        (kind >= NEW) & nodal & (sa < 0) & (kind != NEW_TARGET),
         "new_node_without_short_axis",
         lambda r: (
             "new lymph node without a short axis: counted as a new lesion "
@@ -162,6 +202,22 @@ def validation_messages(prep: Prepared, settings: ResponseSettings) -> pd.DataFr
 
     if "treatment_date" in prep.frame.columns:
         _baseline_timing(prep, settings, out)
+    nlt = np.flatnonzero(prep.les_kind == NEW_TARGET)
+    if len(nlt):
+        n_nlt = np.bincount(prep.les_patient[nlt], minlength=prep.n_patients)
+        for p in np.flatnonzero(n_nlt > 5):
+            out.append(
+                (
+                    int(p),
+                    int(prep.tp_start[p]),
+                    -1,
+                    "too_many_new_targets",
+                    f"{n_nlt[p]} new-lesion targets; iRECIST records at most 5 (2 per organ); "
+                    "record the others as new-lesion non-targets",
+                )
+            )
+    if prep.ref_kind is not None and "treatment_date" not in prep.frame.columns:
+        pass
     for t in np.flatnonzero(prep.tp_multi_date):
         out.append(
             (
@@ -199,7 +255,9 @@ def _baseline_timing(prep: Prepared, settings: ResponseSettings, out: list) -> N
 
 def _frame(prep: Prepared, settings: ResponseSettings, out: list) -> pd.DataFrame:
     if not out:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in MESSAGE_COLUMNS})
+        out_ = pd.DataFrame({c: pd.Series(dtype=object) for c in MESSAGE_COLUMNS})
+        out_["line"] = pd.array([], dtype="Int64")
+        return out_
     out.sort(key=lambda m: (m[0], m[1], m[2], m[3]))
     p, t, les, rule, text = (np.array(x, dtype=object) for x in zip(*out, strict=True))
     severity = np.where(
@@ -216,5 +274,9 @@ def _frame(prep: Prepared, settings: ResponseSettings, out: list) -> pd.DataFram
             "severity": severity,
             "rule": rule,
             "message": text,
+            "file": "",
+            "line": pd.array([None] * len(rule), dtype="Int64"),
+            "column": "",
+            "value": "",
         }
     )

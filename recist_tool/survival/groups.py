@@ -21,6 +21,10 @@ from recist_tool.survival.inputs import SurvivalInputs
 IMAGING = "imaging_response"
 #: Name of the treatment-count predictor.
 TREATMENTS = "n_treatments"
+#: Name of the tumour-growth-rate predictor (patients.csv tgr_pct_month; by name only).
+TGR = "tgr"
+#: Default TGR cut-off (%/month): GREPONET (Lamarca et al. 2019) in NETs.
+TGR_CUTOFF = 0.8
 
 #: Groupings of RECIST responses: name -> (mapping, level order; the last is the reference).
 GROUPINGS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -164,6 +168,7 @@ def build_predictors(
     names: list[str] | None = None,
     grouping: str = "three",
     notes: list[str] | None = None,
+    tgr_cutoff: float = TGR_CUTOFF,
 ) -> dict[str, Predictor]:
     """Build the predictors of the analysis.
 
@@ -194,6 +199,7 @@ def build_predictors(
     available += list(inputs.covariates)
     if inputs.treatments is not None and TREATMENTS not in available:
         available.append(TREATMENTS)
+    has_tgr = inputs.responses is not None and "tgr_pct_month" in inputs.responses.columns
     skipped: list[str] = []
     if names is None:
         # By default, leave out free-text-like columns (too many levels for a model).
@@ -210,6 +216,8 @@ def build_predictors(
                 skipped.append(n)
             else:
                 names.append(n)
+    if has_tgr and TGR not in available:
+        available.append(TGR)  # only when asked for by name (not in the default set)
     for n in names:
         if n not in available:
             raise PredictorError(
@@ -231,6 +239,19 @@ def build_predictors(
             values = group_responses(r["first_followup_response"], grouping).reindex(index)
             known = r["first_followup_days"].reindex(index)
             out[n] = Predictor(n, "categorical", values, GROUPINGS[grouping][1], known)
+        elif n == TGR and has_tgr and n not in inputs.covariates:
+            r = inputs.responses
+            tgr = r["tgr_pct_month"].reindex(index)
+            hi, lo = f"TGR >= {tgr_cutoff:g} %/month", f"TGR < {tgr_cutoff:g} %/month"
+            values = pd.Series(np.where(tgr >= tgr_cutoff, hi, lo), index=index, dtype=object)
+            values[tgr.isna()] = np.nan
+            known = r["first_followup_days"].reindex(index)
+            pred = Predictor(n, "categorical", values, (lo, hi), known)
+            pred.notes.append(
+                f"tgr: tumour growth rate baseline -> first follow-up, split at {tgr_cutoff:g} "
+                "%/month (GREPONET); known from the first follow-up scan"
+            )
+            out[n] = pred
         elif n == TREATMENTS and inputs.treatments is not None:
             ev = inputs.treatments[["patient_id", "days"]]
             total = ev.groupby("patient_id").size().reindex(index, fill_value=0).astype(float)

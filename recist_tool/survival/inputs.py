@@ -17,12 +17,25 @@ import numpy as np
 import pandas as pd
 
 from recist_tool.errors import RecistError
-from recist_tool.response.evaluation import PATIENT_COLUMNS
 
 #: Required columns of clinical.csv; any further column is a covariate.
 CLINICAL_COLUMNS: tuple[str, ...] = ("patient_id", "treatment_date", "last_contact_date", "death")
-#: Columns of patients.csv written by ``recist-tool batch``.
-RESPONSE_COLUMNS: tuple[str, ...] = PATIENT_COLUMNS
+#: Columns of patients.csv (written by ``recist-tool batch``) the survival side needs;
+#: any others (``reference_date``, ``tgr_pct_month``, ...) are used when present.
+RESPONSE_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "baseline_date",
+    "n_targets",
+    "baseline_sum_mm",
+    "best_overall_response",
+    "best_response_date",
+    "best_change_pct",
+    "first_followup_date",
+    "first_followup_response",
+    "progression_date",
+    "pfs_days",
+    "pfs_event",
+)
 TREATMENT_COLUMNS: tuple[str, ...] = ("patient_id", "date")
 #: RECIST overall responses as written by the engine.
 RESPONSES: tuple[str, ...] = ("CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD")
@@ -336,8 +349,20 @@ def read_responses(source: Source, clinical: pd.DataFrame, clinical_label: str) 
         },
         index=pd.Index(known, name="patient_id"),
     )
-    last_scan = dates["baseline_date"] + pd.to_timedelta(pfs_days, unit="D")
+    # pfs_days counts from the run's reference date (the baseline scan by default)
+    origin = dates["baseline_date"]
+    if "reference_date" in frame.columns:
+        ref = _dates(frame, "reference_date", probs, required=False)
+        probs.raise_if_any()
+        origin = ref.fillna(origin)
+    last_scan = origin + pd.to_timedelta(pfs_days, unit="D")
     out["last_scan_days"] = _days(last_scan, t0).to_numpy()
+    if "tgr_pct_month" in frame.columns:
+        tgr = pd.to_numeric(frame["tgr_pct_month"].replace("", np.nan), errors="coerce")
+        bad = tgr.isna() & (frame["tgr_pct_month"] != "")
+        probs.add(frame, bad.to_numpy(), "tgr_pct_month", "expected a number (%/month)")
+        probs.raise_if_any()
+        out["tgr_pct_month"] = tgr.to_numpy()
     return out
 
 

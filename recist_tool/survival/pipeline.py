@@ -106,6 +106,7 @@ class SurvivalSettings:
     predictors: list[str] | None = None
     landmark_months: float = 3.0
     grouping: str = "three"
+    tgr_cutoff: float = 0.8
     rmst_horizon_months: float | None = None
     pfs_death: bool = False
     figures: bool = True
@@ -361,7 +362,9 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
     """
     settings.check()
     notes: list[str] = []
-    preds = build_predictors(inputs, settings.predictors, settings.grouping, notes)
+    preds = build_predictors(
+        inputs, settings.predictors, settings.grouping, notes, tgr_cutoff=settings.tgr_cutoff
+    )
     notes += [f"{p.name}: {m}" for p in preds.values() for m in p.notes]
     parts = {k: [] for k in ("km", "logrank", "cox", "ph", "figs")}
     fits, excl = {}, {}

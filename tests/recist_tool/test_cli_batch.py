@@ -53,14 +53,17 @@ def test_batch_writes_the_three_tables_and_settings(tmp_path):
         "timepoint",
         "date",
         "days_from_baseline",
+        "days_from_reference",
         "sum_mm",
         "nadir_mm",
         "change_from_baseline_pct",
         "change_from_nadir_pct",
         "target_response",
+        "target_response_strict",
         "non_target_response",
         "new_lesions",
         "overall_response",
+        "reason",
     ]
     p1 = [t for t in tps if t["patient_id"] == "P1"]
     # 33.3 + 17 = 50.3 -> 15 + 12 = 27: -46.3 %; NT present -> PR overall.

@@ -269,7 +269,8 @@ def test_the_engine_sees_the_sample_truth_as_a_partial_response():
     ev = evaluate_reading(reading)
     fu = ev.timepoints.iloc[-1]
     assert fu["sum_mm"] == pytest.approx(53.0)
-    assert fu["change_from_baseline_pct"] == pytest.approx(-38.37, abs=0.01)
+    assert fu["change_from_baseline_pct"] == -38.4  # the display value (exact -38.37 %)
+    assert ev.exact_pct("change_from_baseline_pct")[-1] == pytest.approx(-38.372, abs=1e-3)
     assert fu["target_response"] == "PR" and fu["overall_response"] == "PR"
 
 

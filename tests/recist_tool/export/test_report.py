@@ -63,7 +63,7 @@ def test_cohort_report_html_and_pdf(results, tmp_path):
     assert orr.text() in text and "2/6 = 33.3 %" in text
     assert "RECIST 1.1" in text and "sd_min_days" in text  # settings and version shown
     pages = pdf_pages(pdf_path, tmp_path)
-    assert len(pages) == 4  # summary + 3 figures (no validation messages)
+    assert len(pages) == 5  # summary (2 pages: settings and conventions) + 3 figures
     with Image.open(pages[0]) as im:
         assert im.size[0] > im.size[1] * 0.6
     ptext = pdf_text(pdf_path)
