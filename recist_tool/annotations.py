@@ -45,7 +45,13 @@ COLUMNS: tuple[str, ...] = (
     "status",
 )
 #: Optional columns with a meaning to the engine; any other column is carried through.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("slice_thickness_mm", "modality", "reader", "series_uid")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "slice_thickness_mm",
+    "modality",
+    "reader",
+    "series_uid",
+    "signed_at",
+)
 #: Provenance columns added by :func:`read_annotations` (never written).
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
 

@@ -16,7 +16,7 @@ from recist_tool import __version__
 from recist_tool.errors import RecistError
 
 # Modules that each add their commands to the app, in --help order.
-COMMAND_MODULES = ("batch", "dicom", "synth", "survival", "export")
+COMMAND_MODULES = ("batch", "dicom", "synth", "survival", "export", "pacs", "worklist")
 
 app = typer.Typer(
     name="recist-tool",

@@ -259,8 +259,16 @@ def pull_study(
                 break
             try:
                 if len(todo) * 2 > len(expected[uid]):
-                    _stream_series(client, study_uid, uid, set(todo), cache_dir, result,
-                                   lambda: report(uid), should_stop)  # fmt: skip
+                    _stream_series(
+                        client,
+                        study_uid,
+                        uid,
+                        set(todo),
+                        cache_dir,
+                        result,
+                        lambda uid=uid: report(uid),
+                        should_stop,
+                    )
                 else:
                     for sop in todo:
                         _stop(should_stop)
@@ -276,9 +284,7 @@ def pull_study(
             else:
                 last = None
             missing[uid] = [
-                sop
-                for sop in todo
-                if not instance_path(cache_dir, study_uid, uid, sop).is_file()
+                sop for sop in todo if not instance_path(cache_dir, study_uid, uid, sop).is_file()
             ]
         if missing[uid]:
             reason = f" (last error: {last})" if last is not None else ""
@@ -310,10 +316,12 @@ def _stream_series(client, study_uid, series_uid, todo, cache_dir, result, repor
     for ds in client.iter_series(study_uid, series_uid):
         _stop(should_stop)
         sop = str(ds.get("SOPInstanceUID", ""))
-        if sop not in todo:
-            if sop and instance_path(cache_dir, study_uid, series_uid, sop).is_file():
-                continue  # cached and checked already
-            # an instance added since the search: keep it if it belongs here
+        if (
+            sop not in todo
+            and sop
+            and instance_path(cache_dir, study_uid, series_uid, sop).is_file()
+        ):
+            continue  # cached and checked already (an instance added since the search is kept)
         _keep(ds, sop or None, study_uid, series_uid, cache_dir, result)
         todo.discard(sop)
         report()

@@ -536,9 +536,7 @@ class PacsClient:
 def _shown(url: str) -> str:
     """A request URL for a message: no credentials, no paging or include-field noise."""
     parts = urlsplit(redact(url))
-    query = "&".join(
-        q for q in parts.query.split("&") if q and q.split("=")[0] not in _NOISE
-    )
+    query = "&".join(q for q in parts.query.split("&") if q and q.split("=")[0] not in _NOISE)
     return urlunsplit(parts._replace(query=query))
 
 
@@ -548,8 +546,13 @@ _NOISE = frozenset({"includefield", "limit", "offset"})
 def _short(exc: BaseException) -> str:
     """The innermost reason of a requests / urllib3 error, one line."""
     text = str(exc)
-    for pat in (r"\[Errno -?\d+\] ([^'\")]+)", r"(Connection refused)", r"(certificate verify "
-                r"failed[^'\")]*)", r"(Name or service not known)"):  # fmt: skip
+    for pat in (
+        r"\[Errno -?\d+\] ([^'\")]+)",
+        r"(Connection refused)",
+        r"(certificate verify "
+        r"failed[^'\")]*)",
+        r"(Name or service not known)",
+    ):
         m = re.search(pat, text)
         if m:
             return m.group(1).strip()

@@ -125,8 +125,15 @@ def _file_entry(url: str, path: Path) -> dict:
     for i, s in enumerate(servers):
         if not isinstance(s.get("url"), str):
             raise PacsError(f"{path}: [[server]] number {i + 1} has no url")
-        unknown = set(s) - {"url", "user", "password", "token", "ca_bundle", "timeout",
-                            "verify_tls"}  # fmt: skip
+        unknown = set(s) - {
+            "url",
+            "user",
+            "password",
+            "token",
+            "ca_bundle",
+            "timeout",
+            "verify_tls",
+        }
         if unknown:
             raise PacsError(f"{path}: [[server]] {s['url']}: unknown key(s) {sorted(unknown)}")
         if _norm(url).startswith(_norm(s["url"])) and len(s["url"]) > len(best.get("url", "")):

@@ -26,8 +26,9 @@ PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 
 def orthanc_binary() -> str:
     """Path of the Orthanc executable, or a PacsError saying how to install it."""
-    exe = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if os.path.exists("/usr/sbin/Orthanc")
-                                      else None)  # fmt: skip
+    exe = shutil.which("Orthanc") or (
+        "/usr/sbin/Orthanc" if os.path.exists("/usr/sbin/Orthanc") else None
+    )
     if exe is None or not os.path.exists(PLUGIN):
         raise PacsError(
             "Orthanc with its DICOMweb plugin is not installed (Debian packages orthanc and "
@@ -123,7 +124,9 @@ class LocalOrthanc:
             if self._wait_ready(timeout):
                 return self
             self.stop(remove=False)
-        raise PacsError(f"Orthanc did not start on port {self.port}: see {self.log}\n{self.log_tail()}")
+        raise PacsError(
+            f"Orthanc did not start on port {self.port}: see {self.log}\n{self.log_tail()}"
+        )
 
     def _wait_ready(self, timeout: float) -> bool:
         import requests
