@@ -194,13 +194,12 @@ class PacsClient:
     """
 
     def __init__(self, settings: PacsSettings | str):
-        import requests
         from dicomweb_client.api import DICOMwebClient
 
         self.settings = resolve(settings)
         s = self.settings
         self.url = s.url.rstrip("/")
-        session = requests.Session()
+        session = _Session()
         if s.token:
             session.headers["Authorization"] = f"Bearer {s.token}"
         elif s.user:
@@ -531,6 +530,35 @@ class PacsClient:
             for item in resp.get("FailedSOPSequence", []) or []
         )
         return StoreResult(stored, failed)
+
+
+def _session_class():
+    import requests
+
+    class Session(requests.Session):
+        """Sends ``*`` and ``?`` in query strings as they are.
+
+        dicomweb-client writes them as ``%2A`` and ``%3F`` (valid, but Orthanc 1.10
+        then matches the literal text, not a wildcard).
+        """
+
+        def send(self, request, **kwargs):
+            if request.method == "GET" and "?" in (request.url or ""):
+                base, _, query = request.url.partition("?")
+                request.url = base + "?" + query.replace("%2A", "*").replace("%3F", "?")
+            return super().send(request, **kwargs)
+
+    return Session
+
+
+def _Session():  # a class made on first use: requests is imported lazily
+    global _SESSION_CLASS
+    if _SESSION_CLASS is None:
+        _SESSION_CLASS = _session_class()
+    return _SESSION_CLASS()
+
+
+_SESSION_CLASS = None
 
 
 def _shown(url: str) -> str:

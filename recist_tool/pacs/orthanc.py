@@ -190,3 +190,44 @@ class LocalOrthanc:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m recist_tool.pacs.orthanc start|stop --storage DIR`` (demos).
+
+    ``start`` runs an Orthanc in the background, prints its DICOMweb URL and
+    records its process id in ``DIR/orthanc.pid``; ``stop`` ends that process.
+    """
+    import argparse
+    import signal
+
+    ap = argparse.ArgumentParser(prog="python -m recist_tool.pacs.orthanc")
+    ap.add_argument("action", choices=("start", "stop"))
+    ap.add_argument("--storage", required=True, help="Folder of the server's database.")
+    ap.add_argument("--port", type=int, default=None)
+    args = ap.parse_args(argv)
+    storage = Path(args.storage)
+    pidfile = storage / "orthanc.pid"
+    if args.action == "start":
+        server = LocalOrthanc(storage, port=args.port).start()
+        pidfile.write_text(f"{server.proc.pid}\n")
+        server.proc = None  # keep it running after we exit
+        print(server.url)
+        return 0
+    try:
+        pid = int(pidfile.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return 0  # not running
+    if "Orthanc" in cmdline and str(storage / "orthanc.json") in cmdline:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+    pidfile.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

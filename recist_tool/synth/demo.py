@@ -58,7 +58,7 @@ def _followup(kind: int, base: list[Lesion]) -> tuple[list[Lesion], dict[str, st
             le.scaled(le.long_axis_mm * f, le.short_axis_mm * f) if le.kind == "target" else le
             for le in base
         ]
-        return (out + [NEW_LESION] if kind == 3 else out), status
+        return ([*out, NEW_LESION] if kind == 3 else out), status
     out = []  # complete response: L1 and L2 gone, node < 10 mm short axis, NT gone
     for le in base:
         if le.nodal:
