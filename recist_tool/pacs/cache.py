@@ -17,6 +17,7 @@ Reading from the cache afterwards needs no server: the folders are plain DICOM.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -116,8 +117,36 @@ def check_dataset(ds: Dataset, sop_uid: str | None, study_uid: str, series_uid: 
     return None
 
 
-def check_file(path: Path, sop_uid: str, study_uid: str, series_uid: str) -> str | None:
-    """:func:`check_dataset` on a cached file (it is parsed completely)."""
+def check_bytes(data: bytes, sop_uid: str | None, study_uid: str, series_uid: str) -> str | None:
+    """:func:`check_dataset` on a Part 10 file's bytes.
+
+    Uncompressed images go through the loader's fast header reader (~0.1 ms: UIDs and
+    the pixel data's length against Rows × Columns × frames); anything else is parsed
+    completely by pydicom.
+    """
+    from recist_tool.dicom.decoders import NATIVE_SYNTAXES
+    from recist_tool.dicom.fastheader import read_fast
+    from recist_tool.dicom.headers import _from_fast
+
+    try:
+        res = read_fast(io.BytesIO(data))
+        hdr = _from_fast("<instance>", res, len(data)) if res is not None else None
+    except (EOFError, ValueError, KeyError, IndexError) as exc:
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    if hdr is None or hdr.transfer_syntax not in NATIVE_SYNTAXES:
+        ds, problem = _parse(data)
+        return problem or check_dataset(ds, sop_uid, study_uid, series_uid)
+    if sop_uid is not None and hdr.sop_instance_uid != sop_uid:
+        return f"SOP Instance UID is {hdr.sop_instance_uid}, expected {sop_uid}"
+    if hdr.study_instance_uid != study_uid:
+        return f"belongs to study {hdr.study_instance_uid}, expected {study_uid}"
+    if hdr.series_instance_uid != series_uid:
+        return f"belongs to series {hdr.series_instance_uid}, expected {series_uid}"
+    return hdr.problem
+
+
+def _parse(data: bytes):
+    """(dataset, None) or (None, why it cannot be parsed)."""
     import warnings
 
     from pydicom import dcmread
@@ -125,14 +154,23 @@ def check_file(path: Path, sop_uid: str, study_uid: str, series_uid: str) -> str
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = dcmread(path)
-    except Exception as exc:  # damaged file: pydicom raises many types
-        return f"unreadable ({type(exc).__name__}: {exc})"
-    return check_dataset(ds, sop_uid, study_uid, series_uid)
+            return dcmread(io.BytesIO(data), force=data[128:132] != b"DICM"), None
+    except Exception as exc:  # damaged data: pydicom raises many types
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
 
 
-def _write(ds: Dataset, path: Path) -> int:
-    """Write ``ds`` to ``path`` via a hidden temporary file and a rename; bytes written.
+def check_file(path: Path, sop_uid: str, study_uid: str, series_uid: str) -> str | None:
+    """Why a cached file cannot be trusted (see :func:`check_bytes`), or None."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    return check_bytes(data, sop_uid, study_uid, series_uid)
+
+
+def _write(ds: Dataset | bytes, path: Path) -> int:
+    """Write ``ds`` (a dataset, or a Part 10 file's bytes as the server sent them) to
+    ``path`` via a hidden temporary file and a rename; bytes written.
 
     No fsync: a file torn by a power loss fails :func:`check_file` at the next pull
     and is fetched again, which keeps a pull as fast as the disk's write cache.
@@ -141,7 +179,10 @@ def _write(ds: Dataset, path: Path) -> int:
     tmp = path.with_name(f".{path.name}.part")
     try:
         with open(tmp, "wb") as fh:
-            ds.save_as(fh, enforce_file_format=True)
+            if isinstance(ds, bytes | bytearray | memoryview):
+                fh.write(ds)
+            else:
+                ds.save_as(fh, enforce_file_format=True)
             n = fh.tell()
         os.replace(tmp, path)
     except BaseException:
@@ -214,10 +255,9 @@ def pull_study(
     if not series:
         what = f" of modality {modality}" if modality else ""
         raise PacsError(f"study {study_uid} has no series{what} on {redact(client.url)}")
-    expected = {s.series_uid: client.find_instances(study_uid, s.series_uid) for s in series}
     folder = study_folder(cache_dir, study_uid)
     result = PullResult(study_uid, folder, series_uids=[s.series_uid for s in series])
-    result.total = sum(len(v) for v in expected.values())
+    counts = {s.series_uid: s.instance_count for s in series}
 
     def report(series_uid: str) -> None:
         if progress is not None:
@@ -232,20 +272,33 @@ def pull_study(
                 )
             )
 
-    # 1. What the cache holds already (checked), what is missing.
-    missing: dict[str, list[str]] = {}
+    # 1. What the cache holds already (checked), what is missing. A series with
+    # nothing cached is streamed whole without listing its instances first (the
+    # listing costs the server more than the series' size suggests); the count the
+    # server gave for the series is checked afterwards.
+    expected: dict[str, list[str] | None] = {}
+    missing: dict[str, set[str] | None] = {}
     for s in series:
-        todo = []
-        for sop in expected[s.series_uid]:
-            p = instance_path(cache_dir, study_uid, s.series_uid, sop)
+        uid = s.series_uid
+        sdir = folder / _safe(uid)
+        if counts[uid] and not (sdir.is_dir() and any(sdir.glob("*.dcm"))):
+            expected[uid] = missing[uid] = None  # everything
+            continue
+        expected[uid] = client.find_instances(study_uid, uid)
+        todo = set()
+        for sop in expected[uid]:
+            p = instance_path(cache_dir, study_uid, uid, sop)
             if p.is_file():
-                if check_file(p, sop, study_uid, s.series_uid) is None:
+                if check_file(p, sop, study_uid, uid) is None:
                     result.already_cached += 1
                     continue
                 p.unlink()
                 result.refetched += 1
-            todo.append(sop)
-        missing[s.series_uid] = todo
+            todo.add(sop)
+        missing[uid] = todo
+    result.total = sum(
+        len(e) if e is not None else int(counts[u] or 0) for u, e in expected.items()
+    )
     report(series[0].series_uid)
 
     # 2. Fetch: a whole series in one stream when most of it is missing, else one
@@ -255,22 +308,24 @@ def pull_study(
         last: PacsError | None = None
         for _attempt in range(SERIES_ATTEMPTS):
             todo = missing[uid]
-            if not todo:
+            if todo is not None and not todo:
                 break
+            got = 0
             try:
-                if len(todo) * 2 > len(expected[uid]):
-                    _stream_series(
+                exp = expected[uid]
+                if todo is None or exp is None or len(todo) * 2 > len(exp):
+                    got = _stream_series(
                         client,
                         study_uid,
                         uid,
-                        set(todo),
+                        todo,
                         cache_dir,
                         result,
                         lambda uid=uid: report(uid),
                         should_stop,
                     )
                 else:
-                    for sop in todo:
+                    for sop in sorted(todo):
                         _stop(should_stop)
                         ds = client.retrieve_instance(study_uid, uid, sop)
                         _keep(ds, sop, study_uid, uid, cache_dir, result)
@@ -283,14 +338,22 @@ def pull_study(
                 last = exc
             else:
                 last = None
-            missing[uid] = [
-                sop for sop in todo if not instance_path(cache_dir, study_uid, uid, sop).is_file()
-            ]
+                if todo is None and got == counts[uid]:
+                    missing[uid] = set()  # the whole series arrived, as many as announced
+                    break
+            if expected[uid] is None:
+                expected[uid] = client.find_instances(study_uid, uid)
+            missing[uid] = {
+                sop
+                for sop in expected[uid]
+                if not instance_path(cache_dir, study_uid, uid, sop).is_file()
+            }
         if missing[uid]:
+            n_exp = len(expected[uid] or ()) or counts[uid]
             reason = f" (last error: {last})" if last is not None else ""
             raise PacsError(
                 f"study {study_uid}, series {uid}: {len(missing[uid])} of "
-                f"{len(expected[uid])} instance(s) could not be retrieved from "
+                f"{n_exp} instance(s) could not be retrieved from "
                 f"{redact(client.url)}{reason}; run the pull again to resume",
                 url=client.url,
             )
@@ -313,18 +376,49 @@ def _keep(ds, sop, study_uid, series_uid, cache_dir, result: PullResult) -> None
 
 
 def _stream_series(client, study_uid, series_uid, todo, cache_dir, result, report, should_stop):
-    for ds in client.iter_series(study_uid, series_uid):
+    """Stream a series into the cache; ``todo`` None: keep everything. Returns the count."""
+    got = 0
+    for part in client.iter_series(study_uid, series_uid):
         _stop(should_stop)
-        sop = str(ds.get("SOPInstanceUID", ""))
+        sop = _sop_of(part)
         if (
-            sop not in todo
+            todo is not None
+            and sop not in todo
             and sop
             and instance_path(cache_dir, study_uid, series_uid, sop).is_file()
         ):
             continue  # cached and checked already (an instance added since the search is kept)
-        _keep(ds, sop or None, study_uid, series_uid, cache_dir, result)
-        todo.discard(sop)
+        if part[128:132] == b"DICM":  # a Part 10 file: checked and kept as the server sent it
+            problem = check_bytes(part, sop or None, study_uid, series_uid)
+            if problem:
+                raise PacsError(
+                    f"study {study_uid}, series {series_uid}: instance {sop or '?'}: {problem}"
+                )
+            p = instance_path(cache_dir, study_uid, series_uid, sop)
+            result.bytes_fetched += _write(part, p)
+            result.fetched += 1
+        else:  # a bare dataset: parsed, checked and written as a Part 10 file
+            ds, problem = _parse(part)
+            if problem:
+                raise PacsError(f"study {study_uid}, series {series_uid}: {problem}")
+            sop = str(ds.get("SOPInstanceUID", ""))
+            _keep(ds, sop or None, study_uid, series_uid, cache_dir, result)
+        if todo is not None:
+            todo.discard(sop)
+        got += 1
         report()
+    return got
+
+
+def _sop_of(part: bytes) -> str:
+    """The SOP Instance UID of a Part 10 file's bytes ("" when not found fast)."""
+    from recist_tool.dicom.fastheader import FastValues, read_fast
+
+    try:
+        res = read_fast(io.BytesIO(part))
+    except (EOFError, ValueError, KeyError, IndexError):
+        return ""
+    return FastValues(res).text("SOPInstanceUID") if res is not None else ""
 
 
 def _write_index(client, record, series, expected, folder: Path) -> None:
@@ -343,7 +437,7 @@ def _write_index(client, record, series, expected, folder: Path) -> None:
                 "modality": s.modality,
                 "series_number": s.series_number,
                 "description": s.description,
-                "instances": len(expected[s.series_uid]),
+                "instances": len(expected[s.series_uid] or ()) or s.instance_count,
             }
             for s in series
         ],

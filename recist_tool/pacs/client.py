@@ -467,29 +467,48 @@ class PacsClient:
 
     # ------------------------------------------------------------------------- WADO
 
-    def iter_series(self, study_uid: str, series_uid: str) -> Iterator[Dataset]:
-        """Stream every instance of a series (WADO-RS), in its stored transfer syntax.
+    def iter_series(self, study_uid: str, series_uid: str) -> Iterator[bytes]:
+        """Stream every instance of a series (WADO-RS) as the server's bytes.
 
-        Errors while streaming are raised as :class:`PacsError`; the caller resumes
-        (see :func:`recist_tool.pacs.cache.pull_study`).
+        Each item is one instance as sent (a DICOM Part 10 file from Orthanc and most
+        servers), in its stored transfer syntax (``transfer-syntax=*``): a cache keeps
+        the server's bytes unchanged, and nothing is re-encoded. The multipart answer
+        is split by dicomweb-client's decoder. Errors while streaming are raised as
+        :class:`PacsError`; the caller resumes (see
+        :func:`recist_tool.pacs.cache.pull_study`).
         """
         import requests
 
         what = f"retrieve series {series_uid}"
-        it = self.call(
-            what,
-            lambda: self._client.iter_series(study_uid, series_uid, media_types=ANY_SYNTAX),
-        )
+        url = f"{self.url}/studies/{_uid(study_uid)}/series/{_uid(series_uid)}"
+        s = self.settings
+
+        def get():
+            r = self.session.get(
+                url,
+                headers={
+                    "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'
+                },
+                stream=True,
+                timeout=(s.connect_timeout, s.timeout),
+            )
+            r.raise_for_status()
+            return r
+
+        resp = self.call(what, get)
+        if resp.headers.get("Content-Type", "").startswith("application/dicom"):
+            yield resp.content  # a single part sent bare (tolerated by dicomweb-client too)
+            return
+        # dicomweb-client's streaming multipart decoder (handles boundaries across chunks)
+        parts = self._client._decode_multipart_message(resp, stream=True)
         while True:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    ds = next(it)
+                part = next(parts)
             except StopIteration:
                 return
-            except (requests.RequestException, ValueError, OSError, EOFError) as exc:
+            except (requests.RequestException, ValueError, OSError) as exc:
                 raise self.error(exc, what) from None
-            yield ds
+            yield bytes(part)
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         """One instance (WADO-RS), in its stored transfer syntax."""
@@ -559,6 +578,17 @@ def _Session():  # a class made on first use: requests is imported lazily
 
 
 _SESSION_CLASS = None
+
+
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def _uid(uid: str) -> str:
+    """A UID checked before it goes into a URL path."""
+    uid = str(uid).strip()
+    if not _UID_RE.match(uid) or len(uid) > 64:
+        raise PacsError(f"{uid!r} is not a DICOM UID (digits and dots, at most 64)")
+    return uid
 
 
 def _shown(url: str) -> str:
