@@ -231,3 +231,28 @@ def test_signoff_locks_and_requires_a_reason(demo, tmp_path):
         so.reopen("baseline", "alice", "")
     so.reopen("baseline", "alice", "wrong series")
     assert not SignOff(path).is_signed("baseline")
+
+
+def test_damaged_worklist_files_name_file_line_and_value(tmp_path):
+    with pytest.raises(WorklistError, match="not a cohort folder"):
+        Worklist.open(tmp_path)
+    Worklist.create(tmp_path / "c", from_folder(SAMPLE), {"kind": "folder"})
+    wl_csv = tmp_path / "c" / "worklist.csv"
+    wl_csv.write_text(wl_csv.read_text().replace("not_started", "finished"))
+    with pytest.raises(WorklistError, match=r"worklist\.csv: line 2: column status: 'finished'"):
+        Worklist.open(tmp_path / "c")
+    (tmp_path / "c" / "studies.csv").write_text("patient_id,date\nP,2024-01-01\n")
+    with pytest.raises(WorklistError, match=r"studies\.csv: line 1: missing column"):
+        Worklist.open(tmp_path / "c")
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("recist-tool")),
+            "worklist",
+            "status",
+            str(tmp_path / "c"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "missing column" in r.stderr and "Traceback" not in r.stderr
