@@ -54,6 +54,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "treatment_date",
     "randomisation_date",
     "baseline_incomplete",
+    "signed_at",
 )
 #: Provenance columns added by :func:`read_annotations` (never written).
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")

@@ -164,28 +164,48 @@ def sr(
         "--include-identity",
         help="Copy patient name, birth date, accession number from the images (for PACS).",
     ),
+    push: str | None = typer.Option(
+        None,
+        "--push",
+        help="Also store the SRs on this DICOMweb server (STOW-RS), in the study of their "
+        "images with the images' patient and study attributes (implies --include-identity).",
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
-    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point."""
+    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point.
+
+    With --push URL the SRs are also stored on the PACS, each in the study of the
+    images it measures: the study must be on the server under the same PatientID
+    (else nothing is stored).
+    """
     from recist_tool.export.sr import export_readings
 
     deid = _deid(deidentify, secret)
-    if deid is not None and include_identity:
+    if deid is not None and (include_identity or push):
         from recist_tool.export.deid import DeidentificationError
 
-        raise DeidentificationError("--include-identity and --deidentify exclude each other")
-    readings = _readings(annotations)
-    _done(
-        export_readings(
-            readings,
-            dicom,
-            outdir,
-            timepoints=timepoint or None,
-            include_identity=include_identity,
-            deid=deid,
+        raise DeidentificationError(
+            "--deidentify excludes --include-identity and --push (a PACS keeps the identity)"
         )
+    readings = _readings(annotations)
+    paths = export_readings(
+        readings,
+        dicom,
+        outdir,
+        timepoints=timepoint or None,
+        include_identity=include_identity or push is not None,
+        deid=deid,
     )
+    _done(paths)
+    if push is not None:
+        from recist_tool.cli.pacs import client
+        from recist_tool.pacs import check_target_study, push_files
+
+        with client(push) as c:
+            check_target_study(c, paths)
+            res = push_files(c, paths, strict=True)
+        typer.echo(f"stored {len(res.stored)} SR(s) on {c.url}", err=True)
 
 
 @export_app.command("dicom")
