@@ -161,12 +161,13 @@ def propose(
     return _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
 
 
-def _slice_axes(seg: Segmentation, k: int, spacing, full: bool):
-    """Axes of the region on crop slice ``k`` (mm coordinates x = col·dx, y = row·dy)."""
-    polys = slice_outline(seg, k, spacing)
+def _slice_axes(seg: Segmentation, k: int, full: bool):
+    """Axes of the region on crop slice ``k`` (mm coordinates x = col·dx, y = row·dy
+    of the segmentation's grid)."""
+    polys = slice_outline(seg, k)
     if not polys:
         return None, polys
-    dy, dx = spacing[1], spacing[2]
+    dy, dx = seg.spacing[1], seg.spacing[2]
     mm = [np.column_stack((p[:, 1] * dx, p[:, 0] * dy)) for p in polys]
     long_mm, p1, p2 = feret_max(mm)
     if not full:
@@ -185,7 +186,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     if hint is not None and hint[0] - off[0] in set(ks.tolist()):
         forced = hint[0] - off[0]
     for k in ks if forced is None else [forced]:
-        ax, _ = _slice_axes(seg, int(k), spacing, full=nodal)
+        ax, _ = _slice_axes(seg, int(k), full=nodal)
         if ax is None:
             continue
         if nodal:
@@ -199,24 +200,24 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     if best is None:
         raise MeasureError("no lesion found at the click: the segmentation has no outline")
     k = best[1]
-    axes, polys = _slice_axes(seg, k, spacing, full=True)
+    axes, polys = _slice_axes(seg, k, full=True)
     assert isinstance(axes, PlanarAxes)
     kz = int(k + off[0])
-    dy, dx = spacing[1], spacing[2]
+    dy, dx = seg.spacing[1], seg.spacing[2]
 
     def lps(p_mm):
-        row, col = p_mm[1] / dy + off[1], p_mm[0] / dx + off[2]
-        return tuple(float(v) for v in volume.index_to_lps((float(kz), row, col)))
+        idx = seg.to_volume_index((float(k), p_mm[1] / dy, p_mm[0] / dx))
+        return tuple(float(v) for v in volume.index_to_lps(idx))
 
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    volume_ml = float(seg.region.sum()) * voxel_ml
+    region = seg.full_region()
+    volume_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
     raw = arr[seg.box]
-    inner = _inner(seg.region, spacing)
+    inner = _inner(region)
     mean_hu = float(raw[inner].astype(np.float64).mean())
     # shape and size checks
     if axes.long_mm < 5.0:
         flags.append((0.3, f"very small outline ({axes.long_mm:.1f} mm): is the click in a lesion?"))
-    elongation = volume_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
+    compactness = volume_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
     z_extent = (np.ptp(ks) + 1) * spacing[0]
     if z_extent > 2.5 * max(axes.long_mm, 5.0):
         flags.append(
@@ -224,6 +225,15 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
                 0.3,
                 f"the outline runs {z_extent:.0f} mm across slices for a "
                 f"{axes.long_mm:.0f} mm lesion: probably a vessel or a leak",
+            )
+        )
+    elong = _elongation(seg.region, seg.spacing)
+    if elong > 2.6:
+        flags.append(
+            (
+                0.3,
+                f"the outline is {elong:.1f} times longer than wide in 3-D: probably a "
+                "vessel or a leak",
             )
         )
     if hint is not None and hint[1] > 0:
@@ -241,7 +251,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     for factor, why in sorted(flags, key=lambda f: f[0]):
         confidence *= factor
         reasons.append(why)
-    outline = [np.column_stack((np.full(len(p), float(kz)), p + off[1:])) for p in polys]
+    outline = [seg.to_volume_index(np.column_stack((np.full(len(p), float(k)), p))) for p in polys]
     return Proposal(
         long_axis_mm=float(axes.long_mm),
         short_axis_mm=float(axes.short_mm),
@@ -252,7 +262,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         mean_hu=mean_hu,
         confidence=float(round(confidence, 3)),
         reason="; ".join(reasons),
-        mask_crop=seg.region,
+        mask_crop=region,
         mask_offset=tuple(int(v) for v in off),
         volume_shape=tuple(int(v) for v in arr.shape),
         outline_zyx=outline,
@@ -263,12 +273,23 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             "tissues_hu": seg.info.get("levels", []),
             "segmentation": seg.info,
             "per_slice": per_slice,
-            "compactness": elongation,
+            "compactness": compactness,
+            "elongation": elong,
+            "grid_factor": seg.factor,
         },
     )
 
 
-def _inner(region: np.ndarray, spacing) -> np.ndarray:
+def _elongation(region: np.ndarray, spacing) -> float:
+    """Ratio of the largest to the middle principal extent of the region (mm)."""
+    pts = np.argwhere(region).astype(float) * np.asarray(spacing, float)
+    if len(pts) < 10:
+        return 1.0
+    ev = np.sort(np.linalg.eigvalsh(np.cov(pts.T)))[::-1]
+    return float(np.sqrt(ev[0] / max(ev[1], 1e-9)))
+
+
+def _inner(region: np.ndarray) -> np.ndarray:
     """The region less its in-plane edge voxels (the region itself when too small)."""
     from scipy import ndimage as ndi
 
