@@ -216,7 +216,9 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     mean_hu = float(raw[inner].astype(np.float64).mean())
     # shape and size checks
     if axes.long_mm < 5.0:
-        flags.append((0.3, f"very small outline ({axes.long_mm:.1f} mm): is the click in a lesion?"))
+        flags.append(
+            (0.3, f"very small outline ({axes.long_mm:.1f} mm): is the click in a lesion?")
+        )
     compactness = volume_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
     z_extent = (np.ptp(ks) + 1) * spacing[0]
     if z_extent > 2.5 * max(axes.long_mm, 5.0):

@@ -184,7 +184,9 @@ def _fill_holes(region: np.ndarray, max_2d_px: int = 12) -> np.ndarray:
 
 
 def _blur(x: np.ndarray, sigma_mm: float, spacing, truncate: float = 2.5) -> np.ndarray:
-    return ndi.gaussian_filter(x.astype(np.float32), [sigma_mm / s for s in spacing], truncate=truncate)
+    return ndi.gaussian_filter(
+        x.astype(np.float32), [sigma_mm / s for s in spacing], truncate=truncate
+    )
 
 
 def _sigma_vox(spacing, sigma_mm: float = SMOOTH_MM) -> tuple[float, float, float]:

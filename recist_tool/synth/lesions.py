@@ -536,7 +536,9 @@ def random_scene(
     if spacing_zyx is None:
         px = float(rng.uniform(0.65, 0.85))
         spacing_zyx = (float(rng.choice([1.0, 1.25, 2.0, 2.5])), px, px)
-    touching = touching or str(rng.choice(["none", "vessel", "edge", "both"], p=[0.3, 0.3, 0.25, 0.15]))
+    touching = touching or str(
+        rng.choice(["none", "vessel", "edge", "both"], p=[0.3, 0.3, 0.25, 0.15])
+    )
     sign = 1.0 if rng.uniform() < 0.5 else -1.0
     if site == "liver":
         bg = float(rng.uniform(50, 110))  # unenhanced to portal venous parenchyma
@@ -587,3 +589,179 @@ def random_scene(
     )
     truth.extra.update(site=site, touching=touching, size_mm=long_mm, spacing_zyx=spacing_zyx)
     return vol, truth
+
+
+# --------------------------------------------------------------------- follow-up pair
+
+
+@dataclass(frozen=True)
+class KnownTransform:
+    """A known map between a baseline and a follow-up series of the same anatomy.
+
+    :meth:`pull` takes a follow-up LPS point to the baseline anatomy:
+    ``F(q) = c + B (q − c) + t + d(q)`` with ``B`` = rotation × (scale + shear) and
+    ``d`` a smooth displacement (sines, amplitude ``deform_mm``, wavelength
+    ``wavelength_mm``): rigid + affine + mild deformation. :meth:`push` is its inverse
+    (the follow-up position of a baseline point), solved by fixed-point iteration.
+    """
+
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation_deg: tuple[float, float, float] = (2.0, -1.5, 4.0)
+    scale: tuple[float, float, float] = (1.02, 0.98, 1.01)
+    shear: tuple[float, float, float] = (0.015, -0.01, 0.01)
+    translation: tuple[float, float, float] = (6.0, -9.0, 12.0)
+    deform_mm: float = 2.5
+    wavelength_mm: float = 220.0
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The 3 × 3 linear part ``B``."""
+        ax, ay, az = (math.radians(a) for a in self.rotation_deg)
+        rx = np.array(
+            [[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]]
+        )
+        ry = np.array(
+            [[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]]
+        )
+        rz = np.array(
+            [[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]]
+        )
+        s = np.diag(self.scale)
+        sx, sy, sz = self.shear
+        s[0, 1], s[1, 2], s[0, 2] = sx, sy, sz
+        return rz @ ry @ rx @ s
+
+    def displacement(self, q: np.ndarray) -> np.ndarray:
+        """The smooth deformation ``d(q)`` (mm)."""
+        w = 2 * math.pi / self.wavelength_mm
+        x, y, z = q[..., 0], q[..., 1], q[..., 2]
+        d = np.stack(
+            [
+                np.sin(w * y + 0.3) * np.cos(w * z),
+                np.sin(w * z + 1.1) * np.cos(w * x),
+                np.sin(w * x + 2.0) * np.cos(w * y),
+            ],
+            axis=-1,
+        )
+        return self.deform_mm * d
+
+    def pull(self, q: np.ndarray) -> np.ndarray:
+        """Follow-up LPS points → baseline anatomy."""
+        q = np.asarray(q, float)
+        c = np.asarray(self.center)
+        return c + (q - c) @ self.matrix.T + np.asarray(self.translation) + self.displacement(q)
+
+    def push(self, p: np.ndarray) -> np.ndarray:
+        """Baseline LPS points → follow-up (inverse of :meth:`pull`)."""
+        p = np.asarray(p, float)
+        c = np.asarray(self.center)
+        inv = np.linalg.inv(self.matrix)
+        q = c + (p - c - np.asarray(self.translation)) @ inv.T
+        for _ in range(50):
+            q = c + (p - c - np.asarray(self.translation) - self.displacement(q)) @ inv.T
+        return q
+
+
+@dataclass
+class PairTruth:
+    """What :func:`followup_pair` drew: lesions at baseline and follow-up, the
+    transform, and every lesion's true centre in both series."""
+
+    transform: KnownTransform
+    baseline_lesions: list[IrregularLesion]
+    followup_lesions: list[IrregularLesion]  # in baseline anatomy coordinates
+    centers_baseline: np.ndarray  # (n, 3) LPS in the baseline series
+    centers_followup: np.ndarray  # (n, 3) LPS in the follow-up series
+
+
+def body_lesions(seed: int = 0) -> list[IrregularLesion]:
+    """Six irregular lesions inside the body phantom of :mod:`recist_tool.synth.phantom`:
+    two in the liver, two in the lungs, two retroperitoneal nodes."""
+    rng = np.random.default_rng([seed, 77])
+    spec = [
+        ("liver", (-85.0, -25.0, -45.0), 36.0, 30.0),
+        ("liver", (-50.0, 10.0, -95.0), 18.0, 95.0),
+        ("lung", (85.0, -20.0, 60.0), 24.0, 30.0),
+        ("lung", (-70.0, 15.0, 95.0), 14.0, 20.0),
+        ("lymph_node", (45.0, 25.0, -60.0), 22.0, 45.0),
+        ("lymph_node", (-5.0, 28.0, -120.0), 16.0, 40.0),
+    ]
+    return [
+        make_lesion(rng, site, size, centre, hu, f"{site[:2].upper()}{i + 1}")
+        for i, (site, centre, size, hu) in enumerate(spec)
+    ]
+
+
+def body_volume(
+    shape=(60, 128, 128),
+    spacing_zyx=(5.0, 3.0, 3.0),
+    lesions: Sequence[IrregularLesion] = (),
+    *,
+    transform: KnownTransform | None = None,
+    z_center: float = -20.0,
+    noise_hu: float = 12.0,
+    seed: int = 0,
+    phase: int = 1,
+    series_uid: str = "",
+) -> Volume:
+    """The body phantom (:func:`recist_tool.synth.phantom.body_hu`) with irregular
+    lesions, seen through ``transform`` (follow-up) when given."""
+    from recist_tool.synth.phantom import body_hu
+
+    n = np.asarray(shape, float)
+    sp = np.asarray(spacing_zyx, float)
+    origin = np.array(
+        [-(n[2] - 1) / 2 * sp[2], -(n[1] - 1) / 2 * sp[1], z_center - (n[0] - 1) / 2 * sp[0]]
+    )
+    geo = Volume(
+        array=np.zeros(tuple(int(v) for v in shape), np.int16),
+        spacing_zyx=tuple(float(v) for v in sp),
+        origin_lps=tuple(float(v) for v in origin),
+        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        metadata={"series_instance_uid": series_uid, "modality": "CT"},
+    )
+    edge = float(min(sp[1:]))
+
+    def hu(points):
+        p = points if transform is None else transform.pull(points)
+        return render_points(p, body_hu(p, phase), [], list(lesions), edge)
+
+    return render_volume(
+        geo, hu, noise_hu=noise_hu, rng=np.random.default_rng([seed, 5]), z_samples=2
+    )
+
+
+def followup_pair(
+    shape=(60, 128, 128),
+    spacing_zyx=(5.0, 3.0, 3.0),
+    *,
+    transform: KnownTransform | None = None,
+    shrink: float = 0.75,
+    noise_hu: float = 12.0,
+    seed: int = 0,
+) -> tuple[Volume, Volume, PairTruth]:
+    """A baseline series and a follow-up of the same body seen through a known
+    transform (rigid + affine + mild deformation, :class:`KnownTransform`), lesions
+    shrunk by ``shrink``, the follow-up in the other contrast phase.
+
+    Returns
+    -------
+    (baseline, followup, truth)
+    """
+    transform = transform or KnownTransform()
+    base = body_lesions(seed)
+    fu = [les.scaled(shrink) for les in base]
+    b = body_volume(shape, spacing_zyx, base, noise_hu=noise_hu, seed=seed, series_uid="2.25.1001")
+    f = body_volume(
+        shape,
+        spacing_zyx,
+        fu,
+        transform=transform,
+        noise_hu=noise_hu,
+        seed=seed + 1,
+        phase=2,
+        series_uid="2.25.1002",
+    )
+    centres = np.array([les.center_lps for les in base], float)
+    truth = PairTruth(transform, base, fu, centres, transform.push(centres))
+    return b, f, truth
