@@ -18,6 +18,7 @@ is not used.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,10 +66,9 @@ def feret_max(polygons: Sequence[np.ndarray]) -> tuple[float, np.ndarray, np.nda
     if len(pts) > 3:
         from scipy.spatial import ConvexHull, QhullError
 
-        try:
+        # collinear points have no hull: then all points are candidates
+        with contextlib.suppress(QhullError):
             cand = pts[ConvexHull(pts).vertices]
-        except QhullError:  # collinear points: the extreme two are the answer
-            pass
     d2 = ((cand[:, None, :] - cand[None, :, :]) ** 2).sum(-1)
     i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
     return float(np.sqrt(d2[i, j])), cand[i].copy(), cand[j].copy()

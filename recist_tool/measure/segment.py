@@ -128,7 +128,7 @@ def _bbox(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
 
 def _ball(radius_mm: float, spacing) -> np.ndarray:
     """Ellipsoidal structuring element of ``radius_mm`` on an anisotropic grid."""
-    r = [max(0, int(math.floor(radius_mm / s))) for s in spacing]
+    r = [max(0, math.floor(radius_mm / s)) for s in spacing]
     grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
     d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip(grids, spacing, strict=True))
     return d <= 1.0 + 1e-9
@@ -138,7 +138,7 @@ def _ball_steps(r_mm: float, spacing) -> list[np.ndarray]:
     """Small structuring elements whose successive application approximates a ball
     (alternating in-plane cross and square, then lines across slices)."""
     dz, dy, dx = spacing
-    n_xy = max(1, int(round(r_mm / min(dy, dx))))
+    n_xy = max(1, round(r_mm / min(dy, dx)))
     n_z = int(r_mm // dz)
     cross = np.zeros((1, 3, 3), bool)
     cross[0] = ndi.generate_binary_structure(2, 1)
@@ -176,7 +176,7 @@ def _fill_holes(region: np.ndarray, max_2d_px: int = 12) -> np.ndarray:
             continue
         holes = ndi.binary_fill_holes(out[k]) & ~out[k]
         if holes.any():
-            lab, n = ndi.label(holes)
+            lab, _n = ndi.label(holes)
             sizes = np.bincount(lab.ravel())
             small = np.nonzero(sizes <= max_2d_px)[0]
             out[k] |= np.isin(lab, small[small > 0])
@@ -402,7 +402,7 @@ def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
     """
     out = np.zeros(sm.shape, bool)
     for axis, step in enumerate(spacing):
-        n = int(round(RIM_MM / step))
+        n = round(RIM_MM / step)
         if n < 1 or sm.shape[axis] < 3:
             continue
         size = n + 1
@@ -426,7 +426,7 @@ def _inscribed_radius_mm(region, spacing) -> float:
 def _quick_extent_mm(arr, seed, spacing) -> float:
     """In-plane size (mm) of the seed's blob on its own slice (a cheap 2-D pass that
     sizes the 3-D search box)."""
-    dz, dy, dx = spacing
+    _dz, dy, dx = spacing
     k, j, i = seed
     r = (MAX_RADIUS_MM / dy, MAX_RADIUS_MM / dx)
     sl = (
@@ -435,7 +435,7 @@ def _quick_extent_mm(arr, seed, spacing) -> float:
     )
     img = ndi.gaussian_filter(arr[k][sl].astype(np.float32), (SMOOTH_MM / dy, SMOOTH_MM / dx))
     s2 = (j - sl[0].start, i - sl[1].start)
-    rb = max(1, int(round(SEED_BALL_MM / dy)))
+    rb = max(1, round(SEED_BALL_MM / dy))
     patch = img[max(0, s2[0] - rb) : s2[0] + rb + 1, max(0, s2[1] - rb) : s2[1] + rb + 1]
     mu = float(img[s2])
     sel = np.abs(patch - mu) <= 30.0
@@ -532,7 +532,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         return None
     lo = np.full(smooth.shape, mu - band, np.float32)
     hi = np.full(smooth.shape, mu + band, np.float32)
-    pad = tuple(int(math.ceil(9.0 / sp)) + 1 for sp in spacing)
+    pad = tuple(math.ceil(9.0 / sp) + 1 for sp in spacing)
     info: dict = {}
     opened_share = 0.0
     converged = False

@@ -178,7 +178,7 @@ def _plane_grid(geometry: Volume, k: int, center_lps, radius: float, step: float
     xdir, ydir = d[:, 0], d[:, 1]
     centre_idx = geometry.lps_to_index(center_lps)
     plane_centre = geometry.index_to_lps((float(k), centre_idx[1], centre_idx[2]))
-    n = int(math.ceil(2 * radius / step)) + 3
+    n = math.ceil(2 * radius / step) + 3
     offs = (np.arange(n) - (n - 1) / 2) * step
     pts = (
         plane_centre[None, None, :]
@@ -254,7 +254,7 @@ def truth_volume_ml(lesion: IrregularLesion, step: float | None = None) -> float
     c = np.asarray(lesion.center_lps)
     for z in axis:  # slab by slab: bounded memory
         pts = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1)
-        pts = np.concatenate([pts, np.full(pts.shape[:-1] + (1,), z)], axis=-1) + c
+        pts = np.concatenate([pts, np.full((*pts.shape[:-1], 1), z)], axis=-1) + c
         sd = lesion.signed_distance(pts)
         total += float(np.clip(0.5 - sd / step, 0.0, 1.0).sum())
     return total * step**3 / 1000.0
@@ -338,7 +338,7 @@ def render_volume(
     from scipy.ndimage import gaussian_filter
 
     nz, ny, nx = geometry.shape
-    dz, dy, dx = geometry.spacing_zyx
+    _dz, dy, dx = geometry.spacing_zyx
     jj, ii = np.meshgrid(np.arange(ny, dtype=float), np.arange(nx, dtype=float), indexing="ij")
     out = np.empty((nz, ny, nx), np.float32)
     offs = (np.arange(z_samples) - (z_samples - 1) / 2) / z_samples
@@ -464,7 +464,7 @@ def lesion_scene(
     rng = np.random.default_rng(seed)
     ext = lesion.extent_mm()
     half = ext + margin_mm
-    shape = tuple(int(math.ceil(2 * half / s)) | 1 for s in spacing_zyx)
+    shape = tuple(math.ceil(2 * half / s) | 1 for s in spacing_zyx)
     geo = _axial_geometry(shape, spacing_zyx, lesion.center_lps)
     edge = min(spacing_zyx[1:])
     vol = render_volume(
