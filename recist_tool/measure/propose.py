@@ -40,8 +40,8 @@ class Proposal:
     volume_ml : float
         Volume of the segmentation.
     mean_hu : float
-        Mean HU inside the segmentation, one voxel in from its edge in-plane (the
-        whole segmentation for lesions too small for that).
+        Mean HU inside the segmentation, ~1.5 mm in from its edge in-plane (less for
+        lesions too small for that), away from the partial volume of the edge.
     confidence : float
         0–1; below :data:`LOW_CONFIDENCE` the proposal is doubtful and ``reason``
         says why (``reason`` may also carry a milder note above it).
@@ -91,9 +91,13 @@ class Proposal:
 
 
 def _seed_index(volume, seed_lps) -> np.ndarray:
-    idx = np.asarray(volume.lps_to_index(np.asarray(seed_lps, float)), float)
-    if idx.shape != (3,) or not np.all(np.isfinite(idx)):
+    try:
+        seed = np.asarray(seed_lps, float)
+    except (TypeError, ValueError):
+        seed = np.array([])
+    if seed.shape != (3,) or not np.all(np.isfinite(seed)):
         raise MeasureError(f"seed {seed_lps!r} is not a point (three LPS coordinates in mm)")
+    idx = np.asarray(volume.lps_to_index(seed), float)
     k = np.rint(idx).astype(int)
     if np.any(k < 0) or np.any(k >= np.asarray(volume.shape)):
         raise MeasureError(
@@ -107,7 +111,10 @@ def _hint(volume, axis_hint):
     """(slice index or None, length mm, midpoint index) of the reader's rough line."""
     if axis_hint is None:
         return None
-    pts = np.asarray(axis_hint, float)
+    try:
+        pts = np.asarray(axis_hint, float)
+    except (TypeError, ValueError):
+        pts = np.array([])
     if pts.shape != (2, 3) or not np.all(np.isfinite(pts)):
         raise MeasureError("axis_hint must be two LPS points (2 × 3 numbers, mm)")
     idx = volume.lps_to_index(pts)
@@ -212,7 +219,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     region = seg.full_region()
     volume_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
     raw = arr[seg.box]
-    inner = _inner(region)
+    inner = _inner(region, spacing)
     mean_hu = float(raw[inner].astype(np.float64).mean())
     # shape and size checks
     if axes.long_mm < 5.0:
@@ -291,11 +298,17 @@ def _elongation(region: np.ndarray, spacing) -> float:
     return float(np.sqrt(ev[0] / max(ev[1], 1e-9)))
 
 
-def _inner(region: np.ndarray) -> np.ndarray:
-    """The region less its in-plane edge voxels (the region itself when too small)."""
+def _inner(region: np.ndarray, spacing) -> np.ndarray:
+    """The region less its blurred edge: eroded in-plane by ~1.5 mm (less, down to
+    nothing, when too little would be left), so partial volume with the tissue around
+    (lung: 900 HU away) does not bias the mean."""
     from scipy import ndimage as ndi
 
     st = np.zeros((3, 3, 3), bool)
     st[1] = ndi.generate_binary_structure(2, 1)
-    inner = ndi.binary_erosion(region, structure=st)
-    return inner if inner.sum() >= max(10, 0.3 * region.sum()) else region
+    n = max(1, int(round(1.5 / min(spacing[1:]))))
+    for steps in range(n, 0, -1):
+        inner = ndi.binary_erosion(region, structure=st, iterations=steps)
+        if inner.sum() >= max(10, 0.2 * region.sum()):
+            return inner
+    return region
