@@ -306,7 +306,7 @@ def _inner(region: np.ndarray, spacing) -> np.ndarray:
 
     st = np.zeros((3, 3, 3), bool)
     st[1] = ndi.generate_binary_structure(2, 1)
-    n = max(1, int(round(1.5 / min(spacing[1:]))))
+    n = max(1, round(1.5 / min(spacing[1:])))
     for steps in range(n, 0, -1):
         inner = ndi.binary_erosion(region, structure=st, iterations=steps)
         if inner.sum() >= max(10, 0.2 * region.sum()):

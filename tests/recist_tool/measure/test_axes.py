@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.measure import regionprops
 
-from recist_tool.measure.axes import feret_max, mask_polygons, perpendicular_axis, planar_axes
+from recist_tool.measure.axes import feret_max, mask_polygons, planar_axes
 
 
 def ellipse(a, b, angle, n=720, centre=(3.0, -2.0)):

@@ -101,7 +101,7 @@ def test_a_lesion_merging_with_a_vessel_of_its_density_is_flagged():
 
 
 def test_a_click_in_lung_parenchyma_is_not_a_confident_lesion():
-    vol, truth = scene("liver 50 mm")
+    vol, _truth = scene("liver 50 mm")
     lung = Volume(np.full((20, 60, 60), -850, np.int16), (2.0, 0.8, 0.8), (0, 0, 0), vol.direction)
     lung.array[:] += np.random.default_rng(0).normal(0, 15, lung.shape).astype(np.int16)
     try:
@@ -129,7 +129,8 @@ def test_failures_in_a_random_batch_have_low_confidence():
     for seed in range(12):
         vol, truth = random_scene(1000 + seed)
         p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
-        e = max(abs(p.long_axis_mm - truth.axes.long_mm), abs(p.short_axis_mm - truth.axes.short_mm))
+        el = abs(p.long_axis_mm - truth.axes.long_mm)
+        e = max(el, abs(p.short_axis_mm - truth.axes.short_mm))
         if e > 2.5:
             assert p.low_confidence, (seed, e, p.confidence, truth.description)
         else:
