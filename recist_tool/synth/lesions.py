@@ -692,6 +692,22 @@ def body_lesions(seed: int = 0) -> list[IrregularLesion]:
     ]
 
 
+def body_geometry(shape, spacing_zyx, *, z_center: float = -20.0, series_uid: str = "") -> Volume:
+    """An empty axial volume centred in-plane on the body, at ``z_center``."""
+    n = np.asarray(shape, float)
+    sp = np.asarray(spacing_zyx, float)
+    origin = np.array(
+        [-(n[2] - 1) / 2 * sp[2], -(n[1] - 1) / 2 * sp[1], z_center - (n[0] - 1) / 2 * sp[0]]
+    )
+    return Volume(
+        array=np.zeros(tuple(int(v) for v in shape), np.int16),
+        spacing_zyx=tuple(float(v) for v in sp),
+        origin_lps=tuple(float(v) for v in origin),
+        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        metadata={"series_instance_uid": series_uid, "modality": "CT"},
+    )
+
+
 def body_volume(
     shape=(60, 128, 128),
     spacing_zyx=(5.0, 3.0, 3.0),
@@ -708,18 +724,8 @@ def body_volume(
     lesions, seen through ``transform`` (follow-up) when given."""
     from recist_tool.synth.phantom import body_hu
 
-    n = np.asarray(shape, float)
+    geo = body_geometry(shape, spacing_zyx, z_center=z_center, series_uid=series_uid)
     sp = np.asarray(spacing_zyx, float)
-    origin = np.array(
-        [-(n[2] - 1) / 2 * sp[2], -(n[1] - 1) / 2 * sp[1], z_center - (n[0] - 1) / 2 * sp[0]]
-    )
-    geo = Volume(
-        array=np.zeros(tuple(int(v) for v in shape), np.int16),
-        spacing_zyx=tuple(float(v) for v in sp),
-        origin_lps=tuple(float(v) for v in origin),
-        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-        metadata={"series_instance_uid": series_uid, "modality": "CT"},
-    )
     edge = float(min(sp[1:]))
 
     def hu(points):
