@@ -63,6 +63,9 @@ RIM_MM = 3.0
 #: Scale (mm) of the local tissue maps: near a voxel, the tissue whose sample voxels
 #: weigh most (Gaussian weights of this scale) is the one right outside.
 PRESENCE_MM = 1.25
+#: Depth (mm) inside the region from which non-lesion-like voxels count as a
+#: structure the region grew into (beyond the blur of its own edge).
+FOREIGN_MM = 2.5
 
 
 @dataclass
@@ -398,7 +401,8 @@ def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
     Their values pass through the lesion's level although they are no lesion (the
     rim between lung and chest wall, fat and an enhanced vessel). A lesion's own edge
     has foreign tissue on one side only; where it touches a darker and a brighter
-    tissue at once, they lie side by side, not opposite.
+    tissue at once, they lie side by side, not opposite. Rows, columns and the two
+    in-plane diagonals are checked.
     """
     out = np.zeros(sm.shape, bool)
     for axis, step in enumerate(spacing):
@@ -411,7 +415,28 @@ def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
         fwd_min = ndi.minimum_filter1d(sm, size, axis=axis, origin=-(size // 2))
         bwd_min = ndi.minimum_filter1d(sm, size, axis=axis, origin=(size - 1) // 2)
         out |= ((fwd_max > hi) & (bwd_min < lo)) | ((fwd_min < lo) & (bwd_max > hi))
+    # and along the two in-plane diagonals (a vessel at 45° is nearer that way)
+    n = round(RIM_MM / (np.sqrt(2) * max(spacing[1], spacing[2])))
+    if n >= 1:
+        for dx in (1, -1):
+            fwd = _diagonal_extremes(sm, n, 1, dx)
+            bwd = _diagonal_extremes(sm, n, -1, -dx)
+            out |= ((fwd[1] > hi) & (bwd[0] < lo)) | ((fwd[0] < lo) & (bwd[1] > hi))
     return out
+
+
+def _diagonal_extremes(sm: np.ndarray, n: int, dy: int, dx: int):
+    """Min and max of ``sm`` over the ``n`` in-plane steps ``(dy, dx)`` from each voxel
+    (the voxel itself included; the image edge repeats)."""
+    pad = np.pad(sm, ((0, 0), (n, n), (n, n)), mode="edge")
+    ny, nx = sm.shape[1], sm.shape[2]
+    lo = sm.copy()
+    hi = sm.copy()
+    for d in range(1, n + 1):
+        sh = pad[:, n + d * dy : n + d * dy + ny, n + d * dx : n + d * dx + nx]
+        np.minimum(lo, sh, out=lo)
+        np.maximum(hi, sh, out=hi)
+    return lo, hi
 
 
 def _inscribed_radius_mm(region, spacing) -> float:
@@ -544,7 +569,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         gap = max(band, 8.0)
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
-        foreign = _erode_mm(reg, 2.5, spacing) & (np.abs(sm - mu) > gap)
+        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
         lo_b, hi_b, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
         grow = (near > 3e-4) | reg
