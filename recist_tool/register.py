@@ -43,6 +43,8 @@ GLOBAL_MM = 4.5
 #: Voxel size (mm) and half-size (mm) of the box of the local refinement.
 LOCAL_MM = 1.5
 LOCAL_RADIUS_MM = 40.0
+#: A local refinement moving the point further than this (mm) is rejected.
+LOCAL_MAX_SHIFT_MM = 8.0
 #: Version of the method: part of the cache key (a change recomputes).
 METHOD_VERSION = "1"
 
@@ -103,12 +105,14 @@ class Registration:
         """A registration valid near ``point_lps`` (fixed-series LPS): a rigid
         refinement of this one on a box of ``radius_mm`` around the point at
         ~:data:`LOCAL_MM` resolution. Falls back to this registration when the
-        refinement moves the point by more than half the box (not trustworthy)."""
+        refinement moves the point by more than :data:`LOCAL_MAX_SHIFT_MM` from where
+        the global map puts it (organs slide by millimetres, not centimetres: a larger
+        jump is the optimiser slipping in featureless tissue)."""
         t0 = time.perf_counter()
         matrix, metric = _local(fixed, moving, self.matrix, np.asarray(point_lps, float), radius_mm)
         shift = np.linalg.norm(_apply(matrix, point_lps) - _apply(self.matrix, point_lps))
         stage = {"stage": "local rigid", "metric": metric, "shift_mm": float(shift)}
-        if not np.isfinite(shift) or shift > radius_mm / 2:
+        if not np.isfinite(shift) or shift > LOCAL_MAX_SHIFT_MM:
             stage["rejected"] = True
             matrix = self.matrix
         return Registration(

@@ -89,4 +89,4 @@ def test_local_refinement_stays_near_the_global_map(pair, registration):
     c = truth.centers_baseline[0]
     local = registration.refine(base, fu, c)
     assert local.center_lps == tuple(c) and local.radius_mm > 0
-    assert np.linalg.norm(local.to_moving(c) - registration.to_moving(c)) <= local.radius_mm / 2
+    assert np.linalg.norm(local.to_moving(c) - registration.to_moving(c)) <= 8.0
