@@ -23,6 +23,7 @@ RECIST engine), :mod:`~recist_tool.reading.constants` and
 :mod:`~recist_tool.reading.errors`. Import from ``recist_tool.reading`` itself.
 """
 
+from recist_tool.reading.assist import apply_proposal, proposal_lines
 from recist_tool.reading.checks import axis_checks, evaluate_reading
 from recist_tool.reading.constants import (
     BASELINE_LABEL,
@@ -63,12 +64,14 @@ __all__ = [
     "SeriesInfo",
     "Snapshot",
     "TimePoint",
+    "apply_proposal",
     "axis_angle_deg",
     "axis_checks",
     "dicom_date",
     "drop_recovery",
     "evaluate_reading",
     "load_sidecar",
+    "proposal_lines",
     "recovery_path",
     "sidecar_path",
     "write_recovery",
