@@ -13,12 +13,13 @@ import pytest
 
 from recist_tool.annotations import read_annotations
 from recist_tool.reading import Line, Reading
-from recist_tool.reading.signoff import SignedTimepointError, SignOff, read_audit
+from recist_tool.reading.audit import read_audit
+from recist_tool.reading.signoff import SignedTimepointError, SignOff
 from recist_tool.worklist import (
     StudyRow,
     Worklist,
     WorklistError,
-    assign_round_robin,
+    assign_readers,
     from_folder,
     patient_file_stem,
     propose_timepoints,
@@ -86,10 +87,10 @@ def test_folder_cohort_layout_and_plan(tmp_path):
 
 
 def test_readers_round_robin_and_assignment_csv(tmp_path):
-    pairs = assign_round_robin(["P1", "P2", "P3"], ["a", "b", "c"], 2)
+    pairs = assign_readers(["P1", "P2", "P3"], ["a", "b", "c"], 2)
     assert pairs == [("P1", "a"), ("P1", "b"), ("P2", "b"), ("P2", "c"), ("P3", "c"), ("P3", "a")]
     with pytest.raises(WorklistError, match="--readers 3"):
-        assign_round_robin(["P1"], ["a", "b"], 3)
+        assign_readers(["P1"], ["a", "b"], 3)
     f = tmp_path / "assign.csv"
     f.write_text("patient_id,reader\nP1,alice\nP2,bad name\n")
     with pytest.raises(WorklistError, match=r"assign\.csv: line 3: column reader"):
@@ -105,7 +106,7 @@ def test_reader_workflow_status_next_and_blinding(demo, tmp_path):
     studies = from_folder(demo / "dicom")
     pids = sorted({s.patient_id for s in studies})
     wl = Worklist.create(
-        tmp_path / "c", studies, {"kind": "folder"}, assign_round_robin(pids, ["alice", "bob"], 2)
+        tmp_path / "c", studies, {"kind": "folder"}, assign_readers(pids, ["alice", "bob"], 2)
     )
     assert wl.progress("alice") == {
         "not_started": 3,
