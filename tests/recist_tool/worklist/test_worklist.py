@@ -257,3 +257,39 @@ def test_damaged_worklist_files_name_file_line_and_value(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "missing column" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readers_option_alone_names_them_and_assign_leaves_nobody_out(demo, tmp_path, monkeypatch):
+    from recist_tool.cli import main
+
+    def cli(*args):
+        monkeypatch.setattr(sys, "argv", ["recist-tool", *map(str, args)])
+        with pytest.raises(SystemExit) as end:
+            main()
+        return end.value.code
+
+    assert cli("worklist", "init", tmp_path / "a", "--from", demo / "dicom", "--readers", "2") == 0
+    wl = Worklist.open(tmp_path / "a")
+    assert [(e.patient_id, e.reader) for e in wl.entries()][:2] == [
+        ("DEMO-001", "reader1"),
+        ("DEMO-001", "reader2"),
+    ]
+    assert wl.meta["readers"] == ["reader1", "reader2"]
+    f = tmp_path / "assign.csv"
+    f.write_text("patient_id,reader\nDEMO-002,ann\n")
+    assert cli("worklist", "init", tmp_path / "b", "--from", demo / "dicom", "--assign", f) == 0
+    wl = Worklist.open(tmp_path / "b")
+    assert [(e.patient_id, e.reader) for e in wl.entries()] == [
+        ("DEMO-001", ""),  # left out of the CSV: anyone may take it
+        ("DEMO-002", "ann"),
+        ("DEMO-003", ""),
+    ]
+    # Double reading: the adjudication's progress (once adjudicate has listed patients).
+    assert wl.adjudication_progress() is None
+    (tmp_path / "b" / "adjudication.csv").write_text("patient_id,reasons\nDEMO-002,x\nP/3,y\n")
+    done = wl.reading_path("DEMO-002", "adjudicated")
+    done.parent.mkdir(parents=True)
+    done.write_text("")
+    wl.reading_path("DEMO-001", "adjudicated").write_text("")
+    wl.reading_path("P/3", "adjudicated").with_suffix(".audit.jsonl").write_text("")
+    assert wl.adjudication_progress() == {"discordant": 2, "adjudicated": 1, "readings": 2}
