@@ -50,3 +50,28 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+
+# Node for the OHIF SR tests: OHIF v3's own SR adapter (@cornerstonejs/adapters,
+# pinned in tests/node/package-lock.json) reads our SRs and writes OHIF-style ones.
+# It needs Node >= 20; Debian 12 ships 18, so an older Node gets a pinned Node 22
+# from the npm registry (tests/node/.runtime) next to it.
+NODE_RUNTIME_VERSION=22.23.5
+node_ok() { "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null; }
+if ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if ! node_ok node && ! ls tests/node/.runtime/node_modules/node-linux-*/bin/node >/dev/null 2>&1; then
+  case "$(uname -m)" in aarch64 | arm64) arch=arm64 ;; *) arch=x64 ;; esac
+  echo "setup: installing Node $NODE_RUNTIME_VERSION for the OHIF SR tests (tests/node/.runtime)"
+  npm install --silent --no-audit --no-fund --ignore-scripts --no-save \
+    --prefix tests/node/.runtime "node-linux-$arch@$NODE_RUNTIME_VERSION" >/dev/null
+fi
+node_stamp=tests/node/node_modules/.recist-setup
+if [ ! -f "$node_stamp" ] || [ tests/node/package-lock.json -nt "$node_stamp" ]; then
+  echo "setup: installing the OHIF SR adapter for the tests (tests/node, npm ci)"
+  (cd tests/node && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null)
+  touch "$node_stamp"
+fi

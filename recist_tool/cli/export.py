@@ -164,18 +164,35 @@ def sr(
         "--include-identity",
         help="Copy patient name, birth date, accession number from the images (for PACS).",
     ),
+    include_free_text: bool = typer.Option(
+        False,
+        "--include-free-text",
+        help="Also copy the images' free-text fields (patient comments and history, "
+        "institution, station, device serial number).",
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
-    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point."""
-    from recist_tool.export.sr import export_readings
+    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point.
+
+    Each lesion is a measurement group OHIF v3 opens as an editable measurement
+    (bidirectional, length or probe tool, labelled with the lesion ID); the lesion
+    keeps one Tracking Unique Identifier at every time point.
+    """
+    from recist_tool.export.sr import export_readings, numbers_only
 
     deid = _deid(deidentify, secret)
     if deid is not None and include_identity:
         from recist_tool.export.deid import DeidentificationError
 
         raise DeidentificationError("--include-identity and --deidentify exclude each other")
+    if deid is not None and include_free_text:
+        from recist_tool.export.deid import DeidentificationError
+
+        raise DeidentificationError("--include-free-text and --deidentify exclude each other")
     readings = _readings(annotations)
+    for message in numbers_only(readings):
+        typer.echo(f"warning: {message}", err=True)
     _done(
         export_readings(
             readings,
@@ -184,6 +201,7 @@ def sr(
             timepoints=timepoint or None,
             include_identity=include_identity,
             deid=deid,
+            include_free_text=include_free_text,
         )
     )
 
@@ -346,15 +364,21 @@ def import_sr(
         [], "--dicom", help="Folder(s) with the referenced images (to keep the lines)."
     ),
 ) -> None:
-    """Read TID 1500 SRs (ours and other tools') into the annotation format.
+    """Read TID 1500 SRs (ours and other tools', OHIF's among them) into the annotation
+    format.
 
-    Long/short axis, length and diameter measurements are read, with their lines.
+    One lesion per measurement group, named by its label: long/short axis, length and
+    diameter measurements with their lines, and point markers. Groups of other tools
+    that are not lesions (a vessel diameter, an angle, a probe) are listed and skipped.
     """
     from recist_tool.annotations import write_annotations
     from recist_tool.export.sr import ImageIndex
     from recist_tool.export.sr_import import read_srs, to_frame, to_readings
 
-    lesions = read_srs(inputs)
+    skipped: list = []
+    lesions = read_srs(inputs, skipped)
+    for s in skipped:
+        typer.echo(f"skipped (not a lesion): {s}", err=True)
     patients = {le.patient_id for le in lesions}
     if dicom and len(patients) == 1:
         (reading,) = to_readings(lesions, ImageIndex(dicom))

@@ -175,3 +175,15 @@ def normalise_organ(organ: str) -> str:
     return organ_name(
         code.value, code.scheme_designator, code.meaning, None if side is None else side.value
     )
+
+
+def organ_name_of(site: Code | None, laterality: Code | None) -> str:
+    """Organ text an importer derives from a finding site and laterality code."""
+    if site is None:
+        return ""
+    return organ_name(
+        site.value,
+        site.scheme_designator,
+        site.meaning,
+        None if laterality is None else laterality.value,
+    )

@@ -1,19 +1,20 @@
 // OHIF v3's DICOM SR adapter (@cornerstonejs/adapters), driven from the test suite.
 //
-//   node ohif_sr.mjs hydrate SR.dcm IMAGE_DIR...
-//       What OHIF makes of an SR: MeasurementReport.generateToolState(...) as OHIF's
-//       hydrateStructuredReport calls it, printed as JSON (per tool type: label,
-//       tracking UID, referenced SOP Instance UID, lengths, world points).
-//   node ohif_sr.mjs generate SPEC.json OUT.dcm IMAGE_DIR...
-//       An SR as OHIF writes it: tool state (as OHIF's getFilteredCornerstoneToolState
-//       builds it) -> MeasurementReport.generateReport(...) -> DICOM file.
-//       SPEC: {"tools": [{"tool": "Length"|"Bidirectional"|"Probe",
+//   node ohif_sr.mjs hydrate --images DIR [--images DIR...] SR.dcm...
+//       What OHIF makes of each SR: MeasurementReport.generateToolState(...) as
+//       OHIF's hydrateStructuredReport calls it, printed as JSON {SR path: {toolTypes,
+//       measurements: [{toolType, label, trackingUid, sopInstanceUid, length, width,
+//       unit, points (world), findingSites}]}}.
+//   node ohif_sr.mjs generate SPEC.json
+//       SRs as OHIF writes them: tool state (as OHIF's getFilteredCornerstoneToolState
+//       builds it) -> MeasurementReport.generateReport(...) -> DICOM files.
+//       SPEC: {"images": [DIR...], "reports": [{"out": PATH, "legacyCodes": false,
+//              "tools": [{"tool": "Length"|"Bidirectional"|"Probe",
 //                         "sop": SOPInstanceUID, "points": [[x, y], ...] (image
 //                         coordinates: column + 0.5, row + 0.5), "label": "...",
 //                         "findingSites": [{CodeValue, CodingSchemeDesignator,
-//                         CodeMeaning}]}], "legacyCodes": false}
-//       legacyCodes: write the older SRT G-A185/G-A186 codes for the axes, as OHIF
-//       2.x / cornerstoneTools 4 did.
+//                         CodeMeaning}]}]}]}
+//       legacyCodes: the axes coded SRT G-A185/G-A186, as older OHIF releases wrote.
 //
 // The image headers come from the DICOM files themselves (dcmjs), served to
 // Cornerstone through a metadata provider the way OHIF's DICOM image loader does.
@@ -24,6 +25,8 @@ import { metaData, utilities } from '@cornerstonejs/core';
 import { adaptersSR } from '@cornerstonejs/adapters';
 
 const { MeasurementReport } = adaptersSR.Cornerstone3D;
+// the adapter logs to the console: keep stdout for the JSON result
+for (const level of ["log", "info", "warn", "debug", "trace"]) console[level] = (...a) => process.stderr.write(`${a.map(String).join(" ")}\n`);
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
 function listFiles(p) {
@@ -98,8 +101,18 @@ function provider(type, imageId) {
 }
 metaData.addProvider(provider, 10000);
 
-function hydrate(srFile, dirs) {
+function hydrateAll(args) {
+  const dirs = [];
+  const files = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--images') dirs.push(args[++i]);
+    else files.push(args[i]);
+  }
   loadImages(dirs);
+  return Object.fromEntries(files.map((f) => [f, hydrate(f)]));
+}
+
+function hydrate(srFile) {
   const dataset = readDataset(srFile);
   const state = MeasurementReport.generateToolState(dataset, sopToImageId, metaData);
   const out = { toolTypes: Object.keys(state), measurements: [] };
@@ -135,9 +148,14 @@ function dist(a, b) {
   return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
 }
 
-function generate(specFile, outFile, dirs) {
-  loadImages(dirs);
+function generateAll(specFile) {
   const spec = JSON.parse(fs.readFileSync(specFile, 'utf8'));
+  loadImages(spec.images);
+  return spec.reports.map((r) => generate(r));
+}
+
+function generate(spec) {
+  const outFile = spec.out;
   const toolState = {};
   for (const t of spec.tools) {
     const imageId = sopToImageId[`${t.sop}:1`];
@@ -211,8 +229,8 @@ function relabelLegacy(dataset) {
 const [cmd, ...args] = process.argv.slice(2);
 try {
   let result;
-  if (cmd === 'hydrate') result = hydrate(args[0], args.slice(1));
-  else if (cmd === 'generate') result = generate(args[0], args[1], args.slice(2));
+  if (cmd === 'hydrate') result = hydrateAll(args);
+  else if (cmd === 'generate') result = generateAll(args[0]);
   else throw new Error(`unknown command ${cmd} (hydrate | generate)`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (err) {
