@@ -100,6 +100,11 @@ class SurvivalSettings:
         Figure formats.
     ph_transform : str
         Time transform of the proportional-hazards test.
+    founding : bool
+        Add the founding study's four OS comparisons with the published figures
+        (``founding_study.csv``; needs the OS endpoint).
+    bootstrap : int
+        Bootstrap resamples for the CI of each median difference of that table.
     """
 
     endpoints: tuple[str, ...] = ("os",)
@@ -112,6 +117,8 @@ class SurvivalSettings:
     figures: bool = True
     formats: tuple[str, ...] = ("png", "svg")
     ph_transform: str = "km"
+    founding: bool = True
+    bootstrap: int = 1000
 
     def check(self) -> None:
         """Raise :class:`SurvivalSettingsError` on an invalid value."""
@@ -127,6 +134,8 @@ class SurvivalSettings:
         h = self.rmst_horizon_months
         if h is not None and (not np.isfinite(h) or h <= 0):
             raise SurvivalSettingsError(f"--rmst-horizon must be a positive number, not {h}")
+        if self.bootstrap < 0:
+            raise SurvivalSettingsError(f"--bootstrap must be 0 or more, not {self.bootstrap}")
         bad_fmt = [f for f in self.formats if f not in ("png", "svg", "pdf")]
         if bad_fmt:
             raise SurvivalSettingsError(f"unknown figure format(s): {', '.join(bad_fmt)}")
@@ -145,6 +154,7 @@ class SurvivalResult:
     files: list[Path] = field(default_factory=list)
     settings: SurvivalSettings = field(default_factory=SurvivalSettings)
     fits: dict[tuple[str, str], CoxFit] = field(default_factory=dict)
+    founding: pd.DataFrame | None = None
 
 
 def endpoint_data(inputs: SurvivalInputs, endpoint: str, pfs_death: bool = False):
@@ -385,6 +395,11 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
         settings=settings,
         fits=fits,
     )
+    if settings.founding and "os" in settings.endpoints:
+        from recist_tool.survival.founding import founding_table
+
+        table = founding_table(inputs, settings.landmark_months, n_boot=settings.bootstrap)
+        result.founding = table if len(table) else None
     return result, parts["figs"]
 
 
@@ -441,6 +456,7 @@ def run_survival(
         ("logrank.csv", result.logrank),
         ("cox.csv", result.cox),
         ("ph_test.csv", result.ph),
+        *([("founding_study.csv", result.founding)] if result.founding is not None else []),
     ):
         with atomic_write(out / name, "w") as fh:
             fh.write(_csv_bytes(frame))
@@ -493,6 +509,10 @@ def summary_text(result: SurvivalResult) -> str:
                 f"patient(s) excluded ({ex['event_before_landmark']} with the event,"
                 f" {ex['censored_before_landmark']} censored before it)"
             )
+    if result.founding is not None:
+        from recist_tool.survival.founding import founding_text
+
+        lines.append(founding_text(result.founding))
     lines += [f"note: {n}" for n in result.notes]
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}")

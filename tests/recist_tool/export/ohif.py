@@ -32,9 +32,7 @@ def node() -> str:
 
 
 def _run(*args: str) -> object:
-    proc = subprocess.run(
-        [node(), str(SCRIPT), *args], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([node(), str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
