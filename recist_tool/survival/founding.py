@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from recist_tool.survival.cox import DAYS_PER_MONTH, fit_time_varying, long_format
-from recist_tool.survival.groups import GROUPINGS, IMAGING, TREATMENTS, Predictor
+from recist_tool.survival.groups import GROUPINGS, TREATMENTS, Predictor
 from recist_tool.survival.inputs import SurvivalInputs
 from recist_tool.survival.km import fit_km, median_with_ci
 from recist_tool.survival.logrank import logrank

@@ -116,7 +116,7 @@ def calibration_table(params: CohortParams | None = None, seeds: Iterable[int] =
                 "p_ok": bool(naive["logrank_p"].mean() < bound),
                 "landmark_mean_difference": float(lm["difference_months"].mean()),
                 "landmark_mean_p": float(lm["logrank_p"].mean()),
-                "seeds": int(len(naive)),
+                "seeds": len(naive),
             }
         )
     return pd.DataFrame(out)

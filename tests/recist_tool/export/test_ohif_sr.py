@@ -140,8 +140,8 @@ def test_ohif_written_srs_import_as_one_lesion_per_group(ohif_srs):
         for it in g.ContentSequence
         if it.ConceptNameCodeSequence[0].CodeValue == "112039"
     }
-    assert texts == {"Cornerstone3DTools@^0.1.0:Bidirectional",
-                     "Cornerstone3DTools@^0.1.0:Length", "Cornerstone3DTools@^0.1.0:Probe"}  # fmt: skip
+    tag = "Cornerstone3DTools@^0.1.0"
+    assert texts == {f"{tag}:Bidirectional", f"{tag}:Length", f"{tag}:Probe"}
     names = {
         it.ConceptNameCodeSequence[0].CodeValue
         for g in raw[1].ContentSequence[-1].ContentSequence
