@@ -68,6 +68,9 @@ def survival(
         0.8, "--tgr-cutoff", help="TGR groups: below / at or above this %/month (GREPONET 0.8)."
     ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
+    ci: bool = typer.Option(
+        True, "--ci/--no-ci", help="Draw the 95 % confidence bands of the Kaplan–Meier curves."
+    ),
     founding: bool = typer.Option(
         True,
         "--founding/--no-founding",
@@ -91,6 +94,7 @@ def survival(
         pfs_death=pfs_death,
         tgr_cutoff=tgr_cutoff,
         figures=not no_figures,
+        ci_bands=ci,
         founding=founding,
         bootstrap=bootstrap,
     )

@@ -24,11 +24,18 @@ from recist_tool.survival.cox import (
     fit_time_varying,
     long_format,
 )
-from recist_tool.survival.groups import IMAGING, Predictor, build_predictors, km_groups
+from recist_tool.survival.groups import (
+    IMAGING,
+    TREATMENTS,
+    Predictor,
+    build_predictors,
+    km_groups,
+)
 from recist_tool.survival.inputs import Source, SurvivalInputs, read_inputs
 from recist_tool.survival.km import km_rows
 from recist_tool.survival.logrank import logrank
 from recist_tool.survival.ph import ph_test
+from recist_tool.survival.plots import ENDPOINT_WORDS, predictor_words
 
 ENDPOINTS = ("os", "pfs")
 KM_COLUMNS = [
@@ -97,7 +104,9 @@ class SurvivalSettings:
     figures : bool
         Write the figures.
     formats : tuple of str
-        Figure formats.
+        Figure formats (PNG at 300 dpi; PDF and SVG are vector).
+    ci_bands : bool
+        Draw the 95 % confidence bands of the Kaplan–Meier curves.
     ph_transform : str
         Time transform of the proportional-hazards test.
     founding : bool
@@ -115,7 +124,8 @@ class SurvivalSettings:
     rmst_horizon_months: float | None = None
     pfs_death: bool = False
     figures: bool = True
-    formats: tuple[str, ...] = ("png", "svg")
+    formats: tuple[str, ...] = ("png", "pdf", "svg")
+    ci_bands: bool = True
     ph_transform: str = "km"
     founding: bool = True
     bootstrap: int = 1000
@@ -213,6 +223,7 @@ class _Analysis:
     values: dict[str, pd.Series]
     n_excluded: int
     origin: str
+    note: str = ""
 
 
 def _analyses(
@@ -225,6 +236,7 @@ def _analyses(
         {n: p.values.loc[time_days.index] for n, p in preds.items()},
         0,
         "time from treatment (time zero)",
+        "Naive analysis: every patient, from the first treatment, groups as finally known",
     )
     l_days = landmark * DAYS_PER_MONTH
     at = time_days > l_days
@@ -239,6 +251,8 @@ def _analyses(
         int((~at).sum()),
         f"time from the {landmark:g}-month landmark; {int((~at).sum())} patient(s) excluded "
         f"({before_event} with the event, {before_cens} censored before the landmark)",
+        f"Landmark analysis: patients in follow-up at {landmark:g} months "
+        f"({int((~at).sum())} excluded), groups as known then",
     )
     excl = {
         "landmark_months": landmark,
@@ -297,13 +311,20 @@ def analyse_endpoint(
                     "event": a.event,
                     "groups": groups,
                     "order": order,
-                    "title": f"{endpoint.upper()} by {name} ({a.name.replace('_', '-')})",
+                    "title": f"{ENDPOINT_WORDS[endpoint]} by {predictor_words(name)}",
                     "xlabel": (
-                        "Months from treatment"
+                        "Months since first treatment"
                         if a.name == "naive"
-                        else f"Months from the {s.landmark_months:g}-month landmark"
+                        else f"Months since the {s.landmark_months:g}-month landmark"
                     ),
-                    "origin_note": f"Time origin: {a.origin}.",
+                    "origin_note": a.note,
+                    "ylabel": f"{ENDPOINT_WORDS[endpoint]} (probability)",
+                    "ci": s.ci_bands,
+                    "group_names": (
+                        {"> 1": "More than one treatment", "<= 1": "One treatment"}
+                        if name == TREATMENTS
+                        else None
+                    ),
                     "logrank_p": test["p"],
                     "medians": {
                         r["group"]: (r["median_months"], r["median_ci_low"], r["median_ci_high"])
@@ -445,7 +466,11 @@ def run_survival(
         for ep in dict.fromkeys(settings.endpoints):
             sub = result.cox[result.cox["endpoint"] == ep]
             if len(sub):
-                fig = forest_figure(sub, title=f"Cox hazard ratios, {ep.upper()}")
+                fig = forest_figure(
+                    sub,
+                    title=f"{ENDPOINT_WORDS[ep]}: Cox hazard ratios",
+                    landmark_months=settings.landmark_months,
+                )
                 for fmt, data in render(fig, settings.formats).items():
                     rendered[f"forest_{ep}.{fmt}"] = data
     out = Path(outdir)
