@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
@@ -111,7 +113,7 @@ def _big_cohort(n=150):
         cat = ["CR", "PR", "SD", "PD"][i % 4]
         k = int(rng.integers(2, 7)) if cat != "PD" else 2
         for j in range(k):
-            resp = "" if j == 0 else ("PD" if cat == "PD" or j == k - 1 and i % 3 == 0 else cat)
+            resp = "" if j == 0 else ("PD" if cat == "PD" or (j == k - 1 and i % 3 == 0) else cat)
             change = {"CR": -100, "PR": -45, "SD": 5, "PD": 40}[cat] if j else 0.0
             tps.append((pid, 56 * j, change + rng.normal(0, 3) * (j > 0), resp, "no"))
         pts.append((pid, "2024-01-01", cat, int(i % 3 == 0 or cat == "PD")))
@@ -138,7 +140,7 @@ def test_swimmer_stays_readable_for_150_patients():
     for ax in axes:
         boxes = [lbl.get_window_extent(renderer) for lbl in ax.get_yticklabels()]
         assert len(boxes) == len(ax.patches)
-        for a, b in zip(boxes, boxes[1:], strict=False):
+        for a, b in itertools.pairwise(boxes):
             assert a.y0 >= b.y1 - 0.5  # labels never overlap (top to bottom)
         # markers fit inside the bars: size (points) <= bar height (points)
         bar_h = ax.transData.transform([(0, 0.72)])[0][1] - ax.transData.transform([(0, 0)])[0][1]
