@@ -2,7 +2,8 @@
 # Set up everything recist-tool needs on a fresh Debian machine (run as root):
 # system packages for a headless display (Xvfb, Mesa, Qt's xcb libraries), R with
 # the survival, psych and vcd packages and dicom3tools (reference checks in the tests), a virtual
-# environment in .venv, and the project with its napari and dev extras.
+# environment in .venv, the project with its all (napari + PyQt6) and dev extras, and the
+# node packages of the OHIF SR tests.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing recist-tool and its Python dependencies into .venv"
   log=.venv/pip-install.log
   if ! { .venv/bin/python -m pip install --upgrade pip &&
-    .venv/bin/python -m pip install -e ".[napari,dev]"; } >"$log" 2>&1; then
+    .venv/bin/python -m pip install -e ".[all,dev]"; } >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "setup: pip install failed (full log: $log)" >&2
     exit 1
