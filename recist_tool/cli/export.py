@@ -63,7 +63,9 @@ def _done(paths: list[Path]) -> None:
 
 @export_app.command("tables")
 def tables(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     formats: list[str] = typer.Option(
         ["xlsx", "parquet", "csv"], "--format", "-f", help="xlsx, parquet and/or csv."
@@ -95,7 +97,9 @@ def tables(
 
 @export_app.command("plots")
 def plots(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     treatments: Path | None = typer.Option(
         None, "--treatments", help="CSV with patient_id, date of each treatment (swimmer)."
@@ -153,6 +157,7 @@ def _treatments(path: Path | None, deid):
 def sr(
     annotations: list[Path] = typer.Argument(
         ...,
+        metavar="ANNOTATIONS",
         help="Annotation CSVs with their JSON sidecars (one patient each).",
         show_default=False,
     ),
@@ -208,7 +213,9 @@ def sr(
 
 @export_app.command("dicom")
 def dicom_deid(
-    inputs: list[Path] = typer.Argument(..., help="DICOM files or folders.", show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help="DICOM files or folders.", show_default=False
+    ),
     outdir: Path = _OUT,
     secret: str | None = _SECRET,
 ) -> None:
@@ -227,11 +234,15 @@ def dicom_deid(
 def cdisc(
     results: Path = typer.Argument(
         ...,
+        metavar="RESULTS",
         help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
         show_default=False,
     ),
     annotations: list[Path] = typer.Argument(
-        ..., help="The run's annotation CSV files or folders.", show_default=False
+        ...,
+        metavar="ANNOTATIONS",
+        help="The run's annotation CSV files or folders.",
+        show_default=False,
     ),
     outdir: Path = _OUT,
     studyid: str = typer.Option("RECIST", "--studyid", help="STUDYID of every record."),
@@ -254,7 +265,9 @@ def cdisc(
 
 @export_app.command("report")
 def report(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     survival: Path | None = typer.Option(
         None, "--survival", help="Output folder of 'recist-tool survival' (tables, KM figures)."
@@ -306,6 +319,7 @@ def report(
 def patient_report(
     annotations: list[Path] = typer.Argument(
         ...,
+        metavar="ANNOTATIONS",
         help="Annotation CSVs with their JSON sidecars (one patient each).",
         show_default=False,
     ),
@@ -352,7 +366,9 @@ def patient_report(
 
 @import_app.command("sr")
 def import_sr(
-    inputs: list[Path] = typer.Argument(..., help="SR files or folders.", show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help="SR files or folders.", show_default=False
+    ),
     output: Path = typer.Option(
         ...,
         "-o",

@@ -516,29 +516,40 @@ def summary_text(result: SurvivalResult) -> str:
                 f"(95% CI {_num(r['median_ci_low'])}–{_num(r['median_ci_high'])})"
             )
         lr = result.logrank[result.logrank["endpoint"] == ep]
+        if len(lr):
+            lines.append(
+                f"  {'log-rank test':<26}{'analysis':<10}{'p':<9}medians, first - last group"
+            )
         for _, r in lr.iterrows():
             lines.append(
-                f"  log-rank {r['analysis']:<9} {r['predictor']:<24} p={_p(r['p'])}  "
-                f"median difference {_num(r['median_difference_months'])} months"
+                f"  {str(r['predictor'])[:25]:<26}{r['analysis']:<10}{_p(r['p']):<9}"
+                f"{_num(r['median_difference_months'])} months"
             )
         cox = result.cox[result.cox["endpoint"] == ep]
-        for _, r in cox.iterrows():
-            lines.append(
-                f"  Cox {r['analysis']:<13} {r['covariate']:<48} HR {r['hr']:.2f} "
-                f"({r['ci_low']:.2f}–{r['ci_high']:.2f}) p={_p(r['p'])}"
-            )
+        if len(cox):
+            lines.append(f"  {'Cox model':<13}hazard ratio (95% CI), p")
+        for cov in dict.fromkeys(cox["covariate"]):
+            lines.append(f"  {str(cov)[:76]}")
+            for _, r in cox[cox["covariate"] == cov].iterrows():
+                lines.append(
+                    f"    {r['analysis'].replace('_', '-'):<13}HR {r['hr']:.2f} "
+                    f"({r['ci_low']:.2f}–{r['ci_high']:.2f}), {_pe(r['p'])}"
+                )
         ex = result.exclusions.get(ep, {})
         if ex:
             lines.append(
-                f"  landmark {ex['landmark_months']:g} months: {ex['excluded']} "
-                f"patient(s) excluded ({ex['event_before_landmark']} with the event,"
-                f" {ex['censored_before_landmark']} censored before it)"
+                f"  {ex['landmark_months']:g}-month landmark: {ex['excluded']} patient(s) "
+                f"excluded ({ex['event_before_landmark']} events, "
+                f"{ex['censored_before_landmark']} censored before it)"
             )
     if result.founding is not None:
         from recist_tool.survival.founding import founding_text
 
         lines.append(founding_text(result.founding))
-    lines += [f"note: {n}" for n in result.notes]
+    import textwrap
+
+    for n in result.notes:  # wrapped for an 80-column terminal
+        lines += textwrap.wrap(f"note: {n}", 79, subsequent_indent="  ")
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}")
     return "\n".join(lines)
@@ -546,6 +557,12 @@ def summary_text(result: SurvivalResult) -> str:
 
 def _num(v: float) -> str:
     return "NR" if not np.isfinite(v) else f"{v:.1f}"
+
+
+def _pe(p: float) -> str:
+    """``p=0.012`` / ``p<0.001`` / ``p n/a``."""
+    text = _p(p)
+    return f"p{text}" if text.startswith("<") else ("p n/a" if text == "n/a" else f"p={text}")
 
 
 def _p(p: float) -> str:
