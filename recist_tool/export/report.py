@@ -154,6 +154,27 @@ def load_survival(folder: str | os.PathLike) -> SurvivalOutputs:
     return SurvivalOutputs(tables, figures, folder)
 
 
+COLUMN_WORDS = {
+    "best_overall_response": "Best overall response",
+    "patients": "Patients",
+    "percent": "%",
+    "endpoint": "Endpoint",
+    "definition": "Definition",
+    "n": "Patients",
+    "events": "Events",
+    "estimate": "Estimate",
+    "ci_low": "95 % CI, low",
+    "ci_high": "95 % CI, high",
+    "unit": "Unit",
+    "censoring": "Censoring",
+}
+
+
+def _in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names in words (the CSV names stay in the CSV files)."""
+    return frame.rename(columns=lambda c: COLUMN_WORDS.get(str(c), str(c).replace("_", " ")))
+
+
 ANALYSIS_WORDS = {
     "naive": "Naive (from treatment)",
     "landmark": "Landmark",
@@ -431,7 +452,7 @@ def cohort_html(report: CohortReport) -> str:
         f"{len(r.timepoints)} time points</p>",
         "<h2>Response</h2>",
         "<h3>Best overall response</h3>",
-        table_html(report.counts, "{:.1f}"),
+        table_html(_in_words(report.counts), "{:.1f}"),
         "<h3>Rates (exact Clopper–Pearson 95 % confidence intervals)</h3>",
         "<table><tbody>"
         + "".join(
@@ -447,7 +468,7 @@ def cohort_html(report: CohortReport) -> str:
             "<h3>Trial endpoints</h3>",
             '<p class="meta">Proportions with exact Clopper–Pearson 95 % CIs; times in '
             "months, Kaplan–Meier medians with 95 % CIs (log-log).</p>",
-            table_html(report.endpoints, "{:.4g}"),
+            table_html(_in_words(report.endpoints), "{:.4g}"),
         ]
     parts += [
         "<h2>Figures</h2>",
@@ -720,11 +741,11 @@ def cohort_pdf(report: CohortReport) -> bytes:
             ("Cohort", f"recist-tool {__version__}, created {report.created}\n"
                        f"{len(report.results.patients)} patients, "
                        f"{len(report.results.timepoints)} time points"),
-            ("Best overall response", report.counts),
+            ("Best overall response", _in_words(report.counts)),
             ("Rates (exact Clopper–Pearson 95 % CI)", rates + "\nDenominator: every "
              "patient evaluated (NE included)."),
-            *([("Trial endpoints", report.endpoints[["endpoint", "n", "events", "estimate",
-                                                     "ci_low", "ci_high", "unit"]])]
+            *([("Trial endpoints", _in_words(report.endpoints[["endpoint", "n", "events",
+                "estimate", "ci_low", "ci_high", "unit"]]))]
               if report.endpoints is not None else []),
             ("Settings", report.settings_table),
         ])))  # fmt: skip
