@@ -29,7 +29,7 @@ HELP = "\n\n".join(
 
 def batch(
     inputs: list[Path] = typer.Argument(
-        ..., help="Annotation CSV files or folders.", show_default=False
+        ..., metavar="INPUTS", help="Annotation CSV files or folders.", show_default=False
     ),
     outdir: Path = typer.Option(..., "-o", "--outdir", help="Output folder (created)."),
     confirm: bool = typer.Option(False, "--confirm", help="Require confirmation of CR/PR."),
@@ -138,27 +138,41 @@ def batch(
 
 
 def _timepoint_table(result):
-    """Per time point responses, for a handful of patients."""
+    """Per time point responses, for a handful of patients: one compact table per
+    patient (titled with the patient), so it fits an 80-column terminal."""
+    from rich.console import Group
     from rich.table import Table
 
-    table = Table(title="Response per time point")
-    for col in ("patient", "time point", "date", "SOD mm", "vs baseline", "vs nadir",
-                "target", "non-target", "new", "overall"):  # fmt: skip
-        table.add_column(col)
-    for r in result.display_timepoints().itertuples(index=False):
-        table.add_row(
-            str(r.patient_id),
-            str(r.timepoint),
-            str(r.date),
-            r.sum,
-            r.change_from_baseline,
-            r.change_from_nadir,
-            str(r.target_response),
-            str(r.non_target_response),
-            str(r.new_lesions),
-            str(r.overall_response),
+    tables = []
+    frame = result.display_timepoints()
+    for pid, rows in frame.groupby("patient_id", sort=False):
+        table = Table(
+            title=f"{pid}: response per time point",
+            box=None,
+            padding=(0, 1, 0, 0),
+            pad_edge=False,
+            header_style="bold underline",
+            title_justify="left",
         )
-    return table
+        for col in ("visit", "date", "SOD", "vs base", "vs nadir", "T", "NT", "new",
+                    "overall"):  # fmt: skip
+            table.add_column(col, no_wrap=True)
+        table.caption = "T target, NT non-target response; changes of the sum of diameters (SOD)"
+        table.caption_justify = "left"
+        for r in rows.itertuples(index=False):
+            table.add_row(
+                str(r.timepoint),
+                str(r.date),
+                r.sum,
+                r.change_from_baseline,
+                r.change_from_nadir,
+                str(r.target_response),
+                str(r.non_target_response),
+                str(r.new_lesions),
+                str(r.overall_response),
+            )
+        tables.append(table)
+    return Group(*tables)
 
 
 def register(app: typer.Typer) -> None:

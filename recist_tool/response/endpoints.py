@@ -159,7 +159,8 @@ def trial_endpoints(
         days = pd.to_numeric(days, errors="coerce")
         event = pd.to_numeric(event, errors="coerce")
         ok = (days.notna() & event.notna()).to_numpy()
-        d, e = days.to_numpy(float)[ok], event.to_numpy(float)[ok]
+        d = days.to_numpy(float, na_value=np.nan)[ok]
+        e = event.to_numpy(float, na_value=np.nan)[ok]
         med, low, high = _km(d, e)
         rows.append(
             (

@@ -180,8 +180,14 @@ def long_format(
         v = pd.Series(init.loc[long["_id"]].to_numpy(), index=long.index, dtype=object)
         cp = cp_all[cp_all["pred"] == name] if len(cp_all) else cp_all
         if len(cp):
+            # the same key dtypes on both sides (pandas 3 refuses object vs str ids
+            # and int vs float times in merge_asof)
             left = long.loc[order, ["_id", "_start"]].reset_index()
-            right = cp.sort_values("days")[["patient_id", "days", "value"]]
+            left["_id"] = left["_id"].astype(str)
+            left["_start"] = left["_start"].astype("float64")
+            right = cp.sort_values("days")[["patient_id", "days", "value"]].copy()
+            right["patient_id"] = right["patient_id"].astype(str)
+            right["days"] = right["days"].astype("float64")
             m = pd.merge_asof(
                 left,
                 right,
@@ -228,7 +234,7 @@ def fit_time_varying(long: pd.DataFrame, start: pd.Series | None = None) -> CoxF
         init = np.array([float(start.get(c, 0.0)) for c in cols])
         init = init if np.all(np.isfinite(init)) and np.all(np.abs(init) < 10) else None
         if init is not None:
-            init = init * data[list(cols)].std(0).to_numpy(float)
+            init = init * data[list(cols)].std(axis=0).to_numpy(float)
     ctv = CoxTimeVaryingFitter()
     try:
         with warnings.catch_warnings(record=True) as caught:
