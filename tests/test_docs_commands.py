@@ -31,6 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNABLE = {"sh", "bash", "shell", "console", "python"}
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\(?(.*?)\)?\s*-->")
+#: Blocks between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` that a test of
+#: their own runs (with the servers they need): NAME -> that test.
+OWN_TESTS = {
+    "pacs-flow": "tests/recist_tool/pacs/test_cli.py",  # against the test Orthanc
+    "double-read-flow": "tests/recist_tool/readers/test_cohort_flow.py",
+}
+OWN = re.compile(r"<!--\s*([\w-]+):start\s*-->")
 FENCE = re.compile(r"^(```+)\s*([\w+-]*)\s*$")
 
 
@@ -77,7 +84,11 @@ def blocks(doc: Path) -> list[Block]:
             i += 1
         prev = next((ln for ln in reversed(lines[:start]) if ln.strip()), "")
         skip = SKIP.search(prev)
-        out.append(Block(doc, start + 1, lang, "\n".join(body), skip and skip.group(1).strip()))
+        reason = skip and skip.group(1).strip()
+        own = OWN.search(prev)
+        if own and own.group(1) in OWN_TESTS:
+            reason = f"run by {OWN_TESTS[own.group(1)]}"
+        out.append(Block(doc, start + 1, lang, "\n".join(body), reason))
         i += 1
     return out
 
@@ -148,6 +159,8 @@ def test_every_runnable_block_is_found():
     assert any("recist-tool export sr" in b.text for b in found)
     # every skipped block says why
     assert all(b.skip for d in DOCS for b in blocks(d) if b.skip is not None)
+    # blocks run by their own tests: those tests exist
+    assert all((ROOT / test).is_file() for test in OWN_TESTS.values())
 
 
 @pytest.mark.slow

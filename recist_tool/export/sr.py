@@ -459,7 +459,7 @@ def build_sr(
     where = f"patient {reading.patient_id}, time point {timepoint}"
     patient = _patient_attributes(images, where, include_identity, include_free_text)
     images = [_without_identity(ds) for ds in images]
-    evidence = images + [_without_identity(ds) for ds in extra_evidence]
+    evidence = images + list(extra_evidence)
     device = ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
@@ -548,14 +548,21 @@ def _patient_attributes(
 
 
 def _without_identity(ds: Dataset) -> Dataset:
-    out = copy.copy(ds)
+    """A copy of an image header without identity and free text.
+
+    A deep copy: a shallow ``copy.copy`` of a pydicom Dataset shares its element
+    dictionary, so emptying an attribute there would change the index's own header.
+    """
+    from pydicom.dataelem import DataElement
+
+    out = copy.deepcopy(ds)
     for kw in IDENTITY_ATTRIBUTES + FREE_TEXT_ATTRIBUTES:
         if kw in out:
-            if out[kw].VR == "SQ":
+            elem = out[kw]
+            if elem.VR == "SQ":
                 del out[kw]
             else:
-                out[kw] = copy.copy(out[kw])
-                out[kw].value = ""
+                out[kw] = DataElement(elem.tag, elem.VR, "")
     return out
 
 

@@ -47,6 +47,7 @@ IMAGE_REGION = ("111030", "DCM")
 PERSON_OBSERVER_NAME = ("121008", "DCM")
 FINDING_SITE_SRT = ("G-C0E3", "SRT")
 COMMENT = (C.COMMENT.value, "DCM")
+REFERENCED_SEGMENT = ("121191", "DCM")
 _LONG = {
     (C.LONG_AXIS.value, "SCT"),
     C.LONG_AXIS_SRT,
@@ -154,6 +155,7 @@ class ImportedLesion:
     finding_meaning: str = ""
     sites: list[tuple[str, str]] = field(default_factory=list)
     kind_coded: bool = False
+    segment: bool = False  # a TID 1411 group of a DICOM SEG segment (volume, mean HU)
 
 
 def _code(item: Dataset, keyword: str = "ConceptNameCodeSequence") -> tuple[str, str]:
@@ -272,6 +274,11 @@ def read_sr(
         les.patient_id, les.reader, les.source = patient, reader, str(path)
         les.date, les.own, les.group_index = date, own, n
         les.timepoint = les.timepoint or date
+        if les.segment:  # volume and mean HU of a segment: the sizes are in planar groups
+            if skipped is not None:
+                reason = "a segmentation's volumetric group (volume, mean HU), not a size"
+                skipped.append(SkippedGroup(str(path), n, _describe(les), reason))
+            continue
         if not own:
             reason = _not_a_lesion(les)
             if reason:
@@ -366,6 +373,8 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
             les.label = str(item.get("TextValue", "")).strip()
         elif code == (C.ORGAN_TEXT.value, C.PRIVATE_SCHEME) and vt == "TEXT":
             les.organ_text = str(item.get("TextValue", ""))
+        elif code == REFERENCED_SEGMENT:
+            les.segment = True
         elif code == IMAGE_REGION and vt == "SCOORD":
             region = item
         elif code == (C.BASELINE_CATEGORY.value, "DCM"):

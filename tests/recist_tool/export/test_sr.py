@@ -15,7 +15,13 @@ import pytest
 from pydicom.sr.codedict import codes
 
 from recist_tool.export import sr_codes
-from recist_tool.export.sr import ImageIndex, SRExportError, export_readings, tracking_uid
+from recist_tool.export.sr import (
+    ImageIndex,
+    SRExportError,
+    build_sr,
+    export_readings,
+    tracking_uid,
+)
 from recist_tool.export.sr_import import SRImportError, read_sr, read_srs, to_frame, to_readings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "sample_dicom"
@@ -328,3 +334,14 @@ def test_new_lesions_and_states_round_trip(tmp_path):
         "non_target",
         "progression",
     ]
+
+
+def test_export_leaves_the_image_headers_untouched(sample_reading, tmp_path):
+    """Identity is removed from copies: the index's own headers keep it, so a later
+    export with --include-identity still matches the images."""
+    index = ImageIndex([SAMPLE])
+    before = {sop: str(ds.PatientName) for sop, ds in index.by_sop.items()}
+    build_sr(sample_reading, "baseline", index)
+    assert {sop: str(ds.PatientName) for sop, ds in index.by_sop.items()} == before
+    sr = build_sr(sample_reading, "baseline", index, include_identity=True)
+    assert str(sr.PatientName) == next(iter(before.values())) != ""
