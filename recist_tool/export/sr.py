@@ -247,7 +247,8 @@ def _tool(axes: list[_Axis], finding) -> str | None:
 
     Bidirectional when both axes have lines on one image (OHIF draws a bidirectional
     on one image); Length when only one axis line can be drawn (the first one: the
-    long axis, or a node's short axis alone); Probe for a point marker; None when
+    long axis, or a node's short axis alone); ArrowAnnotate for a point marker (OHIF
+    shows the lesion ID at the arrow's tip); None when
     there is no geometry (the group is then numbers only: OHIF shows it read-only).
     """
     lines = [a.line for a in axes if a.line is not None and a.line.sop_instance_uid]
@@ -256,7 +257,7 @@ def _tool(axes: list[_Axis], finding) -> str | None:
     if lines:
         return C.TOOL_LENGTH
     if finding.marker is not None and finding.marker.sop_instance_uid and not axes:
-        return C.TOOL_PROBE
+        return C.TOOL_ARROW
     return None
 
 
@@ -334,7 +335,7 @@ def _measurement_group(reading: Reading, lesion, label: str, index: ImageIndex):
         finding_sites=None if site is None else [FindingSite(site, laterality=laterality)],
         qualitative_evaluations=evaluations,
     )
-    if tool == C.TOOL_PROBE:
+    if tool == C.TOOL_ARROW:
         image = index.get(finding.marker.sop_instance_uid, where)
         xy = image_coordinates(np.array([finding.marker.position_lps]), image, where)
         group = PlanarROIMeasurementsAndQualitativeEvaluations(

@@ -39,6 +39,8 @@ CORNERSTONE_LEGACY_TAG = "cornerstoneTools@^4.0.0"
 TOOL_BIDIRECTIONAL = f"{CORNERSTONE_TAG}:Bidirectional"
 TOOL_LENGTH = f"{CORNERSTONE_TAG}:Length"
 TOOL_PROBE = f"{CORNERSTONE_TAG}:Probe"
+#: A non-target's (or new lesion's) point marker: OHIF's arrow, labelled with the ID.
+TOOL_ARROW = f"{CORNERSTONE_TAG}:ArrowAnnotate"
 
 PRIVATE_SCHEME = "99RCST"
 PRIVATE_SCHEME_NAME = "recist-tool RECIST 1.1 lesion states"

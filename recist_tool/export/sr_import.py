@@ -189,6 +189,14 @@ def _scoord(item: Dataset, points: int = 2) -> AxisLine | None:
     return None
 
 
+def _tip(item: Dataset) -> AxisLine | None:
+    """The first point of a SCOORD POINT or 2-point POLYLINE (an arrow's tip)."""
+    if item.get("ValueType") != "SCOORD":
+        return None
+    line = _scoord(item, points=1) or _scoord(item)
+    return None if line is None else AxisLine(line.sop_instance_uid, line.xy[:1])
+
+
 def _num(item: Dataset, where: str) -> float:
     mv = item.get("MeasuredValueSequence")
     if not mv:
@@ -328,6 +336,10 @@ def _not_a_lesion(les: ImportedLesion) -> str:
     hit = next((w for w in _NON_LESION_WORDS if w in les.label.lower()), None)
     if hit and not lesion_finding:
         return f"its label names an anatomical structure ({hit}), not a lesion"
+    if tool == "ArrowAnnotate" and les.label and les.marker is not None:
+        return ""  # a labelled arrow (how OHIF saves our markers): a non-target lesion
+    if tool == "ArrowAnnotate":
+        return "an arrow without a lesion label is not a lesion"
     if tool in _NON_LENGTH_TOOLS or les.tracking_text.endswith(":Series"):
         return f"a {tool or 'series-level'} measurement is not a lesion size"
     if les.long_axis_mm is None and les.short_axis_mm is None and not lesion_finding:
@@ -340,6 +352,7 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
     kind = status = None
     finding = None
     region = None
+    tip: AxisLine | None = None
     site: tuple[str, str, str, str | None] | None = None
     for item in _children(group):
         code, vt = _code(item), item.get("ValueType")
@@ -400,6 +413,11 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
             )
             if line is not None:
                 les.lines[axis] = line
+        elif vt == "NUM" and tip is None:
+            # OHIF's ArrowAnnotate/Probe: a point (an arrow: tip first) under a NUM item
+            tip = next((x for x in map(_tip, _children(item)) if x), None)
+    if region is None and tip is not None and les.long_axis_mm is None:
+        les.marker = tip
     if region is not None:
         if region.get("GraphicType") == "POINT":
             les.marker = _scoord(region, points=1)

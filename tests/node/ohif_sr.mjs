@@ -9,7 +9,7 @@
 //       SRs as OHIF writes them: tool state (as OHIF's getFilteredCornerstoneToolState
 //       builds it) -> MeasurementReport.generateReport(...) -> DICOM files.
 //       SPEC: {"images": [DIR...], "reports": [{"out": PATH, "legacyCodes": false,
-//              "tools": [{"tool": "Length"|"Bidirectional"|"Probe",
+//              "tools": [{"tool": "Length"|"Bidirectional"|"Probe"|"ArrowAnnotate",
 //                         "sop": SOPInstanceUID, "points": [[x, y], ...] (image
 //                         coordinates: column + 0.5, row + 0.5), "label": "...",
 //                         "findingSites": [{CodeValue, CodingSchemeDesignator,
@@ -125,6 +125,7 @@ function hydrate(srFile) {
         toolType,
         toolName: ann.metadata.toolName,
         label: ann.data.label ?? null,
+        text: ann.data.text ?? null,
         trackingUid: m.TrackingUniqueIdentifier ?? null,
         sopInstanceUid: m.sopInstanceUid ?? null,
         referencedImageId: imageId ?? null,
@@ -178,7 +179,9 @@ function generate(spec) {
       },
       data: {
         label: t.label || undefined,
-        handles: { points: world, textBox: { hasMoved: false } },
+        text: t.tool === 'ArrowAnnotate' ? t.label : undefined,
+        // ArrowAnnotate: the tip first (the tool's default), then the text end
+        handles: { points: world, arrowFirst: true, textBox: { hasMoved: false } },
         cachedStats: { [`imageId:${imageId}`]: stats },
       },
       finding: undefined,

@@ -49,10 +49,10 @@ def test_our_srs_hydrate_in_ohif_as_editable_measurements(sample_srs, sample_rea
                 want += [f.short_axis.p1_lps, f.short_axis.p2_lps]
                 assert np.allclose(pts, want, atol=1e-3)
                 assert m["findingSites"][0]["CodeValue"] in ("10200004", "39607008", "59441001")
-            else:
-                assert m["toolType"] == "Probe"
+            else:  # the non-target's marker: OHIF's arrow, its tip at the marker
+                assert (m["toolType"], m["text"]) == ("ArrowAnnotate", lesion.lesion_id)
                 assert m["sopInstanceUid"] == f.marker.sop_instance_uid
-                assert np.allclose(m["points"], [f.marker.position_lps], atol=1e-3)
+                assert np.allclose(m["points"][0], f.marker.position_lps, atol=1e-3)
 
 
 def _reading_variants():
@@ -77,7 +77,7 @@ def test_length_only_and_numbers_only_groups(tmp_path):
     assert kinds == {
         "L1": ("Bidirectional", 42.0),
         "L2": ("Length", 24.0),  # no short axis line: OHIF's length tool
-        "NT1": ("Probe", None),
+        "NT1": ("ArrowAnnotate", None),
     }  # N1 has sizes only: not a tool OHIF can draw (it stays in the SR as numbers)
     (warning,) = numbers_only([reading])
     assert "N1 (baseline)" in warning and "sizes only" in warning
@@ -189,3 +189,36 @@ def test_cli_import_of_ohif_srs_lists_what_it_skipped(ohif_srs, tmp_path):
     assert "(Length 'Aorta'): finding site Aorta is not where" in result.stderr
     doc = json.loads(out.with_suffix(".json").read_text())
     assert {le["lesion_id"] for le in doc["lesions"]} == {"Liver 1", "Lung 1", "Node 1"}
+
+
+def test_our_sr_saved_again_by_ohif_keeps_the_lesions(sample_srs, sample_reading, tmp_path):
+    """Open our SR in OHIF and save it (what OHIF does on "Save"): the labels carry the
+    lesion IDs back, with their sizes and lines, and NT1's arrow comes back as its marker."""
+    index = ImageIndex([SAMPLE])
+    path = sample_srs[0]  # baseline
+    state = ohif.hydrate([path], [SAMPLE])[path.name]
+    tools = []
+    for m in state["measurements"]:
+        image = index.by_sop[m["sopInstanceUid"]]
+        xy = image_coordinates(np.array(m["points"]), image).tolist()
+        tools.append({"tool": m["toolType"], "sop": m["sopInstanceUid"], "points": xy,
+                      "label": m["label"]})  # fmt: skip
+    (saved,) = ohif.generate([{"out": str(tmp_path / "resaved.dcm"), "tools": tools}],
+                             [SAMPLE], tmp_path)  # fmt: skip
+    skipped: list = []
+    lesions = read_srs([saved], skipped)
+    assert skipped == []
+    frame = to_frame(lesions).set_index("lesion_id")
+    assert sorted(frame.index) == ["L1", "L2", "N1", "NT1"]
+    for lid in ("L1", "L2", "N1"):
+        f = sample_reading.lesion(lid).findings["baseline"]
+        assert frame.loc[lid, "long_axis_mm"] == pytest.approx(f.long_mm, abs=1e-3)
+        assert frame.loc[lid, "short_axis_mm"] == pytest.approx(f.short_mm, abs=1e-3)
+        assert frame.loc[lid, "kind"] == "target"
+    assert frame.loc["NT1", ["kind", "status"]].tolist() == ["non_target", "present"]
+    (reading,) = to_readings(lesions, index)
+    tp = reading.timepoints[0].label
+    marker = sample_reading.lesion("NT1").findings["baseline"].marker
+    back = reading.lesion("NT1").findings[tp].marker
+    assert back.sop_instance_uid == marker.sop_instance_uid
+    assert np.allclose(back.position_lps, marker.position_lps, atol=1e-3)

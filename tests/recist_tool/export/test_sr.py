@@ -68,9 +68,9 @@ def test_one_sr_per_time_point_validates(sample_srs):
         # targets with both axis lines on one image: OHIF's bidirectional tool
         assert [label(g) for g in groups] == ["L1", "L2", "N1"]
         assert {g.tracking_identifier for g in groups} == {sr_codes.TOOL_BIDIRECTIONAL}
-        # the non-target's point marker: a planar ROI group with a POINT, OHIF's probe
+        # the non-target's point marker: a planar ROI group with a POINT, OHIF's arrow
         (nt,) = sr.content.get_planar_roi_measurement_groups()
-        assert label(nt) == "NT1" and nt.tracking_identifier == sr_codes.TOOL_PROBE
+        assert label(nt) == "NT1" and nt.tracking_identifier == sr_codes.TOOL_ARROW
         assert nt.roi.graphic_type == hd.sr.GraphicTypeValues.POINT
         for g in groups:  # the measurements come first, the label next (OHIF's layout)
             kinds = [it.ValueType for it in g[0].ContentSequence]
