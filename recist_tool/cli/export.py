@@ -187,8 +187,8 @@ def sr(
     """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point.
 
     Each lesion is a measurement group OHIF v3 opens as an editable measurement
-    (bidirectional or length tool, or an arrow for a point marker, labelled with the lesion ID); the lesion
-    keeps one Tracking Unique Identifier at every time point.
+    (bidirectional or length tool, an arrow for a point marker; labelled with the
+    lesion ID); the lesion keeps one Tracking Unique Identifier at every time point.
 
     With --push URL the SRs are also stored on the PACS, each in the study of the
     images it measures: the study must be on the server under the same PatientID
