@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,12 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from recist_tool import __version__
-from recist_tool._atomic import atomic_write
 from recist_tool.annotations import (
     Measurement,
     check_annotations,
@@ -111,34 +106,38 @@ class Evaluation:
         """Whether any message is an error (only under ``strict``)."""
         return bool((self.messages["severity"] == "error").any())
 
-    def write(self, outdir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``timepoints.csv``, ``patients.csv``, ``messages.csv``, ``settings.json``.
+    def output_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables as they are written: ``timepoints``, ``patients``, ``messages``.
 
-        Each file is written atomically. Percentages are rounded to 0.1 (half away
-        from zero, from the exact sums) in the files only.
+        Percentages are rounded to 0.1 (half away from zero, from the exact sums).
         """
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
         tp = self.timepoints.copy()
         for col, (num, ref) in _PCT_COLUMNS.items():
             tp[col] = _rounded_pct(self._exact[num], self._exact[ref])
         pt = self.patients.copy()
         pt["best_change_pct"] = _rounded_pct(self._exact["_best_u"], self._exact["_pbase_u"])
-        paths = {
-            "timepoints": outdir / "timepoints.csv",
-            "patients": outdir / "patients.csv",
-            "messages": outdir / "messages.csv",
-            "settings": outdir / "settings.json",
-        }
-        _write_csv(tp, paths["timepoints"])
-        _write_csv(pt, paths["patients"])
-        _write_csv(self.messages, paths["messages"])
-        meta = {"software": "recist-tool", "version": __version__, "criteria": "RECIST 1.1"}
-        meta["settings"] = self.settings.to_dict()
-        with atomic_write(paths["settings"], "w") as fh:
-            json.dump(meta, fh, indent=2)
-            fh.write("\n")
-        return paths
+        return {"timepoints": tp, "patients": pt, "messages": self.messages}
+
+    def write(self, outdir: str | os.PathLike, fmt: str = "csv") -> dict[str, Path]:
+        """Write ``timepoints``, ``patients``, ``messages`` (``.csv`` or ``.parquet``) and
+        ``settings.json``.
+
+        The files are renamed into place together once all are written (see
+        :mod:`recist_tool.output`). Percentages are rounded to 0.1 (half away from zero,
+        from the exact sums) in the files only.
+        """
+        from recist_tool.output import ResultWriter
+
+        with ResultWriter(outdir, result_metadata(self.settings), fmt) as writer:
+            writer.append(self.output_tables())
+        return writer.paths
+
+
+def result_metadata(settings: ResponseSettings) -> dict:
+    """What ``settings.json`` holds: software, version, criteria and settings."""
+    meta = {"software": "recist-tool", "version": __version__, "criteria": "RECIST 1.1"}
+    meta["settings"] = settings.to_dict()
+    return meta
 
 
 def evaluate(
@@ -336,40 +335,3 @@ def _rounded_pct(num_u: np.ndarray, ref_u: np.ndarray) -> np.ndarray:
     tenths = (2 * np.abs(d) * 1000 + ref) // (2 * ref)  # |d|/ref * 1000, rounded
     out[ok] = np.sign(d) * tenths / 10.0
     return out
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """CSV via pyarrow (fast on cohort-sized tables); dates as YYYY-MM-DD, NaN empty."""
-    cols = {}
-    for name in frame.columns:
-        s = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            cols[name] = pa.array(s.to_numpy().astype("datetime64[D]"), type=pa.date32())
-        elif pd.api.types.is_float_dtype(s):
-            v = s.to_numpy()
-            cols[name] = pa.array(v, mask=np.isnan(v), type=pa.float64())
-        else:
-            cols[name] = pa.array(s, from_pandas=True)
-    table = pa.table(cols)
-
-    # pyarrow quotes every text value unless told not to; quote only when a value needs it.
-    def texts(i: int, f: pa.Field):
-        col = table.column(i)
-        if pa.types.is_dictionary(f.type):
-            return pa.chunked_array([c.dictionary for c in col.chunks], f.type.value_type)
-        return col if pa.types.is_string(f.type) else None
-
-    needs_quotes = any(
-        pc.any(pc.match_substring_regex(t, r'[",\r\n]')).as_py()
-        for t in (texts(i, f) for i, f in enumerate(table.schema))
-        if t is not None and len(t)
-    )
-    with atomic_write(path, "wb") as fh:
-        fh.write((",".join(table.column_names) + "\n").encode())  # names need no quotes
-        pacsv.write_csv(
-            table,
-            fh,
-            write_options=pacsv.WriteOptions(
-                include_header=False, quoting_style="needed" if needs_quotes else "none"
-            ),
-        )
