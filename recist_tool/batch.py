@@ -184,27 +184,37 @@ def run_batch(
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r} (expected one of {', '.join(EXECUTORS)})")
     result = BatchResult()
-    with _Progress(progress, 1) as bar:
-        bar.step("indexing patients")
-        index = index_cohort(inputs)
-        plan = index.plan(chunk_patients, chunk_rows)
-        chunks = list(plan) if executor == "dask" or len(plan) < 2 else _LazyChunks(plan)
-        result.n_rows, result.n_chunks = index.n_rows, len(plan)
-        bar.reset(len(plan), f"evaluating {index.n_patients:,} patients")
-        if executor == "dask":
-            from recist_tool.batch_dask import run_chunks
+    client = None
+    if executor == "dask":
+        from recist_tool import batch_dask
 
-            parts = run_chunks(chunks, settings, fmt, scheduler or "local")
-        else:
-            parts = _local(chunks, settings, fmt)
-        with ResultWriter(outdir, result_metadata(settings), fmt) as writer:
-            for part in parts:
-                writer.append(part.tables)
-                result.add(part)
-                if part.evaluation is not None and result.n_chunks == 1:
-                    result.evaluation = part.evaluation
-                bar.step(f"chunk {part.number + 1} of {result.n_chunks}")
-        result.paths = writer.paths
+        client = batch_dask.connect(scheduler or "local")
+    try:
+        with _Progress(progress, 1) as bar:
+            bar.step("indexing patients")
+            index = index_cohort(inputs, None if client is None else batch_dask.mapper(client))
+            plan = index.plan(chunk_patients, chunk_rows)
+            result.n_rows, result.n_chunks = index.n_rows, len(plan)
+            bar.reset(len(plan), f"evaluating {index.n_patients:,} patients")
+            chunks = _LazyChunks(plan)
+            if client is not None:
+                parts = batch_dask.run_chunks(client, chunks, settings, fmt)
+            else:
+                parts = _local(chunks, settings, fmt)
+            with ResultWriter(outdir, result_metadata(settings), fmt) as writer:
+                for part in parts:
+                    writer.append(part.tables)
+                    result.add(part)
+                    if part.evaluation is not None and result.n_chunks == 1:
+                        result.evaluation = part.evaluation
+                    bar.step(f"chunk {part.number + 1} of {result.n_chunks}")
+            result.paths = writer.paths
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     return result
 
 

@@ -10,7 +10,8 @@ cut.
   quoted only when it needs it (it holds a comma, a quote or a line break), so a value's
   text never depends on the other rows.
 - Parquet: the same columns with their types (dates as ``date32``, counts as ``int64``,
-  texts as strings), one row group per piece, zstd-compressed.
+  texts as strings), zstd-compressed, in row groups of :data:`ROW_GROUP_ROWS` rows
+  whatever the pieces.
 
 Files are written under temporary names in the output folder and renamed to their
 final names only by :meth:`ResultWriter.commit`; a failed run leaves what was there.
@@ -35,6 +36,8 @@ from recist_tool._atomic import atomic_write
 
 #: Output formats of the result tables.
 FORMATS: tuple[str, ...] = ("csv", "parquet")
+#: Rows per Parquet row group (fixed, so that the bytes do not depend on the chunking).
+ROW_GROUP_ROWS = 1 << 18
 
 _NEEDS_QUOTES = r'[",\r\n]'
 
@@ -146,6 +149,8 @@ class _TableFile:
         self._fh = None
         self._pq = None
         self._schema: pa.Schema | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._header_written = False
 
     def append(self, piece: pa.Table | tuple[bytes, bytes]) -> None:
@@ -168,7 +173,24 @@ class _TableFile:
             self._pq = pq.ParquetWriter(str(self.tmp), self._schema, compression="zstd")
         piece = _conform(piece, self._schema)
         if piece.num_rows:
-            self._pq.write_table(piece)
+            self._pending.append(piece)
+            self._pending_rows += piece.num_rows
+        self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        """Write full row groups (the file's bytes do not depend on the pieces' sizes)."""
+        if self._pq is None or not self._pending_rows:
+            return
+        if not final and self._pending_rows < ROW_GROUP_ROWS:
+            return
+        table = pa.concat_tables(self._pending).combine_chunks()
+        n_full = table.num_rows - table.num_rows % ROW_GROUP_ROWS
+        end = table.num_rows if final else n_full
+        for lo in range(0, end, ROW_GROUP_ROWS):
+            self._pq.write_table(table.slice(lo, min(ROW_GROUP_ROWS, end - lo)))
+        rest = table.slice(end)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def close(self) -> None:
         if self.fmt == "csv":
@@ -178,6 +200,7 @@ class _TableFile:
             os.fsync(self._fh.fileno())
             self._fh.close()
         elif self._pq is not None:
+            self._flush(final=True)
             self._pq.close()
 
     def discard(self) -> None:

@@ -420,8 +420,30 @@ def _index_parquet(src: SourceFile, file_no: int, runs: _Runs) -> None:
         row0 += n
 
 
-def index_cohort(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> CohortIndex:
+def index_file(src: SourceFile, file_no: int) -> tuple[SourceFile, dict[str, np.ndarray], pa.Array]:
+    """Pass 1 over one file: its header, its runs and their patient ids.
+
+    A unit of work that may run anywhere the file can be read (a Dask worker).
+    """
+    runs = _Runs()
+    (_index_parquet if src.kind == "parquet" else _index_csv)(src, file_no, runs)
+    cols = {k: runs.array(k) for k in runs.cols}
+    ids = pa.chunked_array(runs.ids, type=pa.string()).combine_chunks()
+    return src, cols, ids
+
+
+def index_cohort(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike], mapper=None
+) -> CohortIndex:
     """Pass 1: where every patient's rows are in the annotation files (CSV or Parquet).
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        Files or folders (see :func:`cohort_files`).
+    mapper : callable, optional
+        ``mapper(function, files, numbers)`` -> results, like the builtin ``map`` (the
+        default): how :func:`index_file` runs over the files (e.g. on a Dask cluster).
 
     Raises
     ------
@@ -430,13 +452,17 @@ def index_cohort(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> Coh
         text that is not UTF-8, naming the file and line.
     """
     files = cohort_files(inputs)
-    runs = _Runs()
-    for i, src in enumerate(files):
-        (_index_parquet if src.kind == "parquet" else _index_csv)(src, i, runs)
+    results = list((mapper or map)(index_file, files, range(len(files))))
+    files = [r[0] for r in results]
     columns: list[str] = []
     for src in files:
         columns += [c for c in src.header if c not in columns]
-    ids = pa.chunked_array(runs.ids, type=pa.string()).combine_chunks()
+    ids = pa.chunked_array([r[2] for r in results], type=pa.string()).combine_chunks()
+
+    def cat(name: str) -> np.ndarray:
+        parts = [r[1][name] for r in results]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
     if len(ids):
         order = pc.array_sort_indices(ids).to_numpy()  # stable: file order among equals
         ranked = ids.take(pa.array(order))
@@ -449,12 +475,12 @@ def index_cohort(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> Coh
     return CohortIndex(
         files=files,
         columns=columns,
-        run_file=runs.array("file"),
-        run_pos=runs.array("pos"),
-        run_length=runs.array("length"),
-        run_rows=runs.array("rows"),
-        run_line=runs.array("line"),
-        run_group=runs.array("group"),
+        run_file=cat("file"),
+        run_pos=cat("pos"),
+        run_length=cat("length"),
+        run_rows=cat("rows"),
+        run_line=cat("line"),
+        run_group=cat("group"),
         run_rank=rank,
         n_patients=n_patients,
     )
