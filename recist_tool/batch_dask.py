@@ -43,8 +43,11 @@ def connect(scheduler: str = "local"):
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         )
         return Client(cluster)
+    import dask
+
     try:
-        return Client(scheduler, timeout="20s")
+        # dask's own setting (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT), 30 s by default.
+        return Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
 

@@ -255,12 +255,13 @@ class ResultWriter:
         self.meta = dict(meta)
         self.fmt = fmt
         self._files: dict[str, _TableFile] = {}
+        self._created: list[Path] = []  # folders made by this writer (removed on abort)
         self.paths: dict[str, Path] = {}
 
     def _file(self, name: str) -> _TableFile:
         f = self._files.get(name)
         if f is None:
-            self.outdir.mkdir(parents=True, exist_ok=True)
+            self._make_outdir()
             f = self._files[name] = _TableFile(self.outdir / f"{name}.{self.fmt}", self.fmt)
         return f
 
@@ -275,9 +276,14 @@ class ResultWriter:
                 piece = to_arrow(piece)
             self._file(name).append(piece)
 
+    def _make_outdir(self) -> None:
+        missing = [p for p in (self.outdir, *self.outdir.parents) if not p.exists()]
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._created += [p for p in missing if p not in self._created]
+
     def commit(self) -> dict[str, Path]:
         """Close the tables, write ``settings.json`` and rename everything into place."""
-        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._make_outdir()
         for f in self._files.values():
             f.close()
         for name, f in self._files.items():
@@ -291,9 +297,12 @@ class ResultWriter:
         return self.paths
 
     def abort(self) -> None:
-        """Remove the temporary files."""
+        """Remove the temporary files (and the folders this writer made)."""
         for f in self._files.values():
             f.discard()
+        for folder in self._created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def __enter__(self) -> ResultWriter:
         return self

@@ -119,20 +119,19 @@ class CohortIndex:
         per_patient = np.bincount(
             self.run_rank, weights=self.run_rows, minlength=self.n_patients
         ).astype(np.int64)
-        first = np.arange(self.n_patients) // chunk_patients
-        # Within each first cut, start a new chunk where the rows would pass the cap.
-        cum = np.cumsum(per_patient)
-        starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
-        base = np.repeat(cum[starts] - per_patient[starts], np.diff(np.r_[starts, len(first)]))
-        sub = np.maximum(cum - base - 1, 0) // max(chunk_rows, 1)
-        key = first * (int(sub.max()) + 1) + sub
-        chunk_of = np.cumsum(np.r_[0, key[1:] != key[:-1]])
-        n_chunks = int(chunk_of[-1]) + 1
+        cum = np.r_[0, np.cumsum(per_patient)]  # rows before each patient
+        bounds = [0]
+        while bounds[-1] < self.n_patients:  # one step per chunk, not per patient
+            lo = bounds[-1]
+            by_rows = int(np.searchsorted(cum, cum[lo] + max(chunk_rows, 1), side="right")) - 1
+            bounds.append(min(lo + chunk_patients, max(by_rows, lo + 1), self.n_patients))
+        pat_bounds = np.asarray(bounds, dtype=np.int64)
+        n_chunks = len(pat_bounds) - 1
+        chunk_of = np.repeat(np.arange(n_chunks), np.diff(pat_bounds))
         run_chunk = chunk_of[self.run_rank]
         order = np.argsort(run_chunk, kind="stable")  # file order within a chunk
         run_bounds = np.searchsorted(run_chunk[order], np.arange(n_chunks + 1))
-        pat_bounds = np.searchsorted(chunk_of, np.arange(n_chunks + 1))
-        row_bounds = np.r_[0, cum][pat_bounds]
+        row_bounds = cum[pat_bounds]
         return Plan(self, order, run_bounds, pat_bounds, row_bounds)
 
 

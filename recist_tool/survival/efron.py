@@ -7,8 +7,8 @@ grow one array row by row (quadratic). The same quantities come from sorted risk
 and cumulative sums in O(n log n):
 
 - a (start, stop] interval is at risk at an event time t when start < t <= stop, so
-  every risk-set sum is (sum over intervals that started before t) minus (sum over
-  those that stopped before t), two prefix sums looked up with ``searchsorted``;
+  every risk-set sum is (sum over intervals with stop >= t) minus (sum over those with
+  start >= t), two sums from the end of sorted orders, looked up with ``searchsorted``;
 - Efron's correction for d tied events at t subtracts l/d of the tied events' sums
   (l = 0..d-1), vectorised over all events at once.
 
@@ -70,11 +70,14 @@ def _risk_sets(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.nda
     )
 
 
-def _prefix(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Prefix sums (leading zero) of ``values`` in ``order``, along the first axis."""
-    out = np.empty((len(order) + 1, *values.shape[1:]))
-    out[0] = 0.0
-    np.cumsum(values[order], axis=0, out=out[1:])
+def _tail(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` over ``order[k:]`` for every k (trailing zero), first axis.
+
+    Summed from the end, so a late risk set is never the small difference of two large
+    totals (no cancellation when early rows carry huge weights).
+    """
+    out = np.zeros((len(order) + 1, *values.shape[1:]))
+    np.cumsum(values[order][::-1], axis=0, out=out[-2::-1])
     return out
 
 
@@ -88,9 +91,9 @@ def _efron(rs: _RiskSets, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarr
     wxx = wx[:, :, None] * x[:, None, :]
 
     def risk(values: np.ndarray) -> np.ndarray:
-        return (
-            _prefix(values, rs.by_start)[rs.n_started] - _prefix(values, rs.by_stop)[rs.n_stopped]
-        )
+        # At risk at t: stop >= t, less those with start >= t (not yet entered).
+        not_entered = _tail(values, rs.by_start)[rs.n_started]
+        return _tail(values, rs.by_stop)[rs.n_stopped] - not_entered
 
     s0, s1, s2 = risk(w), risk(wx), risk(wxx)
     n_t = len(rs.ties)
@@ -217,7 +220,10 @@ def fit_counting_process(
         new = beta + delta
         new_ll, new_grad, new_info = _efron(rs, new)
         halvings = 0
-        while not (new_ll >= ll or abs(new_ll - ll) <= tol * abs(ll)) and halvings < 30:
+        while (
+            not (np.isfinite(new_ll) and (new_ll >= ll or abs(new_ll - ll) <= tol * abs(ll)))
+            and halvings < 30
+        ):
             delta = delta / 2  # step halving, as R's coxph
             new = beta + delta
             new_ll, new_grad, new_info = _efron(rs, new)
@@ -236,7 +242,8 @@ def fit_counting_process(
     if not converged:
         notes.append(f"Newton–Raphson did not converge in {max_steps} steps")
     sd = xv.std(axis=0)
-    if np.any(np.abs(beta * sd) > 15) or not np.all(np.isfinite(se)):
+    # As R's coxph warns "coefficient may be infinite": huge per-SD effects or SEs.
+    if np.any(np.abs(beta * sd) > 10) or np.any(~np.isfinite(se) | (se * sd > 50)):
         notes.append(
             "very large coefficient(s): the estimate may be infinite (complete separation?)"
         )
