@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-# recist_tool.partition.CHUNK_PATIENTS (not imported: --help stays fast without pyarrow).
+# recist_tool.partition.CHUNK_PATIENTS / CHUNK_ROWS (not imported: --help stays fast).
 CHUNK_PATIENTS = 20_000
+CHUNK_ROWS = 1_000_000
 
 # Paragraphs as single lines: typer's help keeps line breaks as written.
 HELP = "\n\n".join(
@@ -55,6 +56,12 @@ def batch(
         min=1,
         help="Patients evaluated together (memory bound; results do not depend on it).",
     ),
+    chunk_rows: int = typer.Option(
+        CHUNK_ROWS,
+        "--chunk-rows",
+        min=1,
+        help="At most this many rows per chunk (a chunk holds at least one patient).",
+    ),
     executor: str = typer.Option(
         "local", "--executor", help="local (this process) or dask (a Dask cluster)."
     ),
@@ -95,6 +102,7 @@ def batch(
         progress=not quiet,
         fmt=fmt,
         chunk_patients=chunk_patients,
+        chunk_rows=chunk_rows,
         executor=executor,
         scheduler=scheduler,
     )
