@@ -27,6 +27,7 @@ import mmap
 import os
 import re
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -546,30 +547,50 @@ def _read_csv_runs(src: SourceFile, runs: dict[str, np.ndarray]) -> pa.Table:
     return table.append_column("_line", pa.array(lines, pa.int64()))
 
 
-def _read_parquet_runs(src: SourceFile, runs: dict[str, np.ndarray]) -> pa.Table:
+#: Decoded Parquet row groups kept for the next chunks (bytes): a row group holding
+#: several chunks' patients is decoded once, not once per chunk.
+ROW_GROUP_CACHE = 384 << 20
+_row_groups: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+
+def _row_group(src: SourceFile, group: int) -> pa.Table:
+    """A row group's columns as dictionary-encoded text (cached, least recently used out)."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(src.path, read_dictionary=src.string_columns)
+    key = (src.path, os.stat(src.path).st_mtime_ns, group)
+    table = _row_groups.get(key)
+    if table is not None:
+        _row_groups.move_to_end(key)
+        return table
+    names = [c for c in src.header if c not in src.partition]
+    raw = pq.ParquetFile(src.path, read_dictionary=src.string_columns).read_row_group(
+        group, columns=names
+    )
+    table = pa.table({n: _as_dictionary_text(raw.column(n)) for n in names})
+    _row_groups[key] = table
+    while sum(t.nbytes for t in _row_groups.values()) > ROW_GROUP_CACHE and len(_row_groups) > 1:
+        _row_groups.popitem(last=False)
+    return table
+
+
+def _read_parquet_runs(src: SourceFile, runs: dict[str, np.ndarray]) -> pa.Table:
     names = [c for c in src.header if c not in src.partition]
     pieces = []
     group, pos, rows, line = runs["group"], runs["pos"], runs["rows"], runs["line"]
     for g in np.unique(group):  # row group order = file order
         sel = group == g
-        table = pf.read_row_group(int(g), columns=names)
         idx = np.repeat(pos[sel] - np.cumsum(rows[sel]) + rows[sel], rows[sel]) + np.arange(
             int(rows[sel].sum())
         )
-        pieces.append((table.take(pa.array(idx)), line[sel], rows[sel]))
-    cols: dict[str, pa.ChunkedArray] = {}
-    for name in names:
-        cols[name] = pa.chunked_array([_as_dictionary_text(p[0].column(name)) for p in pieces])
+        pieces.append(_row_group(src, int(g)).take(pa.array(idx)))
     n = int(rows.sum())
+    cols: dict[str, pa.ChunkedArray] = {
+        name: pa.chunked_array([p.column(name).combine_chunks() for p in pieces]) for name in names
+    }
     for key, value in src.partition.items():
         cols[key] = pa.chunked_array([ann._constant(value, n)])
     table = pa.table(cols)
-    line_all = np.concatenate(
-        [np.repeat(ln - np.cumsum(r) + r, r) + np.arange(int(r.sum())) for _, ln, r in pieces]
-    )
+    line_all = np.repeat(line - np.cumsum(rows) + rows, rows) + np.arange(n)
     table = table.append_column("_source", ann._constant(src.path, n))
     return table.append_column("_line", pa.array(line_all, pa.int64()))
 
