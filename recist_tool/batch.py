@@ -88,11 +88,16 @@ class BatchResult:
 
 
 def evaluate_chunk(
-    chunk: Chunk, settings: ResponseSettings, fmt: str = "csv", table=None, keep: bool = False
+    chunk: Chunk,
+    settings: ResponseSettings,
+    fmt: str | None = "csv",
+    table=None,
+    keep: bool = False,
 ) -> ChunkResult:
     """Read (unless ``table`` is given), check and evaluate one chunk; encode its tables.
 
     The unit of work of every executor: runs in this process or on a Dask worker.
+    With ``fmt=None`` the tables stay DataFrames (encoded by the writer thread).
     """
     if table is None:
         table = read_chunk(chunk)
@@ -106,7 +111,7 @@ def evaluate_chunk(
     severity = ev.messages["severity"]
     return ChunkResult(
         number=chunk.number,
-        tables=encode(ev.output_tables(), fmt),
+        tables=ev.output_tables() if fmt is None else encode(ev.output_tables(), fmt),
         n_patients=len(pts),
         n_timepoints=len(ev.timepoints),
         best=pts["best_overall_response"].astype(str).value_counts().to_dict(),
@@ -117,8 +122,10 @@ def evaluate_chunk(
     )
 
 
-def _local(chunks: Sequence[Chunk], settings, fmt: str) -> Iterator[ChunkResult]:
-    """One chunk after the other; the next chunk is read while this one is evaluated."""
+def _local(chunks: Sequence[Chunk], settings) -> Iterator[ChunkResult]:
+    """One chunk after the other; the next chunk is read while this one is evaluated
+    (and the last one's tables are written)."""
+    fmt = None  # encoded by the writer thread
     if len(chunks) == 1:
         yield evaluate_chunk(chunks[0], settings, fmt, keep=True)
         return
@@ -200,14 +207,22 @@ def run_batch(
             if client is not None:
                 parts = batch_dask.run_chunks(client, chunks, settings, fmt)
             else:
-                parts = _local(chunks, settings, fmt)
-            with ResultWriter(outdir, result_metadata(settings), fmt) as writer:
+                parts = _local(chunks, settings)
+            with (
+                ResultWriter(outdir, result_metadata(settings), fmt) as writer,
+                ThreadPoolExecutor(1, thread_name_prefix="recist-write") as writing,
+            ):
+                pending = None
                 for part in parts:
-                    writer.append(part.tables)
+                    if pending is not None:
+                        pending.result()  # in chunk order, one chunk in flight
+                    pending = writing.submit(_write, writer, part.tables, fmt)
                     result.add(part)
                     if part.evaluation is not None and result.n_chunks == 1:
                         result.evaluation = part.evaluation
                     bar.step(f"chunk {part.number + 1} of {result.n_chunks}")
+                if pending is not None:
+                    pending.result()
             result.paths = writer.paths
     finally:
         if client is not None:
@@ -216,6 +231,11 @@ def run_batch(
             if cluster is not None:
                 cluster.close()
     return result
+
+
+def _write(writer: ResultWriter, tables: dict, fmt: str) -> None:
+    first = next(iter(tables.values()), None)
+    writer.append(encode(tables, fmt) if isinstance(first, pd.DataFrame) else tables)
 
 
 class _LazyChunks(Sequence):

@@ -143,6 +143,10 @@ class EfronFit:
         b, se = self.params_, self.standard_errors_
         z = b / se
         p = 2 * stats.norm.sf(np.abs(z))
+        with np.errstate(over="ignore", divide="ignore"):  # separation: inf, reported
+            return self._summary(b, se, z, p)
+
+    def _summary(self, b, se, z, p) -> pd.DataFrame:
         out = pd.DataFrame(
             {
                 "coef": b,

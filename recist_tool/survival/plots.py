@@ -225,8 +225,8 @@ def _warm() -> None:
 class FigureRenderer:
     """Render figures in worker processes while the caller goes on computing.
 
-    The workers are forked when the renderer is made and import matplotlib and
-    lifelines then, so their start-up overlaps the analysis. Forked, not spawned: a
+    The workers are forked when the renderer is made, after this process imported
+    matplotlib and lifelines, so they start with nothing to import. Forked, not spawned: a
     spawned worker re-imports the caller's main module, which breaks scripts without a
     ``__main__`` guard. Where ``fork`` does not exist, with one CPU, or with
     ``processes=0``, figures render in this process. Use as a context manager;
@@ -250,11 +250,12 @@ class FigureRenderer:
             import warnings
             from concurrent.futures import ProcessPoolExecutor
 
+            _warm()  # imported once here, inherited by every forked worker
             self._pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"))
             with warnings.catch_warnings():
                 # Python >= 3.12 warns about forking with threads; the workers only draw.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                for _ in range(processes):  # fork the workers now; they import meanwhile
+                for _ in range(processes):  # fork the workers now, ready when figures come
                     self._pool.submit(_warm)
 
     def submit(self, name: str, kind: str, **kwargs) -> None:
