@@ -128,7 +128,7 @@ class CohortIndex:
             bounds.append(min(lo + chunk_patients, max(by_rows, lo + 1), self.n_patients))
         pat_bounds = np.asarray(bounds, dtype=np.int64)
         n_chunks = len(pat_bounds) - 1
-        chunk_of = np.repeat(np.arange(n_chunks), np.diff(pat_bounds))
+        chunk_of = np.repeat(np.arange(n_chunks, dtype=np.int32), np.diff(pat_bounds))
         run_chunk = chunk_of[self.run_rank]
         order = np.argsort(run_chunk, kind="stable")  # file order within a chunk
         run_bounds = np.searchsorted(run_chunk[order], np.arange(n_chunks + 1))
@@ -243,6 +243,17 @@ def _map(path: str) -> mmap.mmap | bytes:
 # --------------------------------------------------------------------------- pass 1
 
 
+#: Index column types: 8 bytes only where a value can pass 2**31 (offsets, lines).
+_RUN_DTYPES = {
+    "file": np.int32,
+    "pos": np.int64,
+    "length": np.int32,
+    "rows": np.int32,
+    "line": np.int64,
+    "group": np.int32,
+}
+
+
 class _Runs:
     """Runs collected while indexing, as lists of arrays."""
 
@@ -256,11 +267,12 @@ class _Runs:
         self.ids.append(ids)
         n = len(ids)
         for k, v in cols.items():
-            self.cols[k].append(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)))
+            self.cols[k].append(np.broadcast_to(np.asarray(v, dtype=_RUN_DTYPES[k]), (n,)))
 
     def array(self, name: str) -> np.ndarray:
         parts = self.cols[name]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        dtype = _RUN_DTYPES[name]
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 def _trimmed(dictionary: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -459,28 +471,32 @@ def index_cohort(
         columns += [c for c in src.header if c not in columns]
     ids = pa.chunked_array([r[2] for r in results], type=pa.string()).combine_chunks()
 
-    def cat(name: str) -> np.ndarray:
-        parts = [r[1][name] for r in results]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
+    cols = {
+        name: np.concatenate([r[1][name] for r in results]) if results else np.zeros(0, dtype)
+        for name, dtype in _RUN_DTYPES.items()
+    }
+    del results
     if len(ids):
-        order = pc.array_sort_indices(ids).to_numpy()  # stable: file order among equals
-        ranked = ids.take(pa.array(order))
+        order = pc.array_sort_indices(ids)  # stable: file order among equals
+        ranked = ids.take(order)
+        del ids
         new = np.r_[True, pc.not_equal(ranked[1:], ranked[:-1]).to_numpy(zero_copy_only=False)]
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.cumsum(new) - 1
+        del ranked
+        rank = np.empty(len(order), dtype=np.int32 if len(order) < 2**31 else np.int64)
+        rank[order.to_numpy()] = np.cumsum(new) - 1
         n_patients = int(new.sum())
+        del order, new
     else:
-        rank, n_patients = np.zeros(0, np.int64), 0
+        rank, n_patients = np.zeros(0, np.int32), 0
     return CohortIndex(
         files=files,
         columns=columns,
-        run_file=cat("file"),
-        run_pos=cat("pos"),
-        run_length=cat("length"),
-        run_rows=cat("rows"),
-        run_line=cat("line"),
-        run_group=cat("group"),
+        run_file=cols["file"],
+        run_pos=cols["pos"],
+        run_length=cols["length"],
+        run_rows=cols["rows"],
+        run_line=cols["line"],
+        run_group=cols["group"],
         run_rank=rank,
         n_patients=n_patients,
     )
