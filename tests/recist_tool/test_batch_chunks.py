@@ -182,3 +182,81 @@ def test_results_do_not_depend_on_settings_per_chunk(cohort, tmp_path):
     assert a.n_errors == b.n_errors > 0 and a.has_errors
     assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
     assert a.best == b.best
+
+
+def test_keep_going_clinical_and_all_criteria_in_chunks(tmp_path):
+    """Issue 10's outputs through the chunks: bad patients in several chunks and a file
+    that cannot be read are left out and listed (file, line, column, value), deaths from
+    clinical.csv, iRECIST and Choi columns, endpoints.csv and settings.json: the same
+    bytes for every chunk size and as the whole cohort evaluated at once."""
+    from recist_tool.survival.inputs import read_clinical
+
+    syn = generate_cohort(CohortParams(n=120), seed=8)
+    ann = syn.annotations.copy()
+    rng = np.random.default_rng(2)
+    measured = (ann["kind"] == "target") & ann["long_axis_mm"].notna()
+    ann["mean_hu"] = np.where(measured, np.round(rng.normal(60, 15, len(ann)), 1), np.nan)
+    ids = sorted(ann["patient_id"].unique())
+    n_tp = ann.groupby("patient_id")["timepoint"].nunique()
+    # in the first, a middle and the last chunk (the middle one with follow-up)
+    first, last = ids[2], ids[-1]
+    middle = next(p for p in ids[60:] if n_tp[p] > 1)
+    ann.loc[ann.index[ann["patient_id"] == first][1], "long_axis_mm"] = -3.0
+    ann.loc[ann.index[ann["patient_id"] == last][0], "status"] = "shrunk"
+    rows = ann.index[ann["patient_id"] == middle]  # two time points on one date: structural
+    ann.loc[rows, "date"] = ann.loc[rows[0], "date"]
+    shuffled = ann.sample(frac=1.0, random_state=5)
+    a = write_annotations(shuffled.iloc[: len(ann) // 2], tmp_path / "a.csv")
+    b = write_annotations(shuffled.iloc[len(ann) // 2 :], tmp_path / "b.csv")
+    broken = tmp_path / "c.csv"
+    broken.write_text(a.read_text().splitlines()[0] + "\nX1,baseline,2020-01-01\n")
+    files = [a, b, broken]
+    clin_path = tmp_path / "clinical.csv"
+    syn.clinical.to_csv(clin_path, index=False)
+    settings = ResponseSettings(criteria=("recist", "irecist", "choi"))
+
+    out_whole = tmp_path / "whole"
+    frame = read_annotations(files, keep_going=True)
+    clinical = read_clinical(clin_path)[0]
+    evaluate(frame, settings, clinical=clinical, keep_going=True).write(out_whole)
+    whole = _bytes(out_whole) | {"settings": (out_whole / "settings.json").read_bytes()}
+    for size in (7, 1000):
+        out = tmp_path / f"out{size}"
+        result = run_batch(
+            files, out, settings, clinical=clin_path, keep_going=True, chunk_patients=size
+        )
+        got = _bytes(out) | {"settings": (out / "settings.json").read_bytes()}
+        assert got == whole, size
+        assert result.has_errors and result.n_left_out == 3 and result.n_left_out_files == 1
+    messages = pd.read_csv(tmp_path / "out7" / "messages.csv", keep_default_na=False)
+    errors = messages[messages["severity"] == "error"]
+    by = {p: m for p, m in zip(errors["patient_id"], errors.to_dict("records"), strict=True)}
+    assert set(by) == {"", first, middle, last}
+    assert by[first]["column"] == "long_axis_mm" and by[first]["value"] == "-3"
+    assert by[last]["column"] == "status" and by[last]["value"] == "shrunk"
+    assert by[last]["file"] in (str(a), str(b)) and by[last]["line"] != ""
+    assert "same date" in by[middle]["message"] and "c.csv" in by[""]["message"]
+    assert list(messages["patient_id"]) == sorted(messages["patient_id"])  # patient order
+    patients = pd.read_csv(tmp_path / "out7" / "patients.csv", keep_default_na=False)
+    assert len(patients) == len(ids) - 3 and {first, middle, last}.isdisjoint(patients.patient_id)
+    assert {"ibest_overall_response", "choi_best_response"} <= set(patients.columns)
+    assert (patients["pfs_censoring"] == "death").any()
+    endpoints = pd.read_csv(tmp_path / "out7" / "endpoints.csv")
+    assert endpoints.set_index("endpoint").loc["ORR", "n"] == len(ids) - 3
+    # The command line: exit code 1, every problem listed.
+    r = run("batch", str(a), str(b), str(broken), "-o", str(tmp_path / "cli"), "-q",
+            "--keep-going", "--criteria", "recist,irecist,choi", "--clinical", str(clin_path),
+            "--chunk-patients", "5")  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert _bytes(tmp_path / "cli") == _bytes(out_whole)
+
+
+def test_a_chunk_whose_patients_are_all_left_out(tmp_path):
+    ann = generate_cohort(CohortParams(n=3), seed=4).annotations.copy()
+    ids = sorted(ann["patient_id"].unique())
+    ann.loc[ann.index[ann["patient_id"] == ids[1]][0], "kind"] = "tumour"
+    src = write_annotations(ann, tmp_path / "a.csv")
+    one = run_batch(src, tmp_path / "one", keep_going=True, chunk_patients=1)
+    whole = run_batch(src, tmp_path / "whole", keep_going=True)
+    assert one.n_chunks == 3 and one.n_patients == whole.n_patients == 2
+    assert _bytes(tmp_path / "one") == _bytes(tmp_path / "whole")

@@ -39,7 +39,11 @@ def cluster():
 
 
 def test_dask_executor_writes_the_local_results(cluster, tmp_path):
-    ann = generate_cohort(CohortParams(n=120), seed=11).annotations
+    """Also with issue 10's options: deaths from clinical.csv (sent to the workers once),
+    iRECIST, and --keep-going with a bad patient (exit code 1, listed in messages)."""
+    syn = generate_cohort(CohortParams(n=120), seed=11)
+    ann = syn.annotations.copy()
+    ann.loc[ann.index[7], "long_axis_mm"] = -1.0  # this patient is left out
     ann = ann.sample(frac=1.0, random_state=2)  # patients straddle the files
     folder = tmp_path / "csv"
     for i, part in enumerate(np.array_split(np.arange(len(ann)), 4)):
@@ -47,19 +51,31 @@ def test_dask_executor_writes_the_local_results(cluster, tmp_path):
     table = pa.Table.from_pandas(ann, preserve_index=False)
     site = pa.array(np.arange(table.num_rows) % 3).cast(pa.string())
     pq.write_to_dataset(table.append_column("site", site), tmp_path / "ds", partition_cols=["site"])
+    clin = tmp_path / "clinical.csv"
+    syn.clinical.to_csv(clin, index=False)
+    options = ["--keep-going", "--criteria", "recist,irecist", "--clinical", str(clin)]
 
-    r = run("batch", str(folder), "-o", str(tmp_path / "local"), "-q")
-    assert r.returncode == 0, r.stderr
+    r = run("batch", str(folder), "-o", str(tmp_path / "local"), "-q", *options)
+    assert r.returncode == 1, r.stderr
     local = {t: (tmp_path / "local" / t).read_bytes() for t in TABLES}
+    assert (
+        b"input_error" in local["messages.csv"]
+        and b"ibest_overall_response" in local["patients.csv"]
+    )
     for name, src in (("folder", folder), ("parquet", tmp_path / "ds")):
         out = tmp_path / name
         r = run(
             "batch", str(src), "-o", str(out), "--executor", "dask",
-            "--scheduler", cluster.scheduler_address, "--chunk-patients", "25",
+            "--scheduler", cluster.scheduler_address, "--chunk-patients", "25", *options,
         )  # fmt: skip
-        assert r.returncode == 0, r.stderr
-        assert {t: (out / t).read_bytes() for t in TABLES} == local, name
-        assert "120 patient(s)" in r.stdout
+        assert r.returncode == 1, r.stderr
+        if name == "folder":  # (Parquet rows are named by row, not line)
+            assert {t: (out / t).read_bytes() for t in TABLES} == local, name
+        else:
+            assert {t: (out / t).read_bytes() for t in TABLES if t != "messages.csv"} == {
+                t: v for t, v in local.items() if t != "messages.csv"
+            }
+        assert "119 patient(s)" in r.stdout
 
 
 def test_dask_executor_reports_bad_input_and_writes_nothing(cluster, tmp_path):
