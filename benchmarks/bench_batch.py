@@ -216,11 +216,13 @@ def warm(*paths: Path) -> str:
 
 
 def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
+    """Wall seconds and peak RSS (MB) of a child process; its CPU seconds (user + system,
+    every thread) go to ``timed.cpu``: steadier than wall time on a loaded machine."""
     t0 = time.perf_counter()
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(u.ru_utime + u.ru_stime); print(u.ru_maxrss); sys.exit(r.returncode)"
     )
     out = subprocess.run(
         [sys.executable, "-c", wrapper, *cmd],
@@ -232,7 +234,12 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed:\n{out.stderr[-2000:]}")
-    return wall, int(out.stdout.strip().splitlines()[-1]) / 1024
+    cpu, peak = out.stdout.strip().splitlines()[-2:]
+    timed.cpu = float(cpu)
+    return wall, int(peak) / 1024
+
+
+timed.cpu = float("nan")
 
 
 def spread(values: list[float], unit: str = "s") -> str:
@@ -245,7 +252,7 @@ def alternate(commands: dict, repeat: int, files: list[Path]) -> dict:
 
     A command is an argument list, or ``(arguments, working folder)``.
     """
-    out = {name: {"wall": [], "rss": []} for name in commands}
+    out = {name: {"wall": [], "rss": [], "cpu": []} for name in commands}
     for _ in range(repeat):
         for name, cmd in commands.items():
             cmd, cwd = cmd if isinstance(cmd, tuple) else (cmd, None)
@@ -253,6 +260,7 @@ def alternate(commands: dict, repeat: int, files: list[Path]) -> dict:
             w, r = timed(cmd, cwd)
             out[name]["wall"].append(w)
             out[name]["rss"].append(r)
+            out[name]["cpu"].append(timed.cpu)
     return out
 
 
@@ -330,9 +338,11 @@ def report_pair(title: str, rows: int, res: dict, ours: str, floor: str) -> None
     print(f"\n{title}: {rows:,} rows")
     for name in res:
         med = statistics.median(res[name]["wall"])
+        cpu = statistics.median(res[name]["cpu"])
         print(
             f"  {name:<28} {spread(res[name]['wall'])}  {rows / med:>12,.0f} rows/s  "
-            f"peak RSS {max(res[name]['rss']):,.0f} MB"
+            f"peak RSS {max(res[name]['rss']):,.0f} MB  CPU {cpu:.2f} s "
+            f"({rows / cpu:,.0f} rows per CPU-second)"
         )
     print(f"  {ours} / {floor}: median of the paired ratios {statistics.median(ratios):.2f} "
           f"[{min(ratios):.2f}–{max(ratios):.2f}]")  # fmt: skip
