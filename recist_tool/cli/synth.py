@@ -49,16 +49,19 @@ def studies(
     """Write a demo cohort of DICOM studies: per patient a baseline and a follow-up CT.
 
     OUTDIR/dicom/<patient>/{baseline,followup}/ (small synthetic CT series, each its
-    own study) and OUTDIR/readings/<patient>.csv + .json (the true measurements, with
-    their lines: a stand-in for a reader's work). Responses PR, SD, PD, PD (new
-    lesion), CR, repeating. For the worklist and PACS flows of docs/pacs.md.
+    own study), OUTDIR/readings/<patient>.csv + .json (the true measurements, with
+    their lines: a stand-in for a reader's work) and OUTDIR/clinical.csv (treatment,
+    last contact, death; for 'recist-tool survival'). Responses PR, SD, PD, PD (new
+    lesion), CR, repeating. For the worklist, PACS and double-reading flows of
+    docs/pacs.md and docs/readers.md.
     """
     from recist_tool.synth.demo import write_demo_cohort
 
     patients = write_demo_cohort(outdir, n=n, seed=seed)
     typer.echo(
         f"{len(patients)} patients ({', '.join(p.response for p in patients[:5])}"
-        f"{', …' if len(patients) > 5 else ''}) written to {outdir}/dicom and {outdir}/readings"
+        f"{', …' if len(patients) > 5 else ''}) written to {outdir}/dicom, {outdir}/readings "
+        f"and {outdir}/clinical.csv"
     )
 
 

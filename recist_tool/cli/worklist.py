@@ -43,8 +43,12 @@ def init(
     readers: list[str] = typer.Option(
         [], "--reader", help="A reader (repeat); patients are shared among them in turn."
     ),
-    per_patient: int = typer.Option(
-        1, "--readers", min=1, help="Readers per patient (2: double reading)."
+    per_patient: int | None = typer.Option(
+        None,
+        "--readers",
+        min=1,
+        help="Readers per patient (2: double reading). Without --reader: that many "
+        "readers named reader1, reader2, … each read every patient.",
     ),
     assign: Path | None = typer.Option(
         None, "--assign", help="CSV with patient_id, reader (instead of --reader/--readers)."
@@ -55,13 +59,16 @@ def init(
 
     Each patient's studies are grouped by date into time points; the earliest is the
     baseline (fu1, fu2, … after it). Edit the timepoint column of studies.csv to
-    change the proposal.
+    change the proposal. Readers: --reader NAME (repeat) shares the patients among
+    them in turn; --readers K gives each patient to K of them (round-robin); --readers
+    K alone names K readers reader1 … readerK who each read every patient; --assign
+    CSV (patient_id, reader) assigns explicitly. Without readers, the first reader
+    to save a patient takes it.
     """
     from recist_tool.worklist import (
         Worklist,
         WorklistError,
-        assign_round_robin,
-        check_reader,
+        assign_readers,
         from_folder,
         from_pacs,
         read_assignments,
@@ -72,8 +79,8 @@ def init(
         raise WorklistError("give --from FOLDER or --pacs URL (one of them)")
     if source is not None and (query or patients):
         raise WorklistError("--query and --patients go with --pacs")
-    if assign is not None and readers:
-        raise WorklistError("give --assign or --reader, not both")
+    if assign is not None and (readers or per_patient is not None):
+        raise WorklistError("give --assign or --reader/--readers, not both")
     if source is not None:
         studies = from_folder(source, modality or None)
         src = {"kind": "folder", "path": str(source)}
@@ -96,7 +103,9 @@ def init(
     if assign is not None:
         pairs = read_assignments(assign)
     else:
-        pairs = assign_round_robin(pids, [check_reader(r) for r in readers], per_patient)
+        if per_patient is not None and not readers:
+            readers = [f"reader{i + 1}" for i in range(per_patient)]
+        pairs = assign_readers(pids, readers, per_patient or 1)
     wl = Worklist.create(cohort, studies, src, pairs, modality or None, replace_existing=force)
     n_tp = sum(len(e.timepoints) for e in wl.entries_)
     typer.echo(
@@ -150,6 +159,13 @@ def status(
             r or "(unassigned)", *(str(c[s]) for s in STATUSES), f"{c['finished']} of {c['total']}"
         )
     console.print(table)
+    adj = wl.adjudication_progress()
+    if adj is not None:
+        console.print(
+            f"adjudication: {adj['adjudicated']} of {adj['discordant']} discordant patient(s) "
+            f"adjudicated; {adj['readings']} adjudicated reading(s) in "
+            f"{wl.reading_dir('adjudicated')}"
+        )
 
 
 @worklist_app.command("pull")
@@ -173,7 +189,7 @@ def pull(
         raise WorklistError(f"patient(s) not in the worklist: {', '.join(unknown)}")
     url = wl.source.get("url")
     if not url:
-        typer.echo("a folder cohort: nothing to pull")
+        typer.echo(f"a {wl.source.get('kind', 'folder')} cohort, no PACS: nothing to pull")
         return
     from rich.console import Console
 

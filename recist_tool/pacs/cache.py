@@ -139,9 +139,12 @@ def check_bytes(data: bytes, sop_uid: str | None, study_uid: str, series_uid: st
         ds, problem = _parse(data)
         if problem:
             return problem
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid values are reported by the loader
-            return check_dataset(ds, sop_uid, study_uid, series_uid)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid values are reported by the loader
+                return check_dataset(ds, sop_uid, study_uid, series_uid)
+        except Exception as exc:  # pydicom decodes elements lazily: damage surfaces here
+            return f"unreadable ({type(exc).__name__}: {exc})"
     if sop_uid is not None and hdr.sop_instance_uid != sop_uid:
         return f"SOP Instance UID is {hdr.sop_instance_uid}, expected {sop_uid}"
     if hdr.study_instance_uid != study_uid:

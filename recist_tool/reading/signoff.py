@@ -16,7 +16,8 @@ time point ``T`` (see :meth:`SignOff.amending`)::
     ... apply the edit ...
     signoff.record_change(reading, T, reader, reason, action, lesion, old, new)
 
-Audit entries are JSON lines appended (flush + fsync) to ``<name>.audit.jsonl``:
+Audit entries are JSON lines appended to ``<name>.audit.jsonl`` by the shared
+writer :func:`recist_tool.reading.audit.append_audit` (O_APPEND, fsync):
 ``time`` (UTC), ``reader``, ``action``, ``lesion``, ``timepoint``, ``old``,
 ``new``, ``reason``. Pass ``audit=`` to send them elsewhere (one audit trail per
 reading, whoever writes it).
@@ -25,7 +26,6 @@ reading, whoever writes it).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import os
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recist_tool._atomic import atomic_write_text
+from recist_tool.reading.audit import append_audit, audit_path, utc_now
 from recist_tool.reading.errors import ReadingError
 
 if TYPE_CHECKING:
@@ -66,41 +67,6 @@ def signoff_path(csv_path: str | os.PathLike) -> Path:
     """The sign-off state of an annotation CSV: ``<name>.signoff.json``."""
     p = Path(csv_path)
     return p.with_name(p.stem + ".signoff.json")
-
-
-def audit_path(csv_path: str | os.PathLike) -> Path:
-    """The audit trail of an annotation CSV: ``<name>.audit.jsonl``."""
-    p = Path(csv_path)
-    return p.with_name(p.stem + ".audit.jsonl")
-
-
-def utc_now() -> str:
-    """Now, UTC, to the second: ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def append_audit(path: str | os.PathLike, entry: dict[str, Any]) -> None:
-    """Append one JSON line to an audit trail (flush + fsync; never rewritten)."""
-    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_audit(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The entries of an audit trail (a torn last line is ignored)."""
-    out = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return out
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
 
 
 def timepoint_digest(reading: Reading, label: str) -> str:
@@ -168,7 +134,6 @@ class SignOff:
         if self._audit is not None:
             self._audit(entry)
         else:
-            self.csv_path.parent.mkdir(parents=True, exist_ok=True)
             append_audit(audit_path(self.csv_path), entry)
 
     # ------------------------------------------------------------------ queries

@@ -16,7 +16,11 @@ DEMO-004    targets at 95 %, a new liver lesion                     PD
 DEMO-005    liver and lung targets gone, node short axis 8 mm       CR
 ==========  ======================================================  ========
 
-Further patients (``n`` > 5) repeat the pattern with new IDs.
+Further patients (``n`` > 5) repeat the pattern with new IDs. A small clinical table
+(``clinical.csv``: treatment date, last contact, death) lets the demos run
+``recist-tool survival``; its outcomes (:data:`OUTCOMES`, repeating every ten
+patients) follow the response in the first five patients and go against it in the
+next five, so that with ten patients no response predicts survival perfectly.
 """
 
 from __future__ import annotations
@@ -69,6 +73,20 @@ def _followup(kind: int, base: list[Lesion]) -> tuple[list[Lesion], dict[str, st
 
 
 RESPONSES = ("PR", "SD", "PD", "PD", "CR")
+#: Days from the baseline CT to the last contact, and death (1) or censoring (0), of
+#: patients 1-10 (then repeating).
+OUTCOMES = (
+    (900, 0),
+    (600, 1),
+    (320, 1),
+    (260, 1),
+    (1000, 0),
+    (400, 1),
+    (800, 0),
+    (1100, 0),
+    (950, 0),
+    (450, 1),
+)
 
 
 def write_demo_cohort(
@@ -77,18 +95,22 @@ def write_demo_cohort(
     """Write ``n`` patients' studies and truth readings under ``outdir``.
 
     Layout: ``outdir/dicom/<patient>/{baseline,followup}/`` (one CT series each, its
-    own study) and ``outdir/readings/<patient>.csv`` + ``.json`` (the truth
-    reading, reader ``truth``).
+    own study), ``outdir/readings/<patient>.csv`` + ``.json`` (the truth
+    reading, reader ``truth``) and ``outdir/clinical.csv`` (``patient_id,
+    treatment_date, last_contact_date, death``: treatment a week after the baseline
+    CT; see :data:`OUTCOMES`).
 
     Returns
     -------
     list of DemoPatient
     """
+    from recist_tool._atomic import atomic_write_text
     from recist_tool.export.sr import ImageIndex
     from recist_tool.reading import Line, Reading
 
     out = Path(outdir)
     patients = []
+    clinical = ["patient_id,treatment_date,last_contact_date,death\n"]
     for i in range(n):
         pid = f"{prefix}-{i + 1:03d}"
         kind = i % 5
@@ -149,4 +171,8 @@ def write_demo_cohort(
                     reading.set_status(le.lesion_id, label, "present")
         csv_path, _ = reading.save(out / "readings" / f"{pid}.csv")
         patients.append(DemoPatient(pid, RESPONSES[kind], (folders[0], folders[1]), csv_path))
+        days, death = OUTCOMES[i % len(OUTCOMES)]
+        d_last = d0 + dt.timedelta(days=days)
+        clinical.append(f"{pid},{d0 + dt.timedelta(days=7)},{d_last},{death}\n")
+    atomic_write_text(out / "clinical.csv", "".join(clinical))
     return patients

@@ -9,7 +9,9 @@ Core of ``recist-tool worklist`` and of the plugin's worklist panel (no Qt):
   :meth:`~Worklist.series_to_open`, :meth:`~Worklist.load_reading` /
   :meth:`~Worklist.save_reading`, :meth:`~Worklist.mark`, :meth:`~Worklist.sign`;
 - :mod:`~recist_tool.worklist.build` — studies from a folder or a PACS search, and
-  the proposed time points (earliest = baseline).
+  the proposed time points (earliest = baseline);
+- :mod:`~recist_tool.worklist.layout` — the cohort folder's file and reader names,
+  reader assignment (round-robin or a CSV), shared with :mod:`recist_tool.readers`.
 
 The layout is described in :mod:`recist_tool.worklist.model` and docs/pacs.md.
 """
@@ -22,19 +24,26 @@ from recist_tool.worklist.build import (
     read_patient_list,
 )
 from recist_tool.worklist.errors import WorklistError
-from recist_tool.worklist.model import (
+from recist_tool.worklist.layout import (
+    ADJUDICATED,
+    FINISHED,
     STATUSES,
+    assign_readers,
+    check_reader,
+    patient_file_stem,
+    read_assignments,
+    reading_path,
+)
+from recist_tool.worklist.model import (
     Entry,
     SeriesChoice,
     TimePointPlan,
     Worklist,
-    assign_round_robin,
-    check_reader,
-    patient_file_stem,
-    read_assignments,
 )
 
 __all__ = [
+    "ADJUDICATED",
+    "FINISHED",
     "STATUSES",
     "Entry",
     "SeriesChoice",
@@ -42,7 +51,7 @@ __all__ = [
     "TimePointPlan",
     "Worklist",
     "WorklistError",
-    "assign_round_robin",
+    "assign_readers",
     "check_reader",
     "from_folder",
     "from_pacs",
@@ -50,4 +59,5 @@ __all__ = [
     "propose_timepoints",
     "read_assignments",
     "read_patient_list",
+    "reading_path",
 ]

@@ -9,8 +9,12 @@ Layout of ``COHORT_DIR``::
     readings/<reader>/<patient>.csv        # the reader's annotation CSV (batch input)
     readings/<reader>/<patient>.json       # its sidecar (lines)
     readings/<reader>/<patient>.audit.jsonl, <patient>.signoff.json
-    readings/adjudicated/…       # reserved for adjudicated readings (double reading)
+    readings/adjudicated/<patient>.csv     # adjudicated readings (+ .json, .audit.jsonl),
+                                           # written by recist-tool adjudicate
+    adjudication.csv             # double reading: the discordant patients
 
+File names and reader names are defined once, in :mod:`recist_tool.worklist.layout`;
+audit trails are written by :func:`recist_tool.reading.audit.append_audit`.
 ``recist-tool batch COHORT_DIR/readings/<reader>`` computes a reader's cohort. A
 reader's files are in their own folder only, so a blinded reader's tools open
 nothing else. ``worklist.csv`` is rewritten atomically under a lock file, so two
@@ -22,11 +26,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +38,21 @@ from typing import TYPE_CHECKING, Any
 from recist_tool._atomic import atomic_write_text
 from recist_tool.worklist.build import StudyRow
 from recist_tool.worklist.errors import WorklistError
+from recist_tool.worklist.layout import (
+    ADJUDICATED,
+    ADJUDICATION_FILE,
+    COHORT_FILE,
+    FINISHED,
+    STATUSES,
+    STUDIES_FILE,
+    WORKLIST_FILE,
+    adjudication_patients,
+    check_reader,
+    patient_file_stem,
+    reader_dir,
+    reading_path,
+    readings_dir,
+)
 
 if TYPE_CHECKING:
     from recist_tool.dicom.scan import SeriesInfo
@@ -43,9 +60,6 @@ if TYPE_CHECKING:
     from recist_tool.reading import Reading
 
 COHORT_FORMAT = "recist-tool-cohort"
-STATUSES: tuple[str, ...] = ("not_started", "in_progress", "done", "signed")
-#: Reader folder names with a meaning of their own (issue: double reading).
-RESERVED_READERS = frozenset({"adjudicated"})
 WORKLIST_COLUMNS = (
     "patient_id",
     "reader",
@@ -65,7 +79,6 @@ STUDY_COLUMNS = (
     "series_count",
     "location",
 )
-_READER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass
@@ -86,7 +99,7 @@ class Entry:
     @property
     def finished(self) -> bool:
         """Done or signed."""
-        return self.status in ("done", "signed")
+        return self.status in FINISHED
 
 
 @dataclass(frozen=True)
@@ -115,71 +128,11 @@ class SeriesChoice:
     proposed: bool
 
 
-def check_reader(name: str, allow_reserved: bool = False) -> str:
-    """A reader's name as used for its folder (letters, digits, ``.``, ``_``, ``-``)."""
-    name = str(name).strip()
-    if not _READER_RE.match(name):
-        raise WorklistError(
-            f"reader name {name!r}: use letters, digits, '.', '_' or '-' (at most 64, "
-            "starting with a letter or digit)"
-        )
-    if name.lower() in RESERVED_READERS and not allow_reserved:
-        raise WorklistError(f"reader name {name!r} is reserved")
-    return name
-
-
-def patient_file_stem(patient_id: str) -> str:
-    """File name (without suffix) of a patient's reading: the ID, made safe.
-
-    IDs that need changing get 8 hex digits of their SHA-256, so two IDs never
-    share a file.
-    """
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in patient_id)
-    safe = safe.lstrip(".") or "_"
-    if safe != patient_id:
-        safe += "-" + hashlib.sha256(patient_id.encode()).hexdigest()[:8]
-    return safe
-
-
-def assign_round_robin(
-    patients: Sequence[str], readers: Sequence[str], per_patient: int = 1
-) -> list[tuple[str, str]]:
-    """``(patient, reader)`` pairs: each patient to ``per_patient`` distinct readers, in turn.
-
-    With readers A, B, C and two per patient: P1 → A, B; P2 → B, C; P3 → C, A; …
-    Without readers every patient gets one unassigned row.
-    """
-    if not readers:
-        return [(p, "") for p in patients]
-    if not 1 <= per_patient <= len(readers):
-        raise WorklistError(
-            f"--readers {per_patient}: needs between 1 and {len(readers)} (the readers named)"
-        )
-    n = len(readers)
-    return [(p, readers[(i + j) % n]) for i, p in enumerate(patients) for j in range(per_patient)]
-
-
-def read_assignments(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """``(patient_id, reader)`` pairs from a CSV with those two columns."""
-    p = Path(path)
-    try:
-        rows = list(csv.DictReader(io.StringIO(p.read_text(encoding="utf-8-sig"))))
-    except OSError as exc:
-        raise WorklistError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not rows or not {"patient_id", "reader"} <= set(rows[0]):
-        raise WorklistError(f"{p}: expected columns patient_id and reader")
-    out = []
-    for i, r in enumerate(rows, start=2):
-        pid, reader = (r.get("patient_id") or "").strip(), (r.get("reader") or "").strip()
-        if not pid:
-            raise WorklistError(f"{p}: line {i}: column patient_id: empty")
-        try:
-            out.append((pid, check_reader(reader)))
-        except WorklistError as exc:
-            raise WorklistError(f"{p}: line {i}: column reader: {exc}") from None
-    dupes = [k for k, n in Counter(out).items() if n > 1]
-    if dupes:
-        raise WorklistError(f"{p}: patient {dupes[0][0]} assigned to {dupes[0][1]} twice")
+def _counts(rows: Sequence[Entry]) -> dict[str, int]:
+    c = Counter(e.status for e in rows)
+    out = {s: c.get(s, 0) for s in STATUSES}
+    out["total"] = len(rows)
+    out["finished"] = sum(out[s] for s in FINISHED)
     return out
 
 
@@ -235,7 +188,9 @@ class Worklist:
         source : dict
             Where the studies come from (kept in ``cohort.json``).
         assignments : sequence of (patient_id, reader), optional
-            Default: one unassigned row per patient.
+            E.g. :func:`~recist_tool.worklist.layout.assign_readers` or
+            :func:`~recist_tool.worklist.layout.read_assignments`. Default, and for
+            patients the assignments leave out: one unassigned row per patient.
         modality : str, optional
         cache : str, optional
             Cache folder for PACS studies (default ``cache`` inside the cohort).
@@ -243,7 +198,7 @@ class Worklist:
             Overwrite an existing worklist (readings are never touched).
         """
         root = Path(root)
-        if (root / "worklist.csv").exists() and not replace_existing:
+        if (root / WORKLIST_FILE).exists() and not replace_existing:
             raise WorklistError(
                 f"{root}: holds a worklist already (readings are kept; pass --force to "
                 "write a new worklist.csv)"
@@ -258,6 +213,8 @@ class Worklist:
         for _, r in pairs:
             if r:
                 check_reader(r)
+        named = {p for p, _ in pairs}
+        pairs += [(p, "") for p in patients if p not in named]  # left out: anyone may take it
         wl = cls(root)
         if source.get("kind") == "folder" and "path" in source:
             source = {**source, "path": wl._rel(source["path"])}
@@ -280,11 +237,11 @@ class Worklist:
         pairs.sort(key=lambda pr: (order[pr[0]], pr[1]))
         wl.entries_ = [Entry(p, r, "not_started", by_p.get(p, []), n_studies[p]) for p, r in pairs]
         root.mkdir(parents=True, exist_ok=True)
-        (root / "readings").mkdir(exist_ok=True)
+        readings_dir(root).mkdir(exist_ok=True)
         with wl._locked():
             for e in wl.entries_:  # readings already in the folder keep their state
                 wl._refresh(e)
-            atomic_write_text(root / "cohort.json", json.dumps(wl.meta, indent=1) + "\n")
+            atomic_write_text(root / COHORT_FILE, json.dumps(wl.meta, indent=1) + "\n")
             wl._write_studies()
             wl._write_entries()
         return wl
@@ -293,7 +250,7 @@ class Worklist:
     def open(cls, root: str | os.PathLike) -> Worklist:
         """Read a cohort folder made by :meth:`create`."""
         wl = cls(root)
-        p = wl.root / "cohort.json"
+        p = wl.root / COHORT_FILE
         try:
             wl.meta = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -361,15 +318,15 @@ class Worklist:
                     s.location,
                 ]
             )
-        atomic_write_text(self.root / "studies.csv", buf.getvalue())
+        atomic_write_text(self.root / STUDIES_FILE, buf.getvalue())
 
     def _read_studies(self) -> list[StudyRow]:
-        rows = self._csv("studies.csv", STUDY_COLUMNS)
+        rows = self._csv(STUDIES_FILE, STUDY_COLUMNS)
         out = []
         for line, r in rows:
             if not r["patient_id"] or not r["study_uid"]:
                 raise WorklistError(
-                    f"{self.root / 'studies.csv'}: line {line}: empty patient_id or study_uid"
+                    f"{self.root / STUDIES_FILE}: line {line}: empty patient_id or study_uid"
                 )
             n = r["series_count"]
             out.append(
@@ -412,12 +369,12 @@ class Worklist:
             w.writerow(
                 [e.patient_id, e.reader, e.status, tps, e.studies, e.updated_at, e.signed_at]
             )
-        atomic_write_text(self.root / "worklist.csv", buf.getvalue())
+        atomic_write_text(self.root / WORKLIST_FILE, buf.getvalue())
 
     def _read_entries(self) -> list[Entry]:
-        p = self.root / "worklist.csv"
+        p = self.root / WORKLIST_FILE
         out = []
-        for line, r in self._csv("worklist.csv", WORKLIST_COLUMNS):
+        for line, r in self._csv(WORKLIST_FILE, WORKLIST_COLUMNS):
             if r["status"] not in STATUSES:
                 raise WorklistError(
                     f"{p}: line {line}: column status: {r['status']!r}: expected one of "
@@ -444,7 +401,11 @@ class Worklist:
         """Run ``fn`` on freshly read entries under the lock, then write them."""
         with self._locked():
             self.entries_ = self._read_entries()
-            result = fn()
+            try:
+                result = fn()
+            except BaseException:
+                self.entries_ = self._read_entries()  # nothing half-changed stays in memory
+                raise
             self._write_entries()
         return result
 
@@ -502,25 +463,32 @@ class Worklist:
 
     def progress(self, reader: str | None = None) -> dict[str, int]:
         """Counts by status (and ``total``, ``finished`` = done + signed)."""
-        rows = self.entries(reader=reader) if reader is not None else self.entries_
-        c = Counter(e.status for e in rows)
-        out = {s: c.get(s, 0) for s in STATUSES}
-        out["total"] = len(rows)
-        out["finished"] = out["done"] + out["signed"]
-        return out
+        return _counts(self.entries(reader=reader) if reader is not None else self.entries_)
 
     def progress_by_reader(self) -> dict[str, dict[str, int]]:
         """:meth:`progress` per reader (``""`` = unassigned patients)."""
         readers = sorted({e.reader for e in self.entries_})
-        out = {}
-        for r in readers:
-            rows = [e for e in self.entries_ if e.reader == r]
-            c = Counter(e.status for e in rows)
-            d = {s: c.get(s, 0) for s in STATUSES}
-            d["total"] = len(rows)
-            d["finished"] = d["done"] + d["signed"]
-            out[r] = d
-        return out
+        return {r: _counts([e for e in self.entries_ if e.reader == r]) for r in readers}
+
+    def adjudication_progress(self) -> dict[str, int] | None:
+        """Double reading: how many discordant patients have their adjudicated reading.
+
+        ``None`` before ``recist-tool adjudicate`` wrote ``adjudication.csv`` (and no
+        adjudicated reading exists); else ``discordant`` (patients in
+        ``adjudication.csv``), ``adjudicated`` (of those, with
+        ``readings/adjudicated/<patient>.csv``) and ``readings`` (adjudicated readings
+        in all, concordant patients' included).
+        """
+        folder = self.reading_dir(ADJUDICATED)
+        done = {p.stem for p in folder.glob("*.csv")} if folder.is_dir() else set()
+        discordant = adjudication_patients(self.root)
+        if not discordant and not done and not (self.root / ADJUDICATION_FILE).exists():
+            return None
+        return {
+            "discordant": len(discordant),
+            "adjudicated": sum(patient_file_stem(p) in done for p in discordant),
+            "readings": len(done),
+        }
 
     def next_patient(self, reader: str, after: str | None = None) -> Entry | None:
         """The reader's next unfinished patient after ``after`` (wrapping), or None."""
@@ -635,11 +603,11 @@ class Worklist:
 
     def reading_dir(self, reader: str) -> Path:
         """A reader's folder of readings (``recist-tool batch`` input)."""
-        return self.root / "readings" / check_reader(reader, allow_reserved=True)
+        return reader_dir(self.root, reader)
 
     def reading_path(self, patient_id: str, reader: str) -> Path:
-        """The annotation CSV of a patient's reading by a reader."""
-        return self.reading_dir(reader) / f"{patient_file_stem(patient_id)}.csv"
+        """The annotation CSV of a patient's reading by a reader (or ``adjudicated``)."""
+        return reading_path(self.root, patient_id, reader)
 
     def load_reading(self, patient_id: str, reader: str) -> Reading:
         """The reader's reading of a patient: saved one, or a new one with its time points."""
@@ -701,8 +669,7 @@ class Worklist:
         from recist_tool.reading.signoff import SignOff
 
         so = SignOff(path)
-        reading = Reading.load(path)
-        if so.patient_signed(reading):
+        if so.signatures and so.patient_signed(Reading.load(path)):
             e.status = "signed"
             e.signed_at = max(s.signed_at for s in so.signatures.values())
         else:
@@ -714,20 +681,34 @@ class Worklist:
 
     def mark(self, patient_id: str, reader: str, status: str) -> Entry:
         """Set a row's status to ``in_progress`` or ``done`` (``signed``: :meth:`sign`)."""
+        return self.mark_many([(patient_id, reader)], status)[0]
+
+    def mark_many(self, rows: Sequence[tuple[str, str]], status: str) -> list[Entry]:
+        """:meth:`mark` for several ``(patient_id, reader)`` rows, in one worklist write.
+
+        Nothing is changed unless every row can be marked.
+        """
         if status not in ("in_progress", "done"):
             raise WorklistError(
                 f"status {status!r}: mark in_progress or done; sign with 'worklist sign'"
             )
-        if not self.reading_path(patient_id, reader).exists():
-            raise WorklistError(f"patient {patient_id}: reader {reader} has saved no reading yet")
+        for patient_id, reader in rows:
+            if not self.reading_path(patient_id, reader).exists():
+                raise WorklistError(
+                    f"patient {patient_id}: reader {reader} has saved no reading yet"
+                )
 
-        def do() -> Entry:
-            e = self._claim(patient_id, reader)
-            if e.status == "signed":
-                raise WorklistError(f"patient {patient_id} is signed by {reader}: reopen first")
-            e.status = status
-            e.updated_at = _now()
-            return e
+        def do() -> list[Entry]:
+            out = []
+            for patient_id, reader in rows:
+                e = self._claim(patient_id, reader)
+                if e.status == "signed":
+                    raise WorklistError(f"patient {patient_id} is signed by {reader}: reopen first")
+                out.append(e)
+            now = _now()
+            for e in out:
+                e.status, e.updated_at = status, now
+            return out
 
         return self._update(do)
 
@@ -759,7 +740,7 @@ class Worklist:
         """
         from recist_tool.annotations import annotation_files, read_annotations
         from recist_tool.reading import Reading, sidecar_path
-        from recist_tool.reading.signoff import append_audit, audit_path, utc_now
+        from recist_tool.reading.audit import append_audit, audit_path
 
         reader = check_reader(reader)
         readings: list[tuple[Reading, Path]] = []
@@ -790,7 +771,6 @@ class Worklist:
             append_audit(
                 audit_path(path),
                 {
-                    "time": utc_now(),
                     "reader": reader,
                     "action": "import",
                     "lesion": None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recist_tool.pacs import PacsError, date_range
@@ -37,6 +37,7 @@ def test_date_range_never_crashes(text):
     st.binary(min_size=0, max_size=64),
     st.integers(0, 2000),
 )
+@example(RLE_FILE, 0, b"\x00", 945)  # a VR byte zeroed: pydicom fails lazily, on access
 def test_damaged_instances_are_a_problem_not_a_crash(path, cut, junk, at):
     data = bytearray(path.read_bytes())
     data[at : at + len(junk)] = junk

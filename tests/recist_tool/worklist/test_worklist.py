@@ -13,12 +13,13 @@ import pytest
 
 from recist_tool.annotations import read_annotations
 from recist_tool.reading import Line, Reading
-from recist_tool.reading.signoff import SignedTimepointError, SignOff, read_audit
+from recist_tool.reading.audit import read_audit
+from recist_tool.reading.signoff import SignedTimepointError, SignOff
 from recist_tool.worklist import (
     StudyRow,
     Worklist,
     WorklistError,
-    assign_round_robin,
+    assign_readers,
     from_folder,
     patient_file_stem,
     propose_timepoints,
@@ -86,10 +87,10 @@ def test_folder_cohort_layout_and_plan(tmp_path):
 
 
 def test_readers_round_robin_and_assignment_csv(tmp_path):
-    pairs = assign_round_robin(["P1", "P2", "P3"], ["a", "b", "c"], 2)
+    pairs = assign_readers(["P1", "P2", "P3"], ["a", "b", "c"], 2)
     assert pairs == [("P1", "a"), ("P1", "b"), ("P2", "b"), ("P2", "c"), ("P3", "c"), ("P3", "a")]
     with pytest.raises(WorklistError, match="--readers 3"):
-        assign_round_robin(["P1"], ["a", "b"], 3)
+        assign_readers(["P1"], ["a", "b"], 3)
     f = tmp_path / "assign.csv"
     f.write_text("patient_id,reader\nP1,alice\nP2,bad name\n")
     with pytest.raises(WorklistError, match=r"assign\.csv: line 3: column reader"):
@@ -105,7 +106,7 @@ def test_reader_workflow_status_next_and_blinding(demo, tmp_path):
     studies = from_folder(demo / "dicom")
     pids = sorted({s.patient_id for s in studies})
     wl = Worklist.create(
-        tmp_path / "c", studies, {"kind": "folder"}, assign_round_robin(pids, ["alice", "bob"], 2)
+        tmp_path / "c", studies, {"kind": "folder"}, assign_readers(pids, ["alice", "bob"], 2)
     )
     assert wl.progress("alice") == {
         "not_started": 3,
@@ -256,3 +257,39 @@ def test_damaged_worklist_files_name_file_line_and_value(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "missing column" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readers_option_alone_names_them_and_assign_leaves_nobody_out(demo, tmp_path, monkeypatch):
+    from recist_tool.cli import main
+
+    def cli(*args):
+        monkeypatch.setattr(sys, "argv", ["recist-tool", *map(str, args)])
+        with pytest.raises(SystemExit) as end:
+            main()
+        return end.value.code
+
+    assert cli("worklist", "init", tmp_path / "a", "--from", demo / "dicom", "--readers", "2") == 0
+    wl = Worklist.open(tmp_path / "a")
+    assert [(e.patient_id, e.reader) for e in wl.entries()][:2] == [
+        ("DEMO-001", "reader1"),
+        ("DEMO-001", "reader2"),
+    ]
+    assert wl.meta["readers"] == ["reader1", "reader2"]
+    f = tmp_path / "assign.csv"
+    f.write_text("patient_id,reader\nDEMO-002,ann\n")
+    assert cli("worklist", "init", tmp_path / "b", "--from", demo / "dicom", "--assign", f) == 0
+    wl = Worklist.open(tmp_path / "b")
+    assert [(e.patient_id, e.reader) for e in wl.entries()] == [
+        ("DEMO-001", ""),  # left out of the CSV: anyone may take it
+        ("DEMO-002", "ann"),
+        ("DEMO-003", ""),
+    ]
+    # Double reading: the adjudication's progress (once adjudicate has listed patients).
+    assert wl.adjudication_progress() is None
+    (tmp_path / "b" / "adjudication.csv").write_text("patient_id,reasons\nDEMO-002,x\nP/3,y\n")
+    done = wl.reading_path("DEMO-002", "adjudicated")
+    done.parent.mkdir(parents=True)
+    done.write_text("")
+    wl.reading_path("DEMO-001", "adjudicated").write_text("")
+    wl.reading_path("P/3", "adjudicated").with_suffix(".audit.jsonl").write_text("")
+    assert wl.adjudication_progress() == {"discordant": 2, "adjudicated": 1, "readings": 2}
