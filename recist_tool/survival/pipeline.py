@@ -384,8 +384,13 @@ def _cox_rows(fit: CoxFit, endpoint: str, analysis: str, n_excluded: int) -> lis
     ]
 
 
-def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[SurvivalResult, list]:
+def analyse(
+    inputs: SurvivalInputs, settings: SurvivalSettings, on_endpoint=None
+) -> tuple[SurvivalResult, list]:
     """Compute every table (no files written).
+
+    ``on_endpoint(endpoint, output)``, when given, receives each endpoint's tables and
+    figure specs as soon as they are computed (figures can render meanwhile).
 
     Returns
     -------
@@ -401,6 +406,8 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
     fits, excl = {}, {}
     for ep in dict.fromkeys(settings.endpoints):
         out = analyse_endpoint(inputs, preds, ep, settings)
+        if on_endpoint is not None:
+            on_endpoint(ep, out)
         for k in parts:
             parts[k] += out[k]
         fits.update(out["fits"])
@@ -454,25 +461,35 @@ def run_survival(
     settings = settings or SurvivalSettings()
     settings.check()
     inputs = read_inputs(clinical, responses, treatments)
-    result, figs = analyse(inputs, settings)
     rendered: dict[str, bytes] = {}
-    if settings.figures:
-        from recist_tool.survival.plots import forest_figure, km_figure, render
+    if not settings.figures:
+        result, _ = analyse(inputs, settings)
+    else:
+        from recist_tool.survival.plots import FigureRenderer
 
-        for spec in figs:
-            kw = {k: v for k, v in spec.items() if k != "name"}
-            for fmt, data in render(km_figure(**kw), settings.formats).items():
-                rendered[f"{spec['name']}.{fmt}"] = data
-        for ep in dict.fromkeys(settings.endpoints):
-            sub = result.cox[result.cox["endpoint"] == ep]
-            if len(sub):
-                fig = forest_figure(
-                    sub,
-                    title=f"{ENDPOINT_WORDS[ep]}: Cox hazard ratios",
-                    landmark_months=settings.landmark_months,
-                )
-                for fmt, data in render(fig, settings.formats).items():
-                    rendered[f"forest_{ep}.{fmt}"] = data
+        # Figures render in worker processes while the next endpoint is analysed.
+        with FigureRenderer(settings.formats) as renderer:
+
+            def submit(ep: str, out: dict) -> None:
+                for spec in out["figs"]:
+                    kw = {k: v for k, v in spec.items() if k != "name"}
+                    renderer.submit(spec["name"], "km", **kw)
+                cox = pd.DataFrame(out["cox"], columns=COX_COLUMNS)
+                if len(cox):
+                    renderer.submit(
+                        f"forest_{ep}",
+                        "forest",
+                        cox=cox,
+                        title=f"{ENDPOINT_WORDS[ep]}: Cox hazard ratios",
+                        landmark_months=settings.landmark_months,
+                    )
+
+            result, _ = analyse(inputs, settings, on_endpoint=submit)
+            figures = renderer.results()
+        km_names = [n for n in figures if not n.startswith("forest_")]
+        for name in [*km_names, *(n for n in figures if n.startswith("forest_"))]:
+            for fmt, data in figures[name].items():
+                rendered[f"{name}.{fmt}"] = data
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     files = []

@@ -346,3 +346,76 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     if getattr(fig, "number", None) is not None:  # a pyplot figure: release it
         _pyplot().close(fig)
     return out[formats] if isinstance(formats, str) else out
+
+
+# --------------------------------------------------------------------------- rendering in parallel
+
+
+def render_spec(kind: str, kwargs: dict, formats: tuple[str, ...]) -> dict[str, bytes]:
+    """Build one figure (``km`` or ``forest``) and render it: the unit of a render process."""
+    fig = km_figure(**kwargs) if kind == "km" else forest_figure(**kwargs)
+    return render(fig, formats)
+
+
+def _warm() -> None:
+    """Import what rendering needs (in the fork server, once for every worker)."""
+    _pyplot()
+    import lifelines.plotting  # noqa: F401
+
+
+class FigureRenderer:
+    """Render figures in worker processes while the caller goes on computing.
+
+    The workers are forked when the renderer is made, after this process imported
+    matplotlib and lifelines, so they start with nothing to import. Forked, not spawned: a
+    spawned worker re-imports the caller's main module, which breaks scripts without a
+    ``__main__`` guard. Where ``fork`` does not exist, with one CPU, or with
+    ``processes=0``, figures render in this process. Use as a context manager;
+    :meth:`results` returns ``{name: {format: bytes}}``.
+    """
+
+    def __init__(self, formats: tuple[str, ...], processes: int | None = None) -> None:
+        import multiprocessing as mp
+        import os
+
+        self.formats = tuple(formats)
+        if processes is None:
+            cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(1)
+            processes = min(len(cpus), 4)
+        if "fork" not in mp.get_all_start_methods():
+            processes = 0
+        self._pool = None
+        self._futures: dict[str, object] = {}
+        self._done: dict[str, dict[str, bytes]] = {}
+        if processes > 1:
+            import warnings
+            from concurrent.futures import ProcessPoolExecutor
+
+            _warm()  # imported once here, inherited by every forked worker
+            self._pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"))
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns about forking with threads; the workers only draw.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                for _ in range(processes):  # fork the workers now, ready when figures come
+                    self._pool.submit(_warm)
+
+    def submit(self, name: str, kind: str, **kwargs) -> None:
+        """Queue figure ``name`` (``kind`` ``km`` or ``forest``, the figure's arguments)."""
+        if self._pool is None:
+            self._done[name] = render_spec(kind, kwargs, self.formats)
+        else:
+            self._futures[name] = self._pool.submit(render_spec, kind, kwargs, self.formats)
+
+    def results(self) -> dict[str, dict[str, bytes]]:
+        """Wait for every figure; in the order they were submitted."""
+        for name, fut in self._futures.items():
+            self._done[name] = fut.result()  # type: ignore[attr-defined]
+        self._futures.clear()
+        return dict(self._done)
+
+    def __enter__(self) -> FigureRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
