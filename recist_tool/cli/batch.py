@@ -40,7 +40,9 @@ HELP = "\n\n".join(
 
 def batch(
     inputs: list[Path] = typer.Argument(
-        ..., metavar="INPUTS", help="Annotation CSV or Parquet files, or folders.",
+        ...,
+        metavar="INPUTS",
+        help="Annotation CSV or Parquet files, or folders.",
         show_default=False,
     ),
     outdir: Path = typer.Option(..., "-o", "--outdir", help="Output folder (created)."),

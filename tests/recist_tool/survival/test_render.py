@@ -29,6 +29,7 @@ def _specs():
             "hr": [0.7, 1.2],
             "ci_low": [0.5, 0.9],
             "ci_high": [0.95, 1.6],
+            "p": [0.03, 0.2],
         }
     )
     return [("km_a", "km", km), ("forest", "forest", {"cox": cox, "title": "HRs"})]
