@@ -545,13 +545,11 @@ def swimmer(
         loc="outside lower center",
         ncols=min(5, len(handles)),
         frameon=False,
-        title="Best overall response and events",
+        title="Best overall response and events"
+        + (f" ({excluded} patient(s) without a follow-up CT not shown)" if excluded else ""),
     )
-    fig.supxlabel(
-        "Weeks from baseline"
-        + (f"; {excluded} patient(s) without a follow-up assessment not shown" if excluded else ""),
-        fontsize=10,
-    )
+    for ax in axes:  # on each panel: a figure-level label would sit under the legend
+        ax.set_xlabel("Weeks from baseline")
     axes[0].set_ylabel("Patient" if labelled else f"Patients (n = {n}), sorted by time on study")
     fig.suptitle(title + (f" (n = {n}, longest first)" if n > 1 else ""))
     return fig
