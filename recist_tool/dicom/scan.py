@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recist_tool.dicom.decoders import choose_plugin, syntax_name
-from recist_tool.dicom.errors import DicomError, NoDicomFoundError, SkippedFileWarning
+from recist_tool.dicom.errors import (
+    DicomError,
+    InvalidHeaderError,
+    NoDicomFoundError,
+    SkippedFileWarning,
+)
 from recist_tool.dicom.geometry import plan_volume
 from recist_tool.dicom.headers import ImageHeader, read_header
 
@@ -103,6 +108,9 @@ def read_headers(
     for f in iter_files(path):
         try:
             h = read_header(f)
+        except InvalidHeaderError as exc:  # a claim or value that cannot be trusted
+            bad.append((f, exc.reason))
+            continue
         except Exception as exc:  # damaged file: pydicom raises many types
             bad.append((f, f"unreadable ({type(exc).__name__}: {exc})"))
             continue
