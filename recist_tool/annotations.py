@@ -11,6 +11,7 @@ wrong does a slow path work out the exact file, line, column and value to report
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -18,6 +19,7 @@ import math
 import mmap
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -61,6 +63,10 @@ STATUSES: dict[str, tuple[str, ...]] = {
     "new": ("present", "equivocal"),
 }
 _SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm")
+#: Largest size (mm) accepted in a size column: a lesion or a slice larger than a
+#: body (2 m) is a typo or a wrong unit, and would otherwise drive the sums.
+MAX_SIZE_MM = 2000.0
+_TOO_LARGE = f"larger than {MAX_SIZE_MM:g} mm, the largest size accepted (a typo or another unit?)"
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 # Plain decimal (no sign, no exponent): the only size syntax accepted.
@@ -293,46 +299,93 @@ def _read_one(path: Path) -> pa.Table:
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # UTF-8 byte order mark (Excel)
-    end_of_header = data.find(b"\n", start)
+    # The header ends at the first line break: LF, CRLF or a lone CR (old Mac files).
+    ends = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
+    end_of_header = min(ends) if ends else len(data)
     try:
-        header_line = data[start : end_of_header if end_of_header >= 0 else len(data)]
-        header_line = header_line.decode("utf-8").rstrip("\r")
+        header_line = data[start:end_of_header].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path}: line 1: not UTF-8 text") from exc
     if not header_line.strip():
         raise AnnotationError(f"{path}: empty file or empty header line")
-    header = next(csv.reader([header_line]))
+    try:
+        with _csv_field_limit():
+            header = next(csv.reader([header_line]))
+    except csv.Error as exc:
+        raise AnnotationError(f"{path}: line 1: not a CSV header ({exc})") from None
     header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise AnnotationError(f"{path}: line 1: column(s) named twice: {', '.join(dupes)}")
+    _check_header(path, header)
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise AnnotationError(
             f"{path}: line 1: missing column(s) {', '.join(missing)} "
             f"(required: {', '.join(COLUMNS)})"
         )
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)[start:]),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(
-                # Dictionary-encoded while parsing: checks then run per distinct value.
-                column_types={h: pa.dictionary(pa.int32(), pa.string()) for h in header},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        _raise_parse_error(path, bytes(data[start:]), len(header))
-        raise  # _raise_parse_error always raises; keeps type checkers content
+    convert = pacsv.ConvertOptions(
+        # Dictionary-encoded while parsing: checks then run per distinct value.
+        column_types={h: pa.dictionary(pa.int32(), pa.string()) for h in header},
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    block = 1 << 20  # pyarrow's default
+    while True:
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(pa.py_buffer(data)[start:]),
+                read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=block),
+                convert_options=convert,
+            )
+            break
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) and block < min(len(data) + 1, 2**31 - 1):
+                # one row (a huge cell) is longer than a parsing block: larger blocks
+                block = min(max(block * 16, 1), len(data) + 1, 2**31 - 1)
+                continue
+            _raise_parse_error(path, bytes(data[start:]), len(header))
+            raise  # _raise_parse_error always raises; keeps type checkers content
+        except UnicodeDecodeError:
+            _raise_parse_error(path, bytes(data[start:]), len(header))
+            raise
     lines = _line_numbers(data, start, table.num_rows)
     if lines is None:
         lines = np.arange(2, table.num_rows + 2, dtype=np.int64)
     table = table.rename_columns(header)
     table = table.append_column("_source", _constant(str(path), table.num_rows))
     return table.append_column("_line", pa.array(lines))
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Column names: none empty, none twice, none of the reserved provenance names.
+
+    Linear in the number of columns (a header of 80,000 names is checked at once).
+    """
+    counts = Counter(header)
+    blank = [i + 1 for i, h in enumerate(header) if not h]
+    if blank:
+        where = ", ".join(map(str, blank[:5])) + (" …" if len(blank) > 5 else "")
+        raise AnnotationError(f"{path}: line 1: empty column name (column {where})")
+    dupes = sorted(h for h, n in counts.items() if n > 1)
+    if dupes:
+        shown = ", ".join(dupes[:10]) + (f" and {len(dupes) - 10} more" if len(dupes) > 10 else "")
+        raise AnnotationError(f"{path}: line 1: column(s) named twice: {shown}")
+    reserved = [h for h in PROVENANCE_COLUMNS if h in counts]
+    if reserved:
+        raise AnnotationError(
+            f"{path}: line 1: column name(s) {', '.join(reserved)} are reserved "
+            "(recist-tool adds them to name the file and line of each row); rename the column"
+        )
+
+
+@contextlib.contextmanager
+def _csv_field_limit():
+    """Let the csv module read fields of any size (its default stops at 128 KiB)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
@@ -344,16 +397,17 @@ def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
     end = len(data)
     while end > start and data[end - 1 : end] in (b"\n", b"\r"):
         end -= 1
-    if all(data.find(s, start, end) < 0 for s in (b"\n\n", b"\n\r\n", b'"')):
+    if all(data.find(s, start, end) < 0 for s in (b"\n\n", b"\n\r\n", b"\r\r", b'"')):
         return None
     reader = csv.reader(io.StringIO(bytes(data[start:]).decode("utf-8"), newline=""))
-    next(reader, None)
     out = []
-    first = reader.line_num + 1
-    for row in reader:
-        if row and any(cell != "" for cell in row):
-            out.append(first)
+    with _csv_field_limit():
+        next(reader, None)
         first = reader.line_num + 1
+        for row in reader:
+            if row and any(cell != "" for cell in row):
+                out.append(first)
+            first = reader.line_num + 1
     arr = np.asarray(out, dtype=np.int64)
     return arr if len(arr) == n_rows else None
 
@@ -365,14 +419,20 @@ def _raise_parse_error(path: Path, data: bytes, n_cols: int) -> None:
         line = data[: exc.start].count(b"\n") + 1
         raise AnnotationError(f"{path}: line {line}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
-    start = reader.line_num + 1
-    for row in reader:
-        if row and len(row) != n_cols:
-            raise AnnotationError(
-                f"{path}: line {start}: expected {n_cols} fields as in the header, found {len(row)}"
-            )
-        start = reader.line_num + 1
+    start = 1
+    try:
+        with _csv_field_limit():
+            next(reader, None)
+            start = reader.line_num + 1
+            for row in reader:
+                if row and len(row) != n_cols:
+                    raise AnnotationError(
+                        f"{path}: line {start}: expected {n_cols} fields as in the header, "
+                        f"found {len(row)}"
+                    )
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        raise AnnotationError(f"{path}: line {start}: not valid CSV ({exc})") from None
     raise AnnotationError(f"{path}: not a readable CSV file")
 
 
@@ -468,12 +528,22 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
     days = np.array([d if d is not None else 0 for d in parsed] + [0], dtype="datetime64[D]")
     out["date"] = pd.Series(days.astype("datetime64[s]")[codes])  # convert the few, then gather
 
+    if "treatment_date" in table.column_names:  # optional; checked, carried as text
+        codes, values = encoded("treatment_date")
+        bad = np.array([parse_date(v) is None for v in values], dtype=bool)
+        report(rows_with(codes, bad), "treatment_date", "not a date in the form YYYY-MM-DD")
+
     for name in _SIZE_COLUMNS:
         if name not in table.column_names:
             continue
         codes, values = encoded(name)
         parsed_sizes = [_parse_size(v) for v in values]
-        for what in ("not a number", "must not be negative", "write sizes as plain decimals in mm"):
+        for what in (
+            "not a number",
+            "must not be negative",
+            "write sizes as plain decimals in mm",
+            _TOO_LARGE,
+        ):
             bad = np.array([isinstance(p, str) and p == what for p in parsed_sizes], dtype=bool)
             report(rows_with(codes, bad), name, what)
         mm = np.array([p if isinstance(p, float) else np.nan for p in parsed_sizes] + [np.nan])
@@ -525,7 +595,9 @@ def _parse_size(text: str) -> float | str | None:
         return None
     if _SIZE_RE.match(text):
         value = float(text)
-        return value if math.isfinite(value) else "not a number"
+        if not math.isfinite(value):
+            return "not a number"
+        return value if value <= MAX_SIZE_MM else _TOO_LARGE
     if text.startswith("-"):
         return "must not be negative"
     try:

@@ -62,7 +62,7 @@ class _Progress:
             console = Console(stderr=True)
             if console.is_terminal:
                 self._bar = Progress(
-                    TextColumn("{task.description}"),
+                    TextColumn("{task.description}", markup=False),  # file names as typed
                     BarColumn(),
                     TimeElapsedColumn(),
                     console=console,

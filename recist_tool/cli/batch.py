@@ -42,6 +42,7 @@ def batch(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from recist_tool.batch import response_summary, run_batch
@@ -73,8 +74,9 @@ def batch(
         n_warn = int((result.messages["severity"] == "warning").sum())
         n_err = int((result.messages["severity"] == "error").sum())
         console.print(
-            f"{n_warn} warning(s), {n_err} error(s); results in {outdir}/ "
-            "(timepoints.csv, patients.csv, messages.csv, settings.json)"
+            f"{n_warn} warning(s), {n_err} error(s); results in {escape(str(outdir))}/ "
+            "(timepoints.csv, patients.csv, messages.csv, settings.json)",
+            highlight=False,
         )
     if result.has_errors:
         sys.exit(1)
@@ -87,12 +89,14 @@ def _timepoint_table(result):
     def num(v, fmt="{:g}"):
         return "" if v != v else fmt.format(v)  # NaN -> empty
 
+    from rich.markup import escape
+
     table = Table(title="Response per time point")
     for col in ("patient", "time point", "date", "SOD mm", "vs baseline", "vs nadir",
                 "target", "non-target", "new", "overall"):  # fmt: skip
         table.add_column(col)
     for r in result.timepoints.itertuples(index=False):
-        table.add_row(
+        cells = (
             str(r.patient_id),
             str(r.timepoint),
             str(r.date)[:10],
@@ -104,6 +108,7 @@ def _timepoint_table(result):
             str(r.new_lesions),
             str(r.overall_response),
         )
+        table.add_row(*(escape(c) for c in cells))  # user text: "[/]" prints as typed
     return table
 
 

@@ -207,9 +207,9 @@ def _read_meta(r: _Reader) -> dict[int, bytes]:
         r.need(8)
         if _tag(r.buf, r.pos) >> 16 != 0x0002:
             return meta
-        tag, _vr, length, hdr = r.element_header(False)
-        if length == UNDEFINED:
-            raise _Fallback
+        tag, vr, length, hdr = r.element_header(False)
+        if length == UNDEFINED or (tag in (0x00020002, 0x00020010) and vr != b"UI"):
+            raise _Fallback  # the UIDs read here must be UIs, as pydicom reads them
         r.need(hdr + length)
         meta[tag] = r.buf[r.pos + hdr : r.pos + hdr + length]
         r.pos += hdr + length
