@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recist_tool._outputs import output_set
 from recist_tool.annotations import annotation_files, read_annotations
 from recist_tool.response import Evaluation, ResponseSettings, evaluate
 
@@ -26,7 +27,9 @@ def run_batch(
         Annotation CSV files or folders of them.
     outdir : path-like
         Receives ``timepoints.csv``, ``patients.csv``, ``messages.csv`` and
-        ``settings.json``. Nothing is written when the input is bad.
+        ``settings.json`` (and the manifest ``recist-run.json``), all at once: see
+        :mod:`recist_tool._outputs`. Nothing is written when the input is bad or the
+        disk is full.
     settings : ResponseSettings, optional
     progress : bool
         Show a progress bar on the terminal (stderr).
@@ -39,6 +42,8 @@ def run_batch(
     ------
     recist_tool.errors.AnnotationError
         On bad input, before anything is written.
+    recist_tool._atomic.OutputError
+        When the results cannot be written; ``outdir`` keeps what it held.
     """
     files = annotation_files(inputs)
     with _Progress(progress, len(files) + 2) as bar:
@@ -46,7 +51,8 @@ def run_batch(
         bar.step("evaluating")
         result = evaluate(frame, settings)
         bar.step("writing")
-        result.write(outdir)
+        with output_set(outdir, "batch") as stage:  # all four files appear at once
+            result.write(stage)
     return result
 
 

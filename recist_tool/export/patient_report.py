@@ -380,10 +380,10 @@ def patient_pdf(rep: PatientReport) -> bytes:
 
 def write_patient_report(rep: PatientReport, outdir: str | os.PathLike) -> list[Path]:
     """Write ``<patient>_report.html`` and ``.pdf`` into ``outdir`` (atomically)."""
-    from recist_tool.export.sr import _safe
+    from recist_tool.export.names import file_stem
 
     outdir = Path(outdir)
-    stem = _safe(f"{rep.patient_id}_report")
+    stem = f"{file_stem(rep.patient_id)}_report"  # unique and bounded
     html_path, pdf_path = outdir / f"{stem}.html", outdir / f"{stem}.pdf"
     atomic_write_text(html_path, patient_html(rep))
     atomic_write_bytes(pdf_path, patient_pdf(rep))

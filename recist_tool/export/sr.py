@@ -36,6 +36,7 @@ from recist_tool import __version__
 from recist_tool._atomic import atomic_write
 from recist_tool.export import ExportError
 from recist_tool.export import sr_codes as C
+from recist_tool.export.names import file_stem
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -453,8 +454,10 @@ def export_readings(
     Returns
     -------
     list of pathlib.Path
-        Files named ``<patient>_<timepoint>_SR.dcm`` (the pseudonym when
-        de-identified).
+        Files named ``<patient>_<timepoint>_SR.dcm`` (the pseudonym and the scrubbed
+        label when de-identified); identifiers with other characters than ASCII
+        letters, digits, ``.`` and ``-``, or longer than 60, get a short hash so that
+        names stay unique and bounded (:func:`recist_tool.export.names.file_stem`).
     """
     index = ImageIndex(dicom)
     if not index.by_sop:
@@ -473,10 +476,7 @@ def export_readings(
                 # the keyed hash is on the images' Patient ID: the same as for the images
                 sr = deid.dataset(sr)
                 pid = str(sr.PatientID)
-            name = _safe(f"{pid}_{tp.label}_SR.dcm")
+            label = tp.label if deid is None else deid.scrub_text(tp.label, reading.patient_id)
+            name = f"{file_stem(pid, label)}_SR.dcm"  # unique and bounded (export.names)
             paths.append(write_sr(sr, outdir / name))
     return paths
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write, atomic_write_bytes
+from recist_tool._outputs import check_output_set
 from recist_tool.export import ExportError
 from recist_tool.export.deid import Deidentifier, drop_identifier_columns
 
@@ -135,8 +136,12 @@ def load_results(folder: str | os.PathLike, annotations: Any = None) -> Results:
     ------
     ExportError
         When a required table is missing or unreadable.
+    recist_tool._outputs.MixedOutputError
+        When the folder's manifest says its files are not all of one run.
     """
     folder = Path(folder)
+    present = [f for f in (*RESULT_FILES.values(), "settings.json") if (folder / f).is_file()]
+    check_output_set(folder, present)  # one run's files, or a clear refusal
     frames = {}
     for name, fname in RESULT_FILES.items():
         path = folder / fname

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recist_tool._outputs import check_output_set
 from recist_tool.annotations import parse_date
 from recist_tool.errors import RecistError
 from recist_tool.response.evaluation import PATIENT_COLUMNS
@@ -147,6 +148,8 @@ def _load(source: Source, name: str, required: tuple[str, ...]) -> tuple[pd.Data
         label = str(path)
         if not path.is_file():
             raise SurvivalInputError(f"{label}: no such file ({name})")
+        if name.startswith("patients"):
+            check_output_set(path.parent, [path.name])  # the patients.csv of one batch run
         try:
             # The header as written (pandas would rename a second "death" to "death.1").
             names = pd.read_csv(path, dtype=str, header=None, nrows=1, keep_default_na=False)
