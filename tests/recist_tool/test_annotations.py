@@ -174,7 +174,9 @@ def test_a_frame_derived_from_a_checked_one_is_checked_again(tmp_path):
 
 def test_cr_only_line_endings(tmp_path):
     f = tmp_path / "mac.csv"
-    f.write_bytes(f"{HEADER}\r{ROW}\r\rP1,3mo,2024-04-01,L1,target,liver,false,x,,measured\r".encode())
+    f.write_bytes(
+        f"{HEADER}\r{ROW}\r\rP1,3mo,2024-04-01,L1,target,liver,false,x,,measured\r".encode()
+    )
     with pytest.raises(AnnotationError, match=r"mac.csv: line 4: column long_axis_mm: 'x'"):
         read_annotations(f)
     f.write_bytes(f"{HEADER}\r{ROW}\r".encode())
@@ -200,7 +202,9 @@ def test_huge_cells_are_read(tmp_path):
     df = read_annotations(f)
     assert [len(x) for x in df["note"]] == [200_000, 3_000_000]
     assert df["_line"].tolist() == [2, 3]
-    f.write_text(f'{HEADER},note\n{ROW},"{quoted}"\nP1,3mo,2024-04-01,L1,target,liver,false,-1,,measured,x\n')
+    f.write_text(
+        f'{HEADER},note\n{ROW},"{quoted}"\nP1,3mo,2024-04-01,L1,target,liver,false,-1,,measured,x\n'
+    )
     with pytest.raises(AnnotationError, match="line 3: column long_axis_mm: '-1'"):
         read_annotations(f)
 
