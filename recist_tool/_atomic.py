@@ -28,10 +28,14 @@ from recist_tool.errors import RecistError
 class OutputError(RecistError, OSError):
     """Results cannot be written (disk full, no permission, …); names the path."""
 
-    def __init__(self, message: str, errno_: int | None = None) -> None:
+    def __init__(
+        self, message: str, errno_: int | None = None, filename: str | None = None
+    ) -> None:
         RecistError.__init__(self, message)
         self.errno = errno_
         self.strerror = message
+        self.filename = filename
+        self.cause = None  # the OS's own words (e.g. "No space left on device")
 
     def __str__(self) -> str:
         return self.strerror
@@ -159,7 +163,11 @@ def _error(path: Path, exc: OSError) -> OutputError:
         what = "a folder of that name is in the way"
     else:
         what = exc.strerror or str(exc)
-    return OutputError(f"{path}: cannot write: {what}; the file keeps what it held", exc.errno)
+    err = OutputError(
+        f"{path}: cannot write: {what}; the file keeps what it held", exc.errno, str(path)
+    )
+    err.cause = exc.strerror
+    return err
 
 
 def _umask() -> int:

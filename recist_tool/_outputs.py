@@ -89,7 +89,9 @@ class _OutputSet(contextlib.AbstractContextManager):
             self.stage = out.parent / f".{out.name}.recist-{os.getpid()}-{token}.stage"
             self.stage.mkdir()
         except OSError as exc:
-            raise _output_error(out, exc) from exc
+            if isinstance(exc, OutputError) and exc.errno is None:
+                raise
+            raise _output_error(out, None, exc) from exc
         return self.stage
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -97,24 +99,37 @@ class _OutputSet(contextlib.AbstractContextManager):
         assert stage is not None
         if exc is not None:
             shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-                raise _output_error(self.outdir, exc) from exc
+            if _from_the_os(exc):
+                raise _output_error(self.outdir, stage, exc) from exc
             return False
         try:
             _publish(stage, self.outdir, self.kind)
         except BaseException as err:
             shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(err, OSError) and not isinstance(err, OutputError):
-                raise _output_error(self.outdir, err) from err
+            if _from_the_os(err):
+                raise _output_error(self.outdir, stage, err) from err
             raise
         return False
 
 
-def _output_error(outdir: Path, exc: OSError) -> OutputError:
-    what = exc.strerror or str(exc)
+def _from_the_os(exc: BaseException) -> bool:
+    """An OSError (or a file write's OutputError that carries its errno)."""
+    if isinstance(exc, OutputError):
+        return exc.errno is not None
+    return isinstance(exc, OSError)
+
+
+def _output_error(outdir: Path, stage: Path | None, exc: OSError) -> OutputError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = "the disk is full" + (f" ({exc.strerror})" if exc.strerror else "")
-    where = f" ({exc.filename})" if exc.filename else ""
+        what = "the disk is full"
+    else:
+        what = getattr(exc, "cause", None) or exc.strerror or str(exc)
+    where = ""
+    if exc.filename:
+        name = Path(str(exc.filename))
+        if stage is not None and name.is_relative_to(stage):
+            name = name.relative_to(stage)  # the run's file, not the staging folder
+        where = f" ({name})"
     return OutputError(
         f"{outdir}: cannot write the results: {what}{where}; nothing was written, the "
         "folder holds what it held before",
