@@ -150,9 +150,8 @@ def test_disk_full_is_a_clear_error_and_nothing_partial(tmp_path, monkeypatch, c
         (out / "old.txt").write_text("the folder's earlier content")
         if disk.is_mount():
             filler = disk / "filler"
-            with open(filler, "wb") as fh:  # leave ~40 KB free
-                with contextlib.suppress(OSError):
-                    fh.write(b"\0" * (256 - 40) * 1024)
+            with open(filler, "wb") as fh, contextlib.suppress(OSError):
+                fh.write(b"\0" * (256 - 40) * 1024)  # leave ~40 KB free
         args = {
             "batch": ["batch", str(src), "-o", str(out), "-q"],
             "export tables": ["export", "tables", str(src), "-o", str(out)],
