@@ -71,7 +71,12 @@ def _hu(path: Path) -> tuple[np.ndarray, object]:
 
 
 def render_key_image(
-    reading: Reading, lesion, timepoint: str, index: ImageIndex, shown: str | None = None
+    reading: Reading,
+    lesion,
+    timepoint: str,
+    index: ImageIndex,
+    shown: str | None = None,
+    text=None,
 ) -> KeyImage:
     """Draw one lesion on its slice (windowed and cropped) as a PNG.
 
@@ -84,6 +89,8 @@ def render_key_image(
         The lesion's finding at ``timepoint`` and the images.
     shown : str, optional
         Time point label to print (e.g. a shifted date when de-identified).
+    text : callable, optional
+        Maps free text (lesion ID, organ) to the text printed (de-identification).
 
     Raises
     ------
@@ -96,6 +103,8 @@ def render_key_image(
     from recist_tool.export.sr import image_coordinates
 
     shown = shown or timepoint
+    text = text or (lambda t: t)
+    lesion_id, organ = text(lesion.lesion_id), text(lesion.organ or "")
     f = lesion.findings[timepoint]
     lines = [(ln, style) for ln, style in ((f.long_axis, "-"), (f.short_axis, "--")) if ln]
     where = f"patient {reading.patient_id}, time point {timepoint}, lesion {lesion.lesion_id}"
@@ -145,10 +154,10 @@ def render_key_image(
     label = ", ".join(sizes) or str(f.status or "").replace("_", " ")
     z = header.get("InstanceNumber", "?")
     caption = (
-        f"{lesion.lesion_id} ({lesion.organ or 'organ ?'}) · {shown} · {label} · "
+        f"{lesion_id} ({organ or 'organ ?'}) · {shown} · {label} · "
         f"image {z} · W {width:g} / L {center:g}"
     )
-    ax.set_title(f"{lesion.lesion_id} · {shown}", fontsize=10)
+    ax.set_title(f"{lesion_id} · {shown}", fontsize=10)
     ax.text(
         0.02,
         0.02,
@@ -159,11 +168,11 @@ def render_key_image(
         va="bottom",
         bbox={"facecolor": "black", "alpha": 0.6, "pad": 2, "linewidth": 0},
     )
-    return KeyImage(lesion.lesion_id, shown, caption, figure_bytes(fig, "png", dpi=150))
+    return KeyImage(lesion_id, shown, caption, figure_bytes(fig, "png", dpi=150))
 
 
 def key_images(
-    reading: Reading, index: ImageIndex, shown=None
+    reading: Reading, index: ImageIndex, shown=None, text=None
 ) -> tuple[list[KeyImage], list[tuple[str, str]]]:
     """A key image for every lesion with a line or marker, at every time point.
 
@@ -173,6 +182,8 @@ def key_images(
     index : ImageIndex
     shown : callable, optional
         Maps a time point label to the label printed (de-identification).
+    text : callable, optional
+        Maps free text (lesion ID, organ) to the text printed (de-identification).
 
     Returns
     -------
@@ -187,7 +198,9 @@ def key_images(
             if f is None or f.status is None:
                 continue
             if f.long_axis or f.short_axis or f.marker is not None:
-                out.append(render_key_image(reading, lesion, tp.label, index, shown(tp.label)))
+                out.append(
+                    render_key_image(reading, lesion, tp.label, index, shown(tp.label), text)
+                )
             elif f.status == "measured":
                 notes.append((lesion.lesion_id, tp.label))
     return out, notes
@@ -294,14 +307,13 @@ def build_patient_report(
     tp = tp.rename(columns=_TP_LABELS)
     summary = summary.rename(columns=_SUMMARY_LABELS)
     pid = deid.pseudonym(reading.patient_id) if deid is not None else reading.patient_id
-    labels = [t.label for t in reading.timepoints]
-    if deid is not None:
-        labels = [deid.shift_label(t, reading.patient_id) for t in labels]
-    shown = (lambda t: deid.shift_label(t, reading.patient_id)) if deid else (lambda t: t)
-    images, notes = key_images(reading, index, shown)
+    # Free text (labels, lesion IDs, organs) is scrubbed like the tables' (deid.frame).
+    text = (lambda t: deid.scrub_text(t, reading.patient_id)) if deid else (lambda t: t)
+    labels = [text(t.label) for t in reading.timepoints]
+    images, notes = key_images(reading, index, text, text)
     notes = [
-        f"{lid} at {shown(t)}: no key image (no measurement line recorded: the annotation "
-        "file has no JSON sidecar)"
+        f"{text(lid)} at {text(t)}: no key image (no measurement line recorded: the "
+        "annotation file has no JSON sidecar)"
         for lid, t in notes
     ]
     return PatientReport(pid, lesion_matrix(frame, labels), tp, summary, images, notes)

@@ -471,12 +471,14 @@ def export_readings(
             if not any(tp.label in le.findings for le in reading.lesions):
                 continue
             sr = build_sr(reading, tp.label, index, include_identity=include_identity)
-            pid = reading.patient_id
+            pid, label = reading.patient_id, tp.label
             if deid is not None:
-                # the keyed hash is on the images' Patient ID: the same as for the images
-                sr = deid.dataset(sr)
+                # the keyed hash is on the images' Patient ID: the same as for the images;
+                # the reading's own patient code is scrubbed from the kept text too
+                image_pid = str(sr.get("PatientID", "") or reading.patient_id)
+                sr = deid.dataset(sr, identifiers=[reading.patient_id])
                 pid = str(sr.PatientID)
-            label = tp.label if deid is None else deid.scrub_text(tp.label, reading.patient_id)
+                label = deid.scrub_text(tp.label, image_pid, [reading.patient_id])
             name = f"{file_stem(pid, label)}_SR.dcm"  # unique and bounded (export.names)
             paths.append(write_sr(sr, outdir / name))
     return paths
