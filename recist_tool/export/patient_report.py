@@ -392,7 +392,7 @@ def patient_pdf(rep: PatientReport) -> bytes:
 
 def write_patient_report(rep: PatientReport, outdir: str | os.PathLike) -> list[Path]:
     """Write ``<patient>_report.html`` and ``.pdf`` into ``outdir`` (atomically)."""
-    from recist_tool.export.names import file_stem
+    from recist_tool.filenames import file_stem
 
     outdir = Path(outdir)
     stem = f"{file_stem(rep.patient_id)}_report"  # unique and bounded

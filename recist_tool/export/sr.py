@@ -36,7 +36,7 @@ from recist_tool import __version__
 from recist_tool._atomic import atomic_write
 from recist_tool.export import ExportError
 from recist_tool.export import sr_codes as C
-from recist_tool.export.names import file_stem
+from recist_tool.filenames import file_stem
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -457,7 +457,7 @@ def export_readings(
         Files named ``<patient>_<timepoint>_SR.dcm`` (the pseudonym and the scrubbed
         label when de-identified); identifiers with other characters than ASCII
         letters, digits, ``.`` and ``-``, or longer than 60, get a short hash so that
-        names stay unique and bounded (:func:`recist_tool.export.names.file_stem`).
+        names stay unique and bounded (:func:`recist_tool.filenames.file_stem`).
     """
     index = ImageIndex(dicom)
     if not index.by_sop:
@@ -479,6 +479,6 @@ def export_readings(
                 sr = deid.dataset(sr, identifiers=[reading.patient_id])
                 pid = str(sr.PatientID)
                 label = deid.scrub_text(tp.label, image_pid, [reading.patient_id])
-            name = f"{file_stem(pid, label)}_SR.dcm"  # unique and bounded (export.names)
+            name = f"{file_stem(pid, label)}_SR.dcm"  # unique and bounded (recist_tool.filenames)
             paths.append(write_sr(sr, outdir / name))
     return paths

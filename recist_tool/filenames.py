@@ -5,6 +5,8 @@ name the file system refuses. :func:`file_stem` keeps the readable name when the
 identifiers are plain (ASCII letters, digits, ``.`` and ``-``) and short; otherwise it
 replaces the other characters, shortens each part and adds a short hash of the
 identifiers themselves, so different identifiers always give different names.
+Used for SR and patient-report files; any per-patient file (a reading's CSV) should
+use it too.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def file_stem(*parts: str, max_part: int = MAX_PART) -> str:
     parts = tuple(str(p) for p in parts)
     cleaned = [_clean(p)[:max_part].strip(".") or "_" for p in parts]
     stem = "_".join(cleaned)
-    if any(c != p for c, p in zip(cleaned, parts, strict=True)):
+    if any(c != p or "_" in p for c, p in zip(cleaned, parts, strict=True)):
         # Characters replaced or cut ("_" included, the separator): tell names apart.
         digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
         stem += "-" + digest[:8]
