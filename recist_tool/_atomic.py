@@ -4,9 +4,10 @@ A crash or an exception while writing never leaves a half-written file behind,
 and whatever was at the destination before stays intact until the rename. The
 temporary file is ``.<name>.<pid>.<random>.tmp``: one that a killed process left
 behind (its process is gone) is removed by the next write into that folder. A
-failure to write (disk full, no permission) is an :class:`OutputError`: a
-``RecistError`` (the command line prints it, exit code 2) that is also an
-``OSError``.
+failure to write (disk full, no permission) raises the ``OSError``; the command line
+prints it without a traceback (exit code 2), and an output set
+(:mod:`recist_tool._outputs`) turns it into an :class:`OutputError` saying that
+nothing was written.
 """
 
 from __future__ import annotations
@@ -28,14 +29,10 @@ from recist_tool.errors import RecistError
 class OutputError(RecistError, OSError):
     """Results cannot be written (disk full, no permission, …); names the path."""
 
-    def __init__(
-        self, message: str, errno_: int | None = None, filename: str | None = None
-    ) -> None:
+    def __init__(self, message: str, errno_: int | None = None) -> None:
         RecistError.__init__(self, message)
         self.errno = errno_
         self.strerror = message
-        self.filename = filename
-        self.cause = None  # the OS's own words (e.g. "No space left on device")
 
     def __str__(self) -> str:
         return self.strerror
@@ -119,19 +116,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
 
     Raises
     ------
-    OutputError
+    OSError
         When the file cannot be written (disk full, no permission, a folder in the
-        way); the destination keeps what it held.
+        way); the destination keeps what it held. :func:`describe_os_error` words it
+        for a person; an output set turns it into an :class:`OutputError`.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _clean_once(path.parent)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
-        )
-    except OSError as exc:
-        raise _error(path, exc) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_once(path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would,
         # or keep the mode of the file it replaces.
@@ -148,26 +143,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise _error(path, exc) from exc
         raise
 
 
-def _error(path: Path, exc: OSError) -> OutputError:
+def describe_os_error(exc: OSError) -> str:
+    """``<file>: <what went wrong>`` in words for a person (a full disk said so)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full"
-    elif exc.errno == errno.EISDIR or (path.is_dir() and not path.is_symlink()):
+    elif exc.errno == errno.EISDIR:
         what = "a folder of that name is in the way"
     else:
         what = exc.strerror or str(exc)
-    err = OutputError(
-        f"{path}: cannot write: {what}; the file keeps what it held", exc.errno, str(path)
-    )
-    err.cause = exc.strerror
-    return err
+    return f"{exc.filename}: {what}" if exc.filename else what
 
 
 def _umask() -> int:

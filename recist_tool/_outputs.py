@@ -89,7 +89,7 @@ class _OutputSet(contextlib.AbstractContextManager):
             self.stage = out.parent / f".{out.name}.recist-{os.getpid()}-{token}.stage"
             self.stage.mkdir()
         except OSError as exc:
-            if isinstance(exc, OutputError) and exc.errno is None:
+            if isinstance(exc, OutputError):
                 raise
             raise _output_error(out, None, exc) from exc
         return self.stage
@@ -113,17 +113,15 @@ class _OutputSet(contextlib.AbstractContextManager):
 
 
 def _from_the_os(exc: BaseException) -> bool:
-    """An OSError (or a file write's OutputError that carries its errno)."""
-    if isinstance(exc, OutputError):
-        return exc.errno is not None
-    return isinstance(exc, OSError)
+    """An OSError from writing (not one of this module's own OutputErrors)."""
+    return isinstance(exc, OSError) and not isinstance(exc, OutputError)
 
 
 def _output_error(outdir: Path, stage: Path | None, exc: OSError) -> OutputError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full"
     else:
-        what = getattr(exc, "cause", None) or exc.strerror or str(exc)
+        what = exc.strerror or str(exc)
     where = ""
     if exc.filename:
         name = Path(str(exc.filename))

@@ -149,7 +149,8 @@ def from_frame(frame: pd.DataFrame) -> list[Measurement]:
 
 
 def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders (searched recursively for ``*.csv``) into a file list.
+    """Expand files and folders (searched recursively for ``*.csv``, hidden files and
+    folders left out) into a file list.
 
     Raises
     ------
@@ -162,7 +163,13 @@ def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) ->
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.csv") if q.is_file())
+            # hidden files and folders (editor backups, .ipynb_checkpoints, an
+            # interrupted run's staging folder) are not annotations
+            found = sorted(
+                q
+                for q in p.rglob("*.csv")
+                if q.is_file() and not any(x.startswith(".") for x in q.relative_to(p).parts)
+            )
             if not found:
                 raise AnnotationError(f"{p}: folder holds no .csv annotation file")
             files.extend(found)

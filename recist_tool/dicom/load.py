@@ -18,7 +18,6 @@ from recist_tool.dicom.decoders import choose_plugin, syntax_name
 from recist_tool.dicom.errors import (
     AssumedSpacingWarning,
     LocalizerDroppedWarning,
-    NoDicomFoundError,
     NonCTModalityWarning,
     SeriesSelectionError,
     TiltResampledWarning,
@@ -28,7 +27,7 @@ from recist_tool.dicom.errors import (
 from recist_tool.dicom.geometry import VolumePlan, plan_volume
 from recist_tool.dicom.headers import ImageHeader
 from recist_tool.dicom.pixels import Promote, choose_dtype, read_pixels, resample_tilt
-from recist_tool.dicom.scan import group_series, read_headers, warn_skipped
+from recist_tool.dicom.scan import group_series, no_image_error, read_headers, warn_skipped
 from recist_tool.dicom.volume import Volume
 
 CT_PADDING_FILL = -1024  # padded (outside the field of view) voxels become air
@@ -158,12 +157,7 @@ def load_series(
     p = os.fspath(path)
     headers, damaged = read_headers(p)
     if not headers:
-        extra = (
-            f"; {len(damaged)} damaged DICOM file(s), e.g. {damaged[0][0]}: {damaged[0][1]}"
-            if damaged
-            else ""
-        )
-        raise NoDicomFoundError(f"{p}: no DICOM image found{extra}")
+        raise no_image_error(p, damaged)
     uid, hs = select_series(group_series(headers), p, series_uid)
     good = [h for h in hs if h.problem is None]
     folders = {os.path.dirname(h.path) for h in hs}

@@ -119,6 +119,17 @@ def read_headers(
     return headers, bad
 
 
+def no_image_error(path: str, damaged: list[tuple[str, str]]) -> NoDicomFoundError:
+    """The error for a path without a usable image, naming a skipped file if any."""
+    extra = (
+        f"; {len(damaged)} DICOM file(s) left out as damaged or untrustworthy, e.g. "
+        f"{damaged[0][0]}: {damaged[0][1]}"
+        if damaged
+        else ""
+    )
+    return NoDicomFoundError(f"{path}: no DICOM image found{extra}")
+
+
 def warn_skipped(skipped: list[tuple[str, str]], where: str, suffix: str = "") -> None:
     """One :class:`SkippedFileWarning` per file, or one summary when there are many."""
     if len(skipped) <= 3:
@@ -209,12 +220,7 @@ def scan(path: str | os.PathLike) -> list[SeriesInfo]:
     """
     headers, damaged = read_headers(path)
     if not headers:
-        extra = (
-            f"; {len(damaged)} damaged DICOM file(s), e.g. {damaged[0][0]}: {damaged[0][1]}"
-            if damaged
-            else ""
-        )
-        raise NoDicomFoundError(f"{os.fspath(path)}: no DICOM image found{extra}")
+        raise no_image_error(os.fspath(path), damaged)
     warn_skipped(damaged, os.fspath(path))
     groups = group_series(headers)
     # A damaged file cannot be attributed to a series; attach it to its folder's series.
