@@ -9,8 +9,8 @@ import io
 import sys
 
 
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """Exit code and stderr of ``recist-tool ARGS`` run in-process."""
+def run_cli(args: list[str], stdout: bool = False) -> tuple:
+    """Exit code and stderr (and stdout when asked) of ``recist-tool ARGS`` in-process."""
     from recist_tool.cli import main
 
     err, out = io.StringIO(), io.StringIO()
@@ -24,4 +24,4 @@ def run_cli(args: list[str]) -> tuple[int, str]:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = argv
-    return code, err.getvalue()
+    return (code, err.getvalue(), out.getvalue()) if stdout else (code, err.getvalue())

@@ -219,3 +219,10 @@ def test_huge_volume_is_refused_before_allocation(src, monkeypatch):
 def test_loaded_volume_is_finite(src):
     vol = load_series(src)
     assert np.all(np.isfinite(vol.spacing_zyx)) and np.all(np.isfinite(vol.direction))
+
+
+def test_dicom_text_prints_as_typed(src, tmp_path):
+    folder = _mutate(src, tmp_path / "s", SeriesDescription="[/]x [bold]", PatientID="[/]")
+    code, err, out = run_cli(["dicom", "ls", str(folder)], stdout=True)
+    assert code == 0 and "Traceback" not in err, err
+    assert "[/]x [bold]" in out and "│ [/]" in out, out
