@@ -224,15 +224,22 @@ def meta_info(fp) -> tuple[str, int] | None:
         The file ends inside its file meta information.
     """
     fp.seek(0)
-    first = fp.read(16384)
-    if len(first) < 132 or first[128:132] != b"DICM":
+    r = _open(fp)
+    if r is None:
         return None
-    r = _Reader(fp, first)
     try:
         meta = _read_meta(r)
     except (_Fallback, struct.error):
         return None
     return _text(meta.get(0x00020010, b"")), r.pos
+
+
+def _open(fp) -> _Reader | None:
+    """A reader over a Part-10 file (None without the ``DICM`` preamble)."""
+    first = fp.read(16384)
+    if len(first) < 132 or first[128:132] != b"DICM":
+        return None
+    return _Reader(fp, first)
 
 
 def read_fast(fp) -> dict | None:
@@ -246,15 +253,12 @@ def read_fast(fp) -> dict | None:
         "pixel_tell": int | None, "pixel_length": int | None, "meta_sop_class": str}``
         or None when the file needs pydicom (or is not Part 10).
 
-    Raises
-    ------
-    EOFError
-        The file ends inside the header (damaged).
+    Never raises for damaged data: a file it cannot walk (a length beyond the end
+    of the file, a malformed element …) gets None, and pydicom decides.
     """
-    first = fp.read(16384)
-    if len(first) < 132 or first[128:132] != b"DICM":
+    r = _open(fp)
+    if r is None:
         return None
-    r = _Reader(fp, first)
     try:
         meta = _read_meta(r)
         ts = _text(meta.get(0x00020010, b""))

@@ -436,10 +436,33 @@ def _multiframe_frames(ds, hdr: ImageHeader) -> list[FrameGeometry]:
     return frames
 
 
-def _same_frames(first: FrameGeometry, n: int) -> list[FrameGeometry]:
-    """``n`` frames sharing one geometry (a single-frame file, or a legacy multi-frame
-    one without functional groups); their arrays are shared, not copied."""
-    return [first] + [dataclasses.replace(first, index=i) for i in range(1, n)]
+#: The geometry and rescale attributes of a frame, in :func:`_geometry`'s order.
+_GEOMETRY = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "RescaleSlope",
+    "RescaleIntercept",
+)
+
+
+def _same_frames(
+    hdr: ImageHeader, raw: list, image_type: tuple[str, ...], thickness: float | None
+) -> list[FrameGeometry]:
+    """The frames of a file whose frames share one geometry (a single-frame file, or a
+    legacy multi-frame one without functional groups): checked once, arrays shared."""
+    position, orientation, spacing, slope, intercept = _geometry(hdr.path, "", *raw)
+    first = FrameGeometry(
+        index=0,
+        position=position,
+        orientation=orientation,
+        pixel_spacing=spacing,
+        slope=slope,
+        intercept=intercept,
+        image_type=image_type,
+        slice_thickness=thickness,
+    )
+    return [first] + [dataclasses.replace(first, index=i) for i in range(1, hdr.number_of_frames)]
 
 
 def is_image_sop_class(sop_class_uid: str) -> bool:
@@ -497,26 +520,12 @@ def _from_fast(path: str, res: dict, file_size: int):
         hdr.series_instance_uid = f"(no SeriesInstanceUID) {os.path.dirname(path)}"
     check_claims(hdr)
     _set_pixel_location(hdr, res["pixel_tell"], res["pixel_length"], file_size)
-    position, orientation, spacing, slope, intercept = _geometry(
-        path,
-        "",
-        _floats(v.text("ImagePositionPatient") or None),
-        _floats(v.text("ImageOrientationPatient") or None),
-        _floats(v.text("PixelSpacing") or None),
-        _floats(v.text("RescaleSlope") or None),
-        _floats(v.text("RescaleIntercept") or None),
+    hdr.frames = _same_frames(
+        hdr,
+        [_floats(v.text(kw) or None) for kw in _GEOMETRY],
+        tuple(t.upper() for t in v.multi("ImageType")),
+        _finite(v.number("SliceThickness")),
     )
-    first = FrameGeometry(
-        index=0,
-        position=position,
-        orientation=orientation,
-        pixel_spacing=spacing,
-        slope=slope,
-        intercept=intercept,
-        image_type=tuple(t.upper() for t in v.multi("ImageType")),
-        slice_thickness=_finite(v.number("SliceThickness")),
-    )
-    hdr.frames = _same_frames(first, hdr.number_of_frames)
     return hdr
 
 
@@ -667,24 +676,10 @@ def read_header(path: str, *, fast: bool = True) -> ImageHeader | None:
     if hdr.multiframe:
         hdr.frames = _multiframe_frames(ds, hdr)
     else:
-        position, orientation, spacing, slope, intercept = _geometry(
-            path,
-            "",
-            _floats(ds.get("ImagePositionPatient")),
-            _floats(ds.get("ImageOrientationPatient")),
-            _floats(ds.get("PixelSpacing")),
-            _floats(ds.get("RescaleSlope")),
-            _floats(ds.get("RescaleIntercept")),
+        hdr.frames = _same_frames(
+            hdr,
+            [_floats(ds.get(kw)) for kw in _GEOMETRY],
+            tuple(t.strip().upper() for t in _multi(ds.get("ImageType"))),
+            _finite(_num(_first(_get(ds, "SliceThickness")))),
         )
-        first = FrameGeometry(
-            index=0,
-            position=position,
-            orientation=orientation,
-            pixel_spacing=spacing,
-            slope=slope,
-            intercept=intercept,
-            image_type=tuple(t.strip().upper() for t in _multi(ds.get("ImageType"))),
-            slice_thickness=_finite(_num(_first(_get(ds, "SliceThickness")))),
-        )
-        hdr.frames = _same_frames(first, hdr.number_of_frames)
     return hdr

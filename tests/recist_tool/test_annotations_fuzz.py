@@ -11,24 +11,17 @@ in CI); ``RECIST_FUZZ_EXAMPLES=N`` runs a larger randomized campaign.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from recist_tool.annotations import COLUMNS, MAX_SIZE_MM, read_annotations
 from recist_tool.errors import AnnotationError, RecistError
 from recist_tool.response import evaluate
+from tests.recist_tool.fuzzing import budget
 
-_N = int(os.environ.get("RECIST_FUZZ_EXAMPLES", "0"))
-BUDGET = settings(
-    max_examples=_N or 150,
-    derandomize=not _N,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+BUDGET = budget(150)
 
 ODD = ["", " ", "[/]", "[bold]x", "é", "😀", '"', ",", "\n", "\r", "a\r\nb", "NaN", "inf",
        "-0", "1e3", "0001-01-01", "9999-12-31", "2024-02-30", "x" * 300, "\x00"]  # fmt: skip

@@ -15,7 +15,6 @@ campaign locally, e.g. ``RECIST_FUZZ_EXAMPLES=20000 pytest tests/recist_tool/dic
 from __future__ import annotations
 
 import dataclasses
-import os
 import struct
 import warnings
 from pathlib import Path
@@ -23,27 +22,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from recist_tool.dicom import load_series
 from recist_tool.dicom.fastheader import TAGS
 from recist_tool.dicom.headers import read_header
 from recist_tool.errors import RecistError
-
-_N = int(os.environ.get("RECIST_FUZZ_EXAMPLES", "0"))
-
-
-def budget(n: int) -> settings:
-    """``n`` derandomized examples in CI; a randomized campaign when asked for."""
-    return settings(
-        max_examples=_N or n,
-        derandomize=not _N,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
-
+from tests.recist_tool.fuzzing import budget
 
 _LONG = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 

@@ -8,12 +8,11 @@ imported — into annotation rows the reader accepts — or named as damaged.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
@@ -22,6 +21,7 @@ from recist_tool.annotations import read_annotations, write_annotations
 from recist_tool.errors import AnnotationError
 from recist_tool.export.sr_import import DamagedSRError, SRImportError, read_srs, to_frame
 from tests.recist_tool.cli_helpers import run_cli
+from tests.recist_tool.fuzzing import budget
 
 
 def _items(ds):
@@ -107,7 +107,7 @@ def test_only_damaged_files_is_an_error(sample_srs, tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
-_N = int(os.environ.get("RECIST_FUZZ_EXAMPLES", "0"))
+BUDGET = budget(120)
 
 
 def test_fuzzed_srs_import_or_are_named_damaged(sample_srs, tmp_path):
@@ -116,13 +116,7 @@ def test_fuzzed_srs_import_or_are_named_damaged(sample_srs, tmp_path):
     # mutations in the content tree (after the fixed header attributes)
     start = data.index(b"\x40\x00\x30\xa7")  # (0040,A730) ContentSequence
 
-    @settings(
-        max_examples=_N or 120,
-        derandomize=not _N,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    @BUDGET
     @given(
         edits=st.lists(
             st.tuples(st.integers(start, len(data) - 1), st.integers(0, 255)),
@@ -167,13 +161,7 @@ def test_fuzzed_content_items_import_or_are_named_damaged(sample_srs, tmp_path):
     base = pydicom.dcmread(sample_srs[0])
     n_items = len(list(_items(base)))
 
-    @settings(
-        max_examples=_N or 120,
-        derandomize=not _N,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    @BUDGET
     @given(
         edits=st.lists(
             st.tuples(
