@@ -13,6 +13,11 @@ Every command that writes a folder of results (``batch``, ``survival``, every
    (``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames, which a later
    run repairs if it was interrupted between them), and the previous set is removed.
 
+Where the folder cannot be swapped — it holds the working directory (``-o .``), or
+its parent is not writable — the set is staged inside it and moved in file by file,
+under a manifest that says ``incomplete`` until the last file is in place: then the
+files do not appear at once, but no reader accepts the folder before they all have.
+
 So the folder holds the previous run's complete set up to the swap and this run's
 complete set after it: a ``kill -9``, a full disk or an error part way leaves it as
 it was (and the next run removes the staging folder left behind). A full disk or
@@ -42,6 +47,7 @@ from recist_tool._atomic import OutputError, pid_alive, remove_stale_temporaries
 #: Name of the manifest written into every output folder.
 MANIFEST = "recist-run.json"
 MANIFEST_FORMAT = "recist-tool output set"
+_IN_PLACE = re.compile(r"^\.recist-(?P<pid>\d+)-[0-9a-f]{8}\.stage$")
 _STAGING = re.compile(r"^\.(?P<name>.+)\.recist-(?P<pid>\d+)-[0-9a-f]{8}\.(?P<what>stage|old)$")
 
 
@@ -77,6 +83,7 @@ class _OutputSet(contextlib.AbstractContextManager):
         self.outdir = Path(os.path.realpath(os.path.abspath(outdir)))
         self.kind = kind
         self.stage: Path | None = None
+        self.in_place = False
 
     def __enter__(self) -> Path:
         out = self.outdir
@@ -86,8 +93,19 @@ class _OutputSet(contextlib.AbstractContextManager):
             out.parent.mkdir(parents=True, exist_ok=True)
             _repair(out)
             token = secrets.token_hex(4)
-            self.stage = out.parent / f".{out.name}.recist-{os.getpid()}-{token}.stage"
-            self.stage.mkdir()
+            # Swapping a folder that holds the working directory would leave the shell
+            # in a removed folder: then the set is written in place (see _publish_in_place).
+            self.in_place = _holds_cwd(out)
+            if not self.in_place:
+                self.stage = out.parent / f".{out.name}.recist-{os.getpid()}-{token}.stage"
+                try:
+                    self.stage.mkdir()
+                except PermissionError:  # the parent is not ours to write: in place
+                    self.in_place = True
+            if self.in_place:
+                out.mkdir(exist_ok=True)
+                self.stage = out / f".recist-{os.getpid()}-{token}.stage"
+                self.stage.mkdir()
         except OSError as exc:
             if isinstance(exc, OutputError):
                 raise
@@ -103,7 +121,7 @@ class _OutputSet(contextlib.AbstractContextManager):
                 raise _output_error(self.outdir, stage, exc) from exc
             return False
         try:
-            _publish(stage, self.outdir, self.kind)
+            _publish(stage, self.outdir, self.kind, self.in_place)
         except BaseException as err:
             shutil.rmtree(stage, ignore_errors=True)
             if _from_the_os(err):
@@ -165,7 +183,15 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
     return doc if isinstance(doc, dict) and doc.get("format") == MANIFEST_FORMAT else None
 
 
-def _publish(stage: Path, out: Path, kind: str) -> None:
+def _holds_cwd(out: Path) -> bool:
+    try:
+        cwd = Path(os.getcwd()).resolve()
+    except OSError:
+        return False
+    return cwd == out or out in cwd.parents
+
+
+def _publish(stage: Path, out: Path, kind: str, in_place: bool = False) -> None:
     mine = [f for f in _files(stage) if f != MANIFEST]
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -179,15 +205,52 @@ def _publish(stage: Path, out: Path, kind: str) -> None:
             f: {"size": (stage / f).stat().st_size, "sha256": _sha256(stage / f)} for f in mine
         },
     }
+    if in_place:
+        _publish_in_place(stage, out, mine, manifest)
+        return
     if out.is_dir():
         _keep_foreign(out, stage, set(mine))
-    with open(stage / MANIFEST, "w", encoding="utf-8") as fh:
+    _write_manifest(stage / MANIFEST, manifest)
+    _fsync_tree(stage)
+    _swap(stage, out)
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2)
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
-    _fsync_tree(stage)
-    _swap(stage, out)
+    os.replace(tmp, path)
+
+
+def _publish_in_place(stage: Path, out: Path, mine: list[str], manifest: dict) -> None:
+    """Publish a set inside ``out`` itself, file by file (when the folder cannot be
+    swapped: it holds the working directory, or its parent is not writable).
+
+    Not all at once: the manifest first says the run is incomplete, so every reader
+    refuses the folder until the last file is in place and the manifest is final.
+    """
+    for rel in mine:
+        if (out / rel).is_dir():
+            raise OutputError(
+                f"{out / rel}: is a folder, where this run writes a file of that name; "
+                "move it away (nothing was written)"
+            )
+    old = read_manifest(out)
+    previous = set(old["files"]) if old else set()
+    _write_manifest(out / MANIFEST, {**manifest, "incomplete": True})
+    for rel in mine:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / rel, out / rel)
+    for rel in previous - set(mine):
+        with contextlib.suppress(OSError):
+            (out / rel).unlink()
+    _fsync_tree(out)
+    _write_manifest(out / MANIFEST, manifest)
+    _fsync_dir(out)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _keep_foreign(out: Path, stage: Path, mine: set[str]) -> None:
@@ -317,6 +380,11 @@ def _repair(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     if out.is_dir():
         remove_stale_temporaries(out)
+        with contextlib.suppress(OSError):
+            for e in os.scandir(out):  # staging folders of interrupted in-place runs
+                m = _IN_PLACE.match(e.name)
+                if m and not pid_alive(int(m["pid"])):
+                    shutil.rmtree(e.path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- reading
@@ -353,6 +421,11 @@ def check_output_set(folder: str | os.PathLike, names: list[str] | None = None) 
         return None
     files = manifest.get("files", {})
     run = manifest.get("run_id", "?")
+    if manifest.get("incomplete"):
+        raise MixedOutputError(
+            f"{folder}: run {run} was interrupted while writing its files into this folder "
+            f"({MANIFEST} says incomplete); run the command again"
+        )
     for name in names if names is not None else list(files):
         info = files.get(name)
         path = folder / name

@@ -259,3 +259,28 @@ def test_kill_9_never_leaves_a_mixed_folder(tmp_path):
     assert snapshot(out) == refs[0]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_output_folder_holding_the_working_directory_is_written_in_place(tmp_path, monkeypatch):
+    """``-o .``: swapping the folder would leave the shell in a removed folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    inode = out.stat().st_ino
+    monkeypatch.chdir(out)
+    for shrink in (0.5, 1.5):
+        src = cohort(tmp_path / f"{shrink}.csv", 3, shrink)
+        assert run_cli(["batch", str(src), "-o", ".", "-q"])[0] == 0
+    assert out.stat().st_ino == inode and Path.cwd() == out
+    assert sorted(p.name for p in out.iterdir()) == sorted([*SET, "mine.txt"])
+    assert check_output_set(out)["kind"] == "batch"
+    assert ",PD," in (out / "patients.csv").read_text()  # the second run's (growth)
+
+
+def test_an_interrupted_in_place_run_is_refused_by_readers(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli(["batch", str(cohort(tmp_path / "a.csv", 3, 0.5)), "-o", str(out), "-q"])[0] == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "incomplete": True}))  # as if killed
+    code, err = run_cli(["export", "tables", str(out), "-o", str(tmp_path / "x")])
+    assert code == 2 and "was interrupted" in err, err
