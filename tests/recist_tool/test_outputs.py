@@ -224,9 +224,10 @@ def test_symlinked_output_folder_stays_a_link(tmp_path):
 
 
 def test_kill_9_never_leaves_a_mixed_folder(tmp_path):
-    """``kill -9`` at random moments of ``batch`` runs that alternate between two
-    cohorts: the folder holds, every time, exactly the complete results of one run."""
-    srcs = [cohort(tmp_path / "a.csv", 6000, 0.5), cohort(tmp_path / "b.csv", 6000, 1.5)]
+    """``kill -9`` during ``batch`` runs that alternate between two cohorts — at random
+    moments, and while the run writes its files: the folder holds, every time,
+    exactly the complete results of one run."""
+    srcs = [cohort(tmp_path / "a.csv", 5000, 0.5), cohort(tmp_path / "b.csv", 5000, 1.5)]
     exe = str(Path(sys.executable).with_name("recist-tool"))
     refs = []
     for i, src in enumerate(srcs):  # reference outputs, and how long a run takes
@@ -237,14 +238,23 @@ def test_kill_9_never_leaves_a_mixed_folder(tmp_path):
     out = tmp_path / "out"
     rng = random.Random(11)
     outcomes = []
-    for trial in range(8):
+    mid_write = 0
+    for trial in range(7):
         proc = subprocess.Popen([exe, "batch", str(srcs[trial % 2]), "-o", str(out), "-q"])
-        # most kills land in the second half of a run: evaluating and writing
-        time.sleep(rng.uniform(0.4, 1.1) * duration)
+        if trial % 2:  # kill while the run writes: as soon as its staging folder exists
+            deadline = time.perf_counter() + 3 * duration
+            while not list(tmp_path.glob(".out.recist-*.stage")) and proc.poll() is None:
+                if time.perf_counter() > deadline:
+                    break
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.05))
+        else:  # at a random moment of the second half of a run: evaluating, writing
+            time.sleep(rng.uniform(0.4, 1.1) * duration)
         killed = proc.poll() is None
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        mid_write += bool(list(tmp_path.glob(f".out.recist-{proc.pid}-*.stage")))  # mid-write
         if out.exists():
             check_output_set(out)
             got = snapshot(out)
@@ -252,8 +262,8 @@ def test_kill_9_never_leaves_a_mixed_folder(tmp_path):
             outcomes.append((killed, refs.index(got)))
         else:
             outcomes.append((killed, None))
-    print("kill -9 trials (killed, which run's set):", outcomes)
-    assert any(k for k, _ in outcomes), outcomes  # some runs were really killed
+    print("kill -9 trials (killed, which run's set):", outcomes, "mid-write:", mid_write)
+    assert any(k for k, _ in outcomes) and mid_write, outcomes  # really killed, while writing
     # a clean run afterwards leaves no staging folder or temporary file behind
     subprocess.run([exe, "batch", str(srcs[0]), "-o", str(out), "-q"], check=True)
     assert snapshot(out) == refs[0]
