@@ -60,7 +60,8 @@ def output_set(outdir: str | os.PathLike, kind: str):
         The output folder (created when missing; its parent too).
     kind : str
         What wrote the set (``"batch"``, ``"survival"``, ``"export tables"`` …),
-        recorded in the manifest.
+        recorded in the manifest. A folder holding another kind's set is refused: a
+        run replaces only a previous set of its own kind.
 
     Yields
     ------
@@ -92,6 +93,15 @@ class _OutputSet(contextlib.AbstractContextManager):
                 raise OutputError(f"{out}: exists and is not a folder; give an output folder")
             out.parent.mkdir(parents=True, exist_ok=True)
             _repair(out)
+            old = read_manifest(out) if out.is_dir() else None
+            if old is not None and old.get("kind") != self.kind:
+                # A run replaces the previous set of its own kind; another command's
+                # results (e.g. a batch run's, read by this export) are not removed.
+                raise OutputError(
+                    f"{out}: holds the results of '{old.get('kind')}' (run "
+                    f"{old.get('run_id')}); write the results of '{self.kind}' into another "
+                    f"folder (nothing was written)"
+                )
             token = secrets.token_hex(4)
             # Swapping a folder that holds the working directory would leave the shell
             # in a removed folder: then the set is written in place (see _publish_in_place).

@@ -294,3 +294,13 @@ def test_an_interrupted_in_place_run_is_refused_by_readers(tmp_path):
     (out / MANIFEST).write_text(json.dumps({**manifest, "incomplete": True}))  # as if killed
     code, err = run_cli(["export", "tables", str(out), "-o", str(tmp_path / "x")])
     assert code == 2 and "was interrupted" in err, err
+
+
+def test_another_commands_results_are_never_replaced(tmp_path):
+    """``export report BATCHDIR -o BATCHDIR`` must not remove the batch results it reads."""
+    out = tmp_path / "out"
+    assert run_cli(["batch", str(cohort(tmp_path / "a.csv", 3, 0.5)), "-o", str(out), "-q"])[0] == 0
+    before = snapshot(out)
+    code, err = run_cli(["export", "tables", str(out), "-o", str(out)])
+    assert code == 2 and "holds the results of 'batch'" in err, err
+    assert snapshot(out) == before
