@@ -13,7 +13,9 @@ HELP = "\n\n".join(
         "Compute RECIST 1.1 response from annotation CSV files (or folders of them).",
         "Writes OUTDIR/timepoints.csv (sums, nadir, % change and responses per time point), "
         "OUTDIR/patients.csv (best overall response, progression date, PFS), "
-        "OUTDIR/messages.csv (validation warnings/errors) and OUTDIR/settings.json.",
+        "OUTDIR/messages.csv (validation warnings/errors) and OUTDIR/settings.json, all at "
+        "once with a manifest (recist-run.json; docs/export.md, Output folders): an "
+        "interrupted run or a full disk leaves OUTDIR as it was.",
         "Bad input stops with a message naming file, line, column and value (exit 2) and "
         "writes nothing. With --strict, baseline rule violations are errors: those patients "
         "are not evaluated and the exit code is 1. The rules and conventions are in "

@@ -13,7 +13,7 @@ HELP = (
     "when death is 1); PFS ends at the RECIST progression date in patients.csv "
     "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
     "cox.csv, ph_test.csv, summary.json and Kaplan–Meier and forest figures (PNG and "
-    "SVG). Months = days / 30.4375."
+    "SVG), all at once with a manifest (recist-run.json). Months = days / 30.4375."
 )
 
 
