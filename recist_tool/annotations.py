@@ -270,7 +270,7 @@ def check_annotations(frame: pd.DataFrame, source: str = "<table>") -> pd.DataFr
             continue
         s = frame[c]
         if c == "date" and pd.api.types.is_datetime64_any_dtype(s):
-            s = s.dt.strftime("%Y-%m-%d")
+            s = iso_dates(s)  # zero-padded for any year (strftime gives "1-01-01")
         elif c == "nodal" and pd.api.types.is_bool_dtype(s):
             s = s.map({True: "true", False: "false"})
         elif c in _SIZE_COLUMNS and pd.api.types.is_numeric_dtype(s):
@@ -596,6 +596,32 @@ def parse_date(text: str) -> np.datetime64 | None:
         return None
 
 
+def to_dates(values: Any) -> pd.Series:
+    """Dates of any year 0001–9999 as ``datetime64[s]`` (NaT where empty or not a date).
+
+    Text must be ``YYYY-MM-DD`` (:func:`parse_date`); datetimes are taken as they are.
+    pandas' default nanosecond dates stop at 1677 and 2262: use this for every date
+    column read from a file.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[s]")
+    codes, uniques = pd.factorize(s.astype(object).where(s.notna(), None), use_na_sentinel=True)
+    days = [parse_date(_date_text(u)) for u in uniques]
+    lut = np.array([d if d is not None else np.datetime64("NaT") for d in days] + ["NaT"],
+                   dtype="datetime64[D]").astype("datetime64[s]")  # fmt: skip
+    return pd.Series(lut[codes], index=s.index)
+
+
+def iso_dates(values: Any) -> pd.Series:
+    """``YYYY-MM-DD`` text of dates (any year; "" for NaT), as the files write them."""
+    d = to_dates(values)
+    arr = d.to_numpy().astype("datetime64[D]")
+    text = np.datetime_as_string(arr, unit="D").astype(object)
+    text[np.isnat(arr)] = ""
+    return pd.Series(text, index=d.index)
+
+
 def _parse_size(text: str) -> float | str | None:
     """A float, None when empty, or the text of the problem."""
     if text == "":
@@ -673,7 +699,9 @@ def _date_text(v: Any) -> str:
         return ""
     if isinstance(v, str):
         return v.strip()
-    return pd.Timestamp(v).strftime("%Y-%m-%d")
+    if isinstance(v, dt.date):
+        return f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    return str(np.datetime64(v, "D"))  # numpy: any year, zero-padded
 
 
 def _present(v: Any) -> bool:

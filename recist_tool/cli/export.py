@@ -164,6 +164,16 @@ def _treatments(path: Path | None, deid):
     missing = {"patient_id", "date"} - set(frame.columns)
     if missing:
         raise ExportError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    from recist_tool.annotations import parse_date
+
+    bad = [
+        f"{path}: line {i + 2}: column date: {d!r}: not a date in the form YYYY-MM-DD"
+        for i, d in enumerate(frame["date"].astype(str).str.strip())
+        if parse_date(d) is None
+    ]
+    if bad:
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise ExportError("bad treatments input:\n  " + "\n  ".join(bad[:20]) + more)
     return deid.frame(frame) if deid is not None else frame
 
 

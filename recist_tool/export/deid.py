@@ -203,7 +203,13 @@ class Deidentifier:
                 raise DeidentificationError(
                     f"patient {patient_id!r}: cannot read date {value!r} (expected YYYY-MM-DD)"
                 ) from exc
-        return (value - _dt.timedelta(days=self.shift_days(patient_id))).isoformat()
+        try:
+            return (value - _dt.timedelta(days=self.shift_days(patient_id))).isoformat()
+        except OverflowError:
+            raise DeidentificationError(
+                f"patient {patient_id!r}: date {value.isoformat()} cannot be shifted "
+                f"{self.shift_days(patient_id)} days back (before year 1)"
+            ) from None
 
     def shift_label(self, label: str, patient_id: str) -> str:
         """A time point label with the dates and identifiers inside it scrubbed
@@ -248,7 +254,10 @@ class Deidentifier:
             d = _dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
         except ValueError:
             return m.group(0)  # not a calendar date (e.g. a number): left as it is
-        shifted = d - _dt.timedelta(days=self.shift_days(patient_id))
+        try:
+            shifted = d - _dt.timedelta(days=self.shift_days(patient_id))
+        except OverflowError:
+            return DATE_REMOVED
         sep = m["s"]
         return f"{shifted.year:04d}{sep}{shifted.month:02d}{sep}{shifted.day:02d}"
 
@@ -628,7 +637,7 @@ def _shift_da(s: str, vr: str, days: int) -> str:
             return d.strftime("%Y%m") + s[6:]
         if vr == "DT" and s[:4].isdigit():
             return s  # a year: no finer date to shift
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     return ""
 

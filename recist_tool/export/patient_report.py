@@ -26,6 +26,7 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write_bytes, atomic_write_text
+from recist_tool.annotations import iso_dates
 from recist_tool.export import ExportError
 from recist_tool.export.report import img_tag, page, table_html
 
@@ -298,12 +299,12 @@ def build_patient_report(
     tp = tp[tp_cols].copy()
     for col in ("change_from_baseline_pct", "change_from_nadir_pct"):
         tp[col] = tp[col].astype(float).round(1)
-    tp["date"] = pd.to_datetime(tp["date"]).dt.strftime("%Y-%m-%d")
+    tp["date"] = iso_dates(tp["date"])
     summary = pt[["best_overall_response", "best_response_date", "best_change_pct",
                   "progression_date", "pfs_days", "pfs_event"]].copy()  # fmt: skip
     summary["best_change_pct"] = summary["best_change_pct"].astype(float).round(1)
     for col in ("best_response_date", "progression_date"):
-        summary[col] = pd.to_datetime(summary[col]).dt.strftime("%Y-%m-%d").fillna("")
+        summary[col] = iso_dates(summary[col])
     tp = tp.rename(columns=_TP_LABELS)
     summary = summary.rename(columns=_SUMMARY_LABELS)
     pid = deid.pseudonym(reading.patient_id) if deid is not None else reading.patient_id

@@ -23,6 +23,7 @@ import pandas as pd
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write, atomic_write_bytes
 from recist_tool._outputs import check_output_set
+from recist_tool.annotations import iso_dates, to_dates
 from recist_tool.export import ExportError
 from recist_tool.export.deid import Deidentifier, drop_identifier_columns
 
@@ -256,7 +257,7 @@ def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFram
     counted = evaluate(annotations, settings).target_sizes
     key = ["patient_id", "timepoint", "lesion_id"]
     counted = counted.astype({k: str for k in key})
-    a["date"] = pd.to_datetime(a["date"])
+    a["date"] = to_dates(a["date"])  # any year (pandas' default stops at 1677 and 2262)
     for k in key:
         a[k] = a[k].astype(str)
     a = a.merge(counted, on=key, how="left")  # non-target and new lesions: not counted
@@ -283,7 +284,7 @@ def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFram
         a["change_from_nadir_pct"] = np.where(
             a["nadir_mm"] > 0, 100.0 * (a["counted_mm"] - a["nadir_mm"]) / a["nadir_mm"], np.nan
         )
-    a["date"] = a["date"].dt.strftime("%Y-%m-%d")
+    a["date"] = iso_dates(a["date"])
     out = a[list(LESION_COLUMNS)].reset_index(drop=True)
     for col in ("change_from_baseline_pct", "change_from_nadir_pct"):
         out[col] = out[col].round(2)
@@ -316,7 +317,12 @@ def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         name = str(col).lower()
         if name == "date" or name.endswith("_date"):
-            out[col] = pd.to_datetime(out[col], errors="coerce").dt.date
+            # Excel dates start in 1900: earlier ones stay ISO text, never blanked
+            d = to_dates(out[col])
+            out[col] = [
+                None if pd.isna(v) else (v.date() if v.year >= 1900 else iso) for v, iso in
+                zip(d, iso_dates(d), strict=True)
+            ]  # fmt: skip
         elif isinstance(out[col].dtype, pd.ArrowDtype) or str(out[col].dtype).startswith("string"):
             out[col] = out[col].astype(object)
     return out
