@@ -21,8 +21,9 @@ HELP = "\n\n".join(
         "TTR, clinical benefit, tumour growth rate), OUTDIR/endpoints.csv (ORR, DCR, CBR "
         "with exact CIs; DoR, TTR, PFS Kaplan-Meier medians), OUTDIR/messages.csv "
         "(validation warnings/errors) and OUTDIR/settings.json (every convention used); "
-        "with --format parquet the tables are .parquet files. They are renamed into place "
-        "together when the run succeeds.",
+        "with --format parquet the tables are .parquet files. They appear together, with a "
+        "manifest (recist-run.json; docs/export.md, Output folders), when the run succeeds: "
+        "an interrupted run or a full disk leaves OUTDIR as it was.",
         "--criteria irecist and/or choi add iRECIST (i-prefixed columns) and Choi (choi_ "
         "columns, needs mean_hu) to the same tables.",
         "Cohorts of any size: patients are evaluated in chunks (--chunk-patients), so memory "
@@ -119,6 +120,7 @@ def batch(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from recist_tool.batch import response_summary, run_batch
@@ -178,8 +180,9 @@ def batch(
         console.print(table)
         names = ", ".join(f"{t}.{fmt}" for t in ("timepoints", "patients", "endpoints", "messages"))
         console.print(
-            f"{result.n_warnings} warning(s), {result.n_errors} error(s); results in {outdir}/ "
-            f"({names}, settings.json)"
+            f"{result.n_warnings} warning(s), {result.n_errors} error(s); results in "
+            f"{escape(str(outdir))}/ ({names}, settings.json)",
+            highlight=False,
         )
     if result.has_errors:
         sys.exit(1)
@@ -187,6 +190,7 @@ def batch(
 
 def _timepoint_table(result):
     """Per time point responses, for a handful of patients."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Response per time point")
@@ -194,7 +198,7 @@ def _timepoint_table(result):
                 "target", "non-target", "new", "overall"):  # fmt: skip
         table.add_column(col)
     for r in result.display_timepoints().itertuples(index=False):
-        table.add_row(
+        cells = (
             str(r.patient_id),
             str(r.timepoint),
             str(r.date),
@@ -206,6 +210,7 @@ def _timepoint_table(result):
             str(r.new_lesions),
             str(r.overall_response),
         )
+        table.add_row(*(escape(str(c)) for c in cells))  # user text: "[/]" prints as typed
     return table
 
 

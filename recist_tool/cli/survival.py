@@ -13,7 +13,7 @@ HELP = (
     "when death is 1); PFS ends at the RECIST progression date in patients.csv "
     "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
     "cox.csv, ph_test.csv, summary.json and Kaplan–Meier and forest figures (PNG and "
-    "SVG). Months = days / 30.4375.\n\n"
+    "SVG), all at once with a manifest (recist-run.json). Months = days / 30.4375.\n\n"
     "Several response sources (e.g. readers): --responses NAME=PATH, repeated, where PATH "
     "is a patients.csv, a batch output folder or a folder of annotation CSVs "
     "(COHORT_DIR/readings/<reader>); each analysis runs per source into OUTDIR/NAME/ and "
