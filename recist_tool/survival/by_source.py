@@ -130,8 +130,9 @@ def run_survival_by_source(
         read_inputs(clinical, spec.responses, treatments)
     results = {}
     names: list[str] = []
-    # One output set: every source's folder and the combined files appear at once.
-    with output_set(outdir, "survival by source") as out:
+    # One output set: every source's folder and the combined files appear at once (the
+    # kind of a plain survival run: the same command, so either replaces the other).
+    with output_set(outdir, "survival") as out:
         for spec in specs:
             results[spec.name] = run_survival(
                 clinical, spec.responses, treatments, out / spec.name, settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import random
@@ -72,6 +73,26 @@ def test_batch_writes_one_set_with_a_manifest_and_keeps_other_files(tmp_path):
     assert (out / "sub" / "x.txt").read_text() == "also mine"
     assert "P3" in (out / "patients.csv").read_text()
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left
+
+
+def test_chunked_and_parquet_batch_write_one_verified_set(tmp_path):
+    """The chunked writer (issue 16) is the output set: tables appended chunk by chunk
+    inside the staging folder, hashed as written; the manifest holds their digests."""
+    from recist_tool.batch import run_batch
+
+    src = cohort(tmp_path / "a.csv", 40, 0.5)
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / fmt
+        assert run_batch(src, out, fmt=fmt, chunk_patients=7).n_chunks == 6
+        manifest = check_output_set(out)
+        tables = ("endpoints", "messages", "patients", "timepoints")
+        assert sorted(manifest["files"]) == sorted(
+            [*(f"{t}.{fmt}" for t in tables), "settings.json"]
+        )
+        for name, info in manifest["files"].items():
+            data = (out / name).read_bytes()
+            assert info == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_readers_refuse_a_folder_of_mixed_runs(tmp_path):
