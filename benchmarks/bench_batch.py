@@ -85,7 +85,8 @@ def make_cohort(n_patients: int, n_tp: int = 6, seed: int = 1) -> pa.Table:
     p = les_patient[rows_les]
     trend = rng.normal(0, 0.25, n_patients)[p] * rows_tp
     noise = np.where(rows_tp > 0, rng.normal(0, 0.05, len(rows_les)), 0)
-    size = np.round(base[rows_les] * np.exp(trend + noise), 1)
+    # capped at 300 mm: the annotation format refuses sizes above 2000 mm (MAX_SIZE_MM)
+    size = np.minimum(np.round(base[rows_les] * np.exp(trend + noise), 1), 300.0)
     tgt = is_target[rows_les]
     status = np.where(tgt, "measured", "present").astype(object)
     u = rng.random(len(rows_les))

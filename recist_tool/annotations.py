@@ -11,6 +11,7 @@ wrong does a slow path work out the exact file, line, column and value to report
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -18,6 +19,7 @@ import math
 import mmap
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -79,6 +81,11 @@ STATUSES: dict[str, tuple[str, ...]] = {
     "new_non_target": ("present", "absent", "progression", "equivocal", "not_evaluated"),
 }
 _SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm", "volume_ml")
+#: Largest size (mm) accepted in a size column in mm: a lesion or a slice larger than
+#: a body (2 m) is a typo or a wrong unit, and would otherwise drive the sums.
+MAX_SIZE_MM = 2000.0
+_MM_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm")
+_TOO_LARGE = f"larger than {MAX_SIZE_MM:g} mm, the largest size accepted (a typo or another unit?)"
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 # Plain decimal (no sign, no exponent): the only size syntax accepted.
@@ -162,7 +169,8 @@ def from_frame(frame: pd.DataFrame) -> list[Measurement]:
 
 
 def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders (searched recursively for ``*.csv``) into a file list.
+    """Expand files and folders (searched recursively for ``*.csv``, hidden files and
+    folders left out) into a file list.
 
     Raises
     ------
@@ -175,7 +183,13 @@ def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) ->
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.csv") if q.is_file())
+            # hidden files and folders (editor backups, .ipynb_checkpoints, an
+            # interrupted run's staging folder) are not annotations
+            found = sorted(
+                q
+                for q in p.rglob("*.csv")
+                if q.is_file() and not any(x.startswith(".") for x in q.relative_to(p).parts)
+            )
             if not found:
                 raise AnnotationError(f"{p}: folder holds no .csv annotation file")
             files.extend(found)
@@ -337,7 +351,7 @@ def check_annotations(frame: pd.DataFrame, source: str = "<table>") -> pd.DataFr
             continue
         s = frame[c]
         if c == "date" and pd.api.types.is_datetime64_any_dtype(s):
-            s = s.dt.strftime("%Y-%m-%d")
+            s = iso_dates(s)  # zero-padded for any year (strftime gives "1-01-01")
         elif c == "nodal" and pd.api.types.is_bool_dtype(s):
             s = s.map({True: "true", False: "false"})
         elif (c in _SIZE_COLUMNS or c == "mean_hu") and pd.api.types.is_numeric_dtype(s):
@@ -373,26 +387,31 @@ def _header(path: Path, data) -> tuple[list[str], int]:
         On an empty, non-UTF-8 or incomplete header line, or a column named twice.
     """
     start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # UTF-8 byte order mark (Excel)
-    end_of_header = data.find(b"\n", start)
+    # The header ends at the first line break: LF, CRLF or a lone CR (old Mac files).
+    ends = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
+    end_of_header = min(ends) if ends else len(data)
     try:
-        header_line = data[start : end_of_header if end_of_header >= 0 else len(data)]
-        header_line = header_line.decode("utf-8").rstrip("\r")
+        header_line = data[start:end_of_header].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path}: line 1: not UTF-8 text") from exc
     if not header_line.strip():
         raise AnnotationError(f"{path}: empty file or empty header line")
-    header = next(csv.reader([header_line]))
+    try:
+        with _csv_field_limit():
+            header = next(csv.reader([header_line]))
+    except csv.Error as exc:
+        raise AnnotationError(f"{path}: line 1: not a CSV header ({exc})") from None
     header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise AnnotationError(f"{path}: line 1: column(s) named twice: {', '.join(dupes)}")
+    _check_header(path, header)
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise AnnotationError(
             f"{path}: line 1: missing column(s) {', '.join(missing)} "
             f"(required: {', '.join(COLUMNS)})"
         )
-    return header, (end_of_header + 1 if end_of_header >= 0 else len(data))
+    if end_of_header >= len(data):
+        return header, len(data)
+    return header, end_of_header + (2 if data[end_of_header : end_of_header + 2] == b"\r\n" else 1)
 
 
 def _csv_options(header: list[str], include: list[str] | None = None) -> dict:
@@ -411,6 +430,26 @@ def _csv_options(header: list[str], include: list[str] | None = None) -> dict:
     }
 
 
+def read_csv_rows(buf, options: dict, size: int) -> pa.Table:
+    """Parse CSV data rows with pyarrow (``options`` from :func:`_csv_options`).
+
+    A row longer than pyarrow's parsing block (a cell of megabytes: valid CSV) is
+    read with larger blocks, up to the size of the data (``size`` bytes).
+    """
+    block = 1 << 20  # pyarrow's default
+    while True:
+        read = options["read_options"]
+        read = pacsv.ReadOptions(column_names=read.column_names, block_size=block)
+        try:
+            return pacsv.read_csv(pa.BufferReader(buf), **{**options, "read_options": read})
+        except pa.ArrowInvalid as exc:
+            limit = min(size + 1, 2**31 - 1)
+            if "straddl" in str(exc) and block < limit:
+                block = min(block * 16, limit)  # one row is longer than a block
+                continue
+            raise
+
+
 def _read_one(path: Path) -> pa.Table:
     try:
         with path.open("rb") as fh:
@@ -421,7 +460,7 @@ def _read_one(path: Path) -> pa.Table:
         raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     header, start = _header(path, data)
     try:
-        table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(data)[start:]), **_csv_options(header))
+        table = read_csv_rows(pa.py_buffer(data)[start:], _csv_options(header), len(data))
     except (pa.ArrowInvalid, UnicodeDecodeError):
         _raise_parse_error(path, bytes(data[start:]), len(header), first_line=2)
         raise  # _raise_parse_error always raises; keeps type checkers content
@@ -431,6 +470,39 @@ def _read_one(path: Path) -> pa.Table:
     table = table.rename_columns(header)
     table = table.append_column("_source", _constant(str(path), table.num_rows))
     return table.append_column("_line", pa.array(lines))
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Column names: none empty, none twice, none of the reserved provenance names.
+
+    Linear in the number of columns (a header of 80,000 names is checked at once).
+    """
+    counts = Counter(header)
+    blank = [i + 1 for i, h in enumerate(header) if not h]
+    if blank:
+        where = ", ".join(map(str, blank[:5])) + (" …" if len(blank) > 5 else "")
+        raise AnnotationError(f"{path}: line 1: empty column name (column {where})")
+    dupes = sorted(h for h, n in counts.items() if n > 1)
+    if dupes:
+        shown = ", ".join(dupes[:10]) + (f" and {len(dupes) - 10} more" if len(dupes) > 10 else "")
+        raise AnnotationError(f"{path}: line 1: column(s) named twice: {shown}")
+    reserved = [h for h in PROVENANCE_COLUMNS if h in counts]
+    if reserved:
+        raise AnnotationError(
+            f"{path}: line 1: column name(s) {', '.join(reserved)} are reserved "
+            "(recist-tool adds them to name the file and line of each row); rename the column"
+        )
+
+
+@contextlib.contextmanager
+def _csv_field_limit():
+    """Let the csv module read fields of any size (its default stops at 128 KiB)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
@@ -448,11 +520,12 @@ def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
         return lines
     reader = csv.reader(io.StringIO(bytes(data[start:]).decode("utf-8"), newline=""))
     out = []
-    first = reader.line_num + 2
-    for row in reader:
-        if row and any(cell != "" for cell in row):
-            out.append(first)
+    with _csv_field_limit():
         first = reader.line_num + 2
+        for row in reader:
+            if row and any(cell != "" for cell in row):
+                out.append(first)
+            first = reader.line_num + 2
     arr = np.asarray(out, dtype=np.int64)
     return arr if len(arr) == n_rows else None
 
@@ -466,12 +539,17 @@ def _raise_parse_error(path: Path, data: bytes, n_cols: int, first_line: int = 1
         raise AnnotationError(f"{path}: line {line}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     start = first_line
-    for row in reader:
-        if row and len(row) != n_cols:
-            raise AnnotationError(
-                f"{path}: line {start}: expected {n_cols} fields as in the header, found {len(row)}"
-            )
-        start = reader.line_num + first_line
+    try:
+        with _csv_field_limit():
+            for row in reader:
+                if row and len(row) != n_cols:
+                    raise AnnotationError(
+                        f"{path}: line {start}: expected {n_cols} fields as in the header, "
+                        f"found {len(row)}"
+                    )
+                start = reader.line_num + first_line
+    except csv.Error as exc:
+        raise AnnotationError(f"{path}: line {start}: not valid CSV ({exc})") from None
     raise AnnotationError(f"{path}: not a readable CSV file")
 
 
@@ -598,12 +676,23 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
     days = np.array([d if d is not None else 0 for d in parsed] + [0], dtype="datetime64[D]")
     out["date"] = pd.Series(days.astype("datetime64[s]")[codes])  # convert the few, then gather
 
+    if "treatment_date" in table.column_names:  # optional; checked, carried as text
+        codes, values = encoded("treatment_date")
+        bad = np.array([parse_date(v) is None for v in values], dtype=bool)
+        report(rows_with(codes, bad), "treatment_date", "not a date in the form YYYY-MM-DD")
+
     for name in _SIZE_COLUMNS:
         if name not in table.column_names:
             continue
         codes, values = encoded(name)
-        parsed_sizes = [_parse_size(v) for v in values]
-        for what in ("not a number", "must not be negative", "write sizes as plain decimals in mm"):
+        limit = MAX_SIZE_MM if name in _MM_COLUMNS else math.inf
+        parsed_sizes = [_parse_size(v, limit) for v in values]
+        for what in (
+            "not a number",
+            "must not be negative",
+            "write sizes as plain decimals in mm",
+            _TOO_LARGE,
+        ):
             bad = np.array([isinstance(p, str) and p == what for p in parsed_sizes], dtype=bool)
             report(rows_with(codes, bad), name, what)
         mm = np.array([p if isinstance(p, float) else np.nan for p in parsed_sizes] + [np.nan])
@@ -672,13 +761,41 @@ def parse_date(text: str) -> np.datetime64 | None:
         return None
 
 
-def _parse_size(text: str) -> float | str | None:
-    """A float, None when empty, or the text of the problem."""
+def to_dates(values: Any) -> pd.Series:
+    """Dates of any year 0001–9999 as ``datetime64[s]`` (NaT where empty or not a date).
+
+    Text must be ``YYYY-MM-DD`` (:func:`parse_date`); datetimes are taken as they are.
+    pandas' default nanosecond dates stop at 1677 and 2262: use this for every date
+    column read from a file.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[s]")
+    codes, uniques = pd.factorize(s.astype(object).where(s.notna(), None), use_na_sentinel=True)
+    days = [parse_date(_date_text(u)) for u in uniques]
+    lut = np.array([d if d is not None else np.datetime64("NaT") for d in days] + ["NaT"],
+                   dtype="datetime64[D]").astype("datetime64[s]")  # fmt: skip
+    return pd.Series(lut[codes], index=s.index)
+
+
+def iso_dates(values: Any) -> pd.Series:
+    """``YYYY-MM-DD`` text of dates (any year; "" for NaT), as the files write them."""
+    d = to_dates(values)
+    arr = d.to_numpy().astype("datetime64[D]")
+    text = np.datetime_as_string(arr, unit="D").astype(object)
+    text[np.isnat(arr)] = ""
+    return pd.Series(text, index=d.index)
+
+
+def _parse_size(text: str, limit: float = MAX_SIZE_MM) -> float | str | None:
+    """A float, None when empty, or the text of the problem (above ``limit``: too large)."""
     if text == "":
         return None
     if _SIZE_RE.match(text):
         value = float(text)
-        return value if math.isfinite(value) else "not a number"
+        if not math.isfinite(value):
+            return "not a number"
+        return value if value <= limit else _TOO_LARGE
     if text.startswith("-"):
         return "must not be negative"
     try:
@@ -758,7 +875,9 @@ def _date_text(v: Any) -> str:
         return ""
     if isinstance(v, str):
         return v.strip()
-    return pd.Timestamp(v).strftime("%Y-%m-%d")
+    if isinstance(v, dt.date):
+        return f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    return str(np.datetime64(v, "D"))  # numpy: any year, zero-padded
 
 
 def _present(v: Any) -> bool:

@@ -204,8 +204,10 @@ def run_batch(
         Hive-style partition folders included).
     outdir : path-like
         Receives ``timepoints``, ``patients``, ``messages``, ``endpoints`` (``.csv`` or
-        ``.parquet``) and ``settings.json``, renamed into place together when the run
-        succeeds. Nothing is written when the input is bad (unless ``keep_going``).
+        ``.parquet``) and ``settings.json`` (and the manifest ``recist-run.json``), all
+        at once when the run succeeds: one output set (:mod:`recist_tool._outputs`).
+        Nothing is written when the input is bad (unless ``keep_going``) or the disk is
+        full.
     settings : ResponseSettings, optional
     progress : bool
         Show a progress bar on the terminal (stderr).
@@ -236,6 +238,8 @@ def run_batch(
     ------
     recist_tool.errors.AnnotationError
         On bad input, naming the file and line; nothing is written.
+    recist_tool._atomic.OutputError
+        When the results cannot be written; ``outdir`` keeps what it held.
     """
     settings = settings or ResponseSettings()
     if fmt not in FORMATS:
@@ -330,7 +334,7 @@ class _Progress:
             console = Console(stderr=True)
             if console.is_terminal:
                 self._bar = Progress(
-                    TextColumn("{task.description}"),
+                    TextColumn("{task.description}", markup=False),  # file names as typed
                     BarColumn(),
                     TimeElapsedColumn(),
                     console=console,

@@ -13,13 +13,19 @@ cut.
   texts as strings), zstd-compressed, in row groups of :data:`ROW_GROUP_ROWS` rows
   whatever the pieces.
 
-Files are written under temporary names in the output folder and renamed to their
-final names only by :meth:`ResultWriter.commit`; a failed run leaves what was there.
+There is one way results reach a folder: an output set (:mod:`recist_tool._outputs`).
+A :class:`ResultWriter` opens one: the tables are appended, chunk by chunk, to files in
+the set's private staging folder, and :meth:`ResultWriter.commit` adds
+``settings.json`` and the manifest (``recist-run.json``, with the size and SHA-256 of
+every file, hashed while the tables were written) and swaps the staging folder in.
+So the folder holds the previous run's complete set until then and this run's after;
+an error, ``kill -9`` or a full disk part way leaves it as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -32,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from recist_tool._atomic import atomic_write
+from recist_tool._outputs import output_set
 
 #: Output formats of the result tables.
 FORMATS: tuple[str, ...] = ("csv", "parquet")
@@ -140,29 +146,35 @@ def _quote_name(name: str) -> str:
 
 
 class _TableFile:
-    """One output table being written under a temporary name."""
+    """One output table being written into the staging folder of an output set."""
 
-    def __init__(self, final: Path, fmt: str) -> None:
-        self.final = final
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
         self.fmt = fmt
-        self.tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         self._fh = None
         self._pq = None
         self._schema: pa.Schema | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._header_written = False
+        self._hash = hashlib.sha256()  # CSV: hashed as written (for the manifest)
+        self.size = 0
+
+    def _put(self, data: bytes) -> None:
+        self._fh.write(data)
+        self._hash.update(data)
+        self.size += len(data)
 
     def append(self, piece: pa.Table | tuple[bytes, bytes]) -> None:
         """Append an Arrow table, or (CSV only) ``(header, body)`` bytes from :func:`encode`."""
         if self.fmt == "csv":
             if self._fh is None:
-                self._fh = self.tmp.open("wb")
+                self._fh = self.path.open("wb")
             head, body = piece if isinstance(piece, tuple) else _csv_parts(piece)
             if not self._header_written:
-                self._fh.write(head)
+                self._put(head)
                 self._header_written = True
-            self._fh.write(body)
+            self._put(body)
             return
         if isinstance(piece, tuple):
             raise TypeError("CSV text cannot be appended to a Parquet table")
@@ -170,7 +182,7 @@ class _TableFile:
 
         if self._pq is None:
             self._schema = _unified_schema(piece.schema)
-            self._pq = pq.ParquetWriter(str(self.tmp), self._schema, compression="zstd")
+            self._pq = pq.ParquetWriter(str(self.path), self._schema, compression="zstd")
         piece = _conform(piece, self._schema)
         if piece.num_rows:
             self._pending.append(piece)
@@ -192,16 +204,21 @@ class _TableFile:
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
 
-    def close(self) -> None:
+    def close(self) -> str | None:
+        """Flush the file to disk; the SHA-256 of its bytes when known (CSV)."""
         if self.fmt == "csv":
             if self._fh is None:
-                self._fh = self.tmp.open("wb")
+                self._fh = self.path.open("wb")
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
-        elif self._pq is not None:
+            return self._hash.hexdigest()
+        if self._pq is not None:
             self._flush(final=True)
             self._pq.close()
+        with open(self.path, "rb") as fh:  # the Parquet writer does not flush to disk
+            os.fsync(fh.fileno())
+        return None
 
     def discard(self) -> None:
         with contextlib.suppress(Exception):
@@ -209,8 +226,6 @@ class _TableFile:
                 self._fh.close()
             if self._pq is not None:
                 self._pq.close()
-        with contextlib.suppress(OSError):
-            self.tmp.unlink()
 
 
 def _unified_schema(schema: pa.Schema) -> pa.Schema:
@@ -233,36 +248,52 @@ def _conform(piece: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class ResultWriter:
-    """Write the tables of an evaluation, piece by piece, and publish them together.
+    """Write the tables of an evaluation, piece by piece, as one output set.
 
     Parameters
     ----------
     outdir : path-like
         Output folder (created). Receives ``<table>.csv`` (or ``.parquet``) for each
-        table appended and ``settings.json``.
+        table appended, ``settings.json`` and the manifest ``recist-run.json``.
     meta : dict
         Written to ``settings.json``.
     fmt : {"csv", "parquet"}
+    kind : str
+        What writes the set (the manifest's ``kind``; see
+        :func:`recist_tool._outputs.output_set`).
 
-    Use as a context manager: the files are renamed into place when the block ends
-    without an exception, and removed otherwise.
+    Use as a context manager: the output set is opened on entry (its staging folder
+    receives the tables as they are appended) and swapped in when the block ends
+    without an exception; otherwise the staging folder is removed and ``outdir``
+    keeps what it held.
+
+    Raises
+    ------
+    recist_tool._atomic.OutputError
+        When the results cannot be written (disk full, no permission, another
+        command's results in ``outdir`` …); ``outdir`` keeps what it held.
     """
 
-    def __init__(self, outdir: str | os.PathLike, meta: Mapping, fmt: str = "csv") -> None:
+    def __init__(
+        self, outdir: str | os.PathLike, meta: Mapping, fmt: str = "csv", kind: str = "batch"
+    ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r} (expected one of {FORMATS})")
         self.outdir = Path(outdir)
         self.meta = dict(meta)
         self.fmt = fmt
+        self.kind = kind
         self._files: dict[str, _TableFile] = {}
-        self._created: list[Path] = []  # folders made by this writer (removed on abort)
+        self._set = None
+        self._stage: Path | None = None
         self.paths: dict[str, Path] = {}
 
     def _file(self, name: str) -> _TableFile:
         f = self._files.get(name)
         if f is None:
-            self._make_outdir()
-            f = self._files[name] = _TableFile(self.outdir / f"{name}.{self.fmt}", self.fmt)
+            if self._stage is None:
+                raise RuntimeError("ResultWriter: use it as a context manager")
+            f = self._files[name] = _TableFile(self._stage / f"{name}.{self.fmt}", self.fmt)
         return f
 
     def append(self, tables: Mapping[str, pd.DataFrame | pa.Table | bytes]) -> None:
@@ -276,42 +307,53 @@ class ResultWriter:
                 piece = to_arrow(piece)
             self._file(name).append(piece)
 
-    def _make_outdir(self) -> None:
-        missing = [p for p in (self.outdir, *self.outdir.parents) if not p.exists()]
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        self._created += [p for p in missing if p not in self._created]
-
     def commit(self) -> dict[str, Path]:
-        """Close the tables, write ``settings.json`` and rename everything into place."""
-        self._make_outdir()
-        for f in self._files.values():
-            f.close()
-        for name, f in self._files.items():
-            os.replace(f.tmp, f.final)
-            self.paths[name] = f.final
-        settings = self.outdir / "settings.json"
-        with atomic_write(settings, "w") as fh:
-            json.dump(self.meta, fh, indent=2)
-            fh.write("\n")
-        self.paths["settings"] = settings
+        """Close the tables, write ``settings.json`` and publish the set (the swap)."""
+        stage = self._stage
+        try:
+            for f in self._files.values():
+                digest = f.close()
+                if digest is not None:
+                    self._set.record(f.path.name, f.size, digest)
+            with open(stage / "settings.json", "w", encoding="utf-8", newline="") as fh:
+                json.dump(self.meta, fh, indent=2)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException as exc:
+            self._close_set(exc)
+            raise
+        self._close_set(None)
+        self.paths = {name: self.outdir / f.path.name for name, f in self._files.items()}
+        self.paths["settings"] = self.outdir / "settings.json"
         return self.paths
 
-    def abort(self) -> None:
-        """Remove the temporary files (and the folders this writer made)."""
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Close the files and remove the staging folder; ``outdir`` keeps what it held."""
         for f in self._files.values():
             f.discard()
-        for folder in self._created:  # deepest first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        self._close_set(exc or RuntimeError("aborted"))
+
+    def _close_set(self, exc: BaseException | None) -> None:
+        the_set, self._set = self._set, None
+        if the_set is None:
+            return
+        if exc is None:
+            the_set.__exit__(None, None, None)
+        else:
+            the_set.__exit__(type(exc), exc, exc.__traceback__)  # raises an OutputError
+            # for errors of the OS; other errors propagate from the caller
 
     def __enter__(self) -> ResultWriter:
+        self._set = output_set(self.outdir, self.kind)
+        self._stage = self._set.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
         else:
-            self.abort()
+            self.abort(exc)
 
 
 def encode(tables: Mapping[str, pd.DataFrame], fmt: str) -> dict[str, pa.Table | tuple]:

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from recist_tool import annotations as ann
 from recist_tool._csvscan import blocks
@@ -326,7 +325,7 @@ def _index_csv(src: SourceFile, file_no: int, runs: _Runs) -> None:
                     pa.Array.from_buffers(
                         pa.string(), 1, [None, _offsets(rec.consumed), block]
                     ).validate(full=True)
-                    table = pacsv.read_csv(pa.BufferReader(block), **opts)
+                    table = ann.read_csv_rows(block, opts, rec.consumed)
                 except (pa.ArrowInvalid, UnicodeDecodeError):
                     ann._raise_parse_error(path, bytes(block), len(header), first_line=line)
                     raise
@@ -397,9 +396,7 @@ def _index_parquet(src: SourceFile, file_no: int, runs: _Runs) -> None:
     schema = pf.schema_arrow
     names = [n for n in schema.names if n not in src.partition]
     src.header = names + list(src.partition)
-    dupes = sorted({h for h in src.header if src.header.count(h) > 1})
-    if dupes:
-        raise AnnotationError(f"{path}: column(s) named twice: {', '.join(dupes)}")
+    ann._check_header(path, src.header)  # none twice, none reserved (linear)
     missing = [c for c in ann.COLUMNS if c not in src.header]
     if missing:
         raise AnnotationError(
@@ -585,7 +582,7 @@ def _read_csv_runs(src: SourceFile, runs: dict[str, np.ndarray]) -> pa.Table:
         _unmap(data)
     n = int(rows.sum())
     try:
-        table = pacsv.read_csv(pa.BufferReader(buf), **ann._csv_options(src.header))
+        table = ann.read_csv_rows(buf, ann._csv_options(src.header), len(buf))
     except (pa.ArrowInvalid, UnicodeDecodeError):
         table = None
     if table is None or table.num_rows != n:

@@ -9,7 +9,6 @@ of lines and markers by lesion kind. Plain values only: nothing here touches nap
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 #: npe2 plugin name (the distribution's name).
@@ -38,7 +37,3 @@ def default_readings_dir() -> Path:
     """``$RECIST_READINGS_DIR``, else ``~/recist-tool/readings``."""
     env = os.environ.get(READINGS_ENV)
     return Path(env) if env else Path.home() / "recist-tool" / "readings"
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "patient"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 from napari.utils.notifications import show_error
 
-from napari_recist._defaults import _safe_name
 from recist_tool.errors import RecistError
+from recist_tool.filenames import file_stem
 from recist_tool.reading import Snapshot
 
 
@@ -30,7 +30,8 @@ class SavingMixin:
             return self.csv_path
         if not self.reading.patient_id:
             return None
-        return self.readings_dir / f"{_safe_name(self.reading.patient_id)}.csv"
+        # unique and bounded: patients P/1 and P_1 never share a file (recist_tool.filenames)
+        return self.readings_dir / f"{file_stem(self.reading.patient_id)}.csv"
 
     def save_as(self, csv_path: str | os.PathLike) -> None:
         """Save to another file; autosave continues there."""

@@ -58,14 +58,28 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point of the ``recist-tool`` console script."""
+    """Entry point of the ``recist-tool`` console script.
+
+    Bad input (a :class:`RecistError`) and a file that cannot be read or written (an
+    ``OSError``: disk full, no permission) are a message on stderr and exit code 2,
+    never a traceback.
+    """
     try:
         app()
     except RecistError as exc:
-        from rich.console import Console
-        from rich.markup import escape
-
-        Console(stderr=True, soft_wrap=True).print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False
-        )
+        _print_error(str(exc))
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        from recist_tool._atomic import describe_os_error
+
+        _print_error(describe_os_error(exc))
+        sys.exit(2)
+
+
+def _print_error(text: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False
+    )

@@ -21,8 +21,9 @@ HELP = "\n\n".join(
         "TTR, clinical benefit, tumour growth rate), OUTDIR/endpoints.csv (ORR, DCR, CBR "
         "with exact CIs; DoR, TTR, PFS Kaplan-Meier medians), OUTDIR/messages.csv "
         "(validation warnings/errors) and OUTDIR/settings.json (every convention used); "
-        "with --format parquet the tables are .parquet files. They are renamed into place "
-        "together when the run succeeds.",
+        "with --format parquet the tables are .parquet files. They appear together, with a "
+        "manifest (recist-run.json; docs/export.md, Output folders), when the run succeeds: "
+        "an interrupted run or a full disk leaves OUTDIR as it was.",
         "--criteria irecist and/or choi add iRECIST (i-prefixed columns) and Choi (choi_ "
         "columns, needs mean_hu) to the same tables.",
         "Cohorts of any size: patients are evaluated in chunks (--chunk-patients), so memory "
@@ -122,6 +123,7 @@ def batch(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from recist_tool.batch import response_summary, run_batch
@@ -181,8 +183,9 @@ def batch(
         console.print(table)
         names = ", ".join(f"{t}.{fmt}" for t in ("timepoints", "patients", "endpoints", "messages"))
         console.print(
-            f"{result.n_warnings} warning(s), {result.n_errors} error(s); results in {outdir}/ "
-            f"({names}, settings.json)"
+            f"{result.n_warnings} warning(s), {result.n_errors} error(s); results in "
+            f"{escape(str(outdir))}/ ({names}, settings.json)",
+            highlight=False,
         )
     if result.has_errors:
         sys.exit(1)
@@ -192,13 +195,14 @@ def _timepoint_table(result):
     """Per time point responses, for a handful of patients: one compact table per
     patient (titled with the patient), so it fits an 80-column terminal."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
     frame = result.display_timepoints()
     for pid, rows in frame.groupby("patient_id", sort=False):
         table = Table(
-            title=f"{pid}: response per time point",
+            title=f"{escape(str(pid))}: response per time point",
             box=None,
             padding=(0, 1, 0, 0),
             pad_edge=False,
@@ -211,17 +215,18 @@ def _timepoint_table(result):
         table.caption = "T target, NT non-target response; changes of the sum of diameters (SOD)"
         table.caption_justify = "left"
         for r in rows.itertuples(index=False):
-            table.add_row(
-                str(r.timepoint),
-                str(r.date),
+            cells = (
+                r.timepoint,
+                r.date,
                 r.sum,
                 r.change_from_baseline,
                 r.change_from_nadir,
-                str(r.target_response),
-                str(r.non_target_response),
-                str(r.new_lesions),
-                str(r.overall_response),
+                r.target_response,
+                r.non_target_response,
+                r.new_lesions,
+                r.overall_response,
             )
+            table.add_row(*(escape(str(c)) for c in cells))  # user text: "[/]" prints as typed
         tables.append(table)
     return Group(*tables)
 

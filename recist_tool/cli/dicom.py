@@ -41,9 +41,11 @@ def ls(
         typer.echo(json.dumps([s.to_dict() for s in series], indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(series)} series in {path}")
+    # Every text from a file or a path is escaped: "[/]" or "[bold]" prints as written.
+    table = Table(title=escape(f"{len(series)} series in {path}"))
     for col in (
         "patient",
         "date",
@@ -59,7 +61,7 @@ def ls(
     ):
         table.add_column(col, overflow="fold")
     for s in series:
-        table.add_row(
+        cells = (
             s.patient_id,
             s.study_date,
             _fmt(s.series_number),
@@ -72,14 +74,15 @@ def ls(
             "yes" if s.loadable else "no",
             s.series_instance_uid,
         )
+        table.add_row(*(escape(c) for c in cells))
     # piped output (no terminal width) gets a wide table rather than folded cells
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
     console.print(table)
     for s in series:
         if s.problem:
-            console.print(f"[yellow]#{s.series_number}[/]: {s.problem}", highlight=False)
+            console.print(f"[yellow]#{s.series_number}[/]: {escape(s.problem)}", highlight=False)
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
 
 
 @dicom_app.command("info")

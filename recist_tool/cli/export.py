@@ -1,6 +1,9 @@
 """``recist-tool export …`` and ``recist-tool import sr``: tables, figures, SR, reports.
 
 Every export leaves out patient names, birth dates and other direct identifiers.
+Each command writes its files as one output set: they appear in OUTDIR together
+(with a manifest, ``recist-run.json``), replacing the previous run's set there and
+keeping any other file; an interrupted or failed run leaves OUTDIR as it was.
 ``--deidentify`` also replaces patient IDs by keyed pseudonyms (HMAC-SHA256 with
 ``--secret``, or the ``RECIST_DEID_SECRET`` environment variable), shifts each
 patient's dates by a constant and, for DICOM, applies the PS3.15 Basic Profile with
@@ -9,6 +12,7 @@ consistent UID replacement.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -61,6 +65,24 @@ def _done(paths: list[Path]) -> None:
         typer.echo(str(p))
 
 
+@contextlib.contextmanager
+def _output(outdir: Path, kind: str):
+    """Write a command's files as one output set (:mod:`recist_tool._outputs`): into a
+    staging folder, swapped in at the end; then print their final paths.
+
+    Yields ``(stage, paths)``: write into ``stage`` and append each file to ``paths``;
+    after the block ``paths`` holds the files' final paths.
+    """
+    from recist_tool._outputs import output_set
+
+    paths: list[Path] = []
+    with output_set(outdir, kind) as stage:
+        yield stage, paths
+        final = [outdir / Path(p).relative_to(stage) for p in paths]
+    paths[:] = final
+    _done(paths)
+
+
 @export_app.command("tables")
 def tables(
     inputs: list[Path] = typer.Argument(
@@ -85,14 +107,13 @@ def tables(
     if bad:
         raise ExportError(f"unknown format {', '.join(bad)} (expected xlsx, parquet or csv)")
     results = _results(inputs, _deid(deidentify, secret))
-    paths: list[Path] = []
-    if "xlsx" in formats:
-        paths.append(write_excel(results, outdir / "results.xlsx"))
-    if "parquet" in formats:
-        paths += write_parquet(results, outdir)
-    if "csv" in formats:
-        paths += write_csv(results, outdir)
-    _done(paths)
+    with _output(outdir, "export tables") as (stage, paths):
+        if "xlsx" in formats:
+            paths.append(write_excel(results, stage / "results.xlsx"))
+        if "parquet" in formats:
+            paths += write_parquet(results, stage)
+        if "csv" in formats:
+            paths += write_csv(results, stage)
 
 
 @export_app.command("plots")
@@ -113,10 +134,9 @@ def plots(
     deid = _deid(deidentify, secret)
     results = _results(inputs, deid)
     tr = _treatments(treatments, deid)
-    paths: list[Path] = []
-    for name, fig in response_figures(results.timepoints, results.patients, tr).items():
-        paths += save_figure(fig, outdir / name)
-    _done(paths)
+    with _output(outdir, "export plots") as (stage, paths):
+        for name, fig in response_figures(results.timepoints, results.patients, tr).items():
+            paths += save_figure(fig, stage / name)
 
 
 def _readings(paths: list[Path]) -> list:
@@ -150,6 +170,16 @@ def _treatments(path: Path | None, deid):
     missing = {"patient_id", "date"} - set(frame.columns)
     if missing:
         raise ExportError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    from recist_tool.annotations import parse_date
+
+    bad = [
+        f"{path}: line {i + 2}: column date: {d!r}: not a date in the form YYYY-MM-DD"
+        for i, d in enumerate(frame["date"].astype(str).str.strip())
+        if parse_date(d) is None
+    ]
+    if bad:
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise ExportError("bad treatments input:\n  " + "\n  ".join(bad[:20]) + more)
     return deid.frame(frame) if deid is not None else frame
 
 
@@ -210,16 +240,16 @@ def sr(
     readings = _readings(annotations)
     for message in numbers_only(readings):
         typer.echo(f"warning: {message}", err=True)
-    paths = export_readings(
-        readings,
-        dicom,
-        outdir,
-        timepoints=timepoint or None,
-        include_identity=include_identity or push is not None,
-        deid=deid,
-        include_free_text=include_free_text,
-    )
-    _done(paths)
+    with _output(outdir, "export sr") as (stage, paths):
+        paths += export_readings(
+            readings,
+            dicom,
+            stage,
+            timepoints=timepoint or None,
+            include_identity=include_identity or push is not None,
+            deid=deid,
+            include_free_text=include_free_text,
+        )
     if push is not None:
         from recist_tool.cli.pacs import client
         from recist_tool.pacs import check_target_study, push_files
@@ -267,19 +297,21 @@ def seg(
         from recist_tool.export.deid import DeidentificationError
 
         raise DeidentificationError("--include-identity and --deidentify exclude each other")
-    result = export_segmentations(
-        _readings(annotations),
-        dicom,
-        outdir,
-        timepoints=timepoint or None,
-        include_identity=include_identity,
-        deid=deid,
-        all_lesions=all_lesions,
-        with_sr=not no_sr,
-    )
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
-    _done(result.paths)
+    readings = _readings(annotations)
+    with _output(outdir, "export seg") as (stage, paths):
+        result = export_segmentations(
+            readings,
+            dicom,
+            stage,
+            timepoints=timepoint or None,
+            include_identity=include_identity,
+            deid=deid,
+            all_lesions=all_lesions,
+            with_sr=not no_sr,
+        )
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
+        paths += result.paths
 
 
 @export_app.command("dicom")
@@ -295,9 +327,11 @@ def dicom_deid(
     UIDs, pseudonyms and date shifts are the same as those of 'export sr
     --deidentify' with the same secret, so the SRs' references stay valid.
     """
+    from recist_tool._outputs import output_set
     from recist_tool.export.deid import Deidentifier, deidentify_files
 
-    paths = deidentify_files(inputs, outdir, Deidentifier(secret or ""))
+    with output_set(outdir, "export dicom") as stage:
+        paths = deidentify_files(inputs, stage, Deidentifier(secret or ""))
     typer.echo(f"{len(paths)} file(s) written to {outdir}")
 
 
@@ -331,7 +365,9 @@ def cdisc(
     if not (results / "timepoints.csv").is_file():
         raise ExportError(f"{results}: no timepoints.csv (is this a batch output folder?)")
     res = _results([results, *annotations], _deid(deidentify, secret))
-    _done(write_cdisc(build_cdisc(res, studyid=studyid), outdir))
+    datasets = build_cdisc(res, studyid=studyid)
+    with _output(outdir, "export cdisc") as (stage, paths):
+        paths += write_cdisc(datasets, stage)
 
 
 @export_app.command("report")
@@ -368,22 +404,23 @@ def report(
     if clinical is not None and survival is not None:
         raise ExportError("give --clinical or --survival, not both")
     results = load_any(inputs)
-    if clinical is not None:
-        from recist_tool.survival import SurvivalSettings, run_survival
+    with _output(outdir, "export report") as (stage, paths):
+        if clinical is not None:
+            from recist_tool.survival import SurvivalSettings, run_survival
 
-        # Survival tables and KM figures are aggregates: no patient ID or date in them.
-        survival = outdir / "survival"
-        settings = SurvivalSettings(endpoints=("os", "pfs"), formats=("png", "svg"))
-        run_survival(clinical, results.patients, treatments, survival, settings)
-    results = results.deidentified(deid) if deid is not None else results.without_identifiers()
-    rep = build_cohort_report(
-        results,
-        survival=survival,
-        treatments=_treatments(treatments, deid),
-        title=title,
-        agreement=agreement,
-    )
-    _done(write_cohort_report(rep, outdir))
+            # Survival tables and KM figures are aggregates: no patient ID or date in them.
+            survival = stage / "survival"  # part of the report's output set
+            settings = SurvivalSettings(endpoints=("os", "pfs"), formats=("png", "svg"))
+            run_survival(clinical, results.patients, treatments, survival, settings)
+        results = results.deidentified(deid) if deid is not None else results.without_identifiers()
+        rep = build_cohort_report(
+            results,
+            survival=survival,
+            treatments=_treatments(treatments, deid),
+            title=title,
+            agreement=agreement,
+        )
+        paths += write_cohort_report(rep, stage)
 
 
 @export_app.command("patient-report")
@@ -429,10 +466,10 @@ def patient_report(
             ) from exc
     deid = _deid(deidentify, secret)
     index = ImageIndex(dicom)
-    paths: list[Path] = []
-    for p in _readings(annotations):
-        paths += write_patient_report(build_patient_report(p, index, deid, settings), outdir)
-    _done(paths)
+    readings = _readings(annotations)
+    with _output(outdir, "export patient-report") as (stage, paths):
+        for p in readings:
+            paths += write_patient_report(build_patient_report(p, index, deid, settings), stage)
 
 
 @import_app.command("sr")
@@ -457,13 +494,16 @@ def import_sr(
     One lesion per measurement group, named by its label: long/short axis, length and
     diameter measurements with their lines, and point markers. Groups of other tools
     that are not lesions (a vessel diameter, an angle, a probe) are listed and skipped.
+    A damaged SR is skipped with a message naming it; the others are imported and
+    the exit code is 1 (2 when nothing could be imported).
     """
     from recist_tool.annotations import write_annotations
     from recist_tool.export.sr import ImageIndex
     from recist_tool.export.sr_import import read_srs, to_frame, to_readings
 
     skipped: list = []
-    lesions = read_srs(inputs, skipped)
+    damaged: list[str] = []
+    lesions = read_srs(inputs, skipped, damaged=damaged)
     for s in skipped:
         typer.echo(f"skipped (not a lesion): {s}", err=True)
     patients = {le.patient_id for le in lesions}
@@ -471,15 +511,25 @@ def import_sr(
         (reading,) = to_readings(lesions, ImageIndex(dicom))
         csv_path, side = reading.save(output)
         _done([csv_path, side])
-        return
-    write_annotations(to_frame(lesions), output)
-    if dicom:
+    else:
+        write_annotations(to_frame(lesions), output)
+        if dicom:
+            typer.echo(
+                "note: several patients: the lines are not kept (one sidecar per patient "
+                "is needed); import one patient at a time to keep them",
+                err=True,
+            )
+        _done([output])
+    if damaged:
+        # the rest is imported; the damaged files are named and the exit code says so
+        for msg in damaged:
+            typer.echo(f"skipped {msg}", err=True)
         typer.echo(
-            "note: several patients: the lines are not kept (one sidecar per patient "
-            "is needed); import one patient at a time to keep them",
+            f"error: {len(damaged)} damaged SR file(s) skipped; the other measurements "
+            "were imported",
             err=True,
         )
-    _done([output])
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

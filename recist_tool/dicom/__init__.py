@@ -16,10 +16,12 @@ from recist_tool.dicom._gdcm_guard import guard_gdcm_import
 guard_gdcm_import()
 
 from recist_tool.dicom.errors import (  # noqa: E402
+    AssumedSpacingWarning,
     DicomError,
     DicomWarning,
     DuplicatePositionError,
     GantryTiltError,
+    InvalidHeaderError,
     LocalizerDroppedWarning,
     MissingSliceError,
     MixedGeometryError,
@@ -32,16 +34,19 @@ from recist_tool.dicom.errors import (  # noqa: E402
     TiltResampledWarning,
     UnevenSpacingError,
     UnreadableFileError,
+    VolumeTooLargeError,
 )
 from recist_tool.dicom.load import load_series  # noqa: E402
 from recist_tool.dicom.scan import SeriesInfo, scan  # noqa: E402
 from recist_tool.dicom.volume import Volume  # noqa: E402
 
 __all__ = [
+    "AssumedSpacingWarning",
     "DicomError",
     "DicomWarning",
     "DuplicatePositionError",
     "GantryTiltError",
+    "InvalidHeaderError",
     "LocalizerDroppedWarning",
     "MissingSliceError",
     "MixedGeometryError",
@@ -56,6 +61,7 @@ __all__ = [
     "UnevenSpacingError",
     "UnreadableFileError",
     "Volume",
+    "VolumeTooLargeError",
     "load_series",
     "scan",
 ]

@@ -22,6 +22,24 @@ class UnreadableFileError(DicomError):
     """A file could not be parsed, or its pixel data is truncated."""
 
 
+class InvalidHeaderError(UnreadableFileError):
+    """A header value cannot be trusted: a claimed size that the file cannot hold or
+    that exceeds a sane limit, geometry or rescale values that are not finite,
+    positive or orthogonal, a pixel format that is not a CT image.
+
+    ``path`` is the file and ``reason`` what is wrong (the message is both).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class VolumeTooLargeError(DicomError):
+    """The volume a series claims would not fit in this machine's memory."""
+
+
 class SeriesSelectionError(DicomError):
     """Several series qualify and none was chosen, or the chosen one does not exist."""
 
@@ -70,15 +88,21 @@ class NonCTModalityWarning(DicomWarning):
     """The series is not CT: values are stored values (rescaled), not Hounsfield units."""
 
 
+class AssumedSpacingWarning(DicomWarning):
+    """The series has no PixelSpacing: distances assume 1 mm pixels and are not true mm."""
+
+
 class TiltResampledWarning(DicomWarning):
     """A gantry-tilted series was resampled onto an orthogonal grid."""
 
 
 __all__ = [
+    "AssumedSpacingWarning",
     "DicomError",
     "DicomWarning",
     "DuplicatePositionError",
     "GantryTiltError",
+    "InvalidHeaderError",
     "LocalizerDroppedWarning",
     "MissingSliceError",
     "MixedGeometryError",
@@ -91,4 +115,5 @@ __all__ = [
     "TiltResampledWarning",
     "UnevenSpacingError",
     "UnreadableFileError",
+    "VolumeTooLargeError",
 ]

@@ -5,13 +5,25 @@ covers every compressed syntax too) are read here; the element stream is walked 
 to Pixel Data, keeping the raw bytes of the few tags the loader needs and skipping
 everything else (sequences included) by length. Anything unusual — no ``DICM``
 preamble, deflated or big-endian data, functional groups (multi-frame), a
-character set other than ASCII/Latin-1/UTF-8, a malformed length — returns None
-and the caller falls back to pydicom. The tests check both readers agree.
+character set other than ASCII/Latin-1/UTF-8, a malformed length, a wanted
+attribute with an unexpected VR or value length, text that does not decode —
+returns None and the caller falls back to pydicom. Where the two readers could
+read the same bytes differently the fast one steps aside, so a file never loads
+with an answer pydicom would not give; the test suite fuzzes one against the
+other.
+
+Every length is checked against the file's size before anything is read: a
+bogus element length ends the walk (``EOFError``) instead of asking for a buffer
+of that size.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import struct
+
+from pydicom.datadict import dictionary_VR
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -22,6 +34,10 @@ PIXEL_DATA = 0x7FE00010
 UNDEFINED = 0xFFFFFFFF
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
                        b"UR", b"UT", b"UV"})  # fmt: skip
+#: Every VR of PS3.5 (pydicom refuses others; so does this reader).
+_KNOWN_VRS = _LONG_VRS | frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL",
+                                    b"FD", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS",
+                                    b"ST", b"TM", b"UI", b"UL", b"US"})  # fmt: skip
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 # Tags whose presence sends the file to pydicom (functional groups: multi-frame).
 FALLBACK_TAGS = frozenset({0x52009229, 0x52009230})
@@ -70,10 +86,35 @@ _WANTED = {tag: kw for kw, tag in TAGS.items()}
 _US = frozenset({"SamplesPerPixel", "Rows", "Columns", "BitsAllocated", "BitsStored",
                  "PixelRepresentation"})  # fmt: skip
 _XS = frozenset({"PixelPaddingValue", "PixelPaddingRangeLimit"})  # US or SS
+# Bytes a text value may hold (printable, high bytes, TAB LF FF CR ESC and NUL padding).
+_ORDINARY = bytes([0, 9, 10, 12, 13, 27, *range(0x20, 0x7F), *range(0x80, 0x100)])
+_INNER_NUL = re.compile(rb"\x00[\x00 ]*[^\x00 \\]")
+# Per wanted tag: keyword, the VRs it may carry in an explicit-VR file (from the data
+# dictionary; any other VR, UN included, is left to pydicom) and whether it is one
+# binary 16-bit value (US, or US/SS).
+_SPEC = {
+    tag: (
+        kw,
+        frozenset(v.encode() for v in dictionary_VR(tag).split(" or ")),
+        kw in _US or kw in _XS,
+    )
+    for tag, kw in _WANTED.items()
+}
 
 
 class _Fallback(Exception):
     """Internal: let pydicom read this file."""
+
+
+def _file_size(fp) -> int:
+    """Bytes in an open file (or file-like object)."""
+    try:
+        return os.fstat(fp.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # BytesIO and the like
+        here = fp.tell()
+        end = fp.seek(0, os.SEEK_END)
+        fp.seek(here)
+        return end
 
 
 class _Reader:
@@ -87,6 +128,11 @@ class _Reader:
     def need(self, n: int) -> None:
         short = self.pos + n - len(self.buf)
         if short > 0:
+            if short > 1 << 20 and self.pos + n > _file_size(self.fp):
+                # a bogus length: never ask for a buffer the file cannot fill
+                raise EOFError(
+                    f"{n} byte(s) claimed at byte {self.pos}, beyond the end of the file"
+                )
             more = self.fp.read(max(short, 16384))
             if len(more) < short:
                 raise EOFError(f"file ends inside the header (at byte {len(self.buf) + len(more)})")
@@ -133,8 +179,8 @@ class _Reader:
         if vr in _LONG_VRS:
             self.need(12)
             return tag, vr, struct.unpack_from("<I", self.buf, p + 8)[0], 12
-        if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-            raise _Fallback  # not an explicit VR after all
+        if vr not in _KNOWN_VRS:
+            raise _Fallback  # not an explicit VR after all, or one pydicom does not know
         return tag, vr, struct.unpack_from("<H", b, p + 6)[0], 8
 
 
@@ -152,44 +198,76 @@ def _item_header(b: bytes, p: int) -> tuple[int, int]:
     return (g << 16) | e, length
 
 
+def _read_meta(r: _Reader) -> dict[int, bytes]:
+    """File meta elements (group 0002, explicit VR little endian); ``r.pos`` ends
+    at the first element of the dataset."""
+    r.pos = 132
+    meta: dict[int, bytes] = {}
+    while True:
+        r.need(8)
+        if _tag(r.buf, r.pos) >> 16 != 0x0002:
+            return meta
+        tag, vr, length, hdr = r.element_header(False)
+        if length == UNDEFINED or (tag in (0x00020002, 0x00020010) and vr != b"UI"):
+            raise _Fallback  # the UIDs read here must be UIs, as pydicom reads them
+        r.need(hdr + length)
+        meta[tag] = r.buf[r.pos + hdr : r.pos + hdr + length]
+        r.pos += hdr + length
+
+
+def meta_info(fp) -> tuple[str, int] | None:
+    """``(transfer syntax UID, offset of the dataset)`` of a Part-10 file, or None.
+
+    Raises
+    ------
+    EOFError
+        The file ends inside its file meta information.
+    """
+    fp.seek(0)
+    r = _open(fp)
+    if r is None:
+        return None
+    try:
+        meta = _read_meta(r)
+    except (_Fallback, struct.error):
+        return None
+    return _text(meta.get(0x00020010, b"")), r.pos
+
+
+def _open(fp) -> _Reader | None:
+    """A reader over a Part-10 file (None without the ``DICM`` preamble)."""
+    first = fp.read(16384)
+    if len(first) < 132 or first[128:132] != b"DICM":
+        return None
+    return _Reader(fp, first)
+
+
 def read_fast(fp) -> dict | None:
     """Read the header of an open Part-10 file.
 
     Returns
     -------
     dict or None
-        ``{"values": {keyword: raw bytes}, "ts": str, "implicit": bool,
+        ``{"values": {keyword: raw text bytes}, "numbers": {keyword: 2 raw bytes},
+        "ts": str, "implicit": bool,
         "pixel_tell": int | None, "pixel_length": int | None, "meta_sop_class": str}``
         or None when the file needs pydicom (or is not Part 10).
 
-    Raises
-    ------
-    EOFError
-        The file ends inside the header (damaged).
+    Never raises for damaged data: a file it cannot walk (a length beyond the end
+    of the file, a malformed element …) gets None, and pydicom decides.
     """
-    first = fp.read(16384)
-    if len(first) < 132 or first[128:132] != b"DICM":
+    r = _open(fp)
+    if r is None:
         return None
-    r = _Reader(fp, first)
-    r.pos = 132
-    meta: dict[int, bytes] = {}
     try:
-        # File meta: always explicit VR little endian, group 0002.
-        while True:
-            r.need(8)
-            if _tag(r.buf, r.pos) >> 16 != 0x0002:
-                break
-            tag, _vr, length, hdr = r.element_header(False)
-            if length == UNDEFINED:
-                raise _Fallback
-            r.need(hdr + length)
-            meta[tag] = r.buf[r.pos + hdr : r.pos + hdr + length]
-            r.pos += hdr + length
+        meta = _read_meta(r)
         ts = _text(meta.get(0x00020010, b""))
         if not ts or ts in (DEFLATED, BIG_ENDIAN):
             return None
         implicit = ts == IMPLICIT_LE
-        values: dict[str, bytes] = {}
+        values: dict[str, bytes] = {}  # text values
+        numbers: dict[str, bytes] = {}  # binary 16-bit values
+        xs_vr: dict[str, bytes] = {}
         pixel_tell = pixel_length = None
         while True:
             # Hot loop: the common short-form element is decoded inline.
@@ -203,7 +281,7 @@ def read_fast(fp) -> dict | None:
                     tag, hdr = (g << 16) | e, 8
                     if vr in _LONG_VRS or g == 0xFFFE:
                         tag, vr, length, hdr = r.element_header(implicit)
-                    elif not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
+                    elif vr not in _KNOWN_VRS:
                         raise _Fallback
             else:
                 try:
@@ -223,24 +301,50 @@ def read_fast(fp) -> dict | None:
                 # an undefined-length UN holds implicit VR little endian (PS3.5 6.2.2)
                 r.skip_sequence(implicit or vr == b"UN")
                 continue
-            kw = _WANTED.get(tag)
-            if kw is not None:
+            spec = _SPEC.get(tag)
+            if spec is not None:
+                kw, vrs, binary = spec
+                if vr is not None and vr not in vrs:
+                    raise _Fallback  # e.g. Rows as UL or UN: pydicom's reading rules apply
                 r.need(length)
-                values[kw] = r.buf[r.pos : r.pos + length]
+                if binary:
+                    if length != 2:
+                        raise _Fallback  # one 16-bit value expected
+                    if vr is not None and kw in _XS:
+                        xs_vr[kw] = vr  # an explicit US/SS wins over PixelRepresentation
+                    numbers[kw] = r.buf[r.pos : r.pos + 2]
+                else:
+                    values[kw] = r.buf[r.pos : r.pos + length]
             r.pos += length
-    except (_Fallback, struct.error):
+    except (_Fallback, struct.error, EOFError):
+        # Anything unusual, a length beyond the end of the file included: pydicom
+        # decides (it reads such files by its own rules, or calls them damaged).
         return None
     charset = _text(values.get("SpecificCharacterSet", b""))
     if charset not in PLAIN_CHARSETS:
         return None
+    utf8 = charset == "ISO_IR 192"
+    # Control characters, or a NUL inside a value (not trailing padding), could be
+    # read otherwise by pydicom: let it decide. (Values joined by backslash: a NUL
+    # padding one value is followed by the separator.)
+    joined = b"\\".join(values.values())
+    if joined.translate(None, _ORDINARY) or (b"\x00" in joined and _INNER_NUL.search(joined)):
+        return None
+    if utf8:
+        try:
+            joined.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     return {
         "values": values,
+        "numbers": numbers,
         "ts": ts,
         "implicit": implicit,
         "pixel_tell": pixel_tell,
         "pixel_length": pixel_length,
         "meta_sop_class": _text(meta.get(0x00020002, b"")),
-        "utf8": charset == "ISO_IR 192",
+        "utf8": utf8,
+        "xs_vr": xs_vr,
     }
 
 
@@ -253,11 +357,13 @@ class FastValues:
 
     def __init__(self, result: dict) -> None:
         self.v = result["values"]
+        self.n = result["numbers"]
         self.utf8 = result["utf8"]
         self.signed = self.us("PixelRepresentation") == 1
+        self.xs_vr = result.get("xs_vr", {})
 
     def __contains__(self, kw: str) -> bool:
-        return kw in self.v
+        return kw in self.v or kw in self.n
 
     def text(self, kw: str) -> str:
         """String value (multi-values joined by backslash, as stored)."""
@@ -279,18 +385,20 @@ class FastValues:
             return None
         try:
             return cast(float(vals[0])) if cast is int else cast(vals[0])
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
     def us(self, kw: str) -> int | None:
-        raw = self.v.get(kw)
+        raw = self.n.get(kw)
         if not raw or len(raw) < 2:
             return None
         return struct.unpack_from("<H", raw)[0]
 
     def xs(self, kw: str) -> int | None:
         """US or SS, by PixelRepresentation (Pixel Padding Value and Range Limit)."""
-        raw = self.v.get(kw)
+        raw = self.n.get(kw)
         if not raw or len(raw) < 2:
             return None
-        return struct.unpack_from("<h" if self.signed else "<H", raw)[0]
+        vr = self.xs_vr.get(kw)
+        signed = vr == b"SS" if vr is not None else self.signed
+        return struct.unpack_from("<h" if signed else "<H", raw)[0]

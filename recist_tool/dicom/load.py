@@ -16,17 +16,18 @@ import numpy as np
 
 from recist_tool.dicom.decoders import choose_plugin, syntax_name
 from recist_tool.dicom.errors import (
+    AssumedSpacingWarning,
     LocalizerDroppedWarning,
-    NoDicomFoundError,
     NonCTModalityWarning,
     SeriesSelectionError,
     TiltResampledWarning,
     UnreadableFileError,
+    VolumeTooLargeError,
 )
 from recist_tool.dicom.geometry import VolumePlan, plan_volume
 from recist_tool.dicom.headers import ImageHeader
 from recist_tool.dicom.pixels import Promote, choose_dtype, read_pixels, resample_tilt
-from recist_tool.dicom.scan import group_series, read_headers, warn_skipped
+from recist_tool.dicom.scan import group_series, no_image_error, read_headers, warn_skipped
 from recist_tool.dicom.volume import Volume
 
 CT_PADDING_FILL = -1024  # padded (outside the field of view) voxels become air
@@ -98,6 +99,27 @@ def _metadata(plan: VolumePlan, ts: list[str]) -> dict:
     }
 
 
+def _physical_memory() -> int | None:
+    """Bytes of physical memory (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(plan: VolumePlan, dtype: np.dtype) -> None:
+    """Refuse a volume larger than this machine's memory before allocating it."""
+    h = plan.slices[0].header
+    need = len(plan.slices) * h.rows * h.columns * dtype.itemsize
+    have = _physical_memory()
+    if have is not None and need > have:
+        raise VolumeTooLargeError(
+            f"{plan.folder}: the volume would take {need / 2**30:.1f} GiB "
+            f"({len(plan.slices)} × {h.rows} × {h.columns} {dtype}), more than this "
+            f"machine's {have / 2**30:.1f} GiB of memory"
+        )
+
+
 def load_series(
     path: str | os.PathLike,
     series_uid: str | None = None,
@@ -135,12 +157,7 @@ def load_series(
     p = os.fspath(path)
     headers, damaged = read_headers(p)
     if not headers:
-        extra = (
-            f"; {len(damaged)} damaged DICOM file(s), e.g. {damaged[0][0]}: {damaged[0][1]}"
-            if damaged
-            else ""
-        )
-        raise NoDicomFoundError(f"{p}: no DICOM image found{extra}")
+        raise no_image_error(p, damaged)
     uid, hs = select_series(group_series(headers), p, series_uid)
     good = [h for h in hs if h.problem is None]
     folders = {os.path.dirname(h.path) for h in hs}
@@ -183,11 +200,20 @@ def load_series(
             NonCTModalityWarning,
             stacklevel=2,
         )
+    if plan.slices[0].frame.pixel_spacing is None:
+        warnings.warn(
+            f"{plan.folder}: series {uid} has no PixelSpacing; distances assume 1 mm pixels "
+            f"(e.g. {plan.slices[0].where()}) and are not true millimetres",
+            AssumedSpacingWarning,
+            stacklevel=2,
+        )
     fill = CT_PADDING_FILL if is_ct else 0
     dtype = choose_dtype(plan.slices)
+    _check_memory(plan, dtype)
     try:
         arr = read_pixels(plan, dtype, fill)
     except Promote:
+        _check_memory(plan, np.dtype(np.float32))
         arr = read_pixels(plan, np.dtype(np.float32), fill)
     if plan.shear_px is not None:
         arr = resample_tilt(arr, plan.shear_px, fill)

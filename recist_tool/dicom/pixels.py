@@ -11,6 +11,7 @@ decoded from their encapsulated bytes with an explicitly chosen decoder plugin
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -23,7 +24,7 @@ from recist_tool.dicom.decoders import (
     other_decoders_hint,
     syntax_name,
 )
-from recist_tool.dicom.errors import UnreadableFileError
+from recist_tool.dicom.errors import InvalidHeaderError, UnreadableFileError
 from recist_tool.dicom.geometry import Slice, VolumePlan
 from recist_tool.dicom.headers import ImageHeader
 
@@ -42,9 +43,20 @@ def _stored_range(h: ImageHeader) -> tuple[int, int]:
 
 
 def choose_dtype(slices: list[Slice]) -> np.dtype:
-    """int16 when every slope is 1 and every intercept an integer, else float32."""
+    """int16 when every slope is 1 and every intercept an integer, else float32.
+
+    Raises
+    ------
+    InvalidHeaderError
+        A slope or intercept that is not finite (the header reader refuses these
+        already; this guards plans built by other code).
+    """
     for s in slices:
         f = s.frame
+        if not (math.isfinite(f.slope) and math.isfinite(f.intercept)) or f.slope == 0:
+            raise InvalidHeaderError(
+                s.header.path, f"rescale slope {f.slope} / intercept {f.intercept} ({s.where()})"
+            )
         if f.slope != 1.0 or float(f.intercept) != round(f.intercept):
             return np.dtype(np.float32)
         if s.header.bits_allocated > 16:

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recist_tool.dicom.decoders import choose_plugin, syntax_name
-from recist_tool.dicom.errors import DicomError, NoDicomFoundError, SkippedFileWarning
+from recist_tool.dicom.errors import (
+    DicomError,
+    InvalidHeaderError,
+    NoDicomFoundError,
+    SkippedFileWarning,
+)
 from recist_tool.dicom.geometry import plan_volume
 from recist_tool.dicom.headers import ImageHeader, read_header
 
@@ -103,12 +108,26 @@ def read_headers(
     for f in iter_files(path):
         try:
             h = read_header(f)
+        except InvalidHeaderError as exc:  # a claim or value that cannot be trusted
+            bad.append((f, exc.reason))
+            continue
         except Exception as exc:  # damaged file: pydicom raises many types
             bad.append((f, f"unreadable ({type(exc).__name__}: {exc})"))
             continue
         if h is not None:
             headers.append(h)
     return headers, bad
+
+
+def no_image_error(path: str, damaged: list[tuple[str, str]]) -> NoDicomFoundError:
+    """The error for a path without a usable image, naming a skipped file if any."""
+    extra = (
+        f"; {len(damaged)} DICOM file(s) left out as damaged or untrustworthy, e.g. "
+        f"{damaged[0][0]}: {damaged[0][1]}"
+        if damaged
+        else ""
+    )
+    return NoDicomFoundError(f"{path}: no DICOM image found{extra}")
 
 
 def warn_skipped(skipped: list[tuple[str, str]], where: str, suffix: str = "") -> None:
@@ -201,12 +220,7 @@ def scan(path: str | os.PathLike) -> list[SeriesInfo]:
     """
     headers, damaged = read_headers(path)
     if not headers:
-        extra = (
-            f"; {len(damaged)} damaged DICOM file(s), e.g. {damaged[0][0]}: {damaged[0][1]}"
-            if damaged
-            else ""
-        )
-        raise NoDicomFoundError(f"{os.fspath(path)}: no DICOM image found{extra}")
+        raise no_image_error(os.fspath(path), damaged)
     warn_skipped(damaged, os.fspath(path))
     groups = group_series(headers)
     # A damaged file cannot be attributed to a series; attach it to its folder's series.

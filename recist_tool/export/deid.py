@@ -70,9 +70,34 @@ IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
 #: Provenance columns (file paths may hold patient IDs): never exported.
 PROVENANCE_COLUMNS: frozenset[str] = frozenset({"_source", "_line"})
 
-#: Free-text columns: the patient ID and dates inside them are replaced too.
-_FREE_TEXT_COLUMNS = frozenset({"message", "comment", "comments", "note", "notes"})
-_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+#: Columns of coded values (never free text): left as they are.
+CODED_COLUMNS: frozenset[str] = frozenset(
+    {
+        "kind", "status", "nodal", "severity", "rule", "modality", "fragment",
+        "target_response", "non_target_response", "new_lesions", "overall_response",
+        "best_overall_response", "first_followup_response", "tumour_markers",
+        "endpoint", "analysis", "predictor", "group",
+    }
+)  # fmt: skip
+
+# Dates inside free text. Year-first forms are shifted (the same shift as the
+# patient's date columns, so intervals stay true); day/month-first and month-name
+# forms are ambiguous or partial, and are removed.
+_NUMERIC_DATE = re.compile(
+    r"(?<![0-9])(?P<y>(?:1[89]|20)\d\d)(?P<s>[-./]?)(?P<m>[01]\d)(?P=s)(?P<d>[0-3]\d)(?![0-9])"
+)
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_OTHER_DATE = re.compile(
+    r"(?<![0-9])\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![0-9])"  # 15.01.2024, 1/15/24
+    rf"|(?<![a-z])(?:\d{{1,2}}(?:st|nd|rd|th)?[ -]?(?:{_MONTHS})\.?,?[ -]?(?:\d{{4}}|\d{{2}})?"
+    rf"|(?:{_MONTHS})\.?[ -]?(?:\d{{1,2}}(?:st|nd|rd|th)?,?[ -]?)?\d{{2,4}})(?![a-z0-9])",
+    re.IGNORECASE,
+)
+DATE_REMOVED = "[date]"
+ID_REMOVED = "[id]"
 
 DEID_METHOD = "recist-tool: PS3.15 Basic Profile, keyed UIDs, shifted dates"
 
@@ -178,24 +203,63 @@ class Deidentifier:
                 raise DeidentificationError(
                     f"patient {patient_id!r}: cannot read date {value!r} (expected YYYY-MM-DD)"
                 ) from exc
-        return (value - _dt.timedelta(days=self.shift_days(patient_id))).isoformat()
+        try:
+            return (value - _dt.timedelta(days=self.shift_days(patient_id))).isoformat()
+        except OverflowError:
+            raise DeidentificationError(
+                f"patient {patient_id!r}: date {value.isoformat()} cannot be shifted "
+                f"{self.shift_days(patient_id)} days back (before year 1)"
+            ) from None
 
     def shift_label(self, label: str, patient_id: str) -> str:
-        """A time point label, shifted like a date when it is one (else unchanged)."""
-        m = _DATE_LABEL.match(str(label).strip())
-        if not m:
-            return label
-        try:
-            d = _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            return label
-        shifted = d - _dt.timedelta(days=self.shift_days(patient_id))
-        return shifted.isoformat() if "-" in label else shifted.strftime("%Y%m%d")
+        """A time point label with the dates and identifiers inside it scrubbed
+        (:meth:`scrub_text`); a label that is a date becomes the shifted date."""
+        return self.scrub_text(label, patient_id)
 
-    def scrub_text(self, text: str, patient_id: str) -> str:
-        """Free text with the patient's ID pseudonymised and ISO dates shifted."""
-        text = str(text).replace(str(patient_id), self.pseudonym(patient_id))
-        return _ISO_DATE.sub(lambda m: self.shift_label(m.group(0), patient_id), text)
+    def scrub_text(self, text: str, patient_id: str, identifiers: Iterable[str] = ()) -> str:
+        """Free text (a label, a lesion ID, an organ, a message) made safe to export.
+
+        * The patient's ID, and each of ``identifiers`` (e.g. the DICOM Patient ID
+          when it differs), becomes the pseudonym wherever it stands as a word of
+          its own (case ignored): ``P1-liver`` → ``ANON-…-liver``, but ``T1`` stays.
+        * Year-first dates (``2024-01-15``, ``20240115``, ``2024.01.15``,
+          ``2024/01/15``) are shifted like the patient's date columns, keeping their
+          spelling, so labels and dates tell the same (shifted) story.
+        * Other dates — day or month first (``15.01.2024``, ``1/15/24``) or with a
+          month name (``15 Jan 2024``, ``January 2024``) — cannot be shifted safely
+          and become ``[date]``.
+
+        Parameters
+        ----------
+        text : str
+        patient_id : str
+            Keys the pseudonym and the date shift.
+        identifiers : iterable of str
+            Further identifiers of the same patient to replace by the pseudonym.
+        """
+        text = "" if text is None else str(text)
+        if not text:
+            return text
+        ids = sorted({str(i) for i in (patient_id, *identifiers) if str(i).strip()},
+                     key=len, reverse=True)  # fmt: skip
+        if ids:
+            alt = "|".join(re.escape(i) for i in ids)
+            pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alt})(?![A-Za-z0-9])", re.IGNORECASE)
+            text = pattern.sub(self.pseudonym(patient_id), text)
+        text = _NUMERIC_DATE.sub(lambda m: self._shift_match(m, patient_id), text)
+        return _OTHER_DATE.sub(DATE_REMOVED, text)
+
+    def _shift_match(self, m: re.Match, patient_id: str) -> str:
+        try:
+            d = _dt.date(int(m["y"]), int(m["m"]), int(m["d"]))
+        except ValueError:
+            return m.group(0)  # not a calendar date (e.g. a number): left as it is
+        try:
+            shifted = d - _dt.timedelta(days=self.shift_days(patient_id))
+        except OverflowError:
+            return DATE_REMOVED
+        sep = m["s"]
+        return f"{shifted.year:04d}{sep}{shifted.month:02d}{sep}{shifted.day:02d}"
 
     def uid(self, uid: str) -> str:
         """Replacement for an instance UID: ``2.25.`` + 128 bits of the keyed hash."""
@@ -225,32 +289,43 @@ class Deidentifier:
             return out
         pids = out[patient_column].astype(str)
         for col in out.columns:
-            if col == patient_column:
+            name = str(col).lower()
+            if col == patient_column or name in CODED_COLUMNS:
                 continue
-            if _is_date_column(str(col)):
+            values = out[col]
+            if _is_date_column(name):
                 out[col] = [
                     self.shift_date(v, p) if _present(v) else v
-                    for v, p in zip(out[col].tolist(), pids, strict=True)
+                    for v, p in zip(values.tolist(), pids, strict=True)
                 ]
-            elif _is_uid_column(str(col)):
-                out[col] = [self.uid(v) if _present(v) else v for v in out[col].tolist()]
-            elif str(col).lower() == "timepoint":
-                out[col] = [
-                    self.shift_label(v, p) if _present(v) else v
-                    for v, p in zip(out[col].tolist(), pids, strict=True)
-                ]
-            elif str(col).lower() in _FREE_TEXT_COLUMNS:
-                out[col] = [
-                    self.scrub_text(v, p) if _present(v) else v
-                    for v, p in zip(out[col].tolist(), pids, strict=True)
-                ]
-            elif str(col).lower() == "reader":
-                out[col] = [self.person(v) if _present(v) else v for v in out[col].tolist()]
+            elif _is_uid_column(name):
+                out[col] = [self.uid(v) if _present(v) else v for v in values.tolist()]
+            elif name == "reader":
+                out[col] = [self.person(v) if _present(v) else v for v in values.tolist()]
+            elif _is_text(values):
+                # Every other text column is free text (time point labels, lesion IDs,
+                # organs, messages, the user's own columns): scrubbed, once per value.
+                cache: dict[tuple[str, str], str] = {}
+
+                def scrub(v, p, cache=cache):
+                    if not _present(v):
+                        return v
+                    key = (str(v), p)
+                    if key not in cache:
+                        cache[key] = self.scrub_text(str(v), p)
+                    return cache[key]
+
+                out[col] = [scrub(v, p) for v, p in zip(values.tolist(), pids, strict=True)]
         out[patient_column] = pids.map(self.pseudonym)
         return out
 
     # ------------------------------------------------------------------ DICOM
-    def dataset(self, ds: Dataset, clean_structured_content: bool = True) -> Dataset:
+    def dataset(
+        self,
+        ds: Dataset,
+        clean_structured_content: bool = True,
+        identifiers: Iterable[str] = (),
+    ) -> Dataset:
         """De-identify a DICOM dataset in place (PS3.15 Basic Profile) and return it.
 
         Parameters
@@ -259,54 +334,87 @@ class Deidentifier:
             An image or SR. Its ``PatientID`` keys the pseudonym and the date shift.
         clean_structured_content : bool
             Keep an SR's content tree, cleaned (Clean Structured Content option);
-            otherwise it is removed.
+            otherwise it is removed. Time point labels, lesion IDs and code
+            meanings kept in it are scrubbed (:meth:`scrub_text`).
+        identifiers : iterable of str
+            Further identifiers of the patient to scrub from kept text (e.g. the
+            study's own patient code when it differs from the DICOM Patient ID).
 
         Returns
         -------
         pydicom.Dataset
+
+        Raises
+        ------
+        DeidentificationError
+            When the pixels carry burned-in text (BurnedInAnnotation YES): the
+            profile cannot remove it.
         """
-        return _Profile(self, ds, clean_structured_content).run()
+        if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+            raise DeidentificationError(
+                "BurnedInAnnotation is YES: the pixels carry burned-in text (names, dates) "
+                "that de-identification of the header cannot remove; leave this image out"
+            )
+        return _Profile(self, ds, clean_structured_content, identifiers).run()
 
 
 def _present(v: object) -> bool:
     return not (v is None or (isinstance(v, float) and v != v) or v == "" or v is pd.NaT)
 
 
+def _is_text(values: pd.Series) -> bool:
+    """Whether a column holds text (object, string or categorical of text)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.is_object_dtype(dtype.categories.dtype) or pd.api.types.is_string_dtype(
+            dtype.categories.dtype
+        )
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
+
 # ---------------------------------------------------------------------------- DICOM
 
 
+#: Editions of the PS3.15 attribute table, newest first, as dicom-anonymizer names them.
+PROFILE_EDITIONS = ("dicomfields_2026c", "dicomfields_2024b", "dicomfields_2023")
+# dicom-anonymizer's action functions -> the PS3.15 action letters they implement
+_ACTION_LETTERS = {
+    "replace": "D",
+    "empty": "Z",
+    "delete": "X",
+    "replace_UID": "U",
+    "empty_or_replace": "ZD",
+    "delete_or_empty": "XZ",
+    "delete_or_replace": "XD",
+    "delete_or_empty_or_replace": "XZD",
+    "delete_or_empty_or_replace_UID": "XZU*",
+}
+
+
 def _profile_actions() -> dict[int, str]:
-    """Tag → action letters (e.g. ``"XZ"``) of the PS3.15 table E.1-1 (2026c)."""
-    import importlib
-    import pkgutil
+    """Tag → action letters (e.g. ``"XZ"``) of the PS3.15 table E.1-1.
 
-    import dicomanonymizer.dicom_anonymization_databases as dbs
+    Read through dicom-anonymizer's public API (``initialize_actions``), newest
+    edition first; the action functions it maps each tag to name the letters.
+    """
+    import dicomanonymizer
 
-    # the newest edition of the standard the installed package carries (2026c today)
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(dbs.__path__) if m.name.startswith("dicomfields_")
-    )
-    if not names:
+    for edition in PROFILE_EDITIONS:
+        try:
+            table = dicomanonymizer.initialize_actions(edition)
+            break
+        except ValueError:  # an edition this version of dicom-anonymizer lacks
+            continue
+    else:
         raise DeidentificationError("dicom-anonymizer carries no PS3.15 attribute table")
-    table = importlib.import_module(f"{dbs.__name__}.{names[-1]}")
-
     actions: dict[int, str] = {}
-    for name in (
-        "D_TAGS",
-        "Z_TAGS",
-        "X_TAGS",
-        "U_TAGS",
-        "Z_D_TAGS",
-        "X_Z_TAGS",
-        "X_D_TAGS",
-        "X_Z_D_TAGS",
-        "X_Z_U_STAR_TAGS",
-    ):
-        letters = name.removesuffix("_TAGS").replace("_", "").replace("STAR", "*")
-        for t in getattr(table, name):
-            if isinstance(t, tuple) and len(t) == 2:
-                actions[(t[0] << 16) | t[1]] = letters
-            # ranges such as (50xx,xxxx) curves/overlays are handled by group below
+    for tag, fn in table.items():
+        letters = _ACTION_LETTERS.get(getattr(fn, "__name__", ""))
+        if letters and isinstance(tag, tuple) and len(tag) == 2:
+            actions[(int(tag[0]) << 16) | int(tag[1])] = letters
+        # ranges such as (50xx,xxxx) curves/overlays are handled by group below
+    if not actions:
+        raise DeidentificationError("dicom-anonymizer's PS3.15 table could not be read")
     return actions
 
 
@@ -318,7 +426,6 @@ _SAFE_TEXT_CONCEPTS = {("DCM", "112039"), ("DCM", "126070"), ("DCM", "126072"), 
 _OWN_SAFE_TEXT_CONCEPTS = {("DCM", "121106"), ("99RCST", "organ")}
 # Time point labels: kept, but shifted like a date when they are one.
 _TIME_POINT_CONCEPTS = {("UMLS", "C2348792"), ("DCM", "126070")}
-_DATE_LABEL = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 _WELL_KNOWN_UID = re.compile(r"^1\.2\.840\.10008\.")
 
 
@@ -327,7 +434,13 @@ class _Profile:
 
     _actions: dict[int, str] | None = None
 
-    def __init__(self, deid: Deidentifier, ds: Dataset, clean_content: bool):
+    def __init__(
+        self,
+        deid: Deidentifier,
+        ds: Dataset,
+        clean_content: bool,
+        identifiers: Iterable[str] = (),
+    ):
         if _Profile._actions is None:
             _Profile._actions = _profile_actions()
         self.deid = deid
@@ -339,6 +452,11 @@ class _Profile:
             for item in ds.get("CodingSchemeIdentificationSequence", []) or []
         )
         self.safe_text = _SAFE_TEXT_CONCEPTS | (_OWN_SAFE_TEXT_CONCEPTS if own else set())
+        names = [str(ds.get("PatientName", "") or ""), str(ds.get("OtherPatientIDs", "") or "")]
+        self.identifiers = [i for i in (*identifiers, *names) if i.strip()]
+
+    def scrub(self, text: str) -> str:
+        return self.deid.scrub_text(text, self.patient_id, self.identifiers)
 
     def run(self) -> Dataset:
         from pydicom.dataset import Dataset
@@ -347,10 +465,14 @@ class _Profile:
         ds = self.ds
         had_content = "ContentSequence" in ds
         self._walk(ds, in_content=False)
-        if getattr(ds, "file_meta", None) is not None and "MediaStorageSOPInstanceUID" in (
-            ds.file_meta
-        ):
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and "MediaStorageSOPInstanceUID" in meta:
+            # the dataset's own UID when it has one (replaced above), else the meta's
+            meta.MediaStorageSOPInstanceUID = (
+                ds.SOPInstanceUID
+                if "SOPInstanceUID" in ds
+                else self._uid_one(str(meta.MediaStorageSOPInstanceUID))
+            )
         ds.PatientID = self.deid.pseudonym(self.patient_id)
         ds.PatientName = f"{ds.PatientID}^"  # family name only (PS3.5 6.2.1.2)
         ds.PatientIdentityRemoved = "YES"
@@ -383,8 +505,15 @@ class _Profile:
             if elem.tag.is_private or ((group & 0xFF00) in (0x5000, 0x6000) and group & 1 == 0):
                 del ds[elem.tag]
                 continue
-            if tag in (0x00100010, 0x00100020):  # PatientName, PatientID: set in run()
-                continue
+            if tag in (0x00100010, 0x00100020):  # PatientName, PatientID
+                if ds is not self.ds and elem.value:  # nested (e.g. another patient's)
+                    own = str(ds.get("PatientID", "") or self.patient_id)
+                    elem.value = (
+                        self.deid.pseudonym(str(elem.value))
+                        if tag == 0x00100020
+                        else f"{self.deid.pseudonym(own)}^"
+                    )
+                continue  # the dataset's own are set in run()
             if tag in self._EMPTY:
                 elem.value = ""
                 continue
@@ -402,10 +531,15 @@ class _Profile:
                 continue
             if in_content and tag == 0x0040A160:  # TextValue of a content item
                 concept = self._concept(ds)
-                if concept in _TIME_POINT_CONCEPTS:
-                    elem.value = self.deid.shift_label(str(elem.value), self.patient_id)
-                elif concept not in self.safe_text:
+                if concept in _TIME_POINT_CONCEPTS or concept in self.safe_text:
+                    # time point labels, lesion IDs, own organ names: kept, with dates
+                    # and identifiers scrubbed
+                    elem.value = self.scrub(str(elem.value))
+                else:
                     elem.value = "REMOVED"
+                continue
+            if in_content and tag == 0x00080104 and elem.value:  # CodeMeaning in content
+                self._code_meaning(ds, elem)
                 continue
             if vr == "PN":
                 if action == "D" or (in_content and tag == 0x0040A123):
@@ -442,6 +576,22 @@ class _Profile:
         for item in elem.value:
             self._walk(item, in_content)
 
+    def _code_meaning(self, code: Dataset, elem) -> None:
+        """Scrub a code's meaning; a private free-text code (e.g. an organ the
+        SNOMED list lacks) gets the value of its scrubbed text, since the original
+        value is a hash of the text."""
+        from recist_tool.export.sr_codes import PRIVATE_SCHEME, organ_site
+
+        text = str(elem.value)
+        clean = self.scrub(text)
+        if clean == text:
+            return
+        elem.value = clean
+        if code.get("CodingSchemeDesignator") == PRIVATE_SCHEME and str(
+            code.get("CodeValue", "")
+        ).startswith("o"):
+            code.CodeValue = organ_site(clean)[0].value
+
     @staticmethod
     def _concept(item: Dataset) -> tuple[str, str] | None:
         seq = item.get("ConceptNameCodeSequence")
@@ -467,16 +617,38 @@ class _Profile:
             return value
         days = self.deid.shift_days(self.patient_id)
         values = value if isinstance(value, list | tuple) else [value]
-        out = []
-        for v in values:
-            s = str(v)
-            try:
-                d = _dt.date(int(s[0:4]), int(s[4:6]), int(s[6:8]))
-            except ValueError as exc:
-                raise DeidentificationError(f"cannot read DICOM date {s!r}") from exc
-            shifted = (d - _dt.timedelta(days=days)).strftime("%Y%m%d")
-            out.append(shifted + s[8:] if vr == "DT" else shifted)
+        out = [_shift_da(str(v), vr, days) for v in values]
         return out if isinstance(value, list | tuple) else out[0]
+
+
+_OLD_STYLE_DA = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")  # ACR-NEMA: 1997.04.24
+
+
+def _shift_da(s: str, vr: str, days: int) -> str:
+    """One DA or DT value moved back by ``days``.
+
+    ``YYYYMMDD`` (and a DT's time after it) and the old ACR-NEMA form
+    ``YYYY.MM.DD`` (written back as ``YYYYMMDD``) are shifted; a DT of a month
+    (``YYYYMM``) moves with the middle of its month; a DT of a year only is kept;
+    anything else cannot be shifted and is emptied (never left as it was).
+    """
+    s = s.strip()
+    m = _OLD_STYLE_DA.match(s)
+    if m:
+        s = "".join(m.groups())
+    try:
+        if len(s) >= 8 and s[:8].isdigit():
+            d = _dt.date(int(s[0:4]), int(s[4:6]), int(s[6:8]))
+            shifted = (d - _dt.timedelta(days=days)).strftime("%Y%m%d")
+            return shifted + s[8:] if vr == "DT" else shifted
+        if vr == "DT" and len(s) >= 6 and s[:6].isdigit():
+            d = _dt.date(int(s[0:4]), int(s[4:6]), 15) - _dt.timedelta(days=days)
+            return d.strftime("%Y%m") + s[6:]
+        if vr == "DT" and s[:4].isdigit():
+            return s  # a year: no finer date to shift
+    except (ValueError, OverflowError):
+        pass
+    return ""
 
 
 def deidentify_files(
@@ -487,7 +659,8 @@ def deidentify_files(
     Files are written as ``<pseudonym>/<series>/<instance>.dcm`` with names made
     from the *replaced* UIDs, so no original identifier survives in a path either.
     The same secret gives the same UIDs as :func:`recist_tool.export.sr.export_readings`
-    with ``deid``: de-identified SRs keep pointing at de-identified images.
+    with ``deid``: de-identified SRs keep pointing at de-identified images. A file
+    without SOPInstanceUID takes its file meta's, else a keyed hash of its bytes.
 
     Parameters
     ----------
@@ -499,30 +672,87 @@ def deidentify_files(
     Returns
     -------
     list of pathlib.Path
+
+    Raises
+    ------
+    DeidentificationError
+        Naming the files that cannot be de-identified safely (burned-in text,
+        damaged, not writable as DICOM), after the others were read; or when no
+        DICOM file was found. The command line writes through an output set
+        (:mod:`recist_tool._outputs`), so then nothing at all is written.
     """
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
     from recist_tool._atomic import atomic_write
 
+    inputs = list(inputs)
     outdir = Path(outdir)
-    written = []
+    written: list[Path] = []
+    refused: list[str] = []
+    dicomdirs = 0
     for root in inputs:
         root = Path(root)
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for f in files:
+        for f in files:  # one file in memory at a time
             try:
                 ds = dcmread(f)
             except (InvalidDicomError, OSError, EOFError):
+                continue  # not DICOM
+            except Exception as exc:  # damaged: pydicom raises assorted errors
+                refused.append(f"{f}: damaged DICOM file ({type(exc).__name__}: {exc})")
                 continue
-            if "SOPInstanceUID" not in ds:
+            if str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "")) == (
+                "1.2.840.10008.1.3.10"
+            ):
+                dicomdirs += 1  # its file references would not fit the new layout
                 continue
-            deid.dataset(ds)
-            series = str(ds.get("SeriesInstanceUID", "series"))[-12:]
+            try:
+                data = _deidentified_bytes(ds, f, deid)
+            except DeidentificationError as exc:
+                refused.append(f"{f}: {exc}")
+                continue
+            except Exception as exc:  # a value the profile or the writer cannot process
+                refused.append(f"{f}: cannot be de-identified ({type(exc).__name__}: {exc})")
+                continue
+            if refused:
+                continue  # the run fails: no need to write more
+            series = str(ds.get("SeriesInstanceUID", "") or "series")[-12:]
             path = outdir / str(ds.PatientID) / series / f"{str(ds.SOPInstanceUID)[-16:]}.dcm"
             with atomic_write(path, "wb") as fh:
-                ds.save_as(fh, enforce_file_format=True)
+                fh.write(data)
             written.append(path)
+    if refused:
+        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+        raise DeidentificationError(
+            f"{len(refused)} file(s) cannot be de-identified safely; leave them out of the "
+            "input:\n  " + "\n  ".join(refused[:5]) + more
+        )
     if not written:
-        raise DeidentificationError("no DICOM file found in " + ", ".join(str(p) for p in inputs))
+        note = f" ({dicomdirs} DICOMDIR file(s) left out)" if dicomdirs else ""
+        raise DeidentificationError(
+            "no DICOM file found in " + ", ".join(str(p) for p in inputs) + note
+        )
     return written
+
+
+def _deidentified_bytes(ds: Dataset, source: Path, deid: Deidentifier) -> bytes:
+    """The de-identified Part-10 file of ``ds`` (checked by writing it to memory)."""
+    import io
+
+    meta = getattr(ds, "file_meta", None)
+    if "SOPInstanceUID" not in ds:
+        own = meta.get("MediaStorageSOPInstanceUID") if meta is not None else None
+        ds.SOPInstanceUID = str(own) if own else deid.uid(_file_key(source))
+    deid.dataset(ds)
+    buf = io.BytesIO()
+    try:
+        ds.save_as(buf, enforce_file_format=True)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise DeidentificationError(f"cannot be written as a DICOM file: {exc}") from exc
+    return buf.getvalue()
+
+
+def _file_key(path: Path) -> str:
+    """A stable stand-in for a missing instance UID: the SHA-256 of the file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -26,6 +26,7 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write_bytes, atomic_write_text
+from recist_tool.annotations import iso_dates
 from recist_tool.export import ExportError
 from recist_tool.export.report import img_tag, page, table_html
 
@@ -71,7 +72,12 @@ def _hu(path: Path) -> tuple[np.ndarray, object]:
 
 
 def render_key_image(
-    reading: Reading, lesion, timepoint: str, index: ImageIndex, shown: str | None = None
+    reading: Reading,
+    lesion,
+    timepoint: str,
+    index: ImageIndex,
+    shown: str | None = None,
+    text=None,
 ) -> KeyImage:
     """Draw one lesion on its slice (windowed and cropped) as a PNG.
 
@@ -84,6 +90,8 @@ def render_key_image(
         The lesion's finding at ``timepoint`` and the images.
     shown : str, optional
         Time point label to print (e.g. a shifted date when de-identified).
+    text : callable, optional
+        Maps free text (lesion ID, organ) to the text printed (de-identification).
 
     Raises
     ------
@@ -96,6 +104,8 @@ def render_key_image(
     from recist_tool.export.sr import image_coordinates
 
     shown = shown or timepoint
+    text = text or (lambda t: t)
+    lesion_id, organ = text(lesion.lesion_id), text(lesion.organ or "")
     f = lesion.findings[timepoint]
     lines = [(ln, style) for ln, style in ((f.long_axis, "-"), (f.short_axis, "--")) if ln]
     where = f"patient {reading.patient_id}, time point {timepoint}, lesion {lesion.lesion_id}"
@@ -145,10 +155,10 @@ def render_key_image(
     label = ", ".join(sizes) or str(f.status or "").replace("_", " ")
     z = header.get("InstanceNumber", "?")
     caption = (
-        f"{lesion.lesion_id} ({lesion.organ or 'organ ?'}) · {shown} · {label} · "
+        f"{lesion_id} ({organ or 'organ ?'}) · {shown} · {label} · "
         f"image {z} · W {width:g} / L {center:g}"
     )
-    ax.set_title(f"{lesion.lesion_id} · {shown}", fontsize=10)
+    ax.set_title(f"{lesion_id} · {shown}", fontsize=10)
     ax.text(
         0.02,
         0.02,
@@ -159,11 +169,11 @@ def render_key_image(
         va="bottom",
         bbox={"facecolor": "black", "alpha": 0.6, "pad": 2, "linewidth": 0},
     )
-    return KeyImage(lesion.lesion_id, shown, caption, figure_bytes(fig, "png", dpi=150))
+    return KeyImage(lesion_id, shown, caption, figure_bytes(fig, "png", dpi=150))
 
 
 def key_images(
-    reading: Reading, index: ImageIndex, shown=None
+    reading: Reading, index: ImageIndex, shown=None, text=None
 ) -> tuple[list[KeyImage], list[tuple[str, str]]]:
     """A key image for every lesion with a line or marker, at every time point.
 
@@ -173,6 +183,8 @@ def key_images(
     index : ImageIndex
     shown : callable, optional
         Maps a time point label to the label printed (de-identification).
+    text : callable, optional
+        Maps free text (lesion ID, organ) to the text printed (de-identification).
 
     Returns
     -------
@@ -187,7 +199,9 @@ def key_images(
             if f is None or f.status is None:
                 continue
             if f.long_axis or f.short_axis or f.marker is not None:
-                out.append(render_key_image(reading, lesion, tp.label, index, shown(tp.label)))
+                out.append(
+                    render_key_image(reading, lesion, tp.label, index, shown(tp.label), text)
+                )
             elif f.status == "measured":
                 notes.append((lesion.lesion_id, tp.label))
     return out, notes
@@ -290,22 +304,21 @@ def build_patient_report(
                "change_from_nadir_pct", "target_response", "non_target_response", "new_lesions",
                "overall_response", "reason"]  # fmt: skip
     tp = tp[tp_cols].copy()
-    tp["date"] = pd.to_datetime(tp["date"]).dt.strftime("%Y-%m-%d")
+    tp["date"] = iso_dates(tp["date"])
     summary = pt[["best_overall_response", "best_response_date", "best_change_pct",
                   "progression_date", "pfs_days", "pfs_event"]].copy()  # fmt: skip
     for col in ("best_response_date", "progression_date"):
-        summary[col] = pd.to_datetime(summary[col]).dt.strftime("%Y-%m-%d").fillna("")
+        summary[col] = iso_dates(summary[col])
     tp = tp.rename(columns=_TP_LABELS)
     summary = summary.rename(columns=_SUMMARY_LABELS)
     pid = deid.pseudonym(reading.patient_id) if deid is not None else reading.patient_id
-    labels = [t.label for t in reading.timepoints]
-    if deid is not None:
-        labels = [deid.shift_label(t, reading.patient_id) for t in labels]
-    shown = (lambda t: deid.shift_label(t, reading.patient_id)) if deid else (lambda t: t)
-    images, notes = key_images(reading, index, shown)
+    # Free text (labels, lesion IDs, organs) is scrubbed like the tables' (deid.frame).
+    text = (lambda t: deid.scrub_text(t, reading.patient_id)) if deid else (lambda t: t)
+    labels = [text(t.label) for t in reading.timepoints]
+    images, notes = key_images(reading, index, text, text)
     notes = [
-        f"{lid} at {shown(t)}: no key image (no measurement line recorded: the annotation "
-        "file has no JSON sidecar)"
+        f"{text(lid)} at {text(t)}: no key image (no measurement line recorded: the "
+        "annotation file has no JSON sidecar)"
         for lid, t in notes
     ]
     return PatientReport(pid, lesion_matrix(frame, labels), tp, summary, images, notes)
@@ -384,10 +397,10 @@ def patient_pdf(rep: PatientReport) -> bytes:
 
 def write_patient_report(rep: PatientReport, outdir: str | os.PathLike) -> list[Path]:
     """Write ``<patient>_report.html`` and ``.pdf`` into ``outdir`` (atomically)."""
-    from recist_tool.export.sr import _safe
+    from recist_tool.filenames import file_stem
 
     outdir = Path(outdir)
-    stem = _safe(f"{rep.patient_id}_report")
+    stem = f"{file_stem(rep.patient_id)}_report"  # unique and bounded
     html_path, pdf_path = outdir / f"{stem}.html", outdir / f"{stem}.pdf"
     atomic_write_text(html_path, patient_html(rep))
     atomic_write_bytes(pdf_path, patient_pdf(rep))

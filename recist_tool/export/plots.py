@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from recist_tool._atomic import atomic_write_bytes
+from recist_tool.annotations import to_dates
 
 #: Colour of each RECIST category (Okabe–Ito).
 RESPONSE_COLOURS: dict[str, str] = {
@@ -401,14 +402,14 @@ def swimmer(
     t["weeks"] = _weeks(t["days_from_baseline"])
     p = patients.copy()
     p["patient_id"] = p["patient_id"].astype(str)
-    base = pd.to_datetime(p.set_index("patient_id")["baseline_date"], errors="coerce")
+    base = to_dates(p.set_index("patient_id")["baseline_date"])
     end = t.groupby("patient_id")["weeks"].max()
     if followup is not None and not followup.empty:
         f = followup.copy()
         f["patient_id"] = f["patient_id"].astype(str)
         fw = (
             (
-                pd.to_datetime(f["last_followup_date"]).to_numpy()
+                to_dates(f["last_followup_date"]).to_numpy()
                 - base.reindex(f["patient_id"]).to_numpy()
             )
             / np.timedelta64(1, "D")
@@ -451,7 +452,7 @@ def swimmer(
         tr = treatments.copy()
         tr["patient_id"] = tr["patient_id"].astype(str)
         tr["weeks"] = (
-            (pd.to_datetime(tr["date"]).to_numpy() - base.reindex(tr["patient_id"]).to_numpy())
+            (to_dates(tr["date"]).to_numpy() - base.reindex(tr["patient_id"]).to_numpy())
             / np.timedelta64(1, "D")
             / 7.0
         )

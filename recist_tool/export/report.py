@@ -32,6 +32,7 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write_bytes, atomic_write_text
+from recist_tool._outputs import check_output_set
 from recist_tool.export import ExportError
 from recist_tool.export.tables import Results, settings_rows
 
@@ -137,6 +138,7 @@ def load_survival(folder: str | os.PathLike) -> SurvivalOutputs:
         When the folder has none of the survival tables.
     """
     folder = Path(folder)
+    check_output_set(folder)  # one survival run's tables and figures, or a refusal
     tables = {}
     for name in SURVIVAL_TABLES:
         path = folder / name

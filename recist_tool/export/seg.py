@@ -32,12 +32,12 @@ from recist_tool.export import ExportError
 from recist_tool.export import sr_codes as C
 from recist_tool.export.sr import (
     ImageIndex,
-    _safe,
     _without_identity,
     build_sr,
     tracking_uid,
     write_sr,
 )
+from recist_tool.filenames import file_stem
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -395,19 +395,21 @@ def export_segmentations(
                     )
                     sr.SeriesNumber = SEG_SR_SERIES_NUMBER
                     sr.SeriesDescription = f"RECIST 1.1 with segmentation {tp.label}"[:64]
-                pid = reading.patient_id
+                pid, label = reading.patient_id, tp.label
                 if deid is not None:
-                    seg = deid.dataset(seg)
-                    sr = None if sr is None else deid.dataset(sr)
+                    # as export_readings: the images' Patient ID keys the pseudonym, and
+                    # the reading's own patient code is scrubbed from free text too
+                    image_pid = str(seg.get("PatientID", "") or reading.patient_id)
+                    ids = [reading.patient_id]
+                    seg = deid.dataset(seg, identifiers=ids)
+                    sr = None if sr is None else deid.dataset(sr, identifiers=ids)
                     pid = str(seg.PatientID)
+                    label = deid.scrub_text(tp.label, image_pid, ids)
+                stem = file_stem(pid, label)  # unique and bounded (recist_tool.filenames)
                 suffix = "" if n == 0 else f"_{n + 1}"
-                result.paths.append(
-                    write_dataset(seg, outdir / _safe(f"{pid}_{tp.label}_SEG{suffix}.dcm"))
-                )
+                result.paths.append(write_dataset(seg, outdir / f"{stem}_SEG{suffix}.dcm"))
                 if sr is not None:
-                    result.paths.append(
-                        write_dataset(sr, outdir / _safe(f"{pid}_{tp.label}_SEG-SR{suffix}.dcm"))
-                    )
+                    result.paths.append(write_dataset(sr, outdir / f"{stem}_SEG-SR{suffix}.dcm"))
     if not result.paths:
         drawn = any(
             f.long_axis is not None or f.short_axis is not None

@@ -36,6 +36,7 @@ from recist_tool import __version__
 from recist_tool._atomic import atomic_write
 from recist_tool.export import ExportError
 from recist_tool.export import sr_codes as C
+from recist_tool.filenames import file_stem
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -604,8 +605,10 @@ def export_readings(
     Returns
     -------
     list of pathlib.Path
-        Files named ``<patient>_<timepoint>_SR.dcm`` (the pseudonym when
-        de-identified).
+        Files named ``<patient>_<timepoint>_SR.dcm`` (the pseudonym and the scrubbed
+        label when de-identified); identifiers with other characters than ASCII
+        letters, digits, ``.`` and ``-``, or longer than 60, get a short hash so that
+        names stay unique and bounded (:func:`recist_tool.filenames.file_stem`).
     """
     index = ImageIndex(dicom)
     if not index.by_sop:
@@ -625,12 +628,15 @@ def export_readings(
                 include_identity=include_identity,
                 include_free_text=include_free_text,
             )
-            pid = reading.patient_id
+            pid, label = reading.patient_id, tp.label
             if deid is not None:
-                # the keyed hash is on the images' Patient ID: the same as for the images
-                sr = deid.dataset(sr)
+                # the keyed hash is on the images' Patient ID: the same as for the images;
+                # the reading's own patient code is scrubbed from the kept text too
+                image_pid = str(sr.get("PatientID", "") or reading.patient_id)
+                sr = deid.dataset(sr, identifiers=[reading.patient_id])
                 pid = str(sr.PatientID)
-            name = _safe(f"{pid}_{tp.label}_SR.dcm")
+                label = deid.scrub_text(tp.label, image_pid, [reading.patient_id])
+            name = f"{file_stem(pid, label)}_SR.dcm"  # unique and bounded (recist_tool.filenames)
             paths.append(write_sr(sr, outdir / name))
     return paths
 
@@ -659,7 +665,3 @@ def numbers_only(readings: Sequence[Reading]) -> list[str]:
                 "viewers (OHIF, Slicer) cannot show or edit these measurements"
             )
     return out
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)

@@ -17,6 +17,7 @@ which highdicom's stricter template parsers refuse still import.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recist_tool.annotations import STATUSES
 from recist_tool.export import ExportError
 from recist_tool.export import sr_codes as C
 
@@ -105,6 +107,11 @@ class SRImportError(ExportError):
     """An SR cannot be imported (names the file and what is wrong)."""
 
 
+class DamagedSRError(SRImportError):
+    """A TID 1500 SR whose content cannot be read (a value, a code or a reference is
+    missing or malformed); the message names the file and what is wrong."""
+
+
 @dataclass
 class SkippedGroup:
     """A measurement group of another tool that is not a lesion (not imported)."""
@@ -180,12 +187,21 @@ def _iso(da: str) -> str:
 
 
 def _scoord(item: Dataset, points: int = 2) -> AxisLine | None:
-    data = np.asarray(item.get("GraphicData", []), dtype=float).reshape(-1, 2)
-    if len(data) != points:
-        return None
+    """A polyline of ``points`` points and the image it is on; None when it is not one."""
+    try:
+        data = np.asarray(item.get("GraphicData", []), dtype=float)
+    except (TypeError, ValueError):
+        raise DamagedSRError(f"GraphicData {item.get('GraphicData')!r} is not numbers") from None
+    if data.ndim != 1 or data.size % 2 or not np.isfinite(data).all():
+        raise DamagedSRError(f"GraphicData of {data.size} value(s) is not (column, row) pairs")
+    if data.size != 2 * points:
+        return None  # another shape: no line (or point) kept
     for child in _children(item):
         if child.get("ValueType") == "IMAGE" and child.get("ReferencedSOPSequence"):
-            return AxisLine(str(child.ReferencedSOPSequence[0].ReferencedSOPInstanceUID), data)
+            uid = child.ReferencedSOPSequence[0].get("ReferencedSOPInstanceUID")
+            if not uid:
+                raise DamagedSRError("image reference without ReferencedSOPInstanceUID")
+            return AxisLine(str(uid), data.reshape(-1, 2))
     return None
 
 
@@ -198,14 +214,23 @@ def _tip(item: Dataset) -> AxisLine | None:
 
 
 def _num(item: Dataset, where: str) -> float:
+    from recist_tool.annotations import MAX_SIZE_MM
+
     mv = item.get("MeasuredValueSequence")
     if not mv:
-        raise SRImportError(f"{where}: measurement without a value")
-    value = float(mv[0].NumericValue)
+        raise DamagedSRError(f"{where}: measurement without a value")
+    raw = mv[0].get("NumericValue")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise DamagedSRError(f"{where}: NumericValue {raw!r} is not a number") from None
     unit = _code(mv[0], "MeasurementUnitsCodeSequence")[0]
     if unit not in _TO_MM:
-        raise SRImportError(f"{where}: unit {unit!r} is not a length (expected mm)")
-    return value * _TO_MM[unit]
+        raise DamagedSRError(f"{where}: unit {unit!r} is not a length (expected mm)")
+    mm = value * _TO_MM[unit]
+    if not (math.isfinite(mm) and 0 <= mm <= MAX_SIZE_MM):
+        raise DamagedSRError(f"{where}: length {raw!s} {unit} is not a size 0 … {MAX_SIZE_MM:g} mm")
+    return mm
 
 
 def _evidence_series(ds: Dataset) -> dict[str, str]:
@@ -255,16 +280,39 @@ def read_sr(
         ds = dcmread(path)
     except (InvalidDicomError, OSError) as exc:
         raise SRImportError(f"{path}: not a readable DICOM file ({exc})") from exc
-    if ds.get("ValueType") != "CONTAINER" or "ContentSequence" not in ds:
+    except Exception as exc:  # pydicom raises assorted errors on damaged files
+        raise DamagedSRError(f"{path}: damaged DICOM file ({type(exc).__name__}: {exc})") from exc
+    try:
+        is_sr = ds.get("ValueType") == "CONTAINER" and "ContentSequence" in ds
+        title = _code(ds) if is_sr else None
+    except Exception as exc:
+        raise DamagedSRError(f"{path}: damaged DICOM file ({type(exc).__name__}: {exc})") from exc
+    if not is_sr:
         raise SRImportError(f"{path}: not a DICOM Structured Report")
-    if _code(ds) != MEASUREMENT_REPORT:
+    if title != MEASUREMENT_REPORT:
         raise SRImportError(
-            f"{path}: document title {_code(ds)} is not Imaging Measurement Report "
+            f"{path}: document title {title} is not Imaging Measurement Report "
             "(DCM 126000): not a TID 1500 SR"
         )
+    # pydicom parses values lazily: a damaged element raises while the tree is walked.
+    try:
+        return _read_tree(ds, path, skipped)
+    except SRImportError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise DamagedSRError(f"{path}: {exc}") from exc
+    except Exception as exc:
+        raise DamagedSRError(f"{path}: damaged SR content ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_tree(ds: Dataset, path: Path, skipped: list[SkippedGroup] | None) -> list[ImportedLesion]:
     own = _is_own(ds)
-    patient = str(ds.get("PatientID", ""))
+    patient = str(ds.get("PatientID", "")).strip()
     date = _iso(ds.get("StudyDate", "")) or _iso(ds.get("ContentDate", ""))
+    if not patient:
+        raise DamagedSRError("no PatientID: the measurements cannot be given to a patient")
+    if not date:
+        raise DamagedSRError("no StudyDate or ContentDate (YYYYMMDD): the time point has no date")
     sop_series = _evidence_series(ds)
     reader = ""
     groups = []
@@ -435,42 +483,70 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
     les.kind = kind or ("target" if measured else "non_target")
     les.status = status or ("measured" if les.kind == "target" and measured else "present")
     if les.kind == "target" and les.status == "measured" and not measured:
-        raise SRImportError(f"{where}: lesion {les.label or n} is measured but has no size")
+        raise DamagedSRError(f"{where}: lesion {les.label or n} is measured but has no size")
+    if les.status not in STATUSES[les.kind]:
+        raise DamagedSRError(
+            f"{where}: lesion {les.label or n}: status {les.status!r} is not one of a "
+            f"{les.kind} lesion ({', '.join(STATUSES[les.kind])})"
+        )
     return les
 
 
 def read_srs(
-    paths: Iterable[str | os.PathLike], skipped: list[SkippedGroup] | None = None
+    paths: Iterable[str | os.PathLike],
+    skipped: list[SkippedGroup] | None = None,
+    damaged: list[str] | None = None,
 ) -> list[ImportedLesion]:
     """Lesions of several SR files or folders (searched recursively).
 
     Non-SR DICOM files in folders are skipped; an explicitly named file that is not
-    a TID 1500 SR is an error. A lesion keeps one ID across the SRs of a patient:
-    groups sharing a Tracking Unique Identifier get the ID of the first one; two
-    groups of one time point with the same label get suffixes (``-2``, ``-3``).
+    a TID 1500 SR is an error. A damaged SR (a value, a code or a reference that
+    cannot be read) is skipped and named in ``damaged`` when a list is given (the
+    rest is imported); without one it raises. A lesion keeps one ID across the SRs
+    of a patient: groups sharing a Tracking Unique Identifier get the ID of the first
+    one; two groups of one time point with the same label get suffixes (``-2``, ``-3``).
 
     Parameters
     ----------
     paths : iterable of path-like
     skipped : list, optional
         Receives the measurement groups of other tools that are not lesions.
+    damaged : list of str, optional
+        Receives one message per damaged SR skipped (file and what is wrong).
+
+    Raises
+    ------
+    SRImportError
+        When nothing could be imported, or a named file is not an SR.
     """
     paths = list(paths)
     out: list[ImportedLesion] = []
+    bad: list[str] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                try:
-                    out += read_sr(f, skipped)
-                except SRImportError:
-                    continue
+            files = sorted(x for x in p.rglob("*") if x.is_file())
         elif p.is_file():
-            out += read_sr(p, skipped)
+            files = [p]
         else:
             raise SRImportError(f"{p}: no such file or folder")
+        for f in files:
+            try:
+                out += read_sr(f, skipped)
+            except DamagedSRError as exc:
+                if damaged is None:
+                    raise
+                bad.append(str(exc))
+            except SRImportError:
+                if f == p:  # named explicitly: it must be an SR
+                    raise
+    if damaged is not None:
+        damaged += bad
     if not out:
-        raise SRImportError("no TID 1500 measurement group found in " + ", ".join(map(str, paths)))
+        why = f"; skipped {len(bad)} damaged SR(s): " + "; ".join(bad[:3]) if bad else ""
+        raise SRImportError(
+            "no TID 1500 measurement group found in " + ", ".join(map(str, paths)) + why
+        )
     _link(out)
     return out
 

@@ -21,6 +21,8 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write, atomic_write_bytes
+from recist_tool._outputs import check_output_set
+from recist_tool.annotations import iso_dates, to_dates
 from recist_tool.export import ExportError
 from recist_tool.export.deid import Deidentifier, drop_identifier_columns
 
@@ -134,8 +136,12 @@ def load_results(folder: str | os.PathLike, annotations: Any = None) -> Results:
     ------
     ExportError
         When a required table is missing or unreadable.
+    recist_tool._outputs.MixedOutputError
+        When the folder's manifest says its files are not all of one run.
     """
     folder = Path(folder)
+    present = [f for f in (*RESULT_FILES.values(), "settings.json") if (folder / f).is_file()]
+    check_output_set(folder, present)  # one run's files, or a clear refusal
     frames = {}
     for name, fname in RESULT_FILES.items():
         path = folder / fname
@@ -271,7 +277,7 @@ def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFram
     counted = evaluate(annotations, settings).target_sizes
     key = ["patient_id", "timepoint", "lesion_id"]
     counted = counted.astype({k: str for k in key})
-    a["date"] = pd.to_datetime(a["date"])
+    a["date"] = to_dates(a["date"])  # any year (pandas' default stops at 1677 and 2262)
     for k in key:
         a[k] = a[k].astype(str)
     a = a.merge(counted, on=key, how="left")  # non-target and new lesions: not counted
@@ -282,7 +288,7 @@ def lesion_table(annotations: pd.DataFrame, settings: Any = None) -> pd.DataFram
     a = a.sort_values(["patient_id", "lesion_id", "date"], kind="stable")
     base_date = a.groupby("patient_id")["date"].transform("min")
     a["days_from_baseline"] = (a["date"] - base_date).dt.days
-    a["date"] = a["date"].dt.strftime("%Y-%m-%d")
+    a["date"] = iso_dates(a["date"])
     return a[list(LESION_COLUMNS)].reset_index(drop=True)
 
 
@@ -312,7 +318,12 @@ def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         name = str(col).lower()
         if name == "date" or name.endswith("_date"):
-            out[col] = pd.to_datetime(out[col], errors="coerce").dt.date
+            # Excel dates start in 1900: earlier ones stay ISO text, never blanked
+            d = to_dates(out[col])
+            out[col] = [
+                None if pd.isna(v) else (v.date() if v.year >= 1900 else iso) for v, iso in
+                zip(d, iso_dates(d), strict=True)
+            ]  # fmt: skip
         elif isinstance(out[col].dtype, pd.ArrowDtype) or str(out[col].dtype).startswith("string"):
             out[col] = out[col].astype(object)
     return out

@@ -125,14 +125,19 @@ def check_bytes(data: bytes, sop_uid: str | None, study_uid: str, series_uid: st
     completely by pydicom.
     """
     from recist_tool.dicom.decoders import NATIVE_SYNTAXES
+    from recist_tool.dicom.errors import DicomError
     from recist_tool.dicom.fastheader import read_fast
-    from recist_tool.dicom.headers import _from_fast
+    from recist_tool.dicom.headers import _FALLBACK, _from_fast
 
     try:
         res = read_fast(io.BytesIO(data))
         hdr = _from_fast("<instance>", res, len(data)) if res is not None else None
     except (EOFError, ValueError, KeyError, IndexError) as exc:
         return f"unreadable ({type(exc).__name__}: {exc})"
+    except DicomError as exc:  # a claimed size or a value that cannot be trusted
+        return f"unreadable ({exc})"
+    if hdr is _FALLBACK:
+        hdr = None  # the fast reader steps aside: pydicom reads it
     if hdr is None or hdr.transfer_syntax not in NATIVE_SYNTAXES:
         import warnings
 

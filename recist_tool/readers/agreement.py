@@ -35,6 +35,7 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from recist_tool._outputs import output_set
 from recist_tool.readers.cohort import CohortReadings, ReadersError
 from recist_tool.readers.matching import TOLERANCE_MM, match_lesions
 from recist_tool.readers.stats import bland_altman, bland_altman_figure, cohen_kappa, icc_2_1
@@ -128,41 +129,37 @@ class AgreementResult:
     def write(
         self, outdir: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")
     ) -> list[Path]:
-        """Write every table (CSV), the figures and ``summary.json`` atomically.
+        """Write every table (CSV), the figures and ``summary.json`` as one output set.
 
-        Files a previous run wrote to ``outdir`` (listed in its ``summary.json``) and
-        this run does not rewrite are removed: the folder holds one run's results.
+        The files appear in ``outdir`` together, replacing the previous run's
+        (:mod:`recist_tool._outputs`): the folder holds one run's results.
         """
         from recist_tool.survival.plots import render
 
-        out = Path(outdir)
-        out.mkdir(parents=True, exist_ok=True)
-        old = _previous_files(out)
-        files = []
-        for name, frame in (
-            ("agreement.csv", self.agreement),
-            ("bland_altman.csv", self.bland_altman),
-            ("lesion_differences.csv", self.lesions),
-            ("kappa_tables.csv", self.tables),
-            ("reader_pairs.csv", self.pairs),
-        ):
-            with atomic_write(out / name, "w") as fh:
-                frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
-            files.append(out / name)
-        for name, fig in self.figures.items():
-            for fmt, data in render(fig, formats).items():
-                atomic_write_bytes(out / f"{name}.{fmt}", data)
-                files.append(out / f"{name}.{fmt}")
-        summary = {
-            "software": f"recist-tool {__version__}",
-            "notes": self.notes,
-            "files": [p.name for p in files] + ["summary.json"],
-        }
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        files.append(out / "summary.json")
-        for name in old - {p.name for p in files}:
-            (out / name).unlink(missing_ok=True)
-        return files
+        names = []
+        with output_set(outdir, "agreement") as out:
+            for name, frame in (
+                ("agreement.csv", self.agreement),
+                ("bland_altman.csv", self.bland_altman),
+                ("lesion_differences.csv", self.lesions),
+                ("kappa_tables.csv", self.tables),
+                ("reader_pairs.csv", self.pairs),
+            ):
+                with atomic_write(out / name, "w") as fh:
+                    frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
+                names.append(name)
+            for name, fig in self.figures.items():
+                for fmt, data in render(fig, formats).items():
+                    atomic_write_bytes(out / f"{name}.{fmt}", data)
+                    names.append(f"{name}.{fmt}")
+            summary = {
+                "software": f"recist-tool {__version__}",
+                "notes": self.notes,
+                "files": [*names, "summary.json"],
+            }
+            atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+            names.append("summary.json")
+        return [Path(outdir) / n for n in names]
 
 
 def _row(ra, rb, measure, statistic, n, estimate, se=np.nan, lo=np.nan, hi=np.nan, note=""):

@@ -49,13 +49,18 @@ def load_agreement(folder: str | os.PathLike) -> AgreementOutputs:
     ------
     ReadersError
         When the folder has no ``agreement.csv``.
+    recist_tool._outputs.MixedOutputError
+        When the folder's manifest says its files are not all of one run.
     """
+    from recist_tool._outputs import check_output_set
+
     folder = Path(folder)
     path = folder / "agreement.csv"
     if not path.is_file():
         raise ReadersError(
             f"{folder}: no agreement.csv: is this the output folder of 'recist-tool agreement'?"
         )
+    check_output_set(folder)  # one run's files, or a clear refusal
     agreement = pd.read_csv(path)
     ba_path = folder / "bland_altman.csv"
     ba = pd.read_csv(ba_path) if ba_path.is_file() else pd.DataFrame()

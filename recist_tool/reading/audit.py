@@ -17,6 +17,7 @@ never rewritten. The common keys are ``time`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``),
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -69,6 +70,9 @@ def append_audit(path: str | os.PathLike, entry: dict[str, Any]) -> dict[str, An
         p.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        # Writers of one trail take turns: another's append in progress could otherwise
+        # look like a torn line here (its size grows while its bytes are copied).
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a torn line from a crash stays apart

@@ -207,8 +207,9 @@ class Evaluation:
         ``.parquet``) and ``settings.json``.
 
         The values are those of the tables (display values: nothing is rounded here).
-        The files are renamed into place together once all are written (see
-        :mod:`recist_tool.output`), by the same writer as ``recist-tool batch``.
+        The files appear together, as one output set with its manifest
+        (``recist-run.json``, :mod:`recist_tool._outputs`), written by the same writer
+        as ``recist-tool batch`` (:class:`recist_tool.output.ResultWriter`).
         """
         from recist_tool.output import ResultWriter
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recist_tool._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from recist_tool._outputs import output_set
 from recist_tool.survival.inputs import Source, SurvivalInputError, read_inputs
 from recist_tool.survival.pipeline import SurvivalResult, SurvivalSettings, run_survival
 
@@ -127,57 +128,63 @@ def run_survival_by_source(
     specs = [resolve_source(n, p) for n, p in sources.items()]
     for spec in specs:  # check every input first: a bad source writes nothing
         read_inputs(clinical, spec.responses, treatments)
-    out = Path(outdir)
     results = {}
-    for spec in specs:
-        results[spec.name] = run_survival(
-            clinical, spec.responses, treatments, out / spec.name, settings
-        )
-    tables = {}
-    for key in ("km", "logrank", "cox"):
-        parts = []
-        for name, res in results.items():
-            t = getattr(res, key).copy()
-            t.insert(0, "source", name)
-            parts.append(t)
-        tables[key] = pd.concat(parts, ignore_index=True)
-    files = []
-    for key, frame in tables.items():
-        path = out / f"by_source_{key}.csv"
-        with atomic_write(path, "w") as fh:
-            frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
-        files.append(path)
-    if settings.figures:
-        from recist_tool.survival.plots import render
-
-        for ep in dict.fromkeys(settings.endpoints):
-            sub = tables["cox"][tables["cox"]["endpoint"] == ep]
-            if not len(sub):
-                continue
-            fig = forest_by_source_figure(
-                sub, title=f"Cox hazard ratios by response source, {ep.upper()}"
+    names: list[str] = []
+    # One output set: every source's folder and the combined files appear at once (the
+    # kind of a plain survival run: the same command, so either replaces the other).
+    with output_set(outdir, "survival") as out:
+        for spec in specs:
+            results[spec.name] = run_survival(
+                clinical, spec.responses, treatments, out / spec.name, settings
             )
-            for fmt, data in render(fig, settings.formats).items():
-                path = out / f"forest_by_source_{ep}.{fmt}"
-                atomic_write_bytes(path, data)
-                files.append(path)
-    summary = {
-        "sources": [
-            {
-                "name": s.name,
-                "given": s.given,
-                "kind": s.kind,
-                "patients": _n_patients(results[s.name]),
-            }
-            for s in specs
-        ],
-        "settings": asdict(settings),
-        "response_settings_for_annotation_folders": "RECIST 1.1 engine defaults",
-    }
-    atomic_write_text(
-        out / "by_source_summary.json", json.dumps(summary, indent=2, default=str) + "\n"
-    )
-    files.append(out / "by_source_summary.json")
+        tables = {}
+        for key in ("km", "logrank", "cox"):
+            parts = []
+            for name, res in results.items():
+                t = getattr(res, key).copy()
+                t.insert(0, "source", name)
+                parts.append(t)
+            tables[key] = pd.concat(parts, ignore_index=True)
+        for key, frame in tables.items():
+            name = f"by_source_{key}.csv"
+            with atomic_write(out / name, "w") as fh:
+                frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.10g")
+            names.append(name)
+        if settings.figures:
+            from recist_tool.survival.plots import render
+
+            for ep in dict.fromkeys(settings.endpoints):
+                sub = tables["cox"][tables["cox"]["endpoint"] == ep]
+                if not len(sub):
+                    continue
+                fig = forest_by_source_figure(
+                    sub, title=f"Cox hazard ratios by response source, {ep.upper()}"
+                )
+                for fmt, data in render(fig, settings.formats).items():
+                    name = f"forest_by_source_{ep}.{fmt}"
+                    atomic_write_bytes(out / name, data)
+                    names.append(name)
+        summary = {
+            "sources": [
+                {
+                    "name": s.name,
+                    "given": s.given,
+                    "kind": s.kind,
+                    "patients": _n_patients(results[s.name]),
+                }
+                for s in specs
+            ],
+            "settings": asdict(settings),
+            "response_settings_for_annotation_folders": "RECIST 1.1 engine defaults",
+        }
+        atomic_write_text(
+            out / "by_source_summary.json", json.dumps(summary, indent=2, default=str) + "\n"
+        )
+        names.append("by_source_summary.json")
+    final = Path(outdir)
+    for res in results.values():  # the files' final paths, not the staging folder's
+        res.files = [final / p.relative_to(out) for p in res.files]
+    files = [final / n for n in names]
     return BySourceResult(results, tables["km"], tables["logrank"], tables["cox"], specs, files)
 
 

@@ -9,6 +9,7 @@ time zero.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recist_tool._outputs import check_output_set
+from recist_tool.annotations import parse_date
 from recist_tool.errors import RecistError
 
 #: Required columns of clinical.csv; any further column is a covariate.
@@ -158,13 +161,19 @@ def _load(source: Source, name: str, required: tuple[str, ...]) -> tuple[pd.Data
         label = str(path)
         if not path.is_file():
             raise SurvivalInputError(f"{label}: no such file ({name})")
+        if name.startswith("patients"):
+            check_output_set(path.parent, [path.name])  # the patients.csv of one batch run
         try:
+            # The header as written (pandas would rename a second "death" to "death.1").
+            names = pd.read_csv(path, dtype=str, header=None, nrows=1, keep_default_na=False)
+            _check_names(label, [str(c) for c in names.iloc[0].tolist()] if len(names) else [])
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         except pd.errors.EmptyDataError:
             raise SurvivalInputError(f"{label}: the file is empty ({name})") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise SurvivalInputError(f"{label}: not a readable CSV file: {exc}") from None
-    frame.columns = [c.strip() for c in frame.columns]
+    frame.columns = [str(c).strip() for c in frame.columns]
+    _check_names(label, list(frame.columns))
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise SurvivalInputError(
@@ -178,9 +187,27 @@ def _load(source: Source, name: str, required: tuple[str, ...]) -> tuple[pd.Data
     return frame, label
 
 
+def _check_names(label: str, names: list[str]) -> None:
+    """Column names: none twice (linear check), none reserved."""
+    names = [n.strip() for n in names]
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
+    if dupes:
+        raise SurvivalInputError(f"{label}: line 1: column(s) named twice: {', '.join(dupes)}")
+    if "_line" in names:
+        raise SurvivalInputError(
+            f"{label}: line 1: column name _line is reserved (it holds the line number of "
+            "each row in messages); rename the column"
+        )
+
+
 def _dates(frame: pd.DataFrame, col: str, probs: _Problems, required: bool) -> pd.Series:
+    """YYYY-MM-DD dates (years 0001 … 9999) as ``datetime64[s]``; NaT where empty or bad."""
     text = frame[col]
-    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    codes, uniques = pd.factorize(text)  # parse each distinct value once
+    days = [parse_date(str(u)) for u in uniques]
+    lut = np.array([d if d is not None else np.datetime64("NaT") for d in days] + ["NaT"],
+                   dtype="datetime64[D]").astype("datetime64[s]")  # fmt: skip
+    parsed = pd.Series(lut[codes], index=frame.index)
     empty = text == ""
     if required:
         probs.add(frame, empty, col, "must not be empty (a date YYYY-MM-DD)")
@@ -330,6 +357,12 @@ def read_responses(source: Source, clinical: pd.DataFrame, clinical_label: str) 
     for col in ("first_followup_date", "progression_date"):
         probs.add(frame, (dates[col] < t0).to_numpy(), col, "before time zero (treatment_date)")
         probs.add(frame, (dates[col] > last).to_numpy(), col, "after last_contact_date")
+    probs.add(
+        frame,
+        (dates["baseline_date"] > last).to_numpy(),
+        "baseline_date",
+        "after last_contact_date (the baseline scan cannot follow the last contact)",
+    )
     probs.raise_if_any()
 
     out = pd.DataFrame(
@@ -355,7 +388,7 @@ def read_responses(source: Source, clinical: pd.DataFrame, clinical_label: str) 
         ref = _dates(frame, "reference_date", probs, required=False)
         probs.raise_if_any()
         origin = ref.fillna(origin)
-    last_scan = origin + pd.to_timedelta(pfs_days, unit="D")
+    last_scan = origin + pd.to_timedelta(pfs_days, unit="D").astype("m8[s]")
     out["last_scan_days"] = _days(last_scan, t0).to_numpy()
     if "tgr_pct_month" in frame.columns:
         tgr = pd.to_numeric(frame["tgr_pct_month"].replace("", np.nan), errors="coerce")

@@ -1,7 +1,8 @@
 """The whole survival analysis: inputs -> KM, log-rank, Cox (3 analyses), PH test, figures.
 
 :func:`run_survival` computes everything in memory first and only then writes the
-tables and figures, each file atomically, so a failure leaves OUTDIR untouched.
+tables and figures as one output set (:mod:`recist_tool._outputs`): they appear
+together, and a failure leaves OUTDIR untouched.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recist_tool._atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from recist_tool._outputs import output_set
 from recist_tool.errors import RecistError
 from recist_tool.survival.cox import (
     DAYS_PER_MONTH,
@@ -490,32 +492,31 @@ def run_survival(
         for name in [*km_names, *(n for n in figures if n.startswith("forest_"))]:
             for fmt, data in figures[name].items():
                 rendered[f"{name}.{fmt}"] = data
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, frame in (
-        ("km.csv", result.km),
-        ("logrank.csv", result.logrank),
-        ("cox.csv", result.cox),
-        ("ph_test.csv", result.ph),
-        *([("founding_study.csv", result.founding)] if result.founding is not None else []),
-    ):
-        with atomic_write(out / name, "w") as fh:
-            fh.write(_csv_bytes(frame))
-        files.append(out / name)
-    summary = {
-        "inputs": inputs.sources,
-        "settings": asdict(settings),
-        "patients": len(inputs.clinical),
-        "exclusions": result.exclusions,
-        "notes": result.notes,
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    files.append(out / "summary.json")
-    for name, data in rendered.items():
-        atomic_write_bytes(out / name, data)
-        files.append(out / name)
-    result.files = files
+    names = []
+    with output_set(outdir, "survival") as out:  # every file appears at once
+        for name, frame in (
+            ("km.csv", result.km),
+            ("logrank.csv", result.logrank),
+            ("cox.csv", result.cox),
+            ("ph_test.csv", result.ph),
+            *([("founding_study.csv", result.founding)] if result.founding is not None else []),
+        ):
+            with atomic_write(out / name, "w") as fh:
+                fh.write(_csv_bytes(frame))
+            names.append(name)
+        summary = {
+            "inputs": inputs.sources,
+            "settings": asdict(settings),
+            "patients": len(inputs.clinical),
+            "exclusions": result.exclusions,
+            "notes": result.notes,
+        }
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+        names.append("summary.json")
+        for name, data in rendered.items():
+            atomic_write_bytes(out / name, data)
+            names.append(name)
+    result.files = [Path(outdir) / n for n in names]
     return result
 
 

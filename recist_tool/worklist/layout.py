@@ -14,13 +14,13 @@ Nothing here reads images or imports pandas.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from recist_tool.filenames import file_stem
 from recist_tool.worklist.errors import WorklistError
 
 COHORT_FILE = "cohort.json"
@@ -73,14 +73,11 @@ def check_reader(name: str, where: str = "reader name", allow_reserved: bool = F
 def patient_file_stem(patient_id: str) -> str:
     """File name (without suffix) of a patient's reading: the ID, made safe.
 
-    IDs that need changing get 8 hex digits of their SHA-256, so two IDs never
-    share a file.
+    The one rule for per-patient file names (:func:`recist_tool.filenames.file_stem`):
+    plain IDs stay readable; IDs that need changing get 8 hex digits of their SHA-256,
+    so two IDs never share a file, and long IDs are cut (names stay bounded).
     """
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in patient_id)
-    safe = safe.lstrip(".") or "_"
-    if safe != patient_id:
-        safe += "-" + hashlib.sha256(patient_id.encode()).hexdigest()[:8]
-    return safe
+    return file_stem(patient_id)
 
 
 def readings_dir(cohort_dir: str | os.PathLike) -> Path:

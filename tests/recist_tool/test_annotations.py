@@ -167,3 +167,91 @@ def test_a_frame_derived_from_a_checked_one_is_checked_again(tmp_path):
     changed["long_axis_mm"] = -1.0
     with pytest.raises(AnnotationError, match="must not be negative"):
         evaluate(changed)
+
+
+# ---------------------------------------------------------------- hostile input (issue 11)
+
+
+def test_cr_only_line_endings(tmp_path):
+    f = tmp_path / "mac.csv"
+    f.write_bytes(
+        f"{HEADER}\r{ROW}\r\rP1,3mo,2024-04-01,L1,target,liver,false,x,,measured\r".encode()
+    )
+    with pytest.raises(AnnotationError, match=r"mac.csv: line 4: column long_axis_mm: 'x'"):
+        read_annotations(f)
+    f.write_bytes(f"{HEADER}\r{ROW}\r".encode())
+    assert read_annotations(f)["long_axis_mm"].tolist() == [33.3]
+
+
+@pytest.mark.parametrize("name", ["_line", "_source"])
+def test_reserved_column_names(tmp_path, name):
+    f = tmp_path / "r.csv"
+    f.write_text(f"{HEADER},{name}\n{ROW},7\n")
+    with pytest.raises(AnnotationError, match=f"line 1: column name\\(s\\) {name} are reserved"):
+        read_annotations(f)
+
+
+def test_huge_cells_are_read(tmp_path):
+    """A quoted field over 128 KiB and an unquoted cell over 2 MB: valid CSV, read."""
+    f = tmp_path / "big.csv"
+    quoted, plain = "q" * 200_000, "p" * 3_000_000
+    f.write_text(
+        f'{HEADER},note\n{ROW},"{quoted}"\n'
+        f"P1,3mo,2024-04-01,L1,target,liver,false,20,,measured,{plain}\n"
+    )
+    df = read_annotations(f)
+    assert [len(x) for x in df["note"]] == [200_000, 3_000_000]
+    assert df["_line"].tolist() == [2, 3]
+    f.write_text(
+        f'{HEADER},note\n{ROW},"{quoted}"\nP1,3mo,2024-04-01,L1,target,liver,false,-1,,measured,x\n'
+    )
+    with pytest.raises(AnnotationError, match="line 3: column long_axis_mm: '-1'"):
+        read_annotations(f)
+
+
+@pytest.mark.parametrize("value", ["2000.1", "1000000000000", "9300000000000", "1e12"])
+def test_sizes_above_the_limit_are_rejected(tmp_path, value):
+    f = tmp_path / "s.csv"
+    f.write_text(f"{HEADER}\n{ROW}\nP1,3mo,2024-04-01,L1,target,liver,false,{value},,measured\n")
+    with pytest.raises(AnnotationError, match=f"s.csv: line 3: column long_axis_mm: '{value}'"):
+        read_annotations(f)
+    # exactly the limit is a size
+    f.write_text(f"{HEADER}\n{ROW}\nP1,3mo,2024-04-01,L1,target,liver,false,2000,,measured\n")
+    assert read_annotations(f)["long_axis_mm"].max() == 2000.0
+
+
+def test_the_limit_holds_for_in_memory_tables_too():
+    rows = [Measurement("P1", "baseline", "2024-01-01", "L1", "target", "liver", long_axis_mm=1e12)]
+    with pytest.raises(AnnotationError, match="larger than 2000 mm"):
+        check_annotations(to_frame(rows))
+
+
+def test_many_columns_are_checked_in_linear_time(tmp_path):
+    import time
+
+    def seconds(n: int) -> float:
+        f = tmp_path / f"w{n}.csv"
+        names = ",".join(f"c{i}" for i in range(n))
+        f.write_text(f"{HEADER},{names},c0\n{ROW}{',' * (n + 1)}\n")
+        t = time.perf_counter()
+        with pytest.raises(AnnotationError, match="named twice: c0"):
+            read_annotations(f)
+        return time.perf_counter() - t
+
+    assert seconds(80_000) < 5  # was 83 s: a quadratic duplicate check
+
+
+def test_bad_treatment_date_is_reported(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(f"{HEADER},treatment_date\n{ROW},not-a-date\n")
+    with pytest.raises(AnnotationError, match="line 2: column treatment_date: 'not-a-date'"):
+        read_annotations(f)
+    f.write_text(f"{HEADER},treatment_date\n{ROW},\n{ROW.replace('L1', 'L2')},0001-01-01\n")
+    assert len(read_annotations(f)) == 2
+
+
+def test_extreme_years_are_dates(tmp_path):
+    f = tmp_path / "y.csv"
+    f.write_text(f"{HEADER}\n{ROW.replace('2024-01-01', '0001-01-01')}\n"
+                 "P1,fu,9999-12-31,L1,target,liver,false,20,,measured\n")  # fmt: skip
+    assert [str(d)[:10] for d in read_annotations(f)["date"]] == ["0001-01-01", "9999-12-31"]

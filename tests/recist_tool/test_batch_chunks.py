@@ -137,6 +137,7 @@ def test_error_in_a_late_chunk_writes_nothing(cohort, tmp_path):
     out = tmp_path / "out"
     assert run("batch", str(src), "-o", str(out), "-q").returncode == 0
     before = _bytes(out)
+    manifest = (out / "recist-run.json").read_bytes()
     lines = src.read_text().splitlines()
     last = max(range(1, len(lines)), key=lambda i: lines[i].split(",")[0])  # the last chunk
     lines[last] = lines[last].replace(",target,", ",tumour,")
@@ -146,9 +147,11 @@ def test_error_in_a_late_chunk_writes_nothing(cohort, tmp_path):
     assert f"a.csv: line {last + 1}: column kind: 'tumour'" in r.stderr
     assert "Traceback" not in r.stderr
     assert _bytes(out) == before
+    assert (out / "recist-run.json").read_bytes() == manifest  # the previous run's set
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.csv" for t in TABLES] + ["settings.json"]
+        [f"{t}.csv" for t in TABLES] + ["settings.json", "recist-run.json"]
     )
+    assert not list(tmp_path.glob(".out.*"))  # its staging folder is gone
 
 
 def test_index_finds_every_row_once(cohort, tmp_path):

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recist_tool._outputs import check_output_set
 from recist_tool.annotations import write_annotations
 from recist_tool.synth.cohort import CohortParams, generate_cohort
 
@@ -76,6 +77,10 @@ def test_dask_executor_writes_the_local_results(cluster, tmp_path):
                 t: v for t, v in local.items() if t != "messages.csv"
             }
         assert "119 patient(s)" in r.stdout
+        # one output set, as a local run writes it: the manifest lists every file
+        manifest = check_output_set(out)
+        assert manifest["kind"] == "batch"
+        assert sorted(manifest["files"]) == sorted([*TABLES, "settings.json"])
 
 
 def test_dask_executor_reports_bad_input_and_writes_nothing(cluster, tmp_path):

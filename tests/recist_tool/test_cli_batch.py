@@ -272,3 +272,15 @@ def test_help_lists_the_settings():
     assert r.returncode == 0
     for opt in ("--confirm", "--confirm-days", "--sd-min-days", "--strict-pr", "--strict"):
         assert opt in r.stdout
+
+
+def test_user_text_prints_as_typed(tmp_path):
+    """Patient IDs and paths with rich markup ("[/]", "[bold]") are printed verbatim."""
+    rows = [r.replace("P1,", "[/],", 1).replace("P2,", "[bold]x,", 1) for r in GOOD]
+    src = write(tmp_path / "[red]a.csv", rows)
+    out = tmp_path / "o[/]"
+    r = run("batch", str(src), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    titles = [line.split(":")[0] for line in r.stdout.splitlines() if "response per time" in line]
+    assert titles == ["[/]", "[bold]x"], r.stdout  # one table per patient, titled as typed
+    assert f"results in {out}/" in r.stdout

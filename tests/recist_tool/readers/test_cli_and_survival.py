@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recist_tool._outputs import check_output_set
 from recist_tool.batch import run_batch
 from recist_tool.survival import SurvivalSettings, run_survival
 from recist_tool.survival.by_source import run_survival_by_source
@@ -93,6 +94,13 @@ def test_survival_by_source_equals_one_run_per_source(double_read, tmp_path):
     assert (out / "forest_by_source_os.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "reader1/cox.csv").is_file() and (out / "reader2/km.csv").is_file()
     assert set(pd.read_csv(out / "by_source_logrank.csv")["source"]) == {"reader1", "reader2"}
+    # one output set: every source's folder and the combined files appear together
+    manifest = check_output_set(out)
+    assert manifest["kind"] == "survival"
+    assert {"reader1/cox.csv", "reader2/km.csv", "by_source_cox.csv"} <= set(manifest["files"])
+    assert check_output_set(out / "reader2")["kind"] == "survival"
+    assert {p.parent for p in res.files} == {out}  # final paths, not the staging folder's
+    assert {p.parent for p in res.results["reader1"].files} == {out / "reader1"}
 
 
 def test_survival_sources_cli_errors(double_read, tmp_path, monkeypatch, capsys):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recist_tool._outputs import check_output_set
 from recist_tool.readers.agreement import compute_agreement
 from recist_tool.readers.cohort import load_cohort
 from recist_tool.readers.stats import bland_altman, icc_2_1
@@ -140,10 +141,13 @@ def test_agreement_on_the_generated_cohort(double_read, tmp_path):
     assert (tmp_path / "agr/bland_altman_baseline_sod_reader1_reader2.png").read_bytes()[:4] == (
         b"\x89PNG"
     )
+    first = check_output_set(tmp_path / "agr")  # one output set, with its manifest
+    assert first["kind"] == "agreement" and set(first["files"]) == names
     # A rerun without figures leaves one run's results only.
     res2 = compute_agreement(load_cohort(folder), figures=False)
     res2.write(tmp_path / "agr")
     assert not list((tmp_path / "agr").glob("*.png"))
+    assert check_output_set(tmp_path / "agr")["run_id"] != first["run_id"]
     assert "notes" in json.loads((tmp_path / "agr/summary.json").read_text())
 
 

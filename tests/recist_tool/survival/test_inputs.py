@@ -147,3 +147,48 @@ def test_several_problems_reported_together(small_study):
         read_inputs(small_study["clinical"])
     assert "line 2: column death: 'x'" in str(info.value)
     assert "line 3: column death: 'y'" in str(info.value)
+
+
+# ---------------------------------------------------------------- hostile input (issue 11)
+
+CLIN = "patient_id,treatment_date,last_contact_date,death"
+
+
+def test_duplicate_column_is_an_error_not_a_rename(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text(f"{CLIN},death\nP1,2024-01-01,2024-06-01,1,0\n")
+    with pytest.raises(SurvivalInputError, match="line 1: column\\(s\\) named twice: death"):
+        read_inputs(f)
+
+
+def test_reserved_line_column(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text(f"{CLIN},_line\nP1,2024-01-01,2024-06-01,1,3\n")
+    with pytest.raises(SurvivalInputError, match="_line is reserved"):
+        read_inputs(f)
+
+
+def test_years_0001_and_9999_are_dates(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text(f"{CLIN}\nP1,0001-01-01,0001-03-02,1\nP2,9999-01-01,9999-12-31,0\n")
+    clin = read_inputs(f).clinical
+    assert clin["os_days"].tolist() == [60, 364]
+
+
+def test_not_a_date_treatment_date(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text(f"{CLIN}\nP1,not-a-date,2024-06-01,1\n")
+    with pytest.raises(SurvivalInputError, match="line 2: column treatment_date: 'not-a-date'"):
+        read_inputs(f)
+
+
+def test_baseline_after_last_contact(small_study, tmp_path):
+    responses = pd.read_csv(small_study["responses"], dtype=str, keep_default_na=False)
+    clinical = pd.read_csv(small_study["clinical"], dtype=str, keep_default_na=False)
+    pid = responses.loc[0, "patient_id"]
+    last = clinical.loc[clinical.patient_id == pid, "last_contact_date"].iloc[0]
+    responses.loc[0, "baseline_date"] = str((pd.Timestamp(last) + pd.Timedelta(days=3)).date())
+    path = tmp_path / "patients.csv"
+    responses.to_csv(path, index=False)
+    with pytest.raises(SurvivalInputError, match=r"baseline_date: .*after last_contact"):
+        read_inputs(small_study["clinical"], path)
