@@ -38,6 +38,7 @@ crop and the threshold maps, so outlines can be traced with sub-pixel accuracy
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -330,14 +331,33 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
 
     ``members_mask`` marks the voxels that sample the neighbouring tissues; each is
     attributed to the nearest level (the lesion's own included) when close to it.
+    A side (darker or brighter) with no tissue level but with sample voxels clearly
+    beyond the lesion's band (a thin vessel, a sliver of fat: too few for a histogram
+    mode) gets a *minor* tissue made of those voxels.
     The tissue right outside a voxel (the one whose sample voxels weigh most nearby)
     sets the threshold on its side: half-way between ``mu`` and its local mean (a
-    Gaussian-weighted mean of its voxels). The other side, and places with no tissue
-    nearby or lesion-like tissue, keep the conservative defaults: half-way to the
+    Gaussian-weighted mean of its voxels). Elsewhere the defaults: half-way to the
     nearest darker and brighter tissue found anywhere around.
+
+    Returns the membership thresholds ``(lo, hi)`` (two-sided: without a tissue on a
+    side, ``mu`` ± an intrinsic band of the lesion's own spread), the thresholds for
+    the rim test ``(lo_r, hi_r)`` (from tissues only) and ``info``.
     """
     gap = max(band, 8.0)
-    lv = np.asarray(levels, float)
+    lv = [float(x) for x in levels]
+    w_in = float(eval(os.environ.get("WIN", "max(20.0, 2.0 * band)")))
+    idx = np.nonzero(members_mask)
+    vals = sm[idx]
+    minor: dict[int, np.ndarray] = {}
+    if os.environ.get("MINOR", "1") == "1":
+        for side in (-1, 1):
+            if any((x - mu) * side > gap for x in lv):
+                continue
+            tail = (vals - mu) * side > w_in
+            if tail.sum() >= max(8, 0.003 * vals.size):
+                lv.append(float(np.median(vals[tail])))
+                minor[len(lv) - 1] = tail
+    lv = np.asarray(lv, float)
     dark = lv[lv < mu - gap]
     bright = lv[lv > mu + gap]
     wide = max(60.0, 6.0 * band)
@@ -345,20 +365,23 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         "levels": [float(x) for x in lv],
         "dark": float(dark.max()) if dark.size else None,
         "bright": float(bright.min()) if bright.size else None,
+        "minor": [float(lv[c]) for c in minor],
         "same": 0.0,
     }
     lo0 = (mu + info["dark"]) / 2 if dark.size else mu - wide
     hi0 = (mu + info["bright"]) / 2 if bright.size else mu + wide
     lo = np.full(sm.shape, lo0, np.float32)
     hi = np.full(sm.shape, hi0, np.float32)
+    lo_m = np.full(sm.shape, max(lo0, mu - w_in), np.float32)
+    hi_m = np.full(sm.shape, min(hi0, mu + w_in), np.float32)
     if not lv.size:
-        return lo, hi, info
-    idx = np.nonzero(members_mask)
-    vals = sm[idx]
+        return lo_m, hi_m, lo, hi, info
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
     cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
+    for c, tail in minor.items():
+        cls[tail] = c
     # the tissue right outside decides: the class whose members weigh most nearby
     best_w = np.full(sm.shape, 1e-4, np.float32)
     best_c = np.full(sm.shape, -1, np.int16)
@@ -388,9 +411,11 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
             continue
         if lv[c] < mu:
             lo[at] = (mu + b[at]) / 2
+            lo_m[at] = lo[at]
         else:
             hi[at] = (mu + b[at]) / 2
-    return lo, hi, info
+            hi_m[at] = hi[at]
+    return lo_m, hi_m, lo, hi, info
 
 
 def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
@@ -571,10 +596,12 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
         foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
-        lo_b, hi_b, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
+        lo_b, hi_b, lo_r, hi_r, info = _local_limits(
+            sm, shell | foreign, levels, mu, band, spacing
+        )
         grow = (near > 3e-4) | reg
-        state = (bb, sb, lo_b, hi_b, grow)
-        new, opened_share = _region(sm, lo_b, hi_b, grow, sb, spacing)
+        state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow)
+        new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
         if new is None:
             return None
         full = np.zeros(smooth.shape, bool)
@@ -605,8 +632,10 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     if contrast is not None and contrast / 2 < 3.5 * max(spread, 1.0) and state is not None:
         # low contrast for the noise: the last pass again on a smoother image
         smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
-        bb, sb, lo_b, hi_b, grow = state
-        new, opened_share = _region(smooth2[bb], lo_b, hi_b, grow, sb, spacing, min_open=1.5)
+        bb, sb, lo_b, hi_b, lo_r, hi_r, grow = state
+        new, opened_share = _region(
+            smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
+        )
         if new is not None:
             region = np.zeros(smooth.shape, bool)
             region[bb] = new
@@ -616,10 +645,10 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
-def _region(sm, lo, hi, grow, sb, spacing, min_open: float = 0.0):
+def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
     the seed, opened and hole-filled; and the share the opening cut away."""
-    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo, hi, spacing)
+    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo_r, hi_r, spacing)
     base = _component_at(cand, sb, spacing)
     if base is None:
         return None, 0.0
