@@ -355,6 +355,17 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
                 continue
             tail = (vals - mu) * side > w_in
             if tail.sum() >= max(8, 0.003 * vals.size):
+                # a structure, not noise: voxels in clumps (noise beyond the band
+                # comes in specks of a few voxels)
+                t = np.zeros(sm.shape, bool)
+                t[idx[0][tail], idx[1][tail], idx[2][tail]] = True
+                lab, _n = ndi.label(t)
+                sizes = np.bincount(lab.ravel())
+                clump_mm3 = float(os.environ.get("CLUMP", "15"))
+                big = sizes >= max(3, clump_mm3 / float(np.prod(spacing)))
+                big[0] = False
+                tail &= big[lab[idx]]
+            if tail.sum() >= max(8, 0.003 * vals.size):
                 lv.append(float(np.median(vals[tail])))
                 minor[len(lv) - 1] = tail
     lv = np.asarray(lv, float)
