@@ -658,8 +658,10 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
 
 def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
-    the seed, opened and hole-filled; and the share the opening cut away."""
-    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo_r, hi_r, spacing)
+    the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; and the
+    share the opening and the cut took away."""
+    cand0 = (sm >= lo) & (sm <= hi) & ~_rim(sm, lo_r, hi_r, spacing)
+    cand = cand0 & grow
     base = _component_at(cand, sb, spacing)
     if base is None:
         return None, 0.0
@@ -668,8 +670,67 @@ def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
     if new is None:
         new = base
+    if os.environ.get("NECK", "1") == "1":
+        full = _component_at(cand0, sb, spacing)
+        full = new if full is None else (full | new)
+        kept = _cut_necks(full, sb, spacing, r_in)
+        if kept is not None:
+            cut = _component_at(new & kept, sb, spacing)
+            if cut is not None:
+                new = cut
     share = 1.0 - new.sum() / max(base.sum(), 1)
     return _fill_holes(new), share
+
+
+#: Neck cut: ball radius as a share of the lesion's inscribed radius, and its bounds.
+NECK_SHARE = 0.5
+NECK_MIN_MM = 1.5
+NECK_MAX_MM = 8.0
+#: A part outside the opened body that reaches further than this many ball radii
+#: from it is a structure the region ran into (a vessel, a wall), not a lobe.
+NECK_REACH = 2.0
+
+
+def _cut_necks(region, sb, spacing, r_in):
+    """The region without the structures it runs into through a neck.
+
+    An opening by a ball of ``NECK_SHARE`` × the lesion's inscribed radius ``r_in``
+    (the body around the seed; distance transforms, exact on the anisotropic grid)
+    leaves the lesion's body; of what it removes, the parts that stay close to the
+    body (bumps, lobes: reaching at most ``NECK_REACH`` ball radii from it) come back,
+    those reaching further (a vessel, a wall, a sheet along an interface) are cut
+    one voxel beyond the body. None when the lesion is too thin to tell.
+    """
+    share = float(os.environ.get("NECK_SHARE", NECK_SHARE))
+    reach = float(os.environ.get("NECK_REACH", NECK_REACH))
+    rho = float(np.clip(share * r_in, NECK_MIN_MM, NECK_MAX_MM))
+    if rho < 1.5 * min(spacing[1:]):
+        return None
+    bb = _bbox(region, (1, 1, 1))
+    sub = region[bb]
+    s = np.asarray(sb) - np.array([b.start for b in bb])
+    d_in = ndi.distance_transform_edt(sub, sampling=spacing)
+    core = d_in > rho
+    if not core.any():
+        return None
+    body = _component_at(core, s, spacing, search_mm=max(r_in * 2, 5.0))
+    if body is None:
+        return None
+    d_out = ndi.distance_transform_edt(~body, sampling=spacing)
+    beyond = d_out - rho  # ≈ distance from the opened body
+    opened = sub & (beyond <= 0)
+    resid = sub & ~opened
+    lab, n = ndi.label(resid, structure=np.ones((3, 3, 3), bool))
+    keep = opened.copy()
+    if n:
+        reach_max = ndi.maximum(beyond, lab, index=np.arange(1, n + 1))
+        ok = np.zeros(n + 1, bool)
+        ok[1:] = np.asarray(reach_max) <= reach * rho
+        keep |= ok[lab] & resid
+        keep |= resid & (beyond <= min(spacing[1:]) * 1.01)
+    out = np.zeros(region.shape, bool)
+    out[bb] = keep
+    return out
 
 
 def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
