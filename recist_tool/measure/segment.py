@@ -351,9 +351,9 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
     minor: dict[int, np.ndarray] = {}
     if os.environ.get("MINOR", "1") == "1":
         for side in (-1, 1):
-            if any((x - mu) * side > gap for x in lv):
-                continue
-            tail = (vals - mu) * side > w_in
+            beyond = [x for x in lv if (x - mu) * side > gap]
+            ext = max(beyond, key=lambda x: x * side) if beyond else mu
+            tail = (vals - ext) * side > w_in
             if tail.sum() >= max(8, 0.003 * vals.size):
                 # a structure, not noise: voxels in clumps (noise beyond the band
                 # comes in specks of a few voxels)
