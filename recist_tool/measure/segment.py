@@ -282,6 +282,28 @@ def _seed_stats(smooth: np.ndarray, raw: np.ndarray, seed, spacing):
     return mu, spread, noise
 
 
+def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> float:
+    """Noise (HU, robust std) of the smoothed crop: differences between voxels
+    ``step_mm`` apart in-plane (beyond the noise's correlation), among voxels near the
+    lesion's level; edges are a minority, the median absolute deviation ignores them."""
+    near = np.abs(sm - mu) <= 60.0
+    diffs = []
+    for axis in (1, 2):
+        d = max(1, round(step_mm / spacing[axis]))
+        if sm.shape[axis] <= d:
+            continue
+        a = np.take(sm, range(d, sm.shape[axis]), axis=axis)
+        b = np.take(sm, range(0, sm.shape[axis] - d), axis=axis)
+        ok = np.take(near, range(d, sm.shape[axis]), axis=axis) & np.take(
+            near, range(0, sm.shape[axis] - d), axis=axis
+        )
+        diffs.append((a - b)[ok])
+    v = np.concatenate(diffs) if diffs else np.array([], np.float32)
+    if v.size < 50:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(2.0))
+
+
 def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
     """Tissue levels among ``values``: histogram modes holding at least ``min_share``
     of the values (and 10 voxels) near them, where values crowd at least three times as
@@ -586,6 +608,11 @@ def _trim(sl: slice, f: int) -> slice:
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     smooth = _smooth(raw, spacing)
     mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
+    # a few millimetres around the seed hold few independent noise samples: the
+    # smoothed image's noise over the crop
+    sm_noise = _smooth_noise(smooth, mu, spacing)
+    if os.environ.get("SNOISE", "0") == "1":
+        spread = max(spread, sm_noise)
     band = float(np.clip(3.0 * spread, 8.0, 25.0))
     mu0, band0 = mu, band
     region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
@@ -605,7 +632,8 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         gap = max(band, 8.0)
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
-        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
+        fgap = max(gap, float(os.environ.get("FK", "3")) * sm_noise)
+        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(
             sm, shell | foreign, levels, mu, band, spacing
