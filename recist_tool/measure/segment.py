@@ -304,6 +304,17 @@ def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> f
     return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(2.0))
 
 
+def _gradient_mm(sm: np.ndarray, spacing) -> np.ndarray:
+    """Gradient magnitude (HU/mm), in-plane (and across thin slices)."""
+    g2 = np.zeros(sm.shape, np.float32)
+    for axis, step in enumerate(spacing):
+        if sm.shape[axis] < 2 or (axis == 0 and step > 1.25):
+            continue
+        g = np.gradient(sm, axis=axis) / np.float32(step)
+        g2 += g * g
+    return np.sqrt(g2)
+
+
 def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
     """Tissue levels among ``values``: histogram modes holding at least ``min_share``
     of the values (and 10 voxels) near them, where values crowd at least three times as
@@ -412,7 +423,12 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
-    cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
+    if os.environ.get("RELCAP", "1") == "1":
+        # a tissue far from the lesion's level (lung) takes its smear too
+        cap = np.maximum(max(gap, 15.0), 0.25 * np.abs(all_lv - mu))[cls]
+    else:
+        cap = max(gap, 15.0)
+    cls[(cls == len(lv)) | (dist.min(axis=1) > cap)] = -1
     for c, tail in minor.items():
         cls[tail] = c
     # the tissue right outside decides: the class whose members weigh most nearby
@@ -634,6 +650,12 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
         fgap = max(gap, float(os.environ.get("FK", "3")) * sm_noise)
         foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
+        if os.environ.get("PURE", "0") == "1":
+            # tissue samples are pure tissue: not the partial volume of a steep edge
+            # (the blur between a lesion and lung passes through a wall's level)
+            pure = _gradient_mm(sm, spacing) <= max(25.0, 6.0 * sm_noise)
+            shell &= pure
+            foreign &= pure
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(
             sm, shell | foreign, levels, mu, band, spacing
