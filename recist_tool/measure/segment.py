@@ -423,7 +423,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
-    if os.environ.get("RELCAP", "1") == "1":
+    if os.environ.get("RELCAP", "0") == "1":
         # a tissue far from the lesion's level (lung) takes its smear too
         cap = np.maximum(max(gap, 15.0), 0.25 * np.abs(all_lv - mu))[cls]
     else:
@@ -465,6 +465,42 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
             hi[at] = (mu + b[at]) / 2
             hi_m[at] = hi[at]
     return lo_m, hi_m, lo, hi, info
+
+
+#: Distance (mm) beyond the region where the tissue outside it is sampled (beyond
+#: the blur of its edge).
+OUTSIDE_MM = 3.0
+
+
+def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info):
+    """Membership thresholds from the tissue right outside each part of the edge.
+
+    The tissue outside is sampled :data:`OUTSIDE_MM` beyond the region (a local mean
+    over voxels at least that far out); each voxel takes the sample at the nearest
+    such voxel: half-way between ``mu`` and it on its side (the half-maximum of that
+    edge, whatever the tissue: lung, a wall, a vessel). Where the sample is
+    lesion-like (the region has not reached the edge yet) the defaults ``lo_d``,
+    ``hi_d`` stay.
+    """
+    d_reg = ndi.distance_transform_edt(~reg, sampling=spacing)
+    out = d_reg >= float(os.environ.get("OUT_MM", OUTSIDE_MM))
+    if not out.any():
+        return lo_d, hi_d
+    w = _blur(out, 1.0, spacing, truncate=3.0)
+    m = _blur(np.where(out, sm, 0.0), 1.0, spacing, truncate=3.0) / np.maximum(w, 1e-6)
+    idx = ndi.distance_transform_edt(
+        ~out, sampling=spacing, return_distances=False, return_indices=True
+    )
+    t = m[idx[0], idx[1], idx[2]]
+    gap = max(band, 8.0)
+    lo = lo_d.copy()
+    hi = hi_d.copy()
+    dark = t < mu - gap
+    bright = t > mu + gap
+    lo[dark] = (mu + t[dark]) / 2
+    hi[bright] = (mu + t[bright]) / 2
+    info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
+    return lo, hi
 
 
 def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
@@ -660,6 +696,8 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(
             sm, shell | foreign, levels, mu, band, spacing
         )
+        if os.environ.get("TOUT", "1") == "1":
+            lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_b, hi_b, info)
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow)
         new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
