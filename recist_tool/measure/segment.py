@@ -676,6 +676,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     info: dict = {}
     opened_share = 0.0
     converged = False
+    grown = 0.0
     state = None
     for _ in range(MAX_ITERATIONS):
         bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
@@ -706,6 +707,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         full = np.zeros(smooth.shape, bool)
         full[bb] = new
         changed = (full ^ region).sum() / max(full.sum(), 1)
+        grown = (full.sum() - region.sum()) / max(region.sum(), 1)
         region = full
         lo.fill(lo_b.flat[0] if lo_b.size else mu - band)
         hi.fill(hi_b.flat[0] if hi_b.size else mu + band)
@@ -720,10 +722,11 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
                 mu = m
                 spread = 1.4826 * float(np.median(np.abs(vals - m)))
                 band = float(np.clip(3.0 * spread, 8.0, max(band0, 25.0)))
-        if changed < 0.01:
+        # stable, or only jittering at the edge (noise) without growing
+        if changed < 0.01 or (changed < 0.05 and abs(grown) < 0.01):
             converged = True
             break
-    info["converged"] = converged
+    info["converged"] = converged or grown < 0.03
     # half the contrast to the nearest tissue, against the smoothed noise
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)
