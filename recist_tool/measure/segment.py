@@ -611,6 +611,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
     seed = np.asarray(seed, int)
     size = size_hint_mm if size_hint_mm else _quick_extent_mm(volume_array, seed, spacing)
     radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
+    refined = False
     while True:
         # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
         # outline keeps the axes accurate at that size)
@@ -629,12 +630,19 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         region = seg[0]
         nz_ = np.nonzero(region)
         ext = max((np.ptp(a) + 1) * d for a, d in zip(nz_, sp, strict=True))
+        if os.environ.get("DBGX"): print("F", f, "ext", ext, "size", size, "radius", radius)
         if _touches_border(region, box, shape) and radius < MAX_RADIUS_MM:
             radius = float(min(MAX_RADIUS_MM, max(radius * 1.6, 0.6 * ext + 12.0)))
             size = max(size, ext)
             continue
-        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0:
+        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 and not refined:
             size = ext  # much larger than the quick look said: redo it coarse (faster)
+            continue
+        if f > 1 and ext < 0.75 * COARSE_ABOVE_MM and not refined:
+            # much smaller than the quick look said (it ran into a neighbour): the
+            # fine grid (a coarse one would cost accuracy)
+            size, refined = ext, True
+            radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
             continue
         region, smooth, lo, hi, mu, noise, info, flags = seg
         if _touches_border(region, box, shape):
