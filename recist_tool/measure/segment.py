@@ -38,6 +38,7 @@ crop and the threshold maps, so outlines can be traced with sub-pixel accuracy
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -281,6 +282,39 @@ def _seed_stats(smooth: np.ndarray, raw: np.ndarray, seed, spacing):
     return mu, spread, noise
 
 
+def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> float:
+    """Noise (HU, robust std) of the smoothed crop: differences between voxels
+    ``step_mm`` apart in-plane (beyond the noise's correlation), among voxels near the
+    lesion's level; edges are a minority, the median absolute deviation ignores them."""
+    near = np.abs(sm - mu) <= 60.0
+    diffs = []
+    for axis in (1, 2):
+        d = max(1, round(step_mm / spacing[axis]))
+        if sm.shape[axis] <= d:
+            continue
+        a = np.take(sm, range(d, sm.shape[axis]), axis=axis)
+        b = np.take(sm, range(0, sm.shape[axis] - d), axis=axis)
+        ok = np.take(near, range(d, sm.shape[axis]), axis=axis) & np.take(
+            near, range(0, sm.shape[axis] - d), axis=axis
+        )
+        diffs.append((a - b)[ok])
+    v = np.concatenate(diffs) if diffs else np.array([], np.float32)
+    if v.size < 50:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(2.0))
+
+
+def _gradient_mm(sm: np.ndarray, spacing) -> np.ndarray:
+    """Gradient magnitude (HU/mm), in-plane (and across thin slices)."""
+    g2 = np.zeros(sm.shape, np.float32)
+    for axis, step in enumerate(spacing):
+        if sm.shape[axis] < 2 or (axis == 0 and step > 1.25):
+            continue
+        g = np.gradient(sm, axis=axis) / np.float32(step)
+        g2 += g * g
+    return np.sqrt(g2)
+
+
 def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
     """Tissue levels among ``values``: histogram modes holding at least ``min_share``
     of the values (and 10 voxels) near them, where values crowd at least three times as
@@ -330,14 +364,44 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
 
     ``members_mask`` marks the voxels that sample the neighbouring tissues; each is
     attributed to the nearest level (the lesion's own included) when close to it.
+    A side (darker or brighter) with no tissue level but with sample voxels clearly
+    beyond the lesion's band (a thin vessel, a sliver of fat: too few for a histogram
+    mode) gets a *minor* tissue made of those voxels.
     The tissue right outside a voxel (the one whose sample voxels weigh most nearby)
     sets the threshold on its side: half-way between ``mu`` and its local mean (a
-    Gaussian-weighted mean of its voxels). The other side, and places with no tissue
-    nearby or lesion-like tissue, keep the conservative defaults: half-way to the
+    Gaussian-weighted mean of its voxels). Elsewhere the defaults: half-way to the
     nearest darker and brighter tissue found anywhere around.
+
+    Returns the membership thresholds ``(lo, hi)`` (two-sided: without a tissue on a
+    side, ``mu`` ± an intrinsic band of the lesion's own spread), the thresholds for
+    the rim test ``(lo_r, hi_r)`` (from tissues only) and ``info``.
     """
     gap = max(band, 8.0)
-    lv = np.asarray(levels, float)
+    lv = [float(x) for x in levels]
+    w_in = float(eval(os.environ.get("WIN", "max(20.0, 2.0 * band)")))
+    idx = np.nonzero(members_mask)
+    vals = sm[idx]
+    minor: dict[int, np.ndarray] = {}
+    if os.environ.get("MINOR", "1") == "1":
+        for side in (-1, 1):
+            beyond = [x for x in lv if (x - mu) * side > gap]
+            ext = max(beyond, key=lambda x: x * side) if beyond else mu
+            tail = (vals - ext) * side > w_in
+            if tail.sum() >= max(8, 0.003 * vals.size):
+                # a structure, not noise: voxels in clumps (noise beyond the band
+                # comes in specks of a few voxels)
+                t = np.zeros(sm.shape, bool)
+                t[idx[0][tail], idx[1][tail], idx[2][tail]] = True
+                lab, _n = ndi.label(t)
+                sizes = np.bincount(lab.ravel())
+                clump_mm3 = float(os.environ.get("CLUMP", "15"))
+                big = sizes >= max(3, clump_mm3 / float(np.prod(spacing)))
+                big[0] = False
+                tail &= big[lab[idx]]
+            if tail.sum() >= max(8, 0.003 * vals.size):
+                lv.append(float(np.median(vals[tail])))
+                minor[len(lv) - 1] = tail
+    lv = np.asarray(lv, float)
     dark = lv[lv < mu - gap]
     bright = lv[lv > mu + gap]
     wide = max(60.0, 6.0 * band)
@@ -345,20 +409,28 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         "levels": [float(x) for x in lv],
         "dark": float(dark.max()) if dark.size else None,
         "bright": float(bright.min()) if bright.size else None,
+        "minor": [float(lv[c]) for c in minor],
         "same": 0.0,
     }
     lo0 = (mu + info["dark"]) / 2 if dark.size else mu - wide
     hi0 = (mu + info["bright"]) / 2 if bright.size else mu + wide
     lo = np.full(sm.shape, lo0, np.float32)
     hi = np.full(sm.shape, hi0, np.float32)
+    lo_m = np.full(sm.shape, max(lo0, mu - w_in), np.float32)
+    hi_m = np.full(sm.shape, min(hi0, mu + w_in), np.float32)
     if not lv.size:
-        return lo, hi, info
-    idx = np.nonzero(members_mask)
-    vals = sm[idx]
+        return lo_m, hi_m, lo, hi, info
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
-    cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
+    if os.environ.get("RELCAP", "0") == "1":
+        # a tissue far from the lesion's level (lung) takes its smear too
+        cap = np.maximum(max(gap, 15.0), 0.25 * np.abs(all_lv - mu))[cls]
+    else:
+        cap = max(gap, 15.0)
+    cls[(cls == len(lv)) | (dist.min(axis=1) > cap)] = -1
+    for c, tail in minor.items():
+        cls[tail] = c
     # the tissue right outside decides: the class whose members weigh most nearby
     best_w = np.full(sm.shape, 1e-4, np.float32)
     best_c = np.full(sm.shape, -1, np.int16)
@@ -388,9 +460,80 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
             continue
         if lv[c] < mu:
             lo[at] = (mu + b[at]) / 2
+            lo_m[at] = lo[at]
         else:
             hi[at] = (mu + b[at]) / 2
-    return lo, hi, info
+            hi_m[at] = hi[at]
+    return lo_m, hi_m, lo, hi, info
+
+
+#: Distance (mm) beyond the region where the tissue outside it is sampled (beyond
+#: the blur of its edge).
+OUTSIDE_MM = 3.0
+
+
+def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5):
+    """Membership thresholds from the tissue right outside each part of the edge.
+
+    The tissue outside is sampled :data:`OUTSIDE_MM` beyond the region (a local mean
+    over voxels at least that far out); each voxel takes the sample at the nearest
+    such voxel: half-way between ``mu`` and it on its side (the half-maximum of that
+    edge, whatever the tissue: lung, a wall, a vessel). Where the sample is
+    lesion-like (the region has not reached the edge yet) the defaults ``lo_d``,
+    ``hi_d`` stay.
+    """
+    d_reg = ndi.distance_transform_edt(~reg, sampling=spacing)
+    out = d_reg >= float(os.environ.get("OUT_MM", OUTSIDE_MM))
+    if not out.any():
+        return lo_d, hi_d
+    w = _blur(out, 1.0, spacing, truncate=3.0)
+    m = _blur(np.where(out, sm, 0.0), 1.0, spacing, truncate=3.0) / np.maximum(w, 1e-6)
+    idx = ndi.distance_transform_edt(
+        ~out, sampling=spacing, return_distances=False, return_indices=True
+    )
+    t = m[idx[0], idx[1], idx[2]]
+    gap = max(band, 8.0)
+    lo = lo_d.copy()
+    hi = hi_d.copy()
+    dark = t < mu - gap
+    bright = t > mu + gap
+    lo[dark] = t[dark] + frac * (mu - t[dark])
+    hi[bright] = t[bright] + frac * (mu - t[bright])
+    info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
+    return lo, hi
+
+
+#: In-plane point-spread of the scanner (Gaussian σ, mm) assumed for the
+#: curvature correction (:func:`_edge_fraction`); soft-tissue kernels: 0.4–0.6 mm.
+SCANNER_PSF_MM = 0.5
+
+
+def _edge_fraction(reg: np.ndarray, spacing, smooth_mm: float) -> float:
+    """Where between the tissue outside (0) and the lesion (1) the blurred edge of
+    a convex lesion crosses its true surface.
+
+    Blurring a curved surface moves its half-maximum inwards by about
+    ``δ = (σ_t1² + σ_t2²) / (2 R)`` (σ_t: blur along the two tangents, R: radius),
+    so a half-way threshold shrinks small lesions (a 10 mm nodule by ~0.3 mm a
+    side with 1.6 mm smoothing). The value at the true surface is
+    ``0.5 − δ / (σ_n √(2π))`` of the contrast (σ_n: blur across the edge, in-plane
+    at the lesion's widest, where its axes are measured). R is the radius of the
+    sphere of the region's volume; σ combines the smoothing, the scanner's PSF and
+    the slice profile.
+    """
+    if os.environ.get("CURV", "1") != "1":
+        return 0.5
+    n = int(reg.sum())
+    if n == 0:
+        return 0.5
+    vol_mm3 = n * float(np.prod(spacing))
+    r = (3.0 * vol_mm3 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    dz = float(spacing[0])
+    sz_vox = _sigma_vox(spacing, smooth_mm)[0]
+    s_xy2 = smooth_mm**2 + SCANNER_PSF_MM**2
+    s_z2 = dz**2 / 12.0 + (sz_vox * dz) ** 2
+    delta = 0.5 * (s_xy2 + s_z2) / max(r, 1.0)
+    return float(np.clip(0.5 - delta / (math.sqrt(s_xy2) * math.sqrt(2 * math.pi)), 0.35, 0.5))
 
 
 def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
@@ -501,6 +644,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
     seed = np.asarray(seed, int)
     size = size_hint_mm if size_hint_mm else _quick_extent_mm(volume_array, seed, spacing)
     radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
+    refined = False
     while True:
         # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
         # outline keeps the axes accurate at that size)
@@ -519,12 +663,19 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         region = seg[0]
         nz_ = np.nonzero(region)
         ext = max((np.ptp(a) + 1) * d for a, d in zip(nz_, sp, strict=True))
+        if os.environ.get("DBGX"): print("F", f, "ext", ext, "size", size, "radius", radius)
         if _touches_border(region, box, shape) and radius < MAX_RADIUS_MM:
             radius = float(min(MAX_RADIUS_MM, max(radius * 1.6, 0.6 * ext + 12.0)))
             size = max(size, ext)
             continue
-        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0:
+        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 and not refined:
             size = ext  # much larger than the quick look said: redo it coarse (faster)
+            continue
+        if f > 1 and ext < 0.75 * COARSE_ABOVE_MM and not refined:
+            # much smaller than the quick look said (it ran into a neighbour): the
+            # fine grid (a coarse one would cost accuracy)
+            size, refined = ext, True
+            radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
             continue
         region, smooth, lo, hi, mu, noise, info, flags = seg
         if _touches_border(region, box, shape):
@@ -550,6 +701,11 @@ def _trim(sl: slice, f: int) -> slice:
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     smooth = _smooth(raw, spacing)
     mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
+    # a few millimetres around the seed hold few independent noise samples: the
+    # smoothed image's noise over the crop
+    sm_noise = _smooth_noise(smooth, mu, spacing)
+    if os.environ.get("SNOISE", "0") == "1":
+        spread = max(spread, sm_noise)
     band = float(np.clip(3.0 * spread, 8.0, 25.0))
     mu0, band0 = mu, band
     region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
@@ -561,6 +717,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     info: dict = {}
     opened_share = 0.0
     converged = False
+    grown = 0.0
     state = None
     for _ in range(MAX_ITERATIONS):
         bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
@@ -569,17 +726,33 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         gap = max(band, 8.0)
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
-        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
+        fgap = max(gap, float(os.environ.get("FK", "3")) * sm_noise)
+        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
+        if os.environ.get("PURE", "0") == "1":
+            # tissue samples are pure tissue: not the partial volume of a steep edge
+            # (the blur between a lesion and lung passes through a wall's level)
+            pure = _gradient_mm(sm, spacing) <= max(25.0, 6.0 * sm_noise)
+            shell &= pure
+            foreign &= pure
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
-        lo_b, hi_b, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
+        lo_b, hi_b, lo_r, hi_r, info = _local_limits(
+            sm, shell | foreign, levels, mu, band, spacing
+        )
+        lo_d, hi_d = lo_b, hi_b
+        if os.environ.get("TOUT", "1") == "1":
+            frac = _edge_fraction(reg, spacing, SMOOTH_MM)
+            lo_b, hi_b = _outside_limits(
+                sm, reg, mu, band, spacing, lo_d, hi_d, info, frac
+            )
         grow = (near > 3e-4) | reg
-        state = (bb, sb, lo_b, hi_b, grow)
-        new, opened_share = _region(sm, lo_b, hi_b, grow, sb, spacing)
+        state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
+        new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
         if new is None:
             return None
         full = np.zeros(smooth.shape, bool)
         full[bb] = new
         changed = (full ^ region).sum() / max(full.sum(), 1)
+        grown = (full.sum() - region.sum()) / max(region.sum(), 1)
         region = full
         lo.fill(lo_b.flat[0] if lo_b.size else mu - band)
         hi.fill(hi_b.flat[0] if hi_b.size else mu + band)
@@ -594,10 +767,11 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
                 mu = m
                 spread = 1.4826 * float(np.median(np.abs(vals - m)))
                 band = float(np.clip(3.0 * spread, 8.0, max(band0, 25.0)))
-        if changed < 0.01:
+        # stable, or only jittering at the edge (noise) without growing
+        if changed < 0.01 or (changed < 0.05 and abs(grown) < 0.01):
             converged = True
             break
-    info["converged"] = converged
+    info["converged"] = converged or grown < 0.03
     # half the contrast to the nearest tissue, against the smoothed noise
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)
@@ -605,8 +779,16 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     if contrast is not None and contrast / 2 < 3.5 * max(spread, 1.0) and state is not None:
         # low contrast for the noise: the last pass again on a smoother image
         smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
-        bb, sb, lo_b, hi_b, grow = state
-        new, opened_share = _region(smooth2[bb], lo_b, hi_b, grow, sb, spacing, min_open=1.5)
+        bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu_s, band_s = state
+        if os.environ.get("TOUT", "1") == "1" and os.environ.get("CURV", "1") == "1":
+            frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
+            lo_b, hi_b = _outside_limits(
+                smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
+            )
+            lo[bb], hi[bb] = lo_b, hi_b
+        new, opened_share = _region(
+            smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
+        )
         if new is not None:
             region = np.zeros(smooth.shape, bool)
             region[bb] = new
@@ -616,10 +798,12 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
-def _region(sm, lo, hi, grow, sb, spacing, min_open: float = 0.0):
+def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
-    the seed, opened and hole-filled; and the share the opening cut away."""
-    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo, hi, spacing)
+    the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; and the
+    share the opening and the cut took away."""
+    cand0 = (sm >= lo) & (sm <= hi) & ~_rim(sm, lo_r, hi_r, spacing)
+    cand = cand0 & grow
     base = _component_at(cand, sb, spacing)
     if base is None:
         return None, 0.0
@@ -628,8 +812,67 @@ def _region(sm, lo, hi, grow, sb, spacing, min_open: float = 0.0):
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
     if new is None:
         new = base
+    if os.environ.get("NECK", "1") == "1":
+        full = _component_at(cand0, sb, spacing)
+        full = new if full is None else (full | new)
+        kept = _cut_necks(full, sb, spacing, r_in)
+        if kept is not None:
+            cut = _component_at(new & kept, sb, spacing)
+            if cut is not None:
+                new = cut
     share = 1.0 - new.sum() / max(base.sum(), 1)
     return _fill_holes(new), share
+
+
+#: Neck cut: ball radius as a share of the lesion's inscribed radius, and its bounds.
+NECK_SHARE = 0.5
+NECK_MIN_MM = 1.5
+NECK_MAX_MM = 8.0
+#: A part outside the opened body that reaches further than this many ball radii
+#: from it is a structure the region ran into (a vessel, a wall), not a lobe.
+NECK_REACH = 2.0
+
+
+def _cut_necks(region, sb, spacing, r_in):
+    """The region without the structures it runs into through a neck.
+
+    An opening by a ball of ``NECK_SHARE`` × the lesion's inscribed radius ``r_in``
+    (the body around the seed; distance transforms, exact on the anisotropic grid)
+    leaves the lesion's body; of what it removes, the parts that stay close to the
+    body (bumps, lobes: reaching at most ``NECK_REACH`` ball radii from it) come back,
+    those reaching further (a vessel, a wall, a sheet along an interface) are cut
+    one voxel beyond the body. None when the lesion is too thin to tell.
+    """
+    share = float(os.environ.get("NECK_SHARE", NECK_SHARE))
+    reach = float(os.environ.get("NECK_REACH", NECK_REACH))
+    rho = float(np.clip(share * r_in, NECK_MIN_MM, NECK_MAX_MM))
+    if rho < 1.5 * min(spacing[1:]):
+        return None
+    bb = _bbox(region, (1, 1, 1))
+    sub = region[bb]
+    s = np.asarray(sb) - np.array([b.start for b in bb])
+    d_in = ndi.distance_transform_edt(sub, sampling=spacing)
+    core = d_in > rho
+    if not core.any():
+        return None
+    body = _component_at(core, s, spacing, search_mm=max(r_in * 2, 5.0))
+    if body is None:
+        return None
+    d_out = ndi.distance_transform_edt(~body, sampling=spacing)
+    beyond = d_out - rho  # ≈ distance from the opened body
+    opened = sub & (beyond <= 0)
+    resid = sub & ~opened
+    lab, n = ndi.label(resid, structure=np.ones((3, 3, 3), bool))
+    keep = opened.copy()
+    if n:
+        reach_max = ndi.maximum(beyond, lab, index=np.arange(1, n + 1))
+        ok = np.zeros(n + 1, bool)
+        ok[1:] = np.asarray(reach_max) <= reach * rho
+        keep |= ok[lab] & resid
+        keep |= resid & (beyond <= min(spacing[1:]) * 1.01)
+    out = np.zeros(region.shape, bool)
+    out[bb] = keep
+    return out
 
 
 def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
