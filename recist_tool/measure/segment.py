@@ -14,20 +14,26 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
    structure it grew into), the histogram's modes are the neighbouring tissues (liver,
    fat, lung, vessel, muscle, chest wall). Partial-volume smear between two tissues is
    not a mode.
-4. **Local thresholds.** Near each part of the edge, the threshold towards darker
-   tissue is half-way between the lesion and the nearest-in-density darker tissue
-   present *there* (a Gaussian-weighted local mean of that tissue), likewise towards
-   brighter tissue: the half-maximum of each blurred edge, so the outline is unbiased
-   whatever touches the lesion. Where no tissue is present, half-way to the nearest
-   tissue found anywhere around.
+   A side with no mode but with clumps of shell voxels clearly beyond the lesion's
+   band (a thin vessel, a sliver of fat) gets a *minor* tissue from them.
+4. **Local thresholds.** Each voxel takes the tissue sampled 3 mm beyond the region
+   at the nearest point (a local mean): the threshold on that side is the
+   half-maximum of that edge, half-way between the lesion and that tissue, so the
+   outline is unbiased whatever touches the lesion (lung, a wall, a vessel). The
+   fraction is lowered slightly for small lesions (a blurred convex edge's
+   half-maximum lies ~σ²/R inside the true surface). Where the sample is
+   lesion-like, the levels of the tissues around (histogram modes, the tissue whose
+   samples weigh most nearby) or, without any on a side, the lesion's own band.
 5. **Rims excluded.** The blurred edge between a darker and a brighter tissue passes
    through the lesion's level (lung and chest wall, fat and a contrast-filled
    vessel): voxels with darker tissue on one side and brighter on the opposite side
    within 3 mm are not lesion.
 6. **Region**: voxels within the thresholds, connected to the seed, grown by at most
-   ~5 mm per pass (steps 3–6 repeat until the region is stable), opened (a ball
-   sized to the lesion, ≤ 2 mm, then reconstructed: thin bridges into touching
-   structures go, the outline's bumps stay), holes filled.
+   ~5 mm per pass (steps 3–6 repeat until the region is stable, or only jitters at
+   the edge), opened (a ball sized to the lesion, ≤ 2 mm, then reconstructed: thin
+   bridges into touching structures go, the outline's bumps stay), cut at necks
+   (parts beyond a neck that reach far from the lesion's body are a structure it ran
+   into, lobes stay close), holes filled.
 7. **Low contrast for the noise**: the last pass is redone on a more smoothed image.
 
 :func:`segment` returns a :class:`Segmentation` in crop coordinates with the smoothed
@@ -38,7 +44,6 @@ crop and the threshold maps, so outlines can be traced with sub-pixel accuracy
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +72,12 @@ PRESENCE_MM = 1.25
 #: Depth (mm) inside the region from which non-lesion-like voxels count as a
 #: structure the region grew into (beyond the blur of its own edge).
 FOREIGN_MM = 2.5
+#: ... and how far from the lesion's level, in units of the smoothed image's noise
+#: measured over the crop (the seed's few millimetres hold too few noise samples).
+FOREIGN_NOISE_K = 3.0
+#: Smallest clump (mm³) of shell voxels beyond the lesion's band that makes a
+#: *minor* tissue (a thin vessel, a sliver of fat); noise comes in smaller specks.
+MINOR_CLUMP_MM3 = 15.0
 
 
 @dataclass
@@ -286,6 +297,8 @@ def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> f
     """Noise (HU, robust std) of the smoothed crop: differences between voxels
     ``step_mm`` apart in-plane (beyond the noise's correlation), among voxels near the
     lesion's level; edges are a minority, the median absolute deviation ignores them."""
+    if sm.size > 200_000:  # a sample of the slices is plenty
+        sm = sm[:: max(1, sm.shape[0] // 8)]
     near = np.abs(sm - mu) <= 60.0
     diffs = []
     for axis in (1, 2):
@@ -302,17 +315,6 @@ def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> f
     if v.size < 50:
         return 0.0
     return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(2.0))
-
-
-def _gradient_mm(sm: np.ndarray, spacing) -> np.ndarray:
-    """Gradient magnitude (HU/mm), in-plane (and across thin slices)."""
-    g2 = np.zeros(sm.shape, np.float32)
-    for axis, step in enumerate(spacing):
-        if sm.shape[axis] < 2 or (axis == 0 and step > 1.25):
-            continue
-        g = np.gradient(sm, axis=axis) / np.float32(step)
-        g2 += g * g
-    return np.sqrt(g2)
 
 
 def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
@@ -378,29 +380,28 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
     """
     gap = max(band, 8.0)
     lv = [float(x) for x in levels]
-    w_in = float(eval(os.environ.get("WIN", "max(20.0, 2.0 * band)")))
+    # the lesion's intrinsic band (two-sided membership) and the minor tissues' margin
+    w_in = max(20.0, 2.0 * band)
     idx = np.nonzero(members_mask)
     vals = sm[idx]
     minor: dict[int, np.ndarray] = {}
-    if os.environ.get("MINOR", "1") == "1":
-        for side in (-1, 1):
-            beyond = [x for x in lv if (x - mu) * side > gap]
-            ext = max(beyond, key=lambda x: x * side) if beyond else mu
-            tail = (vals - ext) * side > w_in
-            if tail.sum() >= max(8, 0.003 * vals.size):
-                # a structure, not noise: voxels in clumps (noise beyond the band
-                # comes in specks of a few voxels)
-                t = np.zeros(sm.shape, bool)
-                t[idx[0][tail], idx[1][tail], idx[2][tail]] = True
-                lab, _n = ndi.label(t)
-                sizes = np.bincount(lab.ravel())
-                clump_mm3 = float(os.environ.get("CLUMP", "15"))
-                big = sizes >= max(3, clump_mm3 / float(np.prod(spacing)))
-                big[0] = False
-                tail &= big[lab[idx]]
-            if tail.sum() >= max(8, 0.003 * vals.size):
-                lv.append(float(np.median(vals[tail])))
-                minor[len(lv) - 1] = tail
+    for side in (-1, 1):
+        beyond = [x for x in lv if (x - mu) * side > gap]
+        ext = max(beyond, key=lambda x: x * side) if beyond else mu
+        tail = (vals - ext) * side > w_in
+        if tail.sum() >= max(8, 0.003 * vals.size):
+            # a structure, not noise: voxels in clumps (noise beyond the band
+            # comes in specks of a few voxels)
+            t = np.zeros(sm.shape, bool)
+            t[idx[0][tail], idx[1][tail], idx[2][tail]] = True
+            lab, _n = ndi.label(t)
+            sizes = np.bincount(lab.ravel())
+            big = sizes >= max(3, MINOR_CLUMP_MM3 / float(np.prod(spacing)))
+            big[0] = False
+            tail &= big[lab[idx]]
+        if tail.sum() >= max(8, 0.003 * vals.size):
+            lv.append(float(np.median(vals[tail])))
+            minor[len(lv) - 1] = tail
     lv = np.asarray(lv, float)
     dark = lv[lv < mu - gap]
     bright = lv[lv > mu + gap]
@@ -423,12 +424,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
-    if os.environ.get("RELCAP", "0") == "1":
-        # a tissue far from the lesion's level (lung) takes its smear too
-        cap = np.maximum(max(gap, 15.0), 0.25 * np.abs(all_lv - mu))[cls]
-    else:
-        cap = max(gap, 15.0)
-    cls[(cls == len(lv)) | (dist.min(axis=1) > cap)] = -1
+    cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
     for c, tail in minor.items():
         cls[tail] = c
     # the tissue right outside decides: the class whose members weigh most nearby
@@ -483,7 +479,7 @@ def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 
     ``hi_d`` stay.
     """
     d_reg = ndi.distance_transform_edt(~reg, sampling=spacing)
-    out = d_reg >= float(os.environ.get("OUT_MM", OUTSIDE_MM))
+    out = d_reg >= OUTSIDE_MM
     if not out.any():
         return lo_d, hi_d
     w = _blur(out, 1.0, spacing, truncate=3.0)
@@ -521,8 +517,6 @@ def _edge_fraction(reg: np.ndarray, spacing, smooth_mm: float) -> float:
     sphere of the region's volume; σ combines the smoothing, the scanner's PSF and
     the slice profile.
     """
-    if os.environ.get("CURV", "1") != "1":
-        return 0.5
     n = int(reg.sum())
     if n == 0:
         return 0.5
@@ -548,6 +542,10 @@ def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
     in-plane diagonals are checked.
     """
     out = np.zeros(sm.shape, bool)
+    bright = sm > hi
+    dark = sm < lo
+    if not bright.any() or not dark.any():
+        return out  # nothing on one of the two sides: no rim
     for axis, step in enumerate(spacing):
         n = round(RIM_MM / step)
         if n < 1 or sm.shape[axis] < 3:
@@ -663,7 +661,6 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         region = seg[0]
         nz_ = np.nonzero(region)
         ext = max((np.ptp(a) + 1) * d for a, d in zip(nz_, sp, strict=True))
-        if os.environ.get("DBGX"): print("F", f, "ext", ext, "size", size, "radius", radius)
         if _touches_border(region, box, shape) and radius < MAX_RADIUS_MM:
             radius = float(min(MAX_RADIUS_MM, max(radius * 1.6, 0.6 * ext + 12.0)))
             size = max(size, ext)
@@ -704,8 +701,6 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     # a few millimetres around the seed hold few independent noise samples: the
     # smoothed image's noise over the crop
     sm_noise = _smooth_noise(smooth, mu, spacing)
-    if os.environ.get("SNOISE", "0") == "1":
-        spread = max(spread, sm_noise)
     band = float(np.clip(3.0 * spread, 8.0, 25.0))
     mu0, band0 = mu, band
     region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
@@ -726,24 +721,14 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         gap = max(band, 8.0)
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
-        fgap = max(gap, float(os.environ.get("FK", "3")) * sm_noise)
+        # foreign: clearly beyond the smoothed noise (a structure, not noise)
+        fgap = max(gap, FOREIGN_NOISE_K * sm_noise)
         foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
-        if os.environ.get("PURE", "0") == "1":
-            # tissue samples are pure tissue: not the partial volume of a steep edge
-            # (the blur between a lesion and lung passes through a wall's level)
-            pure = _gradient_mm(sm, spacing) <= max(25.0, 6.0 * sm_noise)
-            shell &= pure
-            foreign &= pure
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
-        lo_b, hi_b, lo_r, hi_r, info = _local_limits(
-            sm, shell | foreign, levels, mu, band, spacing
-        )
+        lo_b, hi_b, lo_r, hi_r, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
         lo_d, hi_d = lo_b, hi_b
-        if os.environ.get("TOUT", "1") == "1":
-            frac = _edge_fraction(reg, spacing, SMOOTH_MM)
-            lo_b, hi_b = _outside_limits(
-                sm, reg, mu, band, spacing, lo_d, hi_d, info, frac
-            )
+        frac = _edge_fraction(reg, spacing, SMOOTH_MM)
+        lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac)
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
         new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
@@ -780,12 +765,12 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         # low contrast for the noise: the last pass again on a smoother image
         smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
         bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu_s, band_s = state
-        if os.environ.get("TOUT", "1") == "1" and os.environ.get("CURV", "1") == "1":
-            frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
-            lo_b, hi_b = _outside_limits(
-                smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
-            )
-            lo[bb], hi[bb] = lo_b, hi_b
+        # the smoother image blurs more: its curvature shift is larger
+        frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
+        lo_b, hi_b = _outside_limits(
+            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
+        )
+        lo[bb], hi[bb] = lo_b, hi_b
         new, opened_share = _region(
             smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
         )
@@ -812,14 +797,13 @@ def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
     if new is None:
         new = base
-    if os.environ.get("NECK", "1") == "1":
-        full = _component_at(cand0, sb, spacing)
-        full = new if full is None else (full | new)
-        kept = _cut_necks(full, sb, spacing, r_in)
-        if kept is not None:
-            cut = _component_at(new & kept, sb, spacing)
-            if cut is not None:
-                new = cut
+    full = _component_at(cand0, sb, spacing)
+    full = new if full is None else (full | new)
+    kept = _cut_necks(full, sb, spacing, r_in)
+    if kept is not None:
+        cut = _component_at(new & kept, sb, spacing)
+        if cut is not None:
+            new = cut
     share = 1.0 - new.sum() / max(base.sum(), 1)
     return _fill_holes(new), share
 
@@ -843,9 +827,7 @@ def _cut_necks(region, sb, spacing, r_in):
     those reaching further (a vessel, a wall, a sheet along an interface) are cut
     one voxel beyond the body. None when the lesion is too thin to tell.
     """
-    share = float(os.environ.get("NECK_SHARE", NECK_SHARE))
-    reach = float(os.environ.get("NECK_REACH", NECK_REACH))
-    rho = float(np.clip(share * r_in, NECK_MIN_MM, NECK_MAX_MM))
+    rho = float(np.clip(NECK_SHARE * r_in, NECK_MIN_MM, NECK_MAX_MM))
     if rho < 1.5 * min(spacing[1:]):
         return None
     bb = _bbox(region, (1, 1, 1))
@@ -867,7 +849,7 @@ def _cut_necks(region, sb, spacing, r_in):
     if n:
         reach_max = ndi.maximum(beyond, lab, index=np.arange(1, n + 1))
         ok = np.zeros(n + 1, bool)
-        ok[1:] = np.asarray(reach_max) <= reach * rho
+        ok[1:] = np.asarray(reach_max) <= NECK_REACH * rho
         keep |= ok[lab] & resid
         keep |= resid & (beyond <= min(spacing[1:]) * 1.01)
     out = np.zeros(region.shape, bool)
