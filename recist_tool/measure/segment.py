@@ -714,7 +714,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     converged = False
     grown = 0.0
     state = None
-    for _ in range(MAX_ITERATIONS):
+    for it in range(MAX_ITERATIONS):
         bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
         reg, sm = region[bb], smooth[bb]
         sb = s - np.array([b.start for b in bb])
@@ -733,7 +733,13 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
         new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
         if new is None:
-            return None
+            if it == 0:
+                return None
+            # the thresholds moved off the seed's level (a region that leaked into a
+            # tissue of near density took its level): keep the last region, which
+            # did not converge
+            state = None
+            break
         full = np.zeros(smooth.shape, bool)
         full[bb] = new
         changed = (full ^ region).sum() / max(full.sum(), 1)
