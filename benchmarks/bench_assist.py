@@ -147,6 +147,9 @@ def accuracy(n: int, start: int) -> list[dict]:
                 e_hu=p.mean_hu - truth.lesion.hu,
                 confidence=p.confidence,
                 reason=p.reason,
+                neck_share=(getattr(p, "details", None) or {})
+                .get("segmentation", {})
+                .get("neck_share", 0.0),
                 seconds=dt,
                 ellipse_long=el_ - truth.axes.long_mm,
                 ellipse_short=es_ - truth.axes.short_mm,

@@ -711,6 +711,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     pad = tuple(math.ceil(9.0 / sp) + 1 for sp in spacing)
     info: dict = {}
     opened_share = 0.0
+    neck_share = 0.0
     converged = False
     grown = 0.0
     state = None
@@ -731,7 +732,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac)
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
-        new, opened_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
+        new, opened_share, neck_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
         if new is None:
             if it == 0:
                 return None
@@ -777,7 +778,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
         )
         lo[bb], hi[bb] = lo_b, hi_b
-        new, opened_share = _region(
+        new, opened_share, neck_share = _region(
             smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
         )
         if new is not None:
@@ -786,18 +787,20 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             smooth = smooth2
             info["smoothing_mm"] = SMOOTH_LOW_CNR_MM
     info["opened_share"] = float(opened_share)
+    info["neck_share"] = float(neck_share)
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
 def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
-    the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; and the
-    share the opening and the cut took away."""
+    the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; the share
+    the opening and the cut took away, and the share of the lesion-like voxels
+    connected to it (beyond the growth zone too) that lie beyond a neck."""
     cand0 = (sm >= lo) & (sm <= hi) & ~_rim(sm, lo_r, hi_r, spacing)
     cand = cand0 & grow
     base = _component_at(cand, sb, spacing)
     if base is None:
-        return None, 0.0
+        return None, 0.0, 0.0
     r_in = _inscribed_radius_mm(base, spacing)
     r_open = float(np.clip(0.25 * r_in, max(min(spacing[1:]) * 1.01, min_open), OPEN_MM))
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
@@ -806,12 +809,14 @@ def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     full = _component_at(cand0, sb, spacing)
     full = new if full is None else (full | new)
     kept = _cut_necks(full, sb, spacing, r_in)
+    neck = 0.0
     if kept is not None:
+        neck = 1.0 - float((kept & full).sum()) / max(int(full.sum()), 1)
         cut = _component_at(new & kept, sb, spacing)
         if cut is not None:
             new = cut
     share = 1.0 - new.sum() / max(base.sum(), 1)
-    return _fill_holes(new), share
+    return _fill_holes(new), share, neck
 
 
 #: Neck cut: ball radius as a share of the lesion's inscribed radius, and its bounds.
@@ -821,6 +826,9 @@ NECK_MAX_MM = 8.0
 #: A part outside the opened body that reaches further than this many ball radii
 #: from it is a structure the region ran into (a vessel, a wall), not a lobe.
 NECK_REACH = 2.0
+#: Confidence drops when at least this share of the lesion-like voxels connected to
+#: the region lies beyond a neck (a vessel or organ of the lesion's density).
+NECK_FLAG_SHARE = 0.15
 
 
 def _cut_necks(region, sb, spacing, r_in):
@@ -880,6 +888,15 @@ def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
                 0.5,
                 "the lesion merges with a touching structure of similar density "
                 f"({100 * info['opened_share']:.0f} % cut away): check the outline",
+            )
+        )
+    if info.get("neck_share", 0.0) >= NECK_FLAG_SHARE:
+        flags.append(
+            (
+                0.5,
+                "a structure of the lesion's density continues beyond the outline "
+                f"({100 * info['neck_share']:.0f} % of what is connected was cut at a "
+                "neck): check the outline",
             )
         )
     if info.get("same", 0.0) > 0.35:
