@@ -893,7 +893,7 @@ def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
     if info.get("neck_share", 0.0) >= NECK_FLAG_SHARE:
         flags.append(
             (
-                0.5,
+                0.4,
                 "a structure of the lesion's density continues beyond the outline "
                 f"({100 * info['neck_share']:.0f} % of what is connected was cut at a "
                 "neck): check the outline",
