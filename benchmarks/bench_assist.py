@@ -36,6 +36,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,21 @@ def peer_ellipse(proposal, spacing):
 # --------------------------------------------------------------------------- accuracy
 
 
+@dataclass
+class _Nothing:
+    """What a click that raised :class:`MeasureError` counts as: no axes, no volume."""
+
+    reason: str
+    long_axis_mm: float = 0.0
+    short_axis_mm: float = 0.0
+    volume_ml: float = 0.0
+    mean_hu: float = float("nan")
+    confidence: float = 0.0
+    mask_crop: None = None
+
+
 def accuracy(n: int, start: int) -> list[dict]:
-    from recist_tool.measure import propose
+    from recist_tool.measure import MeasureError, propose
     from recist_tool.synth.lesions import random_scene
 
     rows = []
@@ -107,9 +121,12 @@ def accuracy(n: int, start: int) -> list[dict]:
     for seed in range(start, start + n):
         vol, truth = random_scene(seed)
         t0 = time.perf_counter()
-        p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+        try:
+            p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+        except MeasureError as e:  # nothing found at a click inside a lesion: a failure
+            p = _Nothing(reason=f"error: {e}")
         dt = time.perf_counter() - t0
-        el_, es_ = peer_ellipse(p, vol.spacing_zyx)
+        el_, es_ = peer_ellipse(p, vol.spacing_zyx) if p.mask_crop is not None else (0.0, 0.0)
         tl, ts, tv = peer_threshold(vol, truth.seed_lps)
         rows.append(
             dict(
@@ -130,6 +147,9 @@ def accuracy(n: int, start: int) -> list[dict]:
                 e_hu=p.mean_hu - truth.lesion.hu,
                 confidence=p.confidence,
                 reason=p.reason,
+                neck_share=(getattr(p, "details", None) or {})
+                .get("segmentation", {})
+                .get("neck_share", 0.0),
                 seconds=dt,
                 ellipse_long=el_ - truth.axes.long_mm,
                 ellipse_short=es_ - truth.axes.short_mm,
@@ -180,7 +200,7 @@ def report_accuracy(rows: list[dict]) -> dict:
         f"{ms:.2f} / {ps:.2f} | {mv:.1f} / {pv:.0f} |"
     )
     out["confident"] = dict(n=len(conf), long=(ml, pl), short=(ms, ps), vol=(mv, pv))
-    hu = _stats([r["e_hu"] for r in rows if r["site"] != "lung"])
+    hu = _stats([r["e_hu"] for r in rows if r["site"] != "lung" and np.isfinite(r["e_hu"])])
     print(f"\nmean HU error (liver, node): median {hu[0]:.1f} HU, p95 {hu[1]:.1f} HU")
     print(f"signed median errors: long {np.median([r['e_long'] for r in rows]):+.2f} mm, "
           f"short {np.median([r['e_short'] for r in rows]):+.2f} mm, "

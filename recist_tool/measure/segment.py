@@ -14,20 +14,26 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
    structure it grew into), the histogram's modes are the neighbouring tissues (liver,
    fat, lung, vessel, muscle, chest wall). Partial-volume smear between two tissues is
    not a mode.
-4. **Local thresholds.** Near each part of the edge, the threshold towards darker
-   tissue is half-way between the lesion and the nearest-in-density darker tissue
-   present *there* (a Gaussian-weighted local mean of that tissue), likewise towards
-   brighter tissue: the half-maximum of each blurred edge, so the outline is unbiased
-   whatever touches the lesion. Where no tissue is present, half-way to the nearest
-   tissue found anywhere around.
+   A side with no mode but with clumps of shell voxels clearly beyond the lesion's
+   band (a thin vessel, a sliver of fat) gets a *minor* tissue from them.
+4. **Local thresholds.** Each voxel takes the tissue sampled 3 mm beyond the region
+   at the nearest point (a local mean): the threshold on that side is the
+   half-maximum of that edge, half-way between the lesion and that tissue, so the
+   outline is unbiased whatever touches the lesion (lung, a wall, a vessel). The
+   fraction is lowered slightly for small lesions (a blurred convex edge's
+   half-maximum lies ~σ²/R inside the true surface). Where the sample is
+   lesion-like, the levels of the tissues around (histogram modes, the tissue whose
+   samples weigh most nearby) or, without any on a side, the lesion's own band.
 5. **Rims excluded.** The blurred edge between a darker and a brighter tissue passes
    through the lesion's level (lung and chest wall, fat and a contrast-filled
    vessel): voxels with darker tissue on one side and brighter on the opposite side
    within 3 mm are not lesion.
 6. **Region**: voxels within the thresholds, connected to the seed, grown by at most
-   ~5 mm per pass (steps 3–6 repeat until the region is stable), opened (a ball
-   sized to the lesion, ≤ 2 mm, then reconstructed: thin bridges into touching
-   structures go, the outline's bumps stay), holes filled.
+   ~5 mm per pass (steps 3–6 repeat until the region is stable, or only jitters at
+   the edge), opened (a ball sized to the lesion, ≤ 2 mm, then reconstructed: thin
+   bridges into touching structures go, the outline's bumps stay), cut at necks
+   (parts beyond a neck that reach far from the lesion's body are a structure it ran
+   into, lobes stay close), holes filled.
 7. **Low contrast for the noise**: the last pass is redone on a more smoothed image.
 
 :func:`segment` returns a :class:`Segmentation` in crop coordinates with the smoothed
@@ -66,6 +72,12 @@ PRESENCE_MM = 1.25
 #: Depth (mm) inside the region from which non-lesion-like voxels count as a
 #: structure the region grew into (beyond the blur of its own edge).
 FOREIGN_MM = 2.5
+#: ... and how far from the lesion's level, in units of the smoothed image's noise
+#: measured over the crop (the seed's few millimetres hold too few noise samples).
+FOREIGN_NOISE_K = 3.0
+#: Smallest clump (mm³) of shell voxels beyond the lesion's band that makes a
+#: *minor* tissue (a thin vessel, a sliver of fat); noise comes in smaller specks.
+MINOR_CLUMP_MM3 = 15.0
 
 
 @dataclass
@@ -281,6 +293,30 @@ def _seed_stats(smooth: np.ndarray, raw: np.ndarray, seed, spacing):
     return mu, spread, noise
 
 
+def _smooth_noise(sm: np.ndarray, mu: float, spacing, step_mm: float = 3.0) -> float:
+    """Noise (HU, robust std) of the smoothed crop: differences between voxels
+    ``step_mm`` apart in-plane (beyond the noise's correlation), among voxels near the
+    lesion's level; edges are a minority, the median absolute deviation ignores them."""
+    if sm.size > 200_000:  # a sample of the slices is plenty
+        sm = sm[:: max(1, sm.shape[0] // 8)]
+    near = np.abs(sm - mu) <= 60.0
+    diffs = []
+    for axis in (1, 2):
+        d = max(1, round(step_mm / spacing[axis]))
+        if sm.shape[axis] <= d:
+            continue
+        a = np.take(sm, range(d, sm.shape[axis]), axis=axis)
+        b = np.take(sm, range(0, sm.shape[axis] - d), axis=axis)
+        ok = np.take(near, range(d, sm.shape[axis]), axis=axis) & np.take(
+            near, range(0, sm.shape[axis] - d), axis=axis
+        )
+        diffs.append((a - b)[ok])
+    v = np.concatenate(diffs) if diffs else np.array([], np.float32)
+    if v.size < 50:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))) / np.sqrt(2.0))
+
+
 def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
     """Tissue levels among ``values``: histogram modes holding at least ``min_share``
     of the values (and 10 voxels) near them, where values crowd at least three times as
@@ -330,14 +366,43 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
 
     ``members_mask`` marks the voxels that sample the neighbouring tissues; each is
     attributed to the nearest level (the lesion's own included) when close to it.
+    A side (darker or brighter) with no tissue level but with sample voxels clearly
+    beyond the lesion's band (a thin vessel, a sliver of fat: too few for a histogram
+    mode) gets a *minor* tissue made of those voxels.
     The tissue right outside a voxel (the one whose sample voxels weigh most nearby)
     sets the threshold on its side: half-way between ``mu`` and its local mean (a
-    Gaussian-weighted mean of its voxels). The other side, and places with no tissue
-    nearby or lesion-like tissue, keep the conservative defaults: half-way to the
+    Gaussian-weighted mean of its voxels). Elsewhere the defaults: half-way to the
     nearest darker and brighter tissue found anywhere around.
+
+    Returns the membership thresholds ``(lo, hi)`` (two-sided: without a tissue on a
+    side, ``mu`` ± an intrinsic band of the lesion's own spread), the thresholds for
+    the rim test ``(lo_r, hi_r)`` (from tissues only) and ``info``.
     """
     gap = max(band, 8.0)
-    lv = np.asarray(levels, float)
+    lv = [float(x) for x in levels]
+    # the lesion's intrinsic band (two-sided membership) and the minor tissues' margin
+    w_in = max(20.0, 2.0 * band)
+    idx = np.nonzero(members_mask)
+    vals = sm[idx]
+    minor: dict[int, np.ndarray] = {}
+    for side in (-1, 1):
+        beyond = [x for x in lv if (x - mu) * side > gap]
+        ext = max(beyond, key=lambda x: x * side) if beyond else mu
+        tail = (vals - ext) * side > w_in
+        if tail.sum() >= max(8, 0.003 * vals.size):
+            # a structure, not noise: voxels in clumps (noise beyond the band
+            # comes in specks of a few voxels)
+            t = np.zeros(sm.shape, bool)
+            t[idx[0][tail], idx[1][tail], idx[2][tail]] = True
+            lab, _n = ndi.label(t)
+            sizes = np.bincount(lab.ravel())
+            big = sizes >= max(3, MINOR_CLUMP_MM3 / float(np.prod(spacing)))
+            big[0] = False
+            tail &= big[lab[idx]]
+        if tail.sum() >= max(8, 0.003 * vals.size):
+            lv.append(float(np.median(vals[tail])))
+            minor[len(lv) - 1] = tail
+    lv = np.asarray(lv, float)
     dark = lv[lv < mu - gap]
     bright = lv[lv > mu + gap]
     wide = max(60.0, 6.0 * band)
@@ -345,20 +410,23 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         "levels": [float(x) for x in lv],
         "dark": float(dark.max()) if dark.size else None,
         "bright": float(bright.min()) if bright.size else None,
+        "minor": [float(lv[c]) for c in minor],
         "same": 0.0,
     }
     lo0 = (mu + info["dark"]) / 2 if dark.size else mu - wide
     hi0 = (mu + info["bright"]) / 2 if bright.size else mu + wide
     lo = np.full(sm.shape, lo0, np.float32)
     hi = np.full(sm.shape, hi0, np.float32)
+    lo_m = np.full(sm.shape, max(lo0, mu - w_in), np.float32)
+    hi_m = np.full(sm.shape, min(hi0, mu + w_in), np.float32)
     if not lv.size:
-        return lo, hi, info
-    idx = np.nonzero(members_mask)
-    vals = sm[idx]
+        return lo_m, hi_m, lo, hi, info
     all_lv = np.append(lv, mu)
     dist = np.abs(vals[:, None] - all_lv[None, :])
     cls = np.argmin(dist, axis=1)
     cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
+    for c, tail in minor.items():
+        cls[tail] = c
     # the tissue right outside decides: the class whose members weigh most nearby
     best_w = np.full(sm.shape, 1e-4, np.float32)
     best_c = np.full(sm.shape, -1, np.int16)
@@ -388,9 +456,78 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
             continue
         if lv[c] < mu:
             lo[at] = (mu + b[at]) / 2
+            lo_m[at] = lo[at]
         else:
             hi[at] = (mu + b[at]) / 2
-    return lo, hi, info
+            hi_m[at] = hi[at]
+    return lo_m, hi_m, lo, hi, info
+
+
+#: Distance (mm) beyond the region where the tissue outside it is sampled (beyond
+#: the blur of its edge).
+OUTSIDE_MM = 3.0
+
+
+def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5):
+    """Membership thresholds from the tissue right outside each part of the edge.
+
+    The tissue outside is sampled :data:`OUTSIDE_MM` beyond the region (a local mean
+    over voxels at least that far out); each voxel takes the sample at the nearest
+    such voxel: half-way between ``mu`` and it on its side (the half-maximum of that
+    edge, whatever the tissue: lung, a wall, a vessel). Where the sample is
+    lesion-like (the region has not reached the edge yet) the defaults ``lo_d``,
+    ``hi_d`` stay.
+    """
+    d_reg = ndi.distance_transform_edt(~reg, sampling=spacing)
+    out = d_reg >= OUTSIDE_MM
+    if not out.any():
+        return lo_d, hi_d
+    w = _blur(out, 1.0, spacing, truncate=3.0)
+    m = _blur(np.where(out, sm, 0.0), 1.0, spacing, truncate=3.0) / np.maximum(w, 1e-6)
+    idx = ndi.distance_transform_edt(
+        ~out, sampling=spacing, return_distances=False, return_indices=True
+    )
+    t = m[idx[0], idx[1], idx[2]]
+    gap = max(band, 8.0)
+    lo = lo_d.copy()
+    hi = hi_d.copy()
+    dark = t < mu - gap
+    bright = t > mu + gap
+    lo[dark] = t[dark] + frac * (mu - t[dark])
+    hi[bright] = t[bright] + frac * (mu - t[bright])
+    info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
+    return lo, hi
+
+
+#: In-plane point-spread of the scanner (Gaussian σ, mm) assumed for the
+#: curvature correction (:func:`_edge_fraction`); soft-tissue kernels: 0.4–0.6 mm.
+SCANNER_PSF_MM = 0.5
+
+
+def _edge_fraction(reg: np.ndarray, spacing, smooth_mm: float) -> float:
+    """Where between the tissue outside (0) and the lesion (1) the blurred edge of
+    a convex lesion crosses its true surface.
+
+    Blurring a curved surface moves its half-maximum inwards by about
+    ``δ = (σ_t1² + σ_t2²) / (2 R)`` (σ_t: blur along the two tangents, R: radius),
+    so a half-way threshold shrinks small lesions (a 10 mm nodule by ~0.3 mm a
+    side with 1.6 mm smoothing). The value at the true surface is
+    ``0.5 − δ / (σ_n √(2π))`` of the contrast (σ_n: blur across the edge, in-plane
+    at the lesion's widest, where its axes are measured). R is the radius of the
+    sphere of the region's volume; σ combines the smoothing, the scanner's PSF and
+    the slice profile.
+    """
+    n = int(reg.sum())
+    if n == 0:
+        return 0.5
+    vol_mm3 = n * float(np.prod(spacing))
+    r = (3.0 * vol_mm3 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    dz = float(spacing[0])
+    sz_vox = _sigma_vox(spacing, smooth_mm)[0]
+    s_xy2 = smooth_mm**2 + SCANNER_PSF_MM**2
+    s_z2 = dz**2 / 12.0 + (sz_vox * dz) ** 2
+    delta = 0.5 * (s_xy2 + s_z2) / max(r, 1.0)
+    return float(np.clip(0.5 - delta / (math.sqrt(s_xy2) * math.sqrt(2 * math.pi)), 0.35, 0.5))
 
 
 def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
@@ -405,6 +542,10 @@ def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
     in-plane diagonals are checked.
     """
     out = np.zeros(sm.shape, bool)
+    bright = sm > hi
+    dark = sm < lo
+    if not bright.any() or not dark.any():
+        return out  # nothing on one of the two sides: no rim
     for axis, step in enumerate(spacing):
         n = round(RIM_MM / step)
         if n < 1 or sm.shape[axis] < 3:
@@ -501,6 +642,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
     seed = np.asarray(seed, int)
     size = size_hint_mm if size_hint_mm else _quick_extent_mm(volume_array, seed, spacing)
     radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
+    refined = False
     while True:
         # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
         # outline keeps the axes accurate at that size)
@@ -523,8 +665,14 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             radius = float(min(MAX_RADIUS_MM, max(radius * 1.6, 0.6 * ext + 12.0)))
             size = max(size, ext)
             continue
-        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0:
+        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 and not refined:
             size = ext  # much larger than the quick look said: redo it coarse (faster)
+            continue
+        if f > 1 and ext < 0.75 * COARSE_ABOVE_MM and not refined:
+            # much smaller than the quick look said (it ran into a neighbour): the
+            # fine grid (a coarse one would cost accuracy)
+            size, refined = ext, True
+            radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
             continue
         region, smooth, lo, hi, mu, noise, info, flags = seg
         if _touches_border(region, box, shape):
@@ -550,6 +698,9 @@ def _trim(sl: slice, f: int) -> slice:
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     smooth = _smooth(raw, spacing)
     mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
+    # a few millimetres around the seed hold few independent noise samples: the
+    # smoothed image's noise over the crop
+    sm_noise = _smooth_noise(smooth, mu, spacing)
     band = float(np.clip(3.0 * spread, 8.0, 25.0))
     mu0, band0 = mu, band
     region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
@@ -560,26 +711,40 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     pad = tuple(math.ceil(9.0 / sp) + 1 for sp in spacing)
     info: dict = {}
     opened_share = 0.0
+    neck_share = 0.0
     converged = False
+    grown = 0.0
     state = None
-    for _ in range(MAX_ITERATIONS):
+    for it in range(MAX_ITERATIONS):
         bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
         reg, sm = region[bb], smooth[bb]
         sb = s - np.array([b.start for b in bb])
         gap = max(band, 8.0)
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
-        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
+        # foreign: clearly beyond the smoothed noise (a structure, not noise)
+        fgap = max(gap, FOREIGN_NOISE_K * sm_noise)
+        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
-        lo_b, hi_b, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
+        lo_b, hi_b, lo_r, hi_r, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
+        lo_d, hi_d = lo_b, hi_b
+        frac = _edge_fraction(reg, spacing, SMOOTH_MM)
+        lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac)
         grow = (near > 3e-4) | reg
-        state = (bb, sb, lo_b, hi_b, grow)
-        new, opened_share = _region(sm, lo_b, hi_b, grow, sb, spacing)
+        state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
+        new, opened_share, neck_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
         if new is None:
-            return None
+            if it == 0:
+                return None
+            # the thresholds moved off the seed's level (a region that leaked into a
+            # tissue of near density took its level): keep the last region, which
+            # did not converge
+            state = None
+            break
         full = np.zeros(smooth.shape, bool)
         full[bb] = new
         changed = (full ^ region).sum() / max(full.sum(), 1)
+        grown = (full.sum() - region.sum()) / max(region.sum(), 1)
         region = full
         lo.fill(lo_b.flat[0] if lo_b.size else mu - band)
         hi.fill(hi_b.flat[0] if hi_b.size else mu + band)
@@ -594,10 +759,11 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
                 mu = m
                 spread = 1.4826 * float(np.median(np.abs(vals - m)))
                 band = float(np.clip(3.0 * spread, 8.0, max(band0, 25.0)))
-        if changed < 0.01:
+        # stable, or only jittering at the edge (noise) without growing
+        if changed < 0.01 or (changed < 0.05 and abs(grown) < 0.01):
             converged = True
             break
-    info["converged"] = converged
+    info["converged"] = converged or grown < 0.03
     # half the contrast to the nearest tissue, against the smoothed noise
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)
@@ -605,31 +771,104 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     if contrast is not None and contrast / 2 < 3.5 * max(spread, 1.0) and state is not None:
         # low contrast for the noise: the last pass again on a smoother image
         smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
-        bb, sb, lo_b, hi_b, grow = state
-        new, opened_share = _region(smooth2[bb], lo_b, hi_b, grow, sb, spacing, min_open=1.5)
+        bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu_s, band_s = state
+        # the smoother image blurs more: its curvature shift is larger
+        frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
+        lo_b, hi_b = _outside_limits(
+            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
+        )
+        lo[bb], hi[bb] = lo_b, hi_b
+        new, opened_share, neck_share = _region(
+            smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
+        )
         if new is not None:
             region = np.zeros(smooth.shape, bool)
             region[bb] = new
             smooth = smooth2
             info["smoothing_mm"] = SMOOTH_LOW_CNR_MM
     info["opened_share"] = float(opened_share)
+    info["neck_share"] = float(neck_share)
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
-def _region(sm, lo, hi, grow, sb, spacing, min_open: float = 0.0):
+def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
-    the seed, opened and hole-filled; and the share the opening cut away."""
-    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo, hi, spacing)
+    the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; the share
+    the opening and the cut took away, and the share of the lesion-like voxels
+    connected to it (beyond the growth zone too) that lie beyond a neck."""
+    cand0 = (sm >= lo) & (sm <= hi) & ~_rim(sm, lo_r, hi_r, spacing)
+    cand = cand0 & grow
     base = _component_at(cand, sb, spacing)
     if base is None:
-        return None, 0.0
+        return None, 0.0, 0.0
     r_in = _inscribed_radius_mm(base, spacing)
     r_open = float(np.clip(0.25 * r_in, max(min(spacing[1:]) * 1.01, min_open), OPEN_MM))
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
     if new is None:
         new = base
+    full = _component_at(cand0, sb, spacing)
+    full = new if full is None else (full | new)
+    kept = _cut_necks(full, sb, spacing, r_in)
+    neck = 0.0
+    if kept is not None:
+        neck = 1.0 - float((kept & full).sum()) / max(int(full.sum()), 1)
+        cut = _component_at(new & kept, sb, spacing)
+        if cut is not None:
+            new = cut
     share = 1.0 - new.sum() / max(base.sum(), 1)
-    return _fill_holes(new), share
+    return _fill_holes(new), share, neck
+
+
+#: Neck cut: ball radius as a share of the lesion's inscribed radius, and its bounds.
+NECK_SHARE = 0.5
+NECK_MIN_MM = 1.5
+NECK_MAX_MM = 8.0
+#: A part outside the opened body that reaches further than this many ball radii
+#: from it is a structure the region ran into (a vessel, a wall), not a lobe.
+NECK_REACH = 2.0
+#: Confidence drops when at least this share of the lesion-like voxels connected to
+#: the region lies beyond a neck (a vessel or organ of the lesion's density).
+NECK_FLAG_SHARE = 0.15
+
+
+def _cut_necks(region, sb, spacing, r_in):
+    """The region without the structures it runs into through a neck.
+
+    An opening by a ball of ``NECK_SHARE`` × the lesion's inscribed radius ``r_in``
+    (the body around the seed; distance transforms, exact on the anisotropic grid)
+    leaves the lesion's body; of what it removes, the parts that stay close to the
+    body (bumps, lobes: reaching at most ``NECK_REACH`` ball radii from it) come back,
+    those reaching further (a vessel, a wall, a sheet along an interface) are cut
+    one voxel beyond the body. None when the lesion is too thin to tell.
+    """
+    rho = float(np.clip(NECK_SHARE * r_in, NECK_MIN_MM, NECK_MAX_MM))
+    if rho < 1.5 * min(spacing[1:]):
+        return None
+    bb = _bbox(region, (1, 1, 1))
+    sub = region[bb]
+    s = np.asarray(sb) - np.array([b.start for b in bb])
+    d_in = ndi.distance_transform_edt(sub, sampling=spacing)
+    core = d_in > rho
+    if not core.any():
+        return None
+    body = _component_at(core, s, spacing, search_mm=max(r_in * 2, 5.0))
+    if body is None:
+        return None
+    d_out = ndi.distance_transform_edt(~body, sampling=spacing)
+    beyond = d_out - rho  # ≈ distance from the opened body
+    opened = sub & (beyond <= 0)
+    resid = sub & ~opened
+    lab, n = ndi.label(resid, structure=np.ones((3, 3, 3), bool))
+    keep = opened.copy()
+    if n:
+        reach_max = ndi.maximum(beyond, lab, index=np.arange(1, n + 1))
+        ok = np.zeros(n + 1, bool)
+        ok[1:] = np.asarray(reach_max) <= NECK_REACH * rho
+        keep |= ok[lab] & resid
+        keep |= resid & (beyond <= min(spacing[1:]) * 1.01)
+    out = np.zeros(region.shape, bool)
+    out[bb] = keep
+    return out
 
 
 def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
@@ -649,6 +888,15 @@ def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
                 0.5,
                 "the lesion merges with a touching structure of similar density "
                 f"({100 * info['opened_share']:.0f} % cut away): check the outline",
+            )
+        )
+    if info.get("neck_share", 0.0) >= NECK_FLAG_SHARE:
+        flags.append(
+            (
+                0.4,
+                "a structure of the lesion's density continues beyond the outline "
+                f"({100 * info['neck_share']:.0f} % of what is connected was cut at a "
+                "neck): check the outline",
             )
         )
     if info.get("same", 0.0) > 0.35:
