@@ -388,8 +388,11 @@ def _header(path: Path, data) -> tuple[list[str], int]:
     """
     start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # UTF-8 byte order mark (Excel)
     # The header ends at the first line break: LF, CRLF or a lone CR (old Mac files).
-    ends = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
-    end_of_header = min(ends) if ends else len(data)
+    # The CR is looked for before the first LF only: a search of a whole (memory-mapped)
+    # cohort file would read every page of it (gigabytes of RSS, seconds).
+    lf = data.find(b"\n", start)
+    cr = data.find(b"\r", start, lf if lf >= 0 else len(data))
+    end_of_header = min(i for i in (lf, cr, len(data)) if i >= 0)
     try:
         header_line = data[start:end_of_header].decode("utf-8")
     except UnicodeDecodeError as exc:
