@@ -49,10 +49,16 @@ def _beyond(end: np.ndarray, unit: np.ndarray, text: str, font_px: float, zoom: 
 def place_line_labels(
     marks: Sequence[LineMark], zoom: float, font_px: float
 ) -> list[tuple[float, float]]:
-    """Label centres (world y, x) for ``marks``, in order."""
+    """Label centres (world y, x) for ``marks``, in order.
+
+    Each label goes beyond one end of its own line; of the two ends, the preferred
+    one (see the module) is taken unless its label would cross another line and the
+    other end's would not.
+    """
     zoom = max(float(zoom), 1e-6)
     out: list[tuple[float, float] | None] = [None] * len(marks)
     long_pos: dict[str, np.ndarray] = {}
+    segments = [(m.p1, m.p2) for m in marks]
     order = sorted(range(len(marks)), key=lambda i: marks[i].axis != "long")
     for i in order:
         m = marks[i]
@@ -63,31 +69,50 @@ def place_line_labels(
         candidates = [(b, unit), (a, -unit)]
         if m.axis == "long" or m.lesion_id not in long_pos:
             # the right end (larger x), then the upper (smaller y)
-            end, u = max(candidates, key=lambda c: (round(c[0][1], 6), -c[0][0]))
+            candidates.sort(key=lambda c: (-round(c[0][1], 6), c[0][0]))
         else:
             other = long_pos[m.lesion_id]
-            end, u = max(
-                candidates,
-                key=lambda c: np.linalg.norm(_beyond(c[0], c[1], m.text, font_px, zoom) - other),
+            candidates.sort(
+                key=lambda c: -np.linalg.norm(_beyond(c[0], c[1], m.text, font_px, zoom) - other)
             )
-        pos = _beyond(end, u, m.text, font_px, zoom)
+        placed = [_beyond(end, u, m.text, font_px, zoom) for end, u in candidates]
+        others = [seg for j, seg in enumerate(segments) if j != i]
+        pos = next(
+            (p for p in placed if _clear(p, m.text, others, zoom, font_px)),
+            placed[0],
+        )
         if m.axis == "long":
             long_pos[m.lesion_id] = pos
         out[i] = (float(pos[0]), float(pos[1]))
     return [p for p in out if p is not None]
 
 
+def _clear(pos, text, segments, zoom, font_px) -> bool:
+    return all(label_clear_of_segment(tuple(pos), text, a, b, zoom, font_px) for a, b in segments)
+
+
 def place_marker_label(
-    center: tuple[float, float], ring_mm: float, text: str, zoom: float, font_px: float
+    center: tuple[float, float],
+    ring_mm: float,
+    text: str,
+    zoom: float,
+    font_px: float,
+    avoid: Sequence[tuple[tuple[float, float], tuple[float, float]]] = (),
 ) -> tuple[float, float]:
-    """Label centre (world y, x) to the upper right of a ring marker."""
+    """Label centre (world y, x) beside a ring marker, outside the ring: upper right,
+    else the first diagonal whose label crosses none of the ``avoid`` segments."""
     zoom = max(float(zoom), 1e-6)
     w, h = text_box_px(text, font_px)
     r = ring_mm / 2 + CLEARANCE_PX / zoom
-    return (
-        float(center[0] - r * 0.7071 - (h / 2) / zoom),
-        float(center[1] + r * 0.7071 + (w / 2) / zoom),
-    )
+    options = []
+    for sy, sx in ((-1, 1), (-1, -1), (1, 1), (1, -1)):
+        options.append(
+            (
+                float(center[0] + sy * (r * 0.7071 + (h / 2) / zoom)),
+                float(center[1] + sx * (r * 0.7071 + (w / 2) / zoom)),
+            )
+        )
+    return next((p for p in options if _clear(p, text, avoid, zoom, font_px)), options[0])
 
 
 def label_clear_of_segment(

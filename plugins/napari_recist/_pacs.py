@@ -29,8 +29,9 @@ from napari_recist._panes import Pane
 ZOOM_PER_NOTCH = 1.15
 
 
-def cursor_text(pane: Pane, position: Any, slice_index: int | None) -> str:
-    """``HU 45 · L −12.3 P 45.6 S −100.0 mm · slice 31/60`` for a world position."""
+def cursor_text(pane: Pane, position: Any) -> str:
+    """``HU 45 · L -12.3 P 45.6 S -100.0 mm`` for a world position (the pane's
+    title says the slice)."""
     pl = pane.layers
     if pl is None:
         return ""
@@ -44,8 +45,6 @@ def cursor_text(pane: Pane, position: Any, slice_index: int | None) -> str:
     if hu != "":
         parts.append(f"HU {round(float(hu))}")
     parts.append(f"L {l_:.1f} P {p:.1f} S {s:.1f} mm")
-    if slice_index is not None:
-        parts.append(f"slice {slice_index + 1}/{pl.image.data.shape[0]}")
     return " · ".join(parts)
 
 
@@ -117,7 +116,11 @@ class PacsMouse:
         """Show HU, patient position and slice under the cursor."""
         if self.pane.layers is None:
             return
-        text = cursor_text(self.pane, event.position, self.nav.slice_index(self.pane))
+        self.show_cursor(event.position)
+
+    def show_cursor(self, position: Any) -> None:
+        """Update the cursor read-out for a world position."""
+        text = cursor_text(self.pane, position)
         overlay = self.pane.cursor_text
         overlay.text = text
         if not overlay.visible:

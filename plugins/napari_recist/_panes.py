@@ -99,7 +99,7 @@ class Pane:
         self.layers: PaneLayers | None = None
         self.state = "editing"
         self.title = TextOverlay(
-            text="", position="top_left", font_size=12, box=True, visible=False
+            text="", position="top_left", font_size=10, box=True, visible=False
         )
         self.cursor_text = TextOverlay(
             text="", position="bottom_left", font_size=10, box=True, visible=False

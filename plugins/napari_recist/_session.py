@@ -213,7 +213,7 @@ class ReadingSession:
         )
         sync.on_live = self.live.emit
         self.syncs[pane.name] = sync
-        pane.viewer.dims.events.point.connect(lambda e, p=pane: self._update_title(p))
+        pane.viewer.dims.events.point.connect(lambda e, p=pane: self._on_slice(p))
         pane.viewer.scene.camera.events.zoom.connect(lambda e, s=sync: s.place_labels())
 
     def close(self) -> None:
@@ -525,6 +525,14 @@ class ReadingSession:
         text = f"{pl.timepoint} · {date} · {state}\nslice {(k or 0) + 1}/{n} · S {z:.1f} mm"
         if pane.title.text != text:
             pane.title.text = text
+
+    def _on_slice(self, pane: Pane) -> None:
+        self._update_title(pane)
+        if pane.cursor_text.visible and pane.layers is not None:
+            pos = list(pane.viewer.cursor.position)
+            if len(pos) >= 3:
+                pos[-3] = self.nav.z(pane)
+                self.mice[pane.name].show_cursor(pos)
 
     def _activate(self, pane: Pane) -> None:
         if self.active_pane != pane.name:

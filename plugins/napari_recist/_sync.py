@@ -226,8 +226,9 @@ class AnnotationSync:
         for m, (y, x) in zip(self._marks, pos_l, strict=True):
             world.append((z_of.get((m.lesion_id, m.axis), 0.0), y, x))
             texts.append(m.text)
+        segments = [(m.p1, m.p2) for m in self._marks]
         for (z, y, x), text in self._markers:
-            py, px = place_marker_label((y, x), s.marker_mm, text, zoom, s.label_px)
+            py, px = place_marker_label((y, x), s.marker_mm, text, zoom, s.label_px, segments)
             world.append((z, py, px))
             texts.append(text)
         labels = pl.labels
