@@ -49,6 +49,8 @@ class Navigator:
         self._zoom_of: dict[int, float] = {}
         self._center_of: dict[int, tuple[float, ...]] = {}
         self._wheel_progress: dict[int, float] = {}
+        #: (emitter, callback) connected by :meth:`add_pane` (for disconnecting).
+        self.hooks: list[tuple[Any, Callable]] = []
 
     # ------------------------------------------------------------------ wiring
 
@@ -56,10 +58,14 @@ class Navigator:
         """Take part in linking (dims and camera events of the pane's viewer)."""
         self.panes.append(pane)
         v = pane.viewer
-        v.dims.events.point.connect(lambda e, p=pane: self._on_point(p))
         cam = v.scene.camera
-        cam.events.zoom.connect(lambda e, p=pane: self._on_zoom(p))
-        cam.events.center.connect(lambda e, p=pane: self._on_center(p))
+        for emitter, cb in (
+            (v.dims.events.point, lambda e, p=pane: self._on_point(p)),
+            (cam.events.zoom, lambda e, p=pane: self._on_zoom(p)),
+            (cam.events.center, lambda e, p=pane: self._on_center(p)),
+        ):
+            emitter.connect(cb)
+            self.hooks.append((emitter, cb))
         self._remember(pane)
 
     def _remember(self, pane: Pane) -> None:

@@ -150,12 +150,16 @@ class ReadingSession:
         self._shown_series: dict[str, str] = {}
         self._flags: dict[tuple[str, str], str] = {}
         self._contrast_hooks: list[tuple[Any, Callable]] = []
+        self._hooks: list[tuple[Any, Callable]] = []
+        self.closed = False
         self.nav = Navigator(self.view)
         self.persist = Persistence(
             readings_dir if readings_dir else default_readings_dir(), self.reader
         )
         self.results = Results(settings)
-        self.exports = Exports(lambda: self.reading, self.dicom_folders, self._notify)
+        self.exports = Exports(
+            lambda: self.reading, self.dicom_folders, lambda sev, t: self._notify(sev, t)
+        )
         self.panes: dict[str, Pane] = {}
         self.syncs: dict[str, AnnotationSync] = {}
         self.mice: dict[str, PacsMouse] = {}
@@ -180,7 +184,7 @@ class ReadingSession:
             self._busy -= 1
 
     def _defer(self, fn: Callable[[], None]) -> None:
-        if fn in self._pending:
+        if self.closed or fn in self._pending:
             return
         self._pending.append(fn)
         if self._defer_fn is not None:
@@ -189,7 +193,7 @@ class ReadingSession:
     def settle(self) -> None:
         """Run work deferred out of napari's layer events (the widget's timer does this
         by itself; without an event loop, call it after adding layers to the viewer)."""
-        while self._pending:
+        while self._pending and not self.closed:
             fn = self._pending.pop(0)
             fn()
 
@@ -213,12 +217,23 @@ class ReadingSession:
         )
         sync.on_live = self.live.emit
         self.syncs[pane.name] = sync
-        pane.viewer.dims.events.point.connect(lambda e, p=pane: self._on_slice(p))
-        pane.viewer.scene.camera.events.zoom.connect(lambda e, s=sync: s.place_labels())
+        self._hook(pane.viewer.dims.events.point, lambda e, p=pane: self._on_slice(p))
+        self._hook(pane.viewer.scene.camera.events.zoom, lambda e, s=sync: s.place_labels())
+
+    def _hook(self, emitter: Any, callback: Callable) -> None:
+        emitter.connect(callback)
+        self._hooks.append((emitter, callback))
 
     def close(self) -> None:
-        """Finish saving and disconnect from the viewer (the layers stay)."""
+        """Finish saving and disconnect from the viewers (the layers stay)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._pending.clear()
         self.flush()
+        for emitter, callback in self._hooks + self._contrast_hooks + self.nav.hooks:
+            with contextlib.suppress(Exception):
+                emitter.disconnect(callback)
         with contextlib.suppress(Exception):
             self.viewer.layers.events.inserted.disconnect(self._on_inserted)
             self.viewer.layers.events.removed.disconnect(self._on_removed)

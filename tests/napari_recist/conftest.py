@@ -150,6 +150,9 @@ def real_drag(canvas, viewer, start_world, end_world, steps: int = 6, button=Non
         p = QPoint(int(a.x() + t * (b.x() - a.x())), int(a.y() + t * (b.y() - a.y())))
         QTest.mouseMove(canvas, p)
         pump(12)
+    pump(30)  # napari throttles mouse moves: let the last one arrive before the release
+    QTest.mouseMove(canvas, b)
+    pump(30)
     QTest.mouseRelease(canvas, button, Qt.KeyboardModifier.NoModifier, b)
     pump(30)
 

@@ -125,5 +125,10 @@ class ComparisonPane(QFrame):
         self.title.setToolTip(state)
 
     def close_viewer(self) -> None:
-        """Close the canvas (the widget is going away)."""
-        self.qt_viewer.close()
+        """Close the canvas (the window is going away) and let it be freed."""
+        qv, self.qt_viewer = self.qt_viewer, None
+        self.wl = None
+        if qv is not None:
+            qv.close()
+            qv.setParent(None)
+            qv.deleteLater()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from napari.qt import QtViewer
-from qtpy.QtCore import QSettings, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -167,6 +167,7 @@ class RecistWidget(QWidget):
         self.session.notice.connect(self.messages.add)
         session, keys = self.session, self.keys
         self.destroyed.connect(lambda *_: _teardown(session, keys))
+        self._closer = _CloseWatcher(self.shutdown)
         self.refresh()
 
     # ------------------------------------------------------------------ layout
@@ -431,8 +432,18 @@ class RecistWidget(QWidget):
         if canvas is not None:
             canvas.setFocus()
 
+    def shutdown(self) -> None:
+        """The napari window is closing: stop listening, finish saving, close the
+        comparison canvas (before Qt deletes the canvases)."""
+        _teardown(self.session, self.keys)
+        if self.compare_pane is not None:
+            with contextlib.suppress(Exception):
+                self.compare_pane.close_viewer()
+            self.compare_pane = None  # the canvas goes with the window
+
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
+        self.window().installEventFilter(self._closer)
         if self._main_wl is None:
             canvas = self.main_canvas()
             if canvas is not None:
@@ -853,6 +864,19 @@ class RecistWidget(QWidget):
                 for t, sev, m in msgs
             )
         )
+
+
+class _CloseWatcher(QObject):
+    """Calls ``on_close`` when the window it filters is closed."""
+
+    def __init__(self, on_close: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_close = on_close
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close:
+            self._on_close()
+        return False
 
 
 def _teardown(session: ReadingSession, keys: ShortcutFilter) -> None:
