@@ -67,6 +67,9 @@ def read_dicom(path: str | list[str]) -> list[tuple]:
     for note in loaded.notes:  # what the loader corrected or skipped, said once
         show_warning(f"recist: {note}")
     for problem in loaded.problems:
+        if not problem.series_uid:  # the folder as a whole
+            show_error(f"recist: {problem.reason}")
+            continue
         hint = (
             " Open it with the RECIST widget's 'Open study…' to choose: "
             + "; ".join(t for t, _ in problem.options)
@@ -74,7 +77,10 @@ def read_dicom(path: str | list[str]) -> list[tuple]:
             if problem.options
             else ""
         )
-        show_error(f"{problem.title} not loaded — {problem.reason}.{hint} ({problem.series_uid})")
+        show_error(
+            f"recist: {problem.title} not loaded — {problem.reason}.{hint} "
+            f"(series {problem.series_uid})"
+        )
     if not loaded.layers and not loaded.problems:
         show_error(f"recist: {path}: no loadable CT series")
     return loaded.layers or _NULL

@@ -53,6 +53,21 @@ def readings_dir(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture
+def notifications():
+    """napari notifications shown while the test runs (severity, message)."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list[tuple[str, str]] = []
+
+    def keep(n) -> None:
+        seen.append((str(n.severity), n.message))
+
+    notification_manager.notification_ready.connect(keep)
+    yield seen
+    notification_manager.notification_ready.disconnect(keep)
+
+
 def fresh(sample_layers) -> list[tuple]:
     """Layer data of the sample with its own metadata dicts (the arrays are shared)."""
     return [(d, {**k, "metadata": dict(k["metadata"])}, t) for d, k, t in sample_layers]
