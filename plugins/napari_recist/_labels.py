@@ -123,14 +123,28 @@ def label_clear_of_segment(
     zoom: float,
     font_px: float,
 ) -> bool:
-    """Whether the label's text box (screen) stays off the segment ``p1``–``p2``."""
+    """Whether the label's text box (screen) stays off the segment ``p1``–``p2``
+    (Liang–Barsky clipping of the segment against the box)."""
     w, h = text_box_px(text, font_px)
-    c = np.asarray(label, float) * zoom
-    a, b = np.asarray(p1, float) * zoom, np.asarray(p2, float) * zoom
-    half = np.array([h / 2, w / 2])
-    lo, hi = c - half, c + half
-    for t in np.linspace(0.0, 1.0, 201):
-        p = a + t * (b - a)
-        if np.all(p >= lo) and np.all(p <= hi):
-            return False
-    return True
+    cy, cx = float(label[0]) * zoom, float(label[1]) * zoom
+    y0, x0 = float(p1[0]) * zoom, float(p1[1]) * zoom
+    dy, dx = float(p2[0]) * zoom - y0, float(p2[1]) * zoom - x0
+    lo, hi = 0.0, 1.0
+    for p, q in (
+        (-dx, x0 - (cx - w / 2)),
+        (dx, (cx + w / 2) - x0),
+        (-dy, y0 - (cy - h / 2)),
+        (dy, (cy + h / 2) - y0),
+    ):
+        if p == 0:
+            if q < 0:
+                return True  # parallel to this edge and outside
+            continue
+        t = q / p
+        if p < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+        if lo > hi:
+            return True
+    return False

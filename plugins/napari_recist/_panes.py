@@ -7,7 +7,9 @@ the one time point it shows — its CT image, the measurement lines, the ring ma
 the labels and the live length read-out — so a mouse event on a pane's canvas can only
 reach that time point's layers: an edit lands in the time point of the pane it was
 made in, whatever layer is selected elsewhere. Switching the time point of a pane
-removes its layers and makes new ones. Two text overlays show the pane's title (time
+empties its layers and fills them with the other time point's image and marks (the
+layers themselves are reused: napari runs a garbage collection on every layer
+removal). Two text overlays show the pane's title (time
 point, date, slice position, editable or read-only) and the values under the cursor.
 No Qt here.
 """
@@ -26,12 +28,33 @@ from napari.layers import Image, Points, Shapes
 
 from napari_recist._layers import AXIS_LABELS, UNITS
 from napari_recist._settings import ViewSettings
-from recist_tool.reading import SeriesGeometry
+from recist_tool.reading import SeriesGeometry, SeriesInfo
 
 FEATURES_LINES = ("lesion_id", "axis")
 FEATURES_POINTS = ("lesion_id",)
 #: Colours of the pane title: the pane edits land in, read-only, unlocked.
 TITLE_COLORS = {"editing": "#66ff66", "read-only": "#b0b0b0", "unlocked": "#ffa94d"}
+
+
+@dataclass
+class SeriesSource:
+    """A loaded series: its voxel array and the image layer keywords the reader made
+    (``napari_recist._layers.image_layer_data``), with its series record."""
+
+    data: Any
+    kwargs: dict[str, Any]
+    info: SeriesInfo
+
+    @property
+    def transform(self) -> dict[str, Any]:
+        """``scale``, ``translate`` and ``affine`` of the series (world = patient mm)."""
+        kw = self.kwargs
+        affine = kw.get("affine")
+        return {
+            "scale": tuple(kw.get("scale", (1.0, 1.0, 1.0))),
+            "translate": tuple(kw.get("translate", (0.0, 0.0, 0.0))),
+            "affine": np.eye(4) if affine is None else np.asarray(affine, float),
+        }
 
 
 @dataclass
@@ -45,6 +68,7 @@ class PaneLayers:
     labels: Points
     live: Points
     geometry: SeriesGeometry
+    source: SeriesSource | None = None
 
     @property
     def all(self) -> tuple[Any, ...]:
@@ -78,9 +102,6 @@ class Pane:
     quiet : callable
         Context manager under which layer insertions and removals are the session's
         own (not the reader opening or deleting layers).
-    owns_image : bool
-        The comparison pane makes its own image layer (and drops it when switching);
-        the current pane shows the reader's image layer and parks it when switching.
     """
 
     def __init__(
@@ -89,14 +110,13 @@ class Pane:
         viewer: Any,
         settings: ViewSettings,
         quiet: Callable[[], contextlib.AbstractContextManager[None]],
-        owns_image: bool,
     ) -> None:
         self.name = name
         self.viewer = viewer
         self.settings = settings
         self._quiet = quiet
-        self.owns_image = owns_image
-        self.layers: PaneLayers | None = None
+        self._layers: PaneLayers | None = None
+        self.shown = False
         self.state = "editing"
         self.title = TextOverlay(
             text="", position="top_left", font_size=10, box=True, visible=False
@@ -109,21 +129,58 @@ class Pane:
         overlays["recist_cursor"] = self.cursor_text
 
     @property
+    def layers(self) -> PaneLayers | None:
+        """The layers of the time point shown (None while the pane shows none)."""
+        return self._layers if self.shown else None
+
+    @property
     def timepoint(self) -> str | None:
         """The time point shown (None when none)."""
         return None if self.layers is None else self.layers.timepoint
 
-    def show(self, label: str, image: Image, geometry: SeriesGeometry) -> PaneLayers:
-        """Show ``label``: ``image`` and new annotation layers for it."""
-        self.clear()
-        transform = {
-            "scale": image.scale,
-            "translate": image.translate,
-            "affine": image.affine.affine_matrix,
-            "units": UNITS,
-            "axis_labels": AXIS_LABELS,
-        }
+    def owns(self, layer: Any) -> bool:
+        """Whether ``layer`` is one of the pane's layers."""
+        return self._layers is not None and any(layer is x for x in self._layers.all)
+
+    def forget(self) -> None:
+        """The reader deleted one of the pane's layers: make new ones next time."""
+        if self._layers is not None:
+            with self._quiet():
+                for layer in self._layers.all:
+                    if layer in self.viewer.layers:
+                        self.viewer.layers.remove(layer)
+        self._layers = None
+        self.shown = False
+
+    def show(self, label: str, source: SeriesSource) -> PaneLayers:
+        """Show time point ``label`` with the series ``source``.
+
+        The pane's layers are made once and then reused: switching time point swaps
+        the image data, transforms and names (napari collects garbage on every layer
+        removal, which costs a reader hundreds of milliseconds per switch)."""
+        tf = source.transform
+        geometry = source.info.geometry
+        assert geometry is not None
+        pl = self._layers
+        if pl is not None and all(layer in self.viewer.layers for layer in pl.all):
+            self._retarget(pl, label, source)
+        else:
+            self.forget()
+            pl = self._make(label, source, tf)
+        pl.timepoint, pl.geometry, pl.source = label, geometry, source
+        self._layers = pl
+        self.shown = True
+        with self._quiet():
+            for layer in (pl.image, pl.lines, pl.points, pl.labels):
+                if not layer.visible:
+                    layer.visible = True
+        self.title.visible = True
+        return pl
+
+    def _make(self, label: str, source: SeriesSource, tf: dict[str, Any]) -> PaneLayers:
         s = self.settings
+        common = {**tf, "units": UNITS, "axis_labels": AXIS_LABELS}
+        image = Image(source.data, **{**source.kwargs, "metadata": dict(source.kwargs["metadata"])})
         lines = Shapes(
             ndim=3,
             name=f"RECIST lines · {label}",
@@ -132,7 +189,7 @@ class Pane:
             edge_width=1.0,
             edge_color="yellow",
             face_color="transparent",
-            **transform,
+            **common,
         )
         points = Points(
             ndim=3,
@@ -143,7 +200,7 @@ class Pane:
             size=s.marker_mm,
             face_color="cyan",
             border_width=0,
-            **transform,
+            **common,
         )
         text = {"string": "{label}", "size": s.label_px, "anchor": "center", "color": "yellow"}
         labels = Points(
@@ -154,41 +211,55 @@ class Pane:
             size=0.01,
             face_color="transparent",
             border_width=0,
-            **transform,
+            **common,
         )
         live = Points(
             ndim=3,
-            name="RECIST length",
+            name=f"RECIST length · {self.name}",
             features=pd.DataFrame({"label": pd.Series(dtype=object)}),
             text={**text, "color": "white"},
             size=0.01,
             face_color="transparent",
             border_width=0,
             visible=False,
-            **transform,
+            **common,
         )
         with self._quiet():
-            if image not in self.viewer.layers:
-                self.viewer.layers.insert(0, image)
-            image.visible = True
+            self.viewer.layers.insert(0, image)
             for layer in (lines, points, labels, live):
                 self.viewer.layers.append(layer)
         for layer in (labels, live):
             layer.editable = False
-        self.layers = PaneLayers(label, image, lines, points, labels, live, geometry)
-        self.title.visible = True
-        return self.layers
+        assert source.info.geometry is not None
+        return PaneLayers(label, image, lines, points, labels, live, source.info.geometry, source)
+
+    def _retarget(self, pl: PaneLayers, label: str, source: SeriesSource) -> None:
+        tf = source.transform
+        kw = source.kwargs
+        with self._quiet():
+            for layer in (pl.lines, pl.points, pl.labels, pl.live):
+                _empty(layer)
+            image = pl.image
+            if pl.source is None or pl.source.data is not source.data:
+                image.data = source.data
+            image.metadata = dict(kw["metadata"])
+            image.name = kw.get("name", image.name)
+            for layer in pl.all:
+                _set_transform(layer, tf)
+            pl.lines.name = f"RECIST lines · {label}"
+            pl.points.name = f"RECIST markers · {label}"
+            pl.labels.name = f"RECIST labels · {label}"
 
     def clear(self) -> None:
-        """Remove the pane's layers (the current pane keeps the reader's image layer
-        object, parked outside the viewer)."""
-        if self.layers is None:
+        """Show nothing (the layers stay, hidden, for the next time point)."""
+        if self._layers is None or not self.shown:
+            self.shown = False
             return
-        pl, self.layers = self.layers, None
+        self.shown = False
         with self._quiet():
-            for layer in pl.all:
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
+            for layer in self._layers.all:
+                if layer.visible:
+                    layer.visible = False
         self.title.visible = False
         self.cursor_text.visible = False
 
@@ -209,3 +280,21 @@ class Pane:
         """The session's quiet context (programmatic layer edits)."""
         with self._quiet():
             yield
+
+
+def _set_transform(layer: Any, tf: dict[str, Any]) -> None:
+    if not np.allclose(layer.affine.affine_matrix, tf["affine"]):
+        layer.affine = tf["affine"]
+    if not np.allclose(layer.scale, tf["scale"]):
+        layer.scale = tf["scale"]
+    if not np.allclose(layer.translate, tf["translate"]):
+        layer.translate = tf["translate"]
+
+
+def _empty(layer: Any) -> None:
+    if isinstance(layer, Shapes):
+        if len(layer.data):
+            layer.selected_data = set(range(len(layer.data)))
+            layer.remove_selected()
+    elif len(layer.data):
+        layer.data = np.zeros((0, 3))

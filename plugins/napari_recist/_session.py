@@ -3,9 +3,10 @@
 No Qt here (napari models and psygnal only): it runs on a bare ``ViewerModel``. The
 session is the composition root of small objects with explicit dependencies:
 
-* the **series registry** (``series_layers``): the CT image layers of the study, by
-  series UID (made by :func:`napari_recist._loading.load_study`, or by napari's
-  File › Open with this plugin's reader and picked up from the viewer);
+* the **series registry** (``sources``): the loaded CT series of the study by series
+  UID (:class:`~napari_recist._panes.SeriesSource`, read by
+  :func:`napari_recist._loading.load_study`, or taken over from image layers that
+  napari's File › Open added with this plugin's reader);
 * two :class:`~napari_recist._panes.Pane` objects — *current* in napari's viewer and
   *comparison* in its own :class:`napari.components.ViewerModel` (own camera, own
   layer list) — each holding only the layers of the time point it shows;
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from napari.components import ViewerModel
-from napari.layers import Image, Layer
+from napari.layers import Image
 from psygnal import Signal
 
 from napari_recist._autosave import flush_all
@@ -47,11 +48,18 @@ from napari_recist._defaults import (
     default_readings_dir,
 )
 from napari_recist._exports import Exports
-from napari_recist._layers import FOLDER_KEY, WINDOWS, series_of_layer
+from napari_recist._layers import (
+    AXIS_LABELS,
+    FOLDER_KEY,
+    SERIES_KEY,
+    UNITS,
+    WINDOWS,
+    series_of_layer,
+)
 from napari_recist._loading import LoadedStudy, load_study
 from napari_recist._navigation import Navigator
 from napari_recist._pacs import PacsMouse
-from napari_recist._panes import Pane, PaneLayers
+from napari_recist._panes import Pane, PaneLayers, SeriesSource
 from napari_recist._results import Results
 from napari_recist._saving import Persistence
 from napari_recist._settings import ViewSettings
@@ -59,7 +67,7 @@ from napari_recist._sync import AnnotationSync
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
     Reading,
-    SeriesGeometry,
+    SeriesInfo,
     Step,
     TimePointLockedError,
     recovery_path,
@@ -133,7 +141,7 @@ class ReadingSession:
         self.view = view or ViewSettings.from_env()
         self.reading = Reading()
         self.reader = default_reader() if reader is None else reader
-        self.series_layers: dict[str, Image] = {}
+        self.sources: dict[str, SeriesSource] = {}
         self.current_tp: str | None = None
         self.compare_tp: str | None = None
         self.compare_on = False
@@ -163,13 +171,14 @@ class ReadingSession:
         self.panes: dict[str, Pane] = {}
         self.syncs: dict[str, AnnotationSync] = {}
         self.mice: dict[str, PacsMouse] = {}
-        self._add_pane(Pane("current", viewer, self.view, self._quiet, owns_image=False))
+        self._add_pane(Pane("current", viewer, self.view, self._quiet))
         self.compare_viewer: ViewerModel | None = None
         self.persist.bind(self.reading)
         viewer.layers.events.inserted.connect(self._on_inserted, position="last")
         viewer.layers.events.removed.connect(self._on_removed, position="last")
-        adopted = [layer for layer in list(viewer.layers) if self._adopt(layer)]
-        if adopted:
+        taken = [layer for layer in list(viewer.layers) if self._take_over(layer)]
+        if taken:
+            self._drop_layers(taken)
             self._study_changed(opened=True)
 
     # ------------------------------------------------------------------ plumbing
@@ -250,7 +259,7 @@ class ReadingSession:
         """The comparison pane's own viewer model (made on first use)."""
         if self.compare_viewer is None:
             self.compare_viewer = ViewerModel(title="RECIST comparison")
-            self._add_pane(Pane("comparison", self.compare_viewer, self.view, self._quiet, True))
+            self._add_pane(Pane("comparison", self.compare_viewer, self.view, self._quiet))
         return self.compare_viewer
 
     # ------------------------------------------------------------------ series and study
@@ -274,28 +283,25 @@ class ReadingSession:
         self.open_layers(loaded.layers)
         return loaded
 
-    def open_layers(self, layer_data: list[tuple]) -> list[Image]:
-        """Add image layer data (as this plugin's reader makes it) to the reading."""
-        adopted = []
+    def open_layers(self, layer_data: list[tuple]) -> list[str]:
+        """Add image layer data (as this plugin's reader makes it) to the reading;
+        returns the series UIDs added."""
         first = not self.reading.patient_id
-        for data, kwargs, _ in layer_data:
-            layer = Image(data, **kwargs)
-            if self._adopt(layer):
-                adopted.append(layer)
-        if adopted:
+        added = [uid for data, kwargs, _ in layer_data if (uid := self._adopt(data, kwargs))]
+        if added:
             self._study_changed(opened=first)
-        return adopted
+        return added
 
-    def _adopt(self, layer: Any) -> bool:
-        """Register an image layer made by this plugin's reader; True when new.
+    def _adopt(self, data: Any, kwargs: dict[str, Any]) -> str | None:
+        """Register a series (layer data of this plugin's reader); its UID when new.
 
         A series of another patient is refused (and said so)."""
-        if not isinstance(layer, Image):
-            return False
-        info = series_of_layer(layer)
-        if info is None or info.series_uid in self.series_layers:
-            return False
-        patient = str(layer.metadata.get("dicom", {}).get("patient_id") or "")
+        meta = kwargs.get("metadata") or {}
+        raw = meta.get(SERIES_KEY)
+        info = SeriesInfo.from_dict(raw) if isinstance(raw, dict) else None
+        if info is None or info.geometry is None or info.series_uid in self.sources:
+            return None
+        patient = str((meta.get("dicom") or {}).get("patient_id") or "")
         if self.reading.patient_id and patient and patient != self.reading.patient_id:
             self._notify(
                 "error",
@@ -303,52 +309,62 @@ class ReadingSession:
                 f"to patient {patient}, and this reading is of patient "
                 f"{self.reading.patient_id}. Open it in another napari window.",
             )
-            return False
+            return None
         if not self.reading.patient_id and patient:
             self.reading.patient_id = patient
             self._restore_saved()
         if not self.reading.study_path:
-            self.reading.study_path = str(layer.metadata.get(FOLDER_KEY, ""))
-        self.series_layers[info.series_uid] = layer
-        self.reading.add_series(info)
+            self.reading.study_path = str(meta.get(FOLDER_KEY, ""))
+        self.sources[info.series_uid] = SeriesSource(data, dict(kwargs), info)
+        self.reading.add_series(SeriesInfo.from_dict(info.to_dict()))
+        return info.series_uid
+
+    def _take_over(self, layer: Any) -> bool:
+        """An image layer of this plugin's reader in napari's viewer (File › Open):
+        its series joins the reading (the layer itself leaves the viewer: the pane
+        shows the series). True when the layer should leave the viewer."""
+        if not isinstance(layer, Image) or series_of_layer(layer) is None:
+            return False
+        kwargs = {
+            "name": layer.name,
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "affine": layer.affine.affine_matrix,
+            "contrast_limits": tuple(layer.contrast_limits),
+            "colormap": "gray",
+            "units": UNITS,
+            "axis_labels": AXIS_LABELS,
+            "metadata": dict(layer.metadata),
+        }
+        self._adopt(layer.data, kwargs)
         return True
 
     def _on_inserted(self, event: Any) -> None:
         if self._busy:
             return
         layer = event.value
-        before = len(self.series_layers)
-        info = series_of_layer(layer) if isinstance(layer, Image) else None
-        if self._adopt(layer):
+        if self._take_over(layer):
+            # out of the viewer (and the study updated) once napari is done inserting
+            self._defer(lambda lay=layer: self._drop_layers([lay]))
             self._defer(self._study_changed_later)
-        elif (
-            info is not None
-            and len(self.series_layers) == before
-            and (info.series_uid not in self.series_layers)
-        ):
-            # refused (another patient): take it out of the viewer once napari is done
-            self._defer(lambda lay=layer: self._drop_layer(lay))
 
-    def _drop_layer(self, layer: Any) -> None:
+    def _drop_layers(self, layers: list[Any]) -> None:
         with self._quiet():
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+            for layer in layers:
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
 
     def _study_changed_later(self) -> None:
-        self._study_changed(opened=len(self.reading.lesions) == 0)
+        self._study_changed(opened=not any(le.findings for le in self.reading.lesions))
 
     def _on_removed(self, event: Any) -> None:
         if self._busy:
             return
         layer = event.value
-        for uid, lay in list(self.series_layers.items()):
-            if lay is layer:
-                del self.series_layers[uid]
-                self._defer(self._show_panes)
         pane = self.panes["current"]
-        if pane.layers is not None and any(layer is x for x in pane.layers.all):
+        if pane.owns(layer):  # the reader deleted one of the pane's layers: rebuild
             self.syncs["current"].disconnect()
-            pane.layers = None  # the reader deleted one of them: rebuild
+            pane.forget()
             self._defer(self._show_panes)
 
     def _restore_saved(self) -> None:
@@ -369,11 +385,10 @@ class ReadingSession:
             return
         for note in loaded.load_notes:
             self._notify("warning", note)
-        for layer in self.series_layers.values():
-            info = series_of_layer(layer)
-            if info is not None:
-                info.timepoint = None
-                loaded.add_series(info)
+        for source in self.sources.values():
+            info = SeriesInfo.from_dict(source.info.to_dict())
+            info.timepoint = None
+            loaded.add_series(info)
         if not loaded.patient_id:
             loaded.patient_id = self.reading.patient_id
         self.reading = loaded
@@ -413,18 +428,17 @@ class ReadingSession:
         base = labels[0]
         self.compare_tp = base if base != self.current_tp else others[0]
 
-    def _display(self, label: str | None) -> tuple[Image, SeriesGeometry] | None:
-        """The image layer and geometry shown for a time point (the reader's choice
-        of series first)."""
+    def _display(self, label: str | None) -> SeriesSource | None:
+        """The series shown for a time point (the reader's choice first)."""
         if label is None:
             return None
         infos = self.reading.series_of(label)
         chosen = self._shown_series.get(label)
         infos.sort(key=lambda i: i.series_uid != chosen)
         for info in infos:
-            layer = self.series_layers.get(info.series_uid)
-            if layer is not None and info.geometry is not None:
-                return layer, info.geometry
+            source = self.sources.get(info.series_uid)
+            if source is not None:
+                return source
         return None
 
     # ------------------------------------------------------------------ the panes
@@ -439,28 +453,17 @@ class ReadingSession:
             want["comparison"] = None
         for name, label in want.items():
             pane = self.panes[name]
-            shown = self._display(label)
-            same = (
-                pane.layers is not None
-                and pane.timepoint == label
-                and shown is not None
-                and (pane.owns_image or pane.layers.image is shown[0])
-                and pane.layers.geometry == shown[1]
-            )
-            if same:
+            source = self._display(label)
+            pl = pane.layers
+            if pl is not None and pl.timepoint == label and pl.source is source:
                 continue
-            z = self.nav.z(pane) if pane.layers is not None else None
+            z = self.nav.z(pane) if pl is not None else None
             self._unhook_contrast(pane)
             self.syncs[name].disconnect()
-            pane.clear()
-            if name == "current":
-                self._park_images()
-            if label is None or shown is None:
+            if label is None or source is None:
+                pane.clear()
                 continue
-            image, geo = shown
-            if pane.owns_image:
-                image = Layer.create(*image.as_layer_data_tuple())
-            pane.show(label, image, geo)
+            pane.show(label, source)
             self.syncs[name].connect()
             self.syncs[name].render()
             self.nav.apply_window(pane)
@@ -480,14 +483,6 @@ class ReadingSession:
             self.reading.unlock(self.compare_tp)
         self._apply_states()
         self.arm(self.active_axis, activate=False)
-
-    def _park_images(self) -> None:
-        """Series images not shown in the current pane leave napari's viewer (kept in
-        the registry), so the viewer holds one time point only."""
-        with self._quiet():
-            for layer in self.series_layers.values():
-                if layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
 
     def _hook_contrast(self, pane: Pane) -> None:
         pl = pane.layers
@@ -637,11 +632,8 @@ class ReadingSession:
 
     def displayed_series(self, label: str) -> str | None:
         """UID of the series shown for a time point."""
-        shown = self._display(label)
-        if shown is None:
-            return None
-        info = series_of_layer(shown[0])
-        return None if info is None else info.series_uid
+        source = self._display(label)
+        return None if source is None else source.info.series_uid
 
     def _edit_pane(self) -> Pane:
         """The pane where the next drawing goes: the active pane when it is editable,
@@ -1017,7 +1009,7 @@ class ReadingSession:
 
     def dicom_folders(self) -> list[Path]:
         """Folders the reading's series were opened from."""
-        found = [lay.metadata.get(FOLDER_KEY, "") for lay in self.series_layers.values()]
+        found = [src.kwargs["metadata"].get(FOLDER_KEY, "") for src in self.sources.values()]
         found.append(self.reading.study_path)
         return [Path(f) for f in dict.fromkeys(found) if f]
 

@@ -39,6 +39,24 @@ def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame
     return pd.DataFrame(rows, columns=list(columns)).astype(object)
 
 
+def _same_lines(layer: Any, shapes: list[np.ndarray], feats: list[dict[str, Any]]) -> bool:
+    """Whether a Shapes layer already holds exactly these lines (order included)."""
+    data = layer.data
+    if len(data) != len(shapes):
+        return False
+    f = layer.features
+    if len(shapes) and (
+        [_text(v) for v in f["lesion_id"]] != [x["lesion_id"] for x in feats]
+        or [_text(v) for v in f["axis"]] != [x["axis"] for x in feats]
+    ):
+        return False
+    types = layer.shape_type
+    return all(
+        t == "line" and np.shape(d) == np.shape(s) and np.allclose(d, s, atol=1e-6)
+        for t, d, s in zip(types, data, shapes, strict=True)
+    )
+
+
 def line_label(lesion_id: str, axis: str, line: Line) -> str:
     """``T1 41.9 mm`` / ``T2 SA 12.0 mm`` (the length as the annotation table has it)."""
     tag = "" if axis == "long" else " SA"
@@ -148,18 +166,28 @@ class AnnotationSync:
         self._busy += 1
         try:
             lines = pl.lines
-            if len(lines.data):
-                lines.selected_data = set(range(len(lines.data)))
-                lines.remove_selected()
-            if shapes:
-                lines.add(shapes, shape_type="line", edge_color=colors)
-            self._edge_colors = colors
-            lines.features = _frame(feats_l, FEATURES_LINES)
+            if not _same_lines(lines, shapes, feats_l):  # redrawing shapes is slow
+                if len(lines.data):
+                    lines.selected_data = set(range(len(lines.data)))
+                    lines.remove_selected()
+                if shapes:
+                    lines.add(shapes, shape_type="line", edge_color=colors)
+                self._edge_colors = colors
+                lines.features = _frame(feats_l, FEATURES_LINES)
             points = pl.points
-            points.data = np.asarray(pts, dtype=float).reshape(-1, 3)
-            points.features = _frame(feats_p, FEATURES_POINTS)
-            if pts:
-                points.face_color = pcolors
+            new_pts = np.asarray(pts, dtype=float).reshape(-1, 3)
+            new_ids = [f["lesion_id"] for f in feats_p]
+            old_ids = [_text(v) for v in points.features["lesion_id"]] if len(points.data) else []
+            same_p = (
+                new_ids == old_ids
+                and np.asarray(points.data).shape == new_pts.shape
+                and np.allclose(points.data, new_pts)
+            )
+            if not same_p:
+                points.data = new_pts
+                points.features = _frame(feats_p, FEATURES_POINTS)
+                if pts:
+                    points.face_color = pcolors
         finally:
             self._busy -= 1
         self.relabel()
@@ -237,6 +265,10 @@ class AnnotationSync:
             if world
             else np.zeros((0, 3))
         )
+        old = np.asarray(labels.data)
+        old_texts = [_text(v) for v in labels.features["label"]] if len(old) else []
+        if old.shape == idx.shape and old_texts == texts and np.allclose(old, idx, atol=1e-3):
+            return  # setting Points data makes napari recompute every layer's extent
         labels.data = idx
         labels.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
         labels.refresh_text()
@@ -271,9 +303,16 @@ class AnnotationSync:
         w = 0.62 * s.label_px * len(text)
         world = world + np.array([0.0, -(s.label_px + 8) / zoom, (w / 2 + 14) / zoom])
         live = pl.live
-        live.data = np.asarray([live.world_to_data(world)], float)
-        live.features = pd.DataFrame({"label": pd.Series([text], dtype=object)})
-        live.refresh_text()
+        pos = np.asarray(live.world_to_data(world), float)
+        if len(live.data) == 1:  # in place: the data setter recomputes every extent
+            live.data[0] = pos
+            live.features.loc[0, "label"] = text
+            live.refresh_text()
+            live.refresh()
+        else:
+            live.data = pos.reshape(1, 3)
+            live.features = pd.DataFrame({"label": pd.Series([text], dtype=object)})
+            live.refresh_text()
         if not live.visible:
             live.visible = True
 

@@ -364,10 +364,10 @@ def test_the_loader_choices_read_two_phase_and_tilted_series(defect_study):
 def test_the_session_loads_a_chosen_acquisition(defect_study):
     s = ReadingSession(ViewerModel(), reader="x")
     loaded = s.open_study(defect_study / "two")
-    assert loaded.problems and not s.series_layers
+    assert loaded.problems and not s.sources
     p = loaded.problems[0]
     again = s.open_study(p.folder, options={p.series_uid: p.options[0][1]}, only={p.series_uid})
-    assert not again.problems and list(s.series_layers) == [p.series_uid]
+    assert not again.problems and list(s.sources) == [p.series_uid]
     assert s.layers_of("baseline") is not None
 
 

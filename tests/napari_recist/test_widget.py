@@ -457,11 +457,11 @@ def test_series_of_two_acquisitions_and_tilt_can_be_read_from_the_widget(
     buttons = {b.text(): b for b in w.problems.findChildren(QAbstractButton)}
     QTest.mouseClick(buttons["Acquisition 2 (12 images)"], Qt.MouseButton.LeftButton)
     pump(50)
-    assert len(w.session.series_layers) == 1
+    assert len(w.session.sources) == 1
     buttons = {b.text(): b for b in w.problems.findChildren(QAbstractButton)}
     QTest.mouseClick(buttons["Resample onto an orthogonal grid"], Qt.MouseButton.LeftButton)
     pump(50)
-    assert len(w.session.series_layers) == 2
+    assert len(w.session.sources) == 2
     assert not w.problems.problems
     assert any("resampled" in t for _, t in w.session.notices)
 

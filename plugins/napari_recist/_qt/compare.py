@@ -115,14 +115,18 @@ class ComparisonPane(QFrame):
         width = 3 if active else 1
         if active and not s.compare_unlocked:
             color = BORDER["active"]
-        self.setStyleSheet(f"QFrame#recist\\.comparison {{ border: {width}px solid {color}; }}")
+        style = f"QFrame#recist\\.comparison {{ border: {width}px solid {color}; }}"
+        if style != self.styleSheet():  # restyling costs tens of milliseconds
+            self.setStyleSheet(style)
         what = (
             "edits land here (unlocked)"
             if s.compare_unlocked
             else f"read-only · edits go to {s.current_tp or '–'}"
         )
-        self.title.setText(f"<b>{s.compare_tp or '–'}</b> · {what}")
-        self.title.setToolTip(state)
+        title = f"<b>{s.compare_tp or '–'}</b> · {what}"
+        if self.title.text() != title:
+            self.title.setText(title)
+            self.title.setToolTip(state)
 
     def close_viewer(self) -> None:
         """Close the canvas (the window is going away) and let it be freed."""
