@@ -940,8 +940,7 @@ class ReadingSession:
     def _after_change(self, t0: float | None = None) -> None:
         """Save, evaluate, refresh (after every change of the reading)."""
         t0 = time.perf_counter() if t0 is None else t0
-        frame = self.reading.to_frame()
-        errors, job = self.persist.save(self.reading, frame)
+        errors, job = self.persist.save(self.reading)
         for err in errors:
             self._notify("error", err)
         failure = self.results.update(self.reading)

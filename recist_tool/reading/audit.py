@@ -47,12 +47,20 @@ class AuditTrail:
         in memory and written when :meth:`attach` names the file.
     reader : str
         Who is making the changes (written in every line).
+    deferred_sync : bool
+        Append and flush at once (the line survives the application's crash), but leave
+        the fsync (the line survives the machine's) to :meth:`sync`, called by a
+        background writer right after; default: fsync with every append.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, reader: str = "") -> None:
+    def __init__(
+        self, path: str | os.PathLike | None = None, reader: str = "", deferred_sync: bool = False
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.reader = reader
         self.session = secrets.token_hex(4)
+        self.deferred_sync = deferred_sync
+        self._unsynced: Path | None = None
         self._pending: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
@@ -107,10 +115,27 @@ class AuditTrail:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if self.deferred_sync:
+                    self._unsynced = self.path
+                else:
+                    os.fsync(fh.fileno())
         except OSError as exc:
             self._pending.extend(lines)  # kept: written with the next change that works
             self.errors.append(f"could not append to the audit trail {self.path}: {exc}")
+
+    def sync(self) -> None:
+        """fsync what was appended since the last sync (with ``deferred_sync``)."""
+        path, self._unsynced = self._unsynced, None
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.errors.append(f"could not sync the audit trail {path}: {exc}")
 
     def take_errors(self) -> list[str]:
         """Write errors since the last call."""

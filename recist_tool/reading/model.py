@@ -879,13 +879,21 @@ class Reading:
         """
         return write_snapshot(self.snapshot(frame), csv_path)
 
-    def snapshot(self, frame: pd.DataFrame | None = None) -> Snapshot:
+    def snapshot(self, frame: pd.DataFrame | None = None, lazy: bool = False) -> Snapshot:
         """An independent copy of what :meth:`save` writes (for saving elsewhere, e.g.
         in a background thread while the reading keeps changing), stamped with a
-        revision (nanoseconds since the epoch) that orders saves and recovery files."""
+        revision (nanoseconds since the epoch) that orders saves and recovery files.
+
+        With ``lazy``, the annotation table is built from copied rows only when the
+        snapshot is written (off the caller's thread).
+        """
         doc = self.to_json()
         doc["revision"] = time.time_ns()
-        return Snapshot(self.to_frame() if frame is None else frame.copy(), doc)
+        if frame is not None:
+            return Snapshot(frame.copy(), doc)
+        if lazy:
+            return Snapshot(None, doc, tuple(self.to_measurements()))
+        return Snapshot(self.to_frame(), doc)
 
     @classmethod
     def load(cls, csv_path: str | os.PathLike) -> Reading:
