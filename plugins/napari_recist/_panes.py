@@ -152,6 +152,29 @@ class Pane:
         self._layers = None
         self.shown = False
 
+    def prepare(self) -> None:
+        """Make the pane's layers now, empty and hidden, so that opening a study only
+        fills them (napari's cost of adding a layer — its visual, layer list entry and
+        controls — is paid when the widget opens, not when the reader opens a study)."""
+        if self._layers is not None:
+            return
+        geo = SeriesGeometry("", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+        blank = SeriesSource(
+            np.zeros((1, 2, 2), np.int16),
+            {
+                "name": "RECIST image",
+                "colormap": "gray",
+                "metadata": {},
+                "units": UNITS,
+                "axis_labels": AXIS_LABELS,
+            },
+            SeriesInfo("", geometry=geo),
+        )
+        self._layers = self._make("–", blank, blank.transform)
+        self._layers.source = None
+        self.shown = True
+        self.clear()
+
     def show(self, label: str, source: SeriesSource) -> PaneLayers:
         """Show time point ``label`` with the series ``source``.
 
@@ -242,6 +265,8 @@ class Pane:
             image = pl.image
             if pl.source is None or pl.source.data is not source.data:
                 image.data = source.data
+                if "contrast_limits" in kw:
+                    image.contrast_limits = kw["contrast_limits"]
             image.metadata = dict(kw["metadata"])
             image.name = kw.get("name", image.name)
             for layer in pl.all:

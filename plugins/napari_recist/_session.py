@@ -172,6 +172,7 @@ class ReadingSession:
         self.syncs: dict[str, AnnotationSync] = {}
         self.mice: dict[str, PacsMouse] = {}
         self._add_pane(Pane("current", viewer, self.view, self._quiet))
+        self.panes["current"].prepare()
         self.compare_viewer: ViewerModel | None = None
         self.persist.bind(self.reading)
         viewer.layers.events.inserted.connect(self._on_inserted, position="last")
@@ -260,6 +261,7 @@ class ReadingSession:
         if self.compare_viewer is None:
             self.compare_viewer = ViewerModel(title="RECIST comparison")
             self._add_pane(Pane("comparison", self.compare_viewer, self.view, self._quiet))
+            self.panes["comparison"].prepare()
         return self.compare_viewer
 
     # ------------------------------------------------------------------ series and study

@@ -138,6 +138,17 @@ def pump(ms: int = 30) -> None:
         time.sleep(0.005)
 
 
+def wait_until(condition, timeout_ms: int = 2000) -> bool:
+    """Pump Qt until ``condition()`` holds (napari throttles mouse moves; a loaded
+    machine delivers them late) or the timeout passes; returns the last value."""
+    end = time.perf_counter() + timeout_ms / 1000
+    while not condition():
+        if time.perf_counter() >= end:
+            return bool(condition())
+        pump(10)
+    return True
+
+
 def to_canvas(viewer, world_zyx):
     """Canvas pixel (QPoint) of a world position in a 2D view (camera public state)."""
     from qtpy.QtCore import QPoint

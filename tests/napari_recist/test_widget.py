@@ -29,6 +29,7 @@ from .conftest import (
     real_click,
     real_drag,
     real_wheel,
+    wait_until,
     world,
 )
 
@@ -359,7 +360,8 @@ def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
     assert tuple(s.layers_of("FU1").image.contrast_limits) == (level - width / 2, level + width / 2)
     # The cursor read-out: HU and patient position.
     real_click(canvas(w), w.viewer, c)
-    assert cur.cursor_text.text.startswith("HU ") and " mm" in cur.cursor_text.text
+    assert wait_until(lambda: cur.cursor_text.text.startswith("HU "))
+    assert " mm" in cur.cursor_text.text
     # Both panes are fitted to the whole image: the body's extent is on screen.
     for pane in (cur, cmp_):
         h, wd = pane.viewer.canvas.size
@@ -573,7 +575,7 @@ def test_a_crash_before_the_full_save_loses_nothing(
 ):
     from napari_recist._autosave import AutoSaver
 
-    monkeypatch.setattr(AutoSaver, "submit", lambda self, snapshot, path: None)
+    monkeypatch.setattr(AutoSaver, "submit", lambda self, snapshot, path, before=None: None)
     w = make_widget(make_napari_viewer, sample_layers)
     read_baseline(w, truth)
     before = w.session.reading.to_json()
