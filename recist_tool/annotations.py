@@ -44,16 +44,21 @@ COLUMNS: tuple[str, ...] = (
     "short_axis_mm",
     "status",
 )
+#: Measurement assistance: how a size was obtained (``method``) and what the lesion's
+#: segmentation measured (``volume_ml``, ``mean_hu``; Choi criteria use ``mean_hu``).
+METHODS: tuple[str, ...] = ("manual", "assisted", "assisted_edited")
+ASSIST_COLUMNS: tuple[str, ...] = ("method", "volume_ml", "mean_hu")
 #: Optional columns with a meaning to the engine; any other column is carried through.
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "slice_thickness_mm",
     "modality",
     "reader",
     "series_uid",
-    "mean_hu",
     "treatment_date",
     "randomisation_date",
     "baseline_incomplete",
+    "signed_at",
+    *ASSIST_COLUMNS,
 )
 #: Provenance columns added by :func:`read_annotations` (never written).
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_line")
@@ -73,7 +78,7 @@ STATUSES: dict[str, tuple[str, ...]] = {
     "new_target": ("measured", "too_small", "disappeared", "not_evaluated"),
     "new_non_target": ("present", "absent", "progression", "equivocal", "not_evaluated"),
 }
-_SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm")
+_SIZE_COLUMNS = ("long_axis_mm", "short_axis_mm", "slice_thickness_mm", "volume_ml")
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 # Plain decimal (no sign, no exponent): the only size syntax accepted.
@@ -333,7 +338,7 @@ def check_annotations(frame: pd.DataFrame, source: str = "<table>") -> pd.DataFr
             s = s.dt.strftime("%Y-%m-%d")
         elif c == "nodal" and pd.api.types.is_bool_dtype(s):
             s = s.map({True: "true", False: "false"})
-        elif c in _SIZE_COLUMNS and pd.api.types.is_numeric_dtype(s):
+        elif (c in _SIZE_COLUMNS or c == "mean_hu") and pd.api.types.is_numeric_dtype(s):
             s = s.map(_format_size)
         cols[str(c)] = pa.array(
             [None if not _present(v) else str(v) for v in s.tolist()], type=pa.string()
@@ -565,6 +570,27 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
         mm = np.array([p if isinstance(p, float) else np.nan for p in parsed_sizes] + [np.nan])
         out[name] = mm[codes]
 
+    if "method" in table.column_names:
+        codes, values = encoded("method", lambda v: v.strip().lower())
+        bad = np.array([v not in METHODS for v in values], dtype=bool)
+        report(
+            rows_with(codes, bad),
+            "method",
+            f"unknown method (expected one of {', '.join(METHODS)})",
+        )
+        out["method"] = categorical(codes, values if values else [""])
+    if "mean_hu" in table.column_names:
+        codes, values = encoded("mean_hu")
+        parsed_hu = [_parse_signed(v) for v in values]
+        bad = np.array([p is _BAD for p in parsed_hu], dtype=bool)
+        report(
+            rows_with(codes, bad),
+            "mean_hu",
+            "not a number of HU (write a plain decimal, e.g. -12.5)",
+        )
+        hu = np.array([p if isinstance(p, float) else np.nan for p in parsed_hu] + [np.nan])
+        out["mean_hu"] = hu[codes]
+
     if problems:
         problems.sort(key=lambda p: (p[0], p[1]))
         more = len(problems) - _MAX_REPORTED + hidden
@@ -623,6 +649,17 @@ def _parse_size(text: str) -> float | str | None:
     return "write sizes as plain decimals in mm" if math.isfinite(value) else "not a number"
 
 
+_SIGNED_RE = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+_BAD = object()
+
+
+def _parse_signed(text: str) -> float | object | None:
+    """A signed plain decimal (``mean_hu``): float, None when empty, else ``_BAD``."""
+    if text == "":
+        return None
+    return float(text) if _SIGNED_RE.match(text) else _BAD
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -654,7 +691,7 @@ def write_annotations(data: pd.DataFrame | Iterable[Measurement], path: str | os
             out[c] = s.map(_date_text)
         elif c == "nodal":
             out[c] = s.map(lambda v: "true" if _truthy(v) else "false")
-        elif c in _SIZE_COLUMNS:
+        elif c in _SIZE_COLUMNS or c == "mean_hu":
             out[c] = s.map(_format_size)
         else:
             out[c] = s.map(lambda v: "" if not _present(v) else str(v))

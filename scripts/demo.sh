@@ -30,11 +30,13 @@ echo
 echo "== Double reading: two readers, adjudication, agreement, survival per reader"
 rm -rf "$OUT/double"
 "$RT" synth double-read --n 211 --seed 14 -o "$OUT/double"
+"$RT" worklist status "$OUT/double"
 "$RT" adjudicate "$OUT/double"
 "$RT" agreement "$OUT/double"
 "$RT" adjudicate "$OUT/double" --decisions "$OUT/double/oracle_decisions.csv" \
   --adjudicator oracle -q
 "$RT" adjudicate "$OUT/double" --accept-concordant -q
+"$RT" worklist status "$OUT/double"
 "$RT" batch "$OUT/double/readings/adjudicated" -o "$OUT/double/recist_adjudicated" -q
 "$RT" survival --clinical "$OUT/double/clinical.csv" --treatments "$OUT/double/treatments.csv" \
   --responses reader1="$OUT/double/readings/reader1" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything recist-tool needs on a fresh Debian machine (run as root):
 # system packages for a headless display (Xvfb, Mesa, Qt's xcb libraries), R with
-# the survival, psych and vcd packages and dicom3tools (reference checks in the tests), a virtual
+# the survival, psych and vcd packages and dicom3tools (reference checks in the tests), Orthanc with
+# its DICOMweb plugin (the PACS tests start their own server on a free port), a virtual
 # environment in .venv, and the project with its napari and dev extras.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -14,6 +15,7 @@ APT_PACKAGES=(
   libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0 libdbus-1-3 libfontconfig1
   r-base-core r-cran-survival dicom3tools poppler-utils
   r-cran-psych r-cran-vcd
+  orthanc orthanc-dicomweb openssl
 )
 
 # python3 may come from elsewhere (pyenv, a CI image): only require Debian's when the
@@ -31,8 +33,17 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's orthanc package would start its service on ports 8042/4242: forbid service
+  # starts while installing (policy-rc.d), unless the machine has such a policy already.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
+  rc=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  if ((own_policy)); then rm -f "$policy"; fi
+  ((rc == 0)) || exit "$rc"
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -16,7 +16,16 @@ from recist_tool import __version__
 from recist_tool.errors import RecistError
 
 # Modules that each add their commands to the app, in --help order.
-COMMAND_MODULES = ("batch", "dicom", "synth", "survival", "export", "readers")
+COMMAND_MODULES = (
+    "batch",
+    "dicom",
+    "synth",
+    "survival",
+    "export",
+    "readers",
+    "pacs",
+    "worklist",
+)
 
 app = typer.Typer(
     name="recist-tool",

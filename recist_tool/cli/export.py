@@ -15,7 +15,7 @@ import typer
 
 export_app = typer.Typer(
     name="export",
-    help="Export results: tables (Excel, Parquet), figures, DICOM SR, reports.",
+    help="Export results: tables (Excel, Parquet), figures, DICOM SR and SEG, reports.",
     no_args_is_help=True,
 )
 import_app = typer.Typer(
@@ -164,28 +164,99 @@ def sr(
         "--include-identity",
         help="Copy patient name, birth date, accession number from the images (for PACS).",
     ),
+    push: str | None = typer.Option(
+        None,
+        "--push",
+        help="Also store the SRs on this DICOMweb server (STOW-RS), in the study of their "
+        "images with the images' patient and study attributes (implies --include-identity).",
+    ),
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
-    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point."""
+    """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point.
+
+    With --push URL the SRs are also stored on the PACS, each in the study of the
+    images it measures: the study must be on the server under the same PatientID
+    (else nothing is stored).
+    """
     from recist_tool.export.sr import export_readings
+
+    deid = _deid(deidentify, secret)
+    if deid is not None and (include_identity or push):
+        from recist_tool.export.deid import DeidentificationError
+
+        raise DeidentificationError(
+            "--deidentify excludes --include-identity and --push (a PACS keeps the identity)"
+        )
+    readings = _readings(annotations)
+    paths = export_readings(
+        readings,
+        dicom,
+        outdir,
+        timepoints=timepoint or None,
+        include_identity=include_identity or push is not None,
+        deid=deid,
+    )
+    _done(paths)
+    if push is not None:
+        from recist_tool.cli.pacs import client
+        from recist_tool.pacs import check_target_study, push_files
+
+        with client(push) as c:
+            check_target_study(c, paths)
+            res = push_files(c, paths, strict=True)
+        typer.echo(f"stored {len(res.stored)} SR(s) on {c.url}", err=True)
+
+
+@export_app.command("seg")
+def seg(
+    annotations: list[Path] = typer.Argument(
+        ...,
+        help="Annotation CSVs with their JSON sidecars (one patient each).",
+        show_default=False,
+    ),
+    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    outdir: Path = _OUT,
+    timepoint: list[str] = typer.Option([], "--timepoint", help="Only these time points."),
+    all_lesions: bool = typer.Option(
+        False, "--all", help="Segment every lesion with a drawn axis, not only assisted ones."
+    ),
+    no_sr: bool = typer.Option(False, "--no-sr", help="Write the SEG only, without its SR."),
+    include_identity: bool = typer.Option(
+        False,
+        "--include-identity",
+        help="Copy patient name, birth date, accession number from the images (for PACS).",
+    ),
+    deidentify: bool = _DEID,
+    secret: str | None = _SECRET,
+) -> None:
+    """Write lesion segmentations as DICOM SEG, with a TID 1500 SR that references them.
+
+    Each assisted measurement is segmented again from its axes (the same method as
+    the plugin's proposal); one SEG per patient and time point (a segment per lesion)
+    and an SR with the axes and each lesion's volume and mean HU (3D Slicer's
+    Quantitative Reporting loads the pair).
+    """
+    from recist_tool.export.seg import export_segmentations
 
     deid = _deid(deidentify, secret)
     if deid is not None and include_identity:
         from recist_tool.export.deid import DeidentificationError
 
         raise DeidentificationError("--include-identity and --deidentify exclude each other")
-    readings = _readings(annotations)
-    _done(
-        export_readings(
-            readings,
-            dicom,
-            outdir,
-            timepoints=timepoint or None,
-            include_identity=include_identity,
-            deid=deid,
-        )
+    result = export_segmentations(
+        _readings(annotations),
+        dicom,
+        outdir,
+        timepoints=timepoint or None,
+        include_identity=include_identity,
+        deid=deid,
+        all_lesions=all_lesions,
+        with_sr=not no_sr,
     )
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    _done(result.paths)
 
 
 @export_app.command("dicom")

@@ -14,8 +14,9 @@ ADJUDICATE_HELP = "\n\n".join(
     [
         "Find the patients whose readers disagree, and record the adjudicator's choices.",
         "Every reader's readings in COHORT_DIR/readings/<reader>/ are evaluated with the "
-        "RECIST engine; a patient goes to adjudication when its readers differ on best "
-        "overall response, on the first follow-up response, or on progression (one "
+        "RECIST engine (with a worklist, only readings done or signed there); a patient "
+        "goes to adjudication when its readers differ on best overall response, on the "
+        "first follow-up response, or on progression (one "
         "reader only, or dates more than --pd-window-days apart). Writes "
         "adjudication.csv (the discordant patients, each reader's values and the "
         "reasons), concordance.csv (every patient) and adjudication_rules.json to "
@@ -24,7 +25,8 @@ ADJUDICATE_HELP = "\n\n".join(
         "plus --reason and --adjudicator, the chosen reading is written to "
         "COHORT_DIR/readings/adjudicated/<patient>.csv with provenance columns (reader, "
         "adjudicator, adjudication_reason) and an append-only audit trail "
-        "(<patient>.audit.jsonl). --accept-concordant writes the primary reader's reading "
+        "(<patient>.audit.jsonl); 'worklist status' shows how many discordant patients "
+        "are adjudicated. --accept-concordant writes the primary reader's reading "
         "for every patient whose readers agree. See docs/readers.md.",
     ]
 )
@@ -48,7 +50,9 @@ DOUBLE_READ_HELP = "\n\n".join(
         "measurement noise (about 7 % coefficient of variation of a diameter), "
         "occasionally a different target, a non-target progression call or a new lesion "
         "the other reader does not see.",
-        "Writes OUTDIR/readings/<reader>/<patient>.csv, assignments.csv, clinical.csv, "
+        "Writes a cohort folder as 'worklist init' makes one (cohort.json, studies.csv, "
+        "worklist.csv with the readers assigned and every reading done, so 'worklist "
+        "status' reads it) with OUTDIR/readings/<reader>/<patient>.csv, plus clinical.csv, "
         "treatments.csv, truth.csv, truth_annotations.csv, reader_events.csv, "
         "oracle_decisions.csv (a stand-in adjudicator who knows the truth, for demos) and "
         "params.json. See docs/readers.md.",

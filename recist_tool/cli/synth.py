@@ -40,8 +40,33 @@ def cohort(
         )
 
 
+@synth_app.command("studies", no_args_is_help=True)
+def studies(
+    outdir: Path = typer.Option(..., "-o", "--outdir", help="Output folder (created)."),
+    n: int = typer.Option(5, "--n", min=1, help="Number of patients."),
+    seed: int = typer.Option(13, "--seed", min=0, help="Random seed (same seed, same files)."),
+) -> None:
+    """Write a demo cohort of DICOM studies: per patient a baseline and a follow-up CT.
+
+    OUTDIR/dicom/<patient>/{baseline,followup}/ (small synthetic CT series, each its
+    own study), OUTDIR/readings/<patient>.csv + .json (the true measurements, with
+    their lines: a stand-in for a reader's work) and OUTDIR/clinical.csv (treatment,
+    last contact, death; for 'recist-tool survival'). Responses PR, SD, PD, PD (new
+    lesion), CR, repeating. For the worklist, PACS and double-reading flows of
+    docs/pacs.md and docs/readers.md.
+    """
+    from recist_tool.synth.demo import write_demo_cohort
+
+    patients = write_demo_cohort(outdir, n=n, seed=seed)
+    typer.echo(
+        f"{len(patients)} patients ({', '.join(p.response for p in patients[:5])}"
+        f"{', …' if len(patients) > 5 else ''}) written to {outdir}/dicom, {outdir}/readings "
+        f"and {outdir}/clinical.csv"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``recist-tool synth`` group (``synth cohort``) to the app.
+    """Add the ``recist-tool synth`` group (``synth cohort``, ``synth studies``) to the app.
 
     Other synthetic generators register further commands on :data:`synth_app`.
     """

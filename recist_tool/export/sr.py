@@ -323,6 +323,8 @@ def build_sr(
     index: ImageIndex,
     include_identity: bool = False,
     manufacturer: str = "recist-tool",
+    extra_groups: Sequence[Any] = (),
+    extra_evidence: Sequence[Dataset] = (),
 ) -> Dataset:
     """Build the TID 1500 Comprehensive 3D SR of one patient at one time point.
 
@@ -338,6 +340,11 @@ def build_sr(
         Copy patient name, birth date, accession number, … from the images (off by
         default: exports never carry them unless asked).
     manufacturer : str
+    extra_groups : sequence, optional
+        More measurement groups after the lesions' (e.g. the volumetric groups of
+        :func:`recist_tool.export.seg.volumetric_group`).
+    extra_evidence : sequence of Dataset, optional
+        Objects those groups reference (e.g. the DICOM SEG).
 
     Returns
     -------
@@ -363,9 +370,11 @@ def build_sr(
     if not lesions:
         raise SRExportError(f"patient {reading.patient_id}, time point {timepoint}: no lesions")
     groups = [_measurement_group(reading, le, timepoint, order, index) for le in lesions]
+    groups += list(extra_groups)
     evidence = _evidence(reading, timepoint, index)
     if not include_identity:
         evidence = [_without_identity(ds) for ds in evidence]
+    evidence += list(extra_evidence)
     device = ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=DeviceObserverIdentifyingAttributes(

@@ -1,15 +1,19 @@
 """Several readers per patient: blinded double reading, adjudication and agreement.
 
-The cohort layout is the worklist's (issue 13)::
+The cohort folder is the worklist's (:mod:`recist_tool.worklist`, whose
+:mod:`~recist_tool.worklist.layout` defines its names and the reader assignment)::
 
     COHORT_DIR/
-      worklist.csv                       (optional here: reading status per reader)
-      assignments.csv                    (optional: patient_id, reader)
-      readings/<reader>/<patient>.csv    (+ <patient>.json sidecar, <patient>.audit.jsonl)
-      readings/adjudicated/<patient>.csv (the adjudicated reading, with provenance)
+      cohort.json, studies.csv, worklist.csv   (the worklist: readers, status per patient)
+      readings/<reader>/<patient>.csv          (+ .json sidecar, .audit.jsonl, .signoff.json)
+      readings/adjudicated/<patient>.csv       (the adjudicated reading, with provenance,
+                                                + .audit.jsonl)
+      adjudication.csv, concordance.csv        (written by recist-tool adjudicate)
+
+Without a worklist (a folder of readings made elsewhere) every reading counts.
 
 Modules: :mod:`~recist_tool.readers.cohort` (finding and evaluating the readings,
-reader assignment), :mod:`~recist_tool.readers.discordance` (which patients need an
+with the worklist's status), :mod:`~recist_tool.readers.discordance` (which patients need an
 adjudicator, by configurable charter rules), :mod:`~recist_tool.readers.adjudication`
 (writing the adjudicated readings with an audit trail),
 :mod:`~recist_tool.readers.matching` (the same lesion in two readings),
@@ -18,20 +22,6 @@ adjudicator, by configurable charter rules), :mod:`~recist_tool.readers.adjudica
 Every response comes from :func:`recist_tool.response.evaluate`.
 """
 
-from recist_tool.readers.cohort import (
-    ADJUDICATED,
-    CohortReadings,
-    ReadersError,
-    assign_readers,
-    load_cohort,
-    read_assignments,
-)
+from recist_tool.readers.cohort import CohortReadings, ReadersError, load_cohort
 
-__all__ = [
-    "ADJUDICATED",
-    "CohortReadings",
-    "ReadersError",
-    "assign_readers",
-    "load_cohort",
-    "read_assignments",
-]
+__all__ = ["CohortReadings", "ReadersError", "load_cohort"]

@@ -11,8 +11,16 @@ provenance columns:
   ``lesion_id`` only when a time point was taken from another reader than the
   baseline and its lesions were renamed to the baseline reader's ids).
 
-Every decision is appended to ``readings/adjudicated/<patient>.audit.jsonl`` (one JSON
-object per line, flushed and fsync'ed before the CSV is replaced; never rewritten).
+The files follow the worklist's conventions (:mod:`recist_tool.worklist.layout`):
+``readings/adjudicated/<patient>.csv`` is :func:`recist_tool.worklist.reading_path`
+with the reserved reader ``adjudicated``, and every write appends one entry to
+``readings/adjudicated/<patient>.audit.jsonl`` through the shared writer
+:func:`recist_tool.reading.audit.append_audit` (a JSON line, fsync'ed before the CSV
+is replaced; never rewritten), with the common keys (``time``, ``reader`` = the
+adjudicator, ``action`` = ``adjudicate``, ``timepoint``, ``old`` / ``new`` = the
+previous and the new choice, ``reason``) and the provenance (``patient_id``,
+``decisions``, ``source_sha256``, ``csv_sha256``, ``previous_csv_sha256``,
+``software``).
 For a whole-patient choice the chosen reading's JSON sidecar is copied too (its
 ``reader`` and CSV checksum updated, an ``adjudication`` key added), so the
 adjudicated reading reopens with its lines.
@@ -26,7 +34,6 @@ whole patient, as BICR charters do).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -39,15 +46,11 @@ import pandas as pd
 
 from recist_tool import __version__
 from recist_tool.annotations import write_annotations
-from recist_tool.readers.cohort import (
-    ADJUDICATED,
-    CohortReadings,
-    ReadersError,
-    check_reader_name,
-    load_cohort,
-    readings_dir,
-)
+from recist_tool.readers.cohort import CohortReadings, ReadersError, load_cohort
 from recist_tool.readers.matching import TOLERANCE_MM, match_lesions
+from recist_tool.reading.audit import append_audit, audit_path, read_audit, utc_now
+from recist_tool.worklist.errors import WorklistError
+from recist_tool.worklist.layout import ADJUDICATED, check_reader, reading_path
 
 PROVENANCE = ("reader", "adjudicator", "adjudication_reason", "reader_lesion_id")
 DECISION_COLUMNS = ("patient_id", "timepoint", "reader", "reason", "adjudicator")
@@ -97,7 +100,10 @@ def _decision(pid, tp, reader, reason, adjudicator, where) -> Decision:
     pid = (pid or "").strip()
     if not pid:
         raise ReadersError(f"{where}: the patient is empty")
-    reader = check_reader_name(reader or "", where)
+    try:
+        reader = check_reader(reader or "", where)
+    except WorklistError as exc:
+        raise ReadersError(str(exc)) from None
     if not (reason or "").strip():
         raise ReadersError(f"{where}: a reason is required (--reason or a reason column)")
     if not (adjudicator or "").strip():
@@ -151,37 +157,9 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def append_audit(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line to an audit trail, flushed and fsync'ed (never rewritten)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_audit(path: str | os.PathLike) -> list[dict]:
-    """The records of an audit trail (a torn last line, from a crash, is ignored)."""
-    out = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return out
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 def adjudicated_path(cohort_dir: str | os.PathLike, patient_id: str) -> Path:
-    """``COHORT_DIR/readings/adjudicated/<patient>.csv``."""
-    return readings_dir(cohort_dir) / ADJUDICATED / f"{patient_id}.csv"
+    """``COHORT_DIR/readings/adjudicated/<patient>.csv`` (the worklist's reading path)."""
+    return reading_path(cohort_dir, patient_id, ADJUDICATED)
 
 
 def _rows(cohort: CohortReadings, pid: str, reader: str) -> pd.DataFrame:
@@ -342,28 +320,50 @@ def write_adjudications(
         evaluate(frame, cohort.settings)  # refuses malformed rows before anything is written
         built[pid] = frame
     written = []
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = utc_now()
     for pid, frame in built.items():
         path = adjudicated_path(cohort_dir, pid)
+        trail = audit_path(path)
         ds = by_patient[pid]
         sources = {r: _sha256(cohort.path_of(pid, r)) for r in sorted({d.reader for d in ds})}
-        record = {
-            "time": now,
-            "event": "adjudicated",
-            "patient_id": pid,
-            "decisions": [asdict(d) for d in ds],
-            "source_sha256": sources,
-            "previous_csv_sha256": _sha256(path),
-            "software": f"recist-tool {__version__}",
-        }
+        previous = _sha256(path)
+        before = [r for r in read_audit(trail) if r.get("action") == "adjudicate"]
         tmp = path.with_name(f".{path.name}.new")
         write_annotations(frame, tmp)  # written beside, renamed after the audit line
-        record["csv_sha256"] = _sha256(tmp)
-        append_audit(path.with_name(f"{pid}.audit.jsonl"), record)
+        record = append_audit(
+            trail,
+            {
+                "time": now,
+                "reader": ", ".join(dict.fromkeys(d.adjudicator for d in ds)),
+                "action": "adjudicate",
+                "lesion": None,
+                "timepoint": _joined(d.timepoint for d in ds if d.timepoint) or None,
+                "old": before[-1].get("new") if previous and before else None,
+                "new": _choice(ds),
+                "reason": _joined(
+                    f"{d.timepoint}: {d.reason}" if d.timepoint else d.reason for d in ds
+                ),
+                "patient_id": pid,
+                "decisions": [asdict(d) for d in ds],
+                "source_sha256": sources,
+                "csv_sha256": _sha256(tmp),
+                "previous_csv_sha256": previous,
+                "software": f"recist-tool {__version__}",
+            },
+        )
         os.replace(tmp, path)
         _write_sidecar(cohort, pid, ds, path, record)
         written.append(path)
     return written
+
+
+def _joined(items) -> str:
+    return "; ".join(dict.fromkeys(items))
+
+
+def _choice(ds: Sequence[Decision]) -> str:
+    """The readers chosen: ``bob``, or ``baseline=ann; fu1=bob`` per time point."""
+    return _joined(f"{d.timepoint}={d.reader}" if d.timepoint else d.reader for d in ds)
 
 
 def _write_sidecar(cohort, pid, ds, path: Path, record: dict) -> None:

@@ -1,6 +1,7 @@
 """Blinding: which files of a cohort a reader or an adjudicator may open.
 
-Blinded independent review: a **reader** works only in ``readings/<own name>/`` and
+Blinded independent review: a **reader** works only in ``readings/<own name>/`` (the
+worklist shows a reader only their own rows, :meth:`recist_tool.worklist.Worklist.entries`) and
 never sees another reader's measurements, responses or audit trail, the adjudicated
 readings, ``adjudication.csv``, ``concordance.csv`` or the agreement results. An
 **adjudicator** sees every reader's reading of the patients listed in
@@ -16,15 +17,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pandas as pd
-
-from recist_tool.readers.cohort import ADJUDICATED, ReadersError, check_reader_name, readings_dir
+from recist_tool.readers.cohort import ReadersError
+from recist_tool.worklist.layout import (
+    ADJUDICATED,
+    ADJUDICATION_FILE,
+    adjudication_patients,
+    check_reader,
+    patient_file_stem,
+    readings_dir,
+)
 
 ROLES = ("reader", "adjudicator")
-#: Files of a reading: the CSV, its sidecar, recovery file and audit trail.
-READING_SUFFIXES = (".audit.jsonl", ".recovery.json", ".csv", ".json")
+#: Files of a reading: the CSV, its sidecar, recovery file, audit trail and sign-off.
+READING_SUFFIXES = (".audit.jsonl", ".recovery.json", ".signoff.json", ".csv", ".json")
 #: Cohort-level results that would unblind a reader.
-RESULTS = ("adjudication.csv", "concordance.csv", "adjudication_rules.json", "agreement")
+RESULTS = (ADJUDICATION_FILE, "concordance.csv", "adjudication_rules.json", "agreement")
 
 
 def patient_of(path: str | os.PathLike) -> str:
@@ -36,19 +43,11 @@ def patient_of(path: str | os.PathLike) -> str:
     return Path(name).stem
 
 
-def discordant_patients(cohort_dir: str | os.PathLike) -> set[str]:
-    """Patients listed in ``COHORT_DIR/adjudication.csv`` (empty when there is none)."""
-    path = Path(cohort_dir) / "adjudication.csv"
-    if not path.is_file():
-        return set()
-    return set(pd.read_csv(path, dtype=str, usecols=["patient_id"])["patient_id"])
-
-
 def may_open(cohort_dir: str | os.PathLike, user: str, role: str, path: str | os.PathLike) -> bool:
     """Whether ``user`` in ``role`` may open ``path`` of the cohort."""
     if role not in ROLES:
         raise ReadersError(f"unknown role {role!r} (expected {', '.join(ROLES)})")
-    user = check_reader_name(user, "user")
+    user = check_reader(user, "user")
     root = Path(cohort_dir).resolve()
     p = Path(path).resolve()
     try:
@@ -69,7 +68,7 @@ def may_open(cohort_dir: str | os.PathLike, user: str, role: str, path: str | os
         return True
     if len(parts) < 3:
         return True  # listing a reader's folder name is not reading it
-    return patient_of(p) in discordant_patients(root)
+    return patient_of(p) in {patient_file_stem(x) for x in adjudication_patients(root)}
 
 
 def check_access(cohort_dir: str | os.PathLike, user: str, role: str, path: str | os.PathLike):

@@ -1,19 +1,20 @@
 """A cohort read by several readers: finding the readings, their status, their responses.
 
-Readings live at ``COHORT_DIR/readings/<reader>/<patient>.csv`` (the annotation
-format, :mod:`recist_tool.annotations`), one patient per file; the folder
-``readings/adjudicated`` is reserved for adjudicated readings. When
-``COHORT_DIR/worklist.csv`` records a status per patient and reader, only readings
-``done`` or ``signed`` count (unless asked otherwise).
+The cohort folder is the worklist's (:mod:`recist_tool.worklist.layout`): readings at
+``COHORT_DIR/readings/<reader>/<patient>.csv`` (the annotation format,
+:mod:`recist_tool.annotations`), one patient per file; ``readings/adjudicated`` holds
+the adjudicated readings. When the folder has a worklist (``cohort.json``,
+``worklist.csv``, :class:`recist_tool.worklist.Worklist`), only readings ``done`` or
+``signed`` there count (unless asked otherwise).
 
-Reader assignment (the worklist's ``--readers N`` or an assignment CSV) is the pure
-function :func:`assign_readers` and the reader :func:`read_assignments`.
+Reader assignment (``recist-tool worklist init --readers N`` or ``--assign CSV``) is
+the worklist's: :func:`recist_tool.worklist.assign_readers` and
+:func:`recist_tool.worklist.read_assignments`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,134 +22,19 @@ from pathlib import Path
 import pandas as pd
 
 from recist_tool.annotations import read_annotations
-from recist_tool.errors import RecistError
 from recist_tool.response import Evaluation, ResponseSettings, evaluate
-
-#: Folder name under ``readings/`` holding the adjudicated readings (not a reader).
-ADJUDICATED = "adjudicated"
-#: Worklist statuses of a finished reading.
-FINISHED = ("done", "signed")
-#: Worklist statuses (issue 13).
-STATUSES = ("not_started", "in_progress", "done", "signed")
-_READER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-
-class ReadersError(RecistError):
-    """Bad multi-reader input (layout, assignment, decision): names file, line and value."""
+from recist_tool.worklist import Worklist, WorklistError
+from recist_tool.worklist.layout import (
+    ADJUDICATED,
+    COHORT_FILE,
+    FINISHED,
+    check_reader,
+    readings_dir,
+)
 
 
-def check_reader_name(name: str, where: str = "reader") -> str:
-    """Return ``name`` stripped when it is a usable reader name (also a folder name).
-
-    Letters, digits, ``_``, ``.`` and ``-`` (1–64 characters, starting with a letter or
-    digit); ``adjudicated`` is reserved.
-
-    Raises
-    ------
-    ReadersError
-    """
-    text = str(name).strip()
-    if not _READER_RE.match(text):
-        raise ReadersError(
-            f"{where}: {text!r} is not a usable reader name (letters, digits, _ . -; "
-            "1-64 characters, starting with a letter or digit)"
-        )
-    if text.lower() == ADJUDICATED:
-        raise ReadersError(f"{where}: {text!r} is reserved for adjudicated readings")
-    return text
-
-
-def assign_readers(
-    patients: Sequence[str], readers: Sequence[str], per_patient: int = 2, start: int = 0
-) -> pd.DataFrame:
-    """Assign each patient to ``per_patient`` distinct readers, round-robin.
-
-    Patient ``i`` (in the order given) gets readers ``(start + i + j) mod R`` for
-    ``j = 0 … per_patient-1``: with two readers both read everyone; with three and
-    ``per_patient = 2`` the pairs rotate and each reader gets 2/3 of the patients.
-
-    Parameters
-    ----------
-    patients : sequence of str
-        Patient ids (unique).
-    readers : sequence of str
-        Reader names (unique; see :func:`check_reader_name`).
-    per_patient : int
-        Readers per patient (2 for double reading), at most ``len(readers)``.
-    start : int
-        Rotation offset.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``patient_id, reader``, one row per assignment, patient order kept.
-
-    Raises
-    ------
-    ReadersError
-        Duplicate or unusable names, or ``per_patient`` out of range.
-    """
-    names = [check_reader_name(r) for r in readers]
-    if len(set(names)) != len(names):
-        raise ReadersError(f"reader named twice: {', '.join(sorted(_dupes(names)))}")
-    pats = [str(p) for p in patients]
-    if len(set(pats)) != len(pats):
-        raise ReadersError(f"patient listed twice: {', '.join(sorted(_dupes(pats))[:5])}")
-    if not 1 <= per_patient <= len(names):
-        raise ReadersError(
-            f"--readers {per_patient}: needs between 1 and {len(names)} reader(s) per patient "
-            f"({len(names)} reader(s) given)"
-        )
-    rows = [
-        (p, names[(start + i + j) % len(names)])
-        for i, p in enumerate(pats)
-        for j in range(per_patient)
-    ]
-    return pd.DataFrame(rows, columns=["patient_id", "reader"])
-
-
-def read_assignments(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an assignment CSV: columns ``patient_id, reader``, one row per assignment.
-
-    Raises
-    ------
-    ReadersError
-        Missing columns, empty cells, unusable reader names or a repeated row, naming
-        the file and line.
-    """
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise ReadersError(f"{path}: no such file (assignments)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ReadersError(f"{path}: not a readable CSV file: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in ("patient_id", "reader") if c not in frame.columns]
-    if missing:
-        raise ReadersError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
-    problems = []
-    seen: dict[tuple[str, str], int] = {}
-    for i, (pid, reader) in enumerate(zip(frame["patient_id"], frame["reader"], strict=True)):
-        line = i + 2
-        pid, reader = pid.strip(), reader.strip()
-        if not pid:
-            problems.append(f"{path}: line {line}: column patient_id: empty")
-            continue
-        try:
-            check_reader_name(reader, f"{path}: line {line}: column reader")
-        except ReadersError as exc:
-            problems.append(str(exc))
-            continue
-        if (pid, reader) in seen:
-            problems.append(
-                f"{path}: line {line}: {pid!r} assigned to {reader!r} again "
-                f"(first on line {seen[(pid, reader)]})"
-            )
-        seen.setdefault((pid, reader), line)
-    if problems:
-        raise ReadersError("\n  ".join(["bad assignments:", *problems[:20]]))
-    return pd.DataFrame(list(seen), columns=["patient_id", "reader"])
+class ReadersError(WorklistError):
+    """Bad multi-reader input (layout, decision, rules): names file, line and value."""
 
 
 @dataclass
@@ -226,38 +112,21 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def _dupes(items: Sequence[str]) -> set[str]:
-    seen: set[str] = set()
-    return {x for x in items if x in seen or seen.add(x)}
+def worklist_status(cohort_dir: str | os.PathLike) -> dict[tuple[str, str], str] | None:
+    """``(patient_id, reader) -> status`` from the cohort's worklist, through its API.
 
+    ``None`` when the folder has no worklist (no ``cohort.json``: a folder of readings
+    made elsewhere, where every reading counts).
 
-def readings_dir(cohort_dir: str | os.PathLike) -> Path:
-    """``COHORT_DIR/readings``."""
-    return Path(cohort_dir) / "readings"
-
-
-def worklist_status(cohort_dir: str | os.PathLike) -> dict[tuple[str, str], str]:
-    """``(patient_id, reader) -> status`` from ``COHORT_DIR/worklist.csv``, if it has them.
-
-    The worklist (issue 13) names the patient column ``patient`` or ``patient_id``;
-    a worklist without ``reader`` and ``status`` columns gives no statuses.
+    Raises
+    ------
+    recist_tool.worklist.WorklistError
+        A damaged worklist (names the file, line and column).
     """
-    path = Path(cohort_dir) / "worklist.csv"
-    if not path.is_file():
-        return {}
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ReadersError(f"{path}: not a readable CSV file: {exc}") from None
-    pcol = "patient_id" if "patient_id" in frame.columns else "patient"
-    if not {pcol, "reader", "status"} <= set(frame.columns):
-        return {}
-    out = {}
-    for pid, reader, status in zip(frame[pcol], frame["reader"], frame["status"], strict=True):
-        for r in re.split(r"[;|]", reader):  # several readers in one cell
-            if r.strip():
-                out[(pid.strip(), r.strip())] = status.strip().lower()
-    return out
+    if not (Path(cohort_dir) / COHORT_FILE).is_file():
+        return None
+    wl = Worklist.open(cohort_dir)
+    return {(e.patient_id, e.reader): e.status for e in wl.entries() if e.reader}
 
 
 def load_cohort(
@@ -301,7 +170,7 @@ def load_cohort(
         if p.is_dir() and not p.name.startswith(".") and p.name != ADJUDICATED
     )
     if readers:
-        wanted = [check_reader_name(r) for r in readers]
+        wanted = [check_reader(r) for r in readers]
         unknown = [r for r in wanted if r not in found]
         if unknown:
             raise ReadersError(
@@ -339,8 +208,8 @@ def load_cohort(
                     f"reader {reader}: patient {pid!r} is in two files: {owner[pid]} and {src}"
                 )
             owner[pid] = str(src)
-            st = status.get((pid, reader), "")
-            counted = include_unfinished or not status or st in FINISHED or st == ""
+            st = status.get((pid, reader), "") if status is not None else ""
+            counted = include_unfinished or st in FINISHED or st == ""
             rows.append((pid, reader, str(src), st, counted))
             if counted:
                 keep.append(pid)
@@ -348,6 +217,12 @@ def load_cohort(
             out.notes.append(
                 f"reader {reader}: {len(owner) - len(keep)} unfinished reading(s) left out "
                 "(worklist status not done/signed)"
+            )
+        stray = sorted(p for p in owner if status is not None and (p, reader) not in status)
+        if stray:
+            out.notes.append(
+                f"reader {reader}: {len(stray)} reading(s) of patients not assigned to "
+                f"{reader} in the worklist counted ({', '.join(stray[:5])})"
             )
         sub = frame
         if len(keep) < len(owner):

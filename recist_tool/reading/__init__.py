@@ -32,6 +32,7 @@ differences, undo stack), :mod:`~recist_tool.reading.locks` (edit routing),
 opens) and :mod:`~recist_tool.reading.audit`. Import from ``recist_tool.reading`` itself.
 """
 
+from recist_tool.reading.assist import apply_proposal, proposal_lines
 from recist_tool.reading.audit import AuditTrail, audit_path, read_audit
 from recist_tool.reading.checks import axis_checks, evaluate_reading
 from recist_tool.reading.constants import (
@@ -80,6 +81,7 @@ __all__ = [
     "Step",
     "TimePoint",
     "TimePointLockedError",
+    "apply_proposal",
     "audit_path",
     "axis_angle_deg",
     "axis_checks",
@@ -87,6 +89,7 @@ __all__ = [
     "drop_recovery",
     "evaluate_reading",
     "load_sidecar",
+    "proposal_lines",
     "read_audit",
     "recovery_path",
     "sidecar_path",

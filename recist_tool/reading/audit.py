@@ -1,44 +1,180 @@
-"""The audit trail of a reading: ``<reading>.audit.jsonl`` next to the annotation CSV.
+"""The audit trail: an append-only file of JSON lines next to a reading.
 
-:class:`AuditTrail` listens to a :class:`~recist_tool.reading.model.Reading` and
-appends one JSON line per change: UTC time, reader, session, operation number,
-action, what changed (``finding``, ``lesion``, ``timepoint``, ``series``, ``reader``),
-lesion, time point, old and new value. Undo and redo are entries too (``action``
-``undo``/``redo``, ``undoes``/``redoes`` naming the operation), and so are explicit
-unlocks of a read-only time point. The file is only ever appended to (opened in
-append mode, flushed and fsynced after each change); nothing rewrites it.
+One writer for every audit trail of the project: the edits of a
+:class:`~recist_tool.reading.Reading` (:class:`AuditTrail`, a listener of the
+reading), sign-off and amendments (:mod:`recist_tool.reading.signoff`), worklist
+imports (:mod:`recist_tool.worklist`) and adjudication
+(:mod:`recist_tool.readers.adjudication`). All of them go through
+:func:`append_audit_lines` (or :func:`append_audit` for one entry).
 
-:func:`read_audit` reads it back (tolerating a torn last line after a crash).
+The trail of ``<name>.csv`` is ``<name>.audit.jsonl`` (:func:`audit_path`). Each entry
+is one JSON object on one line, written with a single ``write`` to a file opened with
+``O_APPEND`` (concurrent writers never interleave inside a line), then ``fsync``'ed,
+so an entry that returned is on disk. The file is never rewritten. The common keys
+are ``time`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), ``reader`` (who did it), ``action``,
+``lesion``, ``timepoint``, ``old``, ``new`` and ``reason``; a writer may add keys of
+its own (a reading's edits add ``v``, ``session``, ``op`` and ``what``; undo and redo
+add ``undoes``/``redoes`` naming the operation).
+
+:func:`read_audit` reads a trail back, skipping a line torn by a crash.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import datetime as dt
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from recist_tool.reading.errors import ReadingError
 from recist_tool.reading.history import Event
 
-#: Schema version written in every line.
+#: Suffix of an audit trail (``<name>.audit.jsonl`` beside ``<name>.csv``).
+AUDIT_SUFFIX = ".audit.jsonl"
+
+#: Schema version written in every line of a reading's edits.
 AUDIT_VERSION = 1
+
+
+def utc_now() -> str:
+    """Now, UTC, to the second: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def audit_path(csv_path: str | os.PathLike) -> Path:
     """The audit trail of an annotation CSV: ``<name>.audit.jsonl`` beside it."""
     p = Path(csv_path)
-    return p.with_name(p.stem + ".audit.jsonl")
+    return p.with_name(p.stem + AUDIT_SUFFIX)
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _record(entry: dict[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in entry.items() if k != "time"}
+    return {"time": entry.get("time") or utc_now(), **rest}
+
+
+def append_audit_lines(
+    path: str | os.PathLike, entries: Iterable[dict[str, Any]], fsync: bool = True
+) -> list[dict[str, Any]]:
+    """Append entries to an audit trail: JSON lines in one ``write``, then ``fsync``.
+
+    Parameters
+    ----------
+    path : path-like
+        The trail (``<name>.audit.jsonl``); created with its folder when missing.
+    entries : iterable of dict
+        JSON-serialisable values (others are written as ``str``). ``time`` is added
+        (UTC now) to an entry without one.
+    fsync : bool
+        ``False`` leaves the ``fsync`` to a later :func:`sync_audit` (the lines are in
+        the operating system already, so they survive the application's crash; the
+        plugin syncs from its background writer right after).
+
+    Returns
+    -------
+    list of dict
+        The entries as written (``time`` first).
+
+    Notes
+    -----
+    The lines are written with one ``write`` on an ``O_APPEND`` descriptor; a new
+    file's folder is fsync'ed too. A torn last line left by a crash is closed with a
+    newline first, so it never swallows the new entry.
+    """
+    records = [_record(e) for e in entries]
+    if not records:
+        return records
+    p = Path(path)
+    text = "".join(
+        json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+        for r in records
+    )
+    data = text.encode("utf-8")
+    created = not p.exists()
+    if created:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a torn line from a crash stays apart
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        _fsync_dir(p.parent)
+    return records
+
+
+def append_audit(path: str | os.PathLike, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append one entry to an audit trail: a JSON line, flushed and fsync'ed.
+
+    Parameters
+    ----------
+    path : path-like
+        The trail (``<name>.audit.jsonl``); created with its folder when missing.
+    entry : dict
+        JSON-serialisable values (others are written as ``str``). ``time`` is added
+        (UTC now) unless the entry has one.
+
+    Returns
+    -------
+    dict
+        The entry as written (``time`` first).
+    """
+    return append_audit_lines(path, [entry])[0]
+
+
+def sync_audit(path: str | os.PathLike) -> None:
+    """``fsync`` an audit trail (after :func:`append_audit_lines` with ``fsync=False``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_audit(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The entries of an audit trail, oldest first ([] when there is none).
+
+    A line that is not a JSON object (a line torn by a crash) is skipped.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 class AuditTrail:
-    """Appends the changes of a reading to its audit file.
+    """Appends the changes of a reading to its audit file (through
+    :func:`append_audit_lines`, the one writer).
 
     Parameters
     ----------
@@ -48,8 +184,8 @@ class AuditTrail:
     reader : str
         Who is making the changes (written in every line).
     deferred_sync : bool
-        Append and flush at once (the line survives the application's crash), but leave
-        the fsync (the line survives the machine's) to :meth:`sync`, called by a
+        Append at once (the line survives the application's crash), but leave the
+        fsync (the line survives the machine's) to :meth:`sync`, called by a
         background writer right after; default: fsync with every append.
     """
 
@@ -81,8 +217,8 @@ class AuditTrail:
 
     def _base(self, action: str, op: int | None) -> dict[str, Any]:
         return {
+            "time": utc_now(),
             "v": AUDIT_VERSION,
-            "time": _now(),
             "reader": self.reader,
             "session": self.session,
             "op": op,
@@ -109,16 +245,10 @@ class AuditTrail:
         if self.path is None:
             self._pending.extend(lines)
             return
-        text = "".join(json.dumps(x, ensure_ascii=False, default=str) + "\n" for x in lines)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                if self.deferred_sync:
-                    self._unsynced = self.path
-                else:
-                    os.fsync(fh.fileno())
+            append_audit_lines(self.path, lines, fsync=not self.deferred_sync)
+            if self.deferred_sync:
+                self._unsynced = self.path
         except OSError as exc:
             self._pending.extend(lines)  # kept: written with the next change that works
             self.errors.append(f"could not append to the audit trail {self.path}: {exc}")
@@ -129,11 +259,7 @@ class AuditTrail:
         if path is None:
             return
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            sync_audit(path)
         except OSError as exc:
             self.errors.append(f"could not sync the audit trail {path}: {exc}")
 
@@ -141,28 +267,3 @@ class AuditTrail:
         """Write errors since the last call."""
         errors, self.errors = self.errors, []
         return errors
-
-
-def read_audit(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The entries of an audit trail, oldest first.
-
-    A last line cut short by a crash is ignored; any other line that is not JSON
-    raises :class:`ReadingError` naming the line.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReadingError(f"{path}: cannot read the audit trail ({exc.strerror or exc})") from exc
-    rows = text.split("\n")
-    out = []
-    for i, line in enumerate(rows, start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            if i == len(rows):  # torn last line (no newline written yet)
-                break
-            raise ReadingError(f"{path}: line {i}: not valid JSON ({exc.msg})") from None
-    return out

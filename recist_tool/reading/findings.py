@@ -25,7 +25,10 @@ class Finding:
     """One lesion at one time point: a status and its lines or marker.
 
     ``long_axis_mm``/``short_axis_mm`` hold a size that has no line (imported from a
-    CSV without sidecar); a drawn line always takes precedence.
+    CSV without sidecar); a drawn line always takes precedence. ``method`` says how
+    the lines came about (None: drawn by hand, ``"assisted"``: proposed and accepted,
+    ``"assisted_edited"``: proposed, then edited); ``volume_ml`` and ``mean_hu`` are
+    what the proposal's segmentation measured.
     """
 
     status: str | None = None
@@ -34,6 +37,9 @@ class Finding:
     marker: Marker | None = None
     long_axis_mm: float | None = None
     short_axis_mm: float | None = None
+    method: str | None = None
+    volume_ml: float | None = None
+    mean_hu: float | None = None
 
     @property
     def long_mm(self) -> float | None:
@@ -77,6 +83,9 @@ class Finding:
             "marker": None if self.marker is None else self.marker.to_dict(),
             "long_axis_mm": self.long_mm,
             "short_axis_mm": self.short_mm,
+            "method": self.method,
+            "volume_ml": self.volume_ml,
+            "mean_hu": self.mean_hu,
         }
 
     @classmethod
@@ -92,6 +101,9 @@ class Finding:
             marker=mk,
             long_axis_mm=None if la else _opt_float(data.get("long_axis_mm")),
             short_axis_mm=None if sa else _opt_float(data.get("short_axis_mm")),
+            method=data.get("method") or None,
+            volume_ml=_opt_float(data.get("volume_ml")),
+            mean_hu=_opt_float(data.get("mean_hu")),
         )
 
 

@@ -96,6 +96,8 @@ def describe_finding(f: Finding | None) -> dict[str, Any] | None:
                 out[f"{axis}_axis_slice"] = line.slice_index
     if f.marker is not None:
         out["marker_lps"] = [round(v, 2) for v in f.marker.position_lps]
+    if f.method is not None:
+        out["method"] = f.method
     return out
 
 

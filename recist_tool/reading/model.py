@@ -33,6 +33,7 @@ import pandas as pd
 
 from recist_tool import annotations as ann
 from recist_tool.reading import policy
+from recist_tool.reading.assist import assist_columns, assist_fields
 from recist_tool.reading.checks import axis_checks
 from recist_tool.reading.constants import (
     _DEFAULT_STATUS,
@@ -543,6 +544,8 @@ class Reading:
         if axis not in ("long", "short"):
             raise ReadingError(f"axis must be 'long' or 'short', not {axis!r}")
         lesion, f = self._finding(lesion_id, timepoint)
+        if f.method == "assisted" and line != (f.long_axis if axis == "long" else f.short_axis):
+            f.method = "assisted_edited"  # a proposed line changed by hand
         if axis == "long":
             f.long_axis, f.long_axis_mm = line, None
         else:
@@ -691,6 +694,7 @@ class Reading:
                     "modality": "" if info is None else info.modality,
                     "reader": self.reader,
                     "series_uid": uid,
+                    **assist_columns(f),
                 }
                 rows.append(
                     ann.Measurement(
@@ -763,7 +767,10 @@ class Reading:
                     f"{m.kind} at {m.timepoint}"
                 )
             lesion.findings[m.timepoint] = Finding(
-                status=m.status, long_axis_mm=m.long_axis_mm, short_axis_mm=m.short_axis_mm
+                status=m.status,
+                long_axis_mm=m.long_axis_mm,
+                short_axis_mm=m.short_axis_mm,
+                **assist_fields(m.extra),
             )
         reading._journal.tracking = True
         return reading

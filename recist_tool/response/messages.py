@@ -232,7 +232,9 @@ def validation_messages(prep: Prepared, settings: ResponseSettings) -> pd.DataFr
 
 
 def _baseline_timing(prep: Prepared, settings: ResponseSettings, out: list) -> None:
-    raw = pd.to_datetime(prep.frame["treatment_date"], errors="coerce", format="%Y-%m-%d")
+    raw = pd.to_datetime(
+        prep.frame["treatment_date"], errors="coerce", format="%Y-%m-%d", cache=False
+    )
     treat = raw.to_numpy().astype("datetime64[D]").astype(np.int64)
     valid = ~raw.isna().to_numpy()
     per_patient = np.full(prep.n_patients, np.iinfo(np.int64).min, dtype=np.int64)

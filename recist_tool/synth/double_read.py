@@ -3,7 +3,7 @@
 The truth is :func:`recist_tool.synth.cohort.generate_cohort` (calibrated to the
 founding study; its clinical, treatment and truth tables are kept). Each patient is
 read by ``per_patient`` readers (round-robin over ``n_readers``, see
-:func:`recist_tool.readers.cohort.assign_readers`), each reading independently:
+:func:`recist_tool.worklist.assign_readers`), each reading independently:
 
 - **measurement noise**: every measured diameter is multiplied by
   ``exp(b + e)``, ``b ~ N(0, sigma_reader_lesion²)`` fixed per reader and lesion (a
@@ -31,6 +31,7 @@ matched by their geometry instead.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -98,7 +99,7 @@ def generate_double_read(
     -------
     DoubleReadCohort
     """
-    from recist_tool.readers.cohort import assign_readers
+    from recist_tool.worklist import assign_readers
 
     rp = readers or ReaderParams()
     cohort = generate_cohort(params, seed=seed)
@@ -106,7 +107,9 @@ def generate_double_read(
     names = rp.names()
     truth = _with_extra_lesion(cohort.annotations, rng, rp)
     ids = list(dict.fromkeys(truth["patient_id"]))
-    assignments = assign_readers(ids, names, rp.per_patient)
+    assignments = pd.DataFrame(
+        assign_readers(ids, names, rp.per_patient), columns=["patient_id", "reader"]
+    )
     groups = {pid: g for pid, g in truth.groupby("patient_id", sort=False)}
     out: dict[str, list[pd.DataFrame]] = {r: [] for r in names}
     events = []
@@ -286,14 +289,23 @@ def _read(g: pd.DataFrame, reader: str, rng: np.random.Generator, rp: ReaderPara
 
 
 def write_double_read(dr: DoubleReadCohort, cohort_dir: str | os.PathLike) -> list[Path]:
-    """Write the cohort in the worklist's layout.
+    """Write the cohort as a worklist cohort folder, every reading ``done``.
 
-    ``readings/<reader>/<patient>.csv`` (annotation format, ``reader`` column),
-    ``assignments.csv`` (patient_id, reader), ``clinical.csv``, ``treatments.csv``,
-    ``truth.csv``, ``truth_annotations.csv`` (the true lesions, ``X1`` included),
+    Through the worklist's API (:class:`recist_tool.worklist.Worklist`):
+    ``cohort.json`` (source ``synthetic``), ``studies.csv`` (one study per patient and
+    time point, without images), ``worklist.csv`` (the readers assigned, status
+    ``done``) and ``readings/<reader>/<patient>.csv`` (annotation format, ``reader``
+    column), so ``recist-tool worklist status`` and the multi-reader commands read it
+    as a real cohort. Also ``clinical.csv``, ``treatments.csv``, ``truth.csv``,
+    ``truth_annotations.csv`` (the true lesions, ``X1`` included),
     ``reader_events.csv`` (what each reader did differently), ``oracle_decisions.csv``
     (a stand-in adjudicator's choices for the discordant patients, see
     :func:`_oracle`) and ``params.json``.
+
+    Raises
+    ------
+    recist_tool.worklist.WorklistError
+        The folder holds a worklist already (nothing is written).
 
     Returns
     -------
@@ -301,17 +313,33 @@ def write_double_read(dr: DoubleReadCohort, cohort_dir: str | os.PathLike) -> li
     """
     from recist_tool._atomic import atomic_write, atomic_write_text
     from recist_tool.annotations import write_annotations
+    from recist_tool.worklist import StudyRow, Worklist, reading_path
 
     out = Path(cohort_dir)
-    rdir = out / "readings"
-    files = []
+    c = dr.cohort
+    visits = dr.truth_annotations[["patient_id", "timepoint", "date"]].drop_duplicates()
+    studies = [
+        StudyRow(
+            patient_id=str(pid),
+            study_uid=_synthetic_uid(f"{pid}/{tp}"),
+            date=str(date),
+            timepoint=str(tp),
+            description="synthetic study (no images)",
+            modalities=("CT",),
+            series_count=0,
+        )
+        for pid, tp, date in visits.itertuples(index=False)
+    ]
+    pairs = list(dr.assignments.itertuples(index=False, name=None))
+    source = {"kind": "synthetic", "generator": "recist-tool synth double-read"}
+    wl = Worklist.create(out, studies, source, pairs)
+    files = [out / "cohort.json", out / "studies.csv", out / "worklist.csv"]
     for reader, frame in dr.readings.items():
         for pid, g in frame.groupby("patient_id", sort=False):
-            files.append(write_annotations(g, rdir / reader / f"{pid}.csv"))
+            files.append(write_annotations(g, reading_path(out, str(pid), reader)))
+    wl.mark_many(pairs, "done")
     files.append(write_annotations(dr.truth_annotations, out / "truth_annotations.csv"))
-    c = dr.cohort
     for name, frame in (
-        ("assignments.csv", dr.assignments),
         ("clinical.csv", c.clinical),
         ("treatments.csv", c.treatments),
         ("truth.csv", c.truth),
@@ -325,3 +353,8 @@ def write_double_read(dr: DoubleReadCohort, cohort_dir: str | os.PathLike) -> li
     atomic_write_text(out / "params.json", json.dumps(params, indent=2) + "\n")
     files.append(out / "params.json")
     return files
+
+
+def _synthetic_uid(key: str) -> str:
+    """A stable UID under the 2.25 (UUID-derived) root for a synthetic study."""
+    return "2.25." + str(int(hashlib.sha256(key.encode()).hexdigest()[:32], 16))

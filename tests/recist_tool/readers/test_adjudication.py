@@ -15,13 +15,13 @@ from recist_tool.readers.adjudication import (
     Decision,
     adjudicated_path,
     parse_choice,
-    read_audit,
     read_decisions,
     write_adjudications,
 )
 from recist_tool.readers.cohort import ReadersError, load_cohort
 from recist_tool.readers.matching import match_lesions
 from recist_tool.reading import Line, Reading
+from recist_tool.reading.audit import read_audit
 from recist_tool.response import evaluate
 
 from .conftest import course, write_reading
@@ -51,7 +51,10 @@ def test_whole_patient_choice_with_provenance_and_audit(cohort):
     assert list(rows["long_axis_mm"]) == [50, 36, 36]  # bob's measurements
     assert evaluate(rows).patients["best_overall_response"].iloc[0] == "SD"
     [rec] = read_audit(path.with_name("P1.audit.jsonl"))
-    assert rec["event"] == "adjudicated" and rec["decisions"][0]["reader"] == "bob"
+    assert rec["action"] == "adjudicate" and rec["decisions"][0]["reader"] == "bob"
+    assert (rec["reader"], rec["new"], rec["old"]) == ("carol", "bob", None)
+    assert rec["reason"] == d.reason
+    assert rec["time"].endswith("Z") and rec["timepoint"] is None
     assert rec["previous_csv_sha256"] is None
     import hashlib
 
@@ -65,6 +68,7 @@ def test_whole_patient_choice_with_provenance_and_audit(cohort):
     assert text.startswith(first)
     recs = read_audit(path.with_name("P1.audit.jsonl"))
     assert len(recs) == 2 and recs[1]["previous_csv_sha256"] == rec["csv_sha256"]
+    assert (recs[1]["old"], recs[1]["new"]) == ("bob", "ann")
     assert set(read_annotations(path)["reader"].astype(str)) == {"ann"}
     # Adjudicated readings are not a reader.
     assert load_cohort(cohort).readers == ["ann", "bob"]
@@ -193,10 +197,10 @@ def test_choice_parser_never_fails_otherwise(text, reason, who):
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=300))
 def test_decision_and_assignment_files_fail_cleanly(tmp_path_factory, data):
-    from recist_tool.readers.cohort import read_assignments
+    from recist_tool.worklist import WorklistError, read_assignments
 
     p = tmp_path_factory.mktemp("fuzz") / "f.csv"
     p.write_bytes(data)
     for reader in (lambda: read_decisions(p, "carol"), lambda: read_assignments(p)):
-        with contextlib.suppress(ReadersError):  # anything else fails the test
+        with contextlib.suppress(WorklistError):  # (ReadersError is one) anything else fails
             reader()

@@ -7,6 +7,13 @@ import pytest
 
 from recist_tool.readers.cohort import ReadersError, load_cohort
 from recist_tool.readers.discordance import AdjudicationRules, find_discordance
+from recist_tool.worklist import (
+    StudyRow,
+    Worklist,
+    WorklistError,
+    assign_readers,
+    propose_timepoints,
+)
 
 from .conftest import course, write_reading
 
@@ -93,19 +100,31 @@ def test_written_files(cohort, tmp_path):
 
 
 def test_unfinished_readings_do_not_count(cohort):
-    (cohort / "worklist.csv").write_text(
-        "patient,reader,status\nP2,bob,in_progress\nP2,ann,signed\nP1,ann,done\n"
+    """Statuses come from the cohort's worklist (its API), not from guessed columns."""
+    studies = [
+        StudyRow(p, f"1.2.{i}.{j}", d)
+        for i, p in enumerate(["P1", "P2", "P3", "P4", "P5"], 1)
+        for j, d in enumerate(D[:2])
+    ]
+    pairs = [*assign_readers(["P1", "P2", "P3", "P4"], ["ann", "bob"], 2), ("P5", "ann")]
+    pairs.remove(("P4", "bob"))  # bob's reading of P4 was not assigned to him
+    wl = Worklist.create(
+        cohort, propose_timepoints(studies), {"kind": "folder"}, pairs, replace_existing=True
     )
+    # Readings already in the folder are in progress; mark all but bob's P2 done.
+    assert {e.status for e in wl.entries()} == {"in_progress"}
+    wl.mark_many([pr for pr in pairs if pr != ("P2", "bob")], "done")
     c = load_cohort(cohort)
-    assert any("1 unfinished reading(s) left out" in n for n in c.notes)
+    assert any("reader bob: 1 unfinished reading(s) left out" in n for n in c.notes)
+    assert any("bob: 1 reading(s) of patients not assigned to bob" in n for n in c.notes)
     status = find_discordance(c).summary.set_index("patient_id")["status"]
-    assert status["P2"] == "single_reader"
-    assert (
-        find_discordance(load_cohort(cohort, include_unfinished=True)).summary.set_index(
-            "patient_id"
-        )["status"]["P2"]
-        == "discordant"
-    )
+    assert status["P2"] == "single_reader" and status["P4"] == "discordant"
+    again = find_discordance(load_cohort(cohort, include_unfinished=True))
+    assert again.summary.set_index("patient_id")["status"]["P2"] == "discordant"
+    # A damaged worklist is an error naming the file, not a silent "every reading counts".
+    (cohort / "worklist.csv").write_text("patient,reader,status\nP2,bob,in_progress\n")
+    with pytest.raises(WorklistError, match=r"worklist\.csv: line 1: missing column"):
+        load_cohort(cohort)
 
 
 def test_layout_errors(tmp_path):

@@ -9,38 +9,40 @@ import pandas as pd
 import pytest
 
 from recist_tool.readers.agreement import compute_agreement
-from recist_tool.readers.cohort import (
-    ReadersError,
-    assign_readers,
-    load_cohort,
-    read_assignments,
-)
+from recist_tool.readers.cohort import load_cohort
 from recist_tool.readers.stats import bland_altman, icc_2_1
 from recist_tool.response import evaluate
 from recist_tool.synth.cohort import CohortParams
 from recist_tool.synth.double_read import ReaderParams, generate_double_read
+from recist_tool.worklist import Worklist, WorklistError, assign_readers, read_assignments
 
 
 def test_round_robin_assignment():
-    a = assign_readers(["P1", "P2", "P3", "P4", "P5", "P6"], ["r1", "r2", "r3"], per_patient=2)
+    a = pd.DataFrame(
+        assign_readers(["P1", "P2", "P3", "P4", "P5", "P6"], ["r1", "r2", "r3"], per_patient=2),
+        columns=["patient_id", "reader"],
+    )
     pairs = a.groupby("patient_id", sort=False)["reader"].apply(tuple).tolist()
     assert pairs == [("r1", "r2"), ("r2", "r3"), ("r3", "r1")] * 2
     assert a["reader"].value_counts().to_dict() == {"r1": 4, "r2": 4, "r3": 4}
-    assert len(assign_readers(["P1", "P2"], ["a", "b"])) == 4  # double reading: both read all
-    with pytest.raises(ReadersError, match="needs between 1 and 2"):
+    assert len(assign_readers(["P1", "P2"], ["a", "b"], 2)) == 4  # double reading: both read all
+    with pytest.raises(WorklistError, match="needs between 1 and 2"):
         assign_readers(["P1"], ["a", "b"], per_patient=3)
-    with pytest.raises(ReadersError, match="reader named twice"):
+    with pytest.raises(WorklistError, match="reader named twice"):
         assign_readers(["P1"], ["a", "a"])
-    with pytest.raises(ReadersError, match="not a usable reader name"):
+    with pytest.raises(WorklistError, match="not a usable reader name"):
         assign_readers(["P1"], ["a/b", "c"])
+    with pytest.raises(WorklistError, match="patient listed twice: P1"):
+        assign_readers(["P1", "P1"], ["a"])
+    assert assign_readers(["P1"], []) == [("P1", "")]  # unassigned: the first to save takes it
 
 
 def test_assignment_csv(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text("patient_id,reader\nP1,ann\nP1,bob\nP2,ann\n")
-    assert read_assignments(p).values.tolist() == [["P1", "ann"], ["P1", "bob"], ["P2", "ann"]]
+    assert read_assignments(p) == [("P1", "ann"), ("P1", "bob"), ("P2", "ann")]
     p.write_text("patient_id,reader\nP1,ann\n,bob\nP1,ann\nP3,../x\n")
-    with pytest.raises(ReadersError) as err:
+    with pytest.raises(WorklistError) as err:
         read_assignments(p)
     text = str(err.value)
     assert "a.csv: line 3: column patient_id: empty" in text
@@ -52,8 +54,20 @@ def test_generated_readings(double_read):
     folder, dr = double_read
     assert sorted(p.name for p in (folder / "readings").iterdir()) == ["reader1", "reader2"]
     assert len(list((folder / "readings/reader1").glob("*.csv"))) == 60
-    for name in ("clinical.csv", "treatments.csv", "truth.csv", "assignments.csv"):
+    for name in ("clinical.csv", "treatments.csv", "truth.csv"):
         assert (folder / name).is_file()
+    # A worklist cohort: both readers assigned to every patient, every reading done.
+    wl = Worklist.open(folder)
+    assert wl.source["kind"] == "synthetic"
+    assert wl.progress_by_reader()["reader1"] == {
+        "not_started": 0, "in_progress": 0, "done": 60, "signed": 0, "total": 60, "finished": 60,
+    }  # fmt: skip
+    e = wl.entry("SYN00002", "reader2")
+    assert e.timepoints[0][0] == "baseline" and e.timepoints[1][0] == "fu1"
+    assert [p.timepoint for p in wl.studies if p.patient_id == "SYN00002"][:2] == [
+        "baseline",
+        "fu1",
+    ]
     # The truth's responses are kept by X1 (a non-target following the targets).
     truth = evaluate(dr.truth_annotations).patients
     base = evaluate(dr.cohort.annotations).patients

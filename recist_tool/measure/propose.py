@@ -1,0 +1,314 @@
+"""One click → a proposed RECIST measurement (:func:`propose`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recist_tool.errors import RecistError
+from recist_tool.measure.axes import PlanarAxes, feret_max, perpendicular_axis
+from recist_tool.measure.segment import Segmentation, segment, slice_outline
+
+Point3 = tuple[float, float, float]
+
+#: Below this confidence a proposal should be shown as doubtful (the reason is set).
+LOW_CONFIDENCE = 0.5
+
+
+class MeasureError(RecistError):
+    """No proposal can be made (seed outside the volume, nothing lesion-like there)."""
+
+
+@dataclass
+class Proposal:
+    """A proposed measurement of the lesion under a click.
+
+    Attributes
+    ----------
+    long_axis_mm, short_axis_mm : float
+        Maximum Feret diameter on the measured axial slice, and the longest chord
+        perpendicular to it on that slice (mm, unrounded).
+    long_axis_lps, short_axis_lps : pair of points
+        End points (patient LPS, mm), exactly on the plane of ``slice_index``.
+    slice_index : int
+        The axial slice measured: the one with the largest long axis (for a node,
+        ``nodal=True``: the largest short axis).
+    volume_ml : float
+        Volume of the segmentation.
+    mean_hu : float
+        Mean HU inside the segmentation, ~1.5 mm in from its edge in-plane (less for
+        lesions too small for that), away from the partial volume of the edge.
+    confidence : float
+        0–1; below :data:`LOW_CONFIDENCE` the proposal is doubtful and ``reason``
+        says why (``reason`` may also carry a milder note above it).
+    reason : str
+        Why the confidence is lowered ("" when nothing did).
+    mask_crop, mask_offset
+        The segmentation as a boolean array over a box of the volume and the index
+        ``(z, y, x)`` of the box's first voxel; :attr:`mask` expands it.
+    volume_shape : tuple of int
+        Shape of the volume measured.
+    outline_zyx : list of numpy.ndarray
+        Sub-pixel outline on the measured slice: polygons ``(n, 3)`` of continuous
+        voxel indices ``(z, y, x)`` (napari data coordinates).
+    seed_lps : tuple of float
+        The click.
+    """
+
+    long_axis_mm: float
+    short_axis_mm: float
+    long_axis_lps: tuple[Point3, Point3]
+    short_axis_lps: tuple[Point3, Point3]
+    slice_index: int
+    volume_ml: float
+    mean_hu: float
+    confidence: float
+    reason: str
+    mask_crop: np.ndarray = field(repr=False)
+    mask_offset: tuple[int, int, int] = (0, 0, 0)
+    volume_shape: tuple[int, int, int] = (0, 0, 0)
+    outline_zyx: list[np.ndarray] = field(default_factory=list, repr=False)
+    seed_lps: Point3 = (0.0, 0.0, 0.0)
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The segmentation as a boolean array of the volume's shape."""
+        out = np.zeros(self.volume_shape, dtype=bool)
+        z, y, x = self.mask_offset
+        dz, dy, dx = self.mask_crop.shape
+        out[z : z + dz, y : y + dy, x : x + dx] = self.mask_crop
+        return out
+
+    @property
+    def low_confidence(self) -> bool:
+        """Whether the proposal should be shown as doubtful."""
+        return self.confidence < LOW_CONFIDENCE
+
+
+def _seed_index(volume, seed_lps) -> np.ndarray:
+    try:
+        seed = np.asarray(seed_lps, float)
+    except (TypeError, ValueError):
+        seed = np.array([])
+    if seed.shape != (3,) or not np.all(np.isfinite(seed)):
+        raise MeasureError(f"seed {seed_lps!r} is not a point (three LPS coordinates in mm)")
+    idx = np.asarray(volume.lps_to_index(seed), float)
+    k = np.rint(idx).astype(int)
+    if np.any(k < 0) or np.any(k >= np.asarray(volume.shape)):
+        raise MeasureError(
+            f"seed {tuple(round(float(v), 1) for v in seed_lps)} (LPS mm) lies outside the "
+            f"series (voxel {tuple(int(v) for v in k)} of {tuple(volume.shape)})"
+        )
+    return k
+
+
+def _hint(volume, axis_hint):
+    """(slice index or None, length mm, midpoint index) of the reader's rough line."""
+    if axis_hint is None:
+        return None
+    try:
+        pts = np.asarray(axis_hint, float)
+    except (TypeError, ValueError):
+        pts = np.array([])
+    if pts.shape != (2, 3) or not np.all(np.isfinite(pts)):
+        raise MeasureError("axis_hint must be two LPS points (2 × 3 numbers, mm)")
+    idx = volume.lps_to_index(pts)
+    k = int(np.rint(idx[:, 0].mean()))
+    return k, float(np.linalg.norm(pts[1] - pts[0])), idx.mean(axis=0)
+
+
+def propose(
+    volume: Any,
+    seed_lps: Sequence[float],
+    *,
+    axis_hint: Sequence[Sequence[float]] | None = None,
+    nodal: bool = False,
+) -> Proposal:
+    """Propose the long and short axes of the lesion under a click.
+
+    Parameters
+    ----------
+    volume : recist_tool.dicom.Volume
+        The CT series (HU).
+    seed_lps : 3 floats
+        A point inside the lesion (patient LPS, mm).
+    axis_hint : two points, optional
+        A rough line the reader drew (LPS, mm): it sizes the search, fixes the slice
+        to measure (the one it was drawn on, when the lesion is there) and the
+        confidence drops when the proposal disagrees with it.
+    nodal : bool
+        A lymph node: the slice measured is the one with the largest short axis
+        (what RECIST counts for nodes).
+
+    Returns
+    -------
+    Proposal
+
+    Raises
+    ------
+    MeasureError
+        When the seed is outside the volume or nothing lesion-like is there.
+    """
+    arr = np.asarray(volume.array)
+    if arr.ndim != 3:
+        raise MeasureError(f"expected a 3-D volume, got an array of shape {arr.shape}")
+    spacing = np.asarray(volume.spacing_zyx, float)
+    seed = _seed_index(volume, seed_lps)
+    hint = _hint(volume, axis_hint)
+    seg = segment(arr, spacing, seed, size_hint_mm=hint[1] if hint else None)
+    if seg is None or not seg.region.any():
+        raise MeasureError(
+            "no lesion found at the click: nothing of uniform density is connected to it"
+        )
+    return _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
+
+
+def _slice_axes(seg: Segmentation, k: int, full: bool):
+    """Axes of the region on crop slice ``k`` (mm coordinates x = col·dx, y = row·dy
+    of the segmentation's grid)."""
+    polys = slice_outline(seg, k)
+    if not polys:
+        return None, polys
+    dy, dx = seg.spacing[1], seg.spacing[2]
+    mm = [np.column_stack((p[:, 1] * dx, p[:, 0] * dy)) for p in polys]
+    long_mm, p1, p2 = feret_max(mm)
+    if not full:
+        return (long_mm, p1, p2), polys
+    short_mm, q1, q2 = perpendicular_axis(mm, p1, p2)
+    return PlanarAxes(long_mm, p1, p2, short_mm, q1, q2), polys
+
+
+def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lps) -> Proposal:
+    off = seg.offset
+    ks = np.nonzero(seg.region.any(axis=(1, 2)))[0]
+    flags = list(seg.flags)
+    per_slice: dict[int, tuple[float, float | None]] = {}
+    best = None
+    forced = None
+    if hint is not None and hint[0] - off[0] in set(ks.tolist()):
+        forced = hint[0] - off[0]
+    for k in ks if forced is None else [forced]:
+        ax, _ = _slice_axes(seg, int(k), full=nodal)
+        if ax is None:
+            continue
+        if nodal:
+            key = ax.short_mm
+            per_slice[int(k) + int(off[0])] = (ax.long_mm, ax.short_mm)
+        else:
+            key = ax[0]
+            per_slice[int(k) + int(off[0])] = (ax[0], None)
+        if best is None or key > best[0]:
+            best = (key, int(k))
+    if best is None:
+        raise MeasureError("no lesion found at the click: the segmentation has no outline")
+    k = best[1]
+    axes, polys = _slice_axes(seg, k, full=True)
+    assert isinstance(axes, PlanarAxes)
+    kz = int(k + off[0])
+    dy, dx = seg.spacing[1], seg.spacing[2]
+
+    def lps(p_mm):
+        idx = seg.to_volume_index((float(k), p_mm[1] / dy, p_mm[0] / dx))
+        return tuple(float(v) for v in volume.index_to_lps(idx))
+
+    region = seg.full_region()
+    volume_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
+    raw = arr[seg.box]
+    inner = _inner(region, spacing)
+    mean_hu = float(raw[inner].astype(np.float64).mean())
+    # shape and size checks
+    if axes.long_mm < 5.0:
+        flags.append(
+            (0.3, f"very small outline ({axes.long_mm:.1f} mm): is the click in a lesion?")
+        )
+    compactness = volume_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
+    z_extent = (np.ptp(ks) + 1) * spacing[0]
+    if z_extent > 2.5 * max(axes.long_mm, 5.0):
+        flags.append(
+            (
+                0.3,
+                f"the outline runs {z_extent:.0f} mm across slices for a "
+                f"{axes.long_mm:.0f} mm lesion: probably a vessel or a leak",
+            )
+        )
+    elong = _elongation(seg.region, seg.spacing)
+    if elong > 2.6:
+        flags.append(
+            (
+                0.3,
+                f"the outline is {elong:.1f} times longer than wide in 3-D: probably a "
+                "vessel or a leak",
+            )
+        )
+    if hint is not None and hint[1] > 0:
+        ratio = axes.long_mm / hint[1]
+        if not 0.6 <= ratio <= 1.6:
+            flags.append(
+                (
+                    0.5,
+                    f"the proposal ({axes.long_mm:.0f} mm) differs from the line drawn "
+                    f"({hint[1]:.0f} mm)",
+                )
+            )
+    confidence = 1.0
+    reasons = []
+    for factor, why in sorted(flags, key=lambda f: f[0]):
+        confidence *= factor
+        reasons.append(why)
+    outline = [seg.to_volume_index(np.column_stack((np.full(len(p), float(k)), p))) for p in polys]
+    return Proposal(
+        long_axis_mm=float(axes.long_mm),
+        short_axis_mm=float(axes.short_mm),
+        long_axis_lps=(lps(axes.long_p1), lps(axes.long_p2)),
+        short_axis_lps=(lps(axes.short_p1), lps(axes.short_p2)),
+        slice_index=kz,
+        volume_ml=volume_ml,
+        mean_hu=mean_hu,
+        confidence=float(round(confidence, 3)),
+        reason="; ".join(reasons),
+        mask_crop=region,
+        mask_offset=tuple(int(v) for v in off),
+        volume_shape=tuple(int(v) for v in arr.shape),
+        outline_zyx=outline,
+        seed_lps=tuple(float(v) for v in seed_lps),
+        details={
+            "lesion_hu": seg.mu,
+            "noise_hu": seg.noise_hu,
+            "tissues_hu": seg.info.get("levels", []),
+            "segmentation": seg.info,
+            "per_slice": per_slice,
+            "compactness": compactness,
+            "elongation": elong,
+            "grid_factor": seg.factor,
+        },
+    )
+
+
+def _elongation(region: np.ndarray, spacing) -> float:
+    """Ratio of the largest to the middle principal extent of the region (mm)."""
+    pts = np.argwhere(region).astype(float) * np.asarray(spacing, float)
+    if len(pts) < 10:
+        return 1.0
+    ev = np.sort(np.linalg.eigvalsh(np.cov(pts.T)))[::-1]
+    return float(np.sqrt(ev[0] / max(ev[1], 1e-9)))
+
+
+def _inner(region: np.ndarray, spacing) -> np.ndarray:
+    """The region less its blurred edge: eroded in-plane by ~1.5 mm (less, down to
+    nothing, when too little would be left), so partial volume with the tissue around
+    (lung: 900 HU away) does not bias the mean."""
+    from scipy import ndimage as ndi
+
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndi.generate_binary_structure(2, 1)
+    n = max(1, round(1.5 / min(spacing[1:])))
+    for steps in range(n, 0, -1):
+        inner = ndi.binary_erosion(region, structure=st, iterations=steps)
+        if inner.sum() >= max(10, 0.2 * region.sum()):
+            return inner
+    return region

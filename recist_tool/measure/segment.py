@@ -1,0 +1,683 @@
+"""Lesion segmentation from one click, on CPU, in a crop around the seed.
+
+A classical method (no learned weights), built on scipy.ndimage and scikit-image:
+
+1. **Crop and smooth.** A box around the seed, sized from a quick 2-D pass on the
+   seed's slice (or the reader's rough line) and enlarged while the lesion reaches
+   its faces; a Gaussian of about 1 mm in-plane (less across thick slices) so that a
+   20 HU edge stands out of 20 HU noise.
+2. **Lesion level** ``mu`` from the voxels near the seed whose smoothed value is close
+   to the seed's (a click near the edge does not mix in the neighbour), and a noise
+   band. A **provisional region** grows from the seed within that band.
+3. **The tissues the lesion touches.** In a shell 2.5–4.5 mm outside the region (beyond
+   the blur of its edge), and among voxels deep inside it that are not lesion-like (a
+   structure it grew into), the histogram's modes are the neighbouring tissues (liver,
+   fat, lung, vessel, muscle, chest wall). Partial-volume smear between two tissues is
+   not a mode.
+4. **Local thresholds.** Near each part of the edge, the threshold towards darker
+   tissue is half-way between the lesion and the nearest-in-density darker tissue
+   present *there* (a Gaussian-weighted local mean of that tissue), likewise towards
+   brighter tissue: the half-maximum of each blurred edge, so the outline is unbiased
+   whatever touches the lesion. Where no tissue is present, half-way to the nearest
+   tissue found anywhere around.
+5. **Rims excluded.** The blurred edge between a darker and a brighter tissue passes
+   through the lesion's level (lung and chest wall, fat and a contrast-filled
+   vessel): voxels with darker tissue on one side and brighter on the opposite side
+   within 3 mm are not lesion.
+6. **Region**: voxels within the thresholds, connected to the seed, grown by at most
+   ~5 mm per pass (steps 3–6 repeat until the region is stable), opened (a ball
+   sized to the lesion, ≤ 2 mm, then reconstructed: thin bridges into touching
+   structures go, the outline's bumps stay), holes filled.
+7. **Low contrast for the noise**: the last pass is redone on a more smoothed image.
+
+:func:`segment` returns a :class:`Segmentation` in crop coordinates with the smoothed
+crop and the threshold maps, so outlines can be traced with sub-pixel accuracy
+(:func:`slice_outline`), and the reasons to doubt it (``flags``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: In-plane Gaussian smoothing (mm).
+SMOOTH_MM = 1.0
+#: Smoothing (mm) used instead when the edge contrast is low for the noise.
+SMOOTH_LOW_CNR_MM = 1.6
+#: Lesions larger than this (mm) are segmented on 2 × 2 in-plane block means.
+COARSE_ABOVE_MM = 40.0
+#: Largest half-size of the search box (mm): lesions up to ~100 mm fit.
+MAX_RADIUS_MM = 75.0
+#: Radius (mm) of the ball around the seed giving the lesion statistics.
+SEED_BALL_MM = 2.5
+#: Most region-growing passes (each may grow the region by ~5 mm).
+MAX_ITERATIONS = 8
+#: Largest opening radius (mm): cuts thin bridges.
+OPEN_MM = 2.0
+#: How far (mm) a darker and a brighter tissue may lie on either side of a voxel
+#: for it to count as the rim between them, not lesion (:func:`_rim`).
+RIM_MM = 3.0
+#: Scale (mm) of the local tissue maps: near a voxel, the tissue whose sample voxels
+#: weigh most (Gaussian weights of this scale) is the one right outside.
+PRESENCE_MM = 1.25
+#: Depth (mm) inside the region from which non-lesion-like voxels count as a
+#: structure the region grew into (beyond the blur of its own edge).
+FOREIGN_MM = 2.5
+
+
+@dataclass
+class Segmentation:
+    """A lesion segmented in a crop of the volume.
+
+    ``region`` is a boolean array over the crop ``box`` (a tuple of slices into the
+    volume), on a grid ``factor`` times coarser in-plane (``spacing``) for large
+    lesions; ``smooth`` is the smoothed crop; ``lo`` and ``hi`` are per-voxel
+    thresholds: voxels with ``lo <= smooth <= hi`` are lesion-like. ``info`` holds
+    the tissue levels found around the lesion; ``flags`` what lowers the confidence,
+    as ``(factor, reason)``.
+    """
+
+    box: tuple[slice, slice, slice]
+    region: np.ndarray
+    smooth: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    mu: float
+    noise_hu: float
+    info: dict
+    flags: list[tuple[float, str]] = field(default_factory=list)
+    factor: int = 1
+    spacing: np.ndarray | None = None
+
+    @property
+    def offset(self) -> np.ndarray:
+        """Index ``(z, y, x)`` of the crop's first voxel in the volume."""
+        return np.array([s.start for s in self.box])
+
+    def to_volume_index(self, zyx) -> np.ndarray:
+        """Continuous crop indices (of the possibly coarser grid) → volume indices."""
+        z = np.asarray(zyx, float)
+        f = np.array([1.0, self.factor, self.factor])
+        return self.offset + z * f + (f - 1) / 2
+
+    def full_region(self) -> np.ndarray:
+        """The region on the volume's own grid over ``box``."""
+        r = self.region
+        if self.factor > 1:
+            r = np.repeat(np.repeat(r, self.factor, axis=1), self.factor, axis=2)
+        return r
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _box(center, radius_vox, shape) -> tuple[slice, slice, slice]:
+    return tuple(
+        slice(max(0, int(c - r)), min(n, int(c + r) + 1))
+        for c, r, n in zip(center, radius_vox, shape, strict=True)
+    )
+
+
+def _bbox(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
+    nz = [np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))[0] for ax in range(3)]
+    return tuple(
+        slice(max(0, int(n[0]) - p), min(mask.shape[ax], int(n[-1]) + p + 1))
+        for ax, (n, p) in enumerate(zip(nz, pad, strict=True))
+    )
+
+
+def _ball(radius_mm: float, spacing) -> np.ndarray:
+    """Ellipsoidal structuring element of ``radius_mm`` on an anisotropic grid."""
+    r = [max(0, math.floor(radius_mm / s)) for s in spacing]
+    grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
+    d = sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip(grids, spacing, strict=True))
+    return d <= 1.0 + 1e-9
+
+
+def _ball_steps(r_mm: float, spacing) -> list[np.ndarray]:
+    """Small structuring elements whose successive application approximates a ball
+    (alternating in-plane cross and square, then lines across slices)."""
+    dz, dy, dx = spacing
+    n_xy = max(1, round(r_mm / min(dy, dx)))
+    n_z = int(r_mm // dz)
+    cross = np.zeros((1, 3, 3), bool)
+    cross[0] = ndi.generate_binary_structure(2, 1)
+    square = np.ones((1, 3, 3), bool)
+    line = np.ones((3, 1, 1), bool)
+    return [cross if i % 2 == 0 else square for i in range(n_xy)] + [line] * n_z
+
+
+def _erode_mm(region: np.ndarray, r_mm: float, spacing) -> np.ndarray:
+    out = region
+    for st in _ball_steps(r_mm, spacing):
+        out = ndi.binary_erosion(out, structure=st)
+    return out
+
+
+def _open(region: np.ndarray, r_mm: float, spacing) -> np.ndarray:
+    """Opening by an approximate ball of ``r_mm`` with a reconstruction one voxel
+    further inside ``region``: the outline's bumps come back, thin bridges (and what
+    lies beyond them) do not."""
+    steps = _ball_steps(r_mm, spacing)
+    out = region
+    for st in steps:
+        out = ndi.binary_erosion(out, structure=st)
+    for st in [*reversed(steps), steps[0]]:
+        out = ndi.binary_dilation(out, structure=st) & region
+    return out
+
+
+def _fill_holes(region: np.ndarray, max_2d_px: int = 12) -> np.ndarray:
+    """Fill enclosed cavities, and per slice the small holes (noise) only: a
+    vessel the lesion wraps around on one slice stays out."""
+    out = ndi.binary_fill_holes(region)
+    for k in range(out.shape[0]):
+        if not out[k].any():
+            continue
+        holes = ndi.binary_fill_holes(out[k]) & ~out[k]
+        if holes.any():
+            lab, _n = ndi.label(holes)
+            sizes = np.bincount(lab.ravel())
+            small = np.nonzero(sizes <= max_2d_px)[0]
+            out[k] |= np.isin(lab, small[small > 0])
+    return out
+
+
+def _blur(x: np.ndarray, sigma_mm: float, spacing, truncate: float = 2.5) -> np.ndarray:
+    return ndi.gaussian_filter(
+        x.astype(np.float32), [sigma_mm / s for s in spacing], truncate=truncate
+    )
+
+
+def _sigma_vox(spacing, sigma_mm: float = SMOOTH_MM) -> tuple[float, float, float]:
+    dz, dy, dx = spacing
+    # across slices only when they are thin: a lesion a few slices tall would shrink
+    sz = min(SMOOTH_MM / dz, 0.6) if dz <= 1.25 else 0.0
+    return (sz, sigma_mm / dy, sigma_mm / dx)
+
+
+def _smooth(raw: np.ndarray, spacing, sigma_mm: float = SMOOTH_MM) -> np.ndarray:
+    return ndi.gaussian_filter(raw, _sigma_vox(spacing, sigma_mm), truncate=3.0)
+
+
+def _component_at(mask: np.ndarray, seed, spacing, search_mm: float = SEED_BALL_MM):
+    """The connected component of ``mask`` holding the seed (or the voxel of the mask
+    nearest to it within ``search_mm``); None when there is none."""
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return None
+    at = int(lab[tuple(seed)])
+    if at == 0:
+        ball = _ball(search_mm, spacing)
+        r = np.array(ball.shape) // 2
+        offs = np.argwhere(ball) - r
+        pts = offs + np.asarray(seed)
+        ok = np.all((pts >= 0) & (pts < mask.shape), axis=1)
+        pts, offs = pts[ok], offs[ok]
+        labels = lab[tuple(pts.T)]
+        hit = labels > 0
+        if not hit.any():
+            return None
+        d = ((offs[hit] * np.asarray(spacing)) ** 2).sum(axis=1)
+        at = int(labels[hit][np.argmin(d)])
+    return lab == at
+
+
+def _touches_border(region: np.ndarray, box, shape) -> bool:
+    """Whether the region reaches a crop face that is not the volume's own edge."""
+    for axis in range(3):
+        sl = box[axis]
+        lo_face = np.take(region, 0, axis=axis).any() and sl.start > 0
+        hi_face = np.take(region, region.shape[axis] - 1, axis=axis).any() and sl.stop < shape[axis]
+        if lo_face or hi_face:
+            return True
+    return False
+
+
+def _touches_volume_edge(region: np.ndarray, box, shape) -> bool:
+    """Whether the region reaches the first or last slice, row or column of the series."""
+    for axis in range(3):
+        sl = box[axis]
+        if sl.start == 0 and np.take(region, 0, axis=axis).any():
+            return True
+        if sl.stop == shape[axis] and np.take(region, region.shape[axis] - 1, axis=axis).any():
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _seed_stats(smooth: np.ndarray, raw: np.ndarray, seed, spacing):
+    """Lesion level ``mu`` (median of the smoothed values near the seed that are within
+    a band of the seed's own value), their robust spread, and the raw noise (robust
+    std of raw − smooth on the same voxels)."""
+    ball = _ball(SEED_BALL_MM, spacing)
+    r = np.array(ball.shape) // 2
+    lo = np.maximum(np.asarray(seed) - r, 0)
+    hi = np.minimum(np.asarray(seed) + r + 1, smooth.shape)
+    sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    bsl = tuple(
+        slice(a - (s - rr), a - (s - rr) + (b - a))
+        for a, b, s, rr in zip(lo, hi, seed, r, strict=True)
+    )
+    m = ball[bsl]
+    vals = smooth[sl][m]
+    res = (raw[sl] - smooth[sl])[m]
+    mu = float(smooth[tuple(seed)])
+    width = 30.0
+    sel = np.abs(vals - mu) <= width
+    spread = 0.0
+    for _ in range(3):
+        sel = np.abs(vals - mu) <= width
+        mu = float(np.median(vals[sel]))
+        spread = 1.4826 * float(np.median(np.abs(vals[sel] - mu)))
+        width = max(12.0, 4.0 * spread)
+    rs = res[sel]
+    noise = 1.4826 * float(np.median(np.abs(rs - np.median(rs))))
+    return mu, spread, noise
+
+
+def _modes(values: np.ndarray, gap: float, min_share: float = 0.02) -> list[float]:
+    """Tissue levels among ``values``: histogram modes holding at least ``min_share``
+    of the values (and 10 voxels) near them, where values crowd at least three times as
+    densely as on one side (the smear of partial volume between two tissues is about
+    as dense on both sides, so it is no mode)."""
+    if values.size < 10:
+        return []
+    v = np.sort(np.clip(values, -1100.0, 1500.0))
+    edges = np.arange(v[0] - 10.0, v[-1] + 11.0, 1.0)
+    hist, _ = np.histogram(v, bins=edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    half = max(gap / 2, 6.0)
+    dens = ndi.gaussian_filter1d(hist.astype(float), sigma=max(2.0, half / 3.0))
+    peaks = np.nonzero((dens[1:-1] > dens[:-2]) & (dens[1:-1] >= dens[2:]))[0] + 1
+    min_mass = max(10.0, min_share * v.size)
+
+    def count(c, w):
+        return int(np.searchsorted(v, c + w, "right") - np.searchsorted(v, c - w, "left"))
+
+    out: list[float] = []
+    for p in sorted(peaks, key=lambda p: -dens[p]):
+        c = float(centres[p])
+        inner = count(c, half)
+        if inner < min_mass:
+            continue
+        if inner < 3.0 * min(count(c - 2 * half, half), count(c + 2 * half, half)):
+            continue
+        if all(abs(c - q) > half for q in out):
+            out.append(c)
+    return sorted(out)
+
+
+def _tissue_levels(sm, shell, foreign, mu, gap) -> list[float]:
+    """Levels of the tissues around the lesion (from the shell) and of tissue the
+    region grew into (``foreign``: voxels deep inside it that are not lesion-like;
+    a level there must lie clearly beyond the noise band, or it is only noise)."""
+    levels = _modes(sm[shell], gap)
+    half = max(gap / 2, 6.0)
+    for c in _modes(sm[foreign], gap, min_share=0.05):
+        if abs(c - mu) > gap + half / 2 and all(abs(c - q) > half for q in levels):
+            levels.append(c)
+    return sorted(levels)
+
+
+def _local_limits(sm, members_mask, levels, mu, band, spacing):
+    """Per-voxel lower and upper thresholds from the tissues around the region.
+
+    ``members_mask`` marks the voxels that sample the neighbouring tissues; each is
+    attributed to the nearest level (the lesion's own included) when close to it.
+    The tissue right outside a voxel (the one whose sample voxels weigh most nearby)
+    sets the threshold on its side: half-way between ``mu`` and its local mean (a
+    Gaussian-weighted mean of its voxels). The other side, and places with no tissue
+    nearby or lesion-like tissue, keep the conservative defaults: half-way to the
+    nearest darker and brighter tissue found anywhere around.
+    """
+    gap = max(band, 8.0)
+    lv = np.asarray(levels, float)
+    dark = lv[lv < mu - gap]
+    bright = lv[lv > mu + gap]
+    wide = max(60.0, 6.0 * band)
+    info = {
+        "levels": [float(x) for x in lv],
+        "dark": float(dark.max()) if dark.size else None,
+        "bright": float(bright.min()) if bright.size else None,
+        "same": 0.0,
+    }
+    lo0 = (mu + info["dark"]) / 2 if dark.size else mu - wide
+    hi0 = (mu + info["bright"]) / 2 if bright.size else mu + wide
+    lo = np.full(sm.shape, lo0, np.float32)
+    hi = np.full(sm.shape, hi0, np.float32)
+    if not lv.size:
+        return lo, hi, info
+    idx = np.nonzero(members_mask)
+    vals = sm[idx]
+    all_lv = np.append(lv, mu)
+    dist = np.abs(vals[:, None] - all_lv[None, :])
+    cls = np.argmin(dist, axis=1)
+    cls[(cls == len(lv)) | (dist.min(axis=1) > max(gap, 15.0))] = -1
+    # the tissue right outside decides: the class whose members weigh most nearby
+    best_w = np.full(sm.shape, 1e-4, np.float32)
+    best_c = np.full(sm.shape, -1, np.int16)
+    means = {}
+    for c in range(len(lv)):
+        sel = cls == c
+        if not sel.any():
+            continue
+        members = np.zeros(sm.shape, np.float32)
+        members[idx[0][sel], idx[1][sel], idx[2][sel]] = 1.0
+        w = _blur(members, PRESENCE_MM, spacing, truncate=4.0)
+        vals_map = np.zeros(sm.shape, np.float32)
+        vals_map[idx[0][sel], idx[1][sel], idx[2][sel]] = vals[sel]
+        means[c] = _blur(vals_map, PRESENCE_MM, spacing, truncate=4.0) / np.maximum(
+            w, np.float32(1e-9)
+        )
+        win = w > best_w
+        best_w[win] = w[win]
+        best_c[win] = c
+        if abs(lv[c] - mu) <= gap:
+            info["same"] += float(sel.mean())
+    for c, b in means.items():
+        at = best_c == c
+        if not at.any():
+            continue
+        if abs(lv[c] - mu) <= gap:  # lesion-like tissue: the defaults let it grow
+            continue
+        if lv[c] < mu:
+            lo[at] = (mu + b[at]) / 2
+        else:
+            hi[at] = (mu + b[at]) / 2
+    return lo, hi, info
+
+
+def _rim(sm: np.ndarray, lo: np.ndarray, hi: np.ndarray, spacing) -> np.ndarray:
+    """Voxels on the blurred edge between a darker and a brighter tissue: darker than
+    ``lo`` on one side and brighter than ``hi`` on the opposite side within
+    :data:`RIM_MM` along a row, a column (or across slices when they are thin).
+
+    Their values pass through the lesion's level although they are no lesion (the
+    rim between lung and chest wall, fat and an enhanced vessel). A lesion's own edge
+    has foreign tissue on one side only; where it touches a darker and a brighter
+    tissue at once, they lie side by side, not opposite. Rows, columns and the two
+    in-plane diagonals are checked.
+    """
+    out = np.zeros(sm.shape, bool)
+    for axis, step in enumerate(spacing):
+        n = round(RIM_MM / step)
+        if n < 1 or sm.shape[axis] < 3:
+            continue
+        size = n + 1
+        fwd_max = ndi.maximum_filter1d(sm, size, axis=axis, origin=-(size // 2))
+        bwd_max = ndi.maximum_filter1d(sm, size, axis=axis, origin=(size - 1) // 2)
+        fwd_min = ndi.minimum_filter1d(sm, size, axis=axis, origin=-(size // 2))
+        bwd_min = ndi.minimum_filter1d(sm, size, axis=axis, origin=(size - 1) // 2)
+        out |= ((fwd_max > hi) & (bwd_min < lo)) | ((fwd_min < lo) & (bwd_max > hi))
+    # and along the two in-plane diagonals (a vessel at 45° is nearer that way)
+    n = round(RIM_MM / (np.sqrt(2) * max(spacing[1], spacing[2])))
+    if n >= 1:
+        for dx in (1, -1):
+            fwd = _diagonal_extremes(sm, n, 1, dx)
+            bwd = _diagonal_extremes(sm, n, -1, -dx)
+            out |= ((fwd[1] > hi) & (bwd[0] < lo)) | ((fwd[0] < lo) & (bwd[1] > hi))
+    return out
+
+
+def _diagonal_extremes(sm: np.ndarray, n: int, dy: int, dx: int):
+    """Min and max of ``sm`` over the ``n`` in-plane steps ``(dy, dx)`` from each voxel
+    (the voxel itself included; the image edge repeats)."""
+    pad = np.pad(sm, ((0, 0), (n, n), (n, n)), mode="edge")
+    ny, nx = sm.shape[1], sm.shape[2]
+    lo = sm.copy()
+    hi = sm.copy()
+    for d in range(1, n + 1):
+        sh = pad[:, n + d * dy : n + d * dy + ny, n + d * dx : n + d * dx + nx]
+        np.minimum(lo, sh, out=lo)
+        np.maximum(hi, sh, out=hi)
+    return lo, hi
+
+
+def _inscribed_radius_mm(region, spacing) -> float:
+    bb = _bbox(region, (1, 1, 1))
+    sub = region[bb]
+    if sub.size > 400_000:  # coarse is enough for an opening radius
+        sub = sub[:, ::2, ::2]
+        spacing = (spacing[0], spacing[1] * 2, spacing[2] * 2)
+    return float(ndi.distance_transform_edt(sub, sampling=spacing).max())
+
+
+def _quick_extent_mm(arr, seed, spacing) -> float:
+    """In-plane size (mm) of the seed's blob on its own slice (a cheap 2-D pass that
+    sizes the 3-D search box)."""
+    _dz, dy, dx = spacing
+    k, j, i = seed
+    r = (MAX_RADIUS_MM / dy, MAX_RADIUS_MM / dx)
+    sl = (
+        slice(max(0, int(j - r[0])), min(arr.shape[1], int(j + r[0]) + 1)),
+        slice(max(0, int(i - r[1])), min(arr.shape[2], int(i + r[1]) + 1)),
+    )
+    img = ndi.gaussian_filter(arr[k][sl].astype(np.float32), (SMOOTH_MM / dy, SMOOTH_MM / dx))
+    s2 = (j - sl[0].start, i - sl[1].start)
+    rb = max(1, round(SEED_BALL_MM / dy))
+    patch = img[max(0, s2[0] - rb) : s2[0] + rb + 1, max(0, s2[1] - rb) : s2[1] + rb + 1]
+    mu = float(img[s2])
+    sel = np.abs(patch - mu) <= 30.0
+    mu = float(np.median(patch[sel]))
+    spread = 1.4826 * float(np.median(np.abs(patch[sel] - mu)))
+    band = max(10.0, 3.0 * spread)
+    lab, _ = ndi.label(np.abs(img - mu) <= band)
+    if lab[s2] == 0:
+        return 20.0
+    rows, cols = np.nonzero(lab == lab[s2])
+    return float(max((np.ptp(rows) + 1) * dy, (np.ptp(cols) + 1) * dx))
+
+
+# ------------------------------------------------------------------------------- main
+
+
+def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None = None):
+    """Segment the lesion at voxel ``seed`` ``(z, y, x)``.
+
+    Parameters
+    ----------
+    volume_array : numpy.ndarray
+        HU, shape ``(z, y, x)``.
+    spacing : tuple of float
+        ``(slice step, row spacing, column spacing)`` in mm.
+    seed : tuple of int
+        Voxel inside the lesion.
+    size_hint_mm : float, optional
+        Expected in-plane size (the reader's rough line).
+
+    Returns
+    -------
+    Segmentation or None
+        None when nothing lesion-like is connected to the seed.
+    """
+    spacing = np.asarray(spacing, float)
+    shape = volume_array.shape
+    seed = np.asarray(seed, int)
+    size = size_hint_mm if size_hint_mm else _quick_extent_mm(volume_array, seed, spacing)
+    radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
+    while True:
+        # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
+        # outline keeps the axes accurate at that size)
+        f = 2 if size > COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 else 1
+        box = _box(seed, radius / spacing, shape)
+        box = (box[0], *(_trim(b, f) for b in box[1:]))
+        raw = volume_array[box].astype(np.float32)
+        if f > 1:
+            nz, ny, nx = raw.shape
+            raw = raw.reshape(nz, ny // f, f, nx // f, f).mean(axis=(2, 4))
+        sp = spacing * np.array([1, f, f])
+        s = (seed - np.array([b.start for b in box])) // np.array([1, f, f])
+        seg = _segment_crop(raw, s, sp)
+        if seg is None:
+            return None
+        region = seg[0]
+        nz_ = np.nonzero(region)
+        ext = max((np.ptp(a) + 1) * d for a, d in zip(nz_, sp, strict=True))
+        if _touches_border(region, box, shape) and radius < MAX_RADIUS_MM:
+            radius = float(min(MAX_RADIUS_MM, max(radius * 1.6, 0.6 * ext + 12.0)))
+            size = max(size, ext)
+            continue
+        if f == 1 and ext > 1.5 * COARSE_ABOVE_MM and max(spacing[1:]) < 1.0:
+            size = ext  # much larger than the quick look said: redo it coarse (faster)
+            continue
+        region, smooth, lo, hi, mu, noise, info, flags = seg
+        if _touches_border(region, box, shape):
+            flags.insert(
+                0,
+                (
+                    0.1,
+                    f"the outline leaks: it reaches the {2 * MAX_RADIUS_MM:.0f} mm search box "
+                    "(no clear edge around the seed)",
+                ),
+            )
+        elif _touches_volume_edge(region, box, shape):
+            flags.insert(0, (0.2, "the outline reaches the edge of the series"))
+        return Segmentation(box, region, smooth, lo, hi, mu, noise, info, flags, f, sp)
+
+
+def _trim(sl: slice, f: int) -> slice:
+    """The slice shortened to a multiple of ``f``."""
+    n = (sl.stop - sl.start) // f * f
+    return slice(sl.start, sl.start + n)
+
+
+def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
+    smooth = _smooth(raw, spacing)
+    mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
+    band = float(np.clip(3.0 * spread, 8.0, 25.0))
+    mu0, band0 = mu, band
+    region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
+    if region is None:
+        return None
+    lo = np.full(smooth.shape, mu - band, np.float32)
+    hi = np.full(smooth.shape, mu + band, np.float32)
+    pad = tuple(math.ceil(9.0 / sp) + 1 for sp in spacing)
+    info: dict = {}
+    opened_share = 0.0
+    converged = False
+    state = None
+    for _ in range(MAX_ITERATIONS):
+        bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
+        reg, sm = region[bb], smooth[bb]
+        sb = s - np.array([b.start for b in bb])
+        gap = max(band, 8.0)
+        near = _blur(reg, 1.5, spacing, truncate=4.0)
+        shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
+        foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > gap)
+        levels = _tissue_levels(sm, shell, foreign, mu, gap)
+        lo_b, hi_b, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
+        grow = (near > 3e-4) | reg
+        state = (bb, sb, lo_b, hi_b, grow)
+        new, opened_share = _region(sm, lo_b, hi_b, grow, sb, spacing)
+        if new is None:
+            return None
+        full = np.zeros(smooth.shape, bool)
+        full[bb] = new
+        changed = (full ^ region).sum() / max(full.sum(), 1)
+        region = full
+        lo.fill(lo_b.flat[0] if lo_b.size else mu - band)
+        hi.fill(hi_b.flat[0] if hi_b.size else mu + band)
+        lo[bb], hi[bb] = lo_b, hi_b
+        # lesion statistics from the core, beyond the blur of its edge; the level
+        # must stay near the seed's (a region that leaked must not drag it away)
+        core = _erode_mm(new, 2.5, spacing)
+        if core.sum() >= 30:
+            vals = sm[core]
+            m = float(np.median(vals))
+            if abs(m - mu0) <= band0:
+                mu = m
+                spread = 1.4826 * float(np.median(np.abs(vals - m)))
+                band = float(np.clip(3.0 * spread, 8.0, max(band0, 25.0)))
+        if changed < 0.01:
+            converged = True
+            break
+    info["converged"] = converged
+    # half the contrast to the nearest tissue, against the smoothed noise
+    sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
+    contrast = min((abs(mu - m) for m in sides), default=None)
+    info["contrast_hu"] = contrast
+    if contrast is not None and contrast / 2 < 3.5 * max(spread, 1.0) and state is not None:
+        # low contrast for the noise: the last pass again on a smoother image
+        smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
+        bb, sb, lo_b, hi_b, grow = state
+        new, opened_share = _region(smooth2[bb], lo_b, hi_b, grow, sb, spacing, min_open=1.5)
+        if new is not None:
+            region = np.zeros(smooth.shape, bool)
+            region[bb] = new
+            smooth = smooth2
+            info["smoothing_mm"] = SMOOTH_LOW_CNR_MM
+    info["opened_share"] = float(opened_share)
+    return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
+
+
+def _region(sm, lo, hi, grow, sb, spacing, min_open: float = 0.0):
+    """Voxels within the thresholds, not on a rim, in the growth zone, connected to
+    the seed, opened and hole-filled; and the share the opening cut away."""
+    cand = (sm >= lo) & (sm <= hi) & grow & ~_rim(sm, lo, hi, spacing)
+    base = _component_at(cand, sb, spacing)
+    if base is None:
+        return None, 0.0
+    r_in = _inscribed_radius_mm(base, spacing)
+    r_open = float(np.clip(0.25 * r_in, max(min(spacing[1:]) * 1.01, min_open), OPEN_MM))
+    new = _component_at(_open(base, r_open, spacing), sb, spacing)
+    if new is None:
+        new = base
+    share = 1.0 - new.sum() / max(base.sum(), 1)
+    return _fill_holes(new), share
+
+
+def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
+    flags: list[tuple[float, str]] = []
+    contrast = info.get("contrast_hu")
+    if contrast is None:
+        flags.append((0.5, "no tissue distinct from the lesion found around it"))
+    elif contrast < 1.0 * max(noise, 1.0):
+        flags.append(
+            (0.4, f"low contrast at the edge ({contrast:.0f} HU for {noise:.0f} HU noise)")
+        )
+    if not info.get("converged", True):
+        flags.append((0.4, "the outline kept growing: it may leak into a touching structure"))
+    if info.get("opened_share", 0.0) > 0.25:
+        flags.append(
+            (
+                0.5,
+                "the lesion merges with a touching structure of similar density "
+                f"({100 * info['opened_share']:.0f} % cut away): check the outline",
+            )
+        )
+    if info.get("same", 0.0) > 0.35:
+        flags.append(
+            (
+                0.6,
+                f"{100 * info['same']:.0f} % of the tissue around the outline has the "
+                "lesion's density: the edge may be wrong",
+            )
+        )
+    return flags
+
+
+def slice_outline(seg: Segmentation, k: int) -> list[np.ndarray]:
+    """Sub-pixel outline of the region on crop slice ``k`` as polygons ``(n, 2)`` of
+    crop ``(row, col)`` indices.
+
+    The outline is the zero level of ``min(smooth − lo, hi − smooth)`` (the
+    half-maximum of each edge) where it agrees with the region; where it does not (a
+    bridge cut by the opening, a rim, a filled hole) the region's own boundary is used.
+    """
+    from skimage.measure import find_contours
+
+    reg = seg.region[k]
+    if not reg.any():
+        return []
+    sm = seg.smooth[k]
+    g = np.minimum(sm - seg.lo[k], seg.hi[k] - sm)
+    eps = np.float32(1e-3)
+    g = np.where(reg, np.maximum(g, eps), np.minimum(g, -eps))
+    g = np.pad(g, 1, constant_values=-1.0)
+    return [c - 1 for c in find_contours(g, 0.0)]

@@ -1,0 +1,131 @@
+"""Measurement assistance in a reading: accepting a proposal, and its CSV columns.
+
+A proposal (:class:`recist_tool.measure.Proposal`) accepted by the reader becomes the
+finding's long and short axis lines with ``method = "assisted"``, its ``volume_ml``
+and ``mean_hu``; a proposed line later changed by hand turns the method into
+``"assisted_edited"`` (:meth:`recist_tool.reading.Reading.set_line` does that); lines
+drawn by hand are ``"manual"``. The annotation CSV carries the three columns
+``method``, ``volume_ml``, ``mean_hu`` (see ``docs/annotation_format.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from recist_tool.reading.errors import ReadingError
+from recist_tool.reading.findings import Finding
+from recist_tool.reading.geometry import Line, SeriesGeometry
+
+if TYPE_CHECKING:
+    from recist_tool.reading.model import Reading
+
+#: Decimals written to the CSV: volume to 0.001 mL (1 mm³), mean to 0.1 HU.
+VOLUME_DECIMALS = 3
+HU_DECIMALS = 1
+
+
+def assist_columns(finding: Finding) -> dict[str, str]:
+    """The ``method``, ``volume_ml`` and ``mean_hu`` cells of a finding's CSV row.
+
+    A finding with a line and no method was drawn by hand (``manual``); one without
+    lines keeps whatever method it was imported with ("" when none).
+    """
+    drawn = finding.long_axis is not None or finding.short_axis is not None
+    method = finding.method or ("manual" if drawn else "")
+    return {
+        "method": method,
+        "volume_ml": _text(finding.volume_ml, VOLUME_DECIMALS),
+        "mean_hu": _text(finding.mean_hu, HU_DECIMALS),
+    }
+
+
+def assist_fields(extra: dict[str, str]) -> dict[str, Any]:
+    """Finding fields from an annotation row's extra columns (inverse of
+    :func:`assist_columns`; ``manual`` is the default and is not stored)."""
+    method = (extra.get("method") or "").strip().lower() or None
+    return {
+        "method": None if method in (None, "manual") else method,
+        "volume_ml": _number(extra.get("volume_ml")),
+        "mean_hu": _number(extra.get("mean_hu")),
+    }
+
+
+def _text(v: float | None, decimals: int) -> str:
+    if v is None or not math.isfinite(v):
+        return ""
+    return f"{round(float(v), decimals):.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _number(v: Any) -> float | None:
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def proposal_lines(proposal: Any, geometry: SeriesGeometry) -> tuple[Line, Line]:
+    """The long and short axis of a proposal as :class:`Line` s of ``geometry``'s
+    series (on the proposal's slice, with its SOP Instance UID)."""
+    k = int(proposal.slice_index)
+    sop = geometry.sop_instance_uid(k)
+
+    def line(points) -> Line:
+        p1, p2 = (tuple(float(c) for c in p) for p in points)
+        return Line(p1, p2, geometry.series_uid, sop, k)  # type: ignore[arg-type]
+
+    return line(proposal.long_axis_lps), line(proposal.short_axis_lps)
+
+
+def apply_proposal(
+    reading: Reading,
+    lesion_id: str,
+    timepoint: str,
+    proposal: Any,
+    geometry: SeriesGeometry,
+    *,
+    short_axis: bool = True,
+) -> Finding:
+    """Accept a proposal: its axes become the finding's lines, ``method`` is
+    ``"assisted"``, ``volume_ml`` and ``mean_hu`` are recorded.
+
+    Parameters
+    ----------
+    reading : Reading
+    lesion_id, timepoint : str
+    proposal : recist_tool.measure.Proposal
+    geometry : SeriesGeometry
+        The series the proposal was made on.
+    short_axis : bool
+        Also set the short axis line (always for a node).
+
+    Returns
+    -------
+    Finding
+    """
+    lesion = reading.lesion(lesion_id)
+    if proposal.slice_index is None or not geometry.series_uid:
+        raise ReadingError(f"lesion {lesion_id}: the proposal has no series or slice")
+    long_line, short_line = proposal_lines(proposal, geometry)
+    with reading.transaction("accept_proposal"):  # one undoable, audited operation
+        f = reading.set_line(lesion_id, timepoint, "long", long_line)
+        f.method = None  # set_line must not see a proposal being replaced by hand
+        if short_axis or lesion.nodal:
+            f = reading.set_line(lesion_id, timepoint, "short", short_line)
+        f.method = "assisted"
+        f.volume_ml = float(proposal.volume_ml)
+        f.mean_hu = float(proposal.mean_hu)
+    return f
+
+
+__all__ = [
+    "HU_DECIMALS",
+    "VOLUME_DECIMALS",
+    "apply_proposal",
+    "assist_columns",
+    "assist_fields",
+    "proposal_lines",
+]

@@ -1,0 +1,92 @@
+"""Registration of a follow-up to a baseline with a known transform, and its cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from recist_tool import register as reg_mod
+from recist_tool.register import Registration, RegistrationCache, RegistrationError, register
+from recist_tool.synth.lesions import followup_pair
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Baseline and follow-up (rigid + affine + 2.5 mm deformation, other contrast
+    phase, lesions shrunk): 60 × 128 × 128 at 5 × 3 × 3 mm."""
+    return followup_pair(shape=(60, 128, 128), spacing_zyx=(5.0, 3.0, 3.0))
+
+
+@pytest.fixture(scope="module")
+def registration(pair):
+    base, fu, _ = pair
+    return register(base, fu)
+
+
+def test_target_error_at_lesion_centres(pair, registration):
+    _, _, truth = pair
+    before = np.linalg.norm(truth.centers_followup - truth.centers_baseline, axis=1)
+    moved = registration.to_moving(truth.centers_baseline)
+    tre = np.linalg.norm(moved - truth.centers_followup, axis=1)
+    assert np.median(before) > 10  # the follow-up really moved
+    assert np.median(tre) <= 3.0 and tre.max() <= 4.0
+    back = registration.to_fixed(registration.to_moving(truth.centers_baseline))
+    assert np.allclose(back, truth.centers_baseline)
+    assert registration.fixed_uid == "2.25.1001" and registration.moving_uid == "2.25.1002"
+
+
+def test_dict_round_trip_and_inverse(registration):
+    again = Registration.from_dict(json.loads(json.dumps(registration.to_dict())))
+    p = np.array([[10.0, -20.0, 30.0]])
+    assert np.allclose(again.to_moving(p), registration.to_moving(p))
+    inv = registration.inverse()
+    assert np.allclose(inv.to_moving(registration.to_moving(p)), p)
+    with pytest.raises(RegistrationError):
+        Registration.from_dict({"matrix": [[1, 2], [3, 4]]})
+
+
+def test_too_small_series_is_a_clear_error(pair):
+    base, _, _ = pair
+    tiny = type(base)(base.array[:2, :8, :8], base.spacing_zyx, base.origin_lps, base.direction)
+    with pytest.raises(RegistrationError, match="too small"):
+        register(base, tiny)
+
+
+def test_cache_computes_once_keeps_on_disk_and_inverts(pair, registration, tmp_path, monkeypatch):
+    base, fu, _ = pair
+    calls = []
+
+    def fake(fixed, moving):
+        calls.append(1)
+        threading.Event().wait(0.2)  # long enough for the second thread to ask
+        return registration
+
+    monkeypatch.setattr(reg_mod, "register", fake)
+    cache = RegistrationCache(tmp_path)
+    futures = [cache.submit(base, fu), cache.submit(base, fu)]
+    results = [cache.compute(base, fu)] + [f.result(timeout=30) for f in futures]
+    assert len(calls) == 1 and all(r is results[0] for r in results)
+    cache.close()
+    # a new cache (a new session) finds it on disk; the reverse pair is its inverse
+    fresh = RegistrationCache(tmp_path)
+    got = fresh.get("2.25.1001", "2.25.1002")
+    assert got is not None and np.allclose(got.matrix, registration.matrix)
+    rev = fresh.get("2.25.1002", "2.25.1001")
+    assert np.allclose(rev.matrix, np.linalg.inv(registration.matrix))
+    assert fresh.get("2.25.1001", "2.25.9999") is None
+    # a damaged cache file is recomputed, never trusted
+    for f in tmp_path.glob("registration-*.json"):
+        f.write_text("{not json")
+    assert RegistrationCache(tmp_path).get("2.25.1001", "2.25.1002") is None
+    assert len(calls) == 1
+
+
+def test_local_refinement_stays_near_the_global_map(pair, registration):
+    base, fu, truth = pair
+    c = truth.centers_baseline[0]
+    local = registration.refine(base, fu, c)
+    assert local.center_lps == tuple(c) and local.radius_mm > 0
+    assert np.linalg.norm(local.to_moving(c) - registration.to_moving(c)) <= 8.0
