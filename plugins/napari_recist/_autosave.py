@@ -21,6 +21,7 @@ import atexit
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from recist_tool.reading import Snapshot, drop_recovery, write_recovery, write_snapshot
@@ -37,6 +38,7 @@ class AutoSaver:
         # never removes a recovery file newer than what it has just saved.
         self._recovery_lock = threading.Lock()
         self._pending: tuple[Snapshot, Path] | None = None
+        self._before: Callable[[], None] | None = None
         self._busy = False
         self._errors: list[str] = []
         self._thread: threading.Thread | None = None
@@ -48,10 +50,17 @@ class AutoSaver:
         with self._recovery_lock:
             write_recovery(snapshot, csv_path)
 
-    def submit(self, snapshot: Snapshot, csv_path: str | os.PathLike) -> None:
-        """Write ``snapshot`` to ``csv_path`` (and its sidecar) as soon as possible."""
+    def submit(
+        self,
+        snapshot: Snapshot,
+        csv_path: str | os.PathLike,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        """Write ``snapshot`` to ``csv_path`` (and its sidecar) as soon as possible;
+        ``before()`` runs first in the writer (e.g. syncing the audit trail)."""
         with self._cond:
             self._pending = (snapshot, Path(csv_path))
+            self._before = before
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="recist-autosave", daemon=True
@@ -66,8 +75,11 @@ class AutoSaver:
                     self._thread = None  # idle: end; submit starts a new one
                     return
                 job, self._pending = self._pending, None
+                before, self._before = self._before, None
                 self._busy = True
             try:
+                if before is not None:
+                    before()
                 write_snapshot(*job)
                 self.writes += 1
                 with self._recovery_lock:

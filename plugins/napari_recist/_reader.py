@@ -8,14 +8,10 @@ other readers still get their turn.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 from napari.utils.notifications import show_error, show_warning
-
-from napari_recist._layers import image_layer_data
-from recist_tool.errors import RecistError
 
 _NULL = [(None,)]  # napari's "read fine, nothing to add" sentinel
 _PROBE_FILES = 50
@@ -58,38 +54,33 @@ def _has_dicom(p: Path) -> bool:
 
 
 def read_dicom(path: str | list[str]) -> list[tuple]:
-    """Load every loadable series under ``path`` as an image layer (HU, mm)."""
-    from recist_tool.dicom.errors import DicomWarning
+    """Load every loadable series under ``path`` as an image layer (HU, mm).
+
+    A series that cannot be read is named in an error notification with the reason
+    first (identifiers last); the RECIST widget's *Open study…* offers the loader's
+    choices (which acquisition, resampling a tilted series) for it.
+    """
+    from napari_recist._loading import load_study
 
     path = os.fspath(path[0] if isinstance(path, list) else path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DicomWarning)
-        try:
-            layers = _load_all(path)
-        except RecistError as exc:
-            show_error(f"recist: {exc}")
-            layers = _NULL
-    for w in caught:  # what the loader corrected or skipped, said once in the viewer
-        if issubclass(w.category, DicomWarning):
-            show_warning(f"recist: {w.message}")
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return layers
-
-
-def _load_all(path: str) -> list[tuple]:
-    from recist_tool.dicom import load_series, scan
-    from recist_tool.dicom.errors import SeriesSelectionError
-
-    try:  # one CT series: a single header pass
-        return [image_layer_data(load_series(path), folder=path)]
-    except SeriesSelectionError:
-        pass  # several series: list them, load each
-    found = scan(path)
-    for s in found:
-        if not s.loadable:
-            show_warning(f"recist: series {s.series_description!r} skipped: {s.problem}")
-    usable = [s for s in found if s.loadable]
-    if not usable:
-        raise RecistError(f"{path}: no loadable CT series")
-    return [image_layer_data(load_series(path, s.series_instance_uid), folder=path) for s in usable]
+    loaded = load_study(path)
+    for note in loaded.notes:  # what the loader corrected or skipped, said once
+        show_warning(f"recist: {note}")
+    for problem in loaded.problems:
+        if not problem.series_uid:  # the folder as a whole
+            show_error(f"recist: {problem.reason}")
+            continue
+        hint = (
+            " Open it with the RECIST widget's 'Open study…' to choose: "
+            + "; ".join(t for t, _ in problem.options)
+            + "."
+            if problem.options
+            else ""
+        )
+        show_error(
+            f"recist: {problem.title} not loaded — {problem.reason}.{hint} "
+            f"(series {problem.series_uid})"
+        )
+    if not loaded.layers and not loaded.problems:
+        show_error(f"recist: {path}: no loadable CT series")
+    return loaded.layers or _NULL

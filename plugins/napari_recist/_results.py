@@ -1,91 +1,128 @@
-"""The RECIST evaluation of the reading (mixed into ``ReadingSession``).
+"""The RECIST evaluation of the reading, and the messages shown next to each lesion.
 
-After every change ``_after_change`` saves the reading, runs the core's RECIST engine
-on it (an engine error is kept and shown, never raised) and emits ``changed``; the
-rest turns the evaluation into what the widget shows: the engine's and the model's
-messages per lesion, the messages about the patient, and the per time point response
-table. Every number is computed by the core; this module only moves data.
+:class:`Results` runs the core's engine (:func:`recist_tool.reading.evaluate_reading`)
+after every change — an engine error is kept and shown, never raised — and hands the
+widget what the engine says as the engine says it: the per time point texts of
+:meth:`Evaluation.display_timepoints` (sum, changes, responses and the ``reason``),
+each target's counted size, the engine's messages and the model's own checks by
+lesion. No numbers are computed or formatted here. No Qt here.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from napari.utils.notifications import show_error
 
-from napari_recist._drawing import _text
 from recist_tool.errors import RecistError
-from recist_tool.reading import evaluate_reading
+from recist_tool.reading import Reading, evaluate_reading
 
 
-class ResultsMixin:
-    """The evaluation part of :class:`napari_recist._session.ReadingSession`."""
+def _text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return ""
+    text = str(v)
+    return "" if text in ("nan", "NaT", "<NA>", "None") else text
 
-    def _after_change(self, t0: float | None = None) -> None:
-        t0 = time.perf_counter() if t0 is None else t0
-        self.evaluation, self.engine_error, self._messages = None, "", None
-        frame = self.reading.to_frame()
-        pending = self._save(frame) if self.autosave else None
-        if len(frame):
-            try:
-                self.evaluation = evaluate_reading(self.reading, self.settings)
-            except RecistError as exc:
-                self.engine_error = str(exc)
-            except Exception as exc:  # an engine bug must not lose the reader's work
-                self.engine_error = f"the RECIST engine failed: {type(exc).__name__}: {exc}"
-                show_error(f"recist: {self.engine_error}")
-        self.changed.emit()
-        self.last_update_s = time.perf_counter() - t0
-        if pending is not None:
-            # Written now that the response is shown: the writer thread would
-            # otherwise compete with the engine for the GIL.
-            self._saver.submit(*pending)
+
+class Results:
+    """The engine's view of the reading (see the module)."""
+
+    def __init__(self, settings: Any = None) -> None:
+        self.settings = settings
+        self.evaluation: Any = None
+        self.error = ""
+        self._messages: dict[str, list[tuple[str, str, str]]] | None = None
+        self._reading: Reading | None = None
+
+    def update(self, reading: Reading) -> str:
+        """Evaluate ``reading``; returns an unexpected engine failure ("" when none)."""
+        self.evaluation, self.error, self._messages = None, "", None
+        self._reading = reading
+        if not reading.to_measurements():
+            return ""
+        try:
+            self.evaluation = evaluate_reading(reading, self.settings)
+        except RecistError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # an engine bug must not lose the reader's work
+            self.error = f"the RECIST engine failed: {type(exc).__name__}: {exc}"
+            return self.error
+        return ""
+
+    # ------------------------------------------------------------------ per lesion
 
     def messages_for(self, lesion_id: str) -> list[tuple[str, str, str]]:
         """(time point, severity, message) about a lesion: the engine's checks and the
-        model's own (node axes, lines not drawn yet)."""
+        model's own (node axes, lines not drawn, a kind that does not fit)."""
         if self._messages is None:
-            self._messages = self._collect_messages()
+            self._messages = self._collect()
         return self._messages.get(lesion_id, [])
 
-    def _collect_messages(self) -> dict[str, list[tuple[str, str, str]]]:
+    def _collect(self) -> dict[str, list[tuple[str, str, str]]]:
         out: dict[str, list[tuple[str, str, str]]] = {}
         for lid, tp, sev, msg in self._engine_messages():
             if lid:
                 out.setdefault(lid, []).append((tp, sev, msg))
-        for n in self.reading.notes():
-            out.setdefault(n.lesion_id, []).append((n.timepoint, n.severity, n.message))
+        if self._reading is not None:
+            for n in self._reading.notes():
+                out.setdefault(n.lesion_id, []).append((n.timepoint, n.severity, n.message))
+            if self.error:  # the engine names the lesion it refused: show it there
+                for le in self._reading.lesions:
+                    if f"lesion {le.lesion_id} " in self.error:
+                        out.setdefault(le.lesion_id, []).append(("", "error", self.error))
         return out
 
     def _engine_messages(self) -> list[tuple[str, str, str, str]]:
-        """(lesion id, time point, severity, message) from the engine."""
         ev = self.evaluation
         if ev is None or not len(ev.messages):
             return []
         m = ev.messages
-        # Column lists, not itertuples: pandas row access costs ~0.5 ms a row.
         cols = [[_text(v) for v in m[c].tolist()] for c in ("lesion_id", "timepoint")]
         cols += [[_text(v) for v in m[c].tolist()] for c in ("severity", "message")]
         return list(zip(*cols, strict=True))
 
     def general_messages(self) -> list[tuple[str, str, str]]:
-        """Engine messages not tied to a lesion (e.g. too many targets)."""
-        out = [("", "error", self.engine_error)] if self.engine_error else []
+        """Messages not tied to a lesion (e.g. too many targets), the engine's error first."""
+        out = [("", "error", self.error)] if self.error else []
         out += [(tp, sev, msg) for lid, tp, sev, msg in self._engine_messages() if not lid]
         return out
 
-    def response_table(self) -> pd.DataFrame:
-        """The engine's per time point results (the evaluation holds this patient only)."""
-        if self.evaluation is None:
-            return pd.DataFrame()
-        return self.evaluation.timepoints
+    # ------------------------------------------------------------------ per time point
 
-    def response_rows(self) -> list[dict[str, Any]]:
-        """:meth:`response_table` as plain records (fast: column lists)."""
-        table = self.response_table()
-        if not len(table):
+    def timepoint_rows(self) -> list[dict[str, str]]:
+        """The engine's display texts per time point (``display_timepoints``)."""
+        ev = self.evaluation
+        if ev is None or not len(ev.timepoints):
             return []
-        cols = {c: table[c].tolist() for c in table.columns}
+        table = ev.display_timepoints()
+        cols = {c: [_text(v) for v in table[c].tolist()] for c in table.columns}
         return [{c: cols[c][i] for c in cols} for i in range(len(table))]
+
+    def response_table(self) -> pd.DataFrame:
+        """The engine's per time point values (numbers, for tests and scripts)."""
+        return pd.DataFrame() if self.evaluation is None else self.evaluation.timepoints
+
+    def best_response(self) -> str:
+        """Best overall response as the engine gives it ("" when none)."""
+        ev = self.evaluation
+        if ev is None or not len(ev.patients):
+            return ""
+        return _text(ev.patients["best_overall_response"].tolist()[0])
+
+    def target_sizes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(lesion, time point) -> the engine's per target values (``target_sizes``)."""
+        ev = self.evaluation
+        if ev is None:
+            return {}
+        t = ev.target_sizes
+        if not len(t):
+            return {}
+        cols = {c: t[c].tolist() for c in t.columns}
+        out = {}
+        for i in range(len(t)):
+            out[(str(cols["lesion_id"][i]), str(cols["timepoint"][i]))] = {
+                c: cols[c][i] for c in cols
+            }
+        return out

@@ -1,10 +1,12 @@
-"""Saving the reading (mixed into ``ReadingSession``).
+"""Where and how the reading is kept on disk: autosave and the audit trail.
 
-Where the session saves (the file the reader chose or loaded, else
-``<readings_dir>/<patient_id>.csv``, with its JSON sidecar), the autosave after each
-change (in line, or a recovery file now and the full write by the background
-``AutoSaver`` of ``_autosave``), "save as", and waiting for the last write on close.
-Write errors are shown as napari notifications; the reader's work stays in memory.
+:class:`Persistence` knows the file (the one the reader chose or loaded, else
+``<readings_dir>/<patient_id>.csv``), writes after every change — a recovery file at
+once and the CSV + sidecar from the background :class:`~napari_recist._autosave.AutoSaver`
+— and appends each change to ``<reading>.audit.jsonl`` through a
+:class:`recist_tool.reading.AuditTrail` listening to the reading (changes made before
+the file is known are written once it is). Errors are returned as texts for the
+session to show; the reader's work stays in memory. No Qt here.
 """
 
 from __future__ import annotations
@@ -13,56 +15,104 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from napari.utils.notifications import show_error
 
+from napari_recist._autosave import AutoSaver
 from recist_tool.errors import RecistError
 from recist_tool.filenames import file_stem
-from recist_tool.reading import Snapshot
+from recist_tool.reading import AuditTrail, Reading, Snapshot, audit_path
 
 
-class SavingMixin:
-    """The saving part of :class:`napari_recist._session.ReadingSession`."""
+class Persistence:
+    """Autosave and audit trail of the session's reading.
 
-    @property
-    def save_path(self) -> Path | None:
-        """Where the reading is saved (None until a patient is known)."""
+    Parameters
+    ----------
+    readings_dir : path-like
+        Default folder (``<readings_dir>/<patient_id>.csv``).
+    reader : str
+        Who makes the changes (each audit line names them).
+    """
+
+    def __init__(self, readings_dir: str | os.PathLike, reader: str = "") -> None:
+        self.readings_dir = Path(readings_dir)
+        self.csv_path: Path | None = None
+        self.autosave = True
+        #: Write the CSV + sidecar in a background thread (False: in line).
+        self.background = True
+        self.saver = AutoSaver()
+        # Appended and flushed at once; fsynced by the writer thread right after (an
+        # fsync costs 5-15 ms here, which the reader would otherwise wait for).
+        self.audit = AuditTrail(reader=reader, deferred_sync=True)
+        self._reading: Reading | None = None
+
+    def bind(self, reading: Reading) -> None:
+        """Follow ``reading`` (a newly opened or loaded one)."""
+        if self._reading is not None:
+            self._reading.unsubscribe(self.audit)
+        self._reading = reading
+        reading.subscribe(self.audit)
+        self._attach()
+
+    def set_reader(self, name: str) -> None:
+        """Who makes the changes from now on."""
+        self.audit.reader = name
+
+    def path_for(self, reading: Reading) -> Path | None:
+        """Where ``reading`` is saved (None until a patient is known)."""
         if self.csv_path is not None:
             return self.csv_path
-        if not self.reading.patient_id:
+        if not reading.patient_id:
             return None
         # unique and bounded: patients P/1 and P_1 never share a file (recist_tool.filenames)
-        return self.readings_dir / f"{file_stem(self.reading.patient_id)}.csv"
+        return self.readings_dir / f"{file_stem(reading.patient_id)}.csv"
 
-    def save_as(self, csv_path: str | os.PathLike) -> None:
-        """Save to another file; autosave continues there."""
+    def _attach(self) -> None:
+        r = self._reading
+        path = None if r is None else self.path_for(r)
+        if path is not None and self.audit.path != audit_path(path):
+            self.audit.attach(audit_path(path))
+
+    def save(self, reading: Reading, frame: pd.DataFrame | None = None) -> tuple[list[str], object]:
+        """Save after a change: in line, or the recovery file now and a job for
+        :meth:`submit` once the response is shown. Returns (errors, job)."""
+        self._attach()
+        errors = self.saver.take_errors() + self.audit.take_errors()
+        path = self.path_for(reading)
+        if path is None or not self.autosave:
+            return errors, None
+        try:
+            if not self.background:
+                reading.save(path, frame)
+                self.audit.sync()
+                return errors, None
+            snapshot = reading.snapshot(frame, lazy=frame is None)
+            self.saver.write_recovery(snapshot, path)
+            return errors, (snapshot, path)
+        except (OSError, RecistError) as exc:
+            return [*errors, f"could not save the reading to {path}: {exc}"], None
+
+    def submit(self, job: object) -> None:
+        """Hand a job from :meth:`save` to the background writer."""
+        if job is not None:
+            snapshot, path = job  # type: ignore[misc]
+            assert isinstance(snapshot, Snapshot)
+            self.saver.submit(snapshot, path, before=self.audit.sync)
+
+    def save_as(self, reading: Reading, csv_path: str | os.PathLike) -> list[str]:
+        """Save to another file; autosave and the audit trail continue there."""
+        old = self.audit.path
         self.csv_path = Path(csv_path)
         self.flush()
+        self._attach()
+        self.audit.note("save_as", previous=None if old is None else str(old))
         try:
-            self.reading.save(self.csv_path)
+            reading.save(self.csv_path)
         except (OSError, RecistError) as exc:
-            show_error(f"recist: could not save the reading to {self.csv_path}: {exc}")
+            return [f"could not save the reading to {self.csv_path}: {exc}"]
+        return []
 
-    def _save(self, frame: pd.DataFrame | None = None) -> tuple[Snapshot, Path] | None:
-        """Save in line, or write the recovery file and return the snapshot for the
-        background writer."""
-        path = self.save_path
-        if path is None:
-            return None
-        for err in self._saver.take_errors():
-            show_error(f"recist: {err}")
-        try:
-            if not self.background_save:
-                self.reading.save(path, frame)
-                return None
-            snapshot = self.reading.snapshot(frame)
-            self._saver.write_recovery(snapshot, path)
-            return snapshot, path
-        except (OSError, RecistError) as exc:
-            show_error(f"recist: could not save the reading to {path}: {exc}")
-            return None
-
-    def flush(self) -> None:
-        """Wait until the last autosave is on disk (run on close and at exit)."""
-        self._saver.flush()
-        for err in self._saver.take_errors():
-            show_error(f"recist: {err}")
+    def flush(self) -> list[str]:
+        """Wait until the last autosave is on disk; returns write errors."""
+        self.saver.flush()
+        self.audit.sync()
+        return self.saver.take_errors() + self.audit.take_errors()

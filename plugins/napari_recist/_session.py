@@ -1,37 +1,44 @@
-"""The reading session: binds a :class:`recist_tool.reading.Reading` to viewer layers.
+"""The reading session: a :class:`recist_tool.reading.Reading` shown in two panes.
 
-No Qt here (napari layers and psygnal only), so it runs on a bare ``ViewerModel``.
-The session
+No Qt here (napari models and psygnal only): it runs on a bare ``ViewerModel``. The
+session is the composition root of small objects with explicit dependencies:
 
-* picks up the CT image layers this plugin's reader makes and assigns each series
-  to a time point (by StudyDate until the reader changes it) (``_study``),
-* keeps one Shapes layer (measurement lines) and one Points layer (markers) per
-  time point, in the same world coordinates as that time point's CT (patient mm)
-  (``_timepoint_layers``),
-* commits the reader's drawing to the model on ``added``/``changed``/``removed``
-  (``set_data`` only feeds the live read-out) (``_drawing``),
-* after every change runs the core's RECIST engine and saves the reading
-  (annotation CSV + JSON sidecar, both atomic), then emits :attr:`changed`
-  (``_results``, ``_saving``).
+* the **series registry** (``sources``): the loaded CT series of the study by series
+  UID (:class:`~napari_recist._panes.SeriesSource`, read by
+  :func:`napari_recist._loading.load_study`, or taken over from image layers that
+  napari's File › Open added with this plugin's reader);
+* two :class:`~napari_recist._panes.Pane` objects — *current* in napari's viewer and
+  *comparison* in its own :class:`napari.components.ViewerModel` (own camera, own
+  layer list) — each holding only the layers of the time point it shows;
+* one :class:`~napari_recist._sync.AnnotationSync` per pane (model ↔ layers; an edit
+  lands in its pane's time point);
+* the :class:`~napari_recist._navigation.Navigator` (slices linked by patient z,
+  zoom/pan, window) and :class:`~napari_recist._pacs.PacsMouse` per pane (wheel,
+  cursor values);
+* :class:`~napari_recist._saving.Persistence` (autosave, audit trail),
+  :class:`~napari_recist._results.Results` (the engine's output) and
+  :class:`~napari_recist._exports.Exports`.
 
-The view and navigation are in ``_navigation``, the exports in ``_exports``; this
-module holds the controller class that mixes them, its state and the lesion edits.
-Every number shown is computed by the core; this module only moves data.
+Where an edit may land is the reading's policy: the current pane's time point is in
+focus (:meth:`Reading.focus`); the comparison pane is read-only unless the reader
+unlocks it (:meth:`set_compare_unlocked`). Undo and redo are the reading's own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from napari.components import ViewerModel
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_warning
 from psygnal import Signal
 
-from napari_recist._autosave import AutoSaver
+from napari_recist._autosave import flush_all
 from napari_recist._defaults import (
     DEFAULT_ORGANS,
     KIND_COLORS,
@@ -40,15 +47,33 @@ from napari_recist._defaults import (
     READINGS_ENV,
     default_readings_dir,
 )
-from napari_recist._drawing import DrawingMixin
-from napari_recist._exports import ExportsMixin
-from napari_recist._navigation import NavigationMixin
-from napari_recist._results import ResultsMixin
-from napari_recist._saving import SavingMixin
-from napari_recist._study import StudyMixin
-from napari_recist._timepoint_layers import TimePointLayers, TimePointLayersMixin
+from napari_recist._exports import Exports
+from napari_recist._layers import (
+    AXIS_LABELS,
+    FOLDER_KEY,
+    SERIES_KEY,
+    UNITS,
+    WINDOWS,
+    series_of_layer,
+)
+from napari_recist._loading import LoadedStudy, load_study
+from napari_recist._navigation import Navigator
+from napari_recist._pacs import PacsMouse
+from napari_recist._panes import Pane, PaneLayers, SeriesSource
+from napari_recist._results import Results
+from napari_recist._saving import Persistence
+from napari_recist._settings import ViewSettings
+from napari_recist._sync import AnnotationSync
 from recist_tool.errors import RecistError
-from recist_tool.reading import Reading
+from recist_tool.reading import (
+    Reading,
+    SeriesInfo,
+    Step,
+    TimePointLockedError,
+    recovery_path,
+    sidecar_path,
+)
+from recist_tool.reading.history import finding_mm
 
 __all__ = [
     "DEFAULT_ORGANS",
@@ -56,90 +81,698 @@ __all__ = [
     "LINE_COLORS",
     "PLUGIN",
     "READINGS_ENV",
+    "PaneLayers",
     "ReadingSession",
-    "TimePointLayers",
+    "default_reader",
     "default_readings_dir",
 ]
 
+#: Environment variable naming the reader (skips the question in the widget).
+READER_ENV = "RECIST_READER"
 
-class ReadingSession(
-    StudyMixin,
-    TimePointLayersMixin,
-    DrawingMixin,
-    NavigationMixin,
-    SavingMixin,
-    ResultsMixin,
-    ExportsMixin,
-):
-    """A reader's session on one patient in one napari viewer.
+
+def default_reader() -> str:
+    """``$RECIST_READER``, else the OS user name."""
+    env = os.environ.get(READER_ENV, "").strip()
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+class ReadingSession:
+    """A reader's session on one patient (see the module).
 
     Parameters
     ----------
     viewer : napari.Viewer or napari.components.ViewerModel
+        napari's viewer: the *current* pane.
     readings_dir : path-like, optional
-        Where a reading is saved when no file was chosen
-        (``<readings_dir>/<patient_id>.csv``); default :func:`default_readings_dir`.
+        Default folder of readings (``<readings_dir>/<patient_id>.csv``).
     settings : recist_tool.response.ResponseSettings, optional
+    view : ViewSettings, optional
+        Mouse, keyboard and display conventions (default ``ViewSettings.from_env()``).
+    reader : str, optional
+        Who reads (audit trail, ``reader`` column); default :func:`default_reader`.
+    defer : callable, optional
+        ``defer(fn)`` runs ``fn`` soon, outside the current napari event (the Qt widget
+        passes a zero-delay timer). Without one, deferred work waits for :meth:`settle`.
     """
 
-    #: Emitted after every change of the reading (evaluated and saved).
+    #: After every change of the reading (evaluated and saved) or of the view.
     changed = Signal()
-    #: Emitted with a text while a line is being drawn or dragged.
+    #: The live length while a line is drawn or dragged.
     live = Signal(str)
+    #: ``(severity, text)``: something the reader must read (refused edit, errors).
+    notice = Signal(str, str)
 
     def __init__(
         self,
         viewer: Any,
         readings_dir: str | os.PathLike | None = None,
         settings: Any = None,
+        view: ViewSettings | None = None,
+        reader: str | None = None,
+        defer: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.viewer = viewer
+        self.view = view or ViewSettings.from_env()
         self.reading = Reading()
-        self.readings_dir = Path(readings_dir) if readings_dir else default_readings_dir()
-        self.settings = settings
-        self.csv_path: Path | None = None
-        self.evaluation: Any = None
-        self.engine_error = ""
+        self.reader = default_reader() if reader is None else reader
+        self.sources: dict[str, SeriesSource] = {}
         self.current_tp: str | None = None
+        self.compare_tp: str | None = None
+        self.compare_on = False
+        self.compare_unlocked = False
+        self.active_pane = "current"
         self.active_lesion: str | None = None
         self.active_axis = "long"
-        self.form = {"kind": "target", "organ": DEFAULT_ORGANS[0], "nodal": False}
-        self.grid = False
+        self.form: dict[str, Any] = {"kind": "target", "organ": DEFAULT_ORGANS[0], "nodal": False}
         self.last_update_s = 0.0
-        self.autosave = True
-        #: Write autosaves in a background thread (see ``_autosave``); False: in line.
-        self.background_save = True
-        self._saver = AutoSaver()
-        self._series_layers: dict[str, Image] = {}
-        self._tp: dict[str, TimePointLayers] = {}
-        self._auto_assigned: set[str] = set()
-        self._shown_series: dict[str, str] = {}  # time point -> series UID shown
+        self.notices: list[tuple[str, str]] = []
         self._busy = 0
-        self._messages: dict[str, list[tuple[str, str, str]]] | None = None
-        self._edge_colors: dict[str, list[str]] = {}
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self._on_removed)
-        for layer in list(viewer.layers):
-            self._adopt(layer)
-        if self._series_layers:
-            self._study_changed()
+        self._pending: list[Callable[[], None]] = []
+        self._defer_fn = defer
+        self._shown_series: dict[str, str] = {}
+        self._flags: dict[tuple[str, str], str] = {}
+        self._contrast_hooks: list[tuple[Any, Callable]] = []
+        self._hooks: list[tuple[Any, Callable]] = []
+        self.closed = False
+        self.nav = Navigator(self.view)
+        self.persist = Persistence(
+            readings_dir if readings_dir else default_readings_dir(), self.reader
+        )
+        self.results = Results(settings)
+        self.exports = Exports(
+            lambda: self.reading, self.dicom_folders, lambda sev, t: self._notify(sev, t)
+        )
+        self.panes: dict[str, Pane] = {}
+        self.syncs: dict[str, AnnotationSync] = {}
+        self.mice: dict[str, PacsMouse] = {}
+        self._add_pane(Pane("current", viewer, self.view, self._quiet))
+        self.panes["current"].prepare()
+        self.compare_viewer: ViewerModel | None = None
+        self.persist.bind(self.reading)
+        viewer.layers.events.inserted.connect(self._on_inserted, position="last")
+        viewer.layers.events.removed.connect(self._on_removed, position="last")
+        taken = [layer for layer in list(viewer.layers) if self._take_over(layer)]
+        if taken:
+            self._drop_layers(taken)
+            self._study_changed(opened=True)
+
+    # ------------------------------------------------------------------ plumbing
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:
-        """Programmatic layer edits: their events are not the reader's drawing."""
+        """The session's own layer insertions/removals (not the reader's)."""
         self._busy += 1
         try:
             yield
         finally:
             self._busy -= 1
 
+    def _defer(self, fn: Callable[[], None]) -> None:
+        if self.closed or fn in self._pending:
+            return
+        self._pending.append(fn)
+        if self._defer_fn is not None:
+            self._defer_fn(self.settle)
+
+    def settle(self) -> None:
+        """Run work deferred out of napari's layer events (the widget's timer does this
+        by itself; without an event loop, call it after adding layers to the viewer)."""
+        while self._pending and not self.closed:
+            fn = self._pending.pop(0)
+            fn()
+
+    def _notify(self, severity: str, text: str) -> None:
+        self.notices.append((severity, text))
+        del self.notices[:-50]
+        self.notice.emit(severity, text)
+
+    def _add_pane(self, pane: Pane) -> None:
+        self.panes[pane.name] = pane
+        self.nav.add_pane(pane)
+        self.mice[pane.name] = PacsMouse(pane, self.nav, self._activate)
+        sync = AnnotationSync(
+            pane,
+            reading=lambda: self.reading,
+            claim=self._claim,
+            active_axis=lambda: self.active_axis,
+            flags=self._flag,
+            changed=self._after_change,
+            refused=lambda msg: self._notify("error", msg),
+        )
+        sync.on_live = self.live.emit
+        self.syncs[pane.name] = sync
+        self._hook(pane.viewer.dims.events.point, lambda e, p=pane: self._on_slice(p))
+        self._hook(pane.viewer.scene.camera.events.zoom, lambda e, s=sync: s.place_labels())
+
+    def _hook(self, emitter: Any, callback: Callable) -> None:
+        emitter.connect(callback)
+        self._hooks.append((emitter, callback))
+
     def close(self) -> None:
-        """Finish saving and disconnect from the viewer (the layers stay)."""
+        """Finish saving and disconnect from the viewers (the layers stay)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._pending.clear()
         self.flush()
-        self.viewer.layers.events.inserted.disconnect(self._on_inserted)
-        self.viewer.layers.events.removed.disconnect(self._on_removed)
-        for tpl in self._tp.values():
-            self._disconnect(tpl)
+        for emitter, callback in self._hooks + self._contrast_hooks + self.nav.hooks:
+            with contextlib.suppress(Exception):
+                emitter.disconnect(callback)
+        with contextlib.suppress(Exception):
+            self.viewer.layers.events.inserted.disconnect(self._on_inserted)
+            self.viewer.layers.events.removed.disconnect(self._on_removed)
+        for mouse in self.mice.values():
+            with contextlib.suppress(Exception):
+                mouse.close()
+        for sync in self.syncs.values():
+            with contextlib.suppress(Exception):
+                sync.disconnect()
+
+    # ------------------------------------------------------------------ the comparison pane
+
+    def comparison_viewer(self) -> ViewerModel:
+        """The comparison pane's own viewer model (made on first use)."""
+        if self.compare_viewer is None:
+            self.compare_viewer = ViewerModel(title="RECIST comparison")
+            self._add_pane(Pane("comparison", self.compare_viewer, self.view, self._quiet))
+            self.panes["comparison"].prepare()
+        return self.compare_viewer
+
+    # ------------------------------------------------------------------ series and study
+
+    def open_study(
+        self,
+        folder: str | os.PathLike,
+        options: dict[str, dict[str, Any]] | None = None,
+        only: set[str] | None = None,
+    ) -> LoadedStudy:
+        """Read a DICOM folder (or the series ``only``, loaded with the reader's
+        ``options``) and add its series to the reading.
+
+        Returns the :class:`~napari_recist._loading.LoadedStudy`: its ``problems`` are
+        the series that were not read, with the loader's choices (the widget shows
+        them); nothing is added for a series of another patient.
+        """
+        loaded = load_study(folder, options=options, only=only)
+        for note in loaded.notes:
+            self._notify("warning", note)
+        self.open_layers(loaded.layers)
+        return loaded
+
+    def open_layers(self, layer_data: list[tuple]) -> list[str]:
+        """Add image layer data (as this plugin's reader makes it) to the reading;
+        returns the series UIDs added."""
+        first = not self.reading.patient_id
+        added = [uid for data, kwargs, _ in layer_data if (uid := self._adopt(data, kwargs))]
+        if added:
+            self._study_changed(opened=first)
+        return added
+
+    def _adopt(self, data: Any, kwargs: dict[str, Any]) -> str | None:
+        """Register a series (layer data of this plugin's reader); its UID when new.
+
+        A series of another patient is refused (and said so)."""
+        meta = kwargs.get("metadata") or {}
+        raw = meta.get(SERIES_KEY)
+        info = SeriesInfo.from_dict(raw) if isinstance(raw, dict) else None
+        if info is None or info.geometry is None or info.series_uid in self.sources:
+            return None
+        patient = str((meta.get("dicom") or {}).get("patient_id") or "")
+        if self.reading.patient_id and patient and patient != self.reading.patient_id:
+            self._notify(
+                "error",
+                f"Series {info.description!r} ({info.study_date}) was not added: it belongs "
+                f"to patient {patient}, and this reading is of patient "
+                f"{self.reading.patient_id}. Open it in another napari window.",
+            )
+            return None
+        if not self.reading.patient_id and patient:
+            self.reading.patient_id = patient
+            self._restore_saved()
+        if not self.reading.study_path:
+            self.reading.study_path = str(meta.get(FOLDER_KEY, ""))
+        self.sources[info.series_uid] = SeriesSource(data, dict(kwargs), info)
+        self.reading.add_series(SeriesInfo.from_dict(info.to_dict()))
+        return info.series_uid
+
+    def _take_over(self, layer: Any) -> bool:
+        """An image layer of this plugin's reader in napari's viewer (File › Open):
+        its series joins the reading (the layer itself leaves the viewer: the pane
+        shows the series). True when the layer should leave the viewer."""
+        if not isinstance(layer, Image) or series_of_layer(layer) is None:
+            return False
+        kwargs = {
+            "name": layer.name,
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "affine": layer.affine.affine_matrix,
+            "contrast_limits": tuple(layer.contrast_limits),
+            "colormap": "gray",
+            "units": UNITS,
+            "axis_labels": AXIS_LABELS,
+            "metadata": dict(layer.metadata),
+        }
+        self._adopt(layer.data, kwargs)
+        return True
+
+    def _on_inserted(self, event: Any) -> None:
+        if self._busy:
+            return
+        layer = event.value
+        if self._take_over(layer):
+            # out of the viewer (and the study updated) once napari is done inserting
+            self._defer(lambda lay=layer: self._drop_layers([lay]))
+            self._defer(self._study_changed_later)
+
+    def _drop_layers(self, layers: list[Any]) -> None:
+        with self._quiet():
+            for layer in layers:
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+
+    def _study_changed_later(self) -> None:
+        self._study_changed(opened=not any(le.findings for le in self.reading.lesions))
+
+    def _on_removed(self, event: Any) -> None:
+        if self._busy:
+            return
+        layer = event.value
+        pane = self.panes["current"]
+        if pane.owns(layer):  # the reader deleted one of the pane's layers: rebuild
+            self.syncs["current"].disconnect()
+            pane.forget()
+            self._defer(self._show_panes)
+
+    def _restore_saved(self) -> None:
+        """Continue this patient's saved reading when it exists (first series seen)."""
+        path = self.save_path
+        if path is None or self.reading.lesions:
+            return
+        if any(p.exists() for p in (path, sidecar_path(path), recovery_path(path))):
+            self.load(path, refresh=False)
+
+    def load(self, csv_path: str | os.PathLike, refresh: bool = True) -> None:
+        """Continue a saved reading (CSV + sidecar); later saves go to that file."""
+        flush_all()  # another viewer's session may still be writing this file
+        try:
+            loaded = Reading.load(csv_path)
+        except RecistError as exc:
+            self._notify("error", str(exc))
+            return
+        for note in loaded.load_notes:
+            self._notify("warning", note)
+        for source in self.sources.values():
+            info = SeriesInfo.from_dict(source.info.to_dict())
+            info.timepoint = None
+            loaded.add_series(info)
+        if not loaded.patient_id:
+            loaded.patient_id = self.reading.patient_id
+        self.reading = loaded
+        self.persist.csv_path = Path(csv_path)
+        self.persist.bind(loaded)
+        self.current_tp = None
+        self.active_lesion = None
+        if refresh:
+            self._study_changed(opened=True)
+
+    def _study_changed(self, opened: bool = False) -> None:
+        """Series or time points changed: assign by date, choose what the panes show."""
+        r = self.reading
+        if r.series:
+            with contextlib.suppress(RecistError):
+                r.assign_by_date()
+        if opened:
+            if not r.reader and self.reader:
+                r.set_reader(self.reader)
+            r.clear_history()  # a freshly opened reading has nothing to undo
+            self.current_tp = r.opening_timepoint()
+        labels = [tp.label for tp in r.timepoints]
+        if self.current_tp not in labels:
+            self.current_tp = r.opening_timepoint()
+        self._choose_compare()
+        self._show_panes()
+        self._after_change()
+
+    def _choose_compare(self) -> None:
+        labels = [tp.label for tp in self.reading.timepoints if self._display(tp.label)]
+        if self.compare_tp in labels and self.compare_tp != self.current_tp:
+            return
+        others = [x for x in labels if x != self.current_tp]
+        if not others:
+            self.compare_tp = None
+            return
+        base = labels[0]
+        self.compare_tp = base if base != self.current_tp else others[0]
+
+    def _display(self, label: str | None) -> SeriesSource | None:
+        """The series shown for a time point (the reader's choice first)."""
+        if label is None:
+            return None
+        infos = self.reading.series_of(label)
+        chosen = self._shown_series.get(label)
+        infos.sort(key=lambda i: i.series_uid != chosen)
+        for info in infos:
+            source = self.sources.get(info.series_uid)
+            if source is not None:
+                return source
+        return None
+
+    # ------------------------------------------------------------------ the panes
+
+    def _show_panes(self) -> None:
+        """Put each pane's time point on it (rebuilding only what changed)."""
+        want = {"current": self.current_tp}
+        if self.compare_on and self.compare_tp is not None:
+            self.comparison_viewer()
+            want["comparison"] = self.compare_tp
+        elif "comparison" in self.panes:
+            want["comparison"] = None
+        for name, label in want.items():
+            pane = self.panes[name]
+            source = self._display(label)
+            pl = pane.layers
+            if pl is not None and pl.timepoint == label and pl.source is source:
+                continue
+            z = self.nav.z(pane) if pl is not None else None
+            self._unhook_contrast(pane)
+            self.syncs[name].disconnect()
+            if label is None or source is None:
+                pane.clear()
+                continue
+            pane.show(label, source)
+            self.syncs[name].connect()
+            self.syncs[name].render()
+            self.nav.apply_window(pane)
+            self._hook_contrast(pane)
+            self.nav.fit(pane)
+            with self.nav.unlinked():
+                zs = pane.layers.slice_positions()  # type: ignore[union-attr]
+                inside = z is not None and zs.min() - 1e-6 <= z <= zs.max() + 1e-6
+                pane.viewer.dims.set_point(0, z if inside else float(zs[len(zs) // 2]))
+        if "comparison" in want and want["comparison"] is not None:
+            cur, cmp_ = self.panes["current"], self.panes["comparison"]
+            if cur.layers is not None and cmp_.layers is not None:
+                self.nav._on_point(cur)  # the comparison follows the current position
+        self.reading.focus(self.current_tp)
+        labels = {tp.label for tp in self.reading.timepoints}
+        if self.compare_unlocked and self.compare_tp in labels:
+            self.reading.unlock(self.compare_tp)
+        self._apply_states()
+        self.arm(self.active_axis, activate=False)
+
+    def _hook_contrast(self, pane: Pane) -> None:
+        pl = pane.layers
+        if pl is None:
+            return
+
+        def on_contrast(event: Any = None, p: Pane = pane) -> None:
+            self.nav.on_contrast(p)
+
+        pl.image.events.contrast_limits.connect(on_contrast)
+        self._contrast_hooks.append((pl.image, on_contrast))
+
+    def _unhook_contrast(self, pane: Pane) -> None:
+        pl = pane.layers
+        if pl is None:
+            return
+        keep = []
+        for image, cb in self._contrast_hooks:
+            if image is pl.image:
+                image.events.contrast_limits.disconnect(cb)
+            else:
+                keep.append((image, cb))
+        self._contrast_hooks = keep
+
+    def _apply_states(self) -> None:
+        for name, pane in self.panes.items():
+            if name == "current":
+                state = "editing"
+            else:
+                state = "unlocked" if self.compare_unlocked else "read-only"
+            pane.set_state(state, active=self.active_pane == name)
+            self._update_title(pane)
+
+    def _update_title(self, pane: Pane) -> None:
+        pl = pane.layers
+        if pl is None:
+            return
+        try:
+            date = self.reading.timepoint(pl.timepoint).date
+        except RecistError:
+            date = ""
+        k = self.nav.slice_index(pane)
+        n = pl.image.data.shape[0]
+        state = {
+            "editing": "editing",
+            "read-only": "read-only",
+            "unlocked": "UNLOCKED: edits land here",
+        }[pane.state]
+        z = self.nav.z(pane)
+        text = f"{pl.timepoint} · {date} · {state}\nslice {(k or 0) + 1}/{n} · S {z:.1f} mm"
+        if pane.title.text != text:
+            pane.title.text = text
+
+    def _on_slice(self, pane: Pane) -> None:
+        self._update_title(pane)
+        if pane.cursor_text.visible and pane.layers is not None:
+            pos = list(pane.viewer.cursor.position)
+            if len(pos) >= 3:
+                pos[-3] = self.nav.z(pane)
+                self.mice[pane.name].show_cursor(pos)
+
+    def _activate(self, pane: Pane) -> None:
+        if self.active_pane != pane.name:
+            self.active_pane = pane.name
+            self._apply_states()
+            self.changed.emit()
+
+    def layers_of(self, label: str) -> PaneLayers | None:
+        """The layers of a time point (None when no pane shows it)."""
+        for pane in self.panes.values():
+            if pane.layers is not None and pane.timepoint == label:
+                return pane.layers
+        return None
+
+    def pane_of(self, label: str) -> Pane | None:
+        """The pane showing ``label`` (None when none)."""
+        for pane in self.panes.values():
+            if pane.layers is not None and pane.timepoint == label:
+                return pane
+        return None
+
+    def shown_timepoints(self) -> list[str]:
+        """Time points on screen: the current one, then the comparison."""
+        return [p.timepoint for p in self.panes.values() if p.timepoint is not None]
+
+    # ------------------------------------------------------------------ view changes
+
+    def show_timepoint(self, label: str) -> None:
+        """Make ``label`` the current time point: shown in napari's viewer, edits go
+        there. When it was the comparison, the two swap."""
+        labels = [tp.label for tp in self.reading.timepoints]
+        if label not in labels:
+            self._notify("error", f"no time point {label!r}")
+            return
+        if label == self.compare_tp:
+            self.compare_tp = self.current_tp
+        self.current_tp = label
+        self.compare_unlocked = False
+        self.active_pane = "current"
+        self._choose_compare()
+        self._show_panes()
+        self.changed.emit()
+
+    def set_compare(self, on: bool) -> None:
+        """Show the comparison pane (another time point, own camera) or not."""
+        self.compare_on = bool(on)
+        if not on:
+            self.compare_unlocked = False
+            self.active_pane = "current"
+        self._choose_compare()
+        self._show_panes()
+        self.changed.emit()
+
+    def set_compare_timepoint(self, label: str) -> None:
+        """The time point of the comparison pane (not the current one)."""
+        if label == self.current_tp or label not in {tp.label for tp in self.reading.timepoints}:
+            self._notify("error", f"the comparison pane cannot show {label!r}")
+            return
+        self.compare_tp = label
+        self.compare_unlocked = False
+        self._show_panes()
+        self.changed.emit()
+
+    def set_compare_unlocked(self, on: bool) -> None:
+        """Let edits land in the comparison pane's time point (explicit, audited)."""
+        self.compare_unlocked = bool(on) and self.compare_tp is not None
+        if self.compare_tp is not None:
+            if self.compare_unlocked:
+                self.reading.unlock(self.compare_tp)
+            else:
+                self.reading.relock(self.compare_tp)
+        self._apply_states()
+        self.arm(self.active_axis, activate=False)
+        self.changed.emit()
+
+    def show_series(self, series_uid: str) -> None:
+        """Show this series for its time point (a time point may hold several, e.g.
+        chest and abdomen); its lines are drawn on it from now on."""
+        info = self.reading.series.get(series_uid)
+        if info is None or info.timepoint is None:
+            return
+        self._shown_series[info.timepoint] = series_uid
+        if info.timepoint != self.current_tp and info.timepoint != self.compare_tp:
+            self.current_tp = info.timepoint
+        self._show_panes()
+        self.changed.emit()
+
+    def displayed_series(self, label: str) -> str | None:
+        """UID of the series shown for a time point."""
+        source = self._display(label)
+        return None if source is None else source.info.series_uid
+
+    def _edit_pane(self) -> Pane:
+        """The pane where the next drawing goes: the active pane when it is editable,
+        else the current one."""
+        pane = self.panes.get(self.active_pane)
+        if pane is None or pane.layers is None or pane.state == "read-only":
+            return self.panes["current"]
+        return pane
+
+    def arm(self, axis: str, activate: bool = True) -> None:
+        """Prepare drawing ``"long"``/``"short"`` axis lines or a ``"point"`` marker for
+        the active lesion (in the pane edits go to)."""
+        self.active_axis = axis
+        lid = self.active_lesion or ""
+        for pane in self.panes.values():
+            pl = pane.layers
+            if pl is None:
+                continue
+            line_axis = "short" if axis == "short" else "long"
+            pl.lines.feature_defaults = {"lesion_id": lid, "axis": line_axis}
+            pl.points.feature_defaults = {"lesion_id": lid}
+        if not activate:
+            return
+        pane = self._edit_pane()
+        pl = pane.layers
+        if pl is None:
+            return
+        layer = pl.points if axis == "point" else pl.lines
+        pane.viewer.layers.selection.active = layer
+        layer.mode = "add" if axis == "point" else "add_line"
+
+    def select_lesion(self, lesion_id: str | None, jump: bool = True) -> None:
+        """Make a lesion active; show where it is in each pane."""
+        self.active_lesion = lesion_id
+        if lesion_id is not None and jump:
+            self.go_to(lesion_id)
+        self.arm(self.active_axis, activate=False)
+        self.changed.emit()
+
+    def lesion_position(self, lesion_id: str, label: str | None = None) -> tuple | None:
+        """Patient position (LPS) of a lesion: at ``label`` (default current), else at
+        baseline, else anywhere it was marked."""
+        lesion = self.reading.lesion(lesion_id)
+        order = [label or self.current_tp] + [tp.label for tp in self.reading.timepoints]
+        for tp in order:
+            f = lesion.findings.get(tp) if tp else None
+            if f is not None and f.position_lps is not None:
+                return f.position_lps
+        return None
+
+    def go_to(self, lesion_id: str) -> bool:
+        """Centre each pane on the lesion (at its own time point when marked there).
+        False when the lesion is not marked anywhere."""
+        found = False
+        for pane in self.panes.values():
+            if pane.layers is None:
+                continue
+            pos = self.lesion_position(lesion_id, pane.timepoint)
+            if pos is not None:
+                self.nav.center_on(pane, pos)
+                self._update_title(pane)
+                found = True
+        return found
+
+    def step_lesion(self, step: int = 1) -> str | None:
+        """Select the next (or previous) lesion of the current time point."""
+        ids = [lesion.lesion_id for lesion in self.reading.lesions_for(self.current_tp or "")]
+        if not ids:
+            return None
+        i = ids.index(self.active_lesion) + step if self.active_lesion in ids else 0
+        self.select_lesion(ids[i % len(ids)])
+        return self.active_lesion
+
+    def active(self) -> Pane:
+        """The pane the reader works in (last clicked)."""
+        pane = self.panes.get(self.active_pane)
+        return pane if pane is not None and pane.layers is not None else self.panes["current"]
+
+    def step_slice(self, n: int) -> None:
+        """Page ``n`` slices in the active pane (the other follows when linked)."""
+        self.nav.step_slice(self.active(), n)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom the active pane about its centre."""
+        self.nav.zoom(self.active(), factor)
+
+    def fit(self) -> None:
+        """Fit every pane to its whole image."""
+        for pane in self.panes.values():
+            self.nav.fit(pane)
+
+    def set_window(self, preset: str) -> None:
+        """Window preset for both panes (kept when switching time point)."""
+        if preset not in WINDOWS:
+            self._notify("error", f"no window preset {preset!r}")
+            return
+        self.nav.preset(preset)
+        self.changed.emit()
+
+    def drag_window(self, dx_px: float, dy_px: float) -> tuple[float, float]:
+        """Right-drag window/level by (dx, dy) screen pixels."""
+        return self.nav.drag_window(dx_px, dy_px)
+
+    # ------------------------------------------------------------------ edits
+
+    def _claim(self) -> str:
+        """The lesion an untagged mark belongs to: the active one, else a new one."""
+        ids = {lesion.lesion_id for lesion in self.reading.lesions}
+        if self.active_lesion in ids:
+            return self.active_lesion  # type: ignore[return-value]
+        lesion = self.reading.add_lesion(**self.form)
+        self.active_lesion = lesion.lesion_id
+        return lesion.lesion_id
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one edit of the reading; show why when it is refused."""
+        t0 = time.perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except RecistError as exc:
+            self._notify("error", str(exc))
+            return None
+        self._render()
+        self._after_change(t0)
+        return result if result is not None else True
+
+    def _render(self) -> None:
+        for name, sync in self.syncs.items():
+            if self.panes[name].layers is not None:
+                sync.render()
+
+    def set_reader(self, name: str) -> None:
+        """Who reads: written to the ``reader`` column and every audit line."""
+        self.reader = str(name).strip()
+        self.persist.set_reader(self.reader)
+        if self.reading.reader != self.reader and self.reading.patient_id:
+            self._apply(self.reading.set_reader, self.reader)
 
     def add_lesion(
         self, kind: str | None = None, organ: str | None = None, nodal: bool | None = None
@@ -148,46 +781,243 @@ class ReadingSession(
         kind = kind or self.form["kind"]
         organ = self.form["organ"] if organ is None else organ
         nodal = self.form["nodal"] if nodal is None else nodal
-        try:
-            lesion = self.reading.add_lesion(kind, organ, nodal)
-        except RecistError as exc:
-            show_error(f"recist: {exc}")
+        lesion = self._apply(self.reading.add_lesion, kind, organ, nodal)
+        if lesion is None:
             return None
         self.active_lesion = lesion.lesion_id
-        self.arm("long")
-        self._after_change()
+        self.arm("long" if kind == "target" else "point")
+        self.changed.emit()
         return lesion.lesion_id
 
-    def update_lesion(self, lesion_id: str, **changes: Any) -> None:
-        """Change a lesion's kind, organ or nodal flag."""
-        try:
-            self.reading.update_lesion(lesion_id, **changes)
-        except RecistError as exc:
-            show_error(f"recist: {exc}")
-            return
-        for label in self._tp:
-            self._relabel(label)
-        self._after_change()
+    def update_lesion(self, lesion_id: str, **changes: Any) -> str | None:
+        """Change a lesion's kind, organ or nodal flag; returns its (maybe new) id."""
+        lesion = self._apply(self.reading.update_lesion, lesion_id, **changes)
+        if lesion is None:
+            return None
+        if self.active_lesion == lesion_id:
+            self.active_lesion = lesion.lesion_id
+        self.arm(self.active_axis, activate=False)
+        return lesion.lesion_id
 
-    def remove_lesion(self, lesion_id: str) -> None:
-        """Delete a lesion at every time point."""
-        self.reading.remove_lesion(lesion_id)
+    def describe_removal(self, lesion_id: str) -> str:
+        """What deleting a lesion removes: ``T1 (target, liver): baseline 42.0 mm, …``."""
+        le = self.reading.lesion(lesion_id)
+        where = [
+            f"{tp.label} {finding_mm(le.findings[tp.label], le.nodal)}"
+            for tp in self.reading.timepoints
+            if tp.label in le.findings
+        ]
+        kind = le.kind.replace("_", "-")
+        return f"{le.lesion_id} ({kind}, {le.organ or 'no organ'}): " + (
+            ", ".join(where) if where else "nothing recorded yet"
+        )
+
+    def removable_everywhere(self, lesion_id: str) -> bool:
+        """Whether deleting the lesion is allowed (no finding at a read-only time point)."""
+        le = self.reading.lesion(lesion_id)
+        return all(self.reading.is_editable(tp) for tp in le.findings)
+
+    def remove_lesion(self, lesion_id: str) -> bool:
+        """Delete a lesion at every time point (undoable; refused when it has a
+        finding at a read-only time point)."""
+        if self._apply(self.reading.remove_lesion, lesion_id) is None:
+            return False
         if self.active_lesion == lesion_id:
             self.active_lesion = None
-        for label in self._tp:
-            self._render(label)
-        self._after_change()
+        self.arm(self.active_axis, activate=False)
+        self.changed.emit()
+        return True
+
+    def clear_finding(self, lesion_id: str, label: str | None = None) -> bool:
+        """Remove what was recorded for a lesion at one time point (default current)."""
+        label = label or self.current_tp
+        return self._apply(self.reading.clear_finding, lesion_id, label) is not None
 
     def set_status(self, status: str | None, lesion_id: str | None = None) -> None:
-        """Set the status of a lesion (default: the active one) at the current time point."""
+        """Set the status of a lesion (default: the active one) at the time point of
+        the pane edits go to."""
         lesion_id = lesion_id or self.active_lesion
-        if lesion_id is None or self.current_tp is None:
-            show_warning("recist: select a lesion first")
+        label = self._edit_pane().timepoint
+        if lesion_id is None or label is None:
+            self._notify("warning", "select a lesion first")
             return
+        self._apply(self.reading.set_status, lesion_id, label, status)
+
+    def undo(self) -> str | None:
+        """Undo the last change (the reading's undo); returns what was undone."""
+        return self._travel(self.reading.undo, "undo")
+
+    def redo(self) -> str | None:
+        """Redo the last undone change; returns what was redone."""
+        return self._travel(self.reading.redo, "redo")
+
+    def _travel(self, fn: Callable[[], Step | None], kind: str) -> str | None:
+        t0 = time.perf_counter()
         try:
-            self.reading.set_status(lesion_id, self.current_tp, status)
+            step = fn()
+        except TimePointLockedError as exc:
+            self._notify("error", f"{kind}: {exc}")
+            return None
         except RecistError as exc:
-            show_error(f"recist: {exc}")
+            self._notify("error", str(exc))
+            return None
+        if step is None:
+            self._notify("info", f"nothing to {kind}")
+            return None
+        tpr = dict(step.tp_renames)
+        ler = dict(step.lesion_renames)
+        if kind == "undo":
+            tpr = {new: old for old, new in tpr.items()}
+            ler = {new: old for old, new in ler.items()}
+        self.current_tp = tpr.get(self.current_tp, self.current_tp)  # type: ignore[arg-type]
+        self.compare_tp = tpr.get(self.compare_tp, self.compare_tp)  # type: ignore[arg-type]
+        if self.active_lesion is not None:
+            self.active_lesion = ler.get(self.active_lesion, self.active_lesion)
+            if self.active_lesion not in {le.lesion_id for le in self.reading.lesions}:
+                self.active_lesion = None
+        structural = any(c["what"] in ("timepoint", "series") for c in step.changes)
+        if structural or tpr:
+            labels = [tp.label for tp in self.reading.timepoints]
+            if self.current_tp not in labels:
+                self.current_tp = self.reading.opening_timepoint()
+            self._choose_compare()
+            self._show_panes()
+        self._render()
+        self._after_change(t0)
+        text = f"{'Undone' if kind == 'undo' else 'Redone'}: {step.summary()}"
+        self._notify("info", text)
+        return text
+
+    def assign_series(self, series_uid: str, label: str | None, date: str | None = None) -> None:
+        """The reader assigns a series to a time point (None: not used).
+
+        A new label for the only series of a time point renames that time point,
+        keeping what was drawn there."""
+        r = self.reading
+        old = r.series[series_uid].timepoint if series_uid in r.series else None
+        labels = {tp.label for tp in r.timepoints}
+        if label and old and label not in labels and len(r.series_of(old)) == 1:
+            self.rename_timepoint(old, label)
+            if date:
+                self.set_timepoint_date(label, date)
             return
-        self._render(self.current_tp)
-        self._after_change()
+        if self._apply(r.assign_series, series_uid, label or None, date) is not None:
+            self._study_changed()
+
+    def set_timepoint_date(self, label: str, date: str) -> None:
+        """Change a time point's date (YYYY-MM-DD)."""
+        if self._apply(self.reading.set_timepoint, label, date) is not None:
+            self._study_changed()
+
+    def rename_timepoint(self, old: str, new: str) -> None:
+        """Change a time point's label (its pane follows)."""
+        if self._apply(self.reading.rename_timepoint, old, new) is None:
+            return
+        if self.current_tp == old:
+            self.current_tp = new
+        if self.compare_tp == old:
+            self.compare_tp = new
+        for pane in self.panes.values():
+            if pane.layers is not None and pane.layers.timepoint == old:
+                pane.layers.timepoint = new
+                for layer, what in ((pane.layers.lines, "lines"), (pane.layers.points, "markers")):
+                    layer.name = f"RECIST {what} · {new}"
+                pane.layers.labels.name = f"RECIST labels · {new}"
+        self._study_changed()
+
+    # ------------------------------------------------------------------ after a change
+
+    def _flag(self, lesion_id: str, label: str) -> str:
+        return self._flags.get((lesion_id, label), "")
+
+    def _compute_flags(self) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for le in self.reading.lesions:
+            for tp, sev, _ in self.results.messages_for(le.lesion_id):
+                if sev in ("error", "warning"):
+                    for label in [tp] if tp else list(le.findings):
+                        out[(le.lesion_id, label)] = " ⚠"
+        return out
+
+    def _after_change(self, t0: float | None = None) -> None:
+        """Save, evaluate, refresh (after every change of the reading)."""
+        t0 = time.perf_counter() if t0 is None else t0
+        errors, job = self.persist.save(self.reading)
+        for err in errors:
+            self._notify("error", err)
+        failure = self.results.update(self.reading)
+        if failure:
+            self._notify("error", failure)
+        flags = self._compute_flags()
+        if flags != self._flags:
+            self._flags = flags
+            for name, sync in self.syncs.items():
+                if self.panes[name].layers is not None:
+                    sync.relabel()
+        for pane in self.panes.values():
+            self._update_title(pane)
+        self.changed.emit()
+        self.last_update_s = time.perf_counter() - t0
+        # written now that the response is shown: the writer would compete for the GIL
+        self.persist.submit(job)
+
+    # ------------------------------------------------------------------ results (for the widget)
+
+    @property
+    def evaluation(self) -> Any:
+        """The engine's :class:`recist_tool.response.Evaluation` (None when nothing to evaluate)."""
+        return self.results.evaluation
+
+    @property
+    def engine_error(self) -> str:
+        """The engine's error for this reading ("" when none)."""
+        return self.results.error
+
+    def messages_for(self, lesion_id: str) -> list[tuple[str, str, str]]:
+        """(time point, severity, message) about a lesion."""
+        return self.results.messages_for(lesion_id)
+
+    def general_messages(self) -> list[tuple[str, str, str]]:
+        """Engine messages not tied to a lesion."""
+        return self.results.general_messages()
+
+    def response_table(self) -> Any:
+        """The engine's per time point values."""
+        return self.results.response_table()
+
+    # ------------------------------------------------------------------ files
+
+    @property
+    def save_path(self) -> Path | None:
+        """Where the reading is saved (None until a patient is known)."""
+        return self.persist.path_for(self.reading)
+
+    @property
+    def csv_path(self) -> Path | None:
+        """The file the reader chose or loaded (None: the default path)."""
+        return self.persist.csv_path
+
+    def save_as(self, csv_path: str | os.PathLike) -> None:
+        """Save to another file; autosave and the audit trail continue there."""
+        for err in self.persist.save_as(self.reading, csv_path):
+            self._notify("error", err)
+        self.changed.emit()
+
+    def flush(self) -> None:
+        """Wait until the last autosave is on disk (run on close and at exit)."""
+        for err in self.persist.flush():
+            self._notify("error", err)
+
+    def dicom_folders(self) -> list[Path]:
+        """Folders the reading's series were opened from."""
+        found = [src.kwargs["metadata"].get(FOLDER_KEY, "") for src in self.sources.values()]
+        found.append(self.reading.study_path)
+        return [Path(f) for f in dict.fromkeys(found) if f]
+
+    def export_sr(self, outdir: str | os.PathLike) -> list[Path]:
+        """One DICOM SR (TID 1500) per time point into ``outdir`` (see :class:`Exports`)."""
+        return self.exports.export_sr(outdir)
+
+    def export_patient_report(self, outdir: str | os.PathLike) -> list[Path]:
+        """The patient report (HTML, PDF) into ``outdir`` (see :class:`Exports`)."""
+        return self.exports.export_patient_report(outdir)

@@ -9,6 +9,12 @@ mouse work into these types and shows what they compute. A :class:`Reading` hold
   in patient LPS millimetres, with series UID, SOP instance UID and slice index) or
   a point marker.
 
+Every edit is one operation: recorded for :meth:`Reading.undo`/:meth:`Reading.redo`,
+told to listeners such as the :class:`AuditTrail` (``<reading>.audit.jsonl``), and
+checked against the lock policy (:class:`Locks`: the time point being read is
+editable, the others are read-only unless unlocked; a refused edit raises
+:class:`TimePointLockedError` and changes nothing).
+
 It converts to the annotation format (:mod:`recist_tool.annotations`, one row per
 lesion per time point) and to a JSON sidecar that keeps the geometry; both are
 written atomically by :meth:`Reading.save` and restored by :meth:`Reading.load`.
@@ -20,10 +26,14 @@ points, notes), :mod:`~recist_tool.reading.dates`, :mod:`~recist_tool.reading.mo
 (:class:`Reading` and loading it), :mod:`~recist_tool.reading.storage` (snapshot,
 sidecar and recovery files), :mod:`~recist_tool.reading.checks` (axis checks and the
 RECIST engine), :mod:`~recist_tool.reading.constants` and
-:mod:`~recist_tool.reading.errors`. Import from ``recist_tool.reading`` itself.
+:mod:`~recist_tool.reading.errors`, :mod:`~recist_tool.reading.history` (states,
+differences, undo stack), :mod:`~recist_tool.reading.locks` (edit routing),
+:mod:`~recist_tool.reading.policy` (lesion ids, time points by date, where a reading
+opens) and :mod:`~recist_tool.reading.audit`. Import from ``recist_tool.reading`` itself.
 """
 
 from recist_tool.reading.assist import apply_proposal, proposal_lines
+from recist_tool.reading.audit import AuditTrail, audit_path, read_audit
 from recist_tool.reading.checks import axis_checks, evaluate_reading
 from recist_tool.reading.constants import (
     BASELINE_LABEL,
@@ -33,9 +43,11 @@ from recist_tool.reading.constants import (
     SIDECAR_VERSION,
 )
 from recist_tool.reading.dates import dicom_date
-from recist_tool.reading.errors import ReadingError
+from recist_tool.reading.errors import ReadingError, TimePointLockedError
 from recist_tool.reading.findings import Finding, Lesion, Note, SeriesInfo, TimePoint
 from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry, axis_angle_deg
+from recist_tool.reading.history import Event, Step
+from recist_tool.reading.locks import Locks
 from recist_tool.reading.model import Reading, load_sidecar
 from recist_tool.reading.storage import (
     Snapshot,
@@ -52,9 +64,12 @@ __all__ = [
     "PERPENDICULAR_TOLERANCE_DEG",
     "SIDECAR_FORMAT",
     "SIDECAR_VERSION",
+    "AuditTrail",
+    "Event",
     "Finding",
     "Lesion",
     "Line",
+    "Locks",
     "Marker",
     "Note",
     "Point3",
@@ -63,8 +78,11 @@ __all__ = [
     "SeriesGeometry",
     "SeriesInfo",
     "Snapshot",
+    "Step",
     "TimePoint",
+    "TimePointLockedError",
     "apply_proposal",
+    "audit_path",
     "axis_angle_deg",
     "axis_checks",
     "dicom_date",
@@ -72,6 +90,7 @@ __all__ = [
     "evaluate_reading",
     "load_sidecar",
     "proposal_lines",
+    "read_audit",
     "recovery_path",
     "sidecar_path",
     "write_recovery",

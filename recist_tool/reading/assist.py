@@ -110,13 +110,14 @@ def apply_proposal(
     if proposal.slice_index is None or not geometry.series_uid:
         raise ReadingError(f"lesion {lesion_id}: the proposal has no series or slice")
     long_line, short_line = proposal_lines(proposal, geometry)
-    f = reading.set_line(lesion_id, timepoint, "long", long_line)
-    f.method = None  # set_line must not see a proposal being replaced by hand
-    if short_axis or lesion.nodal:
-        f = reading.set_line(lesion_id, timepoint, "short", short_line)
-    f.method = "assisted"
-    f.volume_ml = float(proposal.volume_ml)
-    f.mean_hu = float(proposal.mean_hu)
+    with reading.transaction("accept_proposal"):  # one undoable, audited operation
+        f = reading.set_line(lesion_id, timepoint, "long", long_line)
+        f.method = None  # set_line must not see a proposal being replaced by hand
+        if short_axis or lesion.nodal:
+            f = reading.set_line(lesion_id, timepoint, "short", short_line)
+        f.method = "assisted"
+        f.volume_ml = float(proposal.volume_ml)
+        f.mean_hu = float(proposal.mean_hu)
     return f
 
 

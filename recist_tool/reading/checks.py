@@ -47,7 +47,8 @@ def axis_checks(finding: Finding) -> list[tuple[str, str]]:
 
 
 def evaluate_reading(reading: Reading, settings: Any = None) -> Any:
-    """Run the RECIST engine on a reading.
+    """Run the RECIST engine on a reading (without the lesions of
+    :meth:`Reading.unplaced_lesions <recist_tool.reading.Reading.unplaced_lesions>`).
 
     Parameters
     ----------
@@ -61,5 +62,9 @@ def evaluate_reading(reading: Reading, settings: Any = None) -> Any:
     from recist_tool.response import ResponseSettings, evaluate
 
     # Records go straight to the engine's checks (no DataFrame round trip): this runs
-    # after every edit in the plugin.
-    return evaluate(reading.to_measurements(), settings or ResponseSettings())
+    # after every edit in the plugin. Lesions the engine cannot take as they are (a
+    # target first recorded at follow-up …) are left out; ``Reading.notes`` says so
+    # next to each of them, and the response of the rest stays visible.
+    skip = set(reading.unplaced_lesions())
+    rows = [m for m in reading.to_measurements() if m.lesion_id not in skip]
+    return evaluate(rows, settings or ResponseSettings())

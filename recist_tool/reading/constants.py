@@ -20,7 +20,7 @@ PERPENDICULAR_TOLERANCE_DEG = 10.0
 #: Label of the baseline time point suggested by default.
 BASELINE_LABEL = "baseline"
 
-_ID_PREFIX = {"target": "T", "non_target": "NT", "new": "N"}
+_ID_PREFIX = {"target": "T", "non_target": "NT", "new": "NL"}
 _DEFAULT_STATUS = {"target": "measured", "non_target": "present", "new": "present"}
 # Statuses of a target whose size is not a drawn line: the line is dropped (a node
 # keeps its short axis, which RECIST still uses for a "disappeared" node).

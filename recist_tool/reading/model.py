@@ -1,30 +1,42 @@
 """The reading: everything a reader did on one patient's study.
 
 :class:`Reading` holds the series and their time points, the lesions and their
-findings; it edits them (time points, series assignment, lines, markers,
-statuses), checks them (:meth:`Reading.notes`), converts to the annotation table and
-the JSON sidecar, and saves and loads both (:meth:`Reading.save`,
+findings; it edits them (time points, series assignment, lines, markers, statuses,
+lesions, the reader's name), checks them (:meth:`Reading.notes`), converts to the
+annotation table and the JSON sidecar, and saves and loads both (:meth:`Reading.save`,
 :meth:`Reading.load`, :func:`load_sidecar`; the file writing itself is in
 :mod:`recist_tool.reading.storage`).
+
+Every edit runs through one path, :meth:`Reading._operation`: the editable state is
+captured before and after (:mod:`recist_tool.reading.history`), the time points it
+changed are checked against the lock policy (:mod:`recist_tool.reading.locks`; a
+refused edit is rolled back whole and raises
+:class:`~recist_tool.reading.errors.TimePointLockedError`), the step goes on the undo
+stack (:meth:`Reading.undo`, :meth:`Reading.redo`) and listeners (the audit trail,
+:mod:`recist_tool.reading.audit`, and the plugin) are told what changed. Several edits
+that are one action for the reader go in one :meth:`Reading.transaction`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from recist_tool import annotations as ann
+from recist_tool.reading import policy
 from recist_tool.reading.assist import assist_columns, assist_fields
 from recist_tool.reading.checks import axis_checks
 from recist_tool.reading.constants import (
     _DEFAULT_STATUS,
-    _ID_PREFIX,
     _SIZELESS_TARGET,
     BASELINE_LABEL,
     LENGTH_DECIMALS,
@@ -32,9 +44,19 @@ from recist_tool.reading.constants import (
     SIDECAR_VERSION,
 )
 from recist_tool.reading.dates import _check_date
-from recist_tool.reading.errors import ReadingError
+from recist_tool.reading.errors import ReadingError, TimePointLockedError
 from recist_tool.reading.findings import Finding, Lesion, Note, SeriesInfo, TimePoint
 from recist_tool.reading.geometry import Line, Marker, SeriesGeometry
+from recist_tool.reading.history import (
+    Event,
+    Journal,
+    Step,
+    capture,
+    diff,
+    restore,
+    touched,
+)
+from recist_tool.reading.locks import Locks
 from recist_tool.reading.storage import (
     Snapshot,
     _revision,
@@ -44,13 +66,30 @@ from recist_tool.reading.storage import (
     write_snapshot,
 )
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _edit(action: str, system: bool = False) -> Callable[[_F], _F]:
+    """Run a method as one recorded, lock-checked, undoable operation."""
+
+    def deco(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(self: Reading, *args: Any, **kwargs: Any) -> Any:
+            with self._operation(action, system=system):
+                return fn(self, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
 
 @dataclass
 class Reading:
     """Everything a reader did on one patient's study.
 
     Time points are kept sorted by date; the earliest is the baseline. Findings are
-    keyed by time point label.
+    keyed by time point label. Change a reading only through its methods: each is
+    one undoable, audited operation checked against :attr:`locks`.
     """
 
     patient_id: str = ""
@@ -61,6 +100,216 @@ class Reading:
     lesions: list[Lesion] = field(default_factory=list)
     #: What :meth:`load` had to reconcile (empty when everything came back exactly).
     load_notes: list[str] = field(default_factory=list, compare=False, repr=False)
+    #: Which time points may be changed (see :mod:`recist_tool.reading.locks`).
+    locks: Locks = field(default_factory=Locks, compare=False, repr=False)
+    _journal: Journal = field(default_factory=Journal, compare=False, repr=False)
+    _listeners: list[Callable[[Event], None]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+    _auto_assigned: set[str] = field(default_factory=set, compare=False, repr=False)
+    _retired_ids: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    # -------------------------------------------------------------- the one edit path
+
+    @contextlib.contextmanager
+    def _operation(self, action: str, system: bool = False) -> Iterator[None]:
+        """Run the enclosed edits as one operation (nested ones join the outer one).
+
+        The state before is restored when the edits raise or when they change a time
+        point the lock policy refuses; otherwise the step is recorded and listeners
+        are told.
+        """
+        j = self._journal
+        if j.depth or not j.tracking:
+            j.depth += 1
+            try:
+                yield
+            finally:
+                j.depth -= 1
+            return
+        before = capture(self)
+        j.depth, j.tp_renames, j.lesion_renames = 1, {}, {}
+        try:
+            yield
+            after = capture(self)
+            if after == before:
+                return
+            changes = diff(before, after, j.tp_renames, j.lesion_renames)
+            labels = touched(before, changes, j.tp_renames, j.lesion_renames)
+            message, locked = self.locks.refusal(labels, system=system)
+            if message:
+                raise TimePointLockedError(f"nothing changed: {message}", locked)
+        except BaseException:
+            restore(self, before)
+            raise
+        finally:
+            j.depth = 0
+        step = Step(
+            j.next_number(),
+            action,
+            before,
+            after,
+            changes,
+            dict(j.tp_renames),
+            dict(j.lesion_renames),
+        )
+        for old, new in step.tp_renames.items():
+            self.locks.rename(old, new)
+        j.push(step)
+        self._emit(Event("do", action, changes, step))
+
+    def transaction(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """Group edits into one undoable operation named ``action``::
+
+        with reading.transaction("draw line"):
+            lid = reading.add_lesion("target", "liver").lesion_id
+            reading.set_line(lid, "baseline", "long", line)
+        """
+        return self._operation(action)
+
+    @contextlib.contextmanager
+    def _untracked(self) -> Iterator[None]:
+        """Edits that build a reading (loading): not recorded, not lock-checked."""
+        j = self._journal
+        was, j.tracking = j.tracking, False
+        try:
+            yield
+        finally:
+            j.tracking = was
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener(event)`` after every change (see :class:`history.Event`)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Event], None]) -> None:
+        """Stop calling ``listener``."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # --------------------------------------------------------------------- undo / redo
+
+    @property
+    def can_undo(self) -> bool:
+        """Whether there is an operation to undo."""
+        return bool(self._journal.undo)
+
+    @property
+    def can_redo(self) -> bool:
+        """Whether there is an undone operation to redo."""
+        return bool(self._journal.redo)
+
+    @property
+    def undo_step(self) -> Step | None:
+        """The operation :meth:`undo` would undo (None when none)."""
+        return self._journal.undo[-1] if self._journal.undo else None
+
+    @property
+    def redo_step(self) -> Step | None:
+        """The operation :meth:`redo` would redo (None when none)."""
+        return self._journal.redo[-1] if self._journal.redo else None
+
+    def undo(self) -> Step | None:
+        """Undo the last operation; returns it (None when there is nothing to undo).
+
+        Raises
+        ------
+        TimePointLockedError
+            When undoing would change a read-only time point (nothing is changed).
+        """
+        return self._travel(self._journal.undo, self._journal.redo, "undo")
+
+    def redo(self) -> Step | None:
+        """Redo the last undone operation; returns it (None when there is none).
+
+        Raises
+        ------
+        TimePointLockedError
+            When redoing would change a read-only time point (nothing is changed).
+        """
+        return self._travel(self._journal.redo, self._journal.undo, "redo")
+
+    def _travel(self, source: list[Step], target: list[Step], kind: str) -> Step | None:
+        if not source:
+            return None
+        if self._journal.depth:
+            raise ReadingError(f"cannot {kind} in the middle of an operation")
+        step = source[-1]
+        if kind == "undo":
+            start, end = step.after, step.before
+            tpr = {new: old for old, new in step.tp_renames.items()}
+            ler = {new: old for old, new in step.lesion_renames.items()}
+        else:
+            start, end = step.before, step.after
+            tpr, ler = step.tp_renames, step.lesion_renames
+        current = capture(self)
+        if current != start:  # an untracked edit happened since: do not lose it
+            raise ReadingError(
+                f"cannot {kind} '{step.summary()}': the reading was changed outside its "
+                "history since"
+            )
+        changes = diff(start, end, tpr, ler)
+        message, locked = self.locks.refusal(touched(start, changes, tpr, ler))
+        if message:
+            raise TimePointLockedError(f"nothing {kind}ne: {message}", locked)
+        restore(self, end)
+        for old, new in tpr.items():
+            self.locks.rename(old, new)
+        source.pop()
+        target.append(step)
+        self._emit(Event(kind, step.action, changes, step))
+        return step
+
+    def clear_history(self) -> None:
+        """Forget the undo and redo stacks (e.g. once a study is opened)."""
+        self._journal.clear()
+
+    # -------------------------------------------------------------------------- locks
+
+    def focus(self, label: str | None) -> None:
+        """Read ``label``: edits may change it; every other time point is read-only
+        unless unlocked (None: no focus, every time point not hard-locked is editable).
+        Unlocks made for another focus are dropped."""
+        if label != self.locks.focus:
+            self.locks.focus = label
+            self.locks.unlocked.clear()
+
+    def unlock(self, label: str) -> None:
+        """Make ``label`` editable while another time point is in focus (audited)."""
+        self.timepoint(label)
+        if label in self.locks.unlocked:
+            return
+        self.locks.unlocked.add(label)
+        self._emit(Event("unlock", "unlock", timepoint=label, reason="unlocked by the reader"))
+
+    def relock(self, label: str) -> None:
+        """Undo :meth:`unlock`: ``label`` is read-only again while not in focus."""
+        if label in self.locks.unlocked:
+            self.locks.unlocked.discard(label)
+            self._emit(Event("lock", "relock", timepoint=label, reason="locked again"))
+
+    def lock(self, label: str, reason: str) -> None:
+        """Close ``label`` for editing whatever the focus (e.g. signed off), with a reason."""
+        self.timepoint(label)
+        self.locks.hard[label] = reason
+        self._emit(Event("lock", "lock", timepoint=label, reason=reason))
+
+    def release(self, label: str) -> None:
+        """Remove the lock set by :meth:`lock`."""
+        if self.locks.hard.pop(label, None) is not None:
+            self._emit(Event("unlock", "release", timepoint=label, reason="lock released"))
+
+    def is_editable(self, label: str) -> bool:
+        """Whether an edit may change time point ``label`` now."""
+        return self.locks.is_editable(label)
+
+    def lock_reason(self, label: str) -> str | None:
+        """Why ``label`` is read-only (None when editable)."""
+        lock = self.locks.lock_of(label)
+        return None if lock is None else lock[1]
 
     # ----------------------------------------------------------- time points / series
 
@@ -76,6 +325,12 @@ class Reading:
                 return tp
         raise ReadingError(f"no time point labelled {label!r}")
 
+    @_edit("set_reader")
+    def set_reader(self, name: str) -> None:
+        """Set the reader's name (the annotation table's ``reader`` column)."""
+        self.reader = str(name).strip()
+
+    @_edit("set_timepoint")
     def set_timepoint(self, label: str, date: str) -> TimePoint:
         """Add a time point, or change the date of an existing one."""
         label = str(label).strip()
@@ -91,6 +346,7 @@ class Reading:
         self._sort_timepoints()
         return self.timepoint(label)
 
+    @_edit("rename_timepoint")
     def rename_timepoint(self, old: str, new: str) -> None:
         """Change a time point's label, keeping its findings and series."""
         new = str(new).strip()
@@ -107,12 +363,18 @@ class Reading:
         for lesion in self.lesions:
             if old in lesion.findings:
                 lesion.findings[new] = lesion.findings.pop(old)
+        j = self._journal
+        first = next((k for k, v in j.tp_renames.items() if v == old), old)
+        j.tp_renames[first] = new
 
     def _sort_timepoints(self) -> None:
         self.timepoints.sort(key=lambda tp: (tp.date, tp.label != BASELINE_LABEL, tp.label))
 
     def add_series(self, info: SeriesInfo) -> SeriesInfo:
-        """Register a series (an existing record with that UID keeps its assignment)."""
+        """Register a series (an existing record with that UID keeps its assignment).
+
+        Registering what was loaded is not an edit: it is not recorded.
+        """
         old = self.series.get(info.series_uid)
         if old is not None:
             info.timepoint = old.timepoint if info.timepoint is None else info.timepoint
@@ -121,6 +383,7 @@ class Reading:
         self.series[info.series_uid] = info
         return info
 
+    @_edit("assign_series")
     def assign_series(self, series_uid: str, label: str | None, date: str | None = None) -> None:
         """Assign a series to a time point (created when new; date defaults to StudyDate).
 
@@ -144,8 +407,20 @@ class Reading:
             if date is not None:
                 self.set_timepoint(label, date)
         info.timepoint = label
+        self._auto_assigned.discard(series_uid)
         if old and old != label:
             self._drop_if_unused(old)
+
+    @_edit("assign_by_date", system=True)
+    def assign_by_date(self) -> list[str]:
+        """Assign series without a time point by StudyDate
+        (:func:`recist_tool.reading.policy.assign_by_date`); returns their UIDs."""
+        return policy.assign_by_date(self)
+
+    def opening_timepoint(self) -> str | None:
+        """The time point a reading opens on
+        (:func:`recist_tool.reading.policy.opening_timepoint`)."""
+        return policy.opening_timepoint(self)
 
     def _drop_if_unused(self, label: str) -> None:
         used = any(s.timepoint == label for s in self.series.values()) or any(
@@ -173,14 +448,11 @@ class Reading:
         raise ReadingError(f"no lesion {lesion_id!r}")
 
     def next_lesion_id(self, kind: str) -> str:
-        """First free id of the form T1, NT1, N1 (by kind)."""
-        prefix = _ID_PREFIX[_check_kind(kind)]
-        used = {lesion.lesion_id for lesion in self.lesions}
-        n = 1
-        while f"{prefix}{n}" in used:
-            n += 1
-        return f"{prefix}{n}"
+        """First free id of the form T1, NT1, NL1 (by kind; see
+        :func:`recist_tool.reading.policy.next_lesion_id`)."""
+        return policy.next_lesion_id(self, _check_kind(kind))
 
+    @_edit("add_lesion")
     def add_lesion(
         self,
         kind: str = "target",
@@ -191,16 +463,44 @@ class Reading:
         """Add a lesion; its id defaults to :meth:`next_lesion_id`."""
         kind = _check_kind(kind)
         lesion_id = (lesion_id or self.next_lesion_id(kind)).strip()
-        if any(lesion.lesion_id == lesion_id for lesion in self.lesions):
+        if any(lesion.lesion_id.casefold() == lesion_id.casefold() for lesion in self.lesions):
             raise ReadingError(f"lesion id {lesion_id!r} is used already")
         lesion = Lesion(lesion_id=lesion_id, kind=kind, organ=organ.strip(), nodal=bool(nodal))
         self.lesions.append(lesion)
         return lesion
 
+    @_edit("delete_lesion")
     def remove_lesion(self, lesion_id: str) -> None:
-        """Remove a lesion at every time point."""
+        """Remove a lesion at every time point (its id is not given out again)."""
+        self.lesion(lesion_id)
         self.lesions = [lesion for lesion in self.lesions if lesion.lesion_id != lesion_id]
+        self._retired_ids.add(lesion_id)
 
+    @_edit("clear_finding")
+    def clear_finding(self, lesion_id: str, timepoint: str) -> None:
+        """Remove what was recorded for a lesion at one time point (lines, marker,
+        status); the lesion and its other time points stay."""
+        self.lesion(lesion_id).findings.pop(timepoint, None)
+
+    @_edit("rename_lesion")
+    def rename_lesion(self, lesion_id: str, new_id: str) -> Lesion:
+        """Give a lesion another id (unique; the old id is not given out again)."""
+        lesion = self.lesion(lesion_id)
+        new_id = str(new_id).strip()
+        if not new_id:
+            raise ReadingError("a lesion needs an id")
+        if new_id == lesion_id:
+            return lesion
+        if any(le.lesion_id.casefold() == new_id.casefold() for le in self.lesions):
+            raise ReadingError(f"lesion id {new_id!r} is used already")
+        lesion.lesion_id = new_id
+        self._retired_ids.add(lesion_id)
+        j = self._journal
+        first = next((k for k, v in j.lesion_renames.items() if v == lesion_id), lesion_id)
+        j.lesion_renames[first] = new_id
+        return lesion
+
+    @_edit("update_lesion")
     def update_lesion(
         self,
         lesion_id: str,
@@ -209,14 +509,20 @@ class Reading:
         organ: str | None = None,
         nodal: bool | None = None,
     ) -> Lesion:
-        """Change a lesion's kind, organ or nodal flag (statuses invalid for a new kind
-        are reset to the kind's default)."""
+        """Change a lesion's kind, organ or nodal flag.
+
+        Statuses invalid for a new kind are reset to the kind's default. A lesion
+        whose id was generated for its old kind (``T4``) gets a generated id of the
+        new one (``NL1``), so that an id always says the kind.
+        """
         lesion = self.lesion(lesion_id)
-        if kind is not None and kind != lesion.kind:
-            lesion.kind = _check_kind(kind)
+        if kind is not None and _check_kind(kind) != lesion.kind:
+            old_kind, lesion.kind = lesion.kind, _check_kind(kind)
             for f in lesion.findings.values():
                 if f.status is not None and f.status not in ann.STATUSES[lesion.kind]:
                     f.status = _DEFAULT_STATUS[lesion.kind]
+            if policy.is_generated_id(lesion_id, old_kind):
+                lesion = self.rename_lesion(lesion_id, self.next_lesion_id(lesion.kind))
         if organ is not None:
             lesion.organ = organ.strip()
         if nodal is not None:
@@ -228,6 +534,7 @@ class Reading:
         lesion = self.lesion(lesion_id)
         return lesion, lesion.findings.setdefault(timepoint, Finding())
 
+    @_edit("set_line")
     def set_line(self, lesion_id: str, timepoint: str, axis: str, line: Line | None) -> Finding:
         """Set (or with None clear) the ``"long"`` or ``"short"`` axis of a finding.
 
@@ -251,6 +558,7 @@ class Reading:
         self._prune(lesion, timepoint)
         return f
 
+    @_edit("set_marker")
     def set_marker(self, lesion_id: str, timepoint: str, marker: Marker | None) -> Finding:
         """Set (or clear) the point marker of a finding (non-target and new lesions)."""
         lesion, f = self._finding(lesion_id, timepoint)
@@ -260,6 +568,7 @@ class Reading:
         self._prune(lesion, timepoint)
         return f
 
+    @_edit("set_status")
     def set_status(self, lesion_id: str, timepoint: str, status: str | None) -> Finding:
         """Set the status of a finding (None: back to not assessed).
 
@@ -304,7 +613,8 @@ class Reading:
     # ----------------------------------------------------------------------- checks
 
     def notes(self) -> list[Note]:
-        """Checks of the drawing itself: node axes, incomplete findings, dates."""
+        """Checks of the drawing itself: node axes, incomplete findings, lesions whose
+        kind does not fit where they were recorded (see :meth:`unplaced_lesions`)."""
         out: list[Note] = []
         labels = {tp.label for tp in self.timepoints}
         for lesion in self.lesions:
@@ -319,15 +629,42 @@ class Reading:
                         out.append(
                             Note(lesion.lesion_id, label, "warning", f"{what} not drawn yet")
                         )
-                if lesion.kind == "new" and self.baseline and label == self.baseline.label:
-                    out.append(
-                        Note(
-                            lesion.lesion_id,
-                            label,
-                            "error",
-                            "a new lesion cannot be at baseline: make it a target or non-target",
-                        )
-                    )
+        for lid, (label, message) in self.unplaced_lesions().items():
+            out.append(Note(lid, label, "error", message))
+        return out
+
+    def unplaced_lesions(self) -> dict[str, tuple[str, str]]:
+        """Lesions the RECIST engine cannot take as they are, with (time point, why).
+
+        A target with findings at follow-up but none at baseline (targets are chosen
+        at baseline: it is a new lesion, or its baseline is not drawn yet), and a new
+        lesion recorded at baseline. :func:`recist_tool.reading.evaluate_reading`
+        leaves them out, so the response of the rest stays visible.
+        """
+        base = self.baseline.label if self.baseline else None
+        labels = {tp.label for tp in self.timepoints}
+        out: dict[str, tuple[str, str]] = {}
+        for lesion in self.lesions:
+            assessed = [
+                t for t, f in lesion.findings.items() if t in labels and f.status is not None
+            ]
+            if not assessed:
+                continue
+            if lesion.kind == "target" and base not in assessed:
+                first = min(assessed, key=[tp.label for tp in self.timepoints].index)
+                out[lesion.lesion_id] = (
+                    first,
+                    f"{lesion.lesion_id} is a target first recorded at {first}, not at "
+                    f"baseline: a lesion first seen at follow-up is a new lesion (make it "
+                    f"New), or measure it at baseline first — left out of the response "
+                    f"until then",
+                )
+            elif lesion.kind == "new" and base in assessed:
+                out[lesion.lesion_id] = (
+                    base,
+                    "a new lesion cannot be at baseline: make it a target or non-target "
+                    "— left out of the response until then",
+                )
         return out
 
     # ------------------------------------------------------------------ annotations
@@ -403,6 +740,7 @@ class Reading:
                 + ", ".join(patients[:5])
             )
         reading = cls(patient_id=patients[0] if patients else "")
+        reading._journal.tracking = False  # building, not editing: nothing to undo
         for m in records:
             reading.reader = reading.reader or m.extra.get("reader", "")
             if not any(tp.label == m.timepoint for tp in reading.timepoints):
@@ -434,6 +772,7 @@ class Reading:
                 short_axis_mm=m.short_axis_mm,
                 **assist_fields(m.extra),
             )
+        reading._journal.tracking = True
         return reading
 
     # ------------------------------------------------------------------------- JSON
@@ -499,6 +838,7 @@ class Reading:
                 reader=str(doc.get("reader", "")),
                 study_path=str(doc.get("study_path", "")),
             )
+            reading._journal.tracking = False  # building, not editing: nothing to undo
             for i, tp in enumerate(doc.get("timepoints", [])):
                 where = f"timepoints[{i}]"
                 reading.timepoints.append(TimePoint(str(tp["label"]), _check_date(tp["date"])))
@@ -525,6 +865,7 @@ class Reading:
             raise ReadingError(f"{source}: {where}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ReadingError(f"{source}: {where}: missing or bad value ({exc})") from None
+        reading._journal.tracking = True
         return reading
 
     # ------------------------------------------------------------------------ files
@@ -545,13 +886,21 @@ class Reading:
         """
         return write_snapshot(self.snapshot(frame), csv_path)
 
-    def snapshot(self, frame: pd.DataFrame | None = None) -> Snapshot:
+    def snapshot(self, frame: pd.DataFrame | None = None, lazy: bool = False) -> Snapshot:
         """An independent copy of what :meth:`save` writes (for saving elsewhere, e.g.
         in a background thread while the reading keeps changing), stamped with a
-        revision (nanoseconds since the epoch) that orders saves and recovery files."""
+        revision (nanoseconds since the epoch) that orders saves and recovery files.
+
+        With ``lazy``, the annotation table is built from copied rows only when the
+        snapshot is written (off the caller's thread).
+        """
         doc = self.to_json()
         doc["revision"] = time.time_ns()
-        return Snapshot(self.to_frame() if frame is None else frame.copy(), doc)
+        if frame is not None:
+            return Snapshot(frame.copy(), doc)
+        if lazy:
+            return Snapshot(None, doc, tuple(self.to_measurements()))
+        return Snapshot(self.to_frame(), doc)
 
     @classmethod
     def load(cls, csv_path: str | os.PathLike) -> Reading:

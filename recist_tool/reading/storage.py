@@ -25,10 +25,33 @@ from recist_tool._atomic import atomic_write_text
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a save writes: the annotation table and the sidecar document."""
+    """What a save writes: the annotation table and the sidecar document.
 
-    frame: pd.DataFrame
+    ``frame`` may be given as the table's rows instead (``rows``, a list of
+    :class:`recist_tool.annotations.Measurement`): the table is then built when first
+    asked for, e.g. in the thread that writes it.
+    """
+
+    table: pd.DataFrame | None
     doc: dict[str, Any]
+    rows: tuple[Any, ...] | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The annotation table."""
+        if self.table is not None:
+            return self.table
+        frame = _rows_frame(list(self.rows or ()))
+        object.__setattr__(self, "table", frame)
+        return frame
+
+
+def _rows_frame(rows: list[Any]) -> pd.DataFrame:
+    frame = ann.to_frame(rows)
+    for col in ann.OPTIONAL_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = pd.Series(dtype=object)
+    return frame
 
 
 def write_snapshot(snapshot: Snapshot, csv_path: str | os.PathLike) -> tuple[Path, Path]:

@@ -13,23 +13,34 @@ from pathlib import Path
 import napari_recist._qt.widget as widget_module
 import pytest
 from napari_recist._qt.widget import RecistWidget
+from napari_recist._session import ReadingSession
 
 from recist_tool.export.sr_import import read_srs
 
-from .conftest import add_sample
-from .test_widget import read_baseline, read_followup
+from .conftest import fresh, pump
+from .test_widget import make_widget, read_baseline, read_followup
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def widget(make_napari_viewer, sample_layers, qtbot) -> RecistWidget:
+def notifications(monkeypatch) -> list[tuple[str, str]]:
+    """What the sessions tell the reader (the widget's message panel), in order."""
+    seen: list[tuple[str, str]] = []
+    original = ReadingSession._notify
+
+    def keep(self, severity: str, text: str) -> None:
+        seen.append((severity, text))
+        original(self, severity, text)
+
+    monkeypatch.setattr(ReadingSession, "_notify", keep)
+    return seen
+
+
+@pytest.fixture
+def widget(make_napari_viewer, sample_layers, notifications, qtbot) -> RecistWidget:
     """A viewer with the sample's two series and the RECIST widget docked."""
-    viewer = make_napari_viewer()
-    w = RecistWidget(viewer)
-    viewer.window.add_dock_widget(w, name="RECIST measurement")
-    add_sample(viewer, sample_layers)
-    return w
+    return make_widget(make_napari_viewer, sample_layers)
 
 
 @pytest.fixture
@@ -187,11 +198,12 @@ def test_images_moved_away_after_opening_is_a_notification(
     shown naming the folder, not raised."""
     moved = tmp_path / "moved"
     moved.mkdir()
-    viewer = make_napari_viewer()
-    w = RecistWidget(viewer)
-    for data, kwargs, _ in sample_layers:
-        meta = {**kwargs["metadata"], "recist_folder": str(moved)}
-        viewer.add_image(data, **{**kwargs, "metadata": meta})
+    w = make_widget(make_napari_viewer)
+    layers = fresh(sample_layers)
+    for _, kwargs, _ in layers:
+        kwargs["metadata"]["recist_folder"] = str(moved)
+    w.session.open_layers(layers)
+    pump(20)
     ids = read_baseline(w, truth)
     assert ids
     choose(tmp_path / "out")

@@ -1,56 +1,88 @@
-"""The dock widget end to end on the sample study: draw, check, respond, save, reopen."""
+"""The dock widget in a real napari window, driven by real Qt input events.
+
+Mouse drags, clicks, wheel notches and key presses are sent to the canvases' and
+the widgets' Qt objects (``QTest``), as a reader's hand would send them; what is
+saved on disk is read back. Includes the corruption sequences of issue 9.
+"""
 
 from __future__ import annotations
 
+import json
+
+import napari_recist._qt.widget as widget_module
 import numpy as np
 import pytest
 from napari_recist._qt.widget import RecistWidget
 from qtpy.QtCore import Qt
-from scipy import ndimage
+from qtpy.QtTest import QTest
+from qtpy.QtWidgets import QAbstractButton, QComboBox, QLineEdit
 
 from recist_tool.annotations import read_annotations
-from recist_tool.reading import Reading, sidecar_path
+from recist_tool.reading import Reading, read_audit, sidecar_path
 
-from .conftest import add_sample, drag
+from .conftest import (
+    add_sample,
+    fresh,
+    lesions_of,
+    napari_drag,
+    pump,
+    real_click,
+    real_drag,
+    real_wheel,
+    to_canvas,
+    wait_until,
+    world,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def widget(make_napari_viewer, sample_layers, qtbot):
-    """A viewer with the sample's two series and the RECIST widget docked."""
-    viewer = make_napari_viewer()
+def make_widget(make_napari_viewer, sample_layers=None) -> RecistWidget:
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1400, 900)
     w = RecistWidget(viewer)
-    viewer.window.add_dock_widget(w, name="RECIST measurement")
-    add_sample(viewer, sample_layers)
+    viewer.window.add_dock_widget(w, name="RECIST measurement", area="right")
+    pump(50)
+    if sample_layers is not None:
+        w.session.open_layers(fresh(sample_layers))
+        pump(50)
     return w
 
 
-def world(lps) -> np.ndarray:
-    """napari world coordinates (z, y, x) of a patient LPS position."""
-    return np.asarray(lps, float)[::-1]
+@pytest.fixture
+def widget(make_napari_viewer, sample_layers, qtbot) -> RecistWidget:
+    """A shown napari window with the sample study opened through the widget."""
+    return make_widget(make_napari_viewer, sample_layers)
 
 
-def draw(w: RecistWidget, label: str, axis: str, endpoints_lps) -> None:
-    """Draw a line as a user's drag would, on the slice through its first end point."""
+def canvas(w: RecistWidget):
+    return w.main_canvas()
+
+
+def go_to_slice(w: RecistWidget, pane_name: str, z: float) -> None:
+    pane = w.session.panes[pane_name]
+    w.session.nav.set_z(pane, z)
+    pump(20)
+
+
+def draw(w: RecistWidget, label: str, axis: str, ends_lps) -> None:
+    """Draw through napari's mouse callbacks (fast; the real-event tests use QTest)."""
     s = w.session
-    tpl = s.layers_of(label)
-    a, b = (world(p) for p in endpoints_lps)
-    w.viewer.dims.set_point(0, a[0])
+    pane = s.pane_of(label)
+    a, b = (world(p) for p in ends_lps)
+    go_to_slice(w, pane.name, a[0])
+    s.active_pane = pane.name
     s.arm(axis)
-    assert tpl.lines.mode == "add_line"
-    drag(tpl.lines, a, b)
+    napari_drag(pane.viewer, pane.layers.lines, a, b)
 
 
 def place_point(w: RecistWidget, label: str, lps) -> None:
     s = w.session
+    pane = s.pane_of(label)
+    s.active_pane = pane.name
     s.arm("point")
-    w.viewer.dims.set_point(0, world(lps)[0])
-    drag(s.layers_of(label).points, world(lps), world(lps), steps=0)
-
-
-def lesions_of(truth, i: int) -> dict:
-    return {les["lesion_id"]: les for les in truth["timepoints"][i]["lesions"]}
+    go_to_slice(w, pane.name, world(lps)[0])
+    napari_drag(pane.viewer, pane.layers.points, world(lps), world(lps), steps=0)
 
 
 def read_baseline(w: RecistWidget, truth) -> dict[str, str]:
@@ -73,10 +105,17 @@ def read_baseline(w: RecistWidget, truth) -> dict[str, str]:
     return ids
 
 
+def choose_timepoint(w: RecistWidget, label: str) -> None:
+    i = w.tp_combo.findText(label)
+    w.tp_combo.setCurrentIndex(i)
+    w.tp_combo.activated.emit(i)
+    pump(20)
+
+
 def read_followup(w: RecistWidget, truth, ids: dict[str, str]) -> None:
     s = w.session
     fu = [tp.label for tp in s.reading.timepoints][1]
-    w.tp_combo.setCurrentText(fu)
+    choose_timepoint(w, fu)
     assert s.current_tp == fu
     for tid, les in lesions_of(truth, 1).items():
         row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
@@ -90,380 +129,561 @@ def read_followup(w: RecistWidget, truth, ids: dict[str, str]) -> None:
             w.status_btns["present"].click()
 
 
-def cell(table, row: int, col: int) -> str:
-    return table.item(row, col).text()
+def on_disk(w: RecistWidget) -> dict:
+    """The reading as saved (sidecar document, after the background save)."""
+    w.session.flush()
+    return json.loads(sidecar_path(w.session.save_path).read_text())
 
 
-def test_series_are_listed_and_assigned_by_study_date(widget, truth):
+def findings_at(doc: dict, label: str) -> dict:
+    out = {}
+    for le in doc["lesions"]:
+        for f in le["findings"]:
+            if f["timepoint"] == label:
+                out[le["lesion_id"]] = {k: f[k] for k in ("long_axis", "short_axis", "marker")}
+    return out
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def test_a_full_read_with_real_mouse_events(widget, truth, readings_dir):
+    """Baseline and follow-up drawn with real drags and clicks on napari's canvas."""
     w = widget
     s = w.session
-    assert w.series_table.rowCount() == 2
-    combos = [w.series_table.cellWidget(r, 2).currentText() for r in range(2)]
-    assert combos == ["baseline", "FU1"]
-    assert [(tp.label, tp.date) for tp in s.reading.timepoints] == [
-        ("baseline", truth["timepoints"][0]["date"]),
-        ("FU1", truth["timepoints"][1]["date"]),
-    ]
-    assert s.current_tp == "baseline" or s.current_tp == "FU1"
-    # The reader relabels the follow-up (after drawing there); drawing and layers follow.
-    s.show_timepoint("FU1")
-    w.add_btn.click()
-    les = lesions_of(truth, 1)["L1"]
-    draw(w, "FU1", "long", les["long_axis_endpoints_lps"])
-    fu_uid = truth["timepoints"][1]["series_instance_uid"]
-    combo = w.series_table.cellWidget(1, 2)
-    combo.setCurrentText("3 months")
-    combo.activated.emit(combo.currentIndex())
-    assert [tp.label for tp in s.reading.timepoints] == ["baseline", "3 months"]
-    assert s.reading.series[fu_uid].timepoint == "3 months"
-    assert s.reading.lesion(s.active_lesion).findings["3 months"].long_mm == 26.0
-    assert s.layers_of("3 months").lines.name == "RECIST lines · 3 months"
-    assert len(s.layers_of("3 months").lines.data) == 1
-    assert [w.tp_combo.itemText(i) for i in range(w.tp_combo.count())] == ["baseline", "3 months"]
+    assert s.current_tp == "baseline"  # nothing measured: opens on baseline
+    ids = {}
+    for tid, les in lesions_of(truth, 0).items():
+        w.kind_combo.setCurrentIndex(w.kind_combo.findData(les["kind"]))
+        w.organ_combo.setCurrentText(les["organ"])
+        w.nodal_box.setChecked(les["nodal"])
+        QTest.mouseClick(w.add_btn, Qt.MouseButton.LeftButton)
+        ids[tid] = s.active_lesion
+        if les["kind"] == "target":
+            a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+            go_to_slice(w, "current", a[0])
+            real_drag(canvas(w), w.viewer, a, b)
+            if les["nodal"]:
+                QTest.mouseClick(w.short_btn, Qt.MouseButton.LeftButton)
+                a, b = (world(p) for p in les["short_axis_endpoints_lps"])
+                real_drag(canvas(w), w.viewer, a, b)
+        else:
+            c = world(les["center_lps"])
+            go_to_slice(w, "current", c[0])
+            real_click(canvas(w), w.viewer, c)
+    voxel = max(s.layers_of("baseline").image.scale[1:])
+    base = {le.lesion_id: le.findings["baseline"] for le in s.reading.lesions}
+    for tid, les in lesions_of(truth, 0).items():
+        f = base[ids[tid]]
+        if les["kind"] == "target":
+            assert f.long_mm == pytest.approx(les["long_axis_mm"], abs=2 * voxel)
+        else:
+            assert f.marker is not None and f.status == "present"
+    # Follow-up, with the comparison pane (baseline) beside it.
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(200)
+    assert s.compare_on and s.compare_tp == "FU1"
+    choose_timepoint(w, "FU1")  # the panes swap: baseline beside FU1
+    assert s.current_tp == "FU1" and s.compare_tp == "baseline"
+    assert w.kind_combo.currentData() == "new"  # offered at follow-up
+    for tid, les in lesions_of(truth, 1).items():
+        row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+        w.lesion_table.selectRow(row.index(ids[tid]))
+        if les["kind"] == "target":
+            QTest.mouseClick(w.long_btn, Qt.MouseButton.LeftButton)
+            a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+            go_to_slice(w, "current", a[0])
+            real_drag(canvas(w), w.viewer, a, b)
+            if les["nodal"]:
+                QTest.mouseClick(w.short_btn, Qt.MouseButton.LeftButton)
+                a, b = (world(p) for p in les["short_axis_endpoints_lps"])
+                real_drag(canvas(w), w.viewer, a, b)
+        else:
+            QTest.mouseClick(w.status_btns["present"], Qt.MouseButton.LeftButton)
+    for tid, les in lesions_of(truth, 1).items():
+        if les["kind"] == "target":
+            f = s.reading.lesion(ids[tid]).findings["FU1"]
+            assert f.long_mm == pytest.approx(les["long_axis_mm"], abs=2 * voxel)
+    rows = s.results.timepoint_rows()
+    assert rows[1]["overall_response"] in ("PR", "SD", "PD")
+    text = w.response_label.text()
+    assert rows[1]["overall_response"] in text and "Why:" in text and rows[1]["reason"] in text
+    assert "Non-target" in text and "New lesions" in text
+    # ... in sight without scrolling: pinned outside the dock's scrolling part.
+    from qtpy.QtWidgets import QScrollArea
+
+    assert not any(a.isAncestorOf(w.response_label) for a in w.findChildren(QScrollArea))
+    assert w.response_label.isVisible() and not w.response_label.visibleRegion().isEmpty()
+    s.flush()  # the background save of the last change
+    saved = read_annotations(readings_dir / f"{truth['patient_id']}.csv")
+    cols = ["lesion_id", "timepoint", "status", "long_axis_mm", "short_axis_mm"]
+    assert len(saved) == 8, saved[cols]
+    assert set(saved["reader"]) == {"dr test"}
+    audit = read_audit(readings_dir / f"{truth['patient_id']}.audit.jsonl")
+    assert sum(r["action"] == "draw_line" for r in audit) == 8
+    assert sum(r["action"] == "draw_marker" for r in audit) == 1
 
 
-def test_a_dragged_line_across_a_lesion_measures_its_true_diameter(widget, truth):
-    """The line's ends are found in the image (where HU crosses half way between the
-    lung and the lesion), not taken from the truth: this checks geometry and mm."""
-    w = widget
-    s = w.session
-    s.show_timepoint("baseline")
-    image = s.layers_of("baseline").image
-    les = lesions_of(truth, 0)["L2"]  # lung nodule: strong contrast
-    a, b = (world(p) for p in les["long_axis_endpoints_lps"])
-    c, u = (a + b) / 2, (b - a) / np.linalg.norm(b - a)
-    t = np.linspace(-25, 25, 2001)  # mm along the long axis through the centre
-    world_pts = c[None, :] + t[:, None] * u[None, :]
-    pts = ((world_pts - image.translate) / image.scale).T  # axial sample: no affine
-    profile = ndimage.map_coordinates(image.data.astype(float), pts, order=1)
-    inside = profile > (les["hu"] + -850) / 2
-    ends = t[np.flatnonzero(inside)[[0, -1]]]
-    w.organ_combo.setCurrentText("lung")
-    w.add_btn.click()
-    live = []
-    s.live.connect(live.append)
-    w.viewer.dims.set_point(0, c[0])
-    drag(s.layers_of("baseline").lines, c + ends[0] * u, c + ends[1] * u)
-    f = s.reading.lesion(s.active_lesion).findings["baseline"]
-    voxel = max(image.scale[1:])
-    assert f.long_mm == pytest.approx(les["long_axis_mm"], abs=voxel)
-    assert f.long_axis.slice_index == round(image.world_to_data(c)[0])
-    assert live and live[-1] == f"{f.long_axis.length_mm:.1f} mm"
-    assert cell(w.lesion_table, 0, 2) == f"{f.long_mm:.1f}"
-
-
-def test_a_full_read_gives_the_response_the_truth_implies(widget, truth, readings_dir):
+def test_corruption_sequences_of_issue_9_cannot_happen(widget, truth):
+    """Side by side, Current = FU1: (1) a drag on the follow-up pane while baseline's
+    lines layer is still active over there, (2) a click on the follow-up pane where
+    baseline's marker is, (3) a drag on the baseline pane while FU1's lines layer is
+    active in napari's viewer. Real mouse events; the other time point on disk is
+    unchanged each time."""
     w = widget
     s = w.session
     ids = read_baseline(w, truth)
     read_followup(w, truth, ids)
-    base_sod, fu_sod = (tp["sum_of_diameters_mm"] for tp in truth["timepoints"])
-    change = 100 * (fu_sod - base_sod) / base_sod
-    expected = "PR" if change <= -30 else ("PD" if fu_sod - base_sod >= 5 else "SD")
-    table = s.response_table()
-    assert table["sum_mm"].tolist() == pytest.approx([base_sod, fu_sod])
-    assert table["change_from_baseline_pct"].iloc[1] == pytest.approx(change, abs=0.05)
-    assert table["target_response"].iloc[1] == expected
-    assert table["non_target_response"].iloc[1] == "NON-CR/NON-PD"
-    assert table["overall_response"].iloc[1] == expected
-    # The panel shows it.
-    rt = w.response_table
-    assert rt.rowCount() == 2
-    assert cell(rt, 1, 2) == f"{fu_sod:.1f}" and cell(rt, 1, 1) == expected
-    assert cell(rt, 1, 3) == f"{change:.1f} %"
-    # Autosaved after every change: the CSV on disk is the read.
-    s.flush()
-    saved = read_annotations(readings_dir / f"{truth['patient_id']}.csv")
-    assert len(saved) == 8
-    node = saved[(saved.lesion_id == ids["N1"]) & (saved.timepoint == "FU1")]
-    assert node.short_axis_mm.iloc[0] == pytest.approx(12.0)
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(200)
+    assert s.current_tp == "FU1" and s.compare_tp == "baseline"
+    before = on_disk(w)
+    base0, fu0 = findings_at(before, "baseline"), findings_at(before, "FU1")
+    cmp_pane = w.compare_pane
+    cmp_view = s.compare_viewer
+    base_lines = s.layers_of("baseline").lines
+    # (1) baseline's lines layer active (and in select mode) in its own pane …
+    cmp_view.layers.selection.active = base_lines
+    base_lines.mode = "direct"
+    # … and a drag on the FU1 pane across where baseline's T1 line is.
+    les = lesions_of(truth, 0)["L1"]
+    a = world(les["long_axis_endpoints_lps"][0])
+    go_to_slice(w, "current", a[0])
+    w.viewer.layers.selection.active = s.layers_of("FU1").image
+    real_drag(canvas(w), w.viewer, a, a + np.array([0, 40.0, -30.0]))
+    assert findings_at(on_disk(w), "baseline") == base0
+    # (2) a click on the FU1 pane where baseline's marker is
+    nt = world(lesions_of(truth, 0)["NT1"]["center_lps"])
+    go_to_slice(w, "current", nt[0])
+    cmp_view.layers.selection.active = s.layers_of("baseline").points
+    real_click(canvas(w), w.viewer, nt)
+    real_drag(canvas(w), w.viewer, nt, nt + np.array([0, 80.0, 80.0]))
+    assert findings_at(on_disk(w), "baseline") == base0
+    # (3) FU1's lines layer active in select mode in napari's viewer, a drag on the
+    # baseline pane across FU1's T1 line end.
+    fu_lines = s.layers_of("FU1").lines
+    w.viewer.layers.selection.active = fu_lines
+    fu_lines.mode = "direct"
+    fu = lesions_of(truth, 1)["L1"]
+    fa = world(fu["long_axis_endpoints_lps"][0])
+    go_to_slice(w, "comparison", fa[0])
+    real_drag(cmp_pane.canvas_widget, cmp_view, fa, fa + np.array([0, 0, 300.0]))
+    after = on_disk(w)
+    assert findings_at(after, "FU1") == findings_at(before, "FU1") or (
+        findings_at(after, "FU1") == fu0
+    )
+    assert findings_at(after, "baseline") == base0
+    # The baseline pane is read-only: a right here is a pan/window, never an edit.
+    assert not base_lines.editable
 
 
-def test_selecting_a_lesion_at_follow_up_goes_to_its_baseline_position(widget, truth):
+def test_keys_work_wherever_the_focus_is(widget, truth):
     w = widget
     s = w.session
     ids = read_baseline(w, truth)
-    s.show_timepoint("FU1")
-    w.viewer.dims.set_point(0, 100.0)
-    les = lesions_of(truth, 0)["L1"]
-    row = [cell(w.lesion_table, r, 0) for r in range(w.lesion_table.rowCount())]
-    w.lesion_table.selectRow(row.index(ids["L1"]))
-    mid = world(np.mean(les["long_axis_endpoints_lps"], axis=0))
-    assert w.viewer.dims.point[0] == pytest.approx(mid[0])
-    np.testing.assert_allclose(w.viewer.scene.camera.center[-2:], mid[1:], atol=1e-6)
-    # "Baseline" column shows what to compare with
-    assert cell(w.lesion_table, row.index(ids["L1"]), 4) == "42.0"
-    assert cell(w.lesion_table, row.index(ids["L1"]), 5) == "to do"
+    pane = s.panes["current"]
+    z0 = s.nav.z(pane)
+    # After clicking a dock button, the arrow keys page slices (buttons take no focus).
+    QTest.mouseClick(w.long_btn, Qt.MouseButton.LeftButton)
+    target = w.window().focusWidget() or canvas(w)
+    QTest.keyClick(target, Qt.Key.Key_Down)
+    pump(20)
+    assert s.nav.z(pane) == pytest.approx(z0 + 5.0)
+    QTest.keyClick(target, Qt.Key.Key_PageUp)
+    pump(20)
+    assert s.nav.z(pane) < z0
+    # Alt+G while a combo box has the focus toggles the comparison pane.
+    w.kind_combo.setFocus()
+    pump(10)
+    QTest.keyClick(w.kind_combo, Qt.Key.Key_G, Qt.KeyboardModifier.AltModifier)
+    pump(150)
+    assert s.compare_on
+    QTest.keyClick(w.kind_combo, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
+    assert tuple(s.layers_of("baseline").image.contrast_limits) == (-1350.0, 150.0)
+    # Alt+1 in the organ field sets the window; nothing is typed.
+    edit = w.organ_combo.lineEdit()
+    edit.setFocus()
+    w.organ_combo.setCurrentText("liver")
+    QTest.keyClick(edit, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    assert w.organ_combo.currentText() == "liver"
+    assert tuple(s.layers_of("baseline").image.contrast_limits) == (-160.0, 240.0)
+    # Arrows in a text field move its cursor, not the slice.
+    z1 = s.nav.z(pane)
+    QTest.keyClick(edit, Qt.Key.Key_Up)
+    assert s.nav.z(pane) == z1
+    # Ctrl+Z in a text field with typing undoes the typing; elsewhere the reading.
+    QTest.keyClicks(edit, "x")
+    assert w.organ_combo.currentText() == "liverx"
+    n = len(s.reading.lesions)
+    QTest.keyClick(edit, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.organ_combo.currentText() == "liver" and len(s.reading.lesions) == n
+    assert s.reading.lesion(ids["NT1"]).findings["baseline"].marker is not None
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    pump(20)
+    assert "baseline" not in s.reading.lesion(ids["NT1"]).findings  # the ring is undone
+    QTest.keyClick(
+        canvas(w),
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert s.reading.lesion(ids["NT1"]).findings["baseline"].marker is not None
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(canvas(w), Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert s.reading.lesion(ids["NT1"]).findings["baseline"].marker is not None
+    # Alt+N walks the lesions and goes to each.
+    QTest.keyClick(canvas(w), Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)
+    assert s.active_lesion == ids["L1"]
+    assert {"undo", "redo", "next lesion", "comparison pane"} <= set(w.keys.fired)
+
+
+def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
+    w = widget
+    s = w.session
+    s.set_compare(True)
+    w._show_compare_dock()
+    pump(200)
+    cur, cmp_ = s.panes["current"], s.panes["comparison"]
+    z0 = s.nav.z(cur)
+    real_wheel(canvas(w), -2)  # towards the user: two slices on
+    assert s.nav.z(cur) == pytest.approx(z0 + 10.0)
+    assert s.nav.z(cmp_) == pytest.approx(z0 + 10.0)  # linked by patient position
+    zoom0 = w.viewer.scene.camera.zoom
+    real_wheel(canvas(w), 1, ctrl=True)
+    assert w.viewer.scene.camera.zoom == pytest.approx(zoom0 * 1.15)
+    assert s.nav.z(cur) == pytest.approx(z0 + 10.0)
+    assert s.compare_viewer.scene.camera.zoom == pytest.approx(zoom0 * 1.15)  # linked
+    # Right-drag: window/level, even while the lines layer is in line mode.
+    s.arm("long")
+    lines = s.layers_of("baseline").lines
+    assert lines.mode == "add_line"
+    c = np.asarray(w.viewer.scene.camera.center)
+    real_drag(
+        canvas(w), w.viewer, c, c + np.array([0, 20.0, 40.0]), button=Qt.MouseButton.RightButton
+    )
+    assert len(lines.data) == 0
+    level, width = s.nav.window
+    assert width > 400.0 and level > 40.0
+    assert tuple(s.layers_of("FU1").image.contrast_limits) == (level - width / 2, level + width / 2)
+    # The cursor read-out: HU and patient position.
+    p = to_canvas(w.viewer, c)
+    for dx in (0, 2, 4):  # plain moves (napari throttles them; a loaded machine is late)
+        QTest.mouseMove(canvas(w), p + type(p)(dx, 0))
+        pump(30)
+    assert wait_until(lambda: cur.cursor_text.text.startswith("HU "))
+    assert " mm" in cur.cursor_text.text
+    # Fit: each pane shows its whole image (centred, inside its own canvas).
+    QTest.mouseClick(w.compare_pane.fit_btn, Qt.MouseButton.LeftButton)
+    pump(50)
+    for pane in (cur, cmp_):
+        assert_whole_image_on_screen(pane)
+
+
+def assert_whole_image_on_screen(pane) -> None:
+    h, wd = pane.viewer.canvas.size
+    ext = pane.layers.image.extent.world[:, 1:]
+    cam = pane.viewer.scene.camera
+    c = np.asarray(cam.center)[-2:]
+    lo = (ext[0] - c) * cam.zoom + np.array([h, wd]) / 2
+    hi = (ext[1] - c) * cam.zoom + np.array([h, wd]) / 2
+    assert np.all(lo >= -1) and hi[0] <= h + 1 and hi[1] <= wd + 1, (lo, hi, (h, wd))
+
+
+def test_both_panes_open_fitted_and_stay_so_when_going_to_a_lesion(widget, truth):
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(400)
+    for pane in s.panes.values():
+        assert_whole_image_on_screen(pane)
+    s.select_lesion(ids["L1"])  # on screen already: the view does not move
+    pump(30)
+    for pane in s.panes.values():
+        assert_whole_image_on_screen(pane)
+
+
+def test_the_comparison_pane_is_a_second_canvas_of_equal_width(widget):
+    w = widget
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(300)
+    cmp_w = w.compare_pane.canvas_widget.width()
+    main_w = canvas(w).width()
+    assert cmp_w > 300 and main_w > 300
+    assert abs(cmp_w - main_w) < 0.25 * max(cmp_w, main_w)
+    assert w.compare_pane.qt_viewer.viewer is w.session.compare_viewer
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(50)
+    assert not w._compare_dock.isVisible()
+
+
+def test_delete_asks_says_what_it_removes_and_undo_brings_it_back(widget, truth, monkeypatch):
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    asked = []
+    monkeypatch.setattr(widget_module, "confirm", lambda p, t, x: asked.append((t, x)) or True)
+    s.select_lesion(ids["L1"])
+    QTest.mouseClick(w.delete_btn, Qt.MouseButton.LeftButton)
+    title, text = asked[-1]
+    assert title == "Delete lesion" and "T1 (target, liver): baseline 42.0 mm" in text
+    assert "Ctrl+Z" in text
+    assert ids["L1"] not in {le.lesion_id for le in s.reading.lesions}
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert s.reading.lesion(ids["L1"]).findings["baseline"].long_mm == 42.0
+    read_followup(w, truth, ids)
+    # At follow-up, a lesion with a baseline finding (read-only from here): only what
+    # is recorded at FU1 can be deleted, and the dialog says so.
+    s.select_lesion(ids["L1"])
+    QTest.mouseClick(w.delete_btn, Qt.MouseButton.LeftButton)
+    title, text = asked[-1]
+    assert title == "Delete at this time point only"
+    assert "baseline 42.0 mm, FU1 26.0 mm" in text
+    assert set(s.reading.lesion(ids["L1"]).findings) == {"baseline"}
+
+
+def test_checks_and_engine_errors_appear_next_to_the_lesion(widget, truth):
+    w = widget
+    s = w.session
+    les = lesions_of(truth, 0)["N1"]
+    w.organ_combo.setCurrentText("lymph node")
+    w.nodal_box.setChecked(True)
+    w.add_btn.click()
+    draw(w, "baseline", "long", les["long_axis_endpoints_lps"])
+    a, b = np.asarray(les["long_axis_endpoints_lps"])
+    draw(w, "baseline", "short", [a + 0.1 * (b - a), a + 0.6 * (b - a)])  # not perpendicular
+    assert "from the long axis" in w.checks_label.text()
+    assert "from the long axis" in w.lesion_table.item(0, 6).toolTip()
+    assert "(+1)" in w.lesion_table.item(0, 6).text()  # more than one: said in the row
+    assert s.layers_of("baseline").labels.features["label"].str.contains("⚠").any()
+    # A target added at follow-up: the error is in its row, the response stays.
+    choose_timepoint(w, "FU1")
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("target"))
+    w.add_btn.click()
+    draw(w, "FU1", "long", [[0.0, 40.0, 30.0], [12.0, 40.0, 30.0]])
+    row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+    i = row.index(s.active_lesion)
+    assert "make it New" in w.lesion_table.item(i, 6).text()
+    assert "baseline" in w.response_label.text()  # not blanked
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("new"))
+    w.update_btn.click()
+    assert s.active_lesion == "NL1"
+
+
+def test_series_of_two_acquisitions_and_tilt_can_be_read_from_the_widget(
+    make_napari_viewer, tmp_path, qtbot
+):
+    from recist_tool.synth.phantom import write_series
+
+    study = tmp_path / "study"
+    write_series(study / "two", second_phase=True, shape=(12, 48, 48), series_number=3)
+    write_series(study / "tilt", tilt_deg=15.0, shape=(12, 48, 48), series_number=4)
+    w = make_widget(make_napari_viewer)
+    loaded = w.open_folder(study)
+    assert not loaded.layers and len(loaded.problems) == 2
+    assert w.problems.isVisible()
+    texts = [lab.text() for lab in w.problems.findChildren(type(w.patient_label))]
+    assert any("duplicate slice position" in t for t in texts)
+    assert any("gantry tilt" in t for t in texts)
+    first = next(t for t in texts if "duplicate" in t)
+    assert first.index("duplicate") < first.index("series UID")  # reason first, UIDs last
+    buttons = {b.text(): b for b in w.problems.findChildren(QAbstractButton)}
+    QTest.mouseClick(buttons["Acquisition 2 (12 images)"], Qt.MouseButton.LeftButton)
+    pump(50)
+    assert len(w.session.sources) == 1
+    buttons = {b.text(): b for b in w.problems.findChildren(QAbstractButton)}
+    QTest.mouseClick(buttons["Resample onto an orthogonal grid"], Qt.MouseButton.LeftButton)
+    pump(50)
+    assert len(w.session.sources) == 2
+    assert not w.problems.problems
+    assert any("resampled" in t for _, t in w.session.notices)
+
+
+def test_every_control_has_a_stable_object_name(widget):
+    from napari.qt import QtViewer
+
+    w = widget
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(100)
+
+    from qtpy.QtWidgets import QAbstractItemView
+
+    def ours(c) -> bool:  # not napari's own (the comparison canvas' sliders) nor Qt's parts
+        p = c.parentWidget()
+        while p is not None:
+            if isinstance(p, (QtViewer, QComboBox, QAbstractItemView)):
+                return False
+            p = p.parentWidget()
+        return True
+
+    controls = [
+        c
+        for root in (w, w.compare_pane)
+        for kind in (QAbstractButton, QComboBox, QLineEdit)
+        for c in root.findChildren(kind)
+        if ours(c)
+    ]
+    missing = [
+        f"{type(c).__name__} {getattr(c, 'text', lambda: '')()!r}"
+        for c in controls
+        if not c.objectName().startswith("recist.")
+    ]
+    assert not missing, missing
+    assert len({c.objectName() for c in controls}) >= 30
+    for name in ("recist.undo", "recist.redo", "recist.compare", "recist.compare_unlock"):
+        assert w.findChild(QAbstractButton, name) or w.compare_pane.findChild(QAbstractButton, name)
+    assert w.findChild(QLineEdit, "recist.reader") is not None
+
+
+def test_the_reader_is_asked_once(make_napari_viewer, monkeypatch, sample_path, qtbot):
+    store: dict[str, str] = {}
+
+    class FakeSettings:
+        def __init__(self, *a):
+            pass
+
+        def value(self, key, default=""):
+            return store.get(key, default)
+
+        def setValue(self, key, value):
+            store[key] = value
+
+    monkeypatch.delenv("RECIST_READER")
+    monkeypatch.setattr(widget_module, "QSettings", FakeSettings)
+    asked = []
+    monkeypatch.setattr(widget_module, "ask_reader", lambda p, d: asked.append(d) or "dr who")
+    w = make_widget(make_napari_viewer)
+    w.open_folder(sample_path)
+    assert asked and w.session.reading.reader == "dr who" and store["reader"] == "dr who"
+    w2 = make_widget(make_napari_viewer)
+    w2.open_folder(sample_path)
+    assert len(asked) == 1 and w2.session.reader == "dr who"
+
+
+def test_file_open_then_widget_and_another_patient_refused(make_napari_viewer, sample_layers):
+    viewer = make_napari_viewer(show=True)
+    w = RecistWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    add_sample(viewer, sample_layers)  # as File > Open does
+    pump(100)
+    assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
+    assert len([la for la in viewer.layers if la.name.startswith("#")]) == 1  # one time point
+    data, kwargs, _ = fresh(sample_layers)[0]
+    kwargs["metadata"]["dicom"] = {**kwargs["metadata"]["dicom"], "patient_id": "OTHER"}
+    kwargs["metadata"]["recist_series"] = {
+        **kwargs["metadata"]["recist_series"],
+        "series_uid": "1.2.3.4.5",
+    }
+    n = len(viewer.layers)
+    viewer.add_image(data, **kwargs)
+    pump(100)
+    assert len(viewer.layers) == n  # refused, no layer left
+    assert "belongs to patient OTHER" in w.messages.text()
 
 
 def test_save_close_reopen_restores_everything(
-    make_napari_viewer, sample_layers, truth, readings_dir, widget
+    make_napari_viewer, sample_layers, truth, readings_dir, qtbot
 ):
-    w = widget
+    w = make_widget(make_napari_viewer, sample_layers)
     ids = read_baseline(w, truth)
     read_followup(w, truth, ids)
-    w.session.set_status("too_small", ids["L2"])  # one more change after drawing
+    w.session.set_status("too_small", ids["L2"])
     before = w.session.reading.to_json()
-    lines_before = {
-        label: np.asarray(w.session.layers_of(label).lines.data) for label in ("baseline", "FU1")
-    }
-    points_before = np.asarray(w.session.layers_of("baseline").points.data)
     w.viewer.close()  # no explicit save: autosave must have kept everything
-
-    viewer = make_napari_viewer()
-    w2 = RecistWidget(viewer)
-    add_sample(viewer, sample_layers)
-    after = w2.session.reading.to_json()
-    assert after == before
-    for label, data in lines_before.items():
-        tpl = w2.session.layers_of(label)
-        got = np.asarray(tpl.lines.data)
-        order = np.lexsort(data.reshape(len(data), -1).T)
-        got_order = np.lexsort(got.reshape(len(got), -1).T)
-        np.testing.assert_allclose(got[got_order], data[order], atol=1e-4)
-        assert sorted(tpl.lines.features["lesion_id"]) == sorted(
-            w2.session.layers_of(label).lines.features["lesion_id"]
-        )
-    np.testing.assert_allclose(w2.session.layers_of("baseline").points.data, points_before)
+    w2 = make_widget(make_napari_viewer, sample_layers)
+    assert w2.session.reading.to_json() == before
+    assert len(w2.session.layers_of(w2.session.current_tp).lines.data) >= 1
     statuses = {
         (r.lesion_id, r.timepoint): r.status
         for r in read_annotations(w2.session.save_path).itertuples()
     }
     assert statuses[(ids["L2"], "FU1")] == "too_small"
-    assert w2.response_table.rowCount() == 2
-    assert sidecar_path(w2.session.save_path).exists()
     assert Reading.load(w2.session.save_path).to_json() == before
 
 
-def test_checks_appear_next_to_the_lesion(widget, truth):
-    w = widget
-    s = w.session
-    s.show_timepoint("baseline")
-    les = lesions_of(truth, 0)["N1"]
-    w.organ_combo.setCurrentText("lymph node")
-    w.nodal_box.setChecked(True)
-    w.add_btn.click()
-    node = s.active_lesion
-    draw(w, "baseline", "long", les["long_axis_endpoints_lps"])
-    # A short axis drawn along the long axis: not perpendicular.
-    a, b = np.asarray(les["long_axis_endpoints_lps"])
-    draw(w, "baseline", "short", [a + 0.1 * (b - a), a + 0.6 * (b - a)])
-    text = w.checks_label.text()
-    assert "from the long axis" in text
-    assert "warning" in cell(w.lesion_table, 0, 6)
-    # A 6 mm target on 5 mm slices is below the measurable size (the engine says so).
-    w.nodal_box.setChecked(False)
-    w.organ_combo.setCurrentText("liver")
-    w.add_btn.click()
-    small = s.active_lesion
-    c = np.asarray(lesions_of(truth, 0)["L1"]["center_lps"])
-    draw(w, "baseline", "long", [c, c + np.array([6.0, 0, 0])])
-    msgs = " ".join(m for _, _, m in s.messages_for(small))
-    assert "below the measurable minimum of 10 mm" in msgs
-    assert "below the measurable minimum" in w.checks_label.text()
-    assert node != small
-    # Two more liver targets: more than 2 in one organ, shown next to each of them.
-    for k in (1, 2):
-        w.add_btn.click()
-        up = np.array([0, 0, 5.0 * k])
-        draw(w, "baseline", "long", [c + up, c + up + np.array([25.0, 0, 0])])
-    liver = [les.lesion_id for les in s.reading.lesions if les.organ == "liver"]
-    assert len(liver) == 3
-    for lid in liver:
-        assert any("at most 2 per organ" in m for _, _, m in s.messages_for(lid))
-    row = [cell(w.lesion_table, r, 0) for r in range(w.lesion_table.rowCount())]
-    assert "warning" in cell(w.lesion_table, row.index(liver[-1]), 6)
+def test_a_crash_before_the_full_save_loses_nothing(
+    make_napari_viewer, sample_layers, truth, readings_dir, monkeypatch, qtbot
+):
+    from napari_recist._autosave import AutoSaver
+
+    monkeypatch.setattr(AutoSaver, "submit", lambda self, snapshot, path, before=None: None)
+    w = make_widget(make_napari_viewer, sample_layers)
+    read_baseline(w, truth)
+    before = w.session.reading.to_json()
+    csv = w.session.save_path
+    assert not csv.exists()
+    assert (readings_dir / f"{csv.stem}.recovery.json").exists()
+    w2 = make_widget(make_napari_viewer, sample_layers)
+    assert w2.session.reading.to_json() == before
 
 
-def test_statuses_shortcuts_and_window_presets(widget, truth, qtbot):
-    w = widget
-    s = w.session
-    ids = read_baseline(w, truth)
-    s.show_timepoint("FU1")
-    s.select_lesion(ids["L1"])
-    keymap = {str(k) for k in w.viewer.keymap}
-    for key in ("Alt-N", "Alt-M", "Alt-0", "Alt-E", "Alt-1", "Alt-5"):
-        assert any(key.replace("-", "+").lower() == k.lower() for k in keymap), key
-    w.shortcuts["Alt-M"][1]()  # too small
-    assert s.reading.lesion(ids["L1"]).findings["FU1"].status == "too_small"
-    w.shortcuts["Alt-N"][1]()  # next lesion
-    assert s.active_lesion == ids["L2"]
-    w.shortcuts["Alt-0"][1]()
-    assert s.reading.lesion(ids["L2"]).findings["FU1"].status == "disappeared"
-    s.select_lesion(ids["NT1"])
-    w.shortcuts["Alt-0"][1]()  # a non-target is "absent", not "disappeared"
-    assert s.reading.lesion(ids["NT1"]).findings["FU1"].status == "absent"
-    assert not w.status_btns["too_small"].isEnabled() and w.status_btns["absent"].isEnabled()
-    w.shortcuts["Alt-2"][1]()  # lung window
-    assert tuple(s.layers_of("FU1").image.contrast_limits) == (-1350.0, 150.0)
-    # A real key press on the canvas reaches the binding (not a menu mnemonic).
-    canvas = w.viewer.window._qt_viewer.canvas.native
-    qtbot.keyClick(canvas, Qt.Key.Key_4, Qt.KeyboardModifier.AltModifier)
-    assert tuple(s.layers_of("FU1").image.contrast_limits) == (-500.0, 1300.0)  # bone
-    w.viewer.layers.selection.active = s.layers_of("FU1").image
-    qtbot.keyClick(canvas, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
-    assert s.active_axis == "long" and s.layers_of("FU1").lines.mode == "add_line"
-
-
-def test_side_by_side_grid(widget):
+def test_relabelling_a_time_point_from_the_series_table(widget, truth):
     w = widget
     s = w.session
     s.show_timepoint("FU1")
-    w.grid_box.setChecked(True)
-    v = w.viewer
-    assert v.grid.enabled and v.grid.stride == 3
-    names = [la.name for la in v.layers][:6]
-    assert names[1:3] == ["RECIST lines · baseline", "RECIST points · baseline"]
-    assert names[4:6] == ["RECIST lines · FU1", "RECIST points · FU1"]
-    assert all(la.visible for la in list(v.layers)[:6])
-    w.grid_box.setChecked(False)
-    assert not v.grid.enabled
-    assert [la.visible for la in list(v.layers)[:6]] == [False] * 3 + [True] * 3
-
-
-def test_removing_a_line_and_drawing_other_shapes(widget, truth):
-    w = widget
-    s = w.session
-    s.show_timepoint("baseline")
-    les = lesions_of(truth, 0)["L1"]
-    w.add_btn.click()
-    lid = s.active_lesion
-    draw(w, "baseline", "long", les["long_axis_endpoints_lps"])
-    draw(w, "baseline", "long", les["short_axis_endpoints_lps"])  # redrawn: replaces
-    lines = s.layers_of("baseline").lines
-    assert len(lines.data) == 1
-    assert s.reading.lesion(lid).findings["baseline"].long_mm == pytest.approx(30.0)
-    lines.selected_data = {0}
-    lines.remove_selected()
-    assert s.reading.lesion(lid).findings["baseline"].long_axis is None
-    assert s.reading.to_measurements() == []
-    assert "not drawn yet" in w.checks_label.text()
-    lines.add_rectangles(np.array([[30, 10, 10], [30, 10, 20], [30, 20, 20], [30, 20, 10]], float))
-    assert len(lines.data) == 0
+    s.form = {"kind": "new", "organ": "bone", "nodal": False}
+    w.session.add_lesion()
+    place_point(w, "FU1", lesions_of(truth, 0)["NT1"]["center_lps"])
+    combo = w.series_table.cellWidget(1, 2)
+    combo.setCurrentText("3 months")
+    combo.activated.emit(combo.currentIndex())
+    assert [tp.label for tp in s.reading.timepoints] == ["baseline", "3 months"]
+    assert s.layers_of("3 months").points.name == "RECIST markers · 3 months"
+    assert [w.tp_combo.itemText(i) for i in range(w.tp_combo.count())] == [
+        "baseline",
+        "3 months",
+    ]
 
 
 def test_works_through_napari_public_only_proxy(make_napari_viewer, sample_layers, recwarn):
     from napari.utils._proxies import PublicOnlyProxy
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     w = RecistWidget(PublicOnlyProxy(viewer))
-    add_sample(viewer, sample_layers)
+    viewer.window.add_dock_widget(w)
+    w.session.open_layers(fresh(sample_layers))
     w.add_btn.click()
     w.session.show_timepoint("FU1")
-    w.grid_box.setChecked(True)
+    w.compare_box.setChecked(True)
+    pump(100)
     private = [r for r in recwarn if "private attribute" in str(r.message)]
     assert private == []
     assert len(w.session.reading.timepoints) == 2
-
-
-def test_a_new_lesion_at_follow_up_makes_progression(widget, truth):
-    w = widget
-    s = w.session
-    read_baseline(w, truth)
-    w.tp_combo.setCurrentText("FU1")
-    w.kind_combo.setCurrentIndex(w.kind_combo.findData("new"))
-    w.organ_combo.setCurrentText("bone")
-    w.add_btn.click()
-    new = s.active_lesion
-    place_point(w, "FU1", [0.0, 40.0, 30.0])
-    f = s.reading.lesion(new).findings["FU1"]
-    assert f.status == "present" and f.marker.slice_index is not None
-    assert new not in [les.lesion_id for les in s.reading.lesions_for("baseline")]
-    table = s.response_table()
-    assert table["new_lesions"].iloc[1] == "yes"
-    assert table["overall_response"].iloc[1] == "PD"
-    w.status_btns["equivocal"].click()  # equivocal: no longer PD by itself
-    assert s.response_table()["overall_response"].iloc[1] != "PD"
-
-
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the garbage bytes
-def test_opening_an_invalid_folder_from_the_widget_notifies(widget, tmp_path, notifications):
-    bad = tmp_path / "not_a_study"
-    bad.mkdir()
-    (bad / "IM1.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 40)
-    before = len(widget.viewer.layers)
-    assert widget.open_folder(bad) == []
-    assert len(widget.viewer.layers) == before
-    assert any(sev == "error" and "not_a_study" in m for sev, m in notifications)
-
-
-def test_a_crash_before_the_full_save_loses_nothing(
-    make_napari_viewer, sample_layers, truth, readings_dir, monkeypatch
-):
-    """The background save never runs (as if the process died right after each
-    change): the recovery file written at once still restores the drawing."""
-    from napari_recist._autosave import AutoSaver
-
-    monkeypatch.setattr(AutoSaver, "submit", lambda self, snapshot, path: None)
-    viewer = make_napari_viewer()
-    w = RecistWidget(viewer)
-    add_sample(viewer, sample_layers)
-    ids = read_baseline(w, truth)
-    before = w.session.reading.to_json()
-    csv = w.session.save_path
-    assert not csv.exists()  # no full save happened
-    assert (readings_dir / f"{csv.stem}.recovery.json").exists()
-
-    viewer2 = make_napari_viewer()
-    w2 = RecistWidget(viewer2)
-    add_sample(viewer2, sample_layers)
-    assert w2.session.reading.to_json() == before
-    lines = w2.session.layers_of("baseline").lines
-    assert sorted(lines.features["lesion_id"]) == sorted(
-        [ids["L1"], ids["L2"], ids["N1"], ids["N1"]]
-    )
-
-
-def test_sample_menu_then_widget_picks_up_the_open_series(make_napari_viewer, truth):
-    viewer = make_napari_viewer()
-    layers = viewer.open_sample("recist-tool", "study")
-    assert len(layers) == 2
-    w = RecistWidget(viewer)  # opened after the data, as from the Plugins menu
-    uids = {tp["series_instance_uid"] for tp in truth["timepoints"]}
-    assert set(w.session.reading.series) == uids
-    assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
-    assert w.session.layers_of("FU1").lines.name == "RECIST lines · FU1"
 
 
 def test_the_dock_widget_opens_from_the_plugin_menu(make_napari_viewer, sample_layers):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("recist-tool", "RECIST measurement")
     assert isinstance(w, RecistWidget)
-    add_sample(viewer, sample_layers)
+    w.session.open_layers(fresh(sample_layers))
     assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
     w.add_btn.click()
     assert w.session.active_lesion == "T1"
 
 
-def test_a_time_point_with_two_series_shows_the_one_chosen(
-    make_napari_viewer, sample_layers, truth
-):
-    """Chest and abdomen as two series of one study: both belong to baseline; the
-    reader picks which one is shown and lines drawn there record that series."""
-    import copy
-
-    viewer = make_napari_viewer()
-    w = RecistWidget(viewer)
-    add_sample(viewer, sample_layers)
-    data, kwargs, _ = sample_layers[0]
-    meta = copy.deepcopy(kwargs["metadata"])
-    series = meta["recist_series"]
-    series.update(series_uid="1.2.826.0.1.99", series_number=5, description="ABDOMEN")
-    series["geometry"]["series_uid"] = "1.2.826.0.1.99"
-    series["geometry"]["origin_lps"][2] -= 200.0  # 200 mm lower
-    translate = (kwargs["translate"][0] - 200.0, *kwargs["translate"][1:])
-    viewer.add_image(data, **{**kwargs, "metadata": meta, "translate": translate})
+def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
+    w = widget
     s = w.session
-    assert s.reading.series["1.2.826.0.1.99"].timepoint == "baseline"
-    assert s.displayed_series("baseline") == truth["timepoints"][0]["series_instance_uid"]
-    w.series_table.selectRow(1)  # rows by date, then series number: baseline #2, #5, FU
-    assert s.displayed_series("baseline") == "1.2.826.0.1.99"
-    lines = s.layers_of("baseline").lines
-    np.testing.assert_allclose(lines.translate, translate)
-    w.add_btn.click()
-    c = np.array([-75.0, -15.0, -240.0])
-    draw(w, "baseline", "long", [c, c + np.array([30.0, 0, 0])])
-    line = s.reading.lesion(s.active_lesion).findings["baseline"].long_axis
-    # napari starts a line with a small diagonal offset and scales it by its box corner:
-    # an exactly horizontal drag ends ~1 px off vertically (0.05 mm on 30 mm here).
-    assert line.series_uid == "1.2.826.0.1.99" and line.length_mm == pytest.approx(30.0, abs=0.1)
+    les = lesions_of(truth, 0)["L1"]
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("target"))
+    QTest.mouseClick(w.add_btn, Qt.MouseButton.LeftButton)
+    a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+    go_to_slice(w, "current", a[0])
+    live = s.layers_of("baseline").live
+    c = canvas(w)
+    pa, pb = to_canvas(w.viewer, a), to_canvas(w.viewer, b)
+    QTest.mouseMove(c, pa)
+    pump(15)
+    QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
+    for t in (0.3, 0.6, 1.0):
+        QTest.mouseMove(c, pa + (pb - pa) * t)
+        pump(15)
+    assert wait_until(lambda: live.visible and len(live.data) == 1)
+    text = str(live.features["label"].iloc[0])
+    assert text.endswith(" mm") and w.live_label.text().endswith(text)
+    # Next to the moving end, not on it (the label does not hide the lesion's edge).
+    assert np.linalg.norm(live.data[0][1:] - s.layers_of("baseline").lines.world_to_data(b)[1:]) > 2
+    QTest.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pb)
+    pump(60)
+    assert not live.visible
+    f = s.reading.lesion(s.active_lesion).findings["baseline"]
+    assert f"{f.long_mm:.1f} mm" == text or abs(float(text.split()[0]) - f.long_mm) < 3

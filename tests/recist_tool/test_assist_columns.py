@@ -100,3 +100,23 @@ def test_accepted_proposal_then_edit_then_csv_and_sidecar(tmp_path):
     g = Reading.load(csv_path).lesion("T1").findings["baseline"]
     assert (g.method, g.volume_ml, g.mean_hu) == ("assisted_edited", 3.142, -4.3)
     assert to_frame(back.to_measurements())["method"].tolist() == ["assisted_edited", "manual"]
+
+
+def test_accepting_a_proposal_is_one_undoable_audited_operation(tmp_path):
+    from recist_tool.reading import AuditTrail, read_audit
+
+    r = Reading(patient_id="P1", reader="R")
+    r.set_timepoint("baseline", "2024-01-01")
+    r.add_lesion("target", "liver", lesion_id="T1")
+    r.subscribe(AuditTrail(tmp_path / "a.audit.jsonl", reader="R"))
+    apply_proposal(r, "T1", "baseline", proposal(), geometry())
+    assert r.undo_step.action == "accept_proposal"
+    r.undo()
+    f = r.lesion("T1").findings.get("baseline")
+    assert f is None or (f.long_axis is None and f.method is None)
+    r.redo()
+    g = r.lesion("T1").findings["baseline"]
+    assert (g.method, g.volume_ml) == ("assisted", 3.14159)
+    rows = read_audit(tmp_path / "a.audit.jsonl")
+    assert [x["action"] for x in rows] == ["accept_proposal", "undo", "redo"]
+    assert rows[0]["new"]["method"] == "assisted"

@@ -250,9 +250,9 @@ def test_new_lesions_appear_from_where_they_were_seen():
     r = _reading()
     new = r.add_lesion("new", "bone")
     r.set_marker(new.lesion_id, "FU1", Marker.from_index(AXIAL, (3, 40, 40)))
-    assert new.lesion_id == "N1" and new.findings["FU1"].status == "present"
-    assert "N1" not in [les.lesion_id for les in r.lesions_for("baseline")]
-    assert "N1" in [les.lesion_id for les in r.lesions_for("FU1")]
+    assert new.lesion_id == "NL1" and new.findings["FU1"].status == "present"
+    assert "NL1" not in [les.lesion_id for les in r.lesions_for("baseline")]
+    assert "NL1" in [les.lesion_id for les in r.lesions_for("FU1")]
     r.set_marker(new.lesion_id, "baseline", Marker.from_index(OBLIQUE, (3, 40, 40)))
     assert any("cannot be at baseline" in n.message for n in r.notes())
 

@@ -1,7 +1,14 @@
 """The "RECIST measurement" dock widget: a Qt view over :class:`ReadingSession`.
 
-Everything shown comes from the session (and through it from the core); the
-widget only turns clicks and keys into session calls.
+Everything shown comes from the session (and through it from the core); the widget
+turns clicks and keys into session calls, shows the session's messages, the series
+that could not be loaded with the loader's choices, the lesions with their checks
+and the engine's response with its reason. It owns the Qt parts the session cannot:
+the comparison canvas (:mod:`napari_recist._qt.compare`), application-level
+shortcuts (:mod:`napari_recist._qt.keys`) and right-drag window/level
+(:mod:`napari_recist._qt.canvas`). Every control has an ``objectName``
+``recist.<action>``; buttons never take the keyboard focus, so the arrow keys keep
+paging slices after a click.
 """
 
 from __future__ import annotations
@@ -11,33 +18,42 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import Qt
+from napari.qt import QtViewer
+from qtpy.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
-    QPushButton,
+    QMessageBox,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_recist._layers import WINDOWS
-from napari_recist._qt.tables import (
-    KIND_COLORS,
-    RESPONSE_COLORS,
-    SEVERITY_COLORS,
-    fmt,
-    make_table,
-    set_rows,
+from napari_recist._loading import LoadedStudy, SeriesProblem
+from napari_recist._qt.canvas import WindowLevelDrag
+from napari_recist._qt.compare import ComparisonPane
+from napari_recist._qt.keys import ShortcutFilter
+from napari_recist._qt.panels import (
+    SEVERITY_HTML,
+    MessagePanel,
+    ProblemPanel,
+    button,
+    esc,
+    response_html,
 )
-from napari_recist._session import DEFAULT_ORGANS, ReadingSession
+from napari_recist._qt.tables import KIND_COLORS, SEVERITY_COLORS, fmt, make_table, set_rows
+from napari_recist._session import DEFAULT_ORGANS, READER_ENV, ReadingSession
 
 KIND_NAMES = {"target": "Target", "non_target": "Non-target", "new": "New"}
 STATUS_NAMES = {
@@ -50,8 +66,7 @@ STATUS_NAMES = {
     "progression": "progression",
     "equivocal": "equivocal",
 }
-#: Status buttons (status, label) in display order; each is enabled for the kinds
-#: whose statuses include it.
+#: Status buttons (status, label) in display order.
 STATUS_BUTTONS = (
     ("too_small", "Too small"),
     ("disappeared", "Disappeared"),
@@ -63,11 +78,36 @@ STATUS_BUTTONS = (
 )
 ORGANS_ENV = "RECIST_ORGANS"
 TIMEPOINT_CHOICES = ("", "baseline", "FU1", "FU2", "FU3", "FU4", "FU5", "FU6")
+_SETTINGS = ("recist-tool", "napari-recist")
 
 
 def choose_output_folder(parent: QWidget, title: str, start: str = "") -> str:
     """Ask for an output folder (tests replace this); "" when cancelled."""
     return QFileDialog.getExistingDirectory(parent, title, start)
+
+
+def confirm(parent: QWidget, title: str, text: str) -> bool:
+    """Ask a yes/no question (default no)."""
+    answer = QMessageBox.question(
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_reader(parent: QWidget, default: str) -> str | None:
+    """Ask the reader's name once (None when cancelled)."""
+    name, ok = QInputDialog.getText(
+        parent,
+        "Reader",
+        "Your name, as it goes into the 'reader' column and the audit trail:",
+        QLineEdit.EchoMode.Normal,
+        default,
+    )
+    return name.strip() if ok and name.strip() else None
 
 
 def organ_list() -> list[str]:
@@ -77,8 +117,19 @@ def organ_list() -> list[str]:
     return names or list(DEFAULT_ORGANS)
 
 
+def _later(fn: Callable[[], None]) -> None:
+    QTimer.singleShot(0, fn)
+
+
+def _dock_of(widget: QWidget) -> QDockWidget | None:
+    w = widget.parentWidget()
+    while w is not None and not isinstance(w, QDockWidget):
+        w = w.parentWidget()
+    return w
+
+
 class RecistWidget(QWidget):
-    """Dock widget: study and time points, lesions, checks and the RECIST response.
+    """Dock widget: reader, study and time points, lesions, checks, response.
 
     Parameters
     ----------
@@ -89,19 +140,35 @@ class RecistWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, readings_dir: str | None = None) -> None:
         super().__init__()
+        self.setObjectName("recist.widget")
         self.viewer = napari_viewer
-        self.session = ReadingSession(napari_viewer, readings_dir=readings_dir)
-        self._export_dir = ""  # the last export folder, offered again
+        settings = QSettings(*_SETTINGS)
+        stored = str(settings.value("reader", "") or "")
+        self._reader_known = bool(os.environ.get(READER_ENV) or stored)
+        self.session = ReadingSession(
+            napari_viewer,
+            readings_dir=readings_dir,
+            reader=os.environ.get(READER_ENV) or stored or None,
+            defer=_later,
+        )
+        self._export_dir = ""
+        self.compare_pane: ComparisonPane | None = None
+        self._compare_dock: QDockWidget | None = None
+        self._hidden_docks: list[QDockWidget] = []
+        self._main_wl: WindowLevelDrag | None = None
+        self._shown_tp: str | None = None
         self._build()
+        self.keys = ShortcutFilter(self._windows)
         self.shortcuts = self._shortcuts()
-        for key, (_, func) in self.shortcuts.items():
-            napari_viewer.bind_key(key, _ignore_viewer(func), overwrite=True)
+        for seq, (desc, fn) in self.shortcuts.items():
+            self.keys.bind(seq, desc, fn)
+        self.keys.install()
         self.session.changed.connect(self.refresh)
         self.session.live.connect(self._on_live)
-        # A closure, not a bound method: the Python side may be gone when Qt
-        # destroys the widget; saving must still be finished.
-        session, keys = self.session, list(self.shortcuts)
-        self.destroyed.connect(lambda *_: _teardown(session, napari_viewer, keys))
+        self.session.notice.connect(self.messages.add)
+        session, keys = self.session, self.keys
+        self.destroyed.connect(lambda *_: _teardown(session, keys))
+        self._closer = _CloseWatcher(self.shutdown)
         self.refresh()
 
     # ------------------------------------------------------------------ layout
@@ -111,37 +178,59 @@ class RecistWidget(QWidget):
         col = QVBoxLayout(inner)
         col.addWidget(self._build_study())
         col.addWidget(self._build_lesions())
-        col.addWidget(self._build_response())
+        col.addWidget(self._build_saving())
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.messages = MessagePanel()
+        self.problems = ProblemPanel(self._load_choice)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self.setMinimumWidth(380)
+        outer.addWidget(self.messages)
+        outer.addWidget(self.problems)
+        outer.addWidget(scroll, 1)
+        # The response and why stay in sight: pinned below the scrolling part.
+        outer.addWidget(self._build_response())
+        self.cursor_label = QLabel()
+        self.cursor_label.setObjectName("recist.cursor")
+        self.cursor_label.setStyleSheet("color: gray")
+        outer.addWidget(self.cursor_label)
+        self.setMinimumWidth(400)
 
     def _build_study(self) -> QGroupBox:
-        box = QGroupBox("1. Study and time points")
+        box = QGroupBox("1. Reader, study and time points")
         lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Reader:"))
+        self.reader_edit = QLineEdit(self.session.reader)
+        self.reader_edit.setObjectName("recist.reader")
+        self.reader_edit.setToolTip("Written to the 'reader' column and every audit line")
+        self.reader_edit.editingFinished.connect(self._on_reader_edited)
+        row.addWidget(self.reader_edit, 1)
+        lay.addLayout(row)
         row = QGridLayout()
-        self.open_btn = QPushButton("Open study…")
+        self.open_btn = button("Open study…", "open_study", "Open a DICOM study folder")
         self.open_btn.clicked.connect(self._open_folder)
-        self.sample_btn = QPushButton("Sample")
+        self.sample_btn = button("Sample", "open_sample", "Open the synthetic sample study")
         self.sample_btn.clicked.connect(self.open_sample)
-        self.load_btn = QPushButton("Open reading…")
+        self.load_btn = button("Open reading…", "open_reading", "Continue a saved reading")
         self.load_btn.clicked.connect(self._open_reading)
-        self.saveas_btn = QPushButton("Save as…")
+        self.saveas_btn = button("Save as…", "save_as", "Save the reading to another file")
         self.saveas_btn.clicked.connect(self._save_as)
         for i, b in enumerate((self.open_btn, self.sample_btn, self.load_btn, self.saveas_btn)):
             row.addWidget(b, 0, i)
         lay.addLayout(row)
         self.patient_label = QLabel()
+        self.patient_label.setObjectName("recist.patient")
         self.patient_label.setWordWrap(True)
         self.patient_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.patient_label)
         self.series_table = make_table(("Series", "Study date", "Time point"))
+        self.series_table.setObjectName("recist.series")
+        self.series_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.series_table.setToolTip("Click a series to show it for its time point")
         self.series_table.itemSelectionChanged.connect(self._on_series_clicked)
         self._series_combos: dict[str, QComboBox] = {}
@@ -150,34 +239,63 @@ class RecistWidget(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Current:"))
         self.tp_combo = QComboBox()
-        self.tp_combo.currentTextChanged.connect(self._on_tp_chosen)
+        self.tp_combo.setObjectName("recist.current_timepoint")
+        self.tp_combo.setToolTip("The time point you read: shown in napari's canvas; edits go here")
+        self.tp_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.tp_combo.activated.connect(self._on_tp_chosen)
         row.addWidget(self.tp_combo, 1)
         row.addWidget(QLabel("date"))
         self.tp_date = QLineEdit()
+        self.tp_date.setObjectName("recist.timepoint_date")
         self.tp_date.setPlaceholderText("YYYY-MM-DD")
         self.tp_date.setMaximumWidth(95)
         self.tp_date.editingFinished.connect(self._on_date_edited)
         row.addWidget(self.tp_date)
-        self.grid_box = QCheckBox("Side by side with baseline (Alt+G)")
-        self.grid_box.toggled.connect(self.session.set_grid)
         lay.addLayout(row)
-        lay.addWidget(self.grid_box)
+        row = QHBoxLayout()
+        self.compare_box = QCheckBox("Comparison pane (Alt+G)")
+        self.compare_box.setObjectName("recist.compare")
+        self.compare_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.compare_box.setToolTip(
+            "Another time point beside the current one, in its own canvas (own camera); "
+            "slices follow by patient position; read-only unless unlocked"
+        )
+        self.compare_box.toggled.connect(self._on_compare_toggled)
+        row.addWidget(self.compare_box)
+        self.link_zoom_box = QCheckBox("link zoom")
+        self.link_zoom_box.setObjectName("recist.link_zoom")
+        self.link_pan_box = QCheckBox("link pan")
+        self.link_pan_box.setObjectName("recist.link_pan")
+        for b, name in ((self.link_zoom_box, "link_zoom"), (self.link_pan_box, "link_pan")):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.setChecked(getattr(self.session.view, name))
+            b.toggled.connect(lambda on, n=name: setattr(self.session.view, n, on))
+            row.addWidget(b)
+        row.addStretch(1)
+        lay.addLayout(row)
         return box
 
     def _build_lesions(self) -> QGroupBox:
-        box = QGroupBox("2. Lesions at the current time point")
+        box = QGroupBox("2. Lesions")
+        self.lesion_box = box
         lay = QVBoxLayout(box)
         self.kind_combo = QComboBox()
+        self.kind_combo.setObjectName("recist.kind")
         for kind, name in KIND_NAMES.items():
             self.kind_combo.addItem(name, kind)
+        self.kind_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.organ_combo = QComboBox()
+        self.organ_combo.setObjectName("recist.organ")
         self.organ_combo.setEditable(True)
         self.organ_combo.addItems(organ_list())
         self.organ_combo.setToolTip("Organ (type any name; the list is $RECIST_ORGANS)")
         self.nodal_box = QCheckBox("node")
+        self.nodal_box.setObjectName("recist.nodal")
+        self.nodal_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.nodal_box.setToolTip("Lymph node: its short axis counts")
-        self.add_btn = QPushButton("Add")
-        self.add_btn.setToolTip("Add a lesion of this kind and organ, then draw it")
+        self.add_btn = button(
+            "Add", "add_lesion", "Add a lesion of this kind and organ, then draw it"
+        )
         self.add_btn.clicked.connect(self._add_lesion)
         row = QHBoxLayout()
         for w, stretch in ((self.kind_combo, 0), (self.organ_combo, 1), (self.nodal_box, 0)):
@@ -187,54 +305,77 @@ class RecistWidget(QWidget):
         for w in (self.kind_combo, self.organ_combo, self.nodal_box):
             signal = w.toggled if isinstance(w, QCheckBox) else w.currentTextChanged
             signal.connect(self._sync_form)
+        self.kind_combo.activated.connect(lambda *_: self._focus_canvas())
+        self.organ_combo.activated.connect(lambda *_: self._focus_canvas())
+        self.kind_hint = QLabel()
+        self.kind_hint.setObjectName("recist.kind_hint")
+        self.kind_hint.setWordWrap(True)
+        self.kind_hint.setStyleSheet("color: gray")
+        lay.addWidget(self.kind_hint)
 
         self.lesion_table = make_table(
-            ("Lesion", "Organ", "LA mm", "SA mm", "BL mm", "Status", "Checks"), stretch=1
+            ("Lesion", "Organ", "LA mm", "SA mm", "BL mm", "Status", "Checks"), stretch=6
         )
-        self.lesion_table.setMinimumHeight(140)
+        self.lesion_table.setObjectName("recist.lesions")
+        # Organ and checks share the width (elided, full text in the row's tooltip):
+        # no horizontal scrollbar hides a lesion's check.
+        self.lesion_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.lesion_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.lesion_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.lesion_table.setMinimumHeight(150)
         self.lesion_table.itemSelectionChanged.connect(self._on_lesion_selected)
         lay.addWidget(self.lesion_table)
 
         self.live_label = QLabel("Length: –")
+        self.live_label.setObjectName("recist.live_length")
         self.live_label.setStyleSheet("font-weight: bold")
         lay.addWidget(self.live_label)
         grid = QGridLayout()
-        self.long_btn = QPushButton("Long axis")
+        self.long_btn = button("Long axis", "draw_long", "Draw the long axis (Alt+A)")
         self.long_btn.clicked.connect(lambda: self.session.arm("long"))
-        self.short_btn = QPushButton("Short axis")
+        self.short_btn = button("Short axis", "draw_short", "Draw the short axis (Alt+K)")
         self.short_btn.clicked.connect(lambda: self.session.arm("short"))
-        self.point_btn = QPushButton("Point")
+        self.point_btn = button("Point", "draw_point", "Mark with a ring (Alt+O)")
         self.point_btn.clicked.connect(lambda: self.session.arm("point"))
-        for i, (b, key) in enumerate(
-            ((self.long_btn, "A"), (self.short_btn, "K"), (self.point_btn, "O"))
-        ):
-            b.setToolTip(f"Draw on the current slice (Alt+{key})")
-            grid.addWidget(b, 0, i)
-        self.delete_btn = QPushButton("Delete")
-        self.delete_btn.setToolTip("Delete the selected lesion at every time point")
+        self.delete_btn = button(
+            "Delete…", "delete_lesion", "Delete the selected lesion (asks; Ctrl+Z undoes)"
+        )
         self.delete_btn.clicked.connect(self._delete_lesion)
-        grid.addWidget(self.delete_btn, 0, 3)
-        self.status_btns: dict[str, QPushButton] = {}
+        for i, b in enumerate((self.long_btn, self.short_btn, self.point_btn, self.delete_btn)):
+            grid.addWidget(b, 0, i)
+        self.status_btns = {}
         for i, (status, text) in enumerate(STATUS_BUTTONS):
-            b = QPushButton(text)
-            b.setToolTip(f"Selected lesion at the current time point: {text.lower()}")
+            b = button(text, f"status_{status}", f"Selected lesion here: {text.lower()}")
             b.clicked.connect(lambda _=False, s=status: self.session.set_status(s))
             grid.addWidget(b, 1 + i // 4, i % 4)
             self.status_btns[status] = b
-        self.update_btn = QPushButton("Apply kind/organ")
-        self.update_btn.setToolTip("Give the selected lesion the kind, organ and node flag above")
+        self.update_btn = button(
+            "Apply kind/organ",
+            "apply_kind",
+            "Give the selected lesion the kind, organ and node flag above",
+        )
         self.update_btn.clicked.connect(self._update_lesion)
         grid.addWidget(self.update_btn, 2, 3)
+        self.undo_btn = button("Undo", "undo", "Undo the last change (Ctrl+Z)")
+        self.undo_btn.clicked.connect(self.session.undo)
+        self.redo_btn = button("Redo", "redo", "Redo (Ctrl+Shift+Z, Ctrl+Y)")
+        self.redo_btn.clicked.connect(self.session.redo)
+        grid.addWidget(self.undo_btn, 3, 0)
+        grid.addWidget(self.redo_btn, 3, 1)
         lay.addLayout(grid)
         self.checks_label = QLabel()
+        self.checks_label.setObjectName("recist.checks")
         self.checks_label.setWordWrap(True)
         self.checks_label.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.checks_label)
         keys = QLabel(
-            "Keys: Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, "
-            "point · Alt+M too small · Alt+0 disappeared · Alt+E not evaluated · Alt+G side "
-            "by side · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
+            "Keys (anywhere in the window): wheel / ↑ ↓ / PgUp PgDn slices · Ctrl+wheel zoom · "
+            "right-drag window/level · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · "
+            "Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, ring · "
+            "Alt+M too small · Alt+0 disappeared/absent · Alt+E not evaluated · "
+            "Alt+G comparison pane · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
         )
+        keys.setObjectName("recist.keys_help")
         keys.setWordWrap(True)
         keys.setStyleSheet("color: gray")
         lay.addWidget(keys)
@@ -243,31 +384,38 @@ class RecistWidget(QWidget):
     def _build_response(self) -> QGroupBox:
         box = QGroupBox("3. RECIST 1.1 response (computed on every change)")
         lay = QVBoxLayout(box)
-        self.response_table = make_table(
-            ("Time point", "Overall", "SOD mm", "vs BL", "vs nadir", "Target", "Non-target", "New"),
-            select_rows=False,
-            stretch=6,
-        )
-        self.response_table.setMinimumHeight(90)
-        lay.addWidget(self.response_table)
-        self.best_label = QLabel()
+        self.response_label = QLabel()
+        self.response_label.setObjectName("recist.response")
+        self.response_label.setWordWrap(True)
+        self.response_label.setTextFormat(Qt.TextFormat.RichText)
+        self.response_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.response_label)
         self.general_label = QLabel()
+        self.general_label.setObjectName("recist.general_messages")
         self.general_label.setWordWrap(True)
         self.general_label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.general_label)
+        return box
+
+    def _build_saving(self) -> QGroupBox:
+        box = QGroupBox("4. Saving and export")
+        lay = QVBoxLayout(box)
         self.save_label = QLabel()
+        self.save_label.setObjectName("recist.save_path")
         self.save_label.setWordWrap(True)
         self.save_label.setStyleSheet("color: gray")
-        for w in (self.best_label, self.general_label, self.save_label):
-            lay.addWidget(w)
+        lay.addWidget(self.save_label)
         row = QHBoxLayout()
-        self.sr_btn = QPushButton("Export DICOM SR…")
-        self.sr_btn.setToolTip(
-            "Write one DICOM SR (TID 1500 measurement report) per time point into a folder"
+        self.sr_btn = button(
+            "Export DICOM SR…",
+            "export_sr",
+            "Write one DICOM SR (TID 1500 measurement report) per time point into a folder",
         )
         self.sr_btn.clicked.connect(self._export_sr)
-        self.report_btn = QPushButton("Patient report…")
-        self.report_btn.setToolTip(
-            "Write the patient report (HTML and PDF: lesion table, response, key images)"
+        self.report_btn = button(
+            "Patient report…",
+            "export_report",
+            "Write the patient report (HTML and PDF: lesion table, response, key images)",
         )
         self.report_btn.clicked.connect(self._export_report)
         row.addWidget(self.sr_btn)
@@ -275,48 +423,130 @@ class RecistWidget(QWidget):
         lay.addLayout(row)
         return box
 
+    # ------------------------------------------------------------------ windows, canvas
+
+    def _windows(self) -> list[QWidget]:
+        out = [self.window()]
+        if self._compare_dock is not None and self._compare_dock.isFloating():
+            out.append(self._compare_dock)
+        return out
+
+    def main_canvas(self) -> QWidget | None:
+        """The Qt widget of napari's canvas (the current pane)."""
+        mine = None if self.compare_pane is None else self.compare_pane.qt_viewer
+        for qv in self.window().findChildren(QtViewer):
+            if qv is not mine:
+                return qv.canvas.native
+        return None
+
+    def _focus_canvas(self) -> None:
+        canvas = self.main_canvas()
+        if canvas is not None:
+            canvas.setFocus()
+
+    def shutdown(self) -> None:
+        """The napari window is closing: stop listening, finish saving, close the
+        comparison canvas (before Qt deletes the canvases)."""
+        _teardown(self.session, self.keys)
+        if self.compare_pane is not None:
+            with contextlib.suppress(Exception):
+                self.compare_pane.close_viewer()
+            self.compare_pane = None  # the canvas goes with the window
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.window().installEventFilter(self._closer)
+        if self._main_wl is None:
+            canvas = self.main_canvas()
+            if canvas is not None:
+                s = self.session
+                self._main_wl = WindowLevelDrag(
+                    drag=s.drag_window,
+                    enabled=lambda: s.view.right_drag_window,
+                    activate=lambda: s._activate(s.panes["current"]),
+                )
+                self._main_wl.attach(canvas)
+
     # ------------------------------------------------------------------ shortcuts
 
     def _shortcuts(self) -> dict[str, tuple[str, Callable[[], Any]]]:
-        """Viewer key bindings. Alt+F/V/L/P/W/H/D are napari's menu mnemonics and
+        """Application-level keys. Alt+F/V/L/P/W/H/D are napari's menu mnemonics and
         Alt+S/C/T its screenshot and trace actions: none of them is used here."""
         s = self.session
+        page = s.view.page_step
         keys: dict[str, tuple[str, Callable[[], Any]]] = {
-            "Alt-N": ("next lesion", lambda: s.step_lesion(1)),
-            "Shift-Alt-N": ("previous lesion", lambda: s.step_lesion(-1)),
-            "Alt-A": ("draw long axis", lambda: s.arm("long")),
-            "Alt-K": ("draw short axis", lambda: s.arm("short")),
-            "Alt-O": ("place a point", lambda: s.arm("point")),
-            "Alt-M": ("too small", lambda: s.set_status("too_small")),
-            "Alt-0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
-            "Alt-E": ("not evaluated", lambda: s.set_status("not_evaluated")),
-            "Alt-G": ("side by side", lambda: self.grid_box.toggle()),
+            "Ctrl+Z": ("undo", s.undo),
+            "Ctrl+Shift+Z": ("redo", s.redo),
+            "Ctrl+Y": ("redo", s.redo),
+            "Up": ("previous slice", lambda: s.step_slice(-1)),
+            "Down": ("next slice", lambda: s.step_slice(1)),
+            "PgUp": (f"{page} slices up", lambda: s.step_slice(-page)),
+            "PgDown": (f"{page} slices down", lambda: s.step_slice(page)),
+            "Alt+N": ("next lesion", lambda: s.step_lesion(1)),
+            "Shift+Alt+N": ("previous lesion", lambda: s.step_lesion(-1)),
+            "Alt+A": ("draw long axis", lambda: s.arm("long")),
+            "Alt+K": ("draw short axis", lambda: s.arm("short")),
+            "Alt+O": ("place a ring", lambda: s.arm("point")),
+            "Alt+M": ("too small", lambda: s.set_status("too_small")),
+            "Alt+0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
+            "Alt+E": ("not evaluated", lambda: s.set_status("not_evaluated")),
+            "Alt+G": ("comparison pane", self.compare_box.toggle),
         }
         for i, preset in enumerate(WINDOWS, start=1):
-            keys[f"Alt-{i}"] = (f"window: {preset}", lambda p=preset: s.set_window(p))
+            keys[f"Alt+{i}"] = (f"window: {preset}", lambda p=preset: s.set_window(p))
         return keys
 
     def _status_for_kind(self, status: str) -> None:
-        lid = self.session.active_lesion
-        if lid is None:
-            self.session.set_status(status)
-            return
-        kind = self.session.reading.lesion(lid).kind
-        if kind != "target" and status == "disappeared":
-            status = "absent"
-        self.session.set_status(status)
+        s = self.session
+        if s.active_lesion is not None:
+            kind = s.reading.lesion(s.active_lesion).kind
+            if kind != "target" and status == "disappeared":
+                status = "absent"
+        s.set_status(status)
 
     # ------------------------------------------------------------------ actions
 
-    def open_folder(self, folder: str) -> list[Any]:
-        """Open a DICOM study folder (the same as the button, without the dialog)."""
-        return self.session.open_study(folder)
+    def _ask_reader_once(self) -> None:
+        if self._reader_known:
+            return
+        self._reader_known = True
+        name = ask_reader(self, self.session.reader)
+        if name:
+            QSettings(*_SETTINGS).setValue("reader", name)
+            self.reader_edit.setText(name)
+            self.session.set_reader(name)
 
-    def open_sample(self) -> list[Any]:
+    def _on_reader_edited(self) -> None:
+        name = self.reader_edit.text().strip()
+        if name and name != self.session.reader:
+            self._reader_known = True
+            QSettings(*_SETTINGS).setValue("reader", name)
+            self.session.set_reader(name)
+        self._focus_canvas()
+
+    def open_folder(self, folder: str | os.PathLike) -> LoadedStudy:
+        """Open a DICOM study folder (the same as the button, without the dialog)."""
+        self._ask_reader_once()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            loaded = self.session.open_study(folder)
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.problems.show_problems(loaded.problems)
+        return loaded
+
+    def open_sample(self) -> LoadedStudy:
         """Open the shipped synthetic sample study."""
         from napari_recist._sample_data import sample_study_path
 
-        return self.session.open_study(sample_study_path())
+        return self.open_folder(sample_study_path())
+
+    def _load_choice(self, problem: SeriesProblem, options: dict[str, Any]) -> None:
+        loaded = self.session.open_study(
+            problem.folder, options={problem.series_uid: options}, only={problem.series_uid}
+        )
+        rest = [p for p in self.problems.problems if p is not problem]
+        self.problems.show_problems(rest + loaded.problems)
 
     def _open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a DICOM study folder")
@@ -332,7 +562,6 @@ class RecistWidget(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save the reading as", "", "CSV (*.csv)")
         if path:
             self.session.save_as(path)
-            self.refresh()
 
     def _export_sr(self) -> None:
         self._export("Export DICOM SR into a folder", self.session.export_sr)
@@ -373,12 +602,41 @@ class RecistWidget(QWidget):
         self.session.update_lesion(lid, **self.session.form)
 
     def _delete_lesion(self) -> None:
-        if self.session.active_lesion is not None:
-            self.session.remove_lesion(self.session.active_lesion)
+        s = self.session
+        lid = s.active_lesion
+        if lid is None:
+            return
+        what = s.describe_removal(lid)
+        if s.removable_everywhere(lid):
+            if confirm(
+                self,
+                "Delete lesion",
+                f"Delete {what}?\n\nIts lines, marks and statuses at every time point are "
+                "removed. Ctrl+Z undoes it.",
+            ):
+                s.remove_lesion(lid)
+            return
+        tp = s.current_tp
+        if tp in s.reading.lesion(lid).findings:
+            if confirm(
+                self,
+                "Delete at this time point only",
+                f"{what}.\n\nOther time points are read-only, so {lid} stays; delete only "
+                f"what is recorded for it at {tp}? Ctrl+Z undoes it.",
+            ):
+                s.clear_finding(lid, tp)
+            return
+        self.messages.add(
+            "warning",
+            f"{lid} has nothing recorded at {tp}; it is recorded at read-only time points "
+            f"({what}). Make that time point current to change it there.",
+        )
 
-    def _on_tp_chosen(self, label: str) -> None:
+    def _on_tp_chosen(self, index: int) -> None:
+        label = self.tp_combo.itemText(index)
         if label and label != self.session.current_tp:
             self.session.show_timepoint(label)
+        self._focus_canvas()
 
     def _on_date_edited(self) -> None:
         label = self.session.current_tp
@@ -412,6 +670,42 @@ class RecistWidget(QWidget):
     def _on_live(self, text: str) -> None:
         self.live_label.setText(f"Length: {text}")
 
+    def _on_compare_toggled(self, on: bool) -> None:
+        self.session.set_compare(on)
+        if on:
+            self._show_compare_dock()
+        elif self._compare_dock is not None:
+            self._compare_dock.hide()
+            for dock in self._hidden_docks:
+                dock.show()
+            self._hidden_docks = []
+        self._focus_canvas()
+
+    def _show_compare_dock(self) -> None:
+        if self.compare_pane is None:
+            self.compare_pane = ComparisonPane(self.session)
+            self.viewer.window.add_dock_widget(
+                self.compare_pane, name="RECIST comparison", area="left"
+            )
+            self._compare_dock = _dock_of(self.compare_pane)
+        dock = self._compare_dock
+        if dock is None:
+            return
+        dock.show()
+        main = self.window()
+        if self.session.view.hide_layer_docks:
+            for d in main.findChildren(QDockWidget):
+                if d.objectName() in ("layer list", "layer controls") and d.isVisible():
+                    d.hide()
+                    self._hidden_docks.append(d)
+        mine = _dock_of(self)
+        spare = main.width() - (mine.width() if mine is not None else 0)
+        with contextlib.suppress(Exception):
+            main.resizeDocks([dock], [max(300, spare // 2)], Qt.Orientation.Horizontal)
+        self.compare_pane.refresh()
+        for delay in (0, 150):  # fit once the canvases have their new sizes
+            QTimer.singleShot(delay, self.session.fit)
+
     # ------------------------------------------------------------------ refresh
 
     def refresh(self) -> None:
@@ -419,16 +713,19 @@ class RecistWidget(QWidget):
         self._refresh_study()
         self._refresh_lesions()
         self._refresh_response()
+        if self.compare_pane is not None:
+            self.compare_pane.refresh()
 
     def _refresh_study(self) -> None:
         s, r = self.session, self.session.reading
         path = s.save_path
-        who = f"Patient {r.patient_id}" if r.patient_id else "No study open"
-        self.patient_label.setText(who)
+        self.patient_label.setText(f"Patient {r.patient_id}" if r.patient_id else "No study open")
         for b in (self.sr_btn, self.report_btn):
             b.setEnabled(bool(r.patient_id))
         self.save_label.setText(
-            f"Autosaved after every change to {path}" if path else "Not saved yet (no study)"
+            f"Autosaved after every change to {path} (audit trail: {path.stem}.audit.jsonl)"
+            if path
+            else "Not saved yet (no study)"
         )
         series = sorted(r.series.values(), key=lambda x: (x.study_date, x.series_number or 0))
         rows = [[f"#{fmt(x.series_number)} {x.description}", x.study_date, ""] for x in series]
@@ -445,6 +742,7 @@ class RecistWidget(QWidget):
             self._series_combos = {}
             for i, uid in enumerate(uids):
                 combo = QComboBox()
+                combo.setObjectName(f"recist.series_timepoint_{i}")
                 combo.setEditable(True)
                 combo.setToolTip("Time point of this series (empty: not used)")
                 combo.activated.connect(
@@ -473,16 +771,46 @@ class RecistWidget(QWidget):
             self.series_table.clearSelection()
         self.series_table.blockSignals(blocked)
         blocked = self.tp_combo.blockSignals(True)
-        self.tp_combo.clear()
-        self.tp_combo.addItems(labels)
+        if [self.tp_combo.itemText(i) for i in range(self.tp_combo.count())] != labels:
+            self.tp_combo.clear()
+            self.tp_combo.addItems(labels)
         self.tp_combo.setCurrentText(s.current_tp or "")
         self.tp_combo.blockSignals(blocked)
         self.tp_date.setText(r.timepoint(s.current_tp).date if s.current_tp in labels else "")
-        blocked = self.grid_box.blockSignals(True)
-        self.grid_box.setChecked(s.grid)
-        self.grid_box.blockSignals(blocked)
+        blocked = self.compare_box.blockSignals(True)
+        self.compare_box.setChecked(s.compare_on)
+        self.compare_box.blockSignals(blocked)
+        if s.current_tp != self._shown_tp:
+            self._shown_tp = s.current_tp
+            base = r.baseline.label if r.baseline else None
+            # A lesion first seen at follow-up is a new lesion: offer that kind there.
+            want = "target" if s.current_tp in (None, base) else "new"
+            self.kind_combo.setCurrentIndex(self.kind_combo.findData(want))
+        base = r.baseline.label if r.baseline else None
+        follow = s.current_tp is not None and s.current_tp != base
+        self.kind_hint.setText(
+            f"At {s.current_tp}, a lesion not seen at baseline is added as New; baseline "
+            "lesions are listed below — select one and draw it, or give it a status."
+            if follow
+            else "At baseline: choose targets (≤ 5, ≤ 2 per organ) and non-targets."
+        )
+        self.lesion_box.setTitle(f"2. Lesions at {s.current_tp or '–'} (edits go here)")
+        self.undo_btn.setEnabled(r.can_undo)
+        self.redo_btn.setEnabled(r.can_redo)
+        self.undo_btn.setToolTip(
+            f"Undo: {r.undo_step.summary()} (Ctrl+Z)" if r.undo_step else "Nothing to undo"
+        )
+        self.redo_btn.setToolTip(
+            f"Redo: {r.redo_step.summary()} (Ctrl+Shift+Z, Ctrl+Y)"
+            if r.redo_step
+            else "Nothing to redo"
+        )
+        cursor = s.active().cursor_text.text
+        self.cursor_label.setText(cursor)
 
     def _refresh_lesions(self) -> None:
+        from recist_tool.annotations import STATUSES
+
         s, r = self.session, self.session.reading
         tp = s.current_tp or ""
         base = r.baseline.label if r.baseline else ""
@@ -494,6 +822,7 @@ class RecistWidget(QWidget):
             bsize = None if bf is None else (bf.short_mm if lesion.nodal else bf.long_mm)
             msgs = s.messages_for(lesion.lesion_id)
             worst = _worst(msgs)
+            first = next((m for _, sev, m in msgs if sev == worst), "") if msgs else ""
             rows.append(
                 [
                     lesion.lesion_id,
@@ -502,14 +831,14 @@ class RecistWidget(QWidget):
                     fmt(None if f is None else f.short_mm),
                     fmt(bsize),
                     STATUS_NAMES.get(f.status, "") if f and f.status else "to do",
-                    f"{len(msgs)} {worst}" if msgs else "ok",
+                    (first + (f" (+{len(msgs) - 1})" if len(msgs) > 1 else "")) if msgs else "ok",
                 ]
             )
             colors.append(
                 [KIND_COLORS.get(lesion.kind)] + [None] * 5 + [SEVERITY_COLORS.get(worst)]
             )
             what = f"{KIND_NAMES[lesion.kind]} lesion {lesion.lesion_id}"
-            tips.append("\n".join([what, *(f"{t}: {m}" for t, _, m in msgs)]) or "no problem found")
+            tips.append("\n".join([what, *(f"{t or 'all'}: {m}" for t, _, m in msgs)]))
         set_rows(self.lesion_table, rows, colors, tips)
         ids = [lesion.lesion_id for lesion in lesions]
         blocked = self.lesion_table.blockSignals(True)
@@ -519,8 +848,6 @@ class RecistWidget(QWidget):
             self.lesion_table.clearSelection()
         self.lesion_table.blockSignals(blocked)
         kind = r.lesion(s.active_lesion).kind if s.active_lesion in ids else None
-        from recist_tool.annotations import STATUSES
-
         for status, btn in self.status_btns.items():
             btn.setEnabled(kind is not None and status in STATUSES[kind])
         for b in (self.short_btn, self.point_btn, self.delete_btn, self.update_btn):
@@ -528,8 +855,8 @@ class RecistWidget(QWidget):
         if s.active_lesion in ids:
             msgs = s.messages_for(s.active_lesion)
             html = "".join(
-                f"<div style='color:{SEVERITY_COLORS.get(sev, SEVERITY_COLORS['warning']).name()}'>"
-                f"{s.active_lesion} · {t}: {_esc(m)}</div>"
+                f"<div style='color:{SEVERITY_HTML.get(sev, SEVERITY_HTML['warning'])}'>"
+                f"{s.active_lesion}{' · ' + t if t else ''}: {esc(m)}</div>"
                 for t, sev, m in msgs
             )
             self.checks_label.setText(html or f"{s.active_lesion}: no problem found")
@@ -538,50 +865,35 @@ class RecistWidget(QWidget):
 
     def _refresh_response(self) -> None:
         s = self.session
-        rows, colors = [], []
-        for rec in s.response_rows():
-            overall = fmt(rec.get("overall_response"))
-            rows.append(
-                [
-                    fmt(rec.get("timepoint")),
-                    overall,
-                    fmt(rec.get("sum_mm")),
-                    fmt(rec.get("change_from_baseline_pct"), 1, " %"),
-                    fmt(rec.get("change_from_nadir_pct"), 1, " %"),
-                    fmt(rec.get("target_response")),
-                    fmt(rec.get("non_target_response")),
-                    fmt(rec.get("new_lesions")),
-                ]
-            )
-            colors.append([None, RESPONSE_COLORS.get(overall)] + [None] * 6)
-        tips = [
-            f"{fmt(rec.get('timepoint'))} {fmt(rec.get('date'))[:10]}: target "
-            f"{fmt(rec.get('target_response')) or '–'}, non-target "
-            f"{fmt(rec.get('non_target_response')) or '–'}, new lesions "
-            f"{fmt(rec.get('new_lesions')) or '–'}"
-            for rec in s.response_rows()
-        ]
-        set_rows(self.response_table, rows, colors, tips)
-        best = ""
-        ev = s.evaluation
-        if ev is not None and len(ev.patients):
-            bor = fmt(ev.patients["best_overall_response"].tolist()[0])
-            best = f"Best overall response: {bor or '–'}"
-        self.best_label.setText(best)
+        self.response_label.setText(
+            response_html(s.results.timepoint_rows(), s.results.best_response())
+        )
         msgs = s.general_messages()
         self.general_label.setText(
             "".join(
-                f"<div style='color:{SEVERITY_COLORS.get(sev, SEVERITY_COLORS['warning']).name()}'>"
-                f"{t + ': ' if t else ''}{_esc(m)}</div>"
+                f"<div style='color:{SEVERITY_HTML.get(sev, SEVERITY_HTML['warning'])}'>"
+                f"{t + ': ' if t else ''}{esc(m)}</div>"
                 for t, sev, m in msgs
             )
         )
 
 
-def _teardown(session: ReadingSession, viewer: Any, keys: list[str]) -> None:
-    for key in keys:
-        with contextlib.suppress(Exception):  # the viewer may already be gone
-            viewer.bind_key(key, None)
+class _CloseWatcher(QObject):
+    """Calls ``on_close`` when the window it filters is closed."""
+
+    def __init__(self, on_close: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_close = on_close
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close:
+            self._on_close()
+        return False
+
+
+def _teardown(session: ReadingSession, keys: ShortcutFilter) -> None:
+    with contextlib.suppress(Exception):
+        keys.remove()
     with contextlib.suppress(Exception):
         session.close()
 
@@ -589,14 +901,3 @@ def _teardown(session: ReadingSession, viewer: Any, keys: list[str]) -> None:
 def _worst(msgs: list[tuple[str, str, str]]) -> str:
     sev = {m[1] for m in msgs}
     return "error" if "error" in sev else ("warning" if sev else "")
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _ignore_viewer(func: Callable[[], Any]) -> Callable[[Any], None]:
-    def bound(viewer: Any) -> None:
-        func()
-
-    return bound

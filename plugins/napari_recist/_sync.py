@@ -1,0 +1,486 @@
+"""Model ↔ layers of one pane: draw the reading's marks, commit the reader's drawing.
+
+:class:`AnnotationSync` draws the long/short axis lines and ring markers the reading
+holds for the pane's time point, with labels placed off the lesion
+(:mod:`napari_recist._labels`), and turns the reader's drawing in that pane back
+into operations on the reading, always for **the pane's own time point** — the one
+place an edit's destination is decided in the plugin; whether it may land there is
+the reading's lock policy. A refused or failed edit puts the layers back as the
+model has them and reports why. Edits are committed on the layers' ``added`` /
+``changed`` / ``removed`` data events (one undoable operation each); ``set_data``
+only moves the live length next to the cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_recist._defaults import KIND_COLORS, LINE_COLORS
+from napari_recist._labels import LineMark, place_line_labels, place_marker_label
+from napari_recist._panes import FEATURES_LINES, FEATURES_POINTS, Pane, PaneLayers
+from recist_tool.errors import RecistError
+from recist_tool.reading import LENGTH_DECIMALS, Line, Marker, Reading
+
+_ACTIONS = {"added": "draw", "changed": "move", "removed": "delete"}
+
+
+def _text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return ""
+    return str(v)
+
+
+def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(columns)).astype(object)
+
+
+def _same_lines(layer: Any, shapes: list[np.ndarray], feats: list[dict[str, Any]]) -> bool:
+    """Whether a Shapes layer already holds exactly these lines (order included)."""
+    data = layer.data
+    if len(data) != len(shapes):
+        return False
+    f = layer.features
+    if len(shapes) and (
+        [_text(v) for v in f["lesion_id"]] != [x["lesion_id"] for x in feats]
+        or [_text(v) for v in f["axis"]] != [x["axis"] for x in feats]
+    ):
+        return False
+    types = layer.shape_type
+    return all(
+        t == "line" and np.shape(d) == np.shape(s) and np.allclose(d, s, atol=1e-6)
+        for t, d, s in zip(types, data, shapes, strict=True)
+    )
+
+
+def line_label(lesion_id: str, axis: str, line: Line) -> str:
+    """``T1 41.9 mm`` / ``T2 SA 12.0 mm`` (the length as the annotation table has it)."""
+    tag = "" if axis == "long" else " SA"
+    mm = round(line.length_mm, LENGTH_DECIMALS)
+    return f"{lesion_id}{tag} {mm:.{LENGTH_DECIMALS}f} mm"
+
+
+def line_color(kind: str, axis: str) -> str:
+    """Colour of an axis line by lesion kind (short axes orange)."""
+    return LINE_COLORS["short"] if axis == "short" else KIND_COLORS.get(kind, "yellow")
+
+
+class AnnotationSync:
+    """Draws the reading into a pane and commits the reader's drawing there.
+
+    Parameters
+    ----------
+    pane : Pane
+    reading : callable
+        Returns the session's current :class:`Reading`.
+    claim : callable
+        Returns the lesion an untagged mark belongs to (the active one, else a new
+        one); called inside the operation, so a lesion it creates is undone with it.
+    active_axis : callable
+        ``"long"``/``"short"``: the axis an untagged line is.
+    flags : callable
+        ``flags(lesion_id, timepoint) -> str`` appended to a label (e.g. ``" ⚠"``).
+    changed : callable
+        ``changed(t0)`` after a committed edit (evaluate, save, refresh).
+    refused : callable
+        ``refused(message)`` when the reading refused or rejected an edit.
+    """
+
+    def __init__(
+        self,
+        pane: Pane,
+        reading: Callable[[], Reading],
+        claim: Callable[[], str],
+        active_axis: Callable[[], str],
+        flags: Callable[[str, str], str],
+        changed: Callable[[float], None],
+        refused: Callable[[str], None],
+    ) -> None:
+        self.pane = pane
+        self._reading = reading
+        self._claim = claim
+        self._axis = active_axis
+        self._flags = flags
+        self._changed = changed
+        self._refused = refused
+        self._busy = 0
+        self._edge_colors: list[str] = []
+        self._marks: list[LineMark] = []
+        self._markers: list[tuple[tuple[float, float], str]] = []
+        self.live_text = ""
+        self._committed: np.ndarray | None = None
+        #: ``on_live(text)`` with the live length (e.g. a widget label); optional.
+        self.on_live: Callable[[str], None] | None = None
+        self._pending_tags: tuple[list[str], list[str]] | None = None
+
+    # ------------------------------------------------------------------ connecting
+
+    def connect(self) -> None:
+        """Listen to the pane's current layers (after :meth:`Pane.show`)."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        pl.lines.events.data.connect(self._on_lines_data)
+        pl.lines.events.set_data.connect(self._on_live)
+        pl.points.events.data.connect(self._on_points_data)
+
+    def disconnect(self) -> None:
+        """Stop listening (before the pane's layers go)."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        for emitter, cb in (
+            (pl.lines.events.data, self._on_lines_data),
+            (pl.lines.events.set_data, self._on_live),
+            (pl.points.events.data, self._on_points_data),
+        ):
+            emitter.disconnect(cb)
+
+    # ------------------------------------------------------------------ model -> layers
+
+    def render(self) -> None:
+        """Draw the reading's lines and markers of the pane's time point."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        reading, label, geo = self._reading(), pl.timepoint, pl.geometry
+        shapes, feats_l, colors = [], [], []
+        pts, feats_p, pcolors = [], [], []
+        for lesion in reading.lesions:
+            f = lesion.findings.get(label)
+            if f is None:
+                continue
+            for axis in ("long", "short"):
+                line = f.long_axis if axis == "long" else f.short_axis
+                if line is not None:
+                    shapes.append(line.indices(geo))
+                    feats_l.append({"lesion_id": lesion.lesion_id, "axis": axis})
+                    colors.append(line_color(lesion.kind, axis))
+            if f.marker is not None:
+                pts.append(geo.lps_to_index(f.marker.position_lps))
+                feats_p.append({"lesion_id": lesion.lesion_id})
+                pcolors.append(KIND_COLORS[lesion.kind])
+        self._busy += 1
+        try:
+            lines = pl.lines
+            if not _same_lines(lines, shapes, feats_l):  # redrawing shapes is slow
+                if len(lines.data):
+                    lines.selected_data = set(range(len(lines.data)))
+                    lines.remove_selected()
+                if shapes:
+                    lines.add(shapes, shape_type="line", edge_color=colors)
+                self._edge_colors = colors
+                lines.features = _frame(feats_l, FEATURES_LINES)
+            points = pl.points
+            new_pts = np.asarray(pts, dtype=float).reshape(-1, 3)
+            new_ids = [f["lesion_id"] for f in feats_p]
+            old_ids = [_text(v) for v in points.features["lesion_id"]] if len(points.data) else []
+            same_p = (
+                new_ids == old_ids
+                and np.asarray(points.data).shape == new_pts.shape
+                and np.allclose(points.data, new_pts)
+            )
+            if not same_p:
+                points.data = new_pts
+                points.features = _frame(feats_p, FEATURES_POINTS)
+                if pts:
+                    points.face_color = pcolors
+        finally:
+            self._busy -= 1
+        self.relabel()
+
+    def relabel(self) -> None:
+        """Refresh the labels (id, length, a mark when a check fails), placed off the
+        lesion for the current zoom, and the line colours."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        reading, label = self._reading(), pl.timepoint
+        lines = pl.lines
+        feats = lines.features
+        data = lines.data
+        marks, colors = [], []
+        kinds = {le.lesion_id: le for le in reading.lesions}
+        for i in range(len(data)):
+            lid, axis = _text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i])
+            lesion = kinds.get(lid)
+            f = None if lesion is None else lesion.findings.get(label)
+            line = None if f is None else (f.long_axis if axis == "long" else f.short_axis)
+            text = lid if line is None else line_label(lid, axis, line)
+            if lesion is not None and axis == "long":
+                text += self._flags(lid, label)
+            verts = np.asarray(data[i])
+            if len(verts) != 2:
+                continue
+            y1x1, y2x2 = pl.lines.data_to_world(verts[0]), pl.lines.data_to_world(verts[1])
+            marks.append(LineMark(lid, axis, tuple(y1x1[1:]), tuple(y2x2[1:]), text))
+            colors.append("white" if lesion is None else line_color(lesion.kind, axis))
+        markers = []
+        pfeats = pl.points.features
+        for i, pos in enumerate(np.asarray(pl.points.data)):
+            lid = _text(pfeats["lesion_id"].iloc[i]) if "lesion_id" in pfeats else ""
+            world = pl.points.data_to_world(pos)
+            markers.append(((world[0], world[1], world[2]), lid + self._flags(lid, label)))
+        self._marks = marks
+        self._markers = markers
+        self._busy += 1
+        try:
+            if len(data) and self._edge_colors != colors:
+                lines.edge_color = colors
+                self._edge_colors = colors
+        finally:
+            self._busy -= 1
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """Put the labels where they do not cover their lesion at the current zoom."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        zoom = float(self.pane.viewer.scene.camera.zoom)
+        s = self.pane.settings
+        pos_l = place_line_labels(self._marks, zoom, s.label_px)
+        z_of = {}
+        data = pl.lines.data
+        feats = pl.lines.features
+        for i in range(len(data)):
+            z_of[(_text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i]))] = float(
+                pl.lines.data_to_world(np.asarray(data[i])[0])[0]
+            )
+        world, texts = [], []
+        for m, (y, x) in zip(self._marks, pos_l, strict=True):
+            world.append((z_of.get((m.lesion_id, m.axis), 0.0), y, x))
+            texts.append(m.text)
+        segments = [(m.p1, m.p2) for m in self._marks]
+        for (z, y, x), text in self._markers:
+            py, px = place_marker_label((y, x), s.marker_mm, text, zoom, s.label_px, segments)
+            world.append((z, py, px))
+            texts.append(text)
+        labels = pl.labels
+        idx = (
+            np.asarray([labels.world_to_data(w) for w in world], float).reshape(-1, 3)
+            if world
+            else np.zeros((0, 3))
+        )
+        old = np.asarray(labels.data)
+        old_texts = [_text(v) for v in labels.features["label"]] if len(old) else []
+        if old.shape == idx.shape and old_texts == texts and np.allclose(old, idx, atol=1e-3):
+            return  # setting Points data makes napari recompute every layer's extent
+        labels.data = idx
+        labels.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
+        labels.refresh_text()
+
+    # ------------------------------------------------------------------ live length
+
+    def _on_live(self, event: Any) -> None:
+        pl = self.pane.layers
+        layer = event.source
+        if pl is None or self._busy or not len(layer.data):
+            return
+        sel = sorted(layer.selected_data)
+        i = sel[-1] if sel else len(layer.data) - 1
+        verts = layer.data[i]
+        if len(verts) != 2:
+            return
+        done = self._committed
+        if done is not None and done.shape == verts.shape and np.allclose(done, verts):
+            return  # napari's set_data after the commit: the label shows the length now
+        line = Line.from_indices(pl.geometry, verts[0], verts[1])
+        text = f"{line.length_mm:.{LENGTH_DECIMALS}f} mm"
+        self.show_live(text, verts[1])
+        if self.on_live is not None:
+            self.on_live(text)
+
+    def show_live(self, text: str, data_pos: Any) -> None:
+        """Show ``text`` next to ``data_pos`` (the moving end / cursor)."""
+        pl = self.pane.layers
+        if pl is None:
+            return
+        self.live_text = text
+        zoom = max(float(self.pane.viewer.scene.camera.zoom), 1e-6)
+        world = np.asarray(pl.lines.data_to_world(np.asarray(data_pos, float)), float)
+        s = self.pane.settings
+        w = 0.62 * s.label_px * len(text)
+        world = world + np.array([0.0, -(s.label_px + 8) / zoom, (w / 2 + 14) / zoom])
+        live = pl.live
+        pos = np.asarray(live.world_to_data(world), float)
+        if len(live.data) == 1:  # in place: the data setter recomputes every extent
+            live.data[0] = pos
+            live.features.loc[0, "label"] = text
+            live.refresh_text()
+            live.refresh()
+        else:
+            live.data = pos.reshape(1, 3)
+            live.features = pd.DataFrame({"label": pd.Series([text], dtype=object)})
+            live.refresh_text()
+        if not live.visible:
+            live.visible = True
+
+    def hide_live(self) -> None:
+        """Hide the live length (the line is committed)."""
+        pl = self.pane.layers
+        if pl is not None and pl.live.visible:
+            pl.live.visible = False
+
+    # ------------------------------------------------------------------ layers -> model
+
+    def _action(self, event: Any) -> str | None:
+        if self._busy or self.pane.layers is None:
+            return None
+        return _ACTIONS.get(getattr(event, "action", None))
+
+    def _on_lines_data(self, event: Any) -> None:
+        if (what := self._action(event)) is not None:
+            self.hide_live()
+            layer = event.source
+            sel = sorted(layer.selected_data)
+            data = layer.data
+            last = data[sel[-1]] if sel and sel[-1] < len(data) else (data[-1] if data else None)
+            self._committed = None if last is None else np.array(last, float)
+            self._commit(self._commit_lines, f"{what}_line")
+
+    def _on_points_data(self, event: Any) -> None:
+        if (what := self._action(event)) is not None:
+            self._commit(self._commit_points, f"{what}_marker")
+
+    def _commit(self, fn: Callable[[Reading, PaneLayers], None], action: str) -> None:
+        t0 = time.perf_counter()
+        pl = self.pane.layers
+        reading = self._reading()
+        try:
+            with reading.transaction(action):
+                fn(reading, pl)
+        except RecistError as exc:  # refused (read-only time point) or invalid
+            self.render()  # the layers show what the reading holds
+            self._refused(str(exc))
+            return
+        self._normalise(pl)
+        self.relabel()
+        self._changed(t0)
+
+    def _commit_lines(self, reading: Reading, pl: PaneLayers) -> None:
+        label, layer, geo = pl.timepoint, pl.lines, pl.geometry
+        feats = layer.features
+        data, types = layer.data, layer.shape_type  # each access rebuilds a list
+        n = len(data)
+        lids = [_text(v) for v in feats["lesion_id"]] if "lesion_id" in feats else [""] * n
+        axes = [_text(v) for v in feats["axis"]] if "axis" in feats else [""] * n
+        ids = {lesion.lesion_id for lesion in reading.lesions}
+        keep: dict[tuple[str, str], int] = {}
+        for i in range(n):
+            if types[i] != "line" or len(data[i]) != 2:
+                continue
+            if lids[i] not in ids or axes[i] not in ("long", "short"):
+                lids[i] = self._claim()
+                axes[i] = "short" if self._axis() == "short" else "long"
+                ids.add(lids[i])
+            keep[(lids[i], axes[i])] = i  # the newer line replaces the older one
+        self._pending_tags = (lids, axes)
+        for lesion in reading.lesions:
+            f = lesion.findings.get(label)
+            for axis in ("long", "short"):
+                i = keep.get((lesion.lesion_id, axis))
+                old = None if f is None else (f.long_axis if axis == "long" else f.short_axis)
+                if i is None:
+                    if old is not None:
+                        reading.set_line(lesion.lesion_id, label, axis, None)
+                    continue
+                verts = data[i]
+                if old is not None and np.allclose(old.indices(geo), verts, atol=1e-5):
+                    continue
+                reading.set_line(
+                    lesion.lesion_id, label, axis, Line.from_indices(geo, verts[0], verts[1])
+                )
+
+    def _commit_points(self, reading: Reading, pl: PaneLayers) -> None:
+        label, layer, geo = pl.timepoint, pl.points, pl.geometry
+        feats = layer.features
+        ids = {lesion.lesion_id for lesion in reading.lesions}
+        keep: dict[str, int] = {}
+        for i in range(len(layer.data)):
+            lid = _text(feats["lesion_id"].iloc[i]) if "lesion_id" in feats else ""
+            if lid not in ids:
+                lid = self._claim()
+                ids.add(lid)
+            keep[lid] = i
+        for lesion in reading.lesions:
+            f = lesion.findings.get(label)
+            i = keep.get(lesion.lesion_id)
+            old = None if f is None else f.marker
+            if i is None:
+                if old is not None:
+                    reading.set_marker(lesion.lesion_id, label, None)
+                continue
+            pos = layer.data[i]
+            if old is not None and np.allclose(geo.lps_to_index(old.position_lps), pos):
+                continue
+            reading.set_marker(lesion.lesion_id, label, Marker.from_index(geo, pos))
+
+    def _normalise(self, pl: PaneLayers) -> None:
+        """Make the layers hold exactly the reading's marks (tags set on new marks,
+        replaced and non-line shapes dropped) without redrawing what is right."""
+        reading = self._reading()
+        label = pl.timepoint
+        want_l = {
+            (le.lesion_id, axis)
+            for le in reading.lesions
+            if (f := le.findings.get(label)) is not None
+            for axis, line in (("long", f.long_axis), ("short", f.short_axis))
+            if line is not None
+        }
+        tags, self._pending_tags = self._pending_tags, None
+        layer = pl.lines
+        n = len(layer.data)
+        if tags is not None and len(tags[0]) == n:
+            lids, axes = tags
+        else:
+            feats = layer.features
+            lids = [_text(v) for v in feats["lesion_id"]] if n else []
+            axes = [_text(v) for v in feats["axis"]] if n else []
+        types = layer.shape_type
+        seen: dict[tuple[str, str], int] = {}
+        drop = []
+        for i in range(n):
+            key = (lids[i], axes[i])
+            if types[i] != "line" or key not in want_l:
+                drop.append(i)
+                continue
+            if key in seen:
+                drop.append(seen[key])
+            seen[key] = i
+        if drop and any(types[i] != "line" for i in drop):
+            self._refused("only lines measure lesions; other shapes were removed")
+        self._busy += 1
+        try:
+            feats = _frame(
+                [{"lesion_id": a, "axis": b} for a, b in zip(lids, axes, strict=True)],
+                FEATURES_LINES,
+            )
+            if drop:
+                layer.selected_data = set(drop)
+                layer.remove_selected()
+                feats = feats.drop(index=feats.index[drop]).reset_index(drop=True)
+            current = layer.features
+            same = len(current) == len(feats) and all(
+                current[c].astype(str).tolist() == feats[c].astype(str).tolist()
+                for c in FEATURES_LINES
+            )
+            if not same:
+                layer.features = feats
+            # markers: one per lesion, tagged
+            want_p = {
+                le.lesion_id
+                for le in reading.lesions
+                if (f := le.findings.get(label)) is not None and f.marker is not None
+            }
+            points = pl.points
+            pf = points.features
+            pids = [_text(v) for v in pf["lesion_id"]] if len(points.data) else []
+            if sorted(pids) != sorted(want_p) or len(pids) != len(want_p):
+                self.render()
+        finally:
+            self._busy -= 1

@@ -1,0 +1,101 @@
+"""Domain policy of a reading: lesion ids, time points by date, where a reading opens.
+
+* :func:`next_lesion_id` — ids are unique per kind and never clash: ``T1``, ``NT1``
+  and ``NL1`` (new lesion) numbered per kind, skipping every id in use (compared
+  without case) and every id retired in this session (deleted or renamed), so an id
+  never means two lesions in one audit trail.
+* :func:`assign_by_date` — series not assigned yet go to the time point of their
+  StudyDate: while nothing is measured, time points follow the date order (the
+  earliest is ``baseline``, then ``FU1``, ``FU2`` …); afterwards a new date gets the
+  next free ``FU`` label and existing assignments never move.
+* :func:`opening_timepoint` — a study opens on baseline when nothing is measured yet,
+  else on the first time point with a lesion still to assess, else the latest.
+
+Each is used by :class:`~recist_tool.reading.model.Reading` and tested without a GUI.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from recist_tool.reading.constants import _ID_PREFIX, BASELINE_LABEL
+
+if TYPE_CHECKING:
+    from recist_tool.reading.model import Reading
+
+
+def id_pattern(kind: str) -> re.Pattern[str]:
+    """Ids :func:`next_lesion_id` makes for ``kind`` (``T`` + digits …)."""
+    return re.compile(rf"{re.escape(_ID_PREFIX[kind])}(\d+)")
+
+
+def is_generated_id(lesion_id: str, kind: str) -> bool:
+    """Whether ``lesion_id`` has the form of a generated id of ``kind``."""
+    return id_pattern(kind).fullmatch(lesion_id) is not None
+
+
+def next_lesion_id(reading: Reading, kind: str) -> str:
+    """The first free id of ``kind`` (``T1``, ``NT1``, ``NL1`` …)."""
+    prefix = _ID_PREFIX[kind]
+    used = {le.lesion_id.casefold() for le in reading.lesions}
+    used |= {lid.casefold() for lid in reading._retired_ids}
+    n = 1
+    while f"{prefix}{n}".casefold() in used:
+        n += 1
+    return f"{prefix}{n}"
+
+
+def _is_pristine(reading: Reading) -> bool:
+    nothing_measured = not any(le.findings for le in reading.lesions)
+    auto_only = all(
+        s.timepoint is None or uid in reading._auto_assigned for uid, s in reading.series.items()
+    )
+    return nothing_measured and auto_only
+
+
+def assign_by_date(reading: Reading) -> list[str]:
+    """Assign the series without a time point by StudyDate (see the module); returns
+    the UIDs assigned. Call through :meth:`Reading.assign_by_date` (recorded)."""
+    r = reading
+    if _is_pristine(r):
+        for uid in r._auto_assigned:
+            if uid in r.series:
+                r.series[uid].timepoint = None
+        r.timepoints.clear()
+        r._auto_assigned.clear()
+    todo = [s for s in r.series.values() if s.timepoint is None and s.study_date]
+    todo.sort(key=lambda s: (s.study_date, s.series_number or 0, s.series_uid))
+    done = []
+    for s in todo:
+        same = [tp for tp in r.timepoints if tp.date == s.study_date]
+        if same:
+            label = same[0].label
+        elif not r.timepoints:
+            label = BASELINE_LABEL
+        else:
+            n = 1
+            while any(tp.label == f"FU{n}" for tp in r.timepoints):
+                n += 1
+            label = f"FU{n}"
+        r.assign_series(s.series_uid, label)
+        r._auto_assigned.add(s.series_uid)
+        done.append(s.series_uid)
+    return done
+
+
+def opening_timepoint(reading: Reading) -> str | None:
+    """Where a reading opens (see the module); None without time points."""
+    labels = [tp.label for tp in reading.timepoints]
+    if not labels:
+        return None
+    if not any(le.findings for le in reading.lesions):
+        return labels[0]
+    for label in labels:
+        for le in reading.lesions_for(label):
+            if le.kind == "new" and label not in le.findings:
+                continue
+            f = le.findings.get(label)
+            if f is None or f.status is None:
+                return label
+    return labels[-1]
