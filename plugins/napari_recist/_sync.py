@@ -344,6 +344,7 @@ class AnnotationSync:
         t0 = time.perf_counter()
         pl = self.pane.layers
         reading = self._reading()
+
         def edit() -> None:
             with reading.transaction(action):
                 fn(reading, pl)
