@@ -168,7 +168,8 @@ class SignGuard:
         so, r = self.signoff, self._reading
         assert so is not None and r is not None
         who = ", ".join(f"{t} ({lock_text(so.signatures[t])})" for t in signed)
-        message = f"{who}: signed. Changing it ({action}) needs a reason for the audit trail."
+        what = action.replace("_", " ")
+        message = f"Time point {who}. This change ({what}) needs a reason."
         reason = self.ask_reason(message, signed) if self.ask_reason else None
         reason = (reason or "").strip()
         if not reason:

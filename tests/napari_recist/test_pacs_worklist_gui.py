@@ -165,7 +165,7 @@ def test_worklist_panel_next_patient_saves_and_sign_off_asks_a_reason(
     click(panel.sign_tp_btn)
     p2 = wl.reading_path("DEMO-002", "reader1")
     assert SignOff(p2).is_signed("baseline")
-    assert "🔒" in w.lesion_box.title() and "🔒 signed" in panel.signed_label.text()
+    assert "signed" in w.lesion_box.title() and "locked" in panel.signed_label.text()
     seen: list[str] = []
     answer_reason("rechecked: lesion absent", seen)
     click(w.status_btns["absent"])

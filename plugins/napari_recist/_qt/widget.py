@@ -541,6 +541,13 @@ class RecistWidget(QWidget):
             self.viewer.window.add_dock_widget(
                 self.worklist_panel, name="RECIST worklist", area="right", tabify=False
             )
+            mine, dock = _dock_of(self), _dock_of(self.worklist_panel)
+            if mine is not None and dock is not None:  # below this one, ~40 % of the height
+                h = max(self.window().height(), 600)
+                with contextlib.suppress(Exception):
+                    self.window().resizeDocks(
+                        [mine, dock], [int(h * 0.6), int(h * 0.4)], Qt.Orientation.Vertical
+                    )
         dock = _dock_of(self.worklist_panel)
         if dock is not None:
             dock.show()
@@ -851,7 +858,7 @@ class RecistWidget(QWidget):
         signed = s.signing.signed_at(s.current_tp)
         self.lesion_box.setTitle(
             f"2. Lesions at {s.current_tp or '–'} "
-            + (f"(🔒 signed {signed}: a change asks for a reason)" if signed else "(edits go here)")
+            + (f"(signed {signed}, locked: a change asks why)" if signed else "(edits go here)")
         )
         self.undo_btn.setEnabled(r.can_undo)
         self.redo_btn.setEnabled(r.can_redo)

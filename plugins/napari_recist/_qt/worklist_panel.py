@@ -188,7 +188,7 @@ class WorklistPanel(QWidget):
         self.sign_pt_btn.setEnabled(has_reading)
         if has_reading:
             state = [
-                f"{t.label}: 🔒 signed {s.signing.signed_at(t.label)}"
+                f"{t.label}: signed {s.signing.signed_at(t.label)} (locked)"
                 if s.signing.is_signed(t.label)
                 else f"{t.label}: not signed"
                 for t in s.reading.timepoints
