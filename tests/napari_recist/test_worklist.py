@@ -108,3 +108,37 @@ def test_signed_time_point_is_locked_and_a_change_needs_a_reason(cohort):
     c.sign()  # the whole patient
     assert {e.patient_id: e.status for e in c.rows()}["DEMO-002"] == "signed"
     s.close()
+
+
+def test_a_line_drawn_on_a_signed_time_point_asks_a_reason(cohort):
+    """The canvas path (layers -> reading) goes through the same guard."""
+    import numpy as np
+
+    from .conftest import napari_drag
+
+    s = ReadingSession(ViewerModel(), reader=READER)
+    c = WorklistController(s)
+    c.open(cohort)
+    c.open_patient("DEMO-003")
+    pane = s.panes["current"]
+    geo = pane.layers.geometry
+    centre = np.asarray(geo.index_to_lps((10, 64, 64)), float)[::-1]  # world: S, P, L
+    s.nav.set_z(pane, centre[0])
+    a, b = centre + np.array([0, -8, -8]), centre + np.array([0, 8, 8])
+    c.sign("baseline")
+    asked = []
+    s.signing.ask_reason = lambda msg, tps: asked.append(tps) or ""
+    s.arm("long")
+    napari_drag(pane.viewer, pane.layers.lines, a, b)
+    assert asked == [("baseline",)] and not s.reading.lesions  # refused: no reason
+    assert len(pane.layers.lines.data) == 0  # the layer shows what the reading holds
+    s.signing.ask_reason = lambda msg, tps: "missed lesion"
+    s.arm("long")
+    napari_drag(pane.viewer, pane.layers.lines, a, b)
+    (lesion,) = s.reading.lesions
+    assert lesion.findings["baseline"].long_mm > 10
+    s.flush()
+    path = c.wl.reading_path("DEMO-003", READER)
+    entries = [e for e in read_audit(path.with_name(path.stem + ".audit.jsonl"))]
+    assert entries[-1]["reason"] == "missed lesion" and entries[-1]["timepoint"] == "baseline"
+    s.close()

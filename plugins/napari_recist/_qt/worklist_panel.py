@@ -125,7 +125,13 @@ class WorklistPanel(QWidget):
         self.bar = QProgressBar()
         self.bar.setObjectName("recist.worklist_fetch")
         self.bar.setVisible(False)
-        col.addWidget(self.bar)
+        self.stop_btn = button("Stop", "worklist_stop", "Stop pulling (what was pulled stays)")
+        self.stop_btn.clicked.connect(self.stop)
+        self.stop_btn.setVisible(False)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.stop_btn)
+        col.addLayout(row)
         grid = QHBoxLayout()
         self.next_btn = button(
             "Next patient (Alt+→)",
@@ -262,6 +268,7 @@ class WorklistPanel(QWidget):
         self._stop.clear()
         if fetch:
             self.bar.setVisible(True)
+            self.stop_btn.setVisible(True)
             self.bar.setRange(0, 0)
         worker = create_worker(
             self._prepare, patient_id, fetch, _start_thread=False, _ignore_errors=True
@@ -299,11 +306,17 @@ class WorklistPanel(QWidget):
         self.last_switch_s = time.perf_counter() - self._t0
 
     def _on_error(self, exc: BaseException) -> None:
-        self._notify("error", error_text(exc))
+        from recist_tool.pacs import PullCancelled
+
+        if isinstance(exc, PullCancelled):
+            self._notify("info", "Stopped: what was pulled stays in the cache (open it again).")
+        else:
+            self._notify("error", error_text(exc))
 
     def _on_finished(self) -> None:
         self.worker = None
         self.bar.setVisible(False)
+        self.stop_btn.setVisible(False)
         self.refresh()
 
     def stop(self) -> None:
