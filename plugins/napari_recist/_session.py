@@ -63,6 +63,7 @@ from napari_recist._panes import Pane, PaneLayers, SeriesSource
 from napari_recist._results import Results
 from napari_recist._saving import Persistence
 from napari_recist._settings import ViewSettings
+from napari_recist._signing import SignGuard
 from napari_recist._sync import AnnotationSync
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
@@ -168,6 +169,8 @@ class ReadingSession:
         self.exports = Exports(
             lambda: self.reading, self.dicom_folders, lambda sev, t: self._notify(sev, t)
         )
+        #: Sign-off: signed time points locked, changes there need a reason.
+        self.signing = SignGuard(lambda: self.reader)
         self.panes: dict[str, Pane] = {}
         self.syncs: dict[str, AnnotationSync] = {}
         self.mice: dict[str, PacsMouse] = {}
@@ -226,6 +229,7 @@ class ReadingSession:
             refused=lambda msg: self._notify("error", msg),
         )
         sync.on_live = self.live.emit
+        sync.guard = self.signing.run
         self.syncs[pane.name] = sync
         self._hook(pane.viewer.dims.events.point, lambda e, p=pane: self._on_slice(p))
         self._hook(pane.viewer.scene.camera.events.zoom, lambda e, s=sync: s.place_labels())
@@ -400,6 +404,41 @@ class ReadingSession:
         self.active_lesion = None
         if refresh:
             self._study_changed(opened=True)
+
+    def start_patient(
+        self,
+        reading: Reading,
+        csv_path: str | os.PathLike,
+        layer_data: list[tuple],
+        assign: dict[str, str] | None = None,
+    ) -> list[str]:
+        """Read another patient in this window: the last reading is saved first, then
+        ``reading`` (saved to ``csv_path``) is shown with the series of ``layer_data``,
+        each assigned to its time point in ``assign`` (series UID -> label; others by
+        date). Returns the series UIDs added."""
+        self.flush()
+        self.sources = {}
+        self._shown_series = {}
+        self._flags = {}
+        self.current_tp = self.compare_tp = None
+        self.active_lesion = None
+        self.compare_unlocked = False
+        self.active_pane = "current"
+        self._show_panes()  # empty panes
+        if not reading.reader and self.reader:
+            reading.reader = self.reader
+        self.reading = reading
+        self.persist.csv_path = Path(csv_path)
+        self.persist.bind(reading)
+        added = [uid for data, kwargs, _ in layer_data if (uid := self._adopt(data, kwargs))]
+        labels = {tp.label for tp in reading.timepoints}
+        for uid, label in (assign or {}).items():
+            info = reading.series.get(uid)
+            if info is not None and label in labels and info.timepoint != label:
+                with contextlib.suppress(RecistError):
+                    reading.assign_series(uid, label)
+        self._study_changed(opened=True)
+        return added
 
     def _study_changed(self, opened: bool = False) -> None:
         """Series or time points changed: assign by date, choose what the panes show."""
@@ -754,7 +793,7 @@ class ReadingSession:
         """Run one edit of the reading; show why when it is refused."""
         t0 = time.perf_counter()
         try:
-            result = fn(*args, **kwargs)
+            result = self.signing.run(lambda: fn(*args, **kwargs), fn.__name__)
         except RecistError as exc:
             self._notify("error", str(exc))
             return None
@@ -854,7 +893,7 @@ class ReadingSession:
     def _travel(self, fn: Callable[[], Step | None], kind: str) -> str | None:
         t0 = time.perf_counter()
         try:
-            step = fn()
+            step = self.signing.run(fn, kind)
         except TimePointLockedError as exc:
             self._notify("error", f"{kind}: {exc}")
             return None
@@ -942,7 +981,12 @@ class ReadingSession:
     def _after_change(self, t0: float | None = None) -> None:
         """Save, evaluate, refresh (after every change of the reading)."""
         t0 = time.perf_counter() if t0 is None else t0
-        errors, job = self.persist.save(self.reading)
+        self.signing.follow(self.reading, self.save_path)
+        for text in self.signing.warnings:
+            self._notify("warning", text)
+        self.signing.warnings.clear()
+        frame = self.signing.stamp(self.reading.to_frame()) if self.signing.any_signed else None
+        errors, job = self.persist.save(self.reading, frame)
         for err in errors:
             self._notify("error", err)
         failure = self.results.update(self.reading)

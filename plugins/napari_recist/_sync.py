@@ -107,6 +107,8 @@ class AnnotationSync:
         self._flags = flags
         self._changed = changed
         self._refused = refused
+        #: ``guard(edit, action)`` runs each edit (the session's sign-off guard).
+        self.guard: Callable[[Callable[[], None], str], None] = lambda edit, action: edit()
         self._busy = 0
         self._edge_colors: list[str] = []
         self._marks: list[LineMark] = []
@@ -351,9 +353,13 @@ class AnnotationSync:
         t0 = time.perf_counter()
         pl = self.pane.layers
         reading = self._reading()
-        try:
+
+        def edit() -> None:
             with reading.transaction(action):
                 fn(reading, pl)
+
+        try:
+            self.guard(edit, action)
         except RecistError as exc:  # refused (read-only time point) or invalid
             self.render()  # the layers show what the reading holds
             self._refused(str(exc))

@@ -44,6 +44,7 @@ from napari_recist._loading import LoadedStudy, SeriesProblem
 from napari_recist._qt.canvas import WindowLevelDrag
 from napari_recist._qt.compare import ComparisonPane
 from napari_recist._qt.keys import ShortcutFilter
+from napari_recist._qt.pacs_dialog import PacsDialog
 from napari_recist._qt.panels import (
     SEVERITY_HTML,
     MessagePanel,
@@ -110,6 +111,18 @@ def ask_reader(parent: QWidget, default: str) -> str | None:
     return name.strip() if ok and name.strip() else None
 
 
+def ask_change_reason(parent: QWidget, message: str) -> str | None:
+    """Ask why a signed time point is changed (None when cancelled)."""
+    dlg = QInputDialog(parent)
+    dlg.setObjectName("recist.reason_dialog")
+    dlg.setWindowTitle("Signed time point: reason for the change")
+    dlg.setLabelText(message + "\n\nReason (goes into the audit trail):")
+    dlg.setInputMode(QInputDialog.InputMode.TextInput)
+    if not dlg.exec_():
+        return None
+    return dlg.textValue().strip() or None
+
+
 def organ_list() -> list[str]:
     """Organs offered in the form: ``$RECIST_ORGANS`` (comma-separated) or defaults."""
     env = os.environ.get(ORGANS_ENV, "")
@@ -157,6 +170,9 @@ class RecistWidget(QWidget):
         self._hidden_docks: list[QDockWidget] = []
         self._main_wl: WindowLevelDrag | None = None
         self._shown_tp: str | None = None
+        self.worklist_panel: Any = None
+        self.pacs_dialog: PacsDialog | None = None
+        self.session.signing.ask_reason = lambda msg, tps: ask_change_reason(self, msg)
         self._build()
         self.keys = ShortcutFilter(self._windows)
         self.shortcuts = self._shortcuts()
@@ -222,6 +238,16 @@ class RecistWidget(QWidget):
         self.saveas_btn.clicked.connect(self._save_as)
         for i, b in enumerate((self.open_btn, self.sample_btn, self.load_btn, self.saveas_btn)):
             row.addWidget(b, 0, i)
+        self.pacs_btn = button(
+            "Open from PACS…", "open_pacs", "Search a DICOMweb server, pull studies, open them"
+        )
+        self.pacs_btn.clicked.connect(self.open_pacs)
+        self.worklist_btn = button(
+            "Worklist…", "open_worklist", "The cohort's patients, Next patient (Alt+→), sign-off"
+        )
+        self.worklist_btn.clicked.connect(self.show_worklist)
+        row.addWidget(self.pacs_btn, 1, 0, 1, 2)
+        row.addWidget(self.worklist_btn, 1, 2, 1, 2)
         lay.addLayout(row)
         self.patient_label = QLabel()
         self.patient_label.setObjectName("recist.patient")
@@ -373,7 +399,9 @@ class RecistWidget(QWidget):
             "right-drag window/level · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · "
             "Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, ring · "
             "Alt+M too small · Alt+0 disappeared/absent · Alt+E not evaluated · "
-            "Alt+G comparison pane · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
+            "Alt+G comparison pane · Alt+→ next patient (worklist) · Alt+1…5 window ("
+            + ", ".join(WINDOWS)
+            + ")"
         )
         keys.setObjectName("recist.keys_help")
         keys.setWordWrap(True)
@@ -491,10 +519,55 @@ class RecistWidget(QWidget):
             "Alt+0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
             "Alt+E": ("not evaluated", lambda: s.set_status("not_evaluated")),
             "Alt+G": ("comparison pane", self.compare_box.toggle),
+            "Alt+Right": ("next patient", self.next_patient),
         }
         for i, preset in enumerate(WINDOWS, start=1):
             keys[f"Alt+{i}"] = (f"window: {preset}", lambda p=preset: s.set_window(p))
         return keys
+
+    # ------------------------------------------------------------------ PACS, worklist
+
+    def open_pacs(self) -> PacsDialog:
+        """Show the *Open from PACS…* dialog (the cohort's cache when a worklist is open)."""
+        from napari_recist._pacs_open import default_cache_dir
+
+        def cache() -> Any:
+            wl = None if self.worklist_panel is None else self.worklist_panel.ctl.wl
+            return wl.cache_dir if wl is not None else default_cache_dir()
+
+        if self.pacs_dialog is None:
+            self.pacs_dialog = PacsDialog(self.open_folder, cache, parent=self)
+        self.pacs_dialog.show()
+        self.pacs_dialog.raise_()
+        return self.pacs_dialog
+
+    def show_worklist(self) -> Any:
+        """Show the worklist panel (a dock beside this one)."""
+        from napari_recist._qt.worklist_panel import WorklistPanel
+
+        if self.worklist_panel is None:
+            self.worklist_panel = WorklistPanel(
+                self.session, self.messages.add, self.problems.show_problems
+            )
+            self.session.changed.connect(self.worklist_panel.refresh)
+            self.viewer.window.add_dock_widget(
+                self.worklist_panel, name="RECIST worklist", area="right", tabify=False
+            )
+            mine, dock = _dock_of(self), _dock_of(self.worklist_panel)
+            if mine is not None and dock is not None:  # below this one, ~40 % of the height
+                h = max(self.window().height(), 600)
+                with contextlib.suppress(Exception):
+                    self.window().resizeDocks(
+                        [mine, dock], [int(h * 0.6), int(h * 0.4)], Qt.Orientation.Vertical
+                    )
+        dock = _dock_of(self.worklist_panel)
+        if dock is not None:
+            dock.show()
+        return self.worklist_panel
+
+    def next_patient(self) -> None:
+        """Alt+→: save, open the next unfinished patient of the worklist."""
+        self.show_worklist().next_patient()
 
     def _status_for_kind(self, status: str) -> None:
         s = self.session
@@ -794,7 +867,11 @@ class RecistWidget(QWidget):
             if follow
             else "At baseline: choose targets (≤ 5, ≤ 2 per organ) and non-targets."
         )
-        self.lesion_box.setTitle(f"2. Lesions at {s.current_tp or '–'} (edits go here)")
+        signed = s.signing.signed_at(s.current_tp)
+        self.lesion_box.setTitle(
+            f"2. Lesions at {s.current_tp or '–'} "
+            + (f"(signed {signed}, locked: a change asks why)" if signed else "(edits go here)")
+        )
         self.undo_btn.setEnabled(r.can_undo)
         self.redo_btn.setEnabled(r.can_redo)
         self.undo_btn.setToolTip(

@@ -1,8 +1,6 @@
-"""A real Orthanc (Debian's orthanc + orthanc-dicomweb) for the PACS tests.
+"""Fixtures of the PACS tests: credentials, a client, scripted stub servers.
 
-One server per test session (per xdist worker): HTTP basic authentication on, a
-free loopback port, a temporary storage folder, the sample study uploaded. Never
-skipped: without Orthanc the fixture fails and says how to install it.
+The real Orthanc (``orthanc``) is a session fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,23 +12,12 @@ from pathlib import Path
 import pytest
 
 from recist_tool.pacs import PacsClient, PacsSettings
-from recist_tool.pacs.orthanc import LocalOrthanc
+
+from ...conftest import PASSWORD, SAMPLE, USER  # noqa: F401  (re-exported)
 
 ROOT = Path(__file__).resolve().parents[3]
-SAMPLE = ROOT / "sample_dicom"
-USER, PASSWORD = "reader1", "s3cret-pw"
-
-
-@pytest.fixture(scope="session")
-def orthanc(tmp_path_factory):
-    server = LocalOrthanc(tmp_path_factory.mktemp("orthanc"), users={USER: PASSWORD})
-    server.start()
-    try:
-        assert server.upload([SAMPLE]) == 82
-        yield server
-    finally:
-        server.stop()
-    assert server.proc is None
+# The Orthanc fixture (``orthanc``) is in tests/conftest.py: one server per worker,
+# shared with the plugin's PACS dialog tests.
 
 
 @pytest.fixture
