@@ -344,8 +344,10 @@ class Adjudication:
         self.layers.append(img)
         geo = info.geometry
         first_z: float | None = None
-        for reader, reading in shown.readings.items():
+        ends: list[np.ndarray] = []  # world (z, y, x) of every line end
+        for k, (reader, reading) in enumerate(shown.readings.items()):
             color = self.colour(reader)
+            anchor = ("upper_left", "lower_right", "upper_right", "lower_left")[k % 4]
             lines, texts, pts, ptexts = [], [], [], []
             for lesion in reading.lesions:
                 f = lesion.findings.get(label)
@@ -356,23 +358,24 @@ class Adjudication:
                     if line is None:
                         continue
                     lines.append(line.indices(geo))
-                    texts.append(
-                        f"{reader} {lesion.lesion_id}" + (f" {size}" if axis == "long" else "")
-                    )
+                    ends += [np.asarray(line.p1_lps)[::-1], np.asarray(line.p2_lps)[::-1]]
+                    main = axis == ("short" if lesion.nodal else "long")
+                    texts.append(f"{reader} {lesion.lesion_id} {size}" if main else "")
                     if first_z is None and lesion.kind == "target":
                         first_z = float(line.p1_lps[2])
                 if f.marker is not None:
                     pts.append(geo.lps_to_index(f.marker.position_lps))
                     ptexts.append(f"{reader} {lesion.lesion_id} {f.status or ''}".strip())
+            text = {"string": "{label}", "color": color, "size": 10, "anchor": anchor}
             shapes = Shapes(
                 [np.asarray(x) for x in lines],
                 ndim=3,
                 shape_type="line",
                 name=f"{reader} lines · {label}",
                 edge_color=color,
-                edge_width=1.2,
+                edge_width=1.5,
                 features=pd.DataFrame({"label": pd.Series(texts, dtype=object)}),
-                text={"string": "{label}", "color": color, "size": 10, "anchor": "upper_left"},
+                text=text,
                 metadata={"adjudication_reader": reader},
                 **tf,
             )
@@ -385,7 +388,7 @@ class Adjudication:
                 face_color=color,
                 border_width=0,
                 features=pd.DataFrame({"label": pd.Series(ptexts, dtype=object)}),
-                text={"string": "{label}", "color": color, "size": 10, "anchor": "upper_left"},
+                text=text,
                 metadata={"adjudication_reader": reader},
                 **tf,
             )
@@ -397,7 +400,22 @@ class Adjudication:
         if first_z is not None:
             self.viewer.dims.set_point(0, first_z)
         self.viewer.reset_view()
+        self._frame_lines(img, ends)
         self.changed.emit()
+
+    def _frame_lines(self, image: Any, ends: list[np.ndarray]) -> None:
+        """Centre on the lines drawn and zoom in (at most 3x) so that they and 40 mm
+        around them fill the view."""
+        if not ends:
+            return
+        yx = np.asarray(ends)[:, 1:]
+        lo, hi = yx.min(axis=0) - 40, yx.max(axis=0) + 40
+        ext = np.asarray(image.extent.world)[:, 1:]
+        span = np.maximum(ext[1] - ext[0], 1e-6)
+        factor = float(np.clip(np.min(span / np.maximum(hi - lo, 1e-6)), 1.0, 3.0))
+        cam = self.viewer.camera
+        cam.center = (*cam.center[:-2], *((lo + hi) / 2))
+        cam.zoom = cam.zoom * factor
 
     # ------------------------------------------------------------------ the readers' responses
 

@@ -33,15 +33,14 @@ from napari_recist._adjudication import VALUE_COLUMNS, Adjudication
 from napari_recist._qt.panels import RESPONSE_HTML, MessagePanel, button, esc
 from napari_recist._qt.tables import make_table, set_rows
 
-#: Display columns of a reader's response table: (engine column, title).
-RESPONSE_COLUMNS = (
-    ("sum", "SOD"),
-    ("change_from_baseline", "vs BL"),
-    ("change_from_nadir", "vs nadir"),
-    ("target_response", "T"),
-    ("non_target_response", "NT"),
-    ("new_lesions", "new"),
-    ("overall_response", "overall"),
+#: What a reader's response shows per time point: (engine column, prefix).
+RESPONSE_PARTS = (
+    ("sum", "SOD "),
+    ("change_from_baseline", "vs BL "),
+    ("change_from_nadir", "vs nadir "),
+    ("target_response", "T "),
+    ("non_target_response", "NT "),
+    ("new_lesions", "new "),
 )
 DIFFERENT_BG = "#5a3a00"
 
@@ -60,32 +59,34 @@ def reader_response_html(
 ) -> str:
     """One reader's response (the engine's texts), cells differing from the other
     reader's on a dark orange background."""
-    head = f"<div style='color:{colour};font-weight:bold'>■ {esc(reader)}</div>"
+    head = f"<div style='color:{colour};font-weight:bold'>━━ {esc(reader)}</div>"
     if not rows:
         return head + "<i>no response</i>"
-    cells = "".join(f"<th align='left'>{esc(t)}</th>" for _, t in RESPONSE_COLUMNS)
-    out = [head, "<table cellspacing='0' cellpadding='2'>", f"<tr><th></th>{cells}</tr>"]
+    out = [head]
+
+    def mark(tp: str, col: str, html_text: str) -> str:
+        if (tp, col) in differ:
+            return f"<span style='background:{DIFFERENT_BG}'>{html_text}</span>"
+        return html_text
+
     for r in rows:
         tp = r.get("timepoint", "")
-        tds = []
-        for col, _ in RESPONSE_COLUMNS:
-            text = r.get(col, "")
-            style = []
-            if (tp, col) in differ:
-                style.append(f"background:{DIFFERENT_BG}")
-            if col == "overall_response" and text in RESPONSE_HTML:
-                style.append(f"color:{RESPONSE_HTML[text]};font-weight:bold")
-            tds.append(f"<td style='{';'.join(style)}'>{esc(text)}</td>")
-        out.append(f"<tr><td><b>{esc(tp)}</b></td>{''.join(tds)}</tr>")
-        if r.get("reason"):
-            bg = f"background:{DIFFERENT_BG};" if (tp, "overall_response") in differ else ""
-            out.append(
-                f"<tr><td></td><td colspan='{len(RESPONSE_COLUMNS)}' style='{bg}color:#bbbbbb'>"
-                f"<i>why:</i> {esc(r['reason'])}</td></tr>"
+        overall = r.get("overall_response", "")
+        line = f"<b>{esc(tp)}</b> {esc(r.get('date', ''))}"
+        if overall:
+            colour_o = RESPONSE_HTML.get(overall, "#dddddd")
+            line += " " + mark(
+                tp, "overall_response", f"<b style='color:{colour_o}'>{esc(overall)}</b>"
             )
-    out.append("</table>")
+        parts = [
+            mark(tp, col, esc(prefix + r[col])) for col, prefix in RESPONSE_PARTS if r.get(col)
+        ]
+        body = [line, " · ".join(parts)] if parts else [line]
+        if r.get("reason"):
+            body.append(f"<i style='color:#bbbbbb'>why: {esc(r['reason'])}</i>")
+        out.append("<div style='margin-bottom:4px'>" + "<br>".join(body) + "</div>")
     colour_best = RESPONSE_HTML.get(best, "#dddddd")
-    out.append(f"<div>BOR: <b style='color:{colour_best}'>{esc(best)}</b></div>")
+    out.append(f"<div>BOR <b style='color:{colour_best}'>{esc(best or '–')}</b></div>")
     return "".join(out)
 
 
@@ -147,7 +148,7 @@ class AdjudicationPanel(QWidget):
         row.addWidget(QLabel("Time point:"))
         self.tp_combo = QComboBox()
         self.tp_combo.setObjectName("recist.adj_timepoint")
-        self.tp_combo.activated.connect(self._on_tp)
+        self.tp_combo.currentIndexChanged.connect(self._on_tp)
         row.addWidget(self.tp_combo, 1)
         lay.addLayout(row)
         self.legend = QLabel()
@@ -265,9 +266,10 @@ class AdjudicationPanel(QWidget):
     def refresh(self) -> None:
         """Show the controller's state."""
         a = self.adj
+        self.cohort_label.setToolTip(str(a.cohort_dir or ""))
         self.cohort_label.setText(
-            f"{a.cohort_dir} · {sum(r.done for r in a.rows)} of {len(a.rows)} discordant "
-            "patient(s) adjudicated"
+            f"Cohort {a.cohort_dir.name}: {sum(r.done for r in a.rows)} of {len(a.rows)} "
+            "discordant patient(s) adjudicated"
             if a.cohort_dir is not None
             else "No cohort open: Open cohort… (COHORT_DIR with readings/<reader>/)"
         )

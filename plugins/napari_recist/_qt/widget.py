@@ -556,8 +556,12 @@ class RecistWidget(QWidget):
         if self.adjudication is None:
             self.adjudication = adj.AdjudicationPanel(self.viewer, self.session.reader)
             self.viewer.window.add_dock_widget(
-                self.adjudication, name="RECIST adjudication", area="right"
+                self.adjudication, name="RECIST adjudication", area="right", tabify=True
             )
+        dock = _dock_of(self.adjudication)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
         self.adjudication.open_cohort(folder)
         return self.adjudication
 
