@@ -413,7 +413,7 @@ class Adjudication:
         ext = np.asarray(image.extent.world)[:, 1:]
         span = np.maximum(ext[1] - ext[0], 1e-6)
         factor = float(np.clip(np.min(span / np.maximum(hi - lo, 1e-6)), 1.0, 3.0))
-        cam = self.viewer.camera
+        cam = self.viewer.scene.camera
         cam.center = (*cam.center[:-2], *((lo + hi) / 2))
         cam.zoom = cam.zoom * factor
 
