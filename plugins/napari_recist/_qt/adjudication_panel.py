@@ -268,7 +268,7 @@ class AdjudicationPanel(QWidget):
         a = self.adj
         self.cohort_label.setToolTip(str(a.cohort_dir or ""))
         self.cohort_label.setText(
-            f"Cohort {a.cohort_dir.name}: {sum(r.done for r in a.rows)} of {len(a.rows)} "
+            f"{a.cohort_dir.name}: {sum(r.done for r in a.rows)} of {len(a.rows)} "
             "discordant patient(s) adjudicated"
             if a.cohort_dir is not None
             else "No cohort open: Open cohort… (COHORT_DIR with readings/<reader>/)"
