@@ -12,6 +12,7 @@ session to show; the reader's work stays in memory. No Qt here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -31,10 +32,21 @@ class Persistence:
         Default folder (``<readings_dir>/<patient_id>.csv``).
     reader : str
         Who makes the changes (each audit line names them).
+    guard : callable, optional
+        ``guard(path)`` says why the reading may not be written to (or its audit trail
+        appended at) ``path`` ("" when it may): blinded reading in a cohort
+        (:class:`napari_recist._blinding.Blinding`).
     """
 
-    def __init__(self, readings_dir: str | os.PathLike, reader: str = "") -> None:
+    def __init__(
+        self,
+        readings_dir: str | os.PathLike,
+        reader: str = "",
+        guard: Callable[[Path], str] | None = None,
+    ) -> None:
         self.readings_dir = Path(readings_dir)
+        self.guard = guard or (lambda path: "")
+        self._refused: Path | None = None
         self.csv_path: Path | None = None
         self.autosave = True
         #: Write the CSV + sidecar in a background thread (False: in line).
@@ -69,6 +81,8 @@ class Persistence:
     def _attach(self) -> None:
         r = self._reading
         path = None if r is None else self.path_for(r)
+        if path is not None and self.guard(path):
+            return  # not this reader's file: no audit line goes there
         if path is not None and self.audit.path != audit_path(path):
             self.audit.attach(audit_path(path))
 
@@ -80,6 +94,10 @@ class Persistence:
         path = self.path_for(reading)
         if path is None or not self.autosave:
             return errors, None
+        refused = self.guard(path)
+        if refused:  # said once per path; the reading stays in memory (Save as… elsewhere)
+            first, self._refused = self._refused != path, path
+            return [*errors, f"not saved: {refused}"] if first else errors, None
         try:
             if not self.background:
                 reading.save(path, frame)
@@ -100,6 +118,9 @@ class Persistence:
 
     def save_as(self, reading: Reading, csv_path: str | os.PathLike) -> list[str]:
         """Save to another file; autosave and the audit trail continue there."""
+        refused = self.guard(Path(csv_path))
+        if refused:
+            return [f"not saved: {refused}"]
         old = self.audit.path
         self.csv_path = Path(csv_path)
         self.flush()

@@ -39,6 +39,7 @@ from napari.layers import Image
 from psygnal import Signal
 
 from napari_recist._autosave import flush_all
+from napari_recist._blinding import Blinding
 from napari_recist._defaults import (
     DEFAULT_ORGANS,
     KIND_COLORS,
@@ -162,8 +163,12 @@ class ReadingSession:
         self._hooks: list[tuple[Any, Callable]] = []
         self.closed = False
         self.nav = Navigator(self.view)
+        #: Blinded reading in a cohort: only this reader's files (see ``_blinding``).
+        self.blinding = Blinding(lambda: self.reader)
         self.persist = Persistence(
-            readings_dir if readings_dir else default_readings_dir(), self.reader
+            readings_dir if readings_dir else default_readings_dir(),
+            self.reader,
+            guard=self.blinding.check,
         )
         self.results = Results(settings)
         self.exports = Exports(
@@ -383,6 +388,10 @@ class ReadingSession:
 
     def load(self, csv_path: str | os.PathLike, refresh: bool = True) -> None:
         """Continue a saved reading (CSV + sidecar); later saves go to that file."""
+        refused = self.blinding.check(csv_path)
+        if refused:
+            self._notify("error", refused)
+            return
         flush_all()  # another viewer's session may still be writing this file
         try:
             loaded = Reading.load(csv_path)

@@ -8,19 +8,25 @@ readings, ``adjudication.csv``, ``concordance.csv`` or the agreement results. An
 ``adjudication.csv`` (and the adjudicated readings), nothing of the concordant ones.
 Other files of the cohort (the worklist, image caches) are not restricted here.
 
-The napari plugin asks :func:`check_access` before it opens a file and lists only
-:func:`visible_readings` (the plugin side is issue 9's).
+The napari plugin asks before it opens or saves a file: :func:`cohort_root` tells
+whether a path is a reading of a cohort (``COHORT_DIR/readings/<folder>/<file>``), and
+an :class:`Access` (user and role in that cohort) says whether it may be opened; its
+lists come from :func:`visible_readings`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from recist_tool.readers.cohort import ReadersError
+from recist_tool.worklist.errors import WorklistError
 from recist_tool.worklist.layout import (
     ADJUDICATED,
     ADJUDICATION_FILE,
+    COHORT_FILE,
+    READINGS,
     adjudication_patients,
     check_reader,
     patient_file_stem,
@@ -41,6 +47,36 @@ def patient_of(path: str | os.PathLike) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
+
+
+def cohort_root(path: str | os.PathLike) -> Path | None:
+    """The cohort folder a reading file belongs to, or None when it is not in one.
+
+    A file ``ROOT/readings/<folder>/<file>`` belongs to the cohort ``ROOT`` when ROOT
+    is recognisably a multi-reader cohort: it has a worklist (``cohort.json``) or an
+    ``adjudication.csv``, or ``readings/`` holds at least two folders. Symbolic links
+    and ``..`` are resolved first, so a link into another reader's folder is seen
+    for what it is.
+    """
+    p = Path(path).resolve()
+    if len(p.parts) < 4 or p.parent.parent.name != READINGS:
+        return None
+    root = p.parent.parent.parent
+    if (root / COHORT_FILE).is_file() or (root / ADJUDICATION_FILE).is_file():
+        return root
+    try:
+        folders = [d for d in (root / READINGS).iterdir() if d.is_dir() and d.name[:1] != "."]
+    except OSError:
+        return None
+    return root if len(folders) >= 2 else None
+
+
+def reader_of(path: str | os.PathLike) -> str | None:
+    """The folder under ``readings/`` a cohort file is in (a reader, or ``adjudicated``)."""
+    root = cohort_root(path)
+    if root is None:
+        return None
+    return Path(path).resolve().parent.name
 
 
 def may_open(cohort_dir: str | os.PathLike, user: str, role: str, path: str | os.PathLike) -> bool:
@@ -85,3 +121,50 @@ def visible_readings(cohort_dir: str | os.PathLike, user: str, role: str) -> lis
     return sorted(
         p for p in rdir.glob("*/*.csv") if p.is_file() and may_open(cohort_dir, user, role, p)
     )
+
+
+@dataclass(frozen=True)
+class Access:
+    """A user's access to the files of one cohort, in one role.
+
+    Attributes
+    ----------
+    cohort_dir : pathlib.Path
+    user : str
+        The reader's (or adjudicator's) name.
+    role : str
+        ``"reader"`` or ``"adjudicator"``.
+    """
+
+    cohort_dir: Path
+    user: str
+    role: str
+
+    def may_open(self, path: str | os.PathLike) -> bool:
+        """Whether the user may open (or write) ``path`` (see :func:`may_open`)."""
+        return may_open(self.cohort_dir, self.user, self.role, path)
+
+    def check(self, path: str | os.PathLike) -> None:
+        """Raise :class:`ReadersError` when the user may not open ``path``."""
+        check_access(self.cohort_dir, self.user, self.role, path)
+
+    def refusal(self, path: str | os.PathLike) -> str:
+        """Why ``path`` may not be opened ("" when it may): a bad user name too."""
+        try:
+            self.check(path)
+        except WorklistError as exc:  # ReadersError, or a user name unusable in a cohort
+            return str(exc)
+        return ""
+
+    def readings(self) -> list[Path]:
+        """The reading CSVs the user may open (:func:`visible_readings`)."""
+        return visible_readings(self.cohort_dir, self.user, self.role)
+
+
+def refusal(user: str, role: str, path: str | os.PathLike) -> str:
+    """Why ``user`` in ``role`` may not open ``path`` ("" when they may, or when the
+    path is not a reading of a cohort, :func:`cohort_root`)."""
+    root = cohort_root(path)
+    if root is None:
+        return ""
+    return Access(root, user, role).refusal(path)

@@ -223,3 +223,43 @@ def find_discordance(cohort: CohortReadings, rules: AdjudicationRules | None = N
             "Int64"
         )
     return Discordance(adjudication, pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)), rules)
+
+
+def adjudication_table(
+    cohort_dir: str | os.PathLike,
+    rules: AdjudicationRules | None = None,
+    cohort: CohortReadings | None = None,
+) -> tuple[pd.DataFrame, bool]:
+    """The cohort's ``adjudication.csv`` as text cells; written first when missing.
+
+    What ``recist-tool adjudicate COHORT_DIR`` writes: when the file is not there yet,
+    the readings are loaded (:func:`~recist_tool.readers.cohort.load_cohort`),
+    compared (:func:`find_discordance`) and ``adjudication.csv``, ``concordance.csv``
+    and ``adjudication_rules.json`` written into ``cohort_dir``.
+
+    Returns
+    -------
+    (pandas.DataFrame, bool)
+        The table (every cell a string, empty where none) and whether it was written now.
+
+    Raises
+    ------
+    ReadersError
+        The file is not a readable CSV or has no ``patient_id`` column; or, when it is
+        computed, what :func:`load_cohort` and :func:`find_discordance` raise.
+    """
+    from recist_tool.readers.cohort import load_cohort
+
+    path = Path(cohort_dir) / "adjudication.csv"
+    written = False
+    if not path.is_file():
+        found = find_discordance(cohort or load_cohort(cohort_dir), rules)
+        found.write(cohort_dir)
+        written = True
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReadersError(f"{path}: not a readable CSV file: {exc}") from None
+    if "patient_id" not in table.columns:
+        raise ReadersError(f"{path}: line 1: missing column patient_id")
+    return table, written

@@ -166,6 +166,7 @@ class RecistWidget(QWidget):
         )
         self._export_dir = ""
         self.compare_pane: ComparisonPane | None = None
+        self.adjudication: Any = None  # the adjudicator's dock (open_adjudication)
         self._compare_dock: QDockWidget | None = None
         self._hidden_docks: list[QDockWidget] = []
         self._main_wl: WindowLevelDrag | None = None
@@ -248,6 +249,14 @@ class RecistWidget(QWidget):
         self.worklist_btn.clicked.connect(self.show_worklist)
         row.addWidget(self.pacs_btn, 1, 0, 1, 2)
         row.addWidget(self.worklist_btn, 1, 2, 1, 2)
+        self.adjudicate_btn = button(
+            "Adjudicate a cohort…",
+            "adjudicate",
+            "Open a double-read cohort (COHORT_DIR) as adjudicator: both readers' readings "
+            "of each discordant patient, read-only, and the decision",
+        )
+        self.adjudicate_btn.clicked.connect(lambda: self.open_adjudication())
+        row.addWidget(self.adjudicate_btn, 2, 0, 1, 4)
         lay.addLayout(row)
         self.patient_label = QLabel()
         self.patient_label.setObjectName("recist.patient")
@@ -620,6 +629,26 @@ class RecistWidget(QWidget):
         )
         rest = [p for p in self.problems.problems if p is not problem]
         self.problems.show_problems(rest + loaded.problems)
+
+    def open_adjudication(self, cohort_dir: str | None = None) -> Any:
+        """The adjudicator's view (its own dock, :mod:`napari_recist._qt.adjudication_panel`)
+        on ``cohort_dir`` (asked for when None); returns the panel."""
+        from napari_recist._qt import adjudication_panel as adj
+
+        folder = cohort_dir or adj.choose_cohort_folder(self)
+        if not folder:
+            return None
+        if self.adjudication is None:
+            self.adjudication = adj.AdjudicationPanel(self.viewer, self.session.reader)
+            self.viewer.window.add_dock_widget(
+                self.adjudication, name="RECIST adjudication", area="right", tabify=True
+            )
+        dock = _dock_of(self.adjudication)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self.adjudication.open_cohort(folder)
+        return self.adjudication
 
     def _open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a DICOM study folder")
