@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
 
 from napari_recist._layers import WINDOWS
 from napari_recist._loading import LoadedStudy, SeriesProblem
+from napari_recist._qt.assist import AssistPanel, thread_runner
 from napari_recist._qt.canvas import WindowLevelDrag
 from napari_recist._qt.compare import ComparisonPane
 from napari_recist._qt.keys import ShortcutFilter
@@ -156,11 +157,17 @@ class RecistWidget(QWidget):
         self._hidden_docks: list[QDockWidget] = []
         self._main_wl: WindowLevelDrag | None = None
         self._shown_tp: str | None = None
+        self.session.assist.runner = thread_runner  # proposals, registration: workers
+        self.session.assist.prefetch = True
         self._build()
         self.keys = ShortcutFilter(self._windows)
         self.shortcuts = self._shortcuts()
         for seq, (desc, fn) in self.shortcuts.items():
             self.keys.bind(seq, desc, fn)
+        a = self.session.assist
+        for seq in ("Return", "Enter"):  # only while there is a proposal to accept / offer
+            self.keys.bind(seq, "accept / offer a proposal", a.enter, when=a.can_enter)
+        self.keys.bind("Esc", "reject the proposal", a.reject, when=lambda: a.has_pending)
         self.keys.install()
         self.session.changed.connect(self.refresh)
         self.session.live.connect(self._on_live)
@@ -319,6 +326,8 @@ class RecistWidget(QWidget):
         self.lesion_table.itemSelectionChanged.connect(self._on_lesion_selected)
         lay.addWidget(self.lesion_table)
 
+        self.assist_panel = AssistPanel(self.session.assist)
+        lay.addWidget(self.assist_panel)
         self.live_label = QLabel("Length: –")
         self.live_label.setObjectName("recist.live_length")
         self.live_label.setStyleSheet("font-weight: bold")
@@ -366,7 +375,8 @@ class RecistWidget(QWidget):
             "right-drag window/level · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · "
             "Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, ring · "
             "Alt+M too small · Alt+0 disappeared/absent · Alt+E not evaluated · "
-            "Alt+G comparison pane · Alt+1…5 window (" + ", ".join(WINDOWS) + ")"
+            "Alt+G comparison pane · Alt+1…5 window (" + ", ".join(WINDOWS) + ") · "
+            "Alt+click in a lesion: proposed axes, Enter accepts, Esc rejects"
         )
         keys.setObjectName("recist.keys_help")
         keys.setWordWrap(True)
@@ -406,7 +416,15 @@ class RecistWidget(QWidget):
             "Write the patient report (HTML and PDF: lesion table, response, key images)",
         )
         self.report_btn.clicked.connect(self._export_report)
+        self.seg_btn = button(
+            "Export SEG…",
+            "export_seg",
+            "Write the segmentations of the assisted measurements as DICOM SEG, with an "
+            "SR (TID 1500 volumetric groups) referencing them",
+        )
+        self.seg_btn.clicked.connect(self._export_seg)
         row.addWidget(self.sr_btn)
+        row.addWidget(self.seg_btn)
         row.addWidget(self.report_btn)
         lay.addLayout(row)
         return box
@@ -553,6 +571,9 @@ class RecistWidget(QWidget):
 
     def _export_sr(self) -> None:
         self._export("Export DICOM SR into a folder", self.session.export_sr)
+
+    def _export_seg(self) -> None:
+        self._export("Export DICOM SEG (and its SR) into a folder", self.session.export_seg)
 
     def _export_report(self) -> None:
         self._export("Write the patient report into a folder", self.session.export_patient_report)
@@ -708,7 +729,7 @@ class RecistWidget(QWidget):
         s, r = self.session, self.session.reading
         path = s.save_path
         self.patient_label.setText(f"Patient {r.patient_id}" if r.patient_id else "No study open")
-        for b in (self.sr_btn, self.report_btn):
+        for b in (self.sr_btn, self.seg_btn, self.report_btn):
             b.setEnabled(bool(r.patient_id))
         self.save_label.setText(
             f"Autosaved after every change to {path} (audit trail: {path.stem}.audit.jsonl)"
