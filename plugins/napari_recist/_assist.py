@@ -40,6 +40,7 @@ import pandas as pd
 from napari.layers import Shapes
 from psygnal import Signal
 
+from napari_recist._layers import AXIS_LABELS, UNITS
 from napari_recist._panes import Pane, PaneLayers, SeriesSource
 from recist_tool.reading import LENGTH_DECIMALS, Line, Reading, apply_proposal
 from recist_tool.reading.assist import HU_DECIMALS, VOLUME_DECIMALS
@@ -183,11 +184,19 @@ class Assistant:
             return made
         with self.session._quiet():
             outline = Shapes(
-                name=LAYER_NAMES[1], ndim=3, edge_width=1.0, face_color="transparent", opacity=0.9
+                name=LAYER_NAMES[1],
+                ndim=3,
+                units=UNITS,
+                axis_labels=AXIS_LABELS,
+                edge_width=1.0,
+                face_color="transparent",
+                opacity=0.9,
             )
             lines = Shapes(
                 name=LAYER_NAMES[0],
                 ndim=3,
+                units=UNITS,
+                axis_labels=AXIS_LABELS,
                 edge_width=1.5,
                 features=pd.DataFrame({"axis": pd.Series([], dtype=object)}),
                 text={"string": "{label}", "color": "white", "size": 10, "anchor": "upper_left"},

@@ -226,7 +226,9 @@ def _known_registration(monkeypatch, pair, calls):
     matrix[:3, :] = m.T
 
     def fake(fixed, moving):
-        calls.append((fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"]))
+        calls.append(
+            (fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"])
+        )
         return reg_module.Registration(
             matrix, fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"]
         )
