@@ -250,7 +250,7 @@ def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_positi
     base_c, fu_c = pair.centers_baseline[0], pair.centers_followup[0]
     assert np.linalg.norm(base_c - fu_c) > 15  # the same position would be wrong
     a.propose_at(s.panes["current"], tuple(base_c))
-    work, done, failed = jobs.pop()
+    work, done, _failed = jobs.pop()
     done(work())
     lid = a.accept()
     bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
@@ -261,7 +261,7 @@ def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_positi
     # registering in the background: meanwhile the same patient position
     assert "registering" in a.status and len(jobs) == 1
     assert abs(s.nav.z(pane) - bpos[2]) < 2.6
-    work, done, failed = jobs.pop()
+    work, done, _failed = jobs.pop()
     done(work())  # the worker finished: the pane moves to the registered position
     assert calls and a.target is not None and a.target[0] == lid
     bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
