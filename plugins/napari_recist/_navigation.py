@@ -193,12 +193,19 @@ class Navigator:
                     cam.center = tuple(c + delta)
 
     def center_on(self, pane: Pane, lps: tuple[float, float, float]) -> None:
-        """Show patient position ``lps`` at the centre of ``pane`` (slice and view)."""
+        """Show patient position ``lps`` in ``pane``: its slice, and the view panned to
+        it only when it is outside the middle 80 % of the canvas (a fitted view stays
+        fitted: the reader keeps the whole body in sight)."""
         world = np.asarray(lps, float)[::-1]
         with self.unlinked():
             pane.viewer.dims.set_point(0, float(world[0]))
             cam = pane.viewer.scene.camera
-            cam.center = tuple(float(v) for v in world[-len(cam.center) :])
+            center = np.asarray(cam.center, float)
+            target = world[-len(center) :]
+            size = np.asarray(pane.viewer.canvas.size, float)  # (height, width) pixels
+            half = 0.4 * size / max(float(cam.zoom), 1e-9)  # world mm
+            if np.any(np.abs(target[-2:] - center[-2:]) > half):
+                cam.center = tuple(float(v) for v in target)
 
     # ------------------------------------------------------------------ window
 

@@ -112,6 +112,7 @@ class AnnotationSync:
         self._marks: list[LineMark] = []
         self._markers: list[tuple[tuple[float, float], str]] = []
         self.live_text = ""
+        self._committed: np.ndarray | None = None
         #: ``on_live(text)`` with the live length (e.g. a widget label); optional.
         self.on_live: Callable[[str], None] | None = None
         self._pending_tags: tuple[list[str], list[str]] | None = None
@@ -288,6 +289,9 @@ class AnnotationSync:
         verts = layer.data[i]
         if len(verts) != 2:
             return
+        done = self._committed
+        if done is not None and done.shape == verts.shape and np.allclose(done, verts):
+            return  # napari's set_data after the commit: the label shows the length now
         line = Line.from_indices(pl.geometry, verts[0], verts[1])
         text = f"{line.length_mm:.{LENGTH_DECIMALS}f} mm"
         self.show_live(text, verts[1])
@@ -335,6 +339,11 @@ class AnnotationSync:
     def _on_lines_data(self, event: Any) -> None:
         if (what := self._action(event)) is not None:
             self.hide_live()
+            layer = event.source
+            sel = sorted(layer.selected_data)
+            data = layer.data
+            last = data[sel[-1]] if sel and sel[-1] < len(data) else (data[-1] if data else None)
+            self._committed = None if last is None else np.array(last, float)
             self._commit(self._commit_lines, f"{what}_line")
 
     def _on_points_data(self, event: Any) -> None:

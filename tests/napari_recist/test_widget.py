@@ -29,6 +29,7 @@ from .conftest import (
     real_click,
     real_drag,
     real_wheel,
+    to_canvas,
     wait_until,
     world,
 )
@@ -208,6 +209,11 @@ def test_a_full_read_with_real_mouse_events(widget, truth, readings_dir):
     text = w.response_label.text()
     assert rows[1]["overall_response"] in text and "Why:" in text and rows[1]["reason"] in text
     assert "Non-target" in text and "New lesions" in text
+    # ... in sight without scrolling: pinned outside the dock's scrolling part.
+    from qtpy.QtWidgets import QScrollArea
+
+    assert not any(a.isAncestorOf(w.response_label) for a in w.findChildren(QScrollArea))
+    assert w.response_label.isVisible() and not w.response_label.visibleRegion().isEmpty()
     s.flush()  # the background save of the last change
     saved = read_annotations(readings_dir / f"{truth['patient_id']}.csv")
     cols = ["lesion_id", "timepoint", "status", "long_axis_mm", "short_axis_mm"]
@@ -359,17 +365,41 @@ def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
     assert width > 400.0 and level > 40.0
     assert tuple(s.layers_of("FU1").image.contrast_limits) == (level - width / 2, level + width / 2)
     # The cursor read-out: HU and patient position.
-    real_click(canvas(w), w.viewer, c)
+    p = to_canvas(w.viewer, c)
+    for dx in (0, 2, 4):  # plain moves (napari throttles them; a loaded machine is late)
+        QTest.mouseMove(canvas(w), p + type(p)(dx, 0))
+        pump(30)
     assert wait_until(lambda: cur.cursor_text.text.startswith("HU "))
     assert " mm" in cur.cursor_text.text
-    # Both panes are fitted to the whole image: the body's extent is on screen.
+    # Fit: each pane shows its whole image (centred, inside its own canvas).
+    QTest.mouseClick(w.compare_pane.fit_btn, Qt.MouseButton.LeftButton)
+    pump(50)
     for pane in (cur, cmp_):
-        h, wd = pane.viewer.canvas.size
-        ext = pane.layers.image.extent.world
-        cam = pane.viewer.scene.camera
-        pane.viewer.reset_view(layers=[pane.layers.image])
-        span = (ext[1][1:] - ext[0][1:]) * cam.zoom
-        assert span[0] <= h + 1 and span[1] <= wd + 1
+        assert_whole_image_on_screen(pane)
+
+
+def assert_whole_image_on_screen(pane) -> None:
+    h, wd = pane.viewer.canvas.size
+    ext = pane.layers.image.extent.world[:, 1:]
+    cam = pane.viewer.scene.camera
+    c = np.asarray(cam.center)[-2:]
+    lo = (ext[0] - c) * cam.zoom + np.array([h, wd]) / 2
+    hi = (ext[1] - c) * cam.zoom + np.array([h, wd]) / 2
+    assert np.all(lo >= -1) and hi[0] <= h + 1 and hi[1] <= wd + 1, (lo, hi, (h, wd))
+
+
+def test_both_panes_open_fitted_and_stay_so_when_going_to_a_lesion(widget, truth):
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    QTest.mouseClick(w.compare_box, Qt.MouseButton.LeftButton)
+    pump(400)
+    for pane in s.panes.values():
+        assert_whole_image_on_screen(pane)
+    s.select_lesion(ids["L1"])  # on screen already: the view does not move
+    pump(30)
+    for pane in s.panes.values():
+        assert_whole_image_on_screen(pane)
 
 
 def test_the_comparison_pane_is_a_second_canvas_of_equal_width(widget):
@@ -628,3 +658,32 @@ def test_the_dock_widget_opens_from_the_plugin_menu(make_napari_viewer, sample_l
     assert [tp.label for tp in w.session.reading.timepoints] == ["baseline", "FU1"]
     w.add_btn.click()
     assert w.session.active_lesion == "T1"
+
+
+def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
+    w = widget
+    s = w.session
+    les = lesions_of(truth, 0)["L1"]
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("target"))
+    QTest.mouseClick(w.add_btn, Qt.MouseButton.LeftButton)
+    a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+    go_to_slice(w, "current", a[0])
+    live = s.layers_of("baseline").live
+    c = canvas(w)
+    pa, pb = to_canvas(w.viewer, a), to_canvas(w.viewer, b)
+    QTest.mouseMove(c, pa)
+    pump(15)
+    QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
+    for t in (0.3, 0.6, 1.0):
+        QTest.mouseMove(c, pa + (pb - pa) * t)
+        pump(15)
+    assert wait_until(lambda: live.visible and len(live.data) == 1)
+    text = str(live.features["label"].iloc[0])
+    assert text.endswith(" mm") and w.live_label.text().endswith(text)
+    # Next to the moving end, not on it (the label does not hide the lesion's edge).
+    assert np.linalg.norm(live.data[0][1:] - s.layers_of("baseline").lines.world_to_data(b)[1:]) > 2
+    QTest.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pb)
+    pump(60)
+    assert not live.visible
+    f = s.reading.lesion(s.active_lesion).findings["baseline"]
+    assert f"{f.long_mm:.1f} mm" == text or abs(float(text.split()[0]) - f.long_mm) < 3

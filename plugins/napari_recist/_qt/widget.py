@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -184,7 +185,7 @@ class RecistWidget(QWidget):
         col = QVBoxLayout(inner)
         col.addWidget(self._build_study())
         col.addWidget(self._build_lesions())
-        col.addWidget(self._build_response())
+        col.addWidget(self._build_saving())
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -198,6 +199,8 @@ class RecistWidget(QWidget):
         outer.addWidget(self.messages)
         outer.addWidget(self.problems)
         outer.addWidget(scroll, 1)
+        # The response and why stay in sight: pinned below the scrolling part.
+        outer.addWidget(self._build_response())
         self.cursor_label = QLabel()
         self.cursor_label.setObjectName("recist.cursor")
         self.cursor_label.setStyleSheet("color: gray")
@@ -321,6 +324,10 @@ class RecistWidget(QWidget):
             ("Lesion", "Organ", "LA mm", "SA mm", "BL mm", "Status", "Checks"), stretch=6
         )
         self.lesion_table.setObjectName("recist.lesions")
+        # Organ and checks share the width (elided, full text in the row's tooltip):
+        # no horizontal scrollbar hides a lesion's check.
+        self.lesion_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.lesion_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.lesion_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.lesion_table.setMinimumHeight(150)
         self.lesion_table.itemSelectionChanged.connect(self._on_lesion_selected)
@@ -397,12 +404,17 @@ class RecistWidget(QWidget):
         self.general_label.setObjectName("recist.general_messages")
         self.general_label.setWordWrap(True)
         self.general_label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.general_label)
+        return box
+
+    def _build_saving(self) -> QGroupBox:
+        box = QGroupBox("4. Saving and export")
+        lay = QVBoxLayout(box)
         self.save_label = QLabel()
         self.save_label.setObjectName("recist.save_path")
         self.save_label.setWordWrap(True)
         self.save_label.setStyleSheet("color: gray")
-        for w in (self.general_label, self.save_label):
-            lay.addWidget(w)
+        lay.addWidget(self.save_label)
         row = QHBoxLayout()
         self.sr_btn = button(
             "Export DICOM SR…",
