@@ -29,6 +29,7 @@ are found by registration. No Qt here (napari models and psygnal only).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ Runner = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[BaseExcep
 #: Colours of a proposal: (long, short, outline) when confident, and when doubtful.
 COLORS = {"ok": ("#00e5ff", "#ff7fff", "#7fff00"), "low": ("#ff3b30", "#ff9500", "#ff9500")}
 LAYER_NAMES = ("RECIST proposal", "RECIST proposal outline")
+#: ``off`` turns the automatic follow-up registration off (slow machines, tests); the
+#: follow-up pane then shows the baseline lesion's patient position.
+REGISTRATION_ENV = "RECIST_REGISTRATION"
 
 
 def run_now(
@@ -123,6 +127,14 @@ class Assistant:
         #: Compute the follow-up registration as soon as a follow-up is shown (the Qt
         #: widget turns this on with its thread runner).
         self.prefetch = False
+        #: Register the follow-up to baseline by itself (``$RECIST_REGISTRATION=off``: no).
+        self.auto_register = os.environ.get(REGISTRATION_ENV, "on").strip().lower() not in (
+            "off",
+            "0",
+            "no",
+            "false",
+        )
+        self.closed = False
         self.pending: Pending | None = None
         self.status = ""
         self.severity = "info"
@@ -160,7 +172,8 @@ class Assistant:
         self._hooked.append((pane.viewer.mouse_drag_callbacks, on_press))
 
     def close(self) -> None:
-        """Stop listening; stop the registration thread."""
+        """Stop listening; results of work still running are dropped."""
+        self.closed = True
         for lst, cb in self._hooked:
             if cb in lst:
                 lst.remove(cb)
@@ -211,6 +224,8 @@ class Assistant:
         return lines, outline
 
     def _set_status(self, severity: str, text: str) -> None:
+        if self.closed:
+            return
         self.severity, self.status = severity, text
         self.changed.emit()
 
@@ -282,7 +297,13 @@ class Assistant:
         lesion_id: str | None,
     ) -> None:
         pl = pane.layers
-        if token != self._token or pl is None or pl.timepoint != label or pl.source is not source:
+        if (
+            self.closed
+            or token != self._token
+            or pl is None
+            or pl.timepoint != label
+            or pl.source is not source
+        ):
             return  # superseded by a newer click, or the pane shows something else now
         geo = pl.geometry
         lines = {
@@ -488,7 +509,7 @@ class Assistant:
                 self._set_status("info", "")
         if self.target is not None and self.target[1] != self.session.current_tp:
             self.target = None
-        if self.prefetch:
+        if self.prefetch and self.auto_register and not self.closed:
             pair = self._pair()
             if pair is not None:
                 self._registration(*pair)
@@ -543,6 +564,8 @@ class Assistant:
         return cache.get(*key)
 
     def _registered(self, key: tuple[str, str]) -> None:
+        if self.closed:
+            return
         waiting, self._waiting = self._waiting, None
         if waiting is not None and waiting[0] == key and self.session.active_lesion == waiting[1]:
             self.lesion_selected(waiting[1])
@@ -568,8 +591,15 @@ class Assistant:
         pos = None if bf is None else bf.position_lps
         if pos is None:
             return
-        reg = self._registration(*pair)
         pane = s.panes["current"]
+        if self.auto_register:
+            reg = self._registration(*pair)
+        else:
+            key = (pair[0].info.series_uid, pair[1].info.series_uid)
+            reg = self.cache().get(*key)
+            if reg is None:  # not asked to register: the same patient position
+                self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
+                return
         if reg is None:  # not known yet: the session's jump (same patient position) stands
             self._waiting = ((pair[0].info.series_uid, pair[1].info.series_uid), lesion_id)
             self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
@@ -615,4 +645,13 @@ class Assistant:
                 f.mean_hu = None
 
 
-__all__ = ["COLORS", "LAYER_NAMES", "Assistant", "Pending", "Runner", "run_now", "series_volume"]
+__all__ = [
+    "COLORS",
+    "LAYER_NAMES",
+    "REGISTRATION_ENV",
+    "Assistant",
+    "Pending",
+    "Runner",
+    "run_now",
+    "series_volume",
+]

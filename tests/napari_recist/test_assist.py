@@ -245,6 +245,7 @@ def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_positi
     s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
     s.open_layers(layers)
     a = s.assist
+    a.auto_register = True
     jobs: list = []
     a.runner = lambda work, done, failed: jobs.append((work, done, failed))  # a worker
     base_c, fu_c = pair.centers_baseline[0], pair.centers_followup[0]

@@ -5,6 +5,7 @@ export) and the Enter / Esc keys. The logic is :class:`napari_recist._assist.Ass
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -57,13 +58,22 @@ class AssistPanel(QWidget):
             row.addWidget(b)
         lay.addLayout(row)
         assistant.changed.connect(self.refresh)
+        self.destroyed.connect(lambda *_: _disconnect(assistant, self.refresh))
         self.refresh()
 
     def refresh(self) -> None:
+        """Show the assistant's status and enable the buttons that apply."""
         a = self.assistant
+        if a.closed:
+            return
         color = SEVERITY_HTML.get(a.severity, SEVERITY_HTML.get("info", "gray"))
         text = a.status or "Alt+click inside a lesion: proposed long and short axes."
         self.label.setText(f"<span style='color:{color}'>{esc(text)}</span>")
         self.accept_btn.setEnabled(a.has_pending)
         self.reject_btn.setEnabled(a.has_pending)
         self.propose_btn.setEnabled(a.target is not None and not a.has_pending)
+
+
+def _disconnect(assistant: Assistant, slot: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        assistant.changed.disconnect(slot)
