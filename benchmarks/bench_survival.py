@@ -1,25 +1,36 @@
-"""Benchmark: the full ``recist-tool survival`` command on a 10,000-patient synthetic cohort.
+"""Benchmark ``recist-tool survival`` end to end, and its fast parts against lifelines.
 
-Steps (only step 3 is timed):
-1. ``generate_cohort`` writes annotations.csv, clinical.csv and treatments.csv;
-2. ``recist-tool batch`` turns the annotations into patients.csv;
-3. ``recist-tool survival`` runs OS and PFS, naive + landmark + time-varying Cox, KM,
-   log-rank, PH tests, and every figure (PNG + SVG), in a child process whose wall
-   time and peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss``) are reported.
+For each cohort size (default: 211 patients as the founding study, seed 2018, and
+100,000 patients), all in one run:
+
+1. ``generate_cohort`` writes annotations.csv, clinical.csv and treatments.csv, and
+   ``recist-tool batch`` turns the annotations into patients.csv (not timed);
+2. ``recist-tool survival`` (OS and PFS; Kaplan–Meier, log-rank, Cox naive + landmark +
+   time-varying, PH tests, 36 figures as PNG + SVG) in a child process, ``--repeat``
+   times: wall time (median and range), CPU time of the process and its figure
+   workers, peak RSS;
+3. the peers, in this process on the same data, alternating with ours: the two
+   time-varying Cox fits with lifelines' ``CoxTimeVaryingFitter`` and with
+   ``recist_tool.survival.efron``; the PH tests of the naive models with
+   ``lifelines.statistics.proportional_hazard_test`` and with ours; the figures
+   rendered one after the other in this process and by the worker processes.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_survival.py [--n 10000] [--seed 1] [--repeat 1]
+    .venv/bin/python benchmarks/bench_survival.py [--n 211 100000] [--repeat 3]
+        [--peer-repeat 3] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -29,76 +40,154 @@ def _cli() -> list[str]:
 
 
 def _timed_child(cmd: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one child."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, _, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if proc.returncode not in (None, 0):
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr.read()}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    """Wall seconds, CPU seconds (user + system, with children) and peak RSS (MB)."""
+    wrapper = (
+        "import os, resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+        "w = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+        "print(w, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024); sys.exit(r.returncode)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{out.stderr[-3000:]}")
+    wall, cpu, rss = map(float, out.stdout.split()[-3:])
+    return wall, cpu, rss
+
+
+def spread(v: list[float]) -> str:
+    v = sorted(v)
+    return f"{statistics.median(v):.2f} s [{v[0]:.2f}–{v[-1]:.2f}]"
+
+
+def prepare(n: int, seed: int, work: Path) -> Path:
+    from recist_tool.synth.cohort import CohortParams, generate_cohort, write_cohort
+
+    folder = work / f"n{n}"
+    if not (folder / "batch" / "patients.csv").exists():
+        write_cohort(generate_cohort(CohortParams(n=n), seed=seed), folder / "cohort")
+        subprocess.run(
+            [*_cli(), "batch", str(folder / "cohort" / "annotations.csv"), "-o",
+             str(folder / "batch"), "-q"],
+            check=True,
+        )  # fmt: skip
+    return folder
+
+
+def survival_cmd(folder: Path) -> list[str]:
+    return [
+        *_cli(), "survival",
+        "--clinical", str(folder / "cohort" / "clinical.csv"),
+        "--responses", str(folder / "batch" / "patients.csv"),
+        "--treatments", str(folder / "cohort" / "treatments.csv"),
+        "-o", str(folder / "survival"), "--endpoint", "os", "--endpoint", "pfs", "-q",
+    ]  # fmt: skip
+
+
+def peers(folder: Path, repeat: int) -> None:
+    """Time-varying Cox, PH test and figures: lifelines / serial against ours."""
+    from lifelines import CoxTimeVaryingFitter
+    from lifelines.statistics import proportional_hazard_test
+
+    from recist_tool.survival import pipeline as pl
+    from recist_tool.survival.cox import FIT_OPTIONS, design_matrix, long_format
+    from recist_tool.survival.efron import fit_counting_process, ph_test
+    from recist_tool.survival.groups import IMAGING, build_predictors
+    from recist_tool.survival.inputs import read_inputs
+    from recist_tool.survival.plots import FigureRenderer
+
+    inputs = read_inputs(
+        folder / "cohort" / "clinical.csv",
+        folder / "batch" / "patients.csv",
+        folder / "cohort" / "treatments.csv",
+    )
+    settings = pl.SurvivalSettings(endpoints=("os", "pfs"))
+    result, figs = pl.analyse(inputs, settings)
+    preds = build_predictors(inputs, None, "three", [])
+    longs = []
+    for ep in ("os", "pfs"):
+        t, e, _ = pl.endpoint_data(inputs, ep)
+        p = {k: v for k, v in preds.items() if not (ep == "pfs" and k == IMAGING)}
+        values = {k: v.values.loc[t.index] for k, v in p.items()}
+        ok = design_matrix(p, values).notna().all(axis=1)
+        long = long_format(t[ok], e[ok], p).dropna()
+        long = long[long["_stop"] > long["_start"]]
+        covs = [c for c in long.columns if not c.startswith("_")]
+        longs.append((long, [c for c in covs if long[c].nunique() > 1]))
+    n_rows = sum(len(lg) for lg, _ in longs)
+    times: dict[str, list[float]] = {k: [] for k in ("ctv", "ours", "ph_ll", "ph_ours")}
+    times |= {"fig_serial": [], "fig_parallel": []}
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for long, covs in longs:
+            CoxTimeVaryingFitter().fit(
+                long[["_id", "_start", "_stop", "_event", *covs]], id_col="_id",
+                event_col="_event", start_col="_start", stop_col="_stop",
+                fit_options=FIT_OPTIONS, show_progress=False,
+            )  # fmt: skip
+        times["ctv"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for long, covs in longs:
+            fit_counting_process(long["_start"], long["_stop"], long["_event"], long[covs])
+        times["ours"].append(time.perf_counter() - t0)
+        fits = [f for (ep, a), f in result.fits.items() if a != "time_varying" and f.model]
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for f in fits:
+                proportional_hazard_test(f.model, f.data, time_transform="km")
+        times["ph_ll"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for f in fits:
+            ph_test(f.model, f.data, "km")
+        times["ph_ours"].append(time.perf_counter() - t0)
+        for key, procs in (("fig_serial", 0), ("fig_parallel", None)):
+            t0 = time.perf_counter()
+            with FigureRenderer(("png", "svg"), processes=procs) as r:
+                for spec in figs:
+                    r.submit(spec["name"], "km", **{k: v for k, v in spec.items() if k != "name"})
+                r.results()
+            times[key].append(time.perf_counter() - t0)
+
+    def ratio(a: str, b: str) -> str:
+        return f"{statistics.median(times[a]) / statistics.median(times[b]):.1f}x"
+
+    print(
+        f"  time-varying Cox, both endpoints ({n_rows:,} intervals): lifelines "
+        f"{spread(times['ctv'])}, ours {spread(times['ours'])}: {ratio('ctv', 'ours')}"
+    )
+    print(
+        f"  PH tests of {len(fits)} models: lifelines {spread(times['ph_ll'])}, ours "
+        f"{spread(times['ph_ours'])}: {ratio('ph_ll', 'ph_ours')}"
+    )
+    print(f"  {len(figs)} Kaplan–Meier figures (PNG + SVG): one after the other "
+          f"{spread(times['fig_serial'])}, worker processes {spread(times['fig_parallel'])}: "
+          f"{ratio('fig_serial', 'fig_parallel')}")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--keep", type=Path, help="Keep the outputs in this folder.")
+    ap.add_argument("--n", type=int, nargs="+", default=[211, 100_000])
+    ap.add_argument("--seed", type=int, default=2018)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--peer-repeat", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="Keep the cohorts and outputs in this folder.")
     args = ap.parse_args()
-
-    from recist_tool.synth.cohort import CohortParams, generate_cohort, write_cohort
-
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_survival_"))
-    t = time.perf_counter()
-    write_cohort(generate_cohort(CohortParams(n=args.n), seed=args.seed), work / "cohort")
-    gen = time.perf_counter() - t
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            *_cli(),
-            "batch",
-            str(work / "cohort" / "annotations.csv"),
-            "-o",
-            str(work / "batch"),
-            "-q",
-        ],
-        check=True,
-    )
-    batch = time.perf_counter() - t
-    cmd = [
-        *_cli(),
-        "survival",
-        "--clinical",
-        str(work / "cohort" / "clinical.csv"),
-        "--responses",
-        str(work / "batch" / "patients.csv"),
-        "--treatments",
-        str(work / "cohort" / "treatments.csv"),
-        "-o",
-        str(work / "survival"),
-        "--endpoint",
-        "os",
-        "--endpoint",
-        "pfs",
-        "-q",
-    ]
-    runs = [_timed_child(cmd) for _ in range(args.repeat)]
-    n_files = len(list((work / "survival").iterdir()))
-    print(
-        f"cohort: {args.n} patients (seed {args.seed}); generated in {gen:.1f} s, "
-        f"batch {batch:.1f} s"
-    )
-    for i, (wall, cpu, rss) in enumerate(runs, 1):
+    print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    for n in args.n:
+        folder = prepare(n, args.seed, work)
+        runs = [_timed_child(survival_cmd(folder)) for _ in range(args.repeat)]
+        files = len(list((folder / "survival").iterdir()))
+        print(f"\n{n:,} patients (seed {args.seed}): recist-tool survival, OS + PFS, "
+              f"{files} files")  # fmt: skip
         print(
-            f"survival run {i}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss:.0f} MB, "
-            f"{n_files} files"
+            f"  wall {spread([r[0] for r in runs])}; CPU (with figure workers) "
+            f"{spread([r[1] for r in runs])}; peak RSS {max(r[2] for r in runs):.0f} MB"
         )
-    print(
-        f"best: {min(r[0] for r in runs):.1f} s wall, {min(r[1] for r in runs):.1f} s CPU; "
-        f"peak RSS max {max(r[2] for r in runs):.0f} MB; outputs in {work / 'survival'}"
-    )
-    print("(wall time includes waiting for the CPU on a shared machine; CPU time does not)")
+        peers(folder, args.peer_repeat)
+    print(f"\n(outputs in {work})")
 
 
 if __name__ == "__main__":

@@ -262,10 +262,12 @@ class InputProblem:
     patient_id: str
 
 
-def _convert_keep_going(table: pa.Table, problems: list[InputProblem]) -> pd.DataFrame:
+def _convert_keep_going(
+    table: pa.Table, problems: list[InputProblem], row_word: str = "line"
+) -> pd.DataFrame:
     """Convert, leaving out every patient with a bad row (listed in ``problems``)."""
     try:
-        return _convert(table)
+        return _convert(table, row_word)
     except AnnotationError as exc:
         found = exc.problems
     bad_rows = np.unique(np.array([r for r, *_ in found], dtype=np.int64))
@@ -280,7 +282,7 @@ def _convert_keep_going(table: pa.Table, problems: list[InputProblem]) -> pd.Dat
     drop = pa.compute.is_in(ids, value_set=pa.array(sorted(bad_ids), pa.string()))
     keep = np.asarray(pa.compute.fill_null(pa.compute.invert(drop), True))
     keep[bad_rows] = False
-    return _convert(table.filter(pa.array(keep)))
+    return _convert(table.filter(pa.array(keep)), row_word)
 
 
 def is_checked(frame: pd.DataFrame) -> bool:
@@ -362,14 +364,14 @@ def _constant(text: str, n: int) -> pa.DictionaryArray:
     )
 
 
-def _read_one(path: Path) -> pa.Table:
-    try:
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            # Memory-mapped: a cohort file is parsed in place, never copied into Python.
-            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+def _header(path: Path, data) -> tuple[list[str], int]:
+    """The column names of a CSV file and the offset of its first data row.
+
+    Raises
+    ------
+    AnnotationError
+        On an empty, non-UTF-8 or incomplete header line, or a column named twice.
+    """
     start = 3 if data[:3] == b"\xef\xbb\xbf" else 0  # UTF-8 byte order mark (Excel)
     end_of_header = data.find(b"\n", start)
     try:
@@ -390,20 +392,38 @@ def _read_one(path: Path) -> pa.Table:
             f"{path}: line 1: missing column(s) {', '.join(missing)} "
             f"(required: {', '.join(COLUMNS)})"
         )
+    return header, (end_of_header + 1 if end_of_header >= 0 else len(data))
+
+
+def _csv_options(header: list[str], include: list[str] | None = None) -> dict:
+    """pyarrow options that parse data rows (no header) into dictionary-encoded text."""
+    names = include or header
+    return {
+        "read_options": pacsv.ReadOptions(column_names=header),
+        "convert_options": pacsv.ConvertOptions(
+            # Dictionary-encoded while parsing: checks then run per distinct value.
+            column_types={h: pa.dictionary(pa.int32(), pa.string()) for h in names},
+            include_columns=include,
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    }
+
+
+def _read_one(path: Path) -> pa.Table:
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)[start:]),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(
-                # Dictionary-encoded while parsing: checks then run per distinct value.
-                column_types={h: pa.dictionary(pa.int32(), pa.string()) for h in header},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        )
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # Memory-mapped: a cohort file is parsed in place, never copied into Python.
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    header, start = _header(path, data)
+    try:
+        table = pacsv.read_csv(pa.BufferReader(pa.py_buffer(data)[start:]), **_csv_options(header))
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        _raise_parse_error(path, bytes(data[start:]), len(header))
+        _raise_parse_error(path, bytes(data[start:]), len(header), first_line=2)
         raise  # _raise_parse_error always raises; keeps type checkers content
     lines = _line_numbers(data, start, table.num_rows)
     if lines is None:
@@ -414,44 +434,63 @@ def _read_one(path: Path) -> pa.Table:
 
 
 def _line_numbers(data, start: int, n_rows: int) -> np.ndarray | None:
-    """Editor line numbers of the data rows, or None when simply 2..n+1.
+    """Editor line numbers of the data rows (starting at ``start``), or None when 2..n+1.
 
-    pyarrow skips blank lines and lets quoted fields span lines; only then do we pay
-    for counting lines with the csv module.
+    One vectorised pass (:mod:`recist_tool._csvscan`) finds the records, the blank
+    lines pyarrow skips and the quoted fields that span lines; only when its count
+    disagrees with pyarrow's (a stray quote inside an unquoted field) do we pay for
+    counting lines with the csv module.
     """
-    end = len(data)
-    while end > start and data[end - 1 : end] in (b"\n", b"\r"):
-        end -= 1
-    if all(data.find(s, start, end) < 0 for s in (b"\n\n", b"\n\r\n", b'"')):
-        return None
+    from recist_tool._csvscan import record_lines
+
+    lines = record_lines(data, start, len(data), first_line=2)
+    if len(lines) == n_rows:
+        return lines
     reader = csv.reader(io.StringIO(bytes(data[start:]).decode("utf-8"), newline=""))
-    next(reader, None)
     out = []
-    first = reader.line_num + 1
+    first = reader.line_num + 2
     for row in reader:
         if row and any(cell != "" for cell in row):
             out.append(first)
-        first = reader.line_num + 1
+        first = reader.line_num + 2
     arr = np.asarray(out, dtype=np.int64)
     return arr if len(arr) == n_rows else None
 
 
-def _raise_parse_error(path: Path, data: bytes, n_cols: int) -> None:
+def _raise_parse_error(path: Path, data: bytes, n_cols: int, first_line: int = 1) -> None:
+    """Name the line of ``data`` (data rows; the first is ``first_line``) pyarrow failed on."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + first_line
         raise AnnotationError(f"{path}: line {line}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
-    start = reader.line_num + 1
+    start = first_line
     for row in reader:
         if row and len(row) != n_cols:
             raise AnnotationError(
                 f"{path}: line {start}: expected {n_cols} fields as in the header, found {len(row)}"
             )
-        start = reader.line_num + 1
+        start = reader.line_num + first_line
     raise AnnotationError(f"{path}: not a readable CSV file")
+
+
+def check_table(table: pa.Table, row_word: str = "line", keep_going: bool = False) -> pd.DataFrame:
+    """Check a raw annotation table and build the typed DataFrame.
+
+    ``table`` holds the annotation columns as (dictionary-encoded) text plus the
+    provenance columns ``_source`` and ``_line``, as a CSV reader produces them; this
+    is the check :func:`read_annotations` runs. Problems are reported as
+    ``<_source>: <row_word> <_line>: ...``. With ``keep_going``, as in
+    :func:`read_annotations`: the patients with a bad row are left out and listed in
+    ``frame.attrs["input_problems"]``.
+    """
+    if not keep_going:
+        return _convert(table, row_word)
+    problems: list[InputProblem] = []
+    frame = _convert_keep_going(table, problems, row_word)
+    frame.attrs["input_problems"] = problems
+    return frame
 
 
 def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:

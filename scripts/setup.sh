@@ -3,7 +3,8 @@
 # system packages for a headless display (Xvfb, Mesa, Qt's xcb libraries), R with
 # the survival, psych and vcd packages and dicom3tools (reference checks in the tests), Orthanc with
 # its DICOMweb plugin (the PACS tests start their own server on a free port), a virtual
-# environment in .venv, and the project with its napari and dev extras.
+# environment in .venv, the project with its all (napari + PyQt6) and dev extras, and the
+# node packages of the OHIF SR tests.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,10 +55,35 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing recist-tool and its Python dependencies into .venv"
   log=.venv/pip-install.log
   if ! { .venv/bin/python -m pip install --upgrade pip &&
-    .venv/bin/python -m pip install -e ".[napari,dev]"; } >"$log" 2>&1; then
+    .venv/bin/python -m pip install -e ".[all,dev]"; } >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "setup: pip install failed (full log: $log)" >&2
     exit 1
   fi
   touch "$stamp"
+fi
+
+# Node for the OHIF SR tests: OHIF v3's own SR adapter (@cornerstonejs/adapters,
+# pinned in tests/node/package-lock.json) reads our SRs and writes OHIF-style ones.
+# It needs Node >= 20; Debian 12 ships 18, so an older Node gets a pinned Node 22
+# from the npm registry (tests/node/.runtime) next to it.
+NODE_RUNTIME_VERSION=22.23.5
+node_ok() { "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null; }
+if ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if ! node_ok node && ! ls tests/node/.runtime/node_modules/node-linux-*/bin/node >/dev/null 2>&1; then
+  case "$(uname -m)" in aarch64 | arm64) arch=arm64 ;; *) arch=x64 ;; esac
+  echo "setup: installing Node $NODE_RUNTIME_VERSION for the OHIF SR tests (tests/node/.runtime)"
+  npm install --silent --no-audit --no-fund --ignore-scripts --no-save \
+    --prefix tests/node/.runtime "node-linux-$arch@$NODE_RUNTIME_VERSION" >/dev/null
+fi
+node_stamp=tests/node/node_modules/.recist-setup
+if [ ! -f "$node_stamp" ] || [ tests/node/package-lock.json -nt "$node_stamp" ]; then
+  echo "setup: installing the OHIF SR adapter for the tests (tests/node, npm ci)"
+  (cd tests/node && npm ci --silent --no-audit --no-fund --ignore-scripts >/dev/null)
+  touch "$node_stamp"
 fi

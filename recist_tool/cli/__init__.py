@@ -31,7 +31,7 @@ app = typer.Typer(
     name="recist-tool",
     help="Measure lesions on CT, compute RECIST 1.1 response, and link it to survival.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

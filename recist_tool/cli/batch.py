@@ -7,17 +7,28 @@ from pathlib import Path
 
 import typer
 
+# recist_tool.partition.CHUNK_PATIENTS / CHUNK_ROWS (not imported: --help stays fast).
+CHUNK_PATIENTS = 20_000
+CHUNK_ROWS = 1_000_000
+
 # Paragraphs as single lines: typer's help keeps line breaks as written.
 HELP = "\n\n".join(
     [
-        "Compute RECIST 1.1 response from annotation CSV files (or folders of them).",
+        "Compute RECIST 1.1 response from annotation CSV or Parquet files (or folders of "
+        "them, partitioned Parquet datasets included).",
         "Writes OUTDIR/timepoints.csv (sums, nadir, % change, responses and the reason per "
         "time point), OUTDIR/patients.csv (best overall response, progression, PFS, DoR, "
         "TTR, clinical benefit, tumour growth rate), OUTDIR/endpoints.csv (ORR, DCR, CBR "
         "with exact CIs; DoR, TTR, PFS Kaplan-Meier medians), OUTDIR/messages.csv "
-        "(validation warnings/errors) and OUTDIR/settings.json (every convention used).",
+        "(validation warnings/errors) and OUTDIR/settings.json (every convention used); "
+        "with --format parquet the tables are .parquet files. They are renamed into place "
+        "together when the run succeeds.",
         "--criteria irecist and/or choi add iRECIST (i-prefixed columns) and Choi (choi_ "
         "columns, needs mean_hu) to the same tables.",
+        "Cohorts of any size: patients are evaluated in chunks (--chunk-patients), so memory "
+        "follows the chunk, not the cohort; input files may be in any row order and the "
+        "results do not depend on the chunk size. --executor dask runs the chunks on a Dask "
+        "cluster (docs/batch.md).",
         "Bad input stops with a message naming file, line, column and value (exit 2) and "
         "writes nothing; with --keep-going the patients with bad input are left out, listed "
         "in messages.csv as errors, and the exit code is 1. With --strict, baseline rule "
@@ -29,7 +40,10 @@ HELP = "\n\n".join(
 
 def batch(
     inputs: list[Path] = typer.Argument(
-        ..., help="Annotation CSV files or folders.", show_default=False
+        ...,
+        metavar="INPUTS",
+        help="Annotation CSV or Parquet files, or folders.",
+        show_default=False,
     ),
     outdir: Path = typer.Option(..., "-o", "--outdir", help="Output folder (created)."),
     confirm: bool = typer.Option(False, "--confirm", help="Require confirmation of CR/PR."),
@@ -83,6 +97,28 @@ def batch(
     keep_going: bool = typer.Option(
         False, "--keep-going", help="Leave out patients with bad input (listed in messages.csv)."
     ),
+    fmt: str = typer.Option("csv", "--format", help="Result tables as csv or parquet."),
+    chunk_patients: int = typer.Option(
+        CHUNK_PATIENTS,
+        "--chunk-patients",
+        min=1,
+        help="Patients evaluated together (memory bound; results do not depend on it).",
+    ),
+    chunk_rows: int = typer.Option(
+        CHUNK_ROWS,
+        "--chunk-rows",
+        min=1,
+        help="At most this many rows per chunk (a chunk holds at least one patient).",
+    ),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (this process) or dask (a Dask cluster)."
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="With --executor dask: the scheduler address (tcp://host:8786) or local "
+        "(a cluster on this machine, the default).",
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from rich.console import Console
@@ -93,6 +129,12 @@ def batch(
 
     if rounding not in ("none", "0.1", "1"):
         raise typer.BadParameter("must be none, 0.1 or 1", param_hint="--rounding")
+    if fmt not in ("csv", "parquet"):
+        raise typer.BadParameter("must be csv or parquet", param_hint="--format")
+    if executor not in ("local", "dask"):
+        raise typer.BadParameter("must be local or dask", param_hint="--executor")
+    if scheduler is not None and executor != "dask":
+        raise typer.BadParameter("only with --executor dask", param_hint="--scheduler")
     crit = tuple(c.strip().lower() for item in criteria for c in item.split(",") if c.strip())
     try:
         settings = ResponseSettings(
@@ -113,52 +155,75 @@ def batch(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     result = run_batch(
-        inputs, outdir, settings, progress=not quiet, clinical=clinical, keep_going=keep_going
+        inputs,
+        outdir,
+        settings,
+        progress=not quiet,
+        clinical=clinical,
+        keep_going=keep_going,
+        fmt=fmt,
+        chunk_patients=chunk_patients,
+        chunk_rows=chunk_rows,
+        executor=executor,
+        scheduler=scheduler,
     )
     console = Console()
     if not console.is_terminal:  # piped or logged: do not squeeze tables to 80 columns
         console = Console(width=160)
-    if not quiet and len(result.patients) <= 12:
-        console.print(_timepoint_table(result))
+    if not quiet and result.evaluation is not None and result.n_patients <= 12:
+        console.print(_timepoint_table(result.evaluation))
     if not quiet:
-        table = Table(title=f"RECIST 1.1 response, {len(result.patients)} patient(s)")
+        table = Table(title=f"RECIST 1.1 response, {result.n_patients:,} patient(s)")
         for col in ("response", "best overall", "first follow-up"):
             table.add_column(col, justify="right" if col != "response" else "left")
         for row in response_summary(result).itertuples(index=False):
             table.add_row(row.response, str(row.best_overall), str(row.first_followup))
         console.print(table)
-        n_warn = int((result.messages["severity"] == "warning").sum())
-        n_err = int((result.messages["severity"] == "error").sum())
+        names = ", ".join(f"{t}.{fmt}" for t in ("timepoints", "patients", "endpoints", "messages"))
         console.print(
-            f"{n_warn} warning(s), {n_err} error(s); results in {outdir}/ "
-            "(timepoints.csv, patients.csv, endpoints.csv, messages.csv, settings.json)"
+            f"{result.n_warnings} warning(s), {result.n_errors} error(s); results in {outdir}/ "
+            f"({names}, settings.json)"
         )
     if result.has_errors:
         sys.exit(1)
 
 
 def _timepoint_table(result):
-    """Per time point responses, for a handful of patients."""
+    """Per time point responses, for a handful of patients: one compact table per
+    patient (titled with the patient), so it fits an 80-column terminal."""
+    from rich.console import Group
     from rich.table import Table
 
-    table = Table(title="Response per time point")
-    for col in ("patient", "time point", "date", "SOD mm", "vs baseline", "vs nadir",
-                "target", "non-target", "new", "overall"):  # fmt: skip
-        table.add_column(col)
-    for r in result.display_timepoints().itertuples(index=False):
-        table.add_row(
-            str(r.patient_id),
-            str(r.timepoint),
-            str(r.date),
-            r.sum,
-            r.change_from_baseline,
-            r.change_from_nadir,
-            str(r.target_response),
-            str(r.non_target_response),
-            str(r.new_lesions),
-            str(r.overall_response),
+    tables = []
+    frame = result.display_timepoints()
+    for pid, rows in frame.groupby("patient_id", sort=False):
+        table = Table(
+            title=f"{pid}: response per time point",
+            box=None,
+            padding=(0, 1, 0, 0),
+            pad_edge=False,
+            header_style="bold underline",
+            title_justify="left",
         )
-    return table
+        for col in ("visit", "date", "SOD", "vs base", "vs nadir", "T", "NT", "new",
+                    "overall"):  # fmt: skip
+            table.add_column(col, no_wrap=True)
+        table.caption = "T target, NT non-target response; changes of the sum of diameters (SOD)"
+        table.caption_justify = "left"
+        for r in rows.itertuples(index=False):
+            table.add_row(
+                str(r.timepoint),
+                str(r.date),
+                r.sum,
+                r.change_from_baseline,
+                r.change_from_nadir,
+                str(r.target_response),
+                str(r.non_target_response),
+                str(r.new_lesions),
+                str(r.overall_response),
+            )
+        tables.append(table)
+    return Group(*tables)
 
 
 def register(app: typer.Typer) -> None:

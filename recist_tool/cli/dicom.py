@@ -24,7 +24,9 @@ def _fmt(v, nd: int = 3) -> str:
 
 @dicom_app.command("ls")
 def ls(
-    path: Path = typer.Argument(..., help="A DICOM file or a folder (searched recursively)."),
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="A DICOM file or a folder (searched recursively)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the image series under PATH (headers only)."""
@@ -82,7 +84,7 @@ def ls(
 
 @dicom_app.command("info")
 def info(
-    path: Path = typer.Argument(..., help="A DICOM file or a folder."),
+    path: Path = typer.Argument(..., metavar="PATH", help="A DICOM file or a folder."),
     series: str | None = typer.Option(None, "--series", help="SeriesInstanceUID to load."),
     tilt: str = typer.Option("error", "--tilt", help="Gantry tilt: 'error' or 'resample'."),
     acquisition: int | None = typer.Option(

@@ -63,7 +63,9 @@ def _done(paths: list[Path]) -> None:
 
 @export_app.command("tables")
 def tables(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     formats: list[str] = typer.Option(
         ["xlsx", "parquet", "csv"], "--format", "-f", help="xlsx, parquet and/or csv."
@@ -95,7 +97,9 @@ def tables(
 
 @export_app.command("plots")
 def plots(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     treatments: Path | None = typer.Option(
         None, "--treatments", help="CSV with patient_id, date of each treatment (swimmer)."
@@ -153,6 +157,7 @@ def _treatments(path: Path | None, deid):
 def sr(
     annotations: list[Path] = typer.Argument(
         ...,
+        metavar="ANNOTATIONS",
         help="Annotation CSVs with their JSON sidecars (one patient each).",
         show_default=False,
     ),
@@ -163,6 +168,12 @@ def sr(
         False,
         "--include-identity",
         help="Copy patient name, birth date, accession number from the images (for PACS).",
+    ),
+    include_free_text: bool = typer.Option(
+        False,
+        "--include-free-text",
+        help="Also copy the images' free-text fields (patient comments and history, "
+        "institution, station, device serial number).",
     ),
     push: str | None = typer.Option(
         None,
@@ -175,11 +186,15 @@ def sr(
 ) -> None:
     """Write one DICOM SR (TID 1500, Comprehensive 3D) per patient and time point.
 
+    Each lesion is a measurement group OHIF v3 opens as an editable measurement
+    (bidirectional or length tool, an arrow for a point marker; labelled with the
+    lesion ID); the lesion keeps one Tracking Unique Identifier at every time point.
+
     With --push URL the SRs are also stored on the PACS, each in the study of the
     images it measures: the study must be on the server under the same PatientID
     (else nothing is stored).
     """
-    from recist_tool.export.sr import export_readings
+    from recist_tool.export.sr import export_readings, numbers_only
 
     deid = _deid(deidentify, secret)
     if deid is not None and (include_identity or push):
@@ -188,7 +203,13 @@ def sr(
         raise DeidentificationError(
             "--deidentify excludes --include-identity and --push (a PACS keeps the identity)"
         )
+    if deid is not None and include_free_text:
+        from recist_tool.export.deid import DeidentificationError
+
+        raise DeidentificationError("--include-free-text and --deidentify exclude each other")
     readings = _readings(annotations)
+    for message in numbers_only(readings):
+        typer.echo(f"warning: {message}", err=True)
     paths = export_readings(
         readings,
         dicom,
@@ -196,6 +217,7 @@ def sr(
         timepoints=timepoint or None,
         include_identity=include_identity or push is not None,
         deid=deid,
+        include_free_text=include_free_text,
     )
     _done(paths)
     if push is not None:
@@ -212,6 +234,7 @@ def sr(
 def seg(
     annotations: list[Path] = typer.Argument(
         ...,
+        metavar="ANNOTATIONS",
         help="Annotation CSVs with their JSON sidecars (one patient each).",
         show_default=False,
     ),
@@ -261,7 +284,9 @@ def seg(
 
 @export_app.command("dicom")
 def dicom_deid(
-    inputs: list[Path] = typer.Argument(..., help="DICOM files or folders.", show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help="DICOM files or folders.", show_default=False
+    ),
     outdir: Path = _OUT,
     secret: str | None = _SECRET,
 ) -> None:
@@ -280,11 +305,15 @@ def dicom_deid(
 def cdisc(
     results: Path = typer.Argument(
         ...,
+        metavar="RESULTS",
         help="Output folder of recist-tool batch (timepoints.csv, patients.csv).",
         show_default=False,
     ),
     annotations: list[Path] = typer.Argument(
-        ..., help="The run's annotation CSV files or folders.", show_default=False
+        ...,
+        metavar="ANNOTATIONS",
+        help="The run's annotation CSV files or folders.",
+        show_default=False,
     ),
     outdir: Path = _OUT,
     studyid: str = typer.Option("RECIST", "--studyid", help="STUDYID of every record."),
@@ -307,7 +336,9 @@ def cdisc(
 
 @export_app.command("report")
 def report(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP, show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help=INPUTS_HELP, show_default=False
+    ),
     outdir: Path = _OUT,
     survival: Path | None = typer.Option(
         None, "--survival", help="Output folder of 'recist-tool survival' (tables, KM figures)."
@@ -359,6 +390,7 @@ def report(
 def patient_report(
     annotations: list[Path] = typer.Argument(
         ...,
+        metavar="ANNOTATIONS",
         help="Annotation CSVs with their JSON sidecars (one patient each).",
         show_default=False,
     ),
@@ -405,7 +437,9 @@ def patient_report(
 
 @import_app.command("sr")
 def import_sr(
-    inputs: list[Path] = typer.Argument(..., help="SR files or folders.", show_default=False),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUTS", help="SR files or folders.", show_default=False
+    ),
     output: Path = typer.Option(
         ...,
         "-o",
@@ -417,15 +451,21 @@ def import_sr(
         [], "--dicom", help="Folder(s) with the referenced images (to keep the lines)."
     ),
 ) -> None:
-    """Read TID 1500 SRs (ours and other tools') into the annotation format.
+    """Read TID 1500 SRs (ours and other tools', OHIF's among them) into the annotation
+    format.
 
-    Long/short axis, length and diameter measurements are read, with their lines.
+    One lesion per measurement group, named by its label: long/short axis, length and
+    diameter measurements with their lines, and point markers. Groups of other tools
+    that are not lesions (a vessel diameter, an angle, a probe) are listed and skipped.
     """
     from recist_tool.annotations import write_annotations
     from recist_tool.export.sr import ImageIndex
     from recist_tool.export.sr_import import read_srs, to_frame, to_readings
 
-    lesions = read_srs(inputs)
+    skipped: list = []
+    lesions = read_srs(inputs, skipped)
+    for s in skipped:
+        typer.echo(f"skipped (not a lesion): {s}", err=True)
     patients = {le.patient_id for le in lesions}
     if dicom and len(patients) == 1:
         (reading,) = to_readings(lesions, ImageIndex(dicom))

@@ -59,7 +59,9 @@ DOUBLE_READ_HELP = "\n\n".join(
     ]
 )
 
-_COHORT = typer.Argument(..., help="Cohort folder (readings/<reader>/<patient>.csv inside).")
+_COHORT = typer.Argument(
+    ..., metavar="COHORT_DIR", help="Cohort folder (readings/<reader>/<patient>.csv inside)."
+)
 
 
 def _settings(confirm: bool, confirm_days: int, sd_min_days: int):

@@ -12,8 +12,9 @@ HELP = (
     "Time zero is treatment_date in clinical.csv; OS ends at last_contact_date (death "
     "when death is 1); PFS ends at the RECIST progression date in patients.csv "
     "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
-    "cox.csv, ph_test.csv, summary.json and Kaplan–Meier and forest figures (PNG and "
-    "SVG). Months = days / 30.4375.\n\n"
+    "cox.csv, ph_test.csv, founding_study.csv (the founding study's four comparisons "
+    "with the published figures), summary.json and Kaplan–Meier and forest figures "
+    "(PNG, SVG and PDF). Months = days / 30.4375.\n\n"
     "Several response sources (e.g. readers): --responses NAME=PATH, repeated, where PATH "
     "is a patients.csv, a batch output folder or a folder of annotation CSVs "
     "(COHORT_DIR/readings/<reader>); each analysis runs per source into OUTDIR/NAME/ and "
@@ -67,6 +68,18 @@ def survival(
         0.8, "--tgr-cutoff", help="TGR groups: below / at or above this %/month (GREPONET 0.8)."
     ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
+    ci: bool = typer.Option(
+        True, "--ci/--no-ci", help="Draw the 95 % confidence bands of the Kaplan–Meier curves."
+    ),
+    founding: bool = typer.Option(
+        True,
+        "--founding/--no-founding",
+        help="Add the founding study's four OS comparisons next to the published figures "
+        "(founding_study.csv; docs/survival.md).",
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Bootstrap resamples of each median difference's CI."
+    ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print no summary."),
 ) -> None:
     from recist_tool.survival import SurvivalSettings, run_survival, summary_text
@@ -81,6 +94,9 @@ def survival(
         pfs_death=pfs_death,
         tgr_cutoff=tgr_cutoff,
         figures=not no_figures,
+        ci_bands=ci,
+        founding=founding,
+        bootstrap=bootstrap,
     )
     sources = list(responses or [])
     if len(sources) > 1 or any(parse_source(r)[0] for r in sources):

@@ -65,6 +65,34 @@ def studies(
     )
 
 
+@synth_app.command("calibration")
+def calibration(
+    seeds: int = typer.Option(50, "--seeds", min=1, help="Cohorts (seeds 0, 1, ...)."),
+    n: int = typer.Option(211, "--n", min=20, help="Patients per cohort."),
+) -> None:
+    """Compare synthetic cohorts with the founding study's four OS comparisons.
+
+    For seeds 0 .. SEEDS-1, generates a cohort of N patients and makes the paper's
+    comparisons on it (naive and landmark); prints the average median difference
+    against the published one (target: within 20 %) and the mean log-rank p against
+    the published bound. The table in docs/synthetic_cohort.md comes from this.
+    """
+    from recist_tool.synth.calibration import calibration_table
+    from recist_tool.synth.cohort import CohortParams
+
+    table = calibration_table(CohortParams(n=n), seeds=range(seeds))
+    typer.echo(f"{seeds} cohorts of {n} patients; OS median differences in months")
+    typer.echo(f"{'comparison':<13}{'paper':>6}{'mean':>7}{'SD':>6}  {'±20%':<5}"
+               f"{'p bound':>8}{'mean p':>10}{'p<bound':>8}{'landmark':>9}")  # fmt: skip
+    for r in table.itertuples(index=False):
+        typer.echo(
+            f"{r.comparison:<13}{r.published_months:>+6.0f}{r.mean_difference:>+7.1f}"
+            f"{r.sd_difference:>6.1f}  {'yes' if r.within_20pct else 'NO':<5}"
+            f"{r.p_bound:>8g}{r.mean_p:>10.1e}{r.share_p_below:>7.0%} "
+            f"{r.landmark_mean_difference:>+8.1f}"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``recist-tool synth`` group (``synth cohort``, ``synth studies``) to the app.
 

@@ -65,8 +65,8 @@ def select_series(
         return next(iter(candidates.items()))
     listing = "\n".join(_describe(u, hs) for u, hs in (candidates or groups).items())
     raise SeriesSelectionError(
-        f"{path}: {len(candidates or groups)} series found; choose one with series_uid "
-        f"(CLI: --series UID):\n{listing}"
+        f"{path}: {len(candidates or groups)} series found; choose one by its Series "
+        f"Instance UID (recist-tool: --series UID):\n{listing}"
     )
 
 

@@ -313,6 +313,9 @@ def _profile_actions() -> dict[int, str]:
 # Concepts whose TEXT values are kept when cleaning SR content (they hold no PHI:
 # lesion tracking identifiers and time point labels written by this tool).
 _SAFE_TEXT_CONCEPTS = {("DCM", "112039"), ("DCM", "126070"), ("DCM", "126072"), ("DCM", "126071")}
+# In recist-tool's own SRs the Comment is the lesion ID and the private organ item the
+# organ as written (what the de-identified tables keep too); elsewhere free text.
+_OWN_SAFE_TEXT_CONCEPTS = {("DCM", "121106"), ("99RCST", "organ")}
 # Time point labels: kept, but shifted like a date when they are one.
 _TIME_POINT_CONCEPTS = {("UMLS", "C2348792"), ("DCM", "126070")}
 _DATE_LABEL = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
@@ -331,6 +334,11 @@ class _Profile:
         self.ds = ds
         self.clean_content = clean_content
         self.patient_id = str(ds.get("PatientID", "") or "")
+        own = any(
+            str(item.get("CodingSchemeDesignator", "")) == "99RCST"
+            for item in ds.get("CodingSchemeIdentificationSequence", []) or []
+        )
+        self.safe_text = _SAFE_TEXT_CONCEPTS | (_OWN_SAFE_TEXT_CONCEPTS if own else set())
 
     def run(self) -> Dataset:
         from pydicom.dataset import Dataset
@@ -396,7 +404,7 @@ class _Profile:
                 concept = self._concept(ds)
                 if concept in _TIME_POINT_CONCEPTS:
                     elem.value = self.deid.shift_label(str(elem.value), self.patient_id)
-                elif concept not in _SAFE_TEXT_CONCEPTS:
+                elif concept not in self.safe_text:
                     elem.value = "REMOVED"
                 continue
             if vr == "PN":

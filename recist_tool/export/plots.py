@@ -34,6 +34,11 @@ RESPONSE_COLOURS: dict[str, str] = {
 }
 RESPONSE_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")
 PD_THRESHOLD_PCT = 20.0
+#: Swimmer plot: rows per panel (panels side by side) and the most patients labelled.
+ROWS_PER_PANEL = 70
+MAX_LABELLED = 210
+#: Spider plot: more patients than this get one panel per best overall response.
+SPIDER_FACET_MIN = 30
 PR_THRESHOLD_PCT = -30.0
 _STYLE = {
     "font.size": 10,
@@ -243,23 +248,40 @@ def spider(
                 strict=True,
             )
         )
-    fig = _new_figure(6.5, 4.4)
-    ax = fig.add_subplot()
-    cats = []
+    series = []
     for pid, g in t.sort_values(["patient_id", "weeks"]).groupby("patient_id", sort=True):
         g = g.dropna(subset=["weeks", "pct"])
-        if len(g) < 2:
-            continue  # baseline only: nothing to draw
-        cat = bor.get(pid, "NE")
-        cats.append(cat)
+        if len(g) >= 2:  # baseline only: nothing to draw
+            series.append((pid, bor.get(pid, "NE"), g))
+    cats = [c for _, c, _ in series]
+    # Many patients: one panel per best overall response (small multiples), so the
+    # lines of 125+ patients stay readable; few patients: one panel.
+    facets = [c for c in RESPONSE_ORDER if c in set(cats)] if len(series) > SPIDER_FACET_MIN else []
+    if facets:
+        ncols = 2 if len(facets) == 4 else min(len(facets), 3)
+        nrows = -(-len(facets) // ncols)
+        fig = _new_figure(3.0 * ncols + 0.8, 2.5 * nrows + 1.1)
+        grid = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+        axes = dict(zip(facets, grid.ravel(), strict=False))
+        for extra in grid.ravel()[len(facets) :]:
+            extra.set_visible(False)
+        lw, ms, big = 0.9, 2.0, 5.5
+    else:
+        fig = _new_figure(6.5, 4.4)
+        ax0 = fig.add_subplot()
+        axes = {c: ax0 for c in set(cats) | {"NE"}}
+        lw, ms, big = 1.4, 3.0, 9.0
+    for pid, cat, g in series:
+        ax = axes[cat]
         colour = response_colour(cat)
         ax.plot(
             g["weeks"],
             g["pct"],
             color=colour,
-            linewidth=1.4,
+            linewidth=lw,
             marker="o",
-            markersize=3,
+            markersize=ms,
+            alpha=0.85 if facets else 1.0,
             gid=pid,
             zorder=3,
         )
@@ -270,10 +292,10 @@ def spider(
             pd_pts["pct"],
             linestyle="none",
             marker="X",
-            markersize=9,
+            markersize=big,
             color=RESPONSE_COLOURS["PD"],
             markeredgecolor="black",
-            markeredgewidth=0.6,
+            markeredgewidth=0.5,
             gid=f"pd:{pid}",
             zorder=4,
         )
@@ -284,17 +306,22 @@ def spider(
                 nl["pct"],
                 linestyle="none",
                 marker="^",
-                markersize=8,
+                markersize=big * 0.9,
                 markerfacecolor="none",
                 markeredgecolor="black",
-                markeredgewidth=1.2,
+                markeredgewidth=1.0,
                 gid=f"new:{pid}",
                 zorder=5,
             )
-    ax.axhline(0, color="black", linewidth=0.8, zorder=2)
-    _threshold_lines(ax)
+    for k, ax in enumerate(dict.fromkeys(axes.values())):
+        ax.axhline(0, color="black", linewidth=0.8, zorder=2)
+        _threshold_lines(ax, label=not facets or k == len(facets) - 1)
+        ax.spines[["top", "right"]].set_visible(False)
+    if facets:
+        for c in facets:
+            axes[c].set_title(f"{c} (n = {cats.count(c)})", fontsize=9.5, color=response_colour(c))
     handles = [
-        *_legend_patches(cats),
+        *([] if facets else _legend_patches(cats)),
         Line2D(
             [],
             [],
@@ -316,17 +343,26 @@ def spider(
             label="new lesion",
         ),
     ]
-    ax.legend(
+    if facets:
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        for ax in grid[-1]:
+            ax.set_xlabel("Weeks from baseline")
+        for ax in grid[-2, len(facets) - (nrows - 1) * ncols :] if nrows > 1 else []:
+            ax.set_xlabel("Weeks from baseline")  # above an empty panel
+            ax.tick_params(labelbottom=True)
+        fig.supylabel("Change from baseline in SOD (%)", fontsize=10)
+        fig.suptitle(f"{title} (n = {len(series)}; panels: best overall response)")
+        return fig
+    ax0.legend(
         handles=handles,
         title="Best overall response",
         loc="center left",
         bbox_to_anchor=(1.08, 0.5),
         frameon=False,
     )
-    ax.set_xlabel("Weeks from baseline")
-    ax.set_ylabel("Change from baseline in SOD (%)")
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
+    ax0.set_xlabel("Weeks from baseline")
+    ax0.set_ylabel("Change from baseline in SOD (%)")
+    ax0.set_title(title)
     return fig
 
 
@@ -383,76 +419,115 @@ def swimmer(
     p["end"] = p["patient_id"].map(end).fillna(0.0)
     excluded = int((p["end"] <= 0).sum())
     p = p[p["end"] > 0]  # baseline only: no time on study to draw
-    p = p.sort_values(["end", "patient_id"], ascending=[True, False], kind="stable")
+    p = p.sort_values(["end", "patient_id"], ascending=[False, True], kind="stable")
     n = len(p)
-    fig = _new_figure(8.0, max(3.2, min(14.0, 1.2 + 0.28 * n)))
-    ax = fig.add_subplot()
-    y = np.arange(n)
-    cats = p["best_overall_response"].astype(str).str.upper().tolist()
-    bars = ax.barh(y, p["end"], height=0.6, color=[response_colour(c) for c in cats], alpha=0.85)
-    for bar, pid in zip(bars, p["patient_id"], strict=True):
-        bar.set_gid(pid)
+    # Readable at any size: at most ROWS_PER_PANEL rows per panel, panels side by side
+    # (longest time on study top left), row pitch fixed in inches so the labels never
+    # overlap; beyond MAX_LABELLED patients the IDs are left out.
+    panels = max(1, -(-n // ROWS_PER_PANEL)) if n <= MAX_LABELLED else 1
+    per = -(-n // panels) if n else 1
+    labelled = n <= MAX_LABELLED
+    pitch = 0.15 if labelled else 7.5 / max(n, 1)  # inches per row
+    pitch_pt = pitch * 72
+    bar_pt = 0.72 * pitch_pt  # bar height in points
+    mark = max(2.0, min(7.0, 0.95 * bar_pt))  # markers fit inside the bars
+    label_pt = max(5.0, min(8.5, 0.72 * pitch_pt))
+    height = 1.6 + pitch * per
+    fig = _new_figure(1.2 + 3.6 * panels, max(3.0, height))
+    axes = fig.subplots(1, panels, sharex=True, squeeze=False)[0]
     xmax = float(p["end"].max()) if n else 1.0
     progressed = set()
     if "pfs_event" in p:
         progressed = set(p.loc[pd.to_numeric(p["pfs_event"], errors="coerce").eq(1), "patient_id"])
     elif "progression_date" in p:
         progressed = set(p.loc[p["progression_date"].notna(), "patient_id"])
-    row = dict(zip(p["patient_id"], y, strict=True))
     resp = t["overall_response"].astype(str).str.upper()
-    for cat, marker, label in (
-        ("CR", "o", "first CR"),
-        ("PR", "D", "first PR"),
-        ("PD", "X", "first PD"),
-    ):
-        first = t[resp.eq(cat)].sort_values("weeks").groupby("patient_id").head(1)
-        first = first[first["patient_id"].isin(row)]
-        colour = "black" if cat != "PD" else RESPONSE_COLOURS["PD"]
-        ax.plot(
-            first["weeks"],
-            first["patient_id"].map(row),
-            linestyle="none",
-            marker=marker,
-            markersize=7 if cat != "PD" else 9,
-            color=colour,
-            markeredgecolor="black",
-            markerfacecolor="white" if cat != "PD" else colour,
-            label=label,
-            gid=f"first:{cat}",
-            zorder=4,
-        )
+    firsts = {
+        cat: t[resp.eq(cat)].sort_values("weeks").groupby("patient_id").head(1)
+        for cat in ("CR", "PR", "PD")
+    }
+    tr = None
     if treatments is not None and not treatments.empty:
         tr = treatments.copy()
         tr["patient_id"] = tr["patient_id"].astype(str)
-        tr = tr[tr["patient_id"].isin(row)]
-        tw = (
+        tr["weeks"] = (
             (pd.to_datetime(tr["date"]).to_numpy() - base.reindex(tr["patient_id"]).to_numpy())
             / np.timedelta64(1, "D")
             / 7.0
         )
-        ax.plot(
-            tw,
-            tr["patient_id"].map(row),
-            linestyle="none",
-            marker="|",
-            markersize=12,
-            markeredgewidth=2,
-            color="black",
-            label="treatment",
-            gid="treatment",
-            zorder=4,
+    cats_all = p["best_overall_response"].astype(str).str.upper().tolist()
+    for k, ax in enumerate(axes):
+        part = p.iloc[k * per : (k + 1) * per]
+        m = len(part)
+        y = np.arange(m)[::-1]  # first (longest) at the top
+        cats = part["best_overall_response"].astype(str).str.upper().tolist()
+        bars = ax.barh(
+            y, part["end"], height=0.72, color=[response_colour(c) for c in cats], alpha=0.9
         )
-    for pid, yi, e in zip(p["patient_id"], y, p["end"], strict=True):
-        if pid not in progressed:
-            ax.annotate(
-                "",
-                xy=(e + 0.06 * xmax + 0.5, yi),
-                xytext=(e, yi),
-                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2},
-                gid=f"arrow:{pid}",
+        for bar, pid in zip(bars, part["patient_id"], strict=True):
+            bar.set_gid(pid)
+        row = dict(zip(part["patient_id"], y, strict=True))
+        for cat, marker, label in (
+            ("CR", "o", "first CR"),
+            ("PR", "D", "first PR"),
+            ("PD", "X", "first PD"),
+        ):
+            first = firsts[cat][firsts[cat]["patient_id"].isin(row)]
+            colour = "black" if cat != "PD" else RESPONSE_COLOURS["PD"]
+            ax.plot(
+                first["weeks"],
+                first["patient_id"].map(row),
+                linestyle="none",
+                marker=marker,
+                markersize=mark * (0.8 if cat == "PR" else 1.0),
+                color=colour,
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+                markerfacecolor="white" if cat != "PD" else colour,
+                label=label,
+                gid=f"first:{cat}",
+                zorder=4,
             )
-    handles = _legend_patches(cats)
-    h2, _ = ax.get_legend_handles_labels()
+        if tr is not None:
+            sub = tr[tr["patient_id"].isin(row)]
+            ax.plot(
+                sub["weeks"],
+                sub["patient_id"].map(row),
+                linestyle="none",
+                marker="|",
+                markersize=bar_pt,
+                markeredgewidth=1.2,
+                color="black",
+                label="treatment",
+                gid="treatment",
+                zorder=4,
+            )
+        for pid, yi, e in zip(part["patient_id"], y, part["end"], strict=True):
+            if pid not in progressed:
+                ax.annotate(
+                    "",
+                    xy=(e + 0.045 * xmax + 0.5, yi),
+                    xytext=(e, yi),
+                    arrowprops={
+                        "arrowstyle": "-|>",
+                        "color": "black",
+                        "lw": 0.8,
+                        "mutation_scale": max(4.0, 0.9 * bar_pt),
+                        "shrinkA": 0,
+                        "shrinkB": 0,
+                    },
+                    gid=f"arrow:{pid}",
+                )
+        if labelled:
+            ax.set_yticks(y, part["patient_id"], fontsize=label_pt)
+        else:
+            ax.set_yticks([])
+        ax.tick_params(axis="y", length=0)
+        ax.set_ylim(-0.6, max(per, 1) - 0.4)
+        ax.set_xlim(0, xmax * 1.1 + 1)
+        ax.spines[["top", "right"]].set_visible(False)
+    handles = _legend_patches(cats_all)
+    h2, _ = axes[0].get_legend_handles_labels()
     handles += [
         h
         for h in h2
@@ -462,41 +537,46 @@ def swimmer(
     ]
     handles.append(
         Line2D(
-            [], [], color="black", marker=">", markersize=6, label="in follow-up (no progression)"
+            [], [], color="black", marker=">", markersize=5, label="in follow-up (no progression)"
         )
     )
-    ax.legend(
+    fig.legend(
         handles=handles,
-        loc="center left",
-        bbox_to_anchor=(1.01, 0.5),
+        loc="outside lower center",
+        ncols=min(5, len(handles)),
         frameon=False,
-        title="Best overall response",
+        title="Best overall response and events"
+        + (f" ({excluded} patient(s) without a follow-up CT not shown)" if excluded else ""),
     )
-    ax.set_yticks(y, p["patient_id"])
-    ax.set_xlim(0, xmax * 1.12 + 1)
-    ax.set_xlabel(
-        "Weeks from baseline"
-        + (f"; {excluded} patient(s) without a follow-up assessment not shown" if excluded else "")
-    )
-    ax.set_ylabel("Patient")
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes:  # on each panel: a figure-level label would sit under the legend
+        ax.set_xlabel("Weeks from baseline")
+    axes[0].set_ylabel("Patient" if labelled else f"Patients (n = {n}), sorted by time on study")
+    fig.suptitle(title + (f" (n = {n}, longest first)" if n > 1 else ""))
     return fig
 
 
 @_styled
-def figure_bytes(fig: Figure, fmt: str, dpi: int = 200) -> bytes:
-    """Render a figure to PNG or SVG bytes (SVG without a creation date)."""
+def figure_bytes(fig: Figure, fmt: str, dpi: int = 300) -> bytes:
+    """Render a figure to PNG (300 dpi), PDF or SVG bytes (vector formats without a
+    creation date, so the same results give the same files)."""
     buf = io.BytesIO()
-    kwargs = {"metadata": {"Date": None}} if fmt == "svg" else {}
+    kwargs = {}
+    if fmt == "svg":
+        kwargs = {"metadata": {"Date": None}}
+    elif fmt == "pdf":
+        kwargs = {"metadata": {"CreationDate": None}}
     fig.savefig(buf, format=fmt, dpi=dpi, **kwargs)
     return buf.getvalue()
 
 
 def save_figure(
-    fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "svg"), dpi: int = 200
+    fig: Figure,
+    stem: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf", "svg"),
+    dpi: int = 300,
 ) -> list[Path]:
-    """Save a figure as ``<stem>.png`` and ``<stem>.svg`` (atomically).
+    """Save a figure as ``<stem>.png`` (300 dpi), ``<stem>.pdf`` and ``<stem>.svg``
+    (vector), each atomically.
 
     Returns
     -------

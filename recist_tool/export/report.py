@@ -9,7 +9,12 @@ Contents: software version and response settings; counts per best overall respon
 objective response rate (ORR = CR + PR) and disease control rate (DCR = CR + PR +
 SD + NON-CR/NON-PD) with exact Clopper–Pearson 95 % confidence intervals (scipy);
 waterfall, spider and swimmer plots; validation messages; and, when a survival
-output folder is given, its tables and Kaplan–Meier figures.
+output folder is given, the founding study side by side, its tables in words and its
+Kaplan–Meier and forest figures.
+
+Figures are vector graphics in both documents: SVG in the HTML, and in the PDF each
+figure's own vector PDF placed on A4 pages (pypdf), two Kaplan–Meier plots of one
+predictor (naive and landmark) to a page.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from recist_tool.export.tables import Results, settings_rows
 BOR_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")
 ORR_CATEGORIES = ("CR", "PR")
 DCR_CATEGORIES = ("CR", "PR", "SD", "NON-CR/NON-PD")
-SURVIVAL_TABLES = ("km.csv", "logrank.csv", "cox.csv", "ph_test.csv")
+SURVIVAL_TABLES = ("km.csv", "logrank.csv", "cox.csv", "ph_test.csv", "founding_study.csv")
+A4 = (595.28, 841.89)  # points
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1000px;
@@ -118,7 +124,7 @@ class SurvivalOutputs:
     """Tables and figures of a ``recist-tool survival`` output folder."""
 
     tables: dict[str, pd.DataFrame]
-    figures: dict[str, bytes]  # file name -> PNG bytes
+    figures: dict[str, dict[str, bytes]]  # figure name -> format (png, pdf, svg) -> bytes
     folder: Path
 
 
@@ -141,8 +147,175 @@ def load_survival(folder: str | os.PathLike) -> SurvivalOutputs:
             f"{folder}: no survival table ({', '.join(SURVIVAL_TABLES)}): is this the output "
             "folder of 'recist-tool survival'?"
         )
-    figures = {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+    figures: dict[str, dict[str, bytes]] = {}
+    for path in sorted(folder.glob("*")):
+        if path.suffix in (".png", ".pdf", ".svg") and path.is_file():
+            figures.setdefault(path.stem, {})[path.suffix[1:]] = path.read_bytes()
     return SurvivalOutputs(tables, figures, folder)
+
+
+COLUMN_WORDS = {
+    "best_overall_response": "Best overall response",
+    "patients": "Patients",
+    "percent": "%",
+    "endpoint": "Endpoint",
+    "definition": "Definition",
+    "n": "Patients",
+    "events": "Events",
+    "estimate": "Estimate",
+    "ci_low": "95 % CI, low",
+    "ci_high": "95 % CI, high",
+    "unit": "Unit",
+    "censoring": "Censoring",
+}
+
+
+def _in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names in words (the CSV names stay in the CSV files)."""
+    return frame.rename(columns=lambda c: COLUMN_WORDS.get(str(c), str(c).replace("_", " ")))
+
+
+ANALYSIS_WORDS = {
+    "naive": "Naive (from treatment)",
+    "landmark": "Landmark",
+    "time_varying": "Time-varying",
+}
+
+
+def _f(v: float, fmt: str = "{:.1f}") -> str:
+    return (
+        "NR"
+        if v is None or not pd.notna(v) or v in (float("inf"), -float("inf"))
+        else (fmt.format(v))
+    )
+
+
+def _p_text(p: float) -> str:
+    if p is None or not pd.notna(p):
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def survival_tables_in_words(tables: dict[str, pd.DataFrame]) -> list[tuple[str, pd.DataFrame]]:
+    """The survival tables as a reader wants them: headings, columns and values in
+    words, numbers combined with their confidence intervals."""
+    from recist_tool.survival.plots import ENDPOINT_WORDS, covariate_words, predictor_words
+
+    def ep(v):
+        return ENDPOINT_WORDS.get(str(v), str(v))
+
+    def pred(v):
+        text = "All patients" if v == "all" else predictor_words(str(v))
+        return text[:1].upper() + text[1:]
+
+    out = []
+    f = tables.get("founding_study")
+    if f is not None and len(f):
+        rows = []
+        for r in f.to_dict("records"):
+            if r["analysis"] == "time_varying":
+                n = stats = diff = ""
+                test = (f"HR {r['hr']:.2f} ({r['hr_ci_low']:.2f}–{r['hr_ci_high']:.2f}), "
+                        f"p {_p_text(r['hr_p'])}") if pd.notna(r["hr"]) else "no model"  # fmt: skip
+            else:
+                n = f"{r['n_better']:.0f} / {r['n_worse']:.0f}"
+                stats = f"{_f(r['median_better_months'])} / {_f(r['median_worse_months'])}"
+                diff = _f(r["difference_months"], "{:+.1f}")
+                if pd.notna(r["difference_ci_low"]):
+                    diff += f" ({r['difference_ci_low']:+.1f} to {r['difference_ci_high']:+.1f})"
+                test = f"log-rank p {_p_text(r['logrank_p'])}"
+            analysis = ANALYSIS_WORDS.get(r["analysis"], r["analysis"])
+            if r["analysis"] == "landmark":
+                analysis += f" ({r['landmark_months']:g} months)"
+            title = f"{r['title']}: {r['better']} vs {r['worse']}"
+            rows.append({
+                "Comparison": title if r["analysis"] == "naive" else "",
+                "Analysis": analysis,
+                "Patients": n,
+                "Median OS, months": stats,
+                "Difference, months (95 % CI)": diff,
+                "Test": test,
+                "Published": f"+{r['published_difference_months']:g} months, "
+                f"p < {r['published_p_below']:g}" if r["analysis"] == "naive" else "",
+            })  # fmt: skip
+        out.append(("The founding study side by side (overall survival)", pd.DataFrame(rows)))
+    km = tables.get("km")
+    if km is not None and len(km):
+        out.append((
+            "Median survival (Kaplan–Meier, 95 % CI)",
+            pd.DataFrame({
+                "Endpoint": km["endpoint"].map(ep),
+                "Analysis": km["analysis"].map(lambda a: ANALYSIS_WORDS.get(a, a)),
+                "Predictor": km["predictor"].map(pred),
+                "Group": km["group"].astype(str).str.capitalize(),
+                "Patients": km["n"],
+                "Events": km["events"],
+                "Median, months (95 % CI)": [
+                    f"{_f(m)} ({_f(lo)}–{_f(hi)})"
+                    for m, lo, hi in zip(km["median_months"], km["median_ci_low"],
+                                         km["median_ci_high"], strict=True)
+                ],
+            }),
+        ))  # fmt: skip
+    lr = tables.get("logrank")
+    if lr is not None and len(lr):
+        out.append((
+            "Log-rank tests",
+            pd.DataFrame({
+                "Endpoint": lr["endpoint"].map(ep),
+                "Analysis": lr["analysis"].map(lambda a: ANALYSIS_WORDS.get(a, a)),
+                "Predictor": lr["predictor"].map(pred),
+                "p": lr["p"].map(_p_text).replace("", "not testable (one group)"),
+            }),
+        ))  # fmt: skip
+    cox = tables.get("cox")
+    if cox is not None and len(cox):
+        out.append((
+            "Cox models (hazard ratio, 95 % CI)",
+            pd.DataFrame({
+                "Endpoint": cox["endpoint"].map(ep),
+                "Analysis": cox["analysis"].map(lambda a: ANALYSIS_WORDS.get(a, a)),
+                "Covariate": cox["covariate"].map(covariate_words),
+                "Hazard ratio (95 % CI)": [
+                    f"{h:.2f} ({lo:.2f}–{hi:.2f})"
+                    for h, lo, hi in zip(cox["hr"], cox["ci_low"], cox["ci_high"], strict=True)
+                ],
+                "p": cox["p"].map(_p_text),
+                "Patients": cox["n"],
+                "Events": cox["events"],
+            }),
+        ))  # fmt: skip
+    ph = tables.get("ph_test")
+    if ph is not None and len(ph):
+        out.append((
+            "Proportional-hazards test (scaled Schoenfeld residuals)",
+            pd.DataFrame({
+                "Endpoint": ph["endpoint"].map(ep),
+                "Analysis": ph["analysis"].map(lambda a: ANALYSIS_WORDS.get(a, a)),
+                "Covariate": ph["covariate"].map(covariate_words),
+                "p": ph["p"].map(_p_text),
+            }),
+        ))  # fmt: skip
+    return out
+
+
+def _survival_figure_caption(name: str) -> str:
+    from recist_tool.survival.plots import ENDPOINT_WORDS, predictor_words
+
+    parts = name.split("_")
+    if parts[0] == "forest":
+        return (
+            f"{ENDPOINT_WORDS.get(parts[1], parts[1])}: Cox hazard ratios (naive, landmark "
+            "and time-varying models)."
+        )
+    if parts[0] == "km" and len(parts) >= 4:
+        endpoint, analysis = parts[1], parts[-1]
+        predictor = "_".join(parts[2:-1])
+        return (
+            f"{ENDPOINT_WORDS.get(endpoint, endpoint)} by {predictor_words(predictor)}, "
+            f"{'naive analysis' if analysis == 'naive' else 'landmark analysis'}."
+        )
+    return name.replace("_", " ")
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -156,10 +329,10 @@ def _png(fig_or_bytes) -> bytes:
     return figure_bytes(fig_or_bytes, "png", dpi=150)
 
 
-def img_tag(png: bytes, alt: str) -> str:
-    """An ``<img>`` with the PNG embedded as a base64 data URI."""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+def img_tag(data: bytes, alt: str, mime: str = "image/png") -> str:
+    """An ``<img>`` with the image (PNG or SVG) embedded as a base64 data URI."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return f'<img src="data:{mime};base64,{b64}" alt="{html.escape(alt)}">'
 
 
 def table_html(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
@@ -279,7 +452,7 @@ def cohort_html(report: CohortReport) -> str:
         f"{len(r.timepoints)} time points</p>",
         "<h2>Response</h2>",
         "<h3>Best overall response</h3>",
-        table_html(report.counts, "{:.1f}"),
+        table_html(_in_words(report.counts), "{:.1f}"),
         "<h3>Rates (exact Clopper–Pearson 95 % confidence intervals)</h3>",
         "<table><tbody>"
         + "".join(
@@ -295,28 +468,38 @@ def cohort_html(report: CohortReport) -> str:
             "<h3>Trial endpoints</h3>",
             '<p class="meta">Proportions with exact Clopper–Pearson 95 % CIs; times in '
             "months, Kaplan–Meier medians with 95 % CIs (log-log).</p>",
-            table_html(report.endpoints, "{:.4g}"),
+            table_html(_in_words(report.endpoints), "{:.4g}"),
         ]
     parts += [
         "<h2>Figures</h2>",
     ]
+    from recist_tool.export.plots import figure_bytes
+
     for name, fig in report.figures.items():
+        svg = figure_bytes(fig, "svg")
         parts.append(
-            f"<figure>{img_tag(_png(fig), name + ' plot')}"
+            f"<figure>{img_tag(svg, name + ' plot', 'image/svg+xml')}"
             f"<figcaption>{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>"
         )
     if report.survival is not None:
         parts.append("<h2>Survival</h2>")
         parts.append(
             f'<p class="meta">From <code>{html.escape(report.survival.folder.name)}</code> '
-            "(recist-tool survival).</p>"
+            "(recist-tool survival). Months = days / 30.4375.</p>"
         )
-        for name, frame in report.survival.tables.items():
-            parts += [f"<h3>{html.escape(name)}</h3>", table_html(frame)]
-        for name, png in report.survival.figures.items():
-            parts.append(
-                f"<figure>{img_tag(png, name)}<figcaption>{html.escape(name)}</figcaption></figure>"
+        for heading, frame in survival_tables_in_words(report.survival.tables):
+            parts += [f"<h3>{html.escape(heading)}</h3>", table_html(frame)]
+        for name, files in report.survival.figures.items():
+            caption = html.escape(_survival_figure_caption(name))
+            tag = (
+                img_tag(files["svg"], name, "image/svg+xml")
+                if "svg" in files
+                else img_tag(files["png"], name)
+                if "png" in files
+                else ""
             )
+            if tag:
+                parts.append(f"<figure>{tag}<figcaption>{caption}</figcaption></figure>")
     if report.agreement is not None:
         from recist_tool.readers.report import agreement_section_html
 
@@ -344,26 +527,48 @@ def _cell_text(v) -> str:
     return str(v)
 
 
-def _fit_columns(tab, rows: list[list[str]]) -> None:
-    """Column widths proportional to their longest text (header lines count singly)."""
-    n = len(rows[0])
-    widths = [
-        max(max((len(part) for part in str(r[j]).split("\n")), default=1) for r in rows) + 1
-        for j in range(n)
+def _wrap_table(labels: list[str], rows: list[list[str]], budget: int):
+    """Column widths (characters) that fit ``budget`` and the cells wrapped to them.
+
+    The widest column gives way first (down to 8 characters); text wraps at spaces.
+    """
+    import textwrap
+
+    cols = len(labels)
+    need = [
+        max(max((len(part) for part in str(r[j]).split("\n")), default=1) for r in [labels, *rows])
+        + 1
+        for j in range(cols)
     ]
-    total = float(sum(widths))
-    for (_, c), cell in tab.get_celld().items():
-        cell.set_width(widths[c] / total)
+    floor = [max(8, max((len(w) for w in str(lab).split()), default=1) + 3) for lab in labels]
+    widths = [max(n, f) for n, f in zip(need, floor, strict=True)]
+    while sum(widths) > budget:
+        can = [j for j in range(cols) if widths[j] > floor[j]]
+        if not can:
+            break
+        j = max(can, key=lambda k: widths[k])
+        widths[j] -= 1
+
+    def wrap(text: str, w: int) -> str:
+        lines = []
+        for part in str(text).split("\n"):
+            lines += textwrap.wrap(part, max(w - 1, 4), break_long_words=True) or [""]
+        return "\n".join(lines)
+
+    head = [wrap(lab, widths[j] - 2) for j, lab in enumerate(labels)]  # bold: wider
+    body = [[wrap(c, widths[j]) for j, c in enumerate(r)] for r in rows]
+    return widths, head, body
 
 
 def _text_page(pdf, title: str, blocks: Sequence[tuple[str, pd.DataFrame | str]]) -> None:
     """A4 portrait pages of headings, text and tables; long tables continue on new pages.
 
-    Numbers are shown with 4 significant digits; column names are wrapped at ``_``.
+    Numbers are shown with 4 significant digits; column names are wrapped at ``_``;
+    cells wrap so every table fits the page width.
     """
     from matplotlib.figure import Figure
 
-    line = 0.019
+    line = 0.0145
     state: dict = {}
 
     def new_page(heading: str) -> None:
@@ -386,35 +591,48 @@ def _text_page(pdf, title: str, blocks: Sequence[tuple[str, pd.DataFrame | str]]
                 state["y"] -= 0.022
             state["y"] -= 0.015
             continue
+        small = len(content.columns) > 7
+        font = 6.5 if small else 7.5
+        budget = int(0.86 * 8.27 * 72 / (0.53 * font))  # characters across the page
         rows = [[_cell_text(v) for v in rec] for rec in content.itertuples(index=False)]
-        labels = [str(c).replace("_", "\n") for c in content.columns]
-        head_lines = max((lab.count("\n") + 1 for lab in labels), default=1)
-        small = len(labels) > 8
+        labels = [str(c).replace("_", "\n") if "_" in str(c) else str(c) for c in content.columns]
+        widths, head, body = _wrap_table(labels, rows, budget)
+        head_lines = max((h.count("\n") + 1 for h in head), default=1)
+        heights = [max(c.count("\n") + 1 for c in r) for r in body]
         while True:
-            room = int((state["y"] - 0.05 - head_lines * line) / line)
-            chunk, rows = rows[: max(room, 0)], rows[max(room, 0) :]
+            room = (state["y"] - 0.05) / line - head_lines
+            k, used = 0, 0
+            while k < len(body) and used + heights[k] <= room:
+                used += heights[k]
+                k += 1
+            chunk, hs = body[:k], heights[:k]
+            body, heights = body[k:], heights[k:]
             if chunk:
-                h = line * (len(chunk) + head_lines)
+                h = line * (used + head_lines)
                 ax = state["fig"].add_axes((0.07, state["y"] - h, 0.86, h))
                 ax.axis("off")
                 tab = ax.table(
                     cellText=chunk,
-                    colLabels=labels,
+                    colLabels=head,
                     loc="upper left",
                     cellLoc="left",
                     colLoc="left",
                     bbox=(0, 0, 1, 1),
                 )
                 tab.auto_set_font_size(False)
-                tab.set_fontsize(6.5 if small else 8)
-                _fit_columns(tab, [labels, *chunk])
-                for (r, _), cell in tab.get_celld().items():
+                tab.set_fontsize(font)
+                total = float(sum(widths))
+                for (r, c), cell in tab.get_celld().items():
+                    cell.set_width(widths[c] / total)
                     cell.set_edgecolor("#bbbbbb")
-                    cell.set_height(line * (head_lines if r == 0 else 1) / h)
+                    n_lines = head_lines if r == 0 else hs[r - 1]
+                    cell.set_height(line * n_lines / h)
+                    cell.PAD = 0.02
                     if r == 0:
                         cell.set_facecolor("#eeeeee")
+                        cell.get_text().set_weight("bold")
                 state["y"] -= h + 0.035
-            if not rows:
+            if not body:
                 break
             new_page(f"{title} (continued)")
             state["fig"].text(
@@ -424,69 +642,142 @@ def _text_page(pdf, title: str, blocks: Sequence[tuple[str, pd.DataFrame | str]]
     pdf.savefig(state["fig"])
 
 
-def _figure_page(pdf, fig_or_png, caption: str) -> None:
-    import matplotlib.image as mpimg
+def _pdf_of(item) -> bytes:
+    """A figure as vector PDF bytes (a matplotlib Figure, or a file's PDF bytes); a
+    PNG-only figure is placed as an image on a PDF page of its own size."""
+    from recist_tool.export.plots import figure_bytes
+
+    if isinstance(item, dict):
+        if "pdf" in item:
+            return item["pdf"]
+        item = item.get("png", b"")
+    if isinstance(item, bytes):
+        import matplotlib.image as mpimg
+        from matplotlib.figure import Figure
+
+        img = mpimg.imread(io.BytesIO(item), format="png")
+        h, w = img.shape[:2]
+        fig = Figure(figsize=(w / 150, h / 150))
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.imshow(img)
+        ax.axis("off")
+        return figure_bytes(fig, "pdf")
+    return figure_bytes(item, "pdf")
+
+
+def _caption_page(captions: list[tuple[float, str]], heading: str | None) -> bytes:
+    """An A4 page holding only texts (heading, captions at given heights in points)."""
     from matplotlib.figure import Figure
 
-    page_fig = Figure(figsize=(8.27, 11.69))
-    img = mpimg.imread(io.BytesIO(_png(fig_or_png)), format="png")
-    h, w = img.shape[:2]
-    width = 0.86
-    height = min(0.8, width * h / w * 8.27 / 11.69)
-    ax = page_fig.add_axes((0.07, 0.9 - height, width, height))
-    ax.imshow(img)
-    ax.axis("off")
-    page_fig.text(0.07, 0.88 - height, caption, fontsize=9, va="top", wrap=True)
-    pdf.savefig(page_fig)
+    from recist_tool.export.plots import figure_bytes
+
+    fig = Figure(figsize=(A4[0] / 72, A4[1] / 72))
+    if heading:
+        fig.text(0.07, 0.965, heading, fontsize=13, weight="bold", va="top")
+    for y_pt, text in captions:
+        fig.text(0.07, y_pt / A4[1], text, fontsize=8.5, va="top", wrap=True, color="#333")
+    return figure_bytes(fig, "pdf")
+
+
+def _figures_page(writer, figs: list[tuple[bytes, str]], heading: str | None = None) -> None:
+    """Add one A4 page with one or two vector figures stacked, each with its caption."""
+    from pypdf import PdfReader, Transformation
+
+    margin, top = 42.0, 60.0 if heading else 36.0
+    cap_h = 30.0
+    slot = (A4[1] - top - margin) / len(figs)
+    captions, placed = [], []
+    y = A4[1] - top
+    for data, caption in figs:
+        page = PdfReader(io.BytesIO(data)).pages[0]
+        w, h = float(page.mediabox.width), float(page.mediabox.height)
+        scale = min((A4[0] - 2 * margin) / w, (slot - cap_h) / h)
+        x0 = (A4[0] - w * scale) / 2
+        y0 = y - h * scale
+        placed.append((page, Transformation().scale(scale).translate(x0, y0)))
+        captions.append((y0 - 6, caption))
+        y -= slot
+    base = writer.add_page(PdfReader(io.BytesIO(_caption_page(captions, heading))).pages[0])
+    for page, transform in placed:
+        base.merge_transformed_page(page, transform)
+
+
+def _section_pages(render) -> list:
+    """Pages a ``render(pdf)`` callback draws with matplotlib's PdfPages."""
+    from matplotlib.backends.backend_pdf import PdfPages
+    from pypdf import PdfReader
+
+    buf = io.BytesIO()
+    with PdfPages(buf, metadata={"CreationDate": None}) as pdf:
+        render(pdf)
+    return list(PdfReader(io.BytesIO(buf.getvalue())).pages)
+
+
+def _km_pairs(figures: dict) -> list[list[str]]:
+    """Survival figures in page groups: naive and landmark of one predictor together."""
+    groups: dict[str, list[str]] = {}
+    for name in figures:
+        key = name.rsplit("_", 1)[0] if name.startswith("km_") else name
+        groups.setdefault(key, []).append(name)
+    return [sorted(v, key=lambda n: (not n.endswith("_naive"), n)) for v in groups.values()]
 
 
 def cohort_pdf(report: CohortReport) -> bytes:
-    """The cohort report as PDF bytes (A4 pages)."""
-    from matplotlib.backends.backend_pdf import PdfPages
+    """The cohort report as PDF bytes: A4 pages of text and tables, and the figures as
+    vector graphics (each on its own page, two Kaplan–Meier plots to a page)."""
+    from pypdf import PdfWriter
 
     from recist_tool.export.plots import style
 
-    buf = io.BytesIO()
     rates = "\n".join(f"{x.name}: {x.text()}" for x in report.rates)
-    with (
-        style(),
-        PdfPages(
-            buf,
-            metadata={
-                "Title": report.title,
-                "Creator": f"recist-tool {__version__}",
-                "CreationDate": None,
-            },
-        ) as pdf,
-    ):
-        _text_page(pdf, report.title, [
+    writer = PdfWriter()
+
+    def add(pages) -> None:
+        for page in pages:
+            writer.add_page(page)
+
+    with style():
+        add(_section_pages(lambda pdf: _text_page(pdf, report.title, [
             ("Cohort", f"recist-tool {__version__}, created {report.created}\n"
                        f"{len(report.results.patients)} patients, "
                        f"{len(report.results.timepoints)} time points"),
-            ("Best overall response", report.counts),
+            ("Best overall response", _in_words(report.counts)),
             ("Rates (exact Clopper–Pearson 95 % CI)", rates + "\nDenominator: every "
              "patient evaluated (NE included)."),
-            *([("Trial endpoints", report.endpoints[["endpoint", "n", "events", "estimate",
-                                                     "ci_low", "ci_high", "unit"]])]
+            *([("Trial endpoints", _in_words(report.endpoints[["endpoint", "n", "events",
+                "estimate", "ci_low", "ci_high", "unit"]]))]
               if report.endpoints is not None else []),
             ("Settings", report.settings_table),
-        ])  # fmt: skip
+        ])))  # fmt: skip
+        first = True
         for name, fig in report.figures.items():
-            _figure_page(pdf, fig, CAPTIONS.get(name, name))
+            heading = "Figures" if first else None
+            first = False
+            _figures_page(writer, [(_pdf_of(fig), CAPTIONS.get(name, name))], heading)
         if report.survival is not None:
-            blocks = [(name, frame) for name, frame in report.survival.tables.items()]
-            _text_page(pdf, "Survival", blocks)
-            for name, png in report.survival.figures.items():
-                _figure_page(pdf, png, name)
+            blocks = survival_tables_in_words(report.survival.tables)
+            add(_section_pages(lambda pdf: _text_page(pdf, "Survival", blocks)))
+            figs = report.survival.figures
+            for names in _km_pairs(figs):
+                items = [(_pdf_of(figs[n]), _survival_figure_caption(n)) for n in names[:2]]
+                _figures_page(writer, items)
         if report.agreement is not None:
             from recist_tool.readers.report import CAPTION, agreement_pdf_blocks
 
-            _text_page(pdf, "Inter-reader agreement", agreement_pdf_blocks(report.agreement))
+            blocks = agreement_pdf_blocks(report.agreement)
+            add(_section_pages(lambda pdf: _text_page(pdf, "Inter-reader agreement", blocks)))
             for name, png in report.agreement.figures.items():
-                _figure_page(pdf, png, f"{CAPTION} ({name})")
+                _figures_page(writer, [(_pdf_of(png), f"{CAPTION} ({name})")])
         msgs = report.results.messages
         if msgs is not None and not msgs.empty:
-            _text_page(pdf, "Validation messages", [("Messages", msgs)])
+            add(
+                _section_pages(
+                    lambda pdf: _text_page(pdf, "Validation messages", [("Messages", msgs)])
+                )
+            )
+    writer.add_metadata({"/Title": report.title, "/Creator": f"recist-tool {__version__}"})
+    buf = io.BytesIO()
+    writer.write(buf)
     return buf.getvalue()
 
 

@@ -43,18 +43,36 @@ if TYPE_CHECKING:
     from recist_tool.export.deid import Deidentifier
     from recist_tool.reading import Line, Reading
 
-#: Patient-identity attributes copied from the images only when asked for.
+#: Patient-identity attributes: copied from the images only when asked for
+#: (``include_identity``), and then exactly as the images of the study carry them.
 IDENTITY_ATTRIBUTES = (
     "PatientName",
     "PatientBirthDate",
     "PatientBirthTime",
-    "OtherPatientIDs",
+    "OtherPatientIDsSequence",
     "OtherPatientNames",
     "PatientAge",
+    "PatientSize",
+    "PatientWeight",
     "PatientAddress",
+    "PatientMotherBirthName",
+    "EthnicGroup",
     "AccessionNumber",
     "ReferringPhysicianName",
 )
+#: Free-text fields of the images: copied only when asked for (``include_free_text``)
+#: — they often hold names, histories and places.
+FREE_TEXT_ATTRIBUTES = (
+    "PatientComments",
+    "AdditionalPatientHistory",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+)
+#: Patient attributes the SR always shares with its images (they file it in the study).
+PATIENT_KEY_ATTRIBUTES = ("PatientID", "IssuerOfPatientID", "PatientSex")
 #: Distance (mm) a line end may lie off the plane of the slice it references.
 PLANE_TOLERANCE_MM = 0.05
 SR_SERIES_NUMBER = 990
@@ -224,23 +242,48 @@ def _axes(lesion, finding) -> list[_Axis]:
     return out
 
 
-def _measurement_group(reading: Reading, lesion, label: str, order: int, index: ImageIndex):
+def _tool(axes: list[_Axis], finding) -> str | None:
+    """The OHIF (Cornerstone3D) tool a group hydrates as, from its geometry.
+
+    Bidirectional when both axes have lines on one image (OHIF draws a bidirectional
+    on one image); Length when only one axis line can be drawn (the first one: the
+    long axis, or a node's short axis alone); ArrowAnnotate for a point marker (OHIF
+    shows the lesion ID at the arrow's tip); None when
+    there is no geometry (the group is then numbers only: OHIF shows it read-only).
+    """
+    lines = [a.line for a in axes if a.line is not None and a.line.sop_instance_uid]
+    if len(lines) == 2 and lines[0].sop_instance_uid == lines[1].sop_instance_uid:
+        return C.TOOL_BIDIRECTIONAL
+    if lines:
+        return C.TOOL_LENGTH
+    if finding.marker is not None and finding.marker.sop_instance_uid and not axes:
+        return C.TOOL_ARROW
+    return None
+
+
+def _measurement_group(reading: Reading, lesion, label: str, index: ImageIndex):
     from highdicom.sr import (
         CoordinatesForMeasurement,
         FindingSite,
         GraphicTypeValues,
+        ImageRegion,
         Measurement,
         MeasurementsAndQualitativeEvaluations,
+        PlanarROIMeasurementsAndQualitativeEvaluations,
         QualitativeEvaluation,
+        RelationshipTypeValues,
         SourceImageForRegion,
+        TextContentItem,
         TimePointContext,
         TrackingIdentifier,
     )
 
     finding = lesion.findings[label]
     where = f"patient {reading.patient_id}, time point {label}, lesion {lesion.lesion_id}"
+    axes = _axes(lesion, finding)
+    tool = _tool(axes, finding)
     measurements = []
-    for axis in _axes(lesion, finding):
+    for axis in axes:
         coords = None
         if axis.line is not None and axis.line.sop_instance_uid:
             image = index.get(axis.line.sop_instance_uid, where)
@@ -277,17 +320,55 @@ def _measurement_group(reading: Reading, lesion, label: str, order: int, index: 
                 Code(finding.status, C.PRIVATE_SCHEME, C.STATUS_MEANINGS[finding.status]),
             )
         )
-    return MeasurementsAndQualitativeEvaluations(
+    common = dict(
+        # OHIF picks its tool from the tracking identifier text; our lesion identity
+        # is the tracking UID (the same at every time point) and the Comment below.
         tracking_identifier=TrackingIdentifier(
-            uid=tracking_uid(reading.patient_id, lesion.lesion_id), identifier=lesion.lesion_id
+            uid=tracking_uid(reading.patient_id, lesion.lesion_id),
+            identifier=tool or lesion.lesion_id,
         ),
-        time_point_context=TimePointContext(time_point=label, time_point_order=order),
+        # no Time Point Order: a NUM item before the measurements hides their
+        # coordinates from OHIF (its adapter reads the first NUM of a group)
+        time_point_context=TimePointContext(time_point=label),
         finding_type=C.LYMPH_NODE if lesion.nodal else C.LESION,
         method=C.RECIST_11,
         finding_sites=None if site is None else [FindingSite(site, laterality=laterality)],
-        measurements=measurements or None,
         qualitative_evaluations=evaluations,
     )
+    if tool == C.TOOL_ARROW:
+        image = index.get(finding.marker.sop_instance_uid, where)
+        xy = image_coordinates(np.array([finding.marker.position_lps]), image, where)
+        group = PlanarROIMeasurementsAndQualitativeEvaluations(
+            referenced_region=ImageRegion(
+                graphic_type=GraphicTypeValues.POINT,
+                graphic_data=xy.astype(np.float32),
+                source_image=SourceImageForRegion(
+                    referenced_sop_class_uid=image.SOPClassUID,
+                    referenced_sop_instance_uid=image.SOPInstanceUID,
+                ),
+            ),
+            **common,
+        )
+    else:
+        group = MeasurementsAndQualitativeEvaluations(measurements=measurements or None, **common)
+    items = group[0].ContentSequence
+    extra = [TextContentItem(C.COMMENT, lesion.lesion_id, RelationshipTypeValues.CONTAINS)]
+    if lesion.organ and C.organ_name_of(site, laterality) != lesion.organ:
+        extra.append(
+            TextContentItem(C.ORGAN_TEXT, str(lesion.organ)[:1024], RelationshipTypeValues.CONTAINS)
+        )
+    # OHIF's order: tracking identifiers, measurements (the first NUM carries the
+    # geometry the adapter reads), the label as a Comment, then everything else.
+    head = [it for it in items if _concept(it) in (("112039", "DCM"), ("112040", "DCM"))]
+    nums = [it for it in items if it.ValueType == "NUM"]
+    rest = [it for it in items if it not in head and it not in nums]
+    group[0].ContentSequence = [*head, *nums, *extra, *rest]
+    return group
+
+
+def _concept(item) -> tuple[str, str]:
+    seq = item.get("ConceptNameCodeSequence")
+    return (str(seq[0].CodeValue), str(seq[0].CodingSchemeDesignator)) if seq else ("", "")
 
 
 def _evidence(reading: Reading, label: str, index: ImageIndex) -> list[Dataset]:
@@ -325,6 +406,7 @@ def build_sr(
     manufacturer: str = "recist-tool",
     extra_groups: Sequence[Any] = (),
     extra_evidence: Sequence[Dataset] = (),
+    include_free_text: bool = False,
 ) -> Dataset:
     """Build the TID 1500 Comprehensive 3D SR of one patient at one time point.
 
@@ -338,13 +420,16 @@ def build_sr(
         Headers of the images the lines were drawn on.
     include_identity : bool
         Copy patient name, birth date, accession number, … from the images (off by
-        default: exports never carry them unless asked).
+        default: exports never carry them unless asked); they then match the images.
     manufacturer : str
     extra_groups : sequence, optional
         More measurement groups after the lesions' (e.g. the volumetric groups of
         :func:`recist_tool.export.seg.volumetric_group`).
     extra_evidence : sequence of Dataset, optional
         Objects those groups reference (e.g. the DICOM SEG).
+    include_free_text : bool
+        Also copy the images' free-text fields (:data:`FREE_TEXT_ATTRIBUTES`: patient
+        comments, history, institution, station, device serial number).
 
     Returns
     -------
@@ -369,12 +454,13 @@ def build_sr(
     lesions = [le for le in reading.lesions if timepoint in le.findings]
     if not lesions:
         raise SRExportError(f"patient {reading.patient_id}, time point {timepoint}: no lesions")
-    groups = [_measurement_group(reading, le, timepoint, order, index) for le in lesions]
+    groups = [_measurement_group(reading, le, timepoint, index) for le in lesions]
     groups += list(extra_groups)
-    evidence = _evidence(reading, timepoint, index)
-    if not include_identity:
-        evidence = [_without_identity(ds) for ds in evidence]
-    evidence += list(extra_evidence)
+    images = _evidence(reading, timepoint, index)
+    where = f"patient {reading.patient_id}, time point {timepoint}"
+    patient = _patient_attributes(images, where, include_identity, include_free_text)
+    images = [_without_identity(ds) for ds in images]
+    evidence = images + list(extra_evidence)
     device = ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
@@ -399,6 +485,8 @@ def build_sr(
         ),
         procedure_reported=C.CT_UNSPECIFIED,
         imaging_measurements=groups,
+        # an Image Library (TID 1600) of every image referenced: older OHIF 3 needs it
+        referenced_images=images,
     )
     sr = Comprehensive3DSR(
         evidence=evidence,
@@ -411,6 +499,11 @@ def build_sr(
         is_complete=True,
         series_description=f"RECIST 1.1 measurements {timepoint}"[:64],
     )
+    for kw in IDENTITY_ATTRIBUTES + FREE_TEXT_ATTRIBUTES:
+        if kw in sr:
+            del sr[kw]
+    for elem in patient:
+        sr.add(elem)
     scheme = Dataset()
     scheme.CodingSchemeDesignator = C.PRIVATE_SCHEME
     scheme.CodingSchemeName = C.PRIVATE_SCHEME_NAME
@@ -420,11 +513,57 @@ def build_sr(
     return sr
 
 
+def _patient_attributes(
+    images: Sequence[Dataset], where: str, identity: bool, free_text: bool
+) -> list:
+    """The patient/study attributes the SR carries, as the images of its study do.
+
+    Patient ID and sex always; the identity attributes when ``identity`` (the
+    Type 2 ones empty otherwise); free text when ``free_text``. The images must
+    agree on every attribute copied, or the SR could not be filed with them.
+    """
+    from pydicom.dataelem import DataElement
+
+    wanted = list(PATIENT_KEY_ATTRIBUTES)
+    if identity:
+        wanted += IDENTITY_ATTRIBUTES
+    if free_text:
+        wanted += FREE_TEXT_ATTRIBUTES
+    out = []
+    for kw in wanted:
+        values = {str(ds.get(kw, "")) for ds in images if kw in ds}
+        if len(values) > 1:
+            raise SRExportError(
+                f"{where}: the images disagree on {kw} ({', '.join(sorted(values))}): "
+                "the SR cannot match them all"
+            )
+        source = next((ds for ds in images if kw in ds), None)
+        if source is not None:
+            out.append(copy.deepcopy(source[kw]))
+    if not identity:  # Type 2 attributes of the Patient and General Study modules
+        for kw, vr in (("PatientName", "PN"), ("PatientBirthDate", "DA")):
+            out.append(DataElement(kw, vr, ""))
+        out.append(DataElement("AccessionNumber", "SH", ""))
+        out.append(DataElement("ReferringPhysicianName", "PN", ""))
+    return out
+
+
 def _without_identity(ds: Dataset) -> Dataset:
-    out = copy.copy(ds)
-    for kw in IDENTITY_ATTRIBUTES:
+    """A copy of an image header without identity and free text.
+
+    A deep copy: a shallow ``copy.copy`` of a pydicom Dataset shares its element
+    dictionary, so emptying an attribute there would change the index's own header.
+    """
+    from pydicom.dataelem import DataElement
+
+    out = copy.deepcopy(ds)
+    for kw in IDENTITY_ATTRIBUTES + FREE_TEXT_ATTRIBUTES:
         if kw in out:
-            out[kw].value = ""
+            elem = out[kw]
+            if elem.VR == "SQ":
+                del out[kw]
+            else:
+                out[kw] = DataElement(elem.tag, elem.VR, "")
     return out
 
 
@@ -443,6 +582,7 @@ def export_readings(
     timepoints: Sequence[str] | None = None,
     include_identity: bool = False,
     deid: Deidentifier | None = None,
+    include_free_text: bool = False,
 ) -> list[Path]:
     """Write one SR per patient and time point into ``outdir``.
 
@@ -458,6 +598,8 @@ def export_readings(
         Keep patient name, birth date, … from the images.
     deid : Deidentifier, optional
         De-identify each SR (PS3.15 Basic Profile, consistent UID replacement).
+    include_free_text : bool
+        Keep the images' free-text fields (:data:`FREE_TEXT_ATTRIBUTES`).
 
     Returns
     -------
@@ -476,7 +618,13 @@ def export_readings(
                 continue
             if not any(tp.label in le.findings for le in reading.lesions):
                 continue
-            sr = build_sr(reading, tp.label, index, include_identity=include_identity)
+            sr = build_sr(
+                reading,
+                tp.label,
+                index,
+                include_identity=include_identity,
+                include_free_text=include_free_text,
+            )
             pid = reading.patient_id
             if deid is not None:
                 # the keyed hash is on the images' Patient ID: the same as for the images
@@ -485,6 +633,32 @@ def export_readings(
             name = _safe(f"{pid}_{tp.label}_SR.dcm")
             paths.append(write_sr(sr, outdir / name))
     return paths
+
+
+def numbers_only(readings: Sequence[Reading]) -> list[str]:
+    """Warnings for the lesions whose sizes have no line geometry.
+
+    An SR of such a lesion carries its numbers only: no viewer can show or edit the
+    measurement (an annotation CSV without its JSON sidecar has no lines).
+    """
+    out = []
+    for reading in readings:
+        missing = sorted(
+            {
+                f"{lesion.lesion_id} ({label})"
+                for lesion in reading.lesions
+                for label, f in lesion.findings.items()
+                if (f.long_axis_mm is not None and f.long_axis is None)
+                or (f.short_axis_mm is not None and f.short_axis is None)
+            }
+        )
+        if missing:
+            out.append(
+                f"patient {reading.patient_id}: no line geometry for {', '.join(missing)} "
+                "(no JSON sidecar of line geometry?): the SR carries the sizes only, and "
+                "viewers (OHIF, Slicer) cannot show or edit these measurements"
+            )
+    return out
 
 
 def _safe(name: str) -> str:

@@ -12,8 +12,12 @@ import re
 
 from pydicom.sr.coding import Code
 
-LONG_AXIS = Code("103339001", "SCT", "Long axis")
-SHORT_AXIS = Code("103340004", "SCT", "Short axis")
+# "Long Axis" / "Short Axis" exactly as OHIF's SR adapter looks them up (by meaning).
+LONG_AXIS = Code("103339001", "SCT", "Long Axis")
+SHORT_AXIS = Code("103340004", "SCT", "Short Axis")
+# The SNOMED-RT codes of the axes older tools (OHIF 2, cornerstoneTools 4) write.
+LONG_AXIS_SRT = ("G-A185", "SRT")
+SHORT_AXIS_SRT = ("G-A186", "SRT")
 LENGTH = Code("410668003", "SCT", "Length")
 DIAMETER = Code("81827009", "SCT", "Diameter")
 LESION = Code("52988006", "SCT", "Lesion")
@@ -27,12 +31,24 @@ CT_UNSPECIFIED = Code("25045-6", "LN", "CT unspecified body region")
 RIGHT = Code("24028007", "SCT", "Right")
 LEFT = Code("7771000", "SCT", "Left")
 BILATERAL = Code("51440002", "SCT", "Right and left")
+COMMENT = Code("121106", "DCM", "Comment")
+
+#: Tracking Identifier texts OHIF v3 (Cornerstone3D tools) rehydrates as editable tools.
+CORNERSTONE_TAG = "Cornerstone3DTools@^0.1.0"
+CORNERSTONE_LEGACY_TAG = "cornerstoneTools@^4.0.0"
+TOOL_BIDIRECTIONAL = f"{CORNERSTONE_TAG}:Bidirectional"
+TOOL_LENGTH = f"{CORNERSTONE_TAG}:Length"
+TOOL_PROBE = f"{CORNERSTONE_TAG}:Probe"
+#: A non-target's (or new lesion's) point marker: OHIF's arrow, labelled with the ID.
+TOOL_ARROW = f"{CORNERSTONE_TAG}:ArrowAnnotate"
 
 PRIVATE_SCHEME = "99RCST"
 PRIVATE_SCHEME_NAME = "recist-tool RECIST 1.1 lesion states"
 LESION_STATUS = Code("status", PRIVATE_SCHEME, "RECIST 1.1 lesion status")
 LESION_KIND = Code("kind", PRIVATE_SCHEME, "RECIST 1.1 lesion kind")
 NEW_LESION = Code("new", PRIVATE_SCHEME, "New lesion")
+#: The organ exactly as the reader wrote it (the finding site is its coded form).
+ORGAN_TEXT = Code("organ", PRIVATE_SCHEME, "Organ as recorded")
 STATUS_MEANINGS = {
     "measured": "Measured",
     "too_small": "Too small to measure",
@@ -160,4 +176,16 @@ def normalise_organ(organ: str) -> str:
     code, side = organ_site(organ)
     return organ_name(
         code.value, code.scheme_designator, code.meaning, None if side is None else side.value
+    )
+
+
+def organ_name_of(site: Code | None, laterality: Code | None) -> str:
+    """Organ text an importer derives from a finding site and laterality code."""
+    if site is None:
+        return ""
+    return organ_name(
+        site.value,
+        site.scheme_designator,
+        site.meaning,
+        None if laterality is None else laterality.value,
     )

@@ -1,10 +1,15 @@
 """DICOM SR import: TID 1500 Measurement Reports back into the annotation format.
 
 Reads the SRs written by :mod:`recist_tool.export.sr` losslessly (every value the SR
-carries: patient, time point, date, lesion ID and tracking UID, kind, organ, nodal,
-long and short axis, RECIST status, reader, series, and each axis line with the
-slice it references), and TID 1500 SRs of other tools with long/short axis
-(or length/diameter) measurements in TID 1501 or TID 1410 groups.
+carries: patient, time point, date, lesion ID and tracking UID, kind, organ as
+written, nodal, long and short axis, RECIST status, reader, series, each axis line
+and each non-target point marker with the slice it references), and TID 1500 SRs of
+other tools — OHIF's Length and Bidirectional tools among them — with long/short
+axis (SCT or the older SRT G-A185/G-A186 codes) or length/diameter measurements in
+TID 1501 or TID 1410 groups: one lesion per measurement group, named by its label
+(Comment), linked across time points by its Tracking Unique Identifier or label.
+Measurement groups of other tools that are not lesions (a vessel diameter, an angle,
+a probe, image-level groups) are reported and skipped.
 
 The content tree is walked with pydicom directly, concept by concept, so that SRs
 which highdicom's stricter template parsers refuse still import.
@@ -40,13 +45,77 @@ LATERALITY = ("272741003", "SCT")
 TIME_POINT = {("C2348792", "UMLS"), ("126070", "DCM")}
 IMAGE_REGION = ("111030", "DCM")
 PERSON_OBSERVER_NAME = ("121008", "DCM")
-_LONG = {(C.LONG_AXIS.value, "SCT"), (C.LENGTH.value, "SCT"), (C.DIAMETER.value, "SCT")}
-_SHORT = {(C.SHORT_AXIS.value, "SCT")}
+FINDING_SITE_SRT = ("G-C0E3", "SRT")
+COMMENT = (C.COMMENT.value, "DCM")
+REFERENCED_SEGMENT = ("121191", "DCM")
+_LONG = {
+    (C.LONG_AXIS.value, "SCT"),
+    C.LONG_AXIS_SRT,
+    (C.LENGTH.value, "SCT"),
+    ("G-D7FE", "SRT"),  # Length, SNOMED-RT (Slicer's ruler, cornerstoneTools 4)
+    (C.DIAMETER.value, "SCT"),
+    ("G-D785", "SRT"),  # Diameter, SNOMED-RT
+}
+_SHORT = {(C.SHORT_AXIS.value, "SCT"), C.SHORT_AXIS_SRT}
+#: Free-text label codes of Cornerstone/OHIF (older releases put the label here).
+_FREE_TEXT = {"CORNERSTONEFREETEXT"}
+#: Findings that are lesions (SNOMED CT): lesion, lymph node, mass, neoplasm, tumour,
+#: nodule, metastasis, target/non-target lesion.
+_LESION_FINDINGS = {
+    C.LESION.value,
+    C.LYMPH_NODE.value,
+    "4147007",  # Mass
+    "108369006",  # Neoplasm
+    "399981008",  # Neoplasm and/or hamartoma
+    "27925004",  # Nodule
+    "128462008",  # Metastatic neoplasm
+    "14799000",  # Neoplasm, metastatic
+    "86049000",  # Malignant neoplasm, primary
+    "367651003",  # Malignant neoplasm of primary, secondary or uncertain origin
+}
+#: Finding sites that are not where a RECIST lesion is measured (vessels, heart
+#: chambers): a length there is an anatomical measurement.
+_NON_LESION_SITES = {
+    "15825003",  # Aorta
+    "59820001",  # Blood vessel
+    "51114001",  # Artery
+    "29092000",  # Vein
+    "81040000",  # Pulmonary artery
+    "64131007",  # Inferior vena cava
+    "48345005",  # Superior vena cava
+    "32764006",  # Portal vein
+    "80891009",  # Heart
+    "21814001",  # Cardiac ventricle
+    "59652004",  # Cardiac atrium
+}
+_NON_LESION_WORDS = (
+    "aorta", "aortic", "artery", "arterial", "vein", "venous", "vena cava", "vessel",
+    "ventricle", "atrium", "heart",
+)  # fmt: skip
+#: Cornerstone/OHIF tools whose groups are not lesion sizes.
+_NON_LENGTH_TOOLS = (
+    "Angle", "CobbAngle", "Probe", "ArrowAnnotate", "KeyImage", "EllipticalROI",
+    "RectangleROI", "CircleROI", "PlanarFreehandROI", "SplineROI", "LivewireContour",
+    "UltrasoundDirectional", "Height",
+)  # fmt: skip
 _TO_MM = {"mm": 1.0, "cm": 10.0, "um": 0.001, "m": 1000.0}
 
 
 class SRImportError(ExportError):
     """An SR cannot be imported (names the file and what is wrong)."""
+
+
+@dataclass
+class SkippedGroup:
+    """A measurement group of another tool that is not a lesion (not imported)."""
+
+    source: str
+    group: int
+    description: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: measurement group {self.group} ({self.description}): {self.reason}"
 
 
 @dataclass
@@ -76,6 +145,17 @@ class ImportedLesion:
     series_uid: str = ""
     lines: dict[str, AxisLine] = field(default_factory=dict)
     source: str = ""
+    marker: AxisLine | None = None  # a point (non-target, new lesion): xy of shape (1, 2)
+    label: str = ""  # the Comment (DCM 121106) or Cornerstone free-text label
+    tracking_text: str = ""  # the Tracking Identifier text
+    organ_text: str = ""  # the organ as written (recist-tool's private item)
+    group_index: int = 0
+    own: bool = False  # written by recist-tool
+    finding: tuple[str, str] | None = None
+    finding_meaning: str = ""
+    sites: list[tuple[str, str]] = field(default_factory=list)
+    kind_coded: bool = False
+    segment: bool = False  # a TID 1411 group of a DICOM SEG segment (volume, mean HU)
 
 
 def _code(item: Dataset, keyword: str = "ConceptNameCodeSequence") -> tuple[str, str]:
@@ -99,14 +179,22 @@ def _iso(da: str) -> str:
     return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) >= 8 and da[:8].isdigit() else ""
 
 
-def _scoord(item: Dataset) -> AxisLine | None:
+def _scoord(item: Dataset, points: int = 2) -> AxisLine | None:
     data = np.asarray(item.get("GraphicData", []), dtype=float).reshape(-1, 2)
-    if len(data) != 2:
+    if len(data) != points:
         return None
     for child in _children(item):
         if child.get("ValueType") == "IMAGE" and child.get("ReferencedSOPSequence"):
             return AxisLine(str(child.ReferencedSOPSequence[0].ReferencedSOPInstanceUID), data)
     return None
+
+
+def _tip(item: Dataset) -> AxisLine | None:
+    """The first point of a SCOORD POINT or 2-point POLYLINE (an arrow's tip)."""
+    if item.get("ValueType") != "SCOORD":
+        return None
+    line = _scoord(item, points=1) or _scoord(item)
+    return None if line is None else AxisLine(line.sop_instance_uid, line.xy[:1])
 
 
 def _num(item: Dataset, where: str) -> float:
@@ -130,12 +218,25 @@ def _evidence_series(ds: Dataset) -> dict[str, str]:
     return out
 
 
-def read_sr(path: str | os.PathLike) -> list[ImportedLesion]:
-    """Measurement groups of one TID 1500 SR file.
+def _is_own(ds: Dataset) -> bool:
+    """Written by recist-tool (its private coding scheme is declared)."""
+    return any(
+        str(item.get("CodingSchemeDesignator", "")) == C.PRIVATE_SCHEME
+        for item in ds.get("CodingSchemeIdentificationSequence", []) or []
+    )
+
+
+def read_sr(
+    path: str | os.PathLike, skipped: list[SkippedGroup] | None = None
+) -> list[ImportedLesion]:
+    """Lesions of one TID 1500 SR file: one per measurement group.
 
     Parameters
     ----------
     path : path-like
+    skipped : list, optional
+        Receives a :class:`SkippedGroup` for every measurement group of another tool
+        that is not a lesion (vessel diameters, angles, probes, image-level groups).
 
     Returns
     -------
@@ -161,6 +262,7 @@ def read_sr(path: str | os.PathLike) -> list[ImportedLesion]:
             f"{path}: document title {_code(ds)} is not Imaging Measurement Report "
             "(DCM 126000): not a TID 1500 SR"
         )
+    own = _is_own(ds)
     patient = str(ds.get("PatientID", ""))
     date = _iso(ds.get("StudyDate", "")) or _iso(ds.get("ContentDate", ""))
     sop_series = _evidence_series(ds)
@@ -170,20 +272,79 @@ def read_sr(path: str | os.PathLike) -> list[ImportedLesion]:
         code = _code(item)
         if code == PERSON_OBSERVER_NAME and not reader:
             reader = str(item.get("PersonName", "")).rstrip("^")
+            if reader == "unknown^unknown":
+                reader = ""  # dcmjs's placeholder observer
         elif code == IMAGING_MEASUREMENTS:
             groups += [g for g in _children(item) if _code(g) == MEASUREMENT_GROUP]
     out = []
     for n, group in enumerate(groups, start=1):
         les = _group(group, f"{path}: measurement group {n}", n)
         les.patient_id, les.reader, les.source = patient, reader, str(path)
-        les.date = date
+        les.date, les.own, les.group_index = date, own, n
         les.timepoint = les.timepoint or date
-        for line in les.lines.values():
-            les.series_uid = les.series_uid or sop_series.get(line.sop_instance_uid, "")
+        if les.segment:  # volume and mean HU of a segment: the sizes are in planar groups
+            if skipped is not None:
+                reason = "a segmentation's volumetric group (volume, mean HU), not a size"
+                skipped.append(SkippedGroup(str(path), n, _describe(les), reason))
+            continue
+        if not own:
+            reason = _not_a_lesion(les)
+            if reason:
+                if skipped is not None:
+                    skipped.append(SkippedGroup(str(path), n, _describe(les), reason))
+                continue
+        les.lesion_id = _lesion_id(les, own, n)
+        for line in [*les.lines.values(), les.marker]:
+            if line is not None:
+                les.series_uid = les.series_uid or sop_series.get(line.sop_instance_uid, "")
         if not les.series_uid and len(set(sop_series.values())) == 1:
             les.series_uid = next(iter(sop_series.values()))  # the report's only series
         out.append(les)
     return out
+
+
+def _describe(les: ImportedLesion) -> str:
+    what = les.tracking_text.split(":")[-1] if les.tracking_text else "group"
+    return f"{what} {les.label!r}" if les.label else what
+
+
+def _lesion_id(les: ImportedLesion, own: bool, n: int) -> str:
+    """Ours: the Comment (older SRs: the tracking identifier). Others: the label,
+    else the tracking identifier when it names the lesion (not a tool), else G<n>."""
+    if les.label:
+        return les.label
+    if les.tracking_text and (own or not _is_tool_text(les.tracking_text)):
+        return les.tracking_text
+    return f"G{n}"
+
+
+def _is_tool_text(text: str) -> bool:
+    return text.startswith((C.CORNERSTONE_TAG, C.CORNERSTONE_LEGACY_TAG)) or "@^" in text
+
+
+def _not_a_lesion(les: ImportedLesion) -> str:
+    """Why a group of another tool is not a lesion ("" when it is one)."""
+    tool = les.tracking_text.split(":")[-1] if _is_tool_text(les.tracking_text) else ""
+    if les.kind_coded:
+        return ""  # a RECIST baseline category or new-lesion code: a lesion
+    lesion_finding = les.finding is not None and les.finding[0] in _LESION_FINDINGS
+    if les.finding and not lesion_finding and les.finding[0] not in _FREE_TEXT:
+        return f"finding {les.finding_meaning or les.finding[0]!r} is not a lesion"
+    for value, meaning in les.sites:
+        if value in _NON_LESION_SITES:
+            return f"finding site {meaning or value} is not where a RECIST lesion is measured"
+    hit = next((w for w in _NON_LESION_WORDS if w in les.label.lower()), None)
+    if hit and not lesion_finding:
+        return f"its label names an anatomical structure ({hit}), not a lesion"
+    if tool == "ArrowAnnotate" and les.label and les.marker is not None:
+        return ""  # a labelled arrow (how OHIF saves our markers): a non-target lesion
+    if tool == "ArrowAnnotate":
+        return "an arrow without a lesion label is not a lesion"
+    if tool in _NON_LENGTH_TOOLS or les.tracking_text.endswith(":Series"):
+        return f"a {tool or 'series-level'} measurement is not a lesion size"
+    if les.long_axis_mm is None and les.short_axis_mm is None and not lesion_finding:
+        return "no length measured and nothing says it is a lesion (an image-level group?)"
+    return ""
 
 
 def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
@@ -191,19 +352,26 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
     kind = status = None
     finding = None
     region = None
+    tip: AxisLine | None = None
     site: tuple[str, str, str, str | None] | None = None
     for item in _children(group):
         code, vt = _code(item), item.get("ValueType")
         if code == TRACKING_ID:
-            les.lesion_id = str(item.get("TextValue", ""))
+            les.tracking_text = str(item.get("TextValue", ""))
         elif code == TRACKING_UID:
             les.tracking_uid = str(item.get("UID", ""))
         elif code in TIME_POINT and vt == "TEXT":
             les.timepoint = str(item.get("TextValue", ""))
         elif code == FINDING:
             finding = _code(item, "ConceptCodeSequence")
-        elif code == FINDING_SITE:
+            les.finding_meaning = _meaning(item)
+            if finding[0] in _FREE_TEXT and not les.label:
+                les.label = les.finding_meaning  # older OHIF: the label as the finding
+        elif code in (FINDING_SITE, FINDING_SITE_SRT):
             value, scheme = _code(item, "ConceptCodeSequence")
+            if value in _FREE_TEXT:
+                les.label = les.label or _meaning(item)  # older OHIF: the label as a site
+                continue
             lat = next(
                 (
                     _code(c, "ConceptCodeSequence")[0]
@@ -212,9 +380,16 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
                 ),
                 None,
             )
-            site = (value, scheme, _meaning(item), lat)
+            les.sites.append((value, _meaning(item)))
+            site = site or (value, scheme, _meaning(item), lat)
+        elif code == COMMENT and vt == "TEXT":
+            les.label = str(item.get("TextValue", "")).strip()
+        elif code == (C.ORGAN_TEXT.value, C.PRIVATE_SCHEME) and vt == "TEXT":
+            les.organ_text = str(item.get("TextValue", ""))
+        elif code == REFERENCED_SEGMENT:
+            les.segment = True
         elif code == IMAGE_REGION and vt == "SCOORD":
-            region = _scoord(item)
+            region = item
         elif code == (C.BASELINE_CATEGORY.value, "DCM"):
             value = _code(item, "ConceptCodeSequence")[0]
             kind = {C.TARGET.value: "target", C.NON_TARGET.value: "non_target"}.get(value, kind)
@@ -238,43 +413,82 @@ def _group(group: Dataset, where: str, n: int) -> ImportedLesion:
             )
             if line is not None:
                 les.lines[axis] = line
-    if region is not None and "long" not in les.lines and les.long_axis_mm is not None:
-        les.lines["long"] = region  # TID 1410: the ROI is the measured line
-    les.lesion_id = les.lesion_id or les.tracking_uid or f"G{n}"
+        elif vt == "NUM" and tip is None:
+            # OHIF's ArrowAnnotate/Probe: a point (an arrow: tip first) under a NUM item
+            tip = next((x for x in map(_tip, _children(item)) if x), None)
+    if region is None and tip is not None and les.long_axis_mm is None:
+        les.marker = tip
+    if region is not None:
+        if region.get("GraphicType") == "POINT":
+            les.marker = _scoord(region, points=1)
+        elif "long" not in les.lines and les.long_axis_mm is not None:
+            line = _scoord(region)
+            if line is not None:
+                les.lines["long"] = line  # TID 1410: the ROI is the measured line
+    les.kind_coded = kind is not None
+    les.finding = finding
     les.nodal = finding == (C.LYMPH_NODE.value, "SCT") or (
         site is not None and site[:2] == (C.LYMPH_NODE.value, "SCT")
     )
-    les.organ = C.organ_name(*site) if site else ""
+    les.organ = les.organ_text or (C.organ_name(*site) if site else "")
     measured = les.long_axis_mm is not None or les.short_axis_mm is not None
     les.kind = kind or ("target" if measured else "non_target")
     les.status = status or ("measured" if les.kind == "target" and measured else "present")
     if les.kind == "target" and les.status == "measured" and not measured:
-        raise SRImportError(f"{where}: lesion {les.lesion_id} is measured but has no size")
+        raise SRImportError(f"{where}: lesion {les.label or n} is measured but has no size")
     return les
 
 
-def read_srs(paths: Iterable[str | os.PathLike]) -> list[ImportedLesion]:
-    """Measurement groups of several SR files or folders (searched recursively).
+def read_srs(
+    paths: Iterable[str | os.PathLike], skipped: list[SkippedGroup] | None = None
+) -> list[ImportedLesion]:
+    """Lesions of several SR files or folders (searched recursively).
 
     Non-SR DICOM files in folders are skipped; an explicitly named file that is not
-    a TID 1500 SR is an error.
+    a TID 1500 SR is an error. A lesion keeps one ID across the SRs of a patient:
+    groups sharing a Tracking Unique Identifier get the ID of the first one; two
+    groups of one time point with the same label get suffixes (``-2``, ``-3``).
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+    skipped : list, optional
+        Receives the measurement groups of other tools that are not lesions.
     """
+    paths = list(paths)
     out: list[ImportedLesion] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
             for f in sorted(x for x in p.rglob("*") if x.is_file()):
                 try:
-                    out += read_sr(f)
+                    out += read_sr(f, skipped)
                 except SRImportError:
                     continue
         elif p.is_file():
-            out += read_sr(p)
+            out += read_sr(p, skipped)
         else:
             raise SRImportError(f"{p}: no such file or folder")
     if not out:
         raise SRImportError("no TID 1500 measurement group found in " + ", ".join(map(str, paths)))
+    _link(out)
     return out
+
+
+def _link(lesions: list[ImportedLesion]) -> None:
+    by_uid: dict[tuple[str, str], str] = {}
+    used: set[tuple[str, str, str]] = set()
+    for le in sorted(lesions, key=lambda x: (x.patient_id, x.date, x.source, x.group_index)):
+        key = (le.patient_id, le.tracking_uid)
+        if le.tracking_uid and key in by_uid:
+            le.lesion_id = by_uid[key]
+        base, k = le.lesion_id, 1
+        while (le.patient_id, le.timepoint, le.lesion_id) in used:
+            k += 1
+            le.lesion_id = f"{base}-{k}"
+        used.add((le.patient_id, le.timepoint, le.lesion_id))
+        if le.tracking_uid:
+            by_uid.setdefault(key, le.lesion_id)
 
 
 def to_frame(lesions: Sequence[ImportedLesion]):
@@ -319,7 +533,7 @@ def to_readings(lesions: Sequence[ImportedLesion], index: ImageIndex) -> list[Re
     list of Reading
     """
     from recist_tool.export.sr import image_to_lps
-    from recist_tool.reading import Finding, Line, Reading
+    from recist_tool.reading import Finding, Line, Marker, Reading
 
     readings: dict[str, Reading] = {}
     for le in sorted(lesions, key=lambda x: (x.patient_id, x.date, x.timepoint)):
@@ -348,8 +562,26 @@ def to_readings(lesions: Sequence[ImportedLesion], index: ImageIndex) -> list[Re
             lines[axis] = Line(
                 tuple(map(float, lps[0])), tuple(map(float, lps[1])), series, al.sop_instance_uid, k
             )
+        marker = None
+        if le.marker is not None:
+            image = index.get(le.marker.sop_instance_uid, f"{le.source}: lesion {le.lesion_id}")
+            series = str(image.SeriesInstanceUID)
+            info = r.series.get(series)
+            sops = info.geometry.sop_instance_uids if info and info.geometry else ()
+            k = (
+                sops.index(le.marker.sop_instance_uid)
+                if le.marker.sop_instance_uid in sops
+                else None
+            )
+            marker = Marker(
+                tuple(map(float, image_to_lps(le.marker.xy, image)[0])),
+                series,
+                le.marker.sop_instance_uid,
+                k,
+            )
         lesion.findings[le.timepoint] = Finding(
             status=le.status,
+            marker=marker,
             long_axis=lines.get("long"),
             short_axis=lines.get("short"),
             long_axis_mm=None if "long" in lines else le.long_axis_mm,

@@ -31,6 +31,11 @@ from typing import Any
 
 from recist_tool.reading.history import Event
 
+try:  # POSIX; elsewhere writers do not take turns (O_APPEND still keeps lines whole)
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 #: Suffix of an audit trail (``<name>.audit.jsonl`` beside ``<name>.csv``).
 AUDIT_SUFFIX = ".audit.jsonl"
 
@@ -78,8 +83,9 @@ def append_audit_lines(
 
     Notes
     -----
-    The lines are written with one ``write`` on an ``O_APPEND`` descriptor; a new
-    file's folder is fsync'ed too. A torn last line left by a crash is closed with a
+    The lines are written with one ``write`` on an ``O_APPEND`` descriptor under an
+    exclusive ``flock`` (concurrent writers take turns); a new file's folder is
+    fsync'ed too. A torn last line left by a crash is closed with a
     newline first, so it never swallows the new entry.
     """
     records = [_record(e) for e in entries]
@@ -96,6 +102,10 @@ def append_audit_lines(
         p.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        # Writers take turns: the torn-line check below must not see another
+        # writer's line half written (that would add an empty line).
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a torn line from a crash stays apart

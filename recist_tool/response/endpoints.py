@@ -19,6 +19,8 @@ re-derived here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -60,14 +62,30 @@ class KaplanMeier:
     """
 
     def __init__(self, time: np.ndarray, event: np.ndarray, alpha: float = 0.05) -> None:
-        from scipy.special import ndtri
-
         time = np.asarray(time, dtype=float)
         event = np.asarray(event, dtype=bool)
         times, inverse = np.unique(time, return_inverse=True)
         deaths = np.bincount(inverse, weights=event.astype(float), minlength=len(times))
         leaving = np.bincount(inverse, minlength=len(times)).astype(float)
-        at_risk = len(time) - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
+        self._fit(times, deaths, leaving, alpha)
+
+    @classmethod
+    def from_counts(
+        cls, times: np.ndarray, deaths: np.ndarray, leaving: np.ndarray, alpha: float = 0.05
+    ) -> KaplanMeier:
+        """The estimate from counts per distinct time (sorted ``times``; events and
+        subjects leaving the risk set at each): the same numbers as from the subjects."""
+        km = cls.__new__(cls)
+        km._fit(
+            np.asarray(times, float), np.asarray(deaths, float), np.asarray(leaving, float), alpha
+        )
+        return km
+
+    def _fit(self, times, deaths, leaving, alpha: float) -> None:
+        from scipy.special import ndtri
+
+        n = float(leaving.sum())
+        at_risk = n - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(1.0 - deaths / at_risk)
             greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
@@ -88,13 +106,102 @@ class KaplanMeier:
         )
 
 
-def _km(days: np.ndarray, event: np.ndarray) -> tuple[float, float, float]:
+#: Endpoints estimated with Kaplan-Meier: (name, days column, event column).
+_KM_ENDPOINTS = (
+    ("DoR", "dor_days", "dor_event"),
+    ("TTR", "ttr_days", "ttr_event"),
+    ("PFS", "pfs_days", "pfs_event"),
+)
+
+
+@dataclass
+class TimeCounts:
+    """Subjects of one time-to-event endpoint as counts per distinct time (days):
+    ``events`` and ``leaving`` (events and censorings) at each of the sorted ``days``."""
+
+    days: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    events: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    leaving: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def of(cls, days: np.ndarray, event: np.ndarray) -> TimeCounts:
+        t, inverse = np.unique(np.asarray(days, float), return_inverse=True)
+        events = np.bincount(
+            inverse, weights=(np.asarray(event) != 0).astype(float), minlength=len(t)
+        )
+        return cls(t, events, np.bincount(inverse, minlength=len(t)).astype(float))
+
+    def __add__(self, other: TimeCounts) -> TimeCounts:
+        t, inverse = np.unique(np.concatenate([self.days, other.days]), return_inverse=True)
+
+        def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.bincount(inverse, weights=np.concatenate([a, b]), minlength=len(t))
+
+        return TimeCounts(t, add(self.events, other.events), add(self.leaving, other.leaving))
+
+
+@dataclass
+class EndpointCounts:
+    """What the cohort endpoints need of the patients, summed over any split of them.
+
+    Counts of evaluated patients, responders (ORR), disease control (DCR) and clinical
+    benefit (CBR), and per time-to-event endpoint the events and censorings per
+    distinct day (:class:`TimeCounts`). Its size follows the number of distinct days,
+    not of patients: ``recist-tool batch`` adds the counts of each chunk of patients
+    (``a + b``) and computes the endpoints once, the same numbers as from the whole
+    cohort's table (Kaplan-Meier needs only these counts).
+    """
+
+    n: int = 0
+    orr: int = 0
+    dcr: int = 0
+    cbr: int = 0
+    times: dict[str, TimeCounts] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, patients: pd.DataFrame) -> EndpointCounts:
+        """The counts of a per patient table (:attr:`Evaluation.patients` or patients.csv)."""
+        bor = patients["best_overall_response"].fillna("").astype(str)
+        evaluated = (bor != "").to_numpy()
+        p = patients[evaluated]
+        bor = bor[evaluated]
+        cb = pd.to_numeric(p["clinical_benefit"], errors="coerce").fillna(0).to_numpy()
+        times = {}
+        for name, days_col, event_col in _KM_ENDPOINTS:
+            days = pd.to_numeric(p[days_col], errors="coerce")
+            event = pd.to_numeric(p[event_col], errors="coerce")
+            ok = (days.notna() & event.notna()).to_numpy()
+            times[name] = TimeCounts.of(days.to_numpy(float)[ok], event.to_numpy(float)[ok])
+        return cls(
+            n=int(evaluated.sum()),
+            orr=int(bor.isin(["CR", "PR"]).sum()),
+            dcr=int(bor.isin(["CR", "PR", "SD", "NON-CR/NON-PD"]).sum()),
+            cbr=int((cb == 1).sum()),
+            times=times,
+        )
+
+    def __add__(self, other: EndpointCounts) -> EndpointCounts:
+        names = [n for n, _, _ in _KM_ENDPOINTS]
+        return EndpointCounts(
+            self.n + other.n,
+            self.orr + other.orr,
+            self.dcr + other.dcr,
+            self.cbr + other.cbr,
+            {k: self.times.get(k, TimeCounts()) + other.times.get(k, TimeCounts()) for k in names},
+        )
+
+    def table(self, settings: ResponseSettings | None = None) -> pd.DataFrame:
+        """The endpoints (see :func:`trial_endpoints`)."""
+        return _endpoint_table(self, settings or ResponseSettings())
+
+
+def _km(counts: TimeCounts) -> tuple[float, float, float]:
     """KM median and 95 % CI in months (NaN when not reached)."""
     from recist_tool.survival.km import median_with_ci
 
-    if len(days) == 0:
+    if not counts.leaving.sum():
         return float("nan"), float("nan"), float("nan")
-    km = KaplanMeier(np.asarray(days, float) / DAYS_PER_MONTH, np.asarray(event, bool))
+    km = KaplanMeier.from_counts(counts.days / DAYS_PER_MONTH, counts.events, counts.leaving)
     return median_with_ci(km)
 
 
@@ -115,12 +222,11 @@ def trial_endpoints(
     pandas.DataFrame
         Columns :data:`ENDPOINT_COLUMNS`; proportions as fractions, times in months.
     """
-    settings = settings or ResponseSettings()
-    bor = patients["best_overall_response"].fillna("").astype(str)
-    evaluated = (bor != "").to_numpy()
-    p = patients[evaluated]
-    bor = bor[evaluated]
-    n = int(evaluated.sum())
+    return EndpointCounts.of(patients).table(settings)
+
+
+def _endpoint_table(c: EndpointCounts, settings: ResponseSettings) -> pd.DataFrame:
+    n = c.n
     conf = "confirmed " if settings.confirm else ""
     rows = []
 
@@ -141,32 +247,24 @@ def trial_endpoints(
             )
         )
 
-    rate("ORR", f"{conf}best overall response CR or PR", int(bor.isin(["CR", "PR"]).sum()))
-    rate(
-        "DCR",
-        f"{conf}best overall response CR, PR, SD or NON-CR/NON-PD",
-        int(bor.isin(["CR", "PR", "SD", "NON-CR/NON-PD"]).sum()),
-    )
-    cb = pd.to_numeric(p["clinical_benefit"], errors="coerce").fillna(0).to_numpy()
+    rate("ORR", f"{conf}best overall response CR or PR", c.orr)
+    rate("DCR", f"{conf}best overall response CR, PR, SD or NON-CR/NON-PD", c.dcr)
     rate(
         "CBR",
         f"CR or PR, or SD/NON-CR/NON-PD at >= {settings.cbr_min_days} days "
         "(24 weeks) after the reference date",
-        int((cb == 1).sum()),
+        c.cbr,
     )
 
-    def km_row(name, definition, days, event, censoring):
-        days = pd.to_numeric(days, errors="coerce")
-        event = pd.to_numeric(event, errors="coerce")
-        ok = (days.notna() & event.notna()).to_numpy()
-        d, e = days.to_numpy(float)[ok], event.to_numpy(float)[ok]
-        med, low, high = _km(d, e)
+    def km_row(name, definition, censoring):
+        counts = c.times.get(name, TimeCounts())
+        med, low, high = _km(counts)
         rows.append(
             (
                 name,
                 definition,
-                int(ok.sum()),
-                int(e.sum()),
+                int(counts.leaving.sum()),
+                int(counts.events.sum()),
                 med,
                 low,
                 high,
@@ -183,22 +281,16 @@ def trial_endpoints(
     km_row(
         "DoR",
         f"from the first {conf}CR/PR to progression or death (responders)",
-        p["dor_days"],
-        p["dor_event"],
         f"as PFS: {missed}; otherwise at the last adequate assessment",
     )
     km_row(
         "TTR",
         f"from the reference date to the first {conf}CR/PR",
-        p["ttr_days"],
-        p["ttr_event"],
         "non-responders censored at their PFS end (event or last adequate assessment)",
     )
     km_row(
         "PFS",
         "from the reference date to progression or death",
-        p["pfs_days"],
-        p["pfs_event"],
         f"{missed}; otherwise at the last adequate assessment",
     )
     out = pd.DataFrame(rows, columns=list(ENDPOINT_COLUMNS))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from recist_tool import __version__
-from recist_tool._atomic import atomic_write
 from recist_tool.annotations import (
     Measurement,
     check_annotations,
@@ -195,30 +192,29 @@ class Evaluation:
         """Whether any message is an error (strict mode, or input left out by keep-going)."""
         return bool((self.messages["severity"] == "error").any())
 
-    def write(self, outdir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``timepoints.csv``, ``patients.csv``, ``messages.csv``, ``endpoints.csv``
-        and ``settings.json``.
+    def output_tables(self) -> dict[str, pd.DataFrame]:
+        """The per-patient tables as they are written: ``timepoints``, ``patients``,
+        ``messages``.
 
-        Each file is written atomically; the values are those of the tables (display
-        values: nothing is rounded here).
+        The tables themselves: their percentages are already the display values, so
+        nothing is rounded on the way out. ``endpoints`` is a cohort table (see
+        :attr:`endpoints`), written beside them.
         """
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "timepoints": outdir / "timepoints.csv",
-            "patients": outdir / "patients.csv",
-            "messages": outdir / "messages.csv",
-            "endpoints": outdir / "endpoints.csv",
-            "settings": outdir / "settings.json",
-        }
-        _write_csv(self.endpoints, paths["endpoints"])
-        _write_csv(self.timepoints, paths["timepoints"])
-        _write_csv(self.patients, paths["patients"])
-        _write_csv(self.messages, paths["messages"])
-        with atomic_write(paths["settings"], "w") as fh:
-            json.dump(self.settings_document(), fh, indent=2)
-            fh.write("\n")
-        return paths
+        return {"timepoints": self.timepoints, "patients": self.patients, "messages": self.messages}
+
+    def write(self, outdir: str | os.PathLike, fmt: str = "csv") -> dict[str, Path]:
+        """Write ``timepoints``, ``patients``, ``messages``, ``endpoints`` (``.csv`` or
+        ``.parquet``) and ``settings.json``.
+
+        The values are those of the tables (display values: nothing is rounded here).
+        The files are renamed into place together once all are written (see
+        :mod:`recist_tool.output`), by the same writer as ``recist-tool batch``.
+        """
+        from recist_tool.output import ResultWriter
+
+        with ResultWriter(outdir, self.settings_document(), fmt) as writer:
+            writer.append({**self.output_tables(), "endpoints": self.endpoints})
+        return writer.paths
 
     def settings_document(self) -> dict:
         """What ``settings.json`` holds: software, criteria, settings, conventions."""
@@ -500,13 +496,27 @@ def _sequence(prep: Prepared, tps: TimepointResult) -> Sequence:
 
 
 def _with_problems(messages: pd.DataFrame, problems: list, prep: Prepared) -> pd.DataFrame:
-    """Messages plus input problems (keep-going) as errors naming file, line, column, value."""
+    """Messages plus input problems (keep-going) as errors naming file, line, column, value.
+
+    Rows are in patient order (the order of the result tables; problems of the input
+    as a whole, with no patient, first) and, for one patient, its input problems
+    before the engine's messages: the order does not depend on how a cohort is cut
+    into chunks.
+    """
     for col in ("file", "line", "column", "value"):
         if col not in messages.columns:
             messages[col] = "" if col != "line" else pd.array([None] * len(messages), "Int64")
     if not problems:
         return messages
-    extra = pd.DataFrame(
+    both = pd.concat([problem_messages(problems), messages], ignore_index=True)
+    ids = both["patient_id"].astype(str).to_numpy().astype(str)  # code point order
+    return both.iloc[np.argsort(ids, kind="stable")].reset_index(drop=True)
+
+
+def problem_messages(problems: list) -> pd.DataFrame:
+    """Input problems (:class:`recist_tool.annotations.InputProblem`) as message rows:
+    severity ``error``, rule ``input_error``, with file, line, column and value."""
+    return pd.DataFrame(
         {
             "patient_id": [p.patient_id for p in problems],
             "timepoint": "",
@@ -518,9 +528,9 @@ def _with_problems(messages: pd.DataFrame, problems: list, prep: Prepared) -> pd
             "line": pd.array([p.line for p in problems], dtype="Int64"),
             "column": [p.column for p in problems],
             "value": [p.value for p in problems],
-        }
+        },
+        columns=list(MESSAGE_COLUMNS),
     )
-    return pd.concat([extra, messages], ignore_index=True)
 
 
 def _blank_errors(
@@ -786,40 +796,3 @@ def _categorical(values: np.ndarray) -> pd.Categorical:
 def _mm(u: np.ndarray) -> np.ndarray:
     """Exact units to mm (float; NaN where -1). The nearest double prints as the decimal."""
     return np.where(u >= 0, u / U, np.nan)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """CSV via pyarrow (fast on cohort-sized tables); dates as YYYY-MM-DD, NaN empty."""
-    cols = {}
-    for name in frame.columns:
-        s = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            cols[name] = pa.array(s.to_numpy().astype("datetime64[D]"), type=pa.date32())
-        elif pd.api.types.is_float_dtype(s):
-            v = s.to_numpy()
-            cols[name] = pa.array(v, mask=np.isnan(v), type=pa.float64())
-        else:
-            cols[name] = pa.array(s, from_pandas=True)
-    table = pa.table(cols)
-
-    # pyarrow quotes every text value unless told not to; quote only when a value needs it.
-    def texts(i: int, f: pa.Field):
-        col = table.column(i)
-        if pa.types.is_dictionary(f.type):
-            return pa.chunked_array([c.dictionary for c in col.chunks], f.type.value_type)
-        return col if pa.types.is_string(f.type) else None
-
-    needs_quotes = any(
-        pc.any(pc.match_substring_regex(t, r'[",\r\n]')).as_py()
-        for t in (texts(i, f) for i, f in enumerate(table.schema))
-        if t is not None and len(t)
-    )
-    with atomic_write(path, "wb") as fh:
-        fh.write((",".join(table.column_names) + "\n").encode())  # names need no quotes
-        pacsv.write_csv(
-            table,
-            fh,
-            write_options=pacsv.WriteOptions(
-                include_header=False, quoting_style="needed" if needs_quotes else "none"
-            ),
-        )

@@ -1,12 +1,17 @@
 """Proportional-hazards test per covariate (scaled Schoenfeld residuals).
 
 lifelines' test is the approximation R's ``cox.zph`` used before survival 3.0; it
-is reported with the Kaplan–Meier time transform (R's default).
+is reported with the Kaplan–Meier time transform (R's default). The statistic is
+lifelines' own, computed in O(n log n) by :func:`recist_tool.survival.efron.ph_test`
+(lifelines builds the residuals row by row, quadratic in the cohort); the tests
+check it against ``lifelines.statistics.proportional_hazard_test``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from recist_tool.survival.efron import ph_test as _ph_test
 
 
 def ph_test(cph, data: pd.DataFrame, transform: str = "km") -> pd.DataFrame:
@@ -15,7 +20,7 @@ def ph_test(cph, data: pd.DataFrame, transform: str = "km") -> pd.DataFrame:
     Parameters
     ----------
     cph : lifelines.CoxPHFitter
-        Fitted on ``data``.
+        Fitted on ``data`` (duration column ``_time``, event column ``_event``).
     data : pandas.DataFrame
         The training data of ``cph``.
     transform : str
@@ -24,18 +29,6 @@ def ph_test(cph, data: pd.DataFrame, transform: str = "km") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``covariate, statistic, df, p, transform``.
+        ``covariate, statistic, df, p, transform``, sorted by covariate.
     """
-    from lifelines.statistics import proportional_hazard_test
-
-    res = proportional_hazard_test(cph, data, time_transform=transform)
-    summary = res.summary
-    return pd.DataFrame(
-        {
-            "covariate": [str(i[0] if isinstance(i, tuple) else i) for i in summary.index],
-            "statistic": summary["test_statistic"].to_numpy(float),
-            "df": 1.0,
-            "p": summary["p"].to_numpy(float),
-            "transform": transform,
-        }
-    )
+    return _ph_test(cph, data, transform)

@@ -24,11 +24,18 @@ from recist_tool.survival.cox import (
     fit_time_varying,
     long_format,
 )
-from recist_tool.survival.groups import IMAGING, Predictor, build_predictors, km_groups
+from recist_tool.survival.groups import (
+    IMAGING,
+    TREATMENTS,
+    Predictor,
+    build_predictors,
+    km_groups,
+)
 from recist_tool.survival.inputs import Source, SurvivalInputs, read_inputs
 from recist_tool.survival.km import km_rows
 from recist_tool.survival.logrank import logrank
 from recist_tool.survival.ph import ph_test
+from recist_tool.survival.plots import ENDPOINT_WORDS, predictor_words
 
 ENDPOINTS = ("os", "pfs")
 KM_COLUMNS = [
@@ -97,9 +104,16 @@ class SurvivalSettings:
     figures : bool
         Write the figures.
     formats : tuple of str
-        Figure formats.
+        Figure formats (PNG at 300 dpi; PDF and SVG are vector).
+    ci_bands : bool
+        Draw the 95 % confidence bands of the Kaplan–Meier curves.
     ph_transform : str
         Time transform of the proportional-hazards test.
+    founding : bool
+        Add the founding study's four OS comparisons with the published figures
+        (``founding_study.csv``; needs the OS endpoint).
+    bootstrap : int
+        Bootstrap resamples for the CI of each median difference of that table.
     """
 
     endpoints: tuple[str, ...] = ("os",)
@@ -110,8 +124,11 @@ class SurvivalSettings:
     rmst_horizon_months: float | None = None
     pfs_death: bool = False
     figures: bool = True
-    formats: tuple[str, ...] = ("png", "svg")
+    formats: tuple[str, ...] = ("png", "pdf", "svg")
+    ci_bands: bool = True
     ph_transform: str = "km"
+    founding: bool = True
+    bootstrap: int = 1000
 
     def check(self) -> None:
         """Raise :class:`SurvivalSettingsError` on an invalid value."""
@@ -127,6 +144,8 @@ class SurvivalSettings:
         h = self.rmst_horizon_months
         if h is not None and (not np.isfinite(h) or h <= 0):
             raise SurvivalSettingsError(f"--rmst-horizon must be a positive number, not {h}")
+        if self.bootstrap < 0:
+            raise SurvivalSettingsError(f"--bootstrap must be 0 or more, not {self.bootstrap}")
         bad_fmt = [f for f in self.formats if f not in ("png", "svg", "pdf")]
         if bad_fmt:
             raise SurvivalSettingsError(f"unknown figure format(s): {', '.join(bad_fmt)}")
@@ -145,6 +164,7 @@ class SurvivalResult:
     files: list[Path] = field(default_factory=list)
     settings: SurvivalSettings = field(default_factory=SurvivalSettings)
     fits: dict[tuple[str, str], CoxFit] = field(default_factory=dict)
+    founding: pd.DataFrame | None = None
 
 
 def endpoint_data(inputs: SurvivalInputs, endpoint: str, pfs_death: bool = False):
@@ -203,6 +223,7 @@ class _Analysis:
     values: dict[str, pd.Series]
     n_excluded: int
     origin: str
+    note: str = ""
 
 
 def _analyses(
@@ -215,6 +236,7 @@ def _analyses(
         {n: p.values.loc[time_days.index] for n, p in preds.items()},
         0,
         "time from treatment (time zero)",
+        "Naive analysis: every patient, from the first treatment, groups as finally known",
     )
     l_days = landmark * DAYS_PER_MONTH
     at = time_days > l_days
@@ -229,6 +251,8 @@ def _analyses(
         int((~at).sum()),
         f"time from the {landmark:g}-month landmark; {int((~at).sum())} patient(s) excluded "
         f"({before_event} with the event, {before_cens} censored before the landmark)",
+        f"Landmark analysis: patients in follow-up at {landmark:g} months "
+        f"({int((~at).sum())} excluded), groups as known then",
     )
     excl = {
         "landmark_months": landmark,
@@ -287,13 +311,20 @@ def analyse_endpoint(
                     "event": a.event,
                     "groups": groups,
                     "order": order,
-                    "title": f"{endpoint.upper()} by {name} ({a.name.replace('_', '-')})",
+                    "title": f"{ENDPOINT_WORDS[endpoint]} by {predictor_words(name)}",
                     "xlabel": (
-                        "Months from treatment"
+                        "Months since first treatment"
                         if a.name == "naive"
-                        else f"Months from the {s.landmark_months:g}-month landmark"
+                        else f"Months since the {s.landmark_months:g}-month landmark"
                     ),
-                    "origin_note": f"Time origin: {a.origin}.",
+                    "origin_note": a.note,
+                    "ylabel": f"{ENDPOINT_WORDS[endpoint]} (probability)",
+                    "ci": s.ci_bands,
+                    "group_names": (
+                        {"> 1": "More than one treatment", "<= 1": "One treatment"}
+                        if name == TREATMENTS
+                        else None
+                    ),
                     "logrank_p": test["p"],
                     "medians": {
                         r["group"]: (r["median_months"], r["median_ci_low"], r["median_ci_high"])
@@ -353,8 +384,13 @@ def _cox_rows(fit: CoxFit, endpoint: str, analysis: str, n_excluded: int) -> lis
     ]
 
 
-def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[SurvivalResult, list]:
+def analyse(
+    inputs: SurvivalInputs, settings: SurvivalSettings, on_endpoint=None
+) -> tuple[SurvivalResult, list]:
     """Compute every table (no files written).
+
+    ``on_endpoint(endpoint, output)``, when given, receives each endpoint's tables and
+    figure specs as soon as they are computed (figures can render meanwhile).
 
     Returns
     -------
@@ -370,6 +406,8 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
     fits, excl = {}, {}
     for ep in dict.fromkeys(settings.endpoints):
         out = analyse_endpoint(inputs, preds, ep, settings)
+        if on_endpoint is not None:
+            on_endpoint(ep, out)
         for k in parts:
             parts[k] += out[k]
         fits.update(out["fits"])
@@ -385,6 +423,11 @@ def analyse(inputs: SurvivalInputs, settings: SurvivalSettings) -> tuple[Surviva
         settings=settings,
         fits=fits,
     )
+    if settings.founding and "os" in settings.endpoints:
+        from recist_tool.survival.founding import founding_table
+
+        table = founding_table(inputs, settings.landmark_months, n_boot=settings.bootstrap)
+        result.founding = table if len(table) else None
     return result, parts["figs"]
 
 
@@ -418,21 +461,35 @@ def run_survival(
     settings = settings or SurvivalSettings()
     settings.check()
     inputs = read_inputs(clinical, responses, treatments)
-    result, figs = analyse(inputs, settings)
     rendered: dict[str, bytes] = {}
-    if settings.figures:
-        from recist_tool.survival.plots import forest_figure, km_figure, render
+    if not settings.figures:
+        result, _ = analyse(inputs, settings)
+    else:
+        from recist_tool.survival.plots import FigureRenderer
 
-        for spec in figs:
-            kw = {k: v for k, v in spec.items() if k != "name"}
-            for fmt, data in render(km_figure(**kw), settings.formats).items():
-                rendered[f"{spec['name']}.{fmt}"] = data
-        for ep in dict.fromkeys(settings.endpoints):
-            sub = result.cox[result.cox["endpoint"] == ep]
-            if len(sub):
-                fig = forest_figure(sub, title=f"Cox hazard ratios, {ep.upper()}")
-                for fmt, data in render(fig, settings.formats).items():
-                    rendered[f"forest_{ep}.{fmt}"] = data
+        # Figures render in worker processes while the next endpoint is analysed.
+        with FigureRenderer(settings.formats) as renderer:
+
+            def submit(ep: str, out: dict) -> None:
+                for spec in out["figs"]:
+                    kw = {k: v for k, v in spec.items() if k != "name"}
+                    renderer.submit(spec["name"], "km", **kw)
+                cox = pd.DataFrame(out["cox"], columns=COX_COLUMNS)
+                if len(cox):
+                    renderer.submit(
+                        f"forest_{ep}",
+                        "forest",
+                        cox=cox,
+                        title=f"{ENDPOINT_WORDS[ep]}: Cox hazard ratios",
+                        landmark_months=settings.landmark_months,
+                    )
+
+            result, _ = analyse(inputs, settings, on_endpoint=submit)
+            figures = renderer.results()
+        km_names = [n for n in figures if not n.startswith("forest_")]
+        for name in [*km_names, *(n for n in figures if n.startswith("forest_"))]:
+            for fmt, data in figures[name].items():
+                rendered[f"{name}.{fmt}"] = data
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -441,6 +498,7 @@ def run_survival(
         ("logrank.csv", result.logrank),
         ("cox.csv", result.cox),
         ("ph_test.csv", result.ph),
+        *([("founding_study.csv", result.founding)] if result.founding is not None else []),
     ):
         with atomic_write(out / name, "w") as fh:
             fh.write(_csv_bytes(frame))
@@ -475,25 +533,40 @@ def summary_text(result: SurvivalResult) -> str:
                 f"(95% CI {_num(r['median_ci_low'])}–{_num(r['median_ci_high'])})"
             )
         lr = result.logrank[result.logrank["endpoint"] == ep]
+        if len(lr):
+            lines.append(
+                f"  {'log-rank test':<26}{'analysis':<10}{'p':<9}medians, first - last group"
+            )
         for _, r in lr.iterrows():
             lines.append(
-                f"  log-rank {r['analysis']:<9} {r['predictor']:<24} p={_p(r['p'])}  "
-                f"median difference {_num(r['median_difference_months'])} months"
+                f"  {str(r['predictor'])[:25]:<26}{r['analysis']:<10}{_p(r['p']):<9}"
+                f"{_num(r['median_difference_months'])} months"
             )
         cox = result.cox[result.cox["endpoint"] == ep]
-        for _, r in cox.iterrows():
-            lines.append(
-                f"  Cox {r['analysis']:<13} {r['covariate']:<48} HR {r['hr']:.2f} "
-                f"({r['ci_low']:.2f}–{r['ci_high']:.2f}) p={_p(r['p'])}"
-            )
+        if len(cox):
+            lines.append(f"  {'Cox model':<13}hazard ratio (95% CI), p")
+        for cov in dict.fromkeys(cox["covariate"]):
+            lines.append(f"  {str(cov)[:76]}")
+            for _, r in cox[cox["covariate"] == cov].iterrows():
+                lines.append(
+                    f"    {r['analysis'].replace('_', '-'):<13}HR {r['hr']:.2f} "
+                    f"({r['ci_low']:.2f}–{r['ci_high']:.2f}), {_pe(r['p'])}"
+                )
         ex = result.exclusions.get(ep, {})
         if ex:
             lines.append(
-                f"  landmark {ex['landmark_months']:g} months: {ex['excluded']} "
-                f"patient(s) excluded ({ex['event_before_landmark']} with the event,"
-                f" {ex['censored_before_landmark']} censored before it)"
+                f"  {ex['landmark_months']:g}-month landmark: {ex['excluded']} patient(s) "
+                f"excluded ({ex['event_before_landmark']} events, "
+                f"{ex['censored_before_landmark']} censored before it)"
             )
-    lines += [f"note: {n}" for n in result.notes]
+    if result.founding is not None:
+        from recist_tool.survival.founding import founding_text
+
+        lines.append(founding_text(result.founding))
+    import textwrap
+
+    for n in result.notes:  # wrapped for an 80-column terminal
+        lines += textwrap.wrap(f"note: {n}", 79, subsequent_indent="  ")
     if result.files:
         lines.append(f"wrote {len(result.files)} files to {result.files[0].parent}")
     return "\n".join(lines)
@@ -501,6 +574,12 @@ def summary_text(result: SurvivalResult) -> str:
 
 def _num(v: float) -> str:
     return "NR" if not np.isfinite(v) else f"{v:.1f}"
+
+
+def _pe(p: float) -> str:
+    """``p=0.012`` / ``p<0.001`` / ``p n/a``."""
+    text = _p(p)
+    return f"p{text}" if text.startswith("<") else ("p n/a" if text == "n/a" else f"p={text}")
 
 
 def _p(p: float) -> str:

@@ -59,7 +59,7 @@ class CohortParams:
     biochemical_shares: tuple[float, float, float] = (0.34, 0.48, 0.18)
     noise_symptomatic: float = 1.4
     noise_biochemical: float = 0.1
-    noise_imaging: float = 0.8
+    noise_imaging: float = 0.6
     visit_days: tuple[int, int] = (28, 56)
     ct_days: tuple[int, int] = (70, 91)
     scan_interval_days: tuple[int, int] = (76, 106)

@@ -61,10 +61,13 @@ def test_references_stay_valid_after_uid_replacement(deidentified):
 
 def test_tracking_uids_replaced_consistently_across_time_points(deidentified):
     _, _, srs = deidentified
+    from .test_sr import groups_by_label
+
     uids = {}
     for path in srs:
-        for g in hd.sr.srread(path).content.get_image_measurement_groups():
-            uids.setdefault(g.tracking_identifier, set()).add(g.tracking_uid)
+        for name, g in groups_by_label(hd.sr.srread(path)).items():
+            uids.setdefault(name, set()).add(g.tracking_uid)
+    assert sorted(uids) == ["L1", "L2", "N1", "NT1"]
     assert all(len(v) == 1 for v in uids.values())
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.colors as mcolors
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -90,9 +93,67 @@ def test_swimmer_arrows_for_patients_in_follow_up(results):
 def test_saved_png_and_svg_are_readable(results, tmp_path):
     fig = plots.waterfall(results.patients, results.timepoints)
     paths = plots.save_figure(fig, tmp_path / "waterfall")
-    png, svg = paths
+    png, pdf, svg = paths
     with Image.open(png) as im:
         w, h = im.size
-    assert w >= 1000 and h >= 800  # ≥ 5 in wide at 200 dpi
+        assert min(im.info["dpi"]) >= 299  # journal resolution
+    assert w >= 1500 and h >= 1200  # ≥ 5 in wide at 300 dpi
+    raw = pdf.read_bytes()
+    assert raw.startswith(b"%PDF") and b"/Subtype /Image" not in raw  # vector
     text = svg.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text
+
+
+def _big_cohort(n=150):
+    """n patients with 2-6 assessments each, every category of response."""
+    rng = np.random.default_rng(4)
+    tps, pts = [], []
+    for i in range(n):
+        pid = f"PAT-{i:04d}"
+        cat = ["CR", "PR", "SD", "PD"][i % 4]
+        k = int(rng.integers(2, 7)) if cat != "PD" else 2
+        for j in range(k):
+            resp = "" if j == 0 else ("PD" if cat == "PD" or (j == k - 1 and i % 3 == 0) else cat)
+            change = {"CR": -100, "PR": -45, "SD": 5, "PD": 40}[cat] if j else 0.0
+            tps.append((pid, 56 * j, change + rng.normal(0, 3) * (j > 0), resp, "no"))
+        pts.append((pid, "2024-01-01", cat, int(i % 3 == 0 or cat == "PD")))
+    t = pd.DataFrame(tps, columns=["patient_id", "days_from_baseline",
+                                   "change_from_baseline_pct", "overall_response",
+                                   "new_lesions"])  # fmt: skip
+    p = pd.DataFrame(pts, columns=["patient_id", "baseline_date", "best_overall_response",
+                                   "pfs_event"])  # fmt: skip
+    tr = pd.DataFrame({"patient_id": p["patient_id"], "date": "2024-01-02"})
+    return t, p, tr
+
+
+def test_swimmer_stays_readable_for_150_patients():
+    t, p, tr = _big_cohort(150)
+    fig = plots.swimmer(t, p, treatments=tr)
+    axes = [ax for ax in fig.axes if ax.patches]
+    assert len(axes) == 3  # panels side by side, at most ROWS_PER_PANEL rows each
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ends = []
+    for ax in axes:
+        boxes = [lbl.get_window_extent(renderer) for lbl in ax.get_yticklabels()]
+        assert len(boxes) == len(ax.patches)
+        for a, b in itertools.pairwise(boxes):
+            assert a.y0 >= b.y1 - 0.5  # labels never overlap (top to bottom)
+        # markers fit inside the bars: size (points) <= bar height (points)
+        bar_h = ax.transData.transform([(0, 0.72)])[0][1] - ax.transData.transform([(0, 0)])[0][1]
+        bar_pt = bar_h * 72 / fig.dpi
+        for line in ax.get_lines():
+            if line.get_xdata() is not None and len(line.get_xdata()):
+                assert line.get_markersize() <= bar_pt + 0.01, line.get_gid()
+        ends += [b.get_width() for b in ax.patches]
+    assert ends == sorted(ends, reverse=True)  # longest first, continuing across panels
+
+
+def test_spider_for_many_patients_has_one_panel_per_response():
+    t, p, _ = _big_cohort(150)
+    fig = plots.spider(t, p)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_lines()]
+    assert titles == ["CR (n = 38)", "PR (n = 38)", "SD (n = 37)", "PD (n = 37)"]

@@ -54,16 +54,23 @@ def test_cohort_report_html_and_pdf(results, tmp_path):
     doc = lxml.html.fromstring(html_path.read_text(encoding="utf-8"))
     imgs = doc.xpath("//img")
     assert len(imgs) == 3
-    for img in imgs:  # self-contained: every image embedded and a valid PNG
+    for img in imgs:  # self-contained: every figure embedded, as vector SVG
         src = img.get("src")
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert src.startswith("data:image/svg+xml;base64,")
+        assert b"<svg" in base64.b64decode(src.split(",", 1)[1])
     assert not doc.xpath("//link[@href] | //script[@src]")
     text = doc.text_content()
     assert orr.text() in text and "2/6 = 33.3 %" in text
     assert "RECIST 1.1" in text and "sd_min_days" in text  # settings and version shown
     pages = pdf_pages(pdf_path, tmp_path)
     assert len(pages) == 5  # summary (2 pages: settings and conventions) + 3 figures
+    images = subprocess.run(
+        [shutil.which("pdfimages") or "pdfimages", "-list", str(pdf_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(images) == 2  # header lines only: the figures are vector, not pictures
     with Image.open(pages[0]) as im:
         assert im.size[0] > im.size[1] * 0.6
     ptext = pdf_text(pdf_path)
@@ -81,7 +88,7 @@ def test_cohort_report_embeds_survival_outputs(tmp_path):
     evaluate(cohort.annotations).write(tmp_path / "batch")
     cohort.clinical.to_csv(tmp_path / "clinical.csv", index=False)
     settings = SurvivalSettings(
-        endpoints=("os",), predictors=["imaging_response"], formats=("png",)
+        endpoints=("os",), predictors=["imaging_response"], formats=("pdf", "svg"), bootstrap=100
     )
     run_survival(
         tmp_path / "clinical.csv",
@@ -95,10 +102,25 @@ def test_cohort_report_embeds_survival_outputs(tmp_path):
     html_path, pdf_path = write_cohort_report(rep, tmp_path / "report")
     doc = lxml.html.fromstring(html_path.read_text(encoding="utf-8"))
     headings = [h.text_content() for h in doc.xpath("//h3")]
-    assert {"km", "logrank", "cox", "ph_test"} <= set(headings)
+    assert headings[-5:] == [
+        "The founding study side by side (overall survival)",
+        "Median survival (Kaplan–Meier, 95 % CI)",
+        "Log-rank tests",
+        "Cox models (hazard ratio, 95 % CI)",
+        "Proportional-hazards test (scaled Schoenfeld residuals)",
+    ]
+    text = doc.text_content()
+    # tables in words, not column names
+    assert "Imaging response at the first follow-up CT" in text and "Overall survival" in text
+    assert "median_months" not in text and "imaging_response" not in text
+    assert "+32 months, p < 0.001" in text  # the published figure beside ours
     km_imgs = [i for i in doc.xpath("//img") if i.get("alt").startswith("km_os")]
     assert len(km_imgs) == 2  # naive and landmark
-    assert len(pdf_pages(pdf_path, tmp_path)) >= 7
+    ptext = pdf_text(pdf_path)
+    assert "The founding study side by side" in ptext and "Number at risk" in ptext
+    pages = pdf_pages(pdf_path, tmp_path)
+    with Image.open(pages[-1]) as im:
+        assert im.size[1] > im.size[0]  # A4 portrait throughout
 
 
 def test_patient_report_with_key_images(sample_reading, tmp_path):

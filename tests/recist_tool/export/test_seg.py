@@ -17,11 +17,12 @@ from recist_tool.cli import app
 from recist_tool.dicom import load_series
 from recist_tool.export.seg import SEGExportError, export_segmentations
 from recist_tool.export.sr import tracking_uid
+from recist_tool.export.sr_import import read_srs, to_frame
 from recist_tool.measure import propose
 from recist_tool.reading import apply_proposal
 
 from .conftest import SAMPLE, reading_from_truth
-from .test_sr import dciodvfy_errors
+from .test_sr import dciodvfy_errors, label
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,13 @@ def test_files_validate_and_read_back(exported, assisted_reading):
     planar = sr.content.get_planar_roi_measurement_groups() + list(
         sr.content.get_image_measurement_groups()
     )
-    assert {g.tracking_identifier for g in planar} >= {"L1", "L2", "N1"}
+    assert {label(g) for g in planar} >= {"L1", "L2", "N1"}  # OHIF's label (Comment)
+    # imported back: one lesion each (the volumetric groups add no duplicates)
+    notes: list[str] = []
+    back = to_frame(read_srs([sr_path], notes)).set_index("lesion_id")
+    assert sorted(back.index) == ["L1", "L2", "N1", "NT1"], notes
+    f = reading.lesion("L1").findings["baseline"]
+    assert back.loc["L1", ["long_axis_mm", "short_axis_mm"]].tolist() == [f.long_mm, f.short_mm]
     evidence = [
         i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
         for s in sr.CurrentRequestedProcedureEvidenceSequence

@@ -15,7 +15,13 @@ import pytest
 from pydicom.sr.codedict import codes
 
 from recist_tool.export import sr_codes
-from recist_tool.export.sr import ImageIndex, SRExportError, export_readings, tracking_uid
+from recist_tool.export.sr import (
+    ImageIndex,
+    SRExportError,
+    build_sr,
+    export_readings,
+    tracking_uid,
+)
 from recist_tool.export.sr_import import SRImportError, read_sr, read_srs, to_frame, to_readings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "sample_dicom"
@@ -31,6 +37,24 @@ def dciodvfy_errors(path) -> list[str]:
     return [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
 
 
+def label(group) -> str:
+    """The lesion ID of a measurement group: its Comment (DCM 121106)."""
+    (text,) = [
+        it.TextValue
+        for it in group[0].ContentSequence
+        if it.ConceptNameCodeSequence[0].CodeValue == "121106"
+    ]
+    return text
+
+
+def groups_by_label(sr) -> dict:
+    groups = [
+        *sr.content.get_image_measurement_groups(),
+        *sr.content.get_planar_roi_measurement_groups(),
+    ]
+    return {label(g): g for g in groups}
+
+
 def test_one_sr_per_time_point_validates(sample_srs):
     assert [p.name for p in sample_srs] == [
         "RECIST-SAMPLE-001_baseline_SR.dcm",
@@ -41,13 +65,27 @@ def test_one_sr_per_time_point_validates(sample_srs):
         sr = hd.sr.srread(path)
         assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
         groups = sr.content.get_image_measurement_groups()
-        assert [g.tracking_identifier for g in groups] == ["L1", "L2", "N1", "NT1"]
+        # targets with both axis lines on one image: OHIF's bidirectional tool
+        assert [label(g) for g in groups] == ["L1", "L2", "N1"]
+        assert {g.tracking_identifier for g in groups} == {sr_codes.TOOL_BIDIRECTIONAL}
+        # the non-target's point marker: a planar ROI group with a POINT, OHIF's arrow
+        (nt,) = sr.content.get_planar_roi_measurement_groups()
+        assert label(nt) == "NT1" and nt.tracking_identifier == sr_codes.TOOL_ARROW
+        assert nt.roi.graphic_type == hd.sr.GraphicTypeValues.POINT
+        for g in groups:  # the measurements come first, the label next (OHIF's layout)
+            kinds = [it.ValueType for it in g[0].ContentSequence]
+            assert kinds[:5] == ["TEXT", "UIDREF", "NUM", "NUM", "TEXT"]
+        # an Image Library of the referenced images
+        (library,) = [
+            it for it in sr.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "111028"
+        ]
+        assert len(library.ContentSequence[0].ContentSequence) == 4  # 3 lesion slices + NT
 
 
 def test_sr_content_codes_and_half_pixel_coordinates(sample_srs, sample_reading):
     truth = json.loads((SAMPLE / "truth.json").read_text())
     sr = hd.sr.srread(sample_srs[0])
-    groups = {g.tracking_identifier: g for g in sr.content.get_image_measurement_groups()}
+    groups = groups_by_label(sr)
     g = groups["L1"]
     assert g.tracking_uid == tracking_uid("RECIST-SAMPLE-001", "L1")
     assert g.finding_type.value == "52988006"  # Lesion
@@ -79,8 +117,8 @@ def test_sr_content_codes_and_half_pixel_coordinates(sample_srs, sample_reading)
 def test_tracking_uid_is_the_same_at_every_time_point(sample_srs):
     uids = {}
     for path in sample_srs:
-        for g in hd.sr.srread(path).content.get_image_measurement_groups():
-            uids.setdefault(g.tracking_identifier, set()).add(g.tracking_uid)
+        for name, g in groups_by_label(hd.sr.srread(path)).items():
+            uids.setdefault(name, set()).add(g.tracking_uid)
     assert all(len(v) == 1 for v in uids.values()) and len(uids) == 4
     assert len({next(iter(v)) for v in uids.values()}) == 4
 
@@ -94,9 +132,9 @@ def test_export_import_round_trip_is_lossless(sample_srs, sample_reading):
     a = orig.sort_values(["timepoint", "lesion_id"])[cols].reset_index(drop=True)
     b = frame.sort_values(["timepoint", "lesion_id"])[cols].reset_index(drop=True)
     assert a.astype(str).equals(b.astype(str))
-    assert frame["organ"].tolist() == [
-        sr_codes.normalise_organ(o) for o in orig.sort_values(["date", "lesion_id"])["organ"]
-    ]
+    # organ names come back exactly as written ("lymph_node" stays "lymph_node")
+    assert frame["organ"].tolist() == orig.sort_values(["date", "lesion_id"])["organ"].tolist()
+    assert "lymph_node" in frame["organ"].tolist()
     # lines come back in patient coordinates on the same slice
     (back,) = to_readings(imported, ImageIndex([SAMPLE]))
     n = 0
@@ -117,7 +155,15 @@ def test_export_import_round_trip_is_lossless(sample_srs, sample_reading):
                     b_line.slice_index,
                     b_line.series_uid,
                 )
-    assert n == 12
+            # the non-target's point marker survives (SCOORD POINT)
+            if f.marker is not None:
+                n += 1
+                assert np.allclose(f.marker.position_lps, g.marker.position_lps, atol=1e-3)
+                assert (f.marker.sop_instance_uid, f.marker.slice_index) == (
+                    g.marker.sop_instance_uid,
+                    g.marker.slice_index,
+                )
+    assert n == 14
 
 
 def test_no_patient_identity_unless_asked(sample_srs, sample_reading, tmp_path):
@@ -128,9 +174,65 @@ def test_no_patient_identity_unless_asked(sample_srs, sample_reading, tmp_path):
         [sample_reading], [SAMPLE], tmp_path, timepoints=["baseline"], include_identity=True
     )
     ds = pydicom.dcmread(with_id)
-    assert (
-        str(ds.PatientName) == "SYNTHETIC^RECIST-SAMPLE-001" and ds.PatientBirthDate == "19600101"
+    image = ImageIndex([SAMPLE / "baseline"]).by_sop
+    image = next(iter(image.values()))
+    # asked for: the patient attributes are those of the images of the study
+    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
+               "AccessionNumber", "StudyInstanceUID", "StudyID"):  # fmt: skip
+        assert ds[kw].value == image[kw].value, kw
+    assert "InstitutionName" not in ds  # free text only when asked for
+
+
+def test_free_text_fields_only_when_asked(sample_reading, tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(SAMPLE, images)
+    for f in images.rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        ds.PatientComments = "lives at 12 Elm Street, daughter Anna"
+        ds.AdditionalPatientHistory = "prior surgery at St Mary's"
+        ds.StationName = "CT-ROOM-3"
+        ds.DeviceSerialNumber = "SN-998877"
+        ds.save_as(f)
+    texts = (b"Elm Street", b"St Mary", b"CT-ROOM-3", b"SN-998877", b"Synthetic")
+    (plain,) = export_readings([sample_reading], [images], tmp_path / "a", ["baseline"])
+    (ident,) = export_readings(
+        [sample_reading], [images], tmp_path / "b", ["baseline"], include_identity=True
     )
+    for path in (plain, ident):
+        raw = path.read_bytes()
+        assert not [t for t in texts if t in raw]
+    (free,) = export_readings(
+        [sample_reading], [images], tmp_path / "c", ["baseline"], include_free_text=True
+    )
+    ds = pydicom.dcmread(free)
+    assert ds.PatientComments == "lives at 12 Elm Street, daughter Anna"
+    assert (ds.StationName, ds.DeviceSerialNumber, ds.InstitutionName) == (
+        "CT-ROOM-3",
+        "SN-998877",
+        "Synthetic",
+    )
+    assert dciodvfy_errors(free) == []
+
+
+def test_images_that_disagree_on_the_patient_are_refused(sample_reading, tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(SAMPLE / "baseline", images)
+    f = sorted(images.iterdir())[-1]
+    ds = pydicom.dcmread(f)
+    ds.PatientName = "OTHER^PERSON"
+    ds.save_as(f)
+    sops = {lesion.findings["baseline"].long_axis.sop_instance_uid
+            for lesion in sample_reading.lesions if lesion.kind == "target"}  # fmt: skip
+    if ds.SOPInstanceUID not in sops:  # make one of the measured slices disagree
+        f = next(p for p in images.iterdir() if pydicom.dcmread(p).SOPInstanceUID in sops)
+        ds = pydicom.dcmread(f)
+        ds.PatientName = "OTHER^PERSON"
+        ds.save_as(f)
+    with pytest.raises(SRExportError, match=r"time point baseline: the images disagree on "
+                       r"PatientName"):  # fmt: skip
+        export_readings(
+            [sample_reading], [images], tmp_path / "o", ["baseline"], include_identity=True
+        )
 
 
 def test_missing_images_are_named(sample_reading, tmp_path):
@@ -186,7 +288,7 @@ def _foreign_sr(tmp_path):
 def test_import_other_tools_length_measurement(tmp_path):
     path, image = _foreign_sr(tmp_path)
     (les,) = read_sr(path)
-    assert les.lesion_id == "Cornerstone3DTools@^0.1.0:Length"
+    assert les.lesion_id == "G1"  # no label, and the tracking text names a tool
     assert les.long_axis_mm == pytest.approx(45.0)  # 4.5 cm
     assert (les.kind, les.status, les.nodal) == ("target", "measured", False)
     assert les.date == "2024-01-15" and les.timepoint == "2024-01-15"
@@ -221,11 +323,25 @@ def test_new_lesions_and_states_round_trip(tmp_path):
     assert back.loc[("followup", "N9"), ["kind", "status", "organ"]].tolist() == [
         "new",
         "equivocal",
-        "right adrenal gland",
+        "right adrenal",  # as written; the SR also codes it (adrenal gland, right)
     ]
+    sr = hd.sr.srread(paths[1])
+    site = groups_by_label(sr)["N9"].finding_sites[0]
+    assert site.value.value == "23451007" and site.laterality.value == "24028007"
     assert back.loc[("followup", "L2"), "status"] == "too_small"
     assert pd.isna(back.loc[("followup", "L2"), "long_axis_mm"])
     assert back.loc[("followup", "NT1"), ["kind", "status"]].tolist() == [
         "non_target",
         "progression",
     ]
+
+
+def test_export_leaves_the_image_headers_untouched(sample_reading, tmp_path):
+    """Identity is removed from copies: the index's own headers keep it, so a later
+    export with --include-identity still matches the images."""
+    index = ImageIndex([SAMPLE])
+    before = {sop: str(ds.PatientName) for sop, ds in index.by_sop.items()}
+    build_sr(sample_reading, "baseline", index)
+    assert {sop: str(ds.PatientName) for sop, ds in index.by_sop.items()} == before
+    sr = build_sr(sample_reading, "baseline", index, include_identity=True)
+    assert str(sr.PatientName) == next(iter(before.values())) != ""

@@ -66,23 +66,48 @@ def test_tables_and_hand_checked_numbers(small_study, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["exclusions"]["os"]["excluded"] == 2
     text = summary_text(res)
-    assert "OS: n=6, events=4" in text and "landmark 3 months: 2 patient(s) excluded" in text
+    assert "OS: n=6, events=4" in text and "3-month landmark: 2 patient(s) excluded" in text
+    # an 80-column terminal (the output folder's path is the user's)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("wrote")) <= 80
 
 
-def test_figures_png_and_svg(small_study, tmp_path):
+def test_figures_png_pdf_and_svg(small_study, tmp_path):
+    import io
+
+    from PIL import Image
+
     out = tmp_path / "out"
     res = _run(small_study, out, predictors=["imaging_response"], endpoints=("os",))
     names = sorted(p.name for p in res.files)
     for a in ("naive", "landmark"):
-        for fmt in ("png", "svg"):
+        for fmt in ("png", "pdf", "svg"):
             assert f"km_os_imaging_response_{a}.{fmt}" in names
-    assert "forest_os.png" in names and "forest_os.svg" in names
+    assert {"forest_os.png", "forest_os.pdf", "forest_os.svg"} <= set(names)
     png = (out / "km_os_imaging_response_landmark.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    dpi = Image.open(io.BytesIO(png)).info["dpi"]
+    assert min(dpi) >= 299  # journal resolution
+    pdf = (out / "km_os_imaging_response_landmark.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" not in pdf  # vector, no raster
     svg = (out / "km_os_imaging_response_landmark.svg").read_text()
-    assert "3-month landmark" in svg and "excluded" in svg  # origin and landmark stated
-    assert "At risk" in svg and "Censored" in svg and "Events" in svg
-    assert "log-rank p" in svg
+    # words, not column names: titles, axis labels, the time origin and the landmark
+    assert "Overall survival by imaging response" in svg
+    assert "Months since the 3-month landmark" in svg and "excluded" in svg
+    assert "Number at risk" in svg and "imaging_response" not in svg
+    naive = (out / "km_os_imaging_response_naive.svg").read_text()
+    assert "Months since first treatment" in naive and "log-rank p" in naive
+    # one group: no log-rank p at all (never "p = n/a")
+    from recist_tool.survival.plots import km_figure, render
+
+    t = pd.Series([3.0, 5, 8, 13])
+    one = km_figure(t, pd.Series([1, 0, 1, 1]), pd.Series(["yes"] * 4), ("yes", "no"),
+                    title="Overall survival", xlabel="Months since first treatment",
+                    origin_note="Naive analysis", logrank_p=float("nan"),
+                    medians={"yes": (8.0, 3.0, float("nan"))}, ci=False)  # fmt: skip
+    svg_one = render(one, "svg").decode()
+    assert "log-rank" not in svg_one and "n/a" not in svg_one and "NR" in svg_one
+    forest = (out / "forest_os.svg").read_text()
+    assert "HR (95 % CI)" in forest and "Imaging response at the first follow-up CT" in forest
 
 
 def test_grouping_option(small_study, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -67,3 +68,24 @@ def test_pfs_imaging_only_in_the_landmark_model(result):
     assert set(img.analysis) <= {"landmark"}
     assert len(cox[cox.analysis == "naive"]) > 0
     assert any("imaging_response is left out" in n for n in result.notes)
+
+
+def test_founding_table_agrees_with_the_analysis_and_the_truth(result):
+    f = result.founding.set_index(["comparison", "analysis"])
+    lr = result.logrank.set_index(["endpoint", "analysis", "predictor"])
+    # the imaging comparison is the control grouping's log-rank (response+stable vs PD)
+    img = f.loc[("imaging", "naive")]
+    assert img["logrank_p"] == pytest.approx(lr.loc[("os", "naive", "imaging_response"), "p"])
+    assert img["difference_months"] == pytest.approx(
+        lr.loc[("os", "naive", "imaging_response"), "median_difference_months"]
+    )
+    assert img["n_better"] + img["n_worse"] == round(N * 125 / 211)
+    tr = f.loc[("treatments", "naive")]
+    assert tr["logrank_p"] == pytest.approx(lr.loc[("os", "naive", "n_treatments"), "p"])
+    assert tr["difference_ci_low"] > 0  # naive: retreatment looks protective
+    assert f.loc[("treatments", "time_varying"), "hr_ci_low"] < 1  # and is not
+    assert f.loc[("treatments", "time_varying"), "hr_ci_high"] > 1
+    for key in ("symptomatic", "biochemical", "imaging", "treatments"):
+        row = f.loc[(key, "naive")]
+        assert row["difference_ci_low"] < row["difference_months"] < row["difference_ci_high"]
+        assert np.isfinite(f.loc[(key, "time_varying"), "hr"])
