@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,6 +340,41 @@ def registration(base, fu, truth, repeat: int) -> dict:
     return dict(seconds=times, tre_global=tre.tolist(), tre_local=local, tre_none=none.tolist())
 
 
+def plugin_clicks(base, truth, repeat: int) -> dict:
+    """Click → proposal shown in the plugin (napari layers of a bare ``ViewerModel``:
+    seed from the click, the core's ``propose``, the proposal and outline layers drawn,
+    the slice moved), against ``propose`` alone in the same run."""
+    from napari.components import ViewerModel
+    from napari_recist._layers import image_layer_data
+    from napari_recist._session import ReadingSession
+
+    from recist_tool.measure import propose
+
+    base.metadata.update(patient_id="BENCH-12", study_date="20240110", modality="CT")
+    base.sop_instance_uids = tuple(f"2.25.1001.{i + 1}" for i in range(base.shape[0]))
+    s = ReadingSession(ViewerModel(), readings_dir=tempfile.mkdtemp(), reader="bench")
+    s.open_layers([image_layer_data(base)])
+    a, pane = s.assist, s.panes["current"]
+    shown, core = [], []
+    for c, les in zip(truth.centers_baseline, truth.baseline_lesions, strict=True):
+        for _ in range(repeat):
+            s.form["nodal"] = les.nodal
+            a.click(pane, np.asarray(c, float)[::-1])
+            assert a.has_pending, a.status
+            shown.append(a.last_shown_s)
+            a.reject()
+            t0 = time.perf_counter()
+            propose(base, c, nodal=les.nodal)
+            core.append(time.perf_counter() - t0)
+    s.close()
+    med, peer = statistics.median(shown), statistics.median(core)
+    print(f"\n## Plugin: click → proposal shown on a 512 × 512 × {base.shape[0]} series\n")
+    print(f"click → shown: median {1000 * med:.0f} ms, max {1000 * max(shown):.0f} ms; "
+          f"propose alone (peer) median {1000 * peer:.0f} ms; ratio {med / peer:.2f}; "
+          f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    return dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lesions", type=int, default=240)
@@ -346,11 +383,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-big", action="store_true", help="skip the 512 × 512 series parts")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument(
+        "--plugin-only", action="store_true", help="only the plugin's click → proposal shown"
+    )
     args = ap.parse_args()
     import recist_tool
 
     print(f"# bench_assist (recist-tool {recist_tool.__version__})")
     result: dict = {}
+    if args.plugin_only:
+        base, _, truth = big_pair(args.slices)
+        result["plugin_clicks"] = plugin_clicks(base, truth, args.repeat)
+        return
     if args.lesions:
         rows = accuracy(args.lesions, args.start)
         result["accuracy"] = report_accuracy(rows)
@@ -358,6 +402,7 @@ def main() -> None:
     if not args.no_big:
         base, fu, truth = big_pair(args.slices)
         result["clicks"] = clicks(base, truth, args.repeat)
+        result["plugin_clicks"] = plugin_clicks(base, truth, args.repeat)
         result["registration"] = registration(base, fu, truth, 2)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=float))

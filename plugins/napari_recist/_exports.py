@@ -56,6 +56,27 @@ class Exports:
             "DICOM SR", outdir, lambda dicom: export_readings([self._reading()], dicom, outdir)
         )
 
+    def export_seg(self, outdir: str | os.PathLike) -> list[Path]:
+        """Write the segmentations of the assisted measurements as DICOM SEG, each with
+        an SR (TID 1500) whose volumetric groups reference it
+        (:func:`recist_tool.export.seg.export_segmentations`: masks recomputed from the
+        recorded axes; no patient name or birth date copied from the images).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The SEG and SR files written (empty on error or when nothing is assisted).
+        """
+        from recist_tool.export.seg import export_segmentations
+
+        def run(dicom: list[Path]) -> list[Path]:
+            done = export_segmentations([self._reading()], dicom, outdir)
+            for note in done.notes:
+                self._notify("warning", note)
+            return done.paths
+
+        return self._run("DICOM SEG", outdir, run)
+
     def export_patient_report(self, outdir: str | os.PathLike) -> list[Path]:
         """Write the patient report (HTML and PDF) into ``outdir``.
 

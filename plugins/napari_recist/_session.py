@@ -38,6 +38,7 @@ from napari.components import ViewerModel
 from napari.layers import Image
 from psygnal import Signal
 
+from napari_recist._assist import Assistant
 from napari_recist._autosave import flush_all
 from napari_recist._blinding import Blinding
 from napari_recist._defaults import (
@@ -179,6 +180,9 @@ class ReadingSession:
         self.panes: dict[str, Pane] = {}
         self.syncs: dict[str, AnnotationSync] = {}
         self.mice: dict[str, PacsMouse] = {}
+        #: Measurement assistance (Alt+click proposals, follow-up registration).
+        self.assist = Assistant(self)
+        self.changed.connect(self.assist.view_changed)
         self._add_pane(Pane("current", viewer, self.view, self._quiet))
         self.panes["current"].prepare()
         self.compare_viewer: ViewerModel | None = None
@@ -235,7 +239,9 @@ class ReadingSession:
         )
         sync.on_live = self.live.emit
         sync.guard = self.signing.run
+        sync.after_lines = self.assist.fill_mean_hu
         self.syncs[pane.name] = sync
+        self.assist.add_pane(pane)
         self._hook(pane.viewer.dims.events.point, lambda e, p=pane: self._on_slice(p))
         self._hook(pane.viewer.scene.camera.events.zoom, lambda e, s=sync: s.place_labels())
 
@@ -262,6 +268,8 @@ class ReadingSession:
         for sync in self.syncs.values():
             with contextlib.suppress(Exception):
                 sync.disconnect()
+        with contextlib.suppress(Exception):
+            self.assist.close()
 
     # ------------------------------------------------------------------ the comparison pane
 
@@ -720,6 +728,7 @@ class ReadingSession:
         self.active_lesion = lesion_id
         if lesion_id is not None and jump:
             self.go_to(lesion_id)
+            self.assist.lesion_selected(lesion_id)  # follow-up: the registered position
         self.arm(self.active_axis, activate=False)
         self.changed.emit()
 
@@ -1070,6 +1079,10 @@ class ReadingSession:
     def export_sr(self, outdir: str | os.PathLike) -> list[Path]:
         """One DICOM SR (TID 1500) per time point into ``outdir`` (see :class:`Exports`)."""
         return self.exports.export_sr(outdir)
+
+    def export_seg(self, outdir: str | os.PathLike) -> list[Path]:
+        """DICOM SEG of the assisted measurements, with an SR referencing it."""
+        return self.exports.export_seg(outdir)
 
     def export_patient_report(self, outdir: str | os.PathLike) -> list[Path]:
         """The patient report (HTML, PDF) into ``outdir`` (see :class:`Exports`)."""

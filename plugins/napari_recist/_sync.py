@@ -118,6 +118,9 @@ class AnnotationSync:
         #: ``on_live(text)`` with the live length (e.g. a widget label); optional.
         self.on_live: Callable[[str], None] | None = None
         self._pending_tags: tuple[list[str], list[str]] | None = None
+        #: ``after_lines(reading, layers, lesion_ids)`` inside a drawing's operation,
+        #: with the lesions whose lines changed (e.g. their mean HU); optional.
+        self.after_lines: Callable[[Reading, PaneLayers, list[str]], None] | None = None
 
     # ------------------------------------------------------------------ connecting
 
@@ -386,6 +389,7 @@ class AnnotationSync:
                 ids.add(lids[i])
             keep[(lids[i], axes[i])] = i  # the newer line replaces the older one
         self._pending_tags = (lids, axes)
+        changed: list[str] = []
         for lesion in reading.lesions:
             f = lesion.findings.get(label)
             for axis in ("long", "short"):
@@ -394,6 +398,7 @@ class AnnotationSync:
                 if i is None:
                     if old is not None:
                         reading.set_line(lesion.lesion_id, label, axis, None)
+                        changed.append(lesion.lesion_id)
                     continue
                 verts = data[i]
                 if old is not None and np.allclose(old.indices(geo), verts, atol=1e-5):
@@ -401,6 +406,9 @@ class AnnotationSync:
                 reading.set_line(
                     lesion.lesion_id, label, axis, Line.from_indices(geo, verts[0], verts[1])
                 )
+                changed.append(lesion.lesion_id)
+        if changed and self.after_lines is not None:
+            self.after_lines(reading, pl, list(dict.fromkeys(changed)))
 
     def _commit_points(self, reading: Reading, pl: PaneLayers) -> None:
         label, layer, geo = pl.timepoint, pl.points, pl.geometry

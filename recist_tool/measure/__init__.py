@@ -15,13 +15,16 @@ the reason when it is low.
 
 from recist_tool.measure.axes import PlanarAxes, feret_max, perpendicular_axis, planar_axes
 from recist_tool.measure.propose import LOW_CONFIDENCE, MeasureError, Proposal, propose
+from recist_tool.measure.roi import RoiError, line_roi_mean_hu
 
 __all__ = [
     "LOW_CONFIDENCE",
     "MeasureError",
     "PlanarAxes",
     "Proposal",
+    "RoiError",
     "feret_max",
+    "line_roi_mean_hu",
     "perpendicular_axis",
     "planar_axes",
     "propose",

@@ -50,6 +50,9 @@ def readings_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RECIST_READINGS_DIR", str(path))
     monkeypatch.setenv("RECIST_READER", "dr test")
     monkeypatch.delenv("RECIST_VIEW", raising=False)
+    # no background registration of the sample's follow-up in every test (CPU);
+    # tests of the follow-up jump turn it on
+    monkeypatch.setenv("RECIST_REGISTRATION", "off")
     return path
 
 

@@ -101,11 +101,21 @@ class ShortcutFilter(QObject):
         super().__init__()
         self._windows = windows
         self.bindings: dict[tuple[int, int], tuple[str, Callable[[], object]]] = {}
+        self._when: dict[tuple[int, int], Callable[[], bool]] = {}
         self.fired: list[str] = []
 
-    def bind(self, sequence: str, description: str, action: Callable[[], object]) -> None:
-        """Run ``action`` for ``sequence`` (e.g. ``"Alt+G"``)."""
+    def bind(
+        self,
+        sequence: str,
+        description: str,
+        action: Callable[[], object],
+        when: Callable[[], bool] | None = None,
+    ) -> None:
+        """Run ``action`` for ``sequence`` (e.g. ``"Alt+G"``); with ``when``, only while
+        ``when()`` holds (else the key goes where it would have gone)."""
         self.bindings[key_of(sequence)] = (description, action)
+        if when is not None:
+            self._when[key_of(sequence)] = when
 
     def install(self) -> None:
         """Start filtering the application's key events."""
@@ -130,6 +140,9 @@ class ShortcutFilter(QObject):
         key = _event_key(event)
         bound = self.bindings.get(key)
         if bound is None:
+            return False
+        when = self._when.get(key)
+        if when is not None and not when():
             return False
         focus = QApplication.focusWidget() or obj
         mods = key[0]

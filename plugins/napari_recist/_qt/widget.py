@@ -41,6 +41,7 @@ from qtpy.QtWidgets import (
 
 from napari_recist._layers import WINDOWS
 from napari_recist._loading import LoadedStudy, SeriesProblem
+from napari_recist._qt.assist import AssistPanel, thread_runner
 from napari_recist._qt.canvas import WindowLevelDrag
 from napari_recist._qt.compare import ComparisonPane
 from napari_recist._qt.keys import ShortcutFilter
@@ -174,11 +175,17 @@ class RecistWidget(QWidget):
         self.worklist_panel: Any = None
         self.pacs_dialog: PacsDialog | None = None
         self.session.signing.ask_reason = lambda msg, tps: ask_change_reason(self, msg)
+        self.session.assist.runner = thread_runner  # proposals, registration: workers
+        self.session.assist.prefetch = True
         self._build()
         self.keys = ShortcutFilter(self._windows)
         self.shortcuts = self._shortcuts()
         for seq, (desc, fn) in self.shortcuts.items():
             self.keys.bind(seq, desc, fn)
+        a = self.session.assist
+        for seq in ("Return", "Enter"):  # only while there is a proposal to accept / offer
+            self.keys.bind(seq, "accept / offer a proposal", a.enter, when=a.can_enter)
+        self.keys.bind("Esc", "reject the proposal", a.reject, when=lambda: a.has_pending)
         self.keys.install()
         self.session.changed.connect(self.refresh)
         self.session.live.connect(self._on_live)
@@ -361,6 +368,8 @@ class RecistWidget(QWidget):
         self.lesion_table.itemSelectionChanged.connect(self._on_lesion_selected)
         lay.addWidget(self.lesion_table)
 
+        self.assist_panel = AssistPanel(self.session.assist)
+        lay.addWidget(self.assist_panel)
         self.live_label = QLabel("Length: –")
         self.live_label.setObjectName("recist.live_length")
         self.live_label.setStyleSheet("font-weight: bold")
@@ -410,7 +419,7 @@ class RecistWidget(QWidget):
             "Alt+M too small · Alt+0 disappeared/absent · Alt+E not evaluated · "
             "Alt+G comparison pane · Alt+→ next patient (worklist) · Alt+1…5 window ("
             + ", ".join(WINDOWS)
-            + ")"
+            + ") · Alt+click in a lesion: proposed axes, Enter accepts, Esc rejects"
         )
         keys.setObjectName("recist.keys_help")
         keys.setWordWrap(True)
@@ -455,7 +464,15 @@ class RecistWidget(QWidget):
             "Write the patient report (HTML and PDF: lesion table, response, key images)",
         )
         self.report_btn.clicked.connect(self._export_report)
+        self.seg_btn = button(
+            "Export SEG…",
+            "export_seg",
+            "Write the segmentations of the assisted measurements as DICOM SEG, with an "
+            "SR (TID 1500 volumetric groups) referencing them",
+        )
+        self.seg_btn.clicked.connect(self._export_seg)
         row.addWidget(self.sr_btn)
+        row.addWidget(self.seg_btn)
         row.addWidget(self.report_btn)
         lay.addLayout(row)
         return box
@@ -668,6 +685,9 @@ class RecistWidget(QWidget):
     def _export_sr(self) -> None:
         self._export("Export DICOM SR into a folder", self.session.export_sr)
 
+    def _export_seg(self) -> None:
+        self._export("Export DICOM SEG (and its SR) into a folder", self.session.export_seg)
+
     def _export_report(self) -> None:
         self._export("Write the patient report into a folder", self.session.export_patient_report)
 
@@ -822,7 +842,7 @@ class RecistWidget(QWidget):
         s, r = self.session, self.session.reading
         path = s.save_path
         self.patient_label.setText(f"Patient {r.patient_id}" if r.patient_id else "No study open")
-        for b in (self.sr_btn, self.report_btn):
+        for b in (self.sr_btn, self.seg_btn, self.report_btn):
             b.setEnabled(bool(r.patient_id))
         self.save_label.setText(
             f"Autosaved after every change to {path} (audit trail: {path.stem}.audit.jsonl)"

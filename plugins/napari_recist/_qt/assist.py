@@ -1,0 +1,79 @@
+"""The Qt side of measurement assistance: a thread-worker runner, the proposal panel
+(status with the reason of a doubtful proposal, Propose / Accept / Reject, SEG
+export) and the Enter / Esc keys. The logic is :class:`napari_recist._assist.Assistant`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from napari_recist._assist import Assistant
+from napari_recist._qt.panels import SEVERITY_HTML, button, esc
+
+
+def thread_runner(
+    work: Callable[[], Any], done: Callable[[Any], None], failed: Callable[[BaseException], None]
+) -> None:
+    """Run ``work`` in a napari thread worker; ``done``/``failed`` on the GUI thread."""
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(work, _start_thread=False)
+    worker.returned.connect(done)
+    worker.errored.connect(failed)
+    worker.start()
+
+
+class AssistPanel(QWidget):
+    """Proposal status and buttons (``recist.propose``, ``recist.accept_proposal``,
+    ``recist.reject_proposal``, ``recist.proposal``)."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        super().__init__()
+        self.assistant = assistant
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.label.setObjectName("recist.proposal")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.label)
+        row = QHBoxLayout()
+        self.propose_btn = button(
+            "Propose",
+            "propose",
+            "Propose the selected baseline lesion's axes at its registered follow-up "
+            "position (Enter); anywhere: Alt+click inside a lesion",
+        )
+        self.propose_btn.clicked.connect(assistant.propose_here)
+        self.accept_btn = button("Accept", "accept_proposal", "Accept the proposal (Enter)")
+        self.accept_btn.clicked.connect(assistant.accept)
+        self.reject_btn = button("Reject", "reject_proposal", "Reject the proposal (Esc)")
+        self.reject_btn.clicked.connect(lambda: assistant.reject())
+        for b in (self.propose_btn, self.accept_btn, self.reject_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        assistant.changed.connect(self.refresh)
+        self.destroyed.connect(lambda *_: _disconnect(assistant, self.refresh))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the assistant's status and enable the buttons that apply."""
+        a = self.assistant
+        if a.closed:
+            return
+        color = SEVERITY_HTML.get(a.severity, SEVERITY_HTML.get("info", "gray"))
+        text = a.status or "Alt+click inside a lesion: proposed long and short axes."
+        self.label.setText(f"<span style='color:{color}'>{esc(text)}</span>")
+        self.accept_btn.setEnabled(a.has_pending)
+        self.reject_btn.setEnabled(a.has_pending)
+        self.propose_btn.setEnabled(a.target is not None and not a.has_pending)
+
+
+def _disconnect(assistant: Assistant, slot: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        assistant.changed.disconnect(slot)

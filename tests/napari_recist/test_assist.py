@@ -1,0 +1,283 @@
+"""Measurement assistance on bare ``ViewerModel`` objects (no Qt): Alt+click →
+proposal → Enter/Esc, edits, undo, the CSV's method/volume_ml/mean_hu, the
+follow-up jump by registration, and the SEG export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from napari.components import ViewerModel
+from napari_recist._assist import COLORS
+from napari_recist._layers import image_layer_data
+from napari_recist._session import ReadingSession
+
+from recist_tool.annotations import read_annotations
+from recist_tool.reading import read_audit
+
+from .conftest import fresh, lesions_of, napari_drag, world
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def session(sample_layers) -> ReadingSession:
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    s.open_layers(fresh(sample_layers))
+    return s
+
+
+def alt_click(s: ReadingSession, pane_name: str, lps) -> None:
+    """An Alt+press through napari's mouse callbacks, as the canvas sends it."""
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_press_callbacks
+
+    pane = s.panes[pane_name]
+    ev = read_only_mouse_event(
+        type="mouse_press",
+        position=tuple(world(lps)),
+        dims_displayed=[1, 2],
+        view_direction=None,
+        modifiers=("Alt",),
+        button=1,
+    )
+    mouse_press_callbacks(pane.viewer, ev)
+    active = pane.viewer.layers.selection.active
+    if active is not None:
+        mouse_press_callbacks(active, ev)
+
+
+def rows(s: ReadingSession):
+    s.flush()
+    return read_annotations(s.save_path).to_dict("records")
+
+
+def test_alt_click_proposes_enter_accepts_one_undoable_audited_edit(session, truth):
+    s, a = session, session.assist
+    les = lesions_of(truth, 0)["L1"]
+    lines_before = len(s.panes["current"].layers.lines.data)
+    alt_click(s, "current", les["center_lps"])
+    assert a.has_pending and not s.reading.lesions  # nothing reaches the reading yet
+    prop, _ = a._layers["current"]
+    assert len(prop.data) == 2 and len(s.panes["current"].layers.lines.data) == lines_before
+    assert abs(a.pending.proposal.long_axis_mm - les["long_axis_mm"]) < 2.0
+    assert "LA" in a.status and "Enter accepts" in a.status and a.severity == "info"
+    # the pane shows the measured slice
+    k = s.nav.slice_index(s.panes["current"])
+    assert k == a.pending.proposal.slice_index
+    lid = a.accept()
+    assert lid == "T1" and not a.has_pending and not len(prop.data)
+    f = s.reading.lesion(lid).findings["baseline"]
+    assert f.method == "assisted" and f.volume_ml > 0 and f.mean_hu is not None
+    assert len(s.panes["current"].layers.lines.data) == 2  # drawn as the reading's lines
+    row = rows(s)[0]
+    assert row["method"] == "assisted"
+    assert row["volume_ml"] == pytest.approx(f.volume_ml, abs=1e-3)
+    assert row["mean_hu"] == pytest.approx(f.mean_hu, abs=0.05)
+    trail = read_audit(s.save_path.with_name(s.save_path.stem + ".audit.jsonl"))
+    audit = [e for e in trail if e.get("action") == "accept_proposal"]
+    assert audit and len({e["op"] for e in audit}) == 1  # one operation (its changes)
+    # one Ctrl+Z takes the whole acceptance back (lesion included)
+    assert "accept" in s.undo()
+    assert not s.reading.lesions and not len(s.panes["current"].layers.lines.data)
+    assert s.redo() and s.reading.lesion("T1").findings["baseline"].method == "assisted"
+
+
+def test_esc_rejects_and_nothing_is_recorded(session, truth):
+    s, a = session, session.assist
+    alt_click(s, "current", lesions_of(truth, 0)["L2"]["center_lps"])
+    assert a.has_pending
+    a.reject()
+    assert not a.has_pending and not s.reading.lesions and not s.reading.can_undo
+    assert not len(a._layers["current"][0].data)
+
+
+def test_an_end_dragged_before_or_after_accepting_makes_it_assisted_edited(session, truth):
+    s, a = session, session.assist
+    les = lesions_of(truth, 0)["L1"]
+    # after accepting: drag an end of the accepted long axis (napari's direct mode)
+    alt_click(s, "current", les["center_lps"])
+    lid = a.accept()
+    pane = s.panes["current"]
+    lines = pane.layers.lines
+    assert s.viewer.layers.selection.active is lines and lines.mode == "direct"
+    i = [str(x) for x in lines.features["axis"]].index("long")
+    lines.selected_data = {i}
+    end = lines.data_to_world(lines.data[i][1])
+    s.nav.set_z(pane, float(end[0]))
+    napari_drag(s.viewer, lines, end, end + np.array([0, 0, 6.0]))
+    f = s.reading.lesion(lid).findings["baseline"]
+    assert f.method == "assisted_edited"
+    assert f.volume_ml is not None and f.mean_hu is not None  # the segmentation's values stay
+    assert rows(s)[0]["method"] == "assisted_edited"
+    # before accepting: a proposed end moved, then Enter
+    s.select_lesion(None)
+    alt_click(s, "current", lesions_of(truth, 0)["L2"]["center_lps"])
+    prop, _ = a._layers["current"]
+    assert s.viewer.layers.selection.active is prop and prop.mode == "direct"
+    prop.selected_data = {0}
+    end = prop.data_to_world(prop.data[0][1])
+    napari_drag(s.viewer, prop, end, end + np.array([0, 0, 3.0]))
+    assert "LA" in a.status and s.panes["current"].layers.live.visible  # live length
+    lid2 = a.accept()
+    assert lid2 != lid
+    assert s.reading.lesion(lid2).findings["baseline"].method == "assisted_edited"
+
+
+def test_hand_drawn_lines_are_manual_with_a_roi_mean_hu(session, truth):
+    s = session
+    les = lesions_of(truth, 0)["L1"]
+    s.form = {"kind": "target", "organ": "liver", "nodal": False}
+    lid = s.add_lesion()
+    pane = s.panes["current"]
+    a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+    s.nav.set_z(pane, a[0])
+    s.arm("long")
+    napari_drag(s.viewer, pane.layers.lines, a, b)
+    f = s.reading.lesion(lid).findings["baseline"]
+    assert f.method is None and f.mean_hu is not None
+    # the sample liver lesion's own HU (the proposal's mean from its mask agrees)
+    s.assist.propose_at(pane, tuple(les["center_lps"]))
+    assert abs(f.mean_hu - s.assist.pending.proposal.mean_hu) < 10.0
+    row = rows(s)[0]
+    assert row["method"] == "manual" and row["mean_hu"] == pytest.approx(f.mean_hu, abs=0.05)
+    s.assist.reject()
+    assert s.undo()  # the line and its mean go together
+    assert "baseline" not in s.reading.lesion(lid).findings
+
+
+def test_a_doubtful_proposal_is_shown_in_the_warning_colour_with_its_reason(session):
+    s, a = session, session.assist
+    # inside the body's fat next to the liver: no lesion there
+    a.propose_at(s.panes["current"], (-20.0, 60.0, -40.0))
+    if a.pending is None:  # the core found nothing at all: said so
+        assert a.severity == "warning" and "No proposal" in a.status
+        return
+    p = a.pending.proposal
+    assert p.low_confidence, p
+    assert a.severity == "warning" and p.reason in a.status and "Doubtful" in a.status
+    prop, _ = a._layers["current"]
+    assert np.allclose(prop.edge_color[0], _rgba(COLORS["low"][0]))
+
+
+def _rgba(hex_color: str) -> np.ndarray:
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    return transform_color(hex_color)[0]
+
+
+def test_the_comparison_pane_is_read_only_for_proposals(session, truth):
+    s, a = session, session.assist
+    s.set_compare(True)
+    alt_click(s, "comparison", lesions_of(truth, 0)["L1"]["center_lps"])
+    assert not a.has_pending and "read-only" in s.notices[-1][1]
+
+
+def test_seg_export_of_an_accepted_proposal_and_the_sr_referencing_it(session, truth, tmp_path):
+    s, a = session, session.assist
+    alt_click(s, "current", lesions_of(truth, 0)["L1"]["center_lps"])
+    a.accept()
+    paths = s.export_seg(tmp_path / "out")
+    names = sorted(p.name for p in paths)
+    assert any(n.endswith("_SEG.dcm") for n in names), s.notices
+    seg = pydicom.dcmread(next(p for p in paths if p.name.endswith("_SEG.dcm")))
+    sr = pydicom.dcmread(next(p for p in paths if p.name.endswith("_SEG-SR.dcm")))
+    assert seg.Modality == "SEG" and len(seg.SegmentSequence) == 1
+    refs = [
+        item.ReferencedSOPInstanceUID
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    ]
+    assert seg.SOPInstanceUID in refs
+
+
+# ---------------------------------------------------------------------- follow-up
+
+
+def _layers_of_pair():
+    from recist_tool.synth.lesions import KnownTransform, followup_pair
+
+    t = KnownTransform(translation=(12.0, -9.0, 15.0))
+    base, fu, pair = followup_pair((48, 96, 96), (5.0, 4.0, 4.0), transform=t)
+    out = []
+    for vol, date in ((base, "20240110"), (fu, "20240410")):
+        vol.metadata.update(
+            patient_id="SYN-12", study_date=date, series_description="synthetic", modality="CT"
+        )
+        vol.sop_instance_uids = tuple(
+            f"{vol.metadata['series_instance_uid']}.{i + 1}" for i in range(vol.shape[0])
+        )
+        out.append(image_layer_data(vol))
+    return out, pair
+
+
+def _known_registration(monkeypatch, pair, calls):
+    """``recist_tool.register.register`` replaced by the known transform's affine fit
+    (SimpleITK's optimisation takes 5-30 s on a busy CI machine; its accuracy is
+    tested in tests/recist_tool/measure/test_register.py). Everything around it — the
+    cache, the runner, the fallback, the jump — is the plugin's real path."""
+    import recist_tool.register as reg_module
+
+    g = np.stack(np.meshgrid(*[np.linspace(-120, 120, 5)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    q = pair.transform.push(g)
+    m, *_ = np.linalg.lstsq(np.c_[g, np.ones(len(g))], q, rcond=None)
+    matrix = np.eye(4)
+    matrix[:3, :] = m.T
+
+    def fake(fixed, moving):
+        calls.append(
+            (fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"])
+        )
+        return reg_module.Registration(
+            matrix, fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"]
+        )
+
+    monkeypatch.setattr(reg_module, "register", fake)
+
+
+def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_position(
+    tmp_path, monkeypatch
+):
+    layers, pair = _layers_of_pair()
+    calls: list = []
+    _known_registration(monkeypatch, pair, calls)
+    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
+    s.open_layers(layers)
+    a = s.assist
+    a.auto_register = True
+    jobs: list = []
+    a.runner = lambda work, done, failed: jobs.append((work, done, failed))  # a worker
+    base_c, fu_c = pair.centers_baseline[0], pair.centers_followup[0]
+    assert np.linalg.norm(base_c - fu_c) > 15  # the same position would be wrong
+    a.propose_at(s.panes["current"], tuple(base_c))
+    work, done, _failed = jobs.pop()
+    done(work())
+    lid = a.accept()
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(lid)
+    pane = s.panes["current"]
+    # registering in the background: meanwhile the same patient position
+    assert "registering" in a.status and len(jobs) == 1
+    assert abs(s.nav.z(pane) - bpos[2]) < 2.6
+    work, done, _failed = jobs.pop()
+    done(work())  # the worker finished: the pane moves to the registered position
+    assert calls and a.target is not None and a.target[0] == lid
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    assert np.linalg.norm(np.asarray(a.target[2]) - fu_c) < 7.0  # 5 mm slices
+    assert abs(s.nav.z(pane) - a.target[2][2]) < 1e-6
+    assert any((tmp_path / "SYN-12.registrations").iterdir())  # cached next to the reading
+    # selecting it again: no second registration (cached per series pair)
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    assert not jobs and len(calls) == 1
+    a.runner = lambda work, done, failed: done(work())
+    a.enter()  # Enter proposes there …
+    assert a.has_pending
+    a.enter()  # … and accepts
+    assert not a.has_pending
+    f = s.reading.lesion(lid).findings[fu]
+    assert f.method == "assisted" and np.linalg.norm(np.asarray(f.position_lps) - fu_c) < 6.0
