@@ -34,6 +34,10 @@ class Blinding:
         #: Every refusal so far (path, message): for the widget and tests.
         self.refused: list[tuple[str, str]] = []
 
+    def allows(self, path: str | os.PathLike | None) -> bool:
+        """Whether ``path`` may be read or written (no refusal recorded)."""
+        return path is None or not refusal(self._user(), self.role, path)
+
     def check(self, path: str | os.PathLike) -> str:
         """Why ``path`` may not be opened or written ("" when it may)."""
         why = refusal(self._user(), self.role, path)

@@ -999,7 +999,9 @@ class ReadingSession:
     def _after_change(self, t0: float | None = None) -> None:
         """Save, evaluate, refresh (after every change of the reading)."""
         t0 = time.perf_counter() if t0 is None else t0
-        self.signing.follow(self.reading, self.save_path)
+        path = self.save_path
+        # sign-off files sit beside the reading: blinded like it
+        self.signing.follow(self.reading, path if self.blinding.allows(path) else None)
         for text in self.signing.warnings:
             self._notify("warning", text)
         self.signing.warnings.clear()
