@@ -369,7 +369,13 @@ def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
     for dx in (0, 2, 4):  # plain moves (napari throttles them; a loaded machine is late)
         QTest.mouseMove(canvas(w), p + type(p)(dx, 0))
         pump(30)
-    assert wait_until(lambda: cur.cursor_text.text.startswith("HU "))
+    wiggle = iter(range(10**6))
+
+    def shown() -> bool:  # keep moving: a throttled move may be dropped on a loaded machine
+        QTest.mouseMove(canvas(w), p + type(p)(next(wiggle) % 3, 0))
+        return cur.cursor_text.text.startswith("HU ")
+
+    assert wait_until(shown, timeout_ms=5000)
     assert " mm" in cur.cursor_text.text
     # Fit: each pane shows its whole image (centred, inside its own canvas).
     QTest.mouseClick(w.compare_pane.fit_btn, Qt.MouseButton.LeftButton)
