@@ -68,12 +68,35 @@ def main() -> None:
         app()
     except RecistError as exc:
         _print_error(str(exc))
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except OSError as exc:
         from recist_tool._atomic import describe_os_error
 
         _print_error(describe_os_error(exc))
-        sys.exit(2)
+        _exit(2)
+    except SystemExit as exc:  # typer ends every command this way
+        code = exc.code
+        _exit(code if isinstance(code, int) else (0 if code is None else 1))
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Leave with ``code``. Once Apache Arrow's native thread pools were used, the
+    interpreter's teardown can abort in them ("terminate called without an active
+    exception", SIGABRT: apache/arrow#34314), turning a finished run into exit code
+    -6; every output is complete and closed by then, so the process ends here, after
+    flushing its streams."""
+    if "pyarrow" not in sys.modules:
+        sys.exit(code)
+    import contextlib
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush
+            stream.flush()
+    os._exit(code)
 
 
 def _print_error(text: str) -> None:
