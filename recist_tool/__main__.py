@@ -1,3 +1,3 @@
-from recist_tool.cli import main
+from recist_tool.cli import console
 
-main()
+console()

@@ -58,7 +58,7 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point of the ``recist-tool`` console script.
+    """Entry point of the ``recist-tool`` command (callable in-process too).
 
     Bad input (a :class:`RecistError`) and a file that cannot be read or written (an
     ``OSError``: disk full, no permission) are a message on stderr and exit code 2,
@@ -68,24 +68,30 @@ def main() -> None:
         app()
     except RecistError as exc:
         _print_error(str(exc))
-        _exit(exc.exit_code)
+        sys.exit(exc.exit_code)
     except OSError as exc:
         from recist_tool._atomic import describe_os_error
 
         _print_error(describe_os_error(exc))
-        _exit(2)
+        sys.exit(2)
+
+
+def console() -> None:
+    """The ``recist-tool`` console script: :func:`main` in a process of its own.
+
+    Once Apache Arrow's native thread pools were used, the interpreter's teardown can
+    abort in them ("terminate called without an active exception", SIGABRT:
+    apache/arrow#34314), turning a finished run into exit code -6. Every output is
+    complete and closed when :func:`main` returns, so the process ends right there,
+    after flushing its streams.
+    """
+    try:
+        main()
+        code = 0
     except SystemExit as exc:  # typer ends every command this way
-        code = exc.code
-        _exit(code if isinstance(code, int) else (0 if code is None else 1))
-    _exit(0)
-
-
-def _exit(code: int) -> None:
-    """Leave with ``code``. Once Apache Arrow's native thread pools were used, the
-    interpreter's teardown can abort in them ("terminate called without an active
-    exception", SIGABRT: apache/arrow#34314), turning a finished run into exit code
-    -6; every output is complete and closed by then, so the process ends here, after
-    flushing its streams."""
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
     if "pyarrow" not in sys.modules:
         sys.exit(code)
     import contextlib
