@@ -171,7 +171,10 @@ class EndpointCounts:
             days = pd.to_numeric(p[days_col], errors="coerce")
             event = pd.to_numeric(p[event_col], errors="coerce")
             ok = (days.notna() & event.notna()).to_numpy()
-            times[name] = TimeCounts.of(days.to_numpy(float)[ok], event.to_numpy(float)[ok])
+            times[name] = TimeCounts.of(
+                days.to_numpy(float, na_value=np.nan)[ok],
+                event.to_numpy(float, na_value=np.nan)[ok],
+            )
         return cls(
             n=int(evaluated.sum()),
             orr=int(bor.isin(["CR", "PR"]).sum()),
