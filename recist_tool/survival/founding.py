@@ -372,12 +372,36 @@ def founding_table(
     pandas.DataFrame
         :data:`COLUMNS`; three rows per comparison (naive, landmark, time_varying).
     """
+    return start_founding_table(inputs, landmark_months, n_boot, seed)()
+
+
+def start_founding_table(
+    inputs: SurvivalInputs,
+    landmark_months: float = 3.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    executor=None,
+):
+    """Start :func:`founding_table`; returns a function that gives the table.
+
+    With ``executor`` (a :class:`concurrent.futures.Executor`), the four comparisons
+    (each with its own seed: the same table as in one process) are computed there
+    while the caller goes on; without it, when the returned function is called.
+    """
     time_days = inputs.clinical["os_days"].astype(float)
     event = inputs.clinical["death"].astype(int)
-    rows = []
-    for k, data in enumerate(comparison_data(inputs, landmark_months)):
-        rows += compare(data, time_days, event, n_boot=n_boot, seed=seed + k)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    jobs = [
+        (data, time_days, event, n_boot, seed + k)
+        for k, data in enumerate(comparison_data(inputs, landmark_months))
+    ]
+    if executor is None:
+        return lambda: _founding_frame([compare(*job) for job in jobs])
+    futures = [executor.submit(compare, *job) for job in jobs]
+    return lambda: _founding_frame([f.result() for f in futures])
+
+
+def _founding_frame(parts: list[list[dict]]) -> pd.DataFrame:
+    return pd.DataFrame([r for rows in parts for r in rows], columns=COLUMNS)
 
 
 def _num(v: float, signed: bool = False) -> str:

@@ -399,6 +399,14 @@ class FigureRenderer:
                 for _ in range(processes):  # fork the workers now, ready when figures come
                     self._pool.submit(_warm)
 
+    @property
+    def executor(self):
+        """The worker processes (a :class:`concurrent.futures.Executor`) or None.
+
+        Other work can be queued there too (it runs in submission order with the
+        figures)."""
+        return self._pool
+
     def submit(self, name: str, kind: str, **kwargs) -> None:
         """Queue figure ``name`` (``kind`` ``km`` or ``forest``, the figure's arguments)."""
         if self._pool is None:
