@@ -493,9 +493,7 @@ def run_survival(
                         landmark_months=settings.landmark_months,
                     )
 
-            result, _ = analyse(
-                inputs, settings, on_endpoint=submit, executor=renderer.executor
-            )
+            result, _ = analyse(inputs, settings, on_endpoint=submit, executor=renderer.executor)
             figures = renderer.results()
         km_names = [n for n in figures if not n.startswith("forest_")]
         for name in [*km_names, *(n for n in figures if n.startswith("forest_"))]:

@@ -361,6 +361,13 @@ def _warm() -> None:
     """Import what rendering needs (in the fork server, once for every worker)."""
     _pyplot()
     import lifelines.plotting  # noqa: F401
+    import matplotlib.backends.backend_agg
+    import matplotlib.backends.backend_pdf
+    import matplotlib.backends.backend_svg  # noqa: F401
+    from fontTools import subset  # noqa: F401  (PDF font subsets)
+    from PIL import Image
+
+    Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
 
 
 class FigureRenderer:
