@@ -179,14 +179,35 @@ def _boot_medians(time: np.ndarray, event: np.ndarray, n_boot: int, rng) -> np.n
 
     Each resample is a vector of multinomial counts over the observations; the KM
     curve of every resample is computed on the shared unique times (vectorised).
+    The resamples are drawn and reduced a block of rows at a time (the same draws as
+    one ``multinomial(..., size=n_boot)`` call), in integers: memory stays bounded by
+    the block, and the sums are exact, so the curves are those of float sums.
     """
     order = np.argsort(time, kind="stable")
-    t, e = time[order], event[order].astype(float)
+    t, ev = time[order], event[order] != 0
     ut, first = np.unique(t, return_index=True)
-    counts = rng.multinomial(len(t), np.full(len(t), 1.0 / len(t)), size=n_boot).astype(float)
-    d = np.add.reduceat(counts * e, first, axis=1)
-    leave = np.add.reduceat(counts, first, axis=1)
-    n_at = leave[:, ::-1].cumsum(axis=1)[:, ::-1]
+    n = len(t)
+    pvals = np.full(n, 1.0 / n)
+    # observations with the event, and where each unique time's events start among them
+    ev_idx = np.flatnonzero(ev)
+    ev_first = np.searchsorted(ev_idx, first)
+    has_ev = np.add.reduceat(ev.astype(np.int64), first) > 0
+    d = np.empty((n_boot, len(ut)), dtype=np.int64)
+    leave = np.empty((n_boot, len(ut)), dtype=np.int64)
+    block = max(1, min(n_boot, (1 << 21) // max(n, 1)))
+    for lo in range(0, n_boot, block):
+        hi = min(n_boot, lo + block)
+        counts = rng.multinomial(n, pvals, size=hi - lo)
+        leave[lo:hi] = np.add.reduceat(counts, first, axis=1)
+        if len(ev_idx):
+            ce = counts[:, ev_idx]
+            # reduceat on the events alone; unique times without an event get 0
+            part = np.add.reduceat(ce, np.minimum(ev_first, len(ev_idx) - 1), axis=1)
+            d[lo:hi] = np.where(has_ev, part, 0)
+        else:
+            d[lo:hi] = 0
+    n_at = leave[:, ::-1].cumsum(axis=1)[:, ::-1].astype(float)
+    d = d.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         step = np.where(n_at > 0, 1.0 - d / n_at, 1.0)
     surv = np.cumprod(step, axis=1)
@@ -351,12 +372,36 @@ def founding_table(
     pandas.DataFrame
         :data:`COLUMNS`; three rows per comparison (naive, landmark, time_varying).
     """
+    return start_founding_table(inputs, landmark_months, n_boot, seed)()
+
+
+def start_founding_table(
+    inputs: SurvivalInputs,
+    landmark_months: float = 3.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    executor=None,
+):
+    """Start :func:`founding_table`; returns a function that gives the table.
+
+    With ``executor`` (a :class:`concurrent.futures.Executor`), the four comparisons
+    (each with its own seed: the same table as in one process) are computed there
+    while the caller goes on; without it, when the returned function is called.
+    """
     time_days = inputs.clinical["os_days"].astype(float)
     event = inputs.clinical["death"].astype(int)
-    rows = []
-    for k, data in enumerate(comparison_data(inputs, landmark_months)):
-        rows += compare(data, time_days, event, n_boot=n_boot, seed=seed + k)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    jobs = [
+        (data, time_days, event, n_boot, seed + k)
+        for k, data in enumerate(comparison_data(inputs, landmark_months))
+    ]
+    if executor is None:
+        return lambda: _founding_frame([compare(*job) for job in jobs])
+    futures = [executor.submit(compare, *job) for job in jobs]
+    return lambda: _founding_frame([f.result() for f in futures])
+
+
+def _founding_frame(parts: list[list[dict]]) -> pd.DataFrame:
+    return pd.DataFrame([r for rows in parts for r in rows], columns=COLUMNS)
 
 
 def _num(v: float, signed: bool = False) -> str:

@@ -387,18 +387,27 @@ def _cox_rows(fit: CoxFit, endpoint: str, analysis: str, n_excluded: int) -> lis
 
 
 def analyse(
-    inputs: SurvivalInputs, settings: SurvivalSettings, on_endpoint=None
+    inputs: SurvivalInputs, settings: SurvivalSettings, on_endpoint=None, executor=None
 ) -> tuple[SurvivalResult, list]:
     """Compute every table (no files written).
 
     ``on_endpoint(endpoint, output)``, when given, receives each endpoint's tables and
     figure specs as soon as they are computed (figures can render meanwhile).
+    ``executor`` (a :class:`concurrent.futures.Executor`), when given, computes the
+    founding study's table (its bootstrap) while the endpoints are analysed here.
 
     Returns
     -------
     (SurvivalResult, figure specs)
     """
     settings.check()
+    founding = None
+    if settings.founding and "os" in settings.endpoints:
+        from recist_tool.survival.founding import start_founding_table
+
+        founding = start_founding_table(
+            inputs, settings.landmark_months, n_boot=settings.bootstrap, executor=executor
+        )
     notes: list[str] = []
     preds = build_predictors(
         inputs, settings.predictors, settings.grouping, notes, tgr_cutoff=settings.tgr_cutoff
@@ -425,10 +434,8 @@ def analyse(
         settings=settings,
         fits=fits,
     )
-    if settings.founding and "os" in settings.endpoints:
-        from recist_tool.survival.founding import founding_table
-
-        table = founding_table(inputs, settings.landmark_months, n_boot=settings.bootstrap)
+    if founding is not None:
+        table = founding()
         result.founding = table if len(table) else None
     return result, parts["figs"]
 
@@ -486,7 +493,7 @@ def run_survival(
                         landmark_months=settings.landmark_months,
                     )
 
-            result, _ = analyse(inputs, settings, on_endpoint=submit)
+            result, _ = analyse(inputs, settings, on_endpoint=submit, executor=renderer.executor)
             figures = renderer.results()
         km_names = [n for n in figures if not n.startswith("forest_")]
         for name in [*km_names, *(n for n in figures if n.startswith("forest_"))]:

@@ -361,6 +361,13 @@ def _warm() -> None:
     """Import what rendering needs (in the fork server, once for every worker)."""
     _pyplot()
     import lifelines.plotting  # noqa: F401
+    import matplotlib.backends.backend_agg
+    import matplotlib.backends.backend_pdf
+    import matplotlib.backends.backend_svg  # noqa: F401
+    from fontTools import subset  # noqa: F401  (PDF font subsets)
+    from PIL import Image
+
+    Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
 
 
 class FigureRenderer:
@@ -398,6 +405,14 @@ class FigureRenderer:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 for _ in range(processes):  # fork the workers now, ready when figures come
                     self._pool.submit(_warm)
+
+    @property
+    def executor(self):
+        """The worker processes (a :class:`concurrent.futures.Executor`) or None.
+
+        Other work can be queued there too (it runs in submission order with the
+        figures)."""
+        return self._pool
 
     def submit(self, name: str, kind: str, **kwargs) -> None:
         """Queue figure ``name`` (``kind`` ``km`` or ``forest``, the figure's arguments)."""
