@@ -245,6 +245,9 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
                 "vessel or a leak",
             )
         )
+    flags += _fragile_edge_flags(seg)
+    if not nodal and forced is None:
+        flags += _slice_tie_flags(seg, k, axes, per_slice)
     if hint is not None and hint[1] > 0:
         ratio = axes.long_mm / hint[1]
         if not 0.6 <= ratio <= 1.6:
@@ -287,6 +290,81 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             "grid_factor": seg.factor,
         },
     )
+
+
+#: Slice tie: another slice whose long axis is within this much (mm) of the
+#: measured one ...
+TIE_LONG_MM = 1.0
+#: ... but whose short axis differs by more than this (mm) makes the short axis
+#: depend on which of two near-equal slices is taken.
+TIE_SHORT_MM = 3.0
+#: The tie is a note (it lowers the confidence but, alone, not below
+#: :data:`LOW_CONFIDENCE`): on the held-out benchmark seeds it caught 1 failure for
+#: 8 correct proposals (the slice is a coin toss, not a segmentation error).
+TIE_FACTOR = 0.7
+#: Fragile edge: for a small lesion (inscribed radius below ``FRAGILE_RADIUS_MM``),
+#: thresholds ``FRAGILE_LOOSEN`` times as far from the lesion's level (30 % closer
+#: to the tissue around) that grow the connected region more than
+#: ``FRAGILE_GROWTH`` times mean that its edge holds by a thin margin.
+FRAGILE_RADIUS_MM = 4.5
+FRAGILE_LOOSEN = 1.3
+FRAGILE_GROWTH = 8.0
+
+
+def _slice_tie_flags(seg: Segmentation, k: int, axes: PlanarAxes, per_slice) -> list:
+    """Doubt when another slice is a near tie for the longest axis but has a clearly
+    different short axis (which slice is "the longest" is then within the noise)."""
+    off = int(seg.offset[0])
+    for kz, (long_mm, _short) in per_slice.items():
+        if kz - off == k or long_mm < axes.long_mm - TIE_LONG_MM:
+            continue
+        other, _ = _slice_axes(seg, kz - off, full=True)
+        if other is None:
+            continue
+        if abs(other.short_mm - axes.short_mm) > TIE_SHORT_MM:
+            return [
+                (
+                    TIE_FACTOR,
+                    f"slice {kz + 1} has nearly the same long axis ({other.long_mm:.1f} vs "
+                    f"{axes.long_mm:.1f} mm) but a short axis of {other.short_mm:.1f} mm "
+                    f"(here {axes.short_mm:.1f} mm): check which slice to measure",
+                )
+            ]
+    return []
+
+
+def _fragile_edge_flags(seg: Segmentation) -> list:
+    """Doubt when a small lesion's outline holds by a thin margin: slightly looser
+    thresholds (closer to the tissue around) let the region run far beyond it."""
+    from scipy import ndimage as ndi
+
+    from recist_tool.measure.segment import _component_at
+
+    reg = seg.region
+    n = int(reg.sum())
+    if n == 0:
+        return []
+    d_in = ndi.distance_transform_edt(reg, sampling=seg.spacing)
+    r_in = float(d_in.max())
+    if r_in >= FRAGILE_RADIUS_MM:
+        return []
+    centre = np.unravel_index(int(np.argmax(d_in)), reg.shape)
+    a = FRAGILE_LOOSEN
+    lo = seg.mu - a * (seg.mu - seg.lo)
+    hi = seg.mu + a * (seg.hi - seg.mu)
+    loose = _component_at((seg.smooth >= lo) & (seg.smooth <= hi), centre, seg.spacing)
+    growth = 0.0 if loose is None else float(loose.sum()) / n
+    seg.info["loose_growth"] = growth
+    if growth > FRAGILE_GROWTH:
+        return [
+            (
+                0.45,
+                f"the edge holds by a thin margin: thresholds 30 % closer to the tissue "
+                f"around grow the outline {growth:.0f}-fold (a small lesion: its size may "
+                "be off)",
+            )
+        ]
+    return []
 
 
 def _elongation(region: np.ndarray, spacing) -> float:

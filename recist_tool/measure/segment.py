@@ -715,6 +715,8 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     converged = False
     grown = 0.0
     state = None
+    changed = 0.0
+    it = 0
     for it in range(MAX_ITERATIONS):
         bb = _bbox(region, pad)  # the region grows by ~5 mm per pass at most
         reg, sm = region[bb], smooth[bb]
@@ -764,6 +766,9 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             converged = True
             break
     info["converged"] = converged or grown < 0.03
+    info["iterations"] = it + 1
+    info["last_changed"] = float(changed) if it > 0 or state is not None else 0.0
+    info["last_grown"] = float(grown)
     # half the contrast to the nearest tissue, against the smoothed noise
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)

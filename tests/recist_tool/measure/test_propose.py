@@ -140,3 +140,40 @@ def test_failures_in_a_random_batch_have_low_confidence():
             confident.append(e) if not p.low_confidence else None
     assert len(confident) >= 6
     assert np.median(confident) <= 1.0
+
+
+def _errors(p, truth):
+    return (
+        p.long_axis_mm - truth.axes.long_mm,
+        p.short_axis_mm - truth.axes.short_mm,
+        p.volume_ml / truth.volume_ml - 1,
+    )
+
+
+@pytest.mark.parametrize("seed", [70, 194])
+def test_a_small_lesion_whose_edge_holds_by_a_thin_margin_is_flagged(seed):
+    """A 10–12 mm lesion (a node at a muscle, a liver lesion at the capsule) whose
+    outline shrinks by a quarter of its volume: slightly looser thresholds let the
+    region run far beyond it, so the proposal says it is doubtful and why."""
+    vol, truth = random_scene(seed)
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    assert abs(_errors(p, truth)[2]) > 0.24  # a failure of the volume (known truth)
+    assert p.low_confidence and 0.0 <= p.confidence < LOW_CONFIDENCE
+    assert "thin margin" in p.reason
+    assert p.details["segmentation"]["loose_growth"] > 8
+
+
+def test_a_near_tie_of_slices_is_noted_without_hiding_a_clean_lesion():
+    """A 42 mm liver lesion whose two slices have long axes 0.2 mm apart but short
+    axes 5 mm apart: the short axis depends on the slice taken — noted (confidence
+    lowered, the slice named), not marked doubtful on its own; a clean lesion of the
+    same kind (one clear widest slice) gets no note."""
+    vol, truth = random_scene(106)
+    p = propose(vol, truth.seed_lps)
+    assert abs(_errors(p, truth)[1]) > 2.5
+    assert "nearly the same long axis" in p.reason
+    assert LOW_CONFIDENCE <= p.confidence < 1.0
+    vol, truth = scene("liver 50 mm")
+    p = propose(vol, truth.seed_lps)
+    assert max(abs(e) for e in _errors(p, truth)[:2]) <= 1.5
+    assert p.confidence == 1.0 and p.reason == ""
