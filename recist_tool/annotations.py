@@ -168,6 +168,22 @@ def from_frame(frame: pd.DataFrame) -> list[Measurement]:
 # --------------------------------------------------------------------------- reading
 
 
+def folder_files(
+    folder: Path, suffixes: tuple[str, ...], skip: tuple[str, ...] = (".",)
+) -> list[Path]:
+    """The files of ``folder`` (recursively, sorted by path) whose suffix is one of
+    ``suffixes`` (lower case), leaving out every file under a name starting with one
+    of ``skip``: hidden files and folders (editor backups, .ipynb_checkpoints, an
+    interrupted run's staging folder) are not annotations."""
+    return sorted(
+        q
+        for q in folder.rglob("*")
+        if q.suffix.lower() in suffixes
+        and q.is_file()
+        and not any(part.startswith(skip) for part in q.relative_to(folder).parts)
+    )
+
+
 def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files and folders (searched recursively for ``*.csv``, hidden files and
     folders left out) into a file list.
@@ -183,13 +199,7 @@ def annotation_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) ->
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            # hidden files and folders (editor backups, .ipynb_checkpoints, an
-            # interrupted run's staging folder) are not annotations
-            found = sorted(
-                q
-                for q in p.rglob("*.csv")
-                if q.is_file() and not any(x.startswith(".") for x in q.relative_to(p).parts)
-            )
+            found = folder_files(p, (".csv",))
             if not found:
                 raise AnnotationError(f"{p}: folder holds no .csv annotation file")
             files.extend(found)

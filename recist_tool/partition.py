@@ -201,13 +201,7 @@ def cohort_files(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> lis
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                q
-                for q in p.rglob("*")
-                if q.is_file()
-                and (q.suffix.lower() == ".csv" or q.suffix.lower() in _PARQUET_SUFFIXES)
-                and not any(part.startswith((".", "_")) for part in q.relative_to(p).parts)
-            )
+            found = ann.folder_files(p, (".csv", *_PARQUET_SUFFIXES), skip=(".", "_"))
             if not found:
                 raise AnnotationError(f"{p}: folder holds no .csv or .parquet annotation file")
             for q in found:
