@@ -61,6 +61,13 @@ def test_tables_and_hand_checked_numbers(small_study, tmp_path):
         (km.endpoint == "os") & (km.analysis == "naive") & (km.predictor == "imaging_response")
     ]
     assert img.set_index("group").n.to_dict() == {"response": 2, "stable": 1, "progression": 1}
+    # The landmark groups are those known at the landmark (guarantee time): P3's
+    # symptomatic response came on day 121, after the 3-month landmark, so from the
+    # landmark P3 counts as "no" (naively: "yes").
+    sym = km[(km.endpoint == "os") & (km.predictor == "symptomatic_response")]
+    by = {a: g.set_index("group").n.to_dict() for a, g in sym.groupby("analysis")}
+    assert by["naive"] == {"yes": 3, "no": 3}
+    assert by["landmark"] == {"yes": 2, "no": 2}  # P1, P6 | P3, P4 (P2, P5 gone)
     cox = pd.read_csv(out / "cox.csv")
     assert set(cox.analysis) <= {"naive", "landmark", "time_varying"}
     summary = json.loads((out / "summary.json").read_text())
