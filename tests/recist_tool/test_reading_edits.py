@@ -423,3 +423,18 @@ def test_history_is_not_saved_and_a_loaded_reading_has_nothing_to_undo(tmp_path)
     assert not back.can_undo
     doc = json.loads((tmp_path / "P1.json").read_text())
     assert "history" not in doc and "locks" not in doc
+
+
+def test_a_new_series_is_assigned_by_date_past_view_locks_but_never_into_a_signed_time_point():
+    geo = SeriesGeometry("1.2.4", (-96.0, -96.0, -100.0), (5.0, 1.5, 1.5))
+    for signed in (False, True):
+        r = measured()
+        r.focus("baseline")  # FU1 read-only for the reader: a system assignment may go there
+        r.add_series(SeriesInfo("1.2.4", "CT chest", "CT", "2024-04-10", 3, 5.0, 40, geometry=geo))
+        if not signed:
+            assert r.assign_by_date() == ["1.2.4"] and r.series["1.2.4"].timepoint == "FU1"
+            continue
+        r.locks.hard["FU1"] = "signed by alice"  # a signed time point: nothing goes there
+        with pytest.raises(TimePointLockedError, match="FU1 is locked: signed by alice"):
+            r.assign_by_date()
+        assert not r.series["1.2.4"].timepoint
