@@ -87,6 +87,18 @@ CASES = [
         "iCPD",
     ),
     (
+        "new-lesion target sum exactly +5 mm -> iCPD (5 mm or more)",
+        [tp(0, L1=50), tp(56, L1=50, X1=nlt(12)), tp(112, L1=50, X1=nlt(17))],
+        ["iUPD", "iCPD"],
+        "iCPD",
+    ),
+    (
+        "target sum exactly +5 mm since the iUPD -> iCPD",
+        [tp(0, L1=50), tp(56, L1=65), tp(112, L1=70)],
+        ["iUPD", "iCPD"],
+        "iCPD",
+    ),
+    (
         "new lesion unchanged: stays iUPD (Table 2)",
         [tp(0, L1=50), tp(56, L1=50, X1=nlt(12)), tp(112, L1=50, X1=nlt(14))],
         ["iUPD", "iUPD"],
