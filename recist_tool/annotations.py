@@ -727,7 +727,7 @@ def _convert(table: pa.Table, row_word: str = "line") -> pd.DataFrame:
         report(
             rows_with(codes, bad),
             "mean_hu",
-            "not a number of HU (write a plain decimal, e.g. -12.5)",
+            "not a number of HU (write a plain decimal between -100000 and 100000, e.g. -12.5)",
         )
         hu = np.array([p if isinstance(p, float) else np.nan for p in parsed_hu] + [np.nan])
         out["mean_hu"] = hu[codes]
@@ -822,11 +822,20 @@ _SIGNED_RE = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 _BAD = object()
 
 
+#: The largest magnitude of a ``mean_hu`` value (CT numbers are stored in 16 bits,
+#: ±32768 on the extended scale; anything far beyond is not a CT number).
+MAX_ABS_HU = 100_000.0
+
+
 def _parse_signed(text: str) -> float | object | None:
-    """A signed plain decimal (``mean_hu``): float, None when empty, else ``_BAD``."""
+    """A signed plain decimal (``mean_hu``): float, None when empty, else ``_BAD``
+    (also when its magnitude exceeds :data:`MAX_ABS_HU`)."""
     if text == "":
         return None
-    return float(text) if _SIGNED_RE.match(text) else _BAD
+    if not _SIGNED_RE.match(text):
+        return _BAD
+    value = float(text)
+    return value if abs(value) <= MAX_ABS_HU else _BAD
 
 
 # --------------------------------------------------------------------------- writing

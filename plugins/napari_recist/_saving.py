@@ -47,6 +47,9 @@ class Persistence:
         self.readings_dir = Path(readings_dir)
         self.guard = guard or (lambda path: "")
         self._refused: Path | None = None
+        #: Saved readings that could not be read back (path → why): never written
+        #: over by autosave, so what was saved there is not lost (Save as… elsewhere).
+        self.unreadable: dict[Path, str] = {}
         self.csv_path: Path | None = None
         self.autosave = True
         #: Write the CSV + sidecar in a background thread (False: in line).
@@ -94,7 +97,7 @@ class Persistence:
         path = self.path_for(reading)
         if path is None or not self.autosave:
             return errors, None
-        refused = self.guard(path)
+        refused = self.guard(path) or self.unreadable.get(path, "")
         if refused:  # said once per path; the reading stays in memory (Save as… elsewhere)
             first, self._refused = self._refused != path, path
             return [*errors, f"not saved: {refused}"] if first else errors, None

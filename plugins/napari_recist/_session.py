@@ -404,8 +404,13 @@ class ReadingSession:
         try:
             loaded = Reading.load(csv_path)
         except RecistError as exc:
+            self.persist.unreadable[Path(csv_path)] = (
+                f"{Path(csv_path).name} (or its sidecar) could not be read, so it is not "
+                "written over; repair it or use Save as…"
+            )
             self._notify("error", str(exc))
             return
+        self.persist.unreadable.pop(Path(csv_path), None)
         for note in loaded.load_notes:
             self._notify("warning", note)
         for source in self.sources.values():

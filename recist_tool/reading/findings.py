@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from recist_tool.annotations import METHODS
 from recist_tool.reading.constants import LENGTH_DECIMALS
 from recist_tool.reading.dates import dicom_date
 from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry
@@ -94,14 +95,19 @@ class Finding:
         la = Line.from_dict(data["long_axis"]) if data.get("long_axis") else None
         sa = Line.from_dict(data["short_axis"]) if data.get("short_axis") else None
         mk = Marker.from_dict(data["marker"]) if data.get("marker") else None
+        status, method = data.get("status"), data.get("method") or None
+        if status is not None and not isinstance(status, str):
+            raise ValueError(f"status {status!r} is not text")
+        if method is not None and method not in METHODS:
+            raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
         return cls(
-            status=data.get("status"),
+            status=status,
             long_axis=la,
             short_axis=sa,
             marker=mk,
             long_axis_mm=None if la else _opt_float(data.get("long_axis_mm")),
             short_axis_mm=None if sa else _opt_float(data.get("short_axis_mm")),
-            method=data.get("method") or None,
+            method=method,
             volume_ml=_opt_float(data.get("volume_ml")),
             mean_hu=_opt_float(data.get("mean_hu")),
         )
@@ -110,7 +116,12 @@ class Finding:
 def _opt_float(v: Any) -> float | None:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
         return None
-    return float(v)
+    if isinstance(v, bool):
+        raise ValueError(f"{v!r} is not a number")
+    value = float(v)
+    if not math.isfinite(value):
+        raise ValueError(f"{v!r} is not a finite number")
+    return value
 
 
 @dataclass

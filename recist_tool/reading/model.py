@@ -826,13 +826,13 @@ class Reading:
         """
         if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
             raise ReadingError(f"{source}: not a recist-tool reading sidecar (no format key)")
-        if int(doc.get("version", 0)) > SIDECAR_VERSION:
-            raise ReadingError(
-                f"{source}: sidecar version {doc.get('version')} is newer than this "
-                f"recist-tool understands ({SIDECAR_VERSION})"
-            )
         where = "header"
         try:
+            if int(doc.get("version", 0)) > SIDECAR_VERSION:
+                raise ReadingError(
+                    f"sidecar version {doc.get('version')} is newer than this "
+                    f"recist-tool understands ({SIDECAR_VERSION})"
+                )
             reading = cls(
                 patient_id=str(doc.get("patient_id", "")),
                 reader=str(doc.get("reader", "")),
@@ -863,7 +863,7 @@ class Reading:
                     lesion.findings[str(f["timepoint"])] = finding
         except ReadingError as exc:
             raise ReadingError(f"{source}: {where}: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ReadingError(f"{source}: {where}: missing or bad value ({exc})") from None
         reading._journal.tracking = True
         return reading
@@ -923,7 +923,15 @@ class Reading:
             reading = cls.from_frame(ann.read_annotations(csv_path))
             reading.load_notes = [f"{side.name} not found: sizes restored without lines"]
             return reading
-        saved, doc_sha = _read_sidecar(side)
+        try:
+            saved, doc_sha = _read_sidecar(side)
+        except ReadingError as exc:
+            if not csv_path.exists():
+                raise
+            # A damaged sidecar: the CSV's sizes and statuses, without lines.
+            reading = cls.from_frame(ann.read_annotations(csv_path))
+            reading.load_notes = [f"{exc}; sizes restored from {csv_path.name} without lines"]
+            return reading
         if not csv_path.exists() or doc_sha == _sha256(csv_path):
             return saved
         edited = cls.from_frame(ann.read_annotations(csv_path))
@@ -997,6 +1005,12 @@ def _read_sidecar(path: Path) -> tuple[Reading, str | None]:
         raise ReadingError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     except json.JSONDecodeError as exc:
         raise ReadingError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise ReadingError(
+            f"{path}: byte {exc.start}: not UTF-8 text (a damaged or foreign file)"
+        ) from None
+    except RecursionError:
+        raise ReadingError(f"{path}: nested too deeply to be a reading sidecar") from None
     return Reading.from_json(doc, source=str(path)), doc.get("csv_sha256")
 
 

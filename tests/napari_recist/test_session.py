@@ -16,7 +16,7 @@ from napari_recist._session import ReadingSession
 from napari_recist._settings import ViewSettings
 
 from recist_tool.annotations import read_annotations
-from recist_tool.reading import Line, Reading, read_audit
+from recist_tool.reading import Line, Reading, read_audit, sidecar_path
 
 from .conftest import fresh, lesions_of, napari_drag, world
 
@@ -381,3 +381,36 @@ def test_the_line_is_on_the_slice_it_was_drawn_on(session, truth):
     image = s.layers_of("baseline").image
     assert line.slice_index == round(image.world_to_data(world(les["center_lps"]))[0])
     assert s.reading.lesion(lid).findings["baseline"].long_mm == les["long_axis_mm"]
+
+
+def test_a_saved_reading_that_cannot_be_read_back_is_never_written_over(
+    session, truth, sample_layers
+):
+    s = session
+    read_baseline(s, truth)
+    path = s.save_path
+    s.close()
+    # The CSV was damaged by hand and the sidecar lost: loading it fails.
+    path.write_text(path.read_text().replace("baseline,", "baseline,,", 1))
+    sidecar_path(path).unlink()
+    damaged = path.read_bytes()
+    s2 = ReadingSession(ViewerModel(), reader="dr a")
+    s2.open_layers(fresh(sample_layers))
+    assert any(level == "error" and path.name in text for level, text in s2.notices)
+    s2.form = {"kind": "target", "organ": "liver", "nodal": False}
+    s2.add_lesion()  # an edit: autosave must not replace what is saved there
+    s2.close()
+    assert path.read_bytes() == damaged
+    assert any("could not be read, so it is not written over" in t for _, t in s2.notices)
+
+
+def test_a_damaged_sidecar_falls_back_to_the_csv(session, truth, sample_layers):
+    s = session
+    read_baseline(s, truth)
+    path = s.save_path
+    sizes = Reading.load(path).to_frame()["long_axis_mm"].fillna(-1).tolist()
+    s.close()
+    sidecar_path(path).write_bytes(b"\x80 not a sidecar")
+    back = Reading.load(path)
+    assert back.to_frame()["long_axis_mm"].fillna(-1).tolist() == sizes
+    assert "not UTF-8" in back.load_notes[0] and "without lines" in back.load_notes[0]

@@ -48,6 +48,8 @@ def test_columns_are_read_typed_and_written_back(tmp_path):
         ("assisted,-1,1", "column volume_ml: '-1': must not be negative"),
         ("assisted,1,12 HU", "column mean_hu: '12 HU': not a number of HU"),
         ("assisted,1,1e3", "column mean_hu: '1e3': not a number of HU"),
+        ("assisted,1,-100001", "column mean_hu: '-100001': not a number of HU"),
+        ("assisted,1," + "9" * 400, "column mean_hu: '9{20}.*not a number of HU"),  # inf
     ],
 )
 def test_bad_cells_are_reported_with_line_and_column(tmp_path, cells, message):
