@@ -136,6 +136,9 @@ def _file_entry(url: str, path: Path) -> dict:
         }
         if unknown:
             raise PacsError(f"{path}: [[server]] {s['url']}: unknown key(s) {sorted(unknown)}")
+        for key, ok, what in _KEY_TYPES:
+            if key in s and not ok(s[key]):
+                raise PacsError(f"{path}: [[server]] {s['url']}: {key} must be {what}")
         if _norm(url).startswith(_norm(s["url"])) and len(s["url"]) > len(best.get("url", "")):
             best = s
     if best and (best.get("password") or best.get("token")):
@@ -145,6 +148,20 @@ def _file_entry(url: str, path: Path) -> dict:
                 f"{path}: holds a password or token but others can read it: chmod 600 {path}"
             )
     return best
+
+
+_KEY_TYPES = (
+    *(
+        (k, lambda v: isinstance(v, str), "text")
+        for k in ("user", "password", "token", "ca_bundle")
+    ),
+    (
+        "timeout",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1e6,
+        "a positive number of seconds",
+    ),
+    ("verify_tls", lambda v: isinstance(v, bool), "true or false"),
+)
 
 
 def _norm(url: str) -> str:

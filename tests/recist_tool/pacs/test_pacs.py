@@ -245,6 +245,27 @@ def test_config_file_credentials_and_permissions(monkeypatch, tmp_path):
         resolve(PacsSettings("https://x/dicom-web", ca_bundle=str(tmp_path / "none.pem")))
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('timeout = "soon"', "timeout must be a positive number of seconds"),
+        ("timeout = -1", "timeout must be a positive number of seconds"),
+        ("verify_tls = 0", "verify_tls must be true or false"),
+        ("user = 12", "user must be text"),
+        ("ca_bundle = [1]", "ca_bundle must be text"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_named(monkeypatch, tmp_path, entry, message):
+    cfg = tmp_path / "pacs.toml"
+    cfg.write_text(f'[[server]]\nurl = "http://pacs.example/"\n{entry}\n')
+    cfg.chmod(0o600)
+    monkeypatch.setenv("RECIST_PACS_CONFIG", str(cfg))
+    with pytest.raises(
+        PacsError, match=f"pacs.toml: \\[\\[server\\]\\] http://pacs.example/: {message}"
+    ):
+        resolve("http://pacs.example/dicom-web")
+
+
 def test_tls_is_verified_by_default(tmp_path):
     """An https server with a self-signed certificate is refused (TLS verification on)."""
     import ssl
