@@ -85,6 +85,17 @@ def fresh(sample_layers) -> list[tuple]:
     return [(d, {**k, "metadata": dict(k["metadata"])}, t) for d, k, t in sample_layers]
 
 
+@pytest.fixture
+def session(sample_layers):
+    """A reading session by "dr a" on a bare ``ViewerModel`` (no Qt) with the sample open."""
+    from napari.components import ViewerModel
+    from napari_recist._session import ReadingSession
+
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    s.open_layers(fresh(sample_layers))
+    return s
+
+
 def add_sample(viewer, sample_layers) -> list:
     """Add the sample's layers as File > Open would (without reading the files again)."""
     out = []
