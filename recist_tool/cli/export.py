@@ -208,8 +208,8 @@ def sr(
     include_free_text: bool = typer.Option(
         False,
         "--include-free-text",
-        help="Also copy the images' free-text fields (patient comments and history, "
-        "institution, station, device serial number).",
+        help="Also copy the images' free-text fields (study description, patient comments "
+        "and history, institution, station, device serial number).",
     ),
     push: str | None = typer.Option(
         None,
