@@ -5,19 +5,16 @@ patient's ID and name. Every element of every file written is checked."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pydicom
 import pytest
 
-from recist_tool.dicom import load_series
 from recist_tool.export.deid import Deidentifier
 from recist_tool.export.seg import export_segmentations
-from recist_tool.measure import propose
-from recist_tool.reading import apply_proposal
 
 from .conftest import SAMPLE, reading_from_truth
+from .test_seg import accept_proposals
 
 IMAGE_TEXT = {
     "PatientName": "Doe^Jane",
@@ -43,14 +40,7 @@ def hostile(tmp_path_factory):
             setattr(ds, kw, value)
         ds.save_as(path)
     reading = reading_from_truth()
-    truth = json.loads((SAMPLE / "truth.json").read_text())
-    for tp in truth["timepoints"]:
-        vol = load_series(images / tp["folder"])
-        geo = reading.series[vol.metadata["series_instance_uid"]].geometry
-        for les in tp["lesions"]:
-            if les["kind"] == "target":
-                p = propose(vol, les["center_lps"], nodal=les["nodal"])
-                apply_proposal(reading, les["lesion_id"], tp["timepoint"], p, geo)
+    accept_proposals(reading, images)
     pid = reading.patient_id
     for tp in list(reading.timepoints):
         reading.rename_timepoint(tp.label, f"{tp.label} Jane Doe")
