@@ -23,98 +23,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from napari_recist._testing import pump, real_click, real_drag, real_wheel, to_canvas, world
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pump(ms: int = 30) -> None:
-    """Let Qt deliver events and timers for about ``ms`` milliseconds."""
-    from qtpy.QtWidgets import QApplication
-
-    end = time.perf_counter() + ms / 1000
-    while True:
-        QApplication.processEvents()
-        if time.perf_counter() >= end:
-            break
-        time.sleep(0.005)
-
-
-def to_canvas(viewer, world_zyx):
-    """Canvas pixel of a world position (from the camera's public state)."""
-    from qtpy.QtCore import QPoint
-
-    cam = viewer.scene.camera
-    h, w = viewer.canvas.size
-    cy, cx = cam.center[-2:]
-    y, x = np.asarray(world_zyx, float)[-2:]
-    px = np.rint([(x - cx) * cam.zoom + w / 2, (y - cy) * cam.zoom + h / 2]).astype(int)
-    return QPoint(int(px[0]), int(px[1]))
-
-
-def drag(canvas, viewer, a_world, b_world, button=None, steps: int = 8) -> None:
-    """A real mouse drag: press, moves, release."""
-    from qtpy.QtCore import QPoint, Qt
-    from qtpy.QtTest import QTest
-
-    button = button or Qt.MouseButton.LeftButton
-    a, b = to_canvas(viewer, a_world), to_canvas(viewer, b_world)
-    QTest.mouseMove(canvas, a)
-    pump(20)
-    QTest.mousePress(canvas, button, Qt.KeyboardModifier.NoModifier, a)
-    pump(20)
-    for t in np.linspace(0, 1, steps + 1)[1:]:
-        p = QPoint(int(a.x() + t * (b.x() - a.x())), int(a.y() + t * (b.y() - a.y())))
-        QTest.mouseMove(canvas, p)
-        pump(15)
-    pump(40)
-    QTest.mouseMove(canvas, b)
-    pump(40)
-    QTest.mouseRelease(canvas, button, Qt.KeyboardModifier.NoModifier, b)
-    pump(40)
-
-
-def click(canvas, viewer, world_zyx) -> None:
-    """A real left click."""
-    from qtpy.QtCore import Qt
-    from qtpy.QtTest import QTest
-
-    p = to_canvas(viewer, world_zyx)
-    QTest.mouseMove(canvas, p)
-    pump(20)
-    QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
-    pump(40)
-
-
-def wheel(canvas, notches: int) -> None:
-    """Real wheel notches at the canvas centre (positive: away from the user)."""
-    from qtpy.QtCore import QPoint, QPointF, Qt
-    from qtpy.QtGui import QWheelEvent
-    from qtpy.QtWidgets import QApplication
-
-    pos = QPoint(canvas.width() // 2, canvas.height() // 2)
-    step = 1 if notches > 0 else -1
-    for _ in range(abs(notches)):
-        ev = QWheelEvent(
-            QPointF(pos),
-            QPointF(canvas.mapToGlobal(pos)),
-            QPoint(0, 0),
-            QPoint(0, 120 * step),
-            Qt.MouseButton.NoButton,
-            Qt.KeyboardModifier.NoModifier,
-            Qt.ScrollPhase.NoScrollPhase,
-            False,
-        )
-        QApplication.sendEvent(canvas, ev)
-        pump(20)
-
-
-def world(lps) -> np.ndarray:
-    """napari world coordinates (z, y, x) of a patient LPS position."""
-    return np.asarray(lps, float)[::-1]
 
 
 class Walk:
@@ -181,7 +95,7 @@ class Walk:
             if abs(dz) < 1e-3:
                 return
             before = self.s.nav.z(pane)
-            wheel(self.canvas(), -1 if dz > 0 else 1)
+            real_wheel(self.canvas(), -1 if dz > 0 else 1)
             if self.s.nav.z(pane) == before:
                 break
         if abs(z - self.s.nav.z(pane)) > 1e-3:
@@ -197,7 +111,7 @@ class Walk:
         QTest.mouseClick(btn, Qt.MouseButton.LeftButton)
         a, b = (world(p) for p in les[f"{axis}_axis_endpoints_lps"])
         self.go_to(a[0])
-        drag(self.canvas(), self.viewer, a, b)
+        real_drag(self.canvas(), self.viewer, a, b, steps=8)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -234,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             QTest.mouseClick(w.point_btn, Qt.MouseButton.LeftButton)
             c = world(les["center_lps"])
             walk.go_to(c[0])
-            click(walk.canvas(), walk.viewer, c)
+            real_click(walk.canvas(), walk.viewer, c)
         if les["lesion_id"] == "L1":
             walk.shot("baseline_L1_drawn")
     voxel = max(s.layers_of("baseline").image.scale[1:])
@@ -249,7 +163,13 @@ def run(args: argparse.Namespace) -> int:
     cur = s.panes["current"]
     c = np.asarray(walk.viewer.scene.camera.center)
     before = s.nav.window
-    drag(walk.canvas(), walk.viewer, c, c + np.array([0, 30.0, 60.0]), Qt.MouseButton.RightButton)
+    real_drag(
+        walk.canvas(),
+        walk.viewer,
+        c,
+        c + np.array([0, 30.0, 60.0]),
+        button=Qt.MouseButton.RightButton,
+    )
     walk.check(s.nav.window != before, f"right-drag changed the window: {before} -> {s.nav.window}")
     n_before = sum(len(le.findings) for le in s.reading.lesions)
     QTest.keyClick(walk.canvas(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -37,6 +37,7 @@ import pandas as pd
 from napari.layers import Image, Points, Shapes
 from psygnal import Signal
 
+from napari_recist._labels import PX_PER_PT, stacked_labels
 from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS
 from napari_recist._loading import load_study
 from recist_tool.errors import RecistError
@@ -56,6 +57,10 @@ from recist_tool.worklist.layout import COHORT_FILE, check_reader
 #: One colour per reader, in reader order (blue, orange, green, red: tell apart
 #: also for the commonest colour-vision deficiencies; none is a lesion-kind colour).
 READER_COLORS = ("#1b6ca8", "#e08a00", "#2ca02c", "#d62728")
+#: Font size of the readers' labels (screen pixels) and ring size of a marker (mm).
+LABEL_PX, MARKER_MM = 10, 8
+#: Width of the readers' lines (mm): the labels keep off the lines' ends by this much.
+LINE_MM = 1.5
 #: The reader values of ``adjudication.csv`` shown per reader (column prefix, title).
 VALUE_COLUMNS = (
     ("bor", "BOR"),
@@ -128,6 +133,9 @@ class Adjudication:
         self.notices: list[tuple[str, str]] = []
         self.layers: list[Any] = []
         self._hidden: list[Any] = []
+        self._label_marks: dict[str, dict] = {}
+        self._label_layers: dict[str, Any] = {}
+        viewer.scene.camera.events.zoom.connect(self._place_labels)
         self._refusal: str | None = None
         #: Files this view opened for reading (the blinding tests look here too).
         self.opened: list[Path] = []
@@ -296,6 +304,8 @@ class Adjudication:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.layers = []
+        self._label_layers = {}
+        self._label_marks = {}
         for layer in self._hidden:
             if layer in self.viewer.layers:
                 layer.visible = True
@@ -308,6 +318,8 @@ class Adjudication:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.layers = []
+        self._label_layers = {}
+        self._label_marks = {}
         shown, label = self.shown, self.timepoint
         if shown is None or label is None:
             self.changed.emit()
@@ -345,10 +357,11 @@ class Adjudication:
         geo = info.geometry
         first_z: float | None = None
         ends: list[np.ndarray] = []  # world (z, y, x) of every line end
-        for k, (reader, reading) in enumerate(shown.readings.items()):
+        # one label per reader and lesion, stacked above the lesion (see _place_labels)
+        self._label_marks = {}
+        for reader, reading in shown.readings.items():
             color = self.colour(reader)
-            anchor = ("upper_left", "lower_right", "upper_right", "lower_left")[k % 4]
-            lines, texts, pts, ptexts = [], [], [], []
+            lines, pts = [], []
             for lesion in reading.lesions:
                 f = lesion.findings.get(label)
                 if f is None:
@@ -358,24 +371,24 @@ class Adjudication:
                     if line is None:
                         continue
                     lines.append(line.indices(geo))
-                    ends += [np.asarray(line.p1_lps)[::-1], np.asarray(line.p2_lps)[::-1]]
+                    yx = [np.asarray(line.p1_lps)[::-1], np.asarray(line.p2_lps)[::-1]]
+                    ends += yx
                     main = axis == ("short" if lesion.nodal else "long")
-                    texts.append(f"{reader} {lesion.lesion_id} {size}" if main else "")
+                    self._add_label(lesion.lesion_id, reader, size if main else None, yx)
                     if first_z is None and lesion.kind == "target":
                         first_z = float(line.p1_lps[2])
                 if f.marker is not None:
                     pts.append(geo.lps_to_index(f.marker.position_lps))
-                    ptexts.append(f"{reader} {lesion.lesion_id} {f.status or ''}".strip())
-            text = {"string": "{label}", "color": color, "size": 10, "anchor": anchor}
+                    c = np.asarray(f.marker.position_lps, float)[::-1]
+                    ring = np.array([0.0, MARKER_MM / 2, MARKER_MM / 2])
+                    self._add_label(lesion.lesion_id, reader, f.status or "", [c - ring, c + ring])
             shapes = Shapes(
                 [np.asarray(x) for x in lines],
                 ndim=3,
                 shape_type="line",
                 name=f"{reader} lines · {label}",
                 edge_color=color,
-                edge_width=1.5,
-                features=pd.DataFrame({"label": pd.Series(texts, dtype=object)}),
-                text=text,
+                edge_width=LINE_MM,
                 metadata={"adjudication_reader": reader},
                 **tf,
             )
@@ -384,11 +397,9 @@ class Adjudication:
                 ndim=3,
                 name=f"{reader} marks · {label}",
                 symbol="ring",
-                size=8,
+                size=MARKER_MM,
                 face_color=color,
                 border_width=0,
-                features=pd.DataFrame({"label": pd.Series(ptexts, dtype=object)}),
-                text=text,
                 metadata={"adjudication_reader": reader},
                 **tf,
             )
@@ -397,11 +408,65 @@ class Adjudication:
                 layer.mode = "pan_zoom"
                 layer.editable = False  # read-only: nothing here is ever saved
                 self.layers.append(layer)
+        for reader in shown.readings:
+            labels = Points(
+                ndim=3,
+                name=f"{reader} labels · {label}",
+                features=pd.DataFrame({"label": pd.Series(dtype=object)}),
+                text={"string": "{label}", "color": self.colour(reader), "size": LABEL_PX,
+                      "anchor": "center"},
+                size=0.01,
+                face_color="transparent",
+                border_width=0,
+                metadata={"adjudication_reader": reader},
+                **tf,
+            )  # fmt: skip
+            self.viewer.layers.append(labels)
+            labels.mode = "pan_zoom"
+            labels.editable = False
+            self.layers.append(labels)
+            self._label_layers[reader] = labels
         if first_z is not None:
             self.viewer.dims.set_point(0, first_z)
         self.viewer.reset_view()
         self._frame_lines(img, ends)
+        self._place_labels()
         self.changed.emit()
+
+    def _add_label(self, lesion_id: str, reader: str, what: Any, points: list) -> None:
+        """Note the world (z, y, x) points of a lesion its labels must stay off, and
+        (unless ``what`` is None) the reader's label of it."""
+        mark = self._label_marks.setdefault(lesion_id, {"points": [], "texts": {}, "z": {}})
+        mark["points"] += [np.asarray(p, float) for p in points]
+        if what is not None:
+            mark["texts"].setdefault(reader, f"{reader} {lesion_id} {what}".strip())
+            mark["z"].setdefault(reader, float(points[0][0]))  # the reader's own slice
+
+    def _place_labels(self, event: Any = None) -> None:
+        """Each lesion's labels (one per reader, in the reader's colour) stacked
+        above the lesion as drawn by all readers, for the current zoom: they never
+        cover one another however close the readers' lines are."""
+        if not self._label_layers:
+            return
+        zoom = float(self.viewer.scene.camera.zoom)
+        placed: dict[str, tuple[list, list]] = {r: ([], []) for r in self._label_layers}
+        for mark in self._label_marks.values():
+            pts = np.asarray(mark["points"])
+            box = (*(pts[:, 1:].min(axis=0) - LINE_MM), *(pts[:, 1:].max(axis=0) + LINE_MM))
+            readers = [r for r in self._label_layers if r in mark["texts"]]
+            texts = [mark["texts"][r] for r in readers]
+            for r, t, (y, x) in zip(
+                readers, texts, stacked_labels(box, texts, zoom, LABEL_PX * PX_PER_PT), strict=True
+            ):
+                placed[r][0].append((mark["z"][r], y, x))
+                placed[r][1].append(t)
+        for reader, layer in self._label_layers.items():
+            world, texts = placed[reader]
+            data = np.asarray([layer.world_to_data(w) for w in world], float).reshape(-1, 3)
+            layer.data = data
+            layer.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
+            layer.refresh_text()
+            layer.editable = False  # setting data makes a layer editable again
 
     def _frame_lines(self, image: Any, ends: list[np.ndarray]) -> None:
         """Centre on the lines drawn and zoom in (at most 3x) so that they and 40 mm

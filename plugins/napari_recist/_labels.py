@@ -21,6 +21,8 @@ import numpy as np
 CHAR_W, LINE_H = 0.62, 1.35
 #: Gap between an end point (or a ring) and the nearest edge of its label (pixels).
 CLEARANCE_PX = 6.0
+#: Screen pixels per point of napari's text ``size`` (vispy sizes text in points, 96 dpi).
+PX_PER_PT = 96 / 72
 
 
 @dataclass(frozen=True)
@@ -148,3 +150,21 @@ def label_clear_of_segment(
         if lo > hi:
             return True
     return False
+
+
+def stacked_labels(
+    box: tuple[float, float, float, float], texts: Sequence[str], zoom: float, font_px: float
+) -> list[tuple[float, float]]:
+    """Label centres (world y, x) for several labels of one lesion (one per reader):
+    stacked above the lesion's box ``(y_min, x_min, y_max, x_max)``, the first on
+    top, left-aligned with the box, one text line apart, so that they neither cover
+    one another nor the lesion at this zoom."""
+    zoom = max(float(zoom), 1e-6)
+    y_min, x_min = float(box[0]), float(box[1])
+    out = []
+    n = len(texts)
+    for k, text in enumerate(texts):
+        w, h = text_box_px(text, font_px)
+        y = y_min - (CLEARANCE_PX + (n - k - 0.5) * h) / zoom
+        out.append((y, x_min + w / 2 / zoom))
+    return out

@@ -41,6 +41,21 @@ _SECRET = typer.Option(
     show_default=False,
 )
 _OUT = typer.Option(..., "-o", "--outdir", help="Output folder (created).")
+# Arguments and options of the commands that read annotation files with their images
+# (sr, seg, patient-report): declared once so their help texts stay the same.
+_READINGS = typer.Argument(
+    ...,
+    metavar="ANNOTATIONS",
+    help="Annotation CSVs with their JSON sidecars (one patient each).",
+    show_default=False,
+)
+_DICOM = typer.Option(..., "--dicom", help="Folder(s) with the images.")
+_TIMEPOINTS = typer.Option([], "--timepoint", help="Only these time points.")
+_IDENTITY = typer.Option(
+    False,
+    "--include-identity",
+    help="Copy patient name, birth date, accession number from the images (for PACS).",
+)
 
 
 def _deid(deidentify: bool, secret: str | None):
@@ -185,25 +200,16 @@ def _treatments(path: Path | None, deid):
 
 @export_app.command("sr")
 def sr(
-    annotations: list[Path] = typer.Argument(
-        ...,
-        metavar="ANNOTATIONS",
-        help="Annotation CSVs with their JSON sidecars (one patient each).",
-        show_default=False,
-    ),
-    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    annotations: list[Path] = _READINGS,
+    dicom: list[Path] = _DICOM,
     outdir: Path = _OUT,
-    timepoint: list[str] = typer.Option([], "--timepoint", help="Only these time points."),
-    include_identity: bool = typer.Option(
-        False,
-        "--include-identity",
-        help="Copy patient name, birth date, accession number from the images (for PACS).",
-    ),
+    timepoint: list[str] = _TIMEPOINTS,
+    include_identity: bool = _IDENTITY,
     include_free_text: bool = typer.Option(
         False,
         "--include-free-text",
-        help="Also copy the images' free-text fields (patient comments and history, "
-        "institution, station, device serial number).",
+        help="Also copy the images' free-text fields (study description, patient comments "
+        "and history, institution, station, device serial number).",
     ),
     push: str | None = typer.Option(
         None,
@@ -262,24 +268,15 @@ def sr(
 
 @export_app.command("seg")
 def seg(
-    annotations: list[Path] = typer.Argument(
-        ...,
-        metavar="ANNOTATIONS",
-        help="Annotation CSVs with their JSON sidecars (one patient each).",
-        show_default=False,
-    ),
-    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    annotations: list[Path] = _READINGS,
+    dicom: list[Path] = _DICOM,
     outdir: Path = _OUT,
-    timepoint: list[str] = typer.Option([], "--timepoint", help="Only these time points."),
+    timepoint: list[str] = _TIMEPOINTS,
     all_lesions: bool = typer.Option(
         False, "--all", help="Segment every lesion with a drawn axis, not only assisted ones."
     ),
     no_sr: bool = typer.Option(False, "--no-sr", help="Write the SEG only, without its SR."),
-    include_identity: bool = typer.Option(
-        False,
-        "--include-identity",
-        help="Copy patient name, birth date, accession number from the images (for PACS).",
-    ),
+    include_identity: bool = _IDENTITY,
     deidentify: bool = _DEID,
     secret: str | None = _SECRET,
 ) -> None:
@@ -425,13 +422,8 @@ def report(
 
 @export_app.command("patient-report")
 def patient_report(
-    annotations: list[Path] = typer.Argument(
-        ...,
-        metavar="ANNOTATIONS",
-        help="Annotation CSVs with their JSON sidecars (one patient each).",
-        show_default=False,
-    ),
-    dicom: list[Path] = typer.Option(..., "--dicom", help="Folder(s) with the images."),
+    annotations: list[Path] = _READINGS,
+    dicom: list[Path] = _DICOM,
     outdir: Path = _OUT,
     settings_file: Path | None = typer.Option(
         None,

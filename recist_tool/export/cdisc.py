@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recist_tool._atomic import atomic_write, atomic_write_bytes
+from recist_tool.annotations import iso_dates, to_dates
 from recist_tool.export import ExportError
 from recist_tool.export.tables import Results
 
@@ -91,8 +92,29 @@ _TU_RESULT = {
 
 
 def _iso(values) -> np.ndarray:
-    d = pd.to_datetime(pd.Series(values), errors="coerce")
-    return d.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
+    """``YYYY-MM-DD`` text of dates ("" where none), any year 0001-9999."""
+    return iso_dates(values).to_numpy(dtype=object)
+
+
+def _dates(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
+    """A date column at day resolution (any year 0001-9999: pandas' nanosecond
+    dates stop at 1677 and 2262); a value that is not ``YYYY-MM-DD`` is an error
+    naming the file, row and value."""
+    d = to_dates(frame[column])
+    bad = d.isna().to_numpy() & frame[column].notna().to_numpy()
+    bad &= frame[column].astype(str).str.strip().ne("").to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ExportError(
+            f"{source}: row {i + 1} (patient {frame['patient_id'].iloc[i]}): column {column}: "
+            f"{frame[column].iloc[i]!r}: not a date in the form YYYY-MM-DD"
+        )
+    return d
+
+
+def _sas_dates(values: pd.Series) -> list:
+    """Dates as ``datetime.date`` for the XPT's DATE9 (None where none)."""
+    return [None if pd.isna(v) else v.date() for v in values]
 
 
 def _visits(timepoints: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +122,7 @@ def _visits(timepoints: pd.DataFrame) -> pd.DataFrame:
     tp = timepoints[["patient_id", "timepoint", "date"]].copy()
     tp["patient_id"] = tp["patient_id"].astype(str)
     tp["timepoint"] = tp["timepoint"].astype(str)
-    tp["date"] = pd.to_datetime(tp["date"])
+    tp["date"] = _dates(tp, "date", "timepoints.csv")
     tp = tp.sort_values(["patient_id", "date"], kind="stable")
     tp["VISITNUM"] = tp.groupby("patient_id").cumcount() + 1.0
     tp["VISIT"] = np.where(tp["VISITNUM"] == 1, "BASELINE", tp["timepoint"].str.upper())
@@ -124,7 +146,7 @@ def build_cdisc(
     ann = results.annotations.copy()
     for c in ("patient_id", "timepoint", "lesion_id", "kind", "status", "organ"):
         ann[c] = ann[c].astype(str).where(ann[c].notna(), "")
-    ann["date"] = pd.to_datetime(ann["date"])
+    ann["date"] = _dates(ann, "date", "annotations")
     tp = results.timepoints.copy()
     visits = _visits(tp)
     key = ["patient_id", "timepoint"]
@@ -347,7 +369,7 @@ def build_cdisc(
             "PARAMCD": "OVR",
             "PARAM": "Overall Response by Investigator",
             "AVALC": fu["overall_response"].astype(str).to_numpy(),
-            "ADT": pd.to_datetime(fu["date"]).dt.date.to_numpy(),
+            "ADT": _sas_dates(_dates(fu, "date", "timepoints.csv")),
             "AVISIT": fu["VISIT"].to_numpy(),
             "AVISITN": fu["VISITNUM"].to_numpy(),
         }
@@ -363,7 +385,7 @@ def build_cdisc(
                 else "Best Overall Response by Investigator"
             ),
             "AVALC": pts[bor_col].astype(str).to_numpy(),
-            "ADT": pd.to_datetime(pts["best_response_date"]).dt.date.to_numpy(),
+            "ADT": _sas_dates(_dates(pts, "best_response_date", "patients.csv")),
             "AVISIT": "",
             "AVISITN": np.nan,
         }

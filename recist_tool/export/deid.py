@@ -358,6 +358,17 @@ class Deidentifier:
         return _Profile(self, ds, clean_structured_content, identifiers).run()
 
 
+def patient_name_forms(name: object) -> list[str]:
+    """The ways a DICOM person name is written in free text, to scrub as identifiers:
+    ``Doe^Jane`` → ``Doe^Jane``, ``Jane Doe``, ``Doe Jane``, ``Doe, Jane``. A name of one
+    component gives nothing (a lone word is too likely to be an ordinary one)."""
+    parts = [p.strip() for p in str(name or "").split("=")[0].split("^")[:2]]
+    if len(parts) < 2 or not all(parts):
+        return []
+    family, given = parts
+    return [str(name).split("=")[0], f"{given} {family}", f"{family} {given}", f"{family}, {given}"]
+
+
 def _present(v: object) -> bool:
     return not (v is None or (isinstance(v, float) and v != v) or v == "" or v is pd.NaT)
 
@@ -426,6 +437,19 @@ _SAFE_TEXT_CONCEPTS = {("DCM", "112039"), ("DCM", "126070"), ("DCM", "126072"), 
 _OWN_SAFE_TEXT_CONCEPTS = {("DCM", "121106"), ("99RCST", "organ")}
 # Time point labels: kept, but shifted like a date when they are one.
 _TIME_POINT_CONCEPTS = {("UMLS", "C2348792"), ("DCM", "126070")}
+# Labels and descriptions the Basic Profile keeps but this tool fills with the reading's
+# texts (a SEG's segment labels and tracking IDs are lesion IDs, its content and series
+# descriptions name the time point): kept, with dates and identifiers scrubbed.
+_LABEL_TEXT_TAGS = frozenset(
+    {
+        0x0008103E,  # SeriesDescription
+        0x00620005,  # SegmentLabel
+        0x00620006,  # SegmentDescription
+        0x00620020,  # TrackingID
+        0x00700080,  # ContentLabel
+        0x00700081,  # ContentDescription
+    }
+)
 _WELL_KNOWN_UID = re.compile(r"^1\.2\.840\.10008\.")
 
 
@@ -538,8 +562,11 @@ class _Profile:
                 else:
                     elem.value = "REMOVED"
                 continue
-            if in_content and tag == 0x00080104 and elem.value:  # CodeMeaning in content
+            if tag == 0x00080104 and elem.value:  # CodeMeaning (an SR's or a SEG's site)
                 self._code_meaning(ds, elem)
+                continue
+            if tag in _LABEL_TEXT_TAGS and not action and elem.value:  # kept by the table
+                elem.value = self.scrub(str(elem.value))
                 continue
             if vr == "PN":
                 if action == "D" or (in_content and tag == 0x0040A123):

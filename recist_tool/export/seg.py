@@ -150,8 +150,9 @@ def build_seg(
     if info is None or info.geometry is None:
         raise SEGExportError(f"{where}: series {series_uid} not found in the DICOM folders given")
     sources = [index.get(uid, where) for uid in info.geometry.sop_instance_uids]
-    if not include_identity:
-        sources = [_without_identity(ds) for ds in sources]
+    # highdicom copies the patient and study modules of the sources: never their free
+    # text (study description, comments, …), the identity only when asked for
+    sources = [_without_identity(ds, keep_identity=include_identity) for ds in sources]
     shape = (len(sources), int(sources[0].Rows), int(sources[0].Columns))
     frames = []
     descriptions = []
@@ -400,7 +401,13 @@ def export_segmentations(
                     # as export_readings: the images' Patient ID keys the pseudonym, and
                     # the reading's own patient code is scrubbed from free text too
                     image_pid = str(seg.get("PatientID", "") or reading.patient_id)
-                    ids = [reading.patient_id]
+                    # the images' patient name, as free text may spell it, is scrubbed too
+                    from recist_tool.export.deid import patient_name_forms
+
+                    first = index.get(
+                        index.series_info(series_uid).geometry.sop_instance_uids[0], ""
+                    )
+                    ids = [reading.patient_id, *patient_name_forms(first.get("PatientName", ""))]
                     seg = deid.dataset(seg, identifiers=ids)
                     sr = None if sr is None else deid.dataset(sr, identifiers=ids)
                     pid = str(seg.PatientID)

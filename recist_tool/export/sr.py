@@ -60,10 +60,12 @@ IDENTITY_ATTRIBUTES = (
     "EthnicGroup",
     "AccessionNumber",
     "ReferringPhysicianName",
+    "StudyID",
 )
 #: Free-text fields of the images: copied only when asked for (``include_free_text``)
 #: — they often hold names, histories and places.
 FREE_TEXT_ATTRIBUTES = (
+    "StudyDescription",
     "PatientComments",
     "AdditionalPatientHistory",
     "InstitutionName",
@@ -429,8 +431,9 @@ def build_sr(
     extra_evidence : sequence of Dataset, optional
         Objects those groups reference (e.g. the DICOM SEG).
     include_free_text : bool
-        Also copy the images' free-text fields (:data:`FREE_TEXT_ATTRIBUTES`: patient
-        comments, history, institution, station, device serial number).
+        Also copy the images' free-text fields (:data:`FREE_TEXT_ATTRIBUTES`: study
+        description, patient comments, history, institution, station, device serial
+        number).
 
     Returns
     -------
@@ -546,11 +549,13 @@ def _patient_attributes(
             out.append(DataElement(kw, vr, ""))
         out.append(DataElement("AccessionNumber", "SH", ""))
         out.append(DataElement("ReferringPhysicianName", "PN", ""))
+        out.append(DataElement("StudyID", "SH", ""))
     return out
 
 
-def _without_identity(ds: Dataset) -> Dataset:
-    """A copy of an image header without identity and free text.
+def _without_identity(ds: Dataset, keep_identity: bool = False) -> Dataset:
+    """A copy of an image header without free text, and without identity unless
+    ``keep_identity``.
 
     A deep copy: a shallow ``copy.copy`` of a pydicom Dataset shares its element
     dictionary, so emptying an attribute there would change the index's own header.
@@ -558,7 +563,7 @@ def _without_identity(ds: Dataset) -> Dataset:
     from pydicom.dataelem import DataElement
 
     out = copy.deepcopy(ds)
-    for kw in IDENTITY_ATTRIBUTES + FREE_TEXT_ATTRIBUTES:
+    for kw in (() if keep_identity else IDENTITY_ATTRIBUTES) + FREE_TEXT_ATTRIBUTES:
         if kw in out:
             elem = out[kw]
             if elem.VR == "SQ":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recist_tool.annotations import parse_date
 from recist_tool.errors import AnnotationError
 
 #: Engine units per millimetre (1 nm): decimal inputs with <= 6 decimals are exact.
@@ -416,6 +417,21 @@ def _check_structure(prep: Prepared, row_rank: np.ndarray) -> None:
         _raise(prep, problems)
 
 
+def date_days(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Days since 1970 of a column of ``YYYY-MM-DD`` texts, parsed at day resolution
+    (any year 0001-9999, not pandas' nanosecond range 1677-2262).
+
+    Returns (days per row, 0 where not a date; valid per row; not empty but not a
+    date per row).
+    """
+    codes, values = _distinct_text(col)
+    parsed = [parse_date(v) if v else None for v in values]
+    valid_v = np.array([d is not None for d in parsed], dtype=bool)
+    days_v = np.array([d if d is not None else 0 for d in parsed], dtype="datetime64[D]")
+    bad_v = (values != "") & ~valid_v
+    return days_v.astype(np.int64)[codes], valid_v[codes], bad_v[codes]
+
+
 def _date_per_patient(prep: Prepared, column: str) -> np.ndarray:
     """Earliest valid ``YYYY-MM-DD`` of a per-patient date column (int days; -2**62 none).
 
@@ -423,24 +439,20 @@ def _date_per_patient(prep: Prepared, column: str) -> np.ndarray:
     """
     none = -(2**62)
     out = np.full(prep.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
-    codes, values = _distinct_text(prep.frame[column])
-    parsed_v = pd.to_datetime(pd.Series(values), errors="coerce", format="%Y-%m-%d")
-    bad_v = (values != "") & parsed_v.isna().to_numpy()
-    bad = bad_v[codes]
+    days, ok, bad = date_days(prep.frame[column])
     if bad.any():
+        text = prep.frame[column].astype(object).to_numpy()
         _raise(
             prep,
             [
                 (
                     int(r),
-                    f"column {column}: {values[codes[r]]!r}: not a date in the form YYYY-MM-DD",
+                    f"column {column}: {str(text[r]).strip()!r}: not a calendar date "
+                    "in the form YYYY-MM-DD (years 0001-9999)",
                 )
                 for r in np.flatnonzero(bad)[:_MAX_ISSUES]
             ],
         )
-    parsed = pd.Series(parsed_v.to_numpy()[codes])
-    ok = parsed.notna().to_numpy()
-    days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
     np.minimum.at(out, prep.les_patient[prep.row_les][ok], days[ok])
     return np.where(out == np.iinfo(np.int64).max, none, out)
 

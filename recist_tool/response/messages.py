@@ -18,6 +18,7 @@ from recist_tool.response._prepare import (
     TARGET,
     Prepared,
     U,
+    date_days,
     text_column,
 )
 from recist_tool.response.organs import organ_groups
@@ -232,11 +233,7 @@ def validation_messages(prep: Prepared, settings: ResponseSettings) -> pd.DataFr
 
 
 def _baseline_timing(prep: Prepared, settings: ResponseSettings, out: list) -> None:
-    raw = pd.to_datetime(
-        prep.frame["treatment_date"], errors="coerce", format="%Y-%m-%d", cache=False
-    )
-    treat = raw.to_numpy().astype("datetime64[D]").astype(np.int64)
-    valid = ~raw.isna().to_numpy()
+    treat, valid, _ = date_days(prep.frame["treatment_date"])  # any year (day resolution)
     per_patient = np.full(prep.n_patients, np.iinfo(np.int64).min, dtype=np.int64)
     p_of_row = prep.les_patient[prep.row_les]
     np.maximum.at(per_patient, p_of_row[valid], treat[valid])

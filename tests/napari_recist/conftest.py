@@ -2,17 +2,26 @@
 
 Run under a virtual display: ``xvfb-run -a .venv/bin/python -m pytest tests/napari_recist``.
 The GUI tests drive napari's canvases with real Qt mouse, wheel and key events
-(``QTest`` on the vispy canvas widget), as a reader's hand would.
+(``QTest`` on the vispy canvas widget), as a reader's hand would; those helpers live in
+``napari_recist._testing`` (shared with ``scripts/walkthrough.py``) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from napari_recist._testing import (  # noqa: F401  (re-exported for the tests)
+    pump,
+    real_click,
+    real_drag,
+    real_wheel,
+    to_canvas,
+    wait_until,
+    world,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_dicom"
 
@@ -76,17 +85,23 @@ def fresh(sample_layers) -> list[tuple]:
     return [(d, {**k, "metadata": dict(k["metadata"])}, t) for d, k, t in sample_layers]
 
 
+@pytest.fixture
+def session(sample_layers):
+    """A reading session by "dr a" on a bare ``ViewerModel`` (no Qt) with the sample open."""
+    from napari.components import ViewerModel
+    from napari_recist._session import ReadingSession
+
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    s.open_layers(fresh(sample_layers))
+    return s
+
+
 def add_sample(viewer, sample_layers) -> list:
     """Add the sample's layers as File > Open would (without reading the files again)."""
     out = []
     for data, kwargs, _ in fresh(sample_layers):
         out.append(viewer.add_image(data, **kwargs))
     return out
-
-
-def world(lps) -> np.ndarray:
-    """napari world coordinates (z, y, x) of a patient LPS position."""
-    return np.asarray(lps, float)[::-1]
 
 
 def lesions_of(truth, i: int) -> dict:
@@ -124,99 +139,3 @@ def napari_drag(viewer, layer, start_world, end_world, steps: int = 4) -> None:
     for t in targets:
         if t is not None:
             mouse_release_callbacks(t, ev)
-
-
-# ---------------------------------------------------------------------- real Qt events
-
-
-def pump(ms: int = 30) -> None:
-    """Let Qt deliver events and timers for about ``ms`` milliseconds."""
-    from qtpy.QtWidgets import QApplication
-
-    end = time.perf_counter() + ms / 1000
-    while True:
-        QApplication.processEvents()
-        if time.perf_counter() >= end:
-            break
-        time.sleep(0.005)
-
-
-def wait_until(condition, timeout_ms: int = 2000) -> bool:
-    """Pump Qt until ``condition()`` holds (napari throttles mouse moves; a loaded
-    machine delivers them late) or the timeout passes; returns the last value."""
-    end = time.perf_counter() + timeout_ms / 1000
-    while not condition():
-        if time.perf_counter() >= end:
-            return bool(condition())
-        pump(10)
-    return True
-
-
-def to_canvas(viewer, world_zyx):
-    """Canvas pixel (QPoint) of a world position in a 2D view (camera public state)."""
-    from qtpy.QtCore import QPoint
-
-    cam = viewer.scene.camera
-    h, w = viewer.canvas.size
-    cy, cx = cam.center[-2:]
-    y, x = np.asarray(world_zyx, float)[-2:]
-    px = np.rint([(x - cx) * cam.zoom + w / 2, (y - cy) * cam.zoom + h / 2]).astype(int)
-    return QPoint(int(px[0]), int(px[1]))
-
-
-def real_drag(canvas, viewer, start_world, end_world, steps: int = 6, button=None) -> None:
-    """A real mouse drag on a canvas widget (QTest press, moves, release)."""
-    from qtpy.QtCore import QPoint, Qt
-    from qtpy.QtTest import QTest
-
-    button = button or Qt.MouseButton.LeftButton
-    a, b = to_canvas(viewer, start_world), to_canvas(viewer, end_world)
-    QTest.mouseMove(canvas, a)
-    pump(15)
-    QTest.mousePress(canvas, button, Qt.KeyboardModifier.NoModifier, a)
-    pump(15)
-    for t in np.linspace(0, 1, steps + 1)[1:]:
-        p = QPoint(int(a.x() + t * (b.x() - a.x())), int(a.y() + t * (b.y() - a.y())))
-        QTest.mouseMove(canvas, p)
-        pump(12)
-    pump(30)  # napari throttles mouse moves: let the last one arrive before the release
-    QTest.mouseMove(canvas, b)
-    pump(30)
-    QTest.mouseRelease(canvas, button, Qt.KeyboardModifier.NoModifier, b)
-    pump(30)
-
-
-def real_click(canvas, viewer, world_zyx) -> None:
-    """A real left click at a world position."""
-    from qtpy.QtCore import Qt
-    from qtpy.QtTest import QTest
-
-    p = to_canvas(viewer, world_zyx)
-    QTest.mouseMove(canvas, p)
-    pump(15)
-    QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
-    pump(30)
-
-
-def real_wheel(canvas, notches: int, ctrl: bool = False, at=None) -> None:
-    """Real wheel notches on a canvas (positive: away from the user)."""
-    from qtpy.QtCore import QPoint, QPointF, Qt
-    from qtpy.QtGui import QWheelEvent
-    from qtpy.QtWidgets import QApplication
-
-    pos = at or QPoint(canvas.width() // 2, canvas.height() // 2)
-    mods = Qt.KeyboardModifier.ControlModifier if ctrl else Qt.KeyboardModifier.NoModifier
-    step = 1 if notches > 0 else -1
-    for _ in range(abs(notches)):
-        ev = QWheelEvent(
-            QPointF(pos),
-            QPointF(canvas.mapToGlobal(pos)),
-            QPoint(0, 0),
-            QPoint(0, 120 * step),
-            Qt.MouseButton.NoButton,
-            mods,
-            Qt.ScrollPhase.NoScrollPhase,
-            False,
-        )
-        QApplication.sendEvent(canvas, ev)
-        pump(10)

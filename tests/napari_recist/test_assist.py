@@ -15,16 +15,9 @@ from napari_recist._session import ReadingSession
 from recist_tool.annotations import read_annotations
 from recist_tool.reading import read_audit
 
-from .conftest import fresh, lesions_of, napari_drag, world
+from .conftest import lesions_of, napari_drag, world
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def session(sample_layers) -> ReadingSession:
-    s = ReadingSession(ViewerModel(), reader="dr a")
-    s.open_layers(fresh(sample_layers))
-    return s
 
 
 def alt_click(s: ReadingSession, pane_name: str, lps) -> None:

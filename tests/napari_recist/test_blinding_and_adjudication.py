@@ -196,3 +196,54 @@ def test_adjudicator_name_must_be_usable(cohort):
     a = Adjudication(ViewerModel(), "dr lee")  # a space: not a reader-like name
     assert not a.open_cohort(cohort)
     assert "not a usable reader name" in a.notices[-1][1]
+
+
+def test_the_readers_labels_of_a_lesion_never_overlap(cohort):
+    """Both readers measured L1 almost alike (small lesion, lines on top of each other):
+    their labels stack above the lesion, apart and off every line, at any zoom."""
+    import numpy as np
+    from napari_recist._adjudication import LABEL_PX
+    from napari_recist._labels import PX_PER_PT, label_clear_of_segment, text_box_px
+
+    viewer = ViewerModel()
+    a = Adjudication(viewer, "dr_lee")
+    assert a.open_cohort(cohort) and a.open_patient("DEMO-001")
+    labels = {la.metadata["adjudication_reader"]: la for la in a.layers if "labels" in la.name}
+    assert set(labels) == {"r1", "r2"}
+    lines = [la for la in a.layers if " lines · " in la.name]
+    segments = []  # (z, (y, x) end, (y, x) end) of every line shown
+    for la in lines:
+        for shape in la.data:
+            (z, *p1), (_, *p2) = (la.data_to_world(v) for v in shape)
+            segments.append((z, tuple(p1), tuple(p2)))
+    font = LABEL_PX * PX_PER_PT
+    first_y: list[float] = []
+    for zoom in (6.0, 1.0, 0.3):
+        viewer.scene.camera.zoom = zoom  # the labels are placed again for the new zoom
+        boxes: dict[str, list] = {}
+        for reader, layer in labels.items():
+            texts = list(layer.features["label"])
+            assert len(texts) == len(layer.data) > 0
+            for pos, text in zip(layer.data, texts, strict=True):
+                z, y, x = layer.data_to_world(pos)
+                w, h = text_box_px(text, font)
+                box = (y * zoom - h / 2, x * zoom - w / 2, y * zoom + h / 2, x * zoom + w / 2)
+                boxes.setdefault(text.split()[1], []).append((reader, box))
+                for z_line, p1, p2 in segments:
+                    if abs(z_line - z) > 0.5:
+                        continue  # another slice: not on screen with this label
+                    assert label_clear_of_segment((y, x), text, p1, p2, zoom, font), (zoom, text)
+        assert {r for r, _ in boxes["L1"]} == {"r1", "r2"}
+        for placed in boxes.values():
+            for i, (_, b1) in enumerate(placed):
+                for _, b2 in placed[i + 1 :]:
+                    e = 1e-6  # boxes one line apart touch
+                    apart = (
+                        b1[2] <= b2[0] + e
+                        or b2[2] <= b1[0] + e
+                        or b1[3] <= b2[1] + e
+                        or b2[3] <= b1[1] + e
+                    )
+                    assert apart, (zoom, b1, b2)
+        first_y.append(float(labels["r1"].data_to_world(labels["r1"].data[0])[1]))
+    assert len(set(np.round(first_y, 6))) == 3  # placed again at each zoom

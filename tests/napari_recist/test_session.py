@@ -23,13 +23,6 @@ from .conftest import fresh, lesions_of, napari_drag, world
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def session(sample_layers) -> ReadingSession:
-    s = ReadingSession(ViewerModel(), reader="dr a")
-    s.open_layers(fresh(sample_layers))
-    return s
-
-
 def draw(s: ReadingSession, label: str, axis: str, ends_lps) -> None:
     """Draw a line in the pane showing ``label`` as a drag there would."""
     pane = s.pane_of(label)

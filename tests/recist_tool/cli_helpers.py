@@ -25,3 +25,18 @@ def run_cli(args: list[str], stdout: bool = False) -> tuple:
     finally:
         sys.argv = argv
     return (code, err.getvalue(), out.getvalue()) if stdout else (code, err.getvalue())
+
+
+def run_cli_captured(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``recist-tool ARGS`` in-process with pytest's fixtures: (exit code, stdout,
+    stderr)."""
+    from recist_tool.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -30,7 +30,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_recist._adjudication import VALUE_COLUMNS, Adjudication
-from napari_recist._qt.panels import RESPONSE_HTML, MessagePanel, button, esc
+from napari_recist._qt.panels import MessagePanel, button, esc, response_word
 from napari_recist._qt.tables import make_table, set_rows
 
 #: What a reader's response shows per time point: (engine column, prefix).
@@ -74,10 +74,7 @@ def reader_response_html(
         overall = r.get("overall_response", "")
         line = f"<b>{esc(tp)}</b> {esc(r.get('date', ''))}"
         if overall:
-            colour_o = RESPONSE_HTML.get(overall, "#dddddd")
-            line += " " + mark(
-                tp, "overall_response", f"<b style='color:{colour_o}'>{esc(overall)}</b>"
-            )
+            line += " " + mark(tp, "overall_response", response_word(overall))
         parts = [
             mark(tp, col, esc(prefix + r[col])) for col, prefix in RESPONSE_PARTS if r.get(col)
         ]
@@ -85,8 +82,7 @@ def reader_response_html(
         if r.get("reason"):
             body.append(f"<i style='color:#bbbbbb'>why: {esc(r['reason'])}</i>")
         out.append("<div style='margin-bottom:4px'>" + "<br>".join(body) + "</div>")
-    colour_best = RESPONSE_HTML.get(best, "#dddddd")
-    out.append(f"<div>BOR <b style='color:{colour_best}'>{esc(best or '–')}</b></div>")
+    out.append(f"<div>BOR {response_word(best or '–')}</div>")
     return "".join(out)
 
 

@@ -38,6 +38,11 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+def response_word(code: str) -> str:
+    """A response (CR, PR, …) as bold HTML in its colour (grey for an unknown code)."""
+    return f"<b style='color:{RESPONSE_HTML.get(code, '#dddddd')}'>{esc(code)}</b>"
+
+
 def button(text: str, name: str, tip: str = "") -> QPushButton:
     """A push button that never takes the keyboard focus (keys stay with the canvas)."""
     b = QPushButton(text)
@@ -153,10 +158,9 @@ def response_html(rows: list[dict[str, str]], best: str) -> str:
     out = []
     for r in rows:
         overall = r.get("overall_response", "")
-        color = RESPONSE_HTML.get(overall, "#dddddd")
         head = f"<b>{esc(r['timepoint'])}</b> {esc(r.get('date', ''))}"
         if overall:
-            head += f" — <b style='color:{color}'>{esc(overall)}</b>"
+            head += f" — {response_word(overall)}"
         sizes = []
         if r.get("sum"):
             sizes.append(f"sum {esc(r['sum'])}")
@@ -181,6 +185,5 @@ def response_html(rows: list[dict[str, str]], best: str) -> str:
             parts.append(f"<i>Why:</i> {esc(r['reason'])}")
         out.append("<div style='margin-bottom:6px'>" + "<br>".join(parts) + "</div>")
     if best:
-        color = RESPONSE_HTML.get(best, "#dddddd")
-        out.append(f"<div>Best overall response: <b style='color:{color}'>{esc(best)}</b></div>")
+        out.append(f"<div>Best overall response: {response_word(best)}</div>")
     return "".join(out)

@@ -22,13 +22,6 @@ KIND_COLORS = {
     "non_target": QColor("#4dd0e1"),
     "new": QColor("#e040fb"),
 }
-RESPONSE_COLORS = {
-    "CR": QColor("#4caf50"),
-    "PR": QColor("#8bc34a"),
-    "SD": QColor("#ffc107"),
-    "PD": QColor("#f44336"),
-    "NE": QColor("#9e9e9e"),
-}
 
 
 def make_table(

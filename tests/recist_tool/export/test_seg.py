@@ -25,18 +25,24 @@ from .conftest import SAMPLE, reading_from_truth
 from .test_sr import dciodvfy_errors, label
 
 
-@pytest.fixture(scope="module")
-def assisted_reading(tmp_path_factory):
-    """The sample study measured by accepting proposals at the truth centres."""
+def accept_proposals(r, images=SAMPLE) -> None:
+    """Measure the sample's targets in ``r`` by accepting proposals at the truth centres
+    (on the sample's images, or a copy of them in ``images``)."""
     truth = json.loads((SAMPLE / "truth.json").read_text())
-    r = reading_from_truth()
     for tp in truth["timepoints"]:
-        vol = load_series(SAMPLE / tp["folder"])
+        vol = load_series(images / tp["folder"])
         geo = r.series[vol.metadata["series_instance_uid"]].geometry
         for les in tp["lesions"]:
             if les["kind"] == "target":
                 p = propose(vol, les["center_lps"], nodal=les["nodal"])
                 apply_proposal(r, les["lesion_id"], tp["timepoint"], p, geo)
+
+
+@pytest.fixture(scope="module")
+def assisted_reading(tmp_path_factory):
+    """The sample study measured by accepting proposals at the truth centres."""
+    r = reading_from_truth()
+    accept_proposals(r)
     path = tmp_path_factory.mktemp("reading") / "reading.csv"
     r.save(path)
     return r, path

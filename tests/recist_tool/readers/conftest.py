@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from recist_tool.annotations import Measurement, write_annotations
 from recist_tool.synth.cohort import CohortParams
 from recist_tool.synth.double_read import generate_double_read, write_double_read
+from tests.recist_tool.cli_helpers import run_cli_captured as run_cli  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +38,3 @@ def course(pid: str, sizes: list[float], dates: list[str], lid: str = "T1") -> l
     """One liver target measured at each date (baseline first)."""
     labels = ["baseline", *[f"fu{i}" for i in range(1, len(sizes))]]
     return [target(pid, tp, d, lid, s) for tp, d, s in zip(labels, dates, sizes, strict=True)]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``recist-tool ARGS`` in-process: (exit code, stdout, stderr)."""
-    from recist_tool.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err

@@ -7,20 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-RESPONSE_COLUMNS = [
-    "patient_id",
-    "baseline_date",
-    "n_targets",
-    "baseline_sum_mm",
-    "best_overall_response",
-    "best_response_date",
-    "best_change_pct",
-    "first_followup_date",
-    "first_followup_response",
-    "progression_date",
-    "pfs_days",
-    "pfs_event",
-]
+from recist_tool.survival.inputs import RESPONSE_COLUMNS
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
@@ -117,6 +104,6 @@ def small_study(tmp_path: Path) -> dict[str, Path]:
     ]
     return {
         "clinical": write_csv(tmp_path / "clinical.csv", clinical),
-        "responses": write_csv(tmp_path / "patients.csv", responses, RESPONSE_COLUMNS),
+        "responses": write_csv(tmp_path / "patients.csv", responses, list(RESPONSE_COLUMNS)),
         "treatments": write_csv(tmp_path / "treatments.csv", treatments),
     }

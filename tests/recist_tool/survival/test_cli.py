@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 import pytest
 
-from recist_tool.cli import main
-
-
-def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.recist_tool.cli_helpers import run_cli_captured
 
 
 def _args(study, out, *extra):
@@ -37,7 +24,7 @@ def _args(study, out, *extra):
 
 
 def test_survival_command_runs(monkeypatch, capsys, small_study, tmp_path):
-    code, out, err = _cli(
+    code, out, err = run_cli_captured(
         monkeypatch,
         capsys,
         *_args(
@@ -76,20 +63,22 @@ def test_survival_command_runs(monkeypatch, capsys, small_study, tmp_path):
     ],
 )
 def test_bad_options(monkeypatch, capsys, small_study, tmp_path, extra, needle):
-    code, _, err = _cli(monkeypatch, capsys, *_args(small_study, tmp_path / "o", *extra))
+    code, _, err = run_cli_captured(
+        monkeypatch, capsys, *_args(small_study, tmp_path / "o", *extra)
+    )
     assert code == 2
     assert needle in " ".join(err.split())
     assert "Traceback" not in err
 
 
 def test_missing_required_option(monkeypatch, capsys, tmp_path):
-    code, _, err = _cli(monkeypatch, capsys, "survival", "-o", str(tmp_path / "o"))
+    code, _, err = run_cli_captured(monkeypatch, capsys, "survival", "-o", str(tmp_path / "o"))
     assert code == 2 and "--clinical" in err
 
 
 def test_missing_file(monkeypatch, capsys, small_study, tmp_path):
     small_study["responses"] = tmp_path / "nope.csv"
-    code, _, err = _cli(monkeypatch, capsys, *_args(small_study, tmp_path / "o"))
+    code, _, err = run_cli_captured(monkeypatch, capsys, *_args(small_study, tmp_path / "o"))
     assert code == 2 and "nope.csv: no such file" in err
 
 
@@ -115,14 +104,14 @@ def test_missing_file(monkeypatch, capsys, small_study, tmp_path):
 def test_bad_files(monkeypatch, capsys, small_study, tmp_path, which, old, new, needle):
     path = small_study[which]
     path.write_text(path.read_text().replace(old, new, 1))
-    code, _, err = _cli(monkeypatch, capsys, *_args(small_study, tmp_path / "o"))
+    code, _, err = run_cli_captured(monkeypatch, capsys, *_args(small_study, tmp_path / "o"))
     assert code == 2
     assert str(path) in err and needle in " ".join(err.split())
     assert not (tmp_path / "o").exists()
 
 
 def test_pfs_without_responses(monkeypatch, capsys, small_study, tmp_path):
-    code, _, err = _cli(
+    code, _, err = run_cli_captured(
         monkeypatch,
         capsys,
         "survival",

@@ -192,3 +192,17 @@ def test_baseline_after_last_contact(small_study, tmp_path):
     responses.to_csv(path, index=False)
     with pytest.raises(SurvivalInputError, match=r"baseline_date: .*after last_contact"):
         read_inputs(small_study["clinical"], path)
+
+
+def test_fixture_writes_the_readers_columns_which_batch_writes(small_study):
+    """patients.csv of the fixture has the reader's own column list (not a copy), and
+    every column the survival reader needs is one ``recist-tool batch`` writes."""
+    from recist_tool.response import PATIENT_COLUMNS
+    from recist_tool.survival.inputs import RESPONSE_COLUMNS
+
+    from . import conftest
+
+    assert conftest.RESPONSE_COLUMNS is RESPONSE_COLUMNS
+    header = pd.read_csv(small_study["responses"], nrows=0).columns.tolist()
+    assert header == list(RESPONSE_COLUMNS)
+    assert set(RESPONSE_COLUMNS) <= set(PATIENT_COLUMNS)
