@@ -58,7 +58,11 @@ _STYLE = {
     "xtick.labelsize": 8.5,
     "ytick.labelsize": 8.5,
     "svg.fonttype": "none",  # text stays text in SVG
-    "pdf.fonttype": 42,  # and selectable TrueType in PDF
+    "pdf.fonttype": 42,  # and selectable TrueType in PDF (Type 42; journals refuse Type 3)
+    # matplotlib (3.11) sizes a PDF's font subsets by ps.fonttype: at 42 each font is
+    # embedded as one subset; at the default 3, characters past U+00FF (the en dash)
+    # go into a second subset of the same font, each subset a fontTools pass.
+    "ps.fonttype": 42,
     "svg.hashsalt": "recist-tool",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -333,6 +337,7 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     """
     import matplotlib
 
+    _no_ligatures(fig)
     out = {}
     with matplotlib.rc_context(_STYLE):
         for fmt in (formats,) if isinstance(formats, str) else formats:
@@ -346,6 +351,20 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     if getattr(fig, "number", None) is not None:  # a pyplot figure: release it
         _pyplot().close(fig)
     return out[formats] if isinstance(formats, str) else out
+
+
+def _no_ligatures(fig) -> None:
+    """Set every text with its own glyphs (no "fi" ligature).
+
+    A ligature glyph stands for several characters, and matplotlib embeds such glyphs
+    in a PDF as a further subset of the font: one more fontTools pass per PDF, for a
+    typographic detail. The letters are the same; the PDF's text stays searchable.
+    """
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        if hasattr(text, "set_fontfeatures"):  # matplotlib >= 3.11 (text shaping)
+            text.set_fontfeatures(["-liga"])
 
 
 # --------------------------------------------------------------------------- rendering in parallel
