@@ -290,3 +290,23 @@ def test_typed_parquet_columns_become_the_same_text_per_distinct_value():
         assert got.cast(pa.string()).to_pylist() == _as_text(plain).to_pylist()
         values = got.dictionary.to_pylist()
         assert len(values) == len(set(values))  # 1e-7 and 2e-7 both read "0": one entry
+
+
+def test_sorted_parquet_chunks_are_views_of_row_groups(cohort, whole, tmp_path):
+    """Patients in result order (the common case): a chunk's rows are one range of a
+    row group, read as a slice; chunks that cut through row groups give the same bytes."""
+    table = pa.Table.from_pandas(
+        cohort.sort_values("patient_id", kind="stable"), preserve_index=False
+    )
+    pq.write_table(table, tmp_path / "sorted.parquet", row_group_size=700)
+    plan = index_cohort(tmp_path / "sorted.parquet").plan(chunk_patients=13)
+    straddling = 0
+    for chunk in plan:
+        ((_, runs),) = chunk.parts
+        for g in np.unique(runs["group"]):  # one range of rows per row group
+            pos, rows = runs["pos"][runs["group"] == g], runs["rows"][runs["group"] == g]
+            assert (pos[1:] == pos[:-1] + rows[:-1]).all()
+        straddling += len(np.unique(runs["group"])) > 1
+    assert straddling  # some chunks are cut from two row groups
+    run_batch(tmp_path / "sorted.parquet", tmp_path / "out", chunk_patients=13)
+    assert _bytes(tmp_path / "out") == whole
