@@ -376,17 +376,21 @@ def render_spec(kind: str, kwargs: dict, formats: tuple[str, ...]) -> dict[str, 
     return render(fig, formats)
 
 
-def _warm() -> None:
-    """Import what rendering needs (in the fork server, once for every worker)."""
+def _warm(formats: tuple[str, ...] = ("png", "svg", "pdf")) -> None:
+    """Import what rendering ``formats`` needs (before the workers fork, once for all)."""
     _pyplot()
     import lifelines.plotting  # noqa: F401
     import matplotlib.backends.backend_agg
-    import matplotlib.backends.backend_pdf
-    import matplotlib.backends.backend_svg  # noqa: F401
-    from fontTools import subset  # noqa: F401  (PDF font subsets)
-    from PIL import Image
 
-    Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
+    if "svg" in formats:
+        import matplotlib.backends.backend_svg
+    if "pdf" in formats:
+        import matplotlib.backends.backend_pdf  # noqa: F401
+        from fontTools import subset  # noqa: F401  (PDF font subsets)
+    if "png" in formats:
+        from PIL import Image
+
+        Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
 
 
 class FigureRenderer:
@@ -417,13 +421,13 @@ class FigureRenderer:
             import warnings
             from concurrent.futures import ProcessPoolExecutor
 
-            _warm()  # imported once here, inherited by every forked worker
+            _warm(self.formats)  # imported once here, inherited by every forked worker
             self._pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"))
             with warnings.catch_warnings():
                 # Python >= 3.12 warns about forking with threads; the workers only draw.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 for _ in range(processes):  # fork the workers now, ready when figures come
-                    self._pool.submit(_warm)
+                    self._pool.submit(_warm, self.formats)
 
     @property
     def executor(self):
