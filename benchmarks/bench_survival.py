@@ -6,9 +6,10 @@ For each cohort size (default: 211 patients as the founding study, seed 2018, an
 1. ``generate_cohort`` writes annotations.csv, clinical.csv and treatments.csv, and
    ``recist-tool batch`` turns the annotations into patients.csv (not timed);
 2. ``recist-tool survival`` (OS and PFS; Kaplan–Meier, log-rank, Cox naive + landmark +
-   time-varying, PH tests, 36 figures as PNG + SVG) in a child process, ``--repeat``
-   times: wall time (median and range), CPU time of the process and its figure
-   workers, peak RSS;
+   time-varying, PH tests, the founding-study table, 18 figures as PNG + SVG, the
+   default) in a child process, ``--repeat`` times: wall time (median and range), CPU
+   time of the process and its figure workers, peak RSS; and, in the same rounds, the
+   same run with ``--figure-format png,svg,pdf`` (PDF figures for journals);
 3. the peers, in this process on the same data, alternating with ours: the two
    time-varying Cox fits with lifelines' ``CoxTimeVaryingFitter`` and with
    ``recist_tool.survival.efron``; the PH tests of the naive models with
@@ -75,13 +76,13 @@ def prepare(n: int, seed: int, work: Path) -> Path:
     return folder
 
 
-def survival_cmd(folder: Path) -> list[str]:
+def survival_cmd(folder: Path, *extra: str, out: str = "survival") -> list[str]:
     return [
         *_cli(), "survival",
         "--clinical", str(folder / "cohort" / "clinical.csv"),
         "--responses", str(folder / "batch" / "patients.csv"),
         "--treatments", str(folder / "cohort" / "treatments.csv"),
-        "-o", str(folder / "survival"), "--endpoint", "os", "--endpoint", "pfs", "-q",
+        "-o", str(folder / out), "--endpoint", "os", "--endpoint", "pfs", "-q", *extra,
     ]  # fmt: skip
 
 
@@ -178,14 +179,21 @@ def main() -> None:
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     for n in args.n:
         folder = prepare(n, args.seed, work)
-        runs = [_timed_child(survival_cmd(folder)) for _ in range(args.repeat)]
+        pdf = ("--figure-format", "png,svg,pdf")
+        runs, runs_pdf = [], []
+        for _ in range(args.repeat):  # interleaved: both see the same load
+            runs.append(_timed_child(survival_cmd(folder)))
+            runs_pdf.append(_timed_child(survival_cmd(folder, *pdf, out="survival_pdf")))
         files = len(list((folder / "survival").iterdir()))
+        files_pdf = len(list((folder / "survival_pdf").iterdir()))
         print(f"\n{n:,} patients (seed {args.seed}): recist-tool survival, OS + PFS, "
-              f"{files} files")  # fmt: skip
-        print(
-            f"  wall {spread([r[0] for r in runs])}; CPU (with figure workers) "
-            f"{spread([r[1] for r in runs])}; peak RSS {max(r[2] for r in runs):.0f} MB"
-        )
+              f"{files} files (figures PNG + SVG, the default)")  # fmt: skip
+        for label, rs in (("", runs), (f"  with PDF figures too ({files_pdf} files):\n", runs_pdf)):
+            print(
+                f"{label}  wall {spread([r[0] for r in rs])}; CPU (with figure workers) "
+                f"{spread([r[1] for r in rs])}; peak RSS {max(r[2] for r in rs):.0f} MB"
+            )
+        print(f"  load average after these runs {os.getloadavg()[0]:.1f}")
         peers(folder, args.peer_repeat)
     print(f"\n(outputs in {work})")
 

@@ -271,10 +271,14 @@ class _Runs:
 
 
 def _trimmed(dictionary: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Map a dictionary's values to their trimmed distinct values (the engine's ids)."""
+    """Map a dictionary's values to their trimmed distinct values (the engine's ids).
+
+    The last code is that of "" (for null ids). The distinct values come in no
+    particular order: codes only tell runs apart; patients are ranked on the values.
+    """
     values = [("" if v is None else str(v).strip()) for v in dictionary.to_pylist()]
-    uniq, inverse = np.unique(np.asarray([*values, ""], dtype=object), return_inverse=True)
-    return inverse.astype(np.int64), pa.array(uniq.tolist(), type=pa.string())
+    enc = pa.array([*values, ""], type=pa.string()).dictionary_encode()
+    return enc.indices.to_numpy().astype(np.int64), enc.dictionary
 
 
 def _codes(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -401,6 +405,8 @@ def _index_parquet(src: SourceFile, file_no: int, runs: _Runs) -> None:
         for f in schema
         if f.name in names and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
     ]
+    if "patient_id" in src.string_columns:  # decoded as Parquet stores it: a dictionary
+        pf = pq.ParquetFile(src.path, read_dictionary=["patient_id"])
     row0 = 0
     for g in range(pf.metadata.num_row_groups):
         n = pf.metadata.row_group(g).num_rows
@@ -618,13 +624,16 @@ def _read_parquet_runs(src: SourceFile, runs: dict[str, np.ndarray]) -> pa.Table
     group, pos, rows, line = runs["group"], runs["pos"], runs["rows"], runs["line"]
     for g in np.unique(group):  # row group order = file order
         sel = group == g
-        idx = np.repeat(pos[sel] - np.cumsum(rows[sel]) + rows[sel], rows[sel]) + np.arange(
-            int(rows[sel].sum())
-        )
-        pieces.append(_row_group(src, int(g)).take(pa.array(idx)))
+        p, r = pos[sel], rows[sel]
+        table = _row_group(src, int(g))
+        if (p[1:] == p[:-1] + r[:-1]).all():  # one range of rows (sorted input): a view
+            pieces.append(table.slice(int(p[0]), int(r.sum())))
+        else:
+            idx = np.repeat(p - np.cumsum(r) + r, r) + np.arange(int(r.sum()))
+            pieces.append(table.take(pa.array(idx)))
     n = int(rows.sum())
     cols: dict[str, pa.ChunkedArray] = {
-        name: pa.chunked_array([p.column(name).combine_chunks() for p in pieces]) for name in names
+        name: pa.chunked_array([c for p in pieces for c in p.column(name).chunks]) for name in names
     }
     for key, value in src.partition.items():
         cols[key] = pa.chunked_array([ann._constant(value, n)])
@@ -670,12 +679,19 @@ def _midnight(v) -> bool:
 
 
 def _as_dictionary_text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A Parquet column as dictionary-encoded annotation text.
+
+    Typed values (numbers, dates, booleans) are converted once per distinct value,
+    never row by row: the rows keep their dictionary indices.
+    """
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_dictionary(arr.type):
-        if pa.types.is_string(arr.type.value_type):
-            return arr.cast(pa.dictionary(pa.int32(), pa.string()))
-        values = _as_text(arr.dictionary)
-        return pa.DictionaryArray.from_arrays(arr.indices.cast(pa.int32()), values)
-    if not pa.types.is_string(arr.type):
-        arr = _as_text(arr)
-    return arr.dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.dictionary(pa.int32(), pa.string()))
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode()
+    if pa.types.is_string(arr.type.value_type):
+        return arr.cast(pa.dictionary(pa.int32(), pa.string()))
+    # the text of each distinct value, once; values that give the same text merged
+    text = _as_text(arr.dictionary).dictionary_encode()
+    indices = text.indices.take(arr.indices) if len(text) else arr.indices
+    return pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), text.dictionary)

@@ -22,7 +22,7 @@ echo "== Synthetic cohort calibrated to the founding study (211 patients)"
 "$RT" survival --clinical "$OUT/cohort/clinical.csv" \
   --responses "$OUT/cohort/recist/patients.csv" \
   --treatments "$OUT/cohort/treatments.csv" \
-  --endpoint os --endpoint pfs -o "$OUT/survival"
+  --endpoint os --endpoint pfs --figure-format png,svg,pdf -o "$OUT/survival"
 "$RT" export report "$OUT/cohort/recist" "$OUT/cohort/annotations.csv" \
   --survival "$OUT/survival" --treatments "$OUT/cohort/treatments.csv" -o "$OUT/report"
 

@@ -14,7 +14,8 @@ HELP = (
     "(censored at the last evaluable scan). Writes OUTDIR/km.csv, logrank.csv, "
     "cox.csv, ph_test.csv, founding_study.csv (the founding study's four comparisons "
     "with the published figures), summary.json and Kaplan–Meier and forest figures "
-    "(PNG, SVG and PDF), all at once with a manifest (recist-run.json). "
+    "(PNG at 300 dpi and SVG; vector PDF with embedded TrueType fonts with "
+    "--figure-format pdf), all at once with a manifest (recist-run.json). "
     "Months = days / 30.4375.\n\n"
     "Several response sources (e.g. readers): --responses NAME=PATH, repeated, where PATH "
     "is a patients.csv, a batch output folder or a folder of annotation CSVs "
@@ -69,6 +70,12 @@ def survival(
         0.8, "--tgr-cutoff", help="TGR groups: below / at or above this %/month (GREPONET 0.8)."
     ),
     no_figures: bool = typer.Option(False, "--no-figures", help="Write the tables only."),
+    figure_format: list[str] = typer.Option(
+        None,
+        "--figure-format",
+        help="Figure formats, repeatable or comma-separated: png (300 dpi), svg, pdf "
+        "(vector, embedded TrueType fonts: for journals). Default: png,svg.",
+    ),
     ci: bool = typer.Option(
         True, "--ci/--no-ci", help="Draw the 95 % confidence bands of the Kaplan–Meier curves."
     ),
@@ -95,6 +102,7 @@ def survival(
         pfs_death=pfs_death,
         tgr_cutoff=tgr_cutoff,
         figures=not no_figures,
+        formats=_formats(figure_format),
         ci_bands=ci,
         founding=founding,
         bootstrap=bootstrap,
@@ -106,6 +114,16 @@ def survival(
     result = run_survival(clinical, sources[0] if sources else None, treatments, outdir, settings)
     if not quiet:
         typer.echo(summary_text(result))
+
+
+def _formats(given: list[str] | None) -> tuple[str, ...]:
+    """``--figure-format png --figure-format pdf`` or ``png,pdf`` -> ("png", "pdf")."""
+    from recist_tool.survival.pipeline import SurvivalSettings
+
+    if not given:
+        return SurvivalSettings().formats
+    words = [w.strip().lower() for text in given for w in text.split(",") if w.strip()]
+    return tuple(dict.fromkeys(words))
 
 
 def _by_source(clinical, sources, treatments, outdir, settings, quiet) -> None:

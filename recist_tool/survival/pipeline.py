@@ -40,6 +40,8 @@ from recist_tool.survival.ph import ph_test
 from recist_tool.survival.plots import ENDPOINT_WORDS, predictor_words
 
 ENDPOINTS = ("os", "pfs")
+#: Figure formats (``SurvivalSettings.formats``, ``--figure-format``).
+FIGURE_FORMATS = ("png", "svg", "pdf")
 KM_COLUMNS = [
     "endpoint",
     "analysis",
@@ -106,7 +108,10 @@ class SurvivalSettings:
     figures : bool
         Write the figures.
     formats : tuple of str
-        Figure formats (PNG at 300 dpi; PDF and SVG are vector).
+        Figure formats, one file each per figure: ``png`` (300 dpi), ``svg`` and
+        ``pdf`` (vector; the PDF with embedded TrueType fonts, selectable text).
+        Default PNG and SVG: a PDF costs a font-subsetting pass per figure, about as
+        much as the rest of the figure (add ``pdf`` for journal submission).
     ci_bands : bool
         Draw the 95 % confidence bands of the Kaplan–Meier curves.
     ph_transform : str
@@ -126,7 +131,7 @@ class SurvivalSettings:
     rmst_horizon_months: float | None = None
     pfs_death: bool = False
     figures: bool = True
-    formats: tuple[str, ...] = ("png", "pdf", "svg")
+    formats: tuple[str, ...] = ("png", "svg")
     ci_bands: bool = True
     ph_transform: str = "km"
     founding: bool = True
@@ -148,9 +153,12 @@ class SurvivalSettings:
             raise SurvivalSettingsError(f"--rmst-horizon must be a positive number, not {h}")
         if self.bootstrap < 0:
             raise SurvivalSettingsError(f"--bootstrap must be 0 or more, not {self.bootstrap}")
-        bad_fmt = [f for f in self.formats if f not in ("png", "svg", "pdf")]
-        if bad_fmt:
-            raise SurvivalSettingsError(f"unknown figure format(s): {', '.join(bad_fmt)}")
+        bad_fmt = [f for f in self.formats if f not in FIGURE_FORMATS]
+        if bad_fmt or not self.formats:
+            raise SurvivalSettingsError(
+                f"unknown figure format(s): {', '.join(bad_fmt) or '(none)'} "
+                f"(expected {', '.join(FIGURE_FORMATS)})"
+            )
 
 
 @dataclass

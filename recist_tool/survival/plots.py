@@ -58,7 +58,11 @@ _STYLE = {
     "xtick.labelsize": 8.5,
     "ytick.labelsize": 8.5,
     "svg.fonttype": "none",  # text stays text in SVG
-    "pdf.fonttype": 42,  # and selectable TrueType in PDF
+    "pdf.fonttype": 42,  # and selectable TrueType in PDF (Type 42; journals refuse Type 3)
+    # matplotlib (3.11) sizes a PDF's font subsets by ps.fonttype: at 42 each font is
+    # embedded as one subset; at the default 3, characters past U+00FF (the en dash)
+    # go into a second subset of the same font, each subset a fontTools pass.
+    "ps.fonttype": 42,
     "svg.hashsalt": "recist-tool",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -333,6 +337,7 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     """
     import matplotlib
 
+    _no_ligatures(fig)
     out = {}
     with matplotlib.rc_context(_STYLE):
         for fmt in (formats,) if isinstance(formats, str) else formats:
@@ -348,6 +353,20 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     return out[formats] if isinstance(formats, str) else out
 
 
+def _no_ligatures(fig) -> None:
+    """Set every text with its own glyphs (no "fi" ligature).
+
+    A ligature glyph stands for several characters, and matplotlib embeds such glyphs
+    in a PDF as a further subset of the font: one more fontTools pass per PDF, for a
+    typographic detail. The letters are the same; the PDF's text stays searchable.
+    """
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        if hasattr(text, "set_fontfeatures"):  # matplotlib >= 3.11 (text shaping)
+            text.set_fontfeatures(["-liga"])
+
+
 # --------------------------------------------------------------------------- rendering in parallel
 
 
@@ -357,17 +376,21 @@ def render_spec(kind: str, kwargs: dict, formats: tuple[str, ...]) -> dict[str, 
     return render(fig, formats)
 
 
-def _warm() -> None:
-    """Import what rendering needs (in the fork server, once for every worker)."""
+def _warm(formats: tuple[str, ...] = ("png", "svg", "pdf")) -> None:
+    """Import what rendering ``formats`` needs (before the workers fork, once for all)."""
     _pyplot()
     import lifelines.plotting  # noqa: F401
     import matplotlib.backends.backend_agg
-    import matplotlib.backends.backend_pdf
-    import matplotlib.backends.backend_svg  # noqa: F401
-    from fontTools import subset  # noqa: F401  (PDF font subsets)
-    from PIL import Image
 
-    Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
+    if "svg" in formats:
+        import matplotlib.backends.backend_svg
+    if "pdf" in formats:
+        import matplotlib.backends.backend_pdf  # noqa: F401
+        from fontTools import subset  # noqa: F401  (PDF font subsets)
+    if "png" in formats:
+        from PIL import Image
+
+        Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
 
 
 class FigureRenderer:
@@ -398,13 +421,13 @@ class FigureRenderer:
             import warnings
             from concurrent.futures import ProcessPoolExecutor
 
-            _warm()  # imported once here, inherited by every forked worker
+            _warm(self.formats)  # imported once here, inherited by every forked worker
             self._pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"))
             with warnings.catch_warnings():
                 # Python >= 3.12 warns about forking with threads; the workers only draw.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 for _ in range(processes):  # fork the workers now, ready when figures come
-                    self._pool.submit(_warm)
+                    self._pool.submit(_warm, self.formats)
 
     @property
     def executor(self):

@@ -263,3 +263,50 @@ def test_a_chunk_whose_patients_are_all_left_out(tmp_path):
     whole = run_batch(src, tmp_path / "whole", keep_going=True)
     assert one.n_chunks == 3 and one.n_patients == whole.n_patients == 2
     assert _bytes(tmp_path / "one") == _bytes(tmp_path / "whole")
+
+
+def test_typed_parquet_columns_become_the_same_text_per_distinct_value():
+    """Typed Parquet columns are converted once per distinct value (no row-by-row text):
+    the rows read as the text the row-by-row conversion gives, nulls stay null, and
+    values that give the same text share one dictionary entry."""
+    import datetime as dt
+
+    from recist_tool.partition import _as_dictionary_text, _as_text
+
+    cols = [
+        pa.array([33.2, None, float("nan"), 33.2, 1e-7, 2e-7, -0.0, 0.0, 10.0]),
+        pa.array([1, None, 1, 250], pa.int64()),
+        pa.array([True, None, False, True]),
+        pa.array([dt.date(2016, 6, 2), None, dt.date(2016, 6, 2)]),
+        pa.array([dt.datetime(2016, 6, 2), dt.datetime(2016, 6, 2, 8, 30), None]),
+        pa.array([4.5, None, 4.5, 7.0]).dictionary_encode(),
+        pa.array(["a", None, " b", "a"]),
+        pa.nulls(3),
+    ]
+    for col in cols:
+        got = _as_dictionary_text(col)
+        assert got.type == pa.dictionary(pa.int32(), pa.string())
+        plain = col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+        assert got.cast(pa.string()).to_pylist() == _as_text(plain).to_pylist()
+        values = got.dictionary.to_pylist()
+        assert len(values) == len(set(values))  # 1e-7 and 2e-7 both read "0": one entry
+
+
+def test_sorted_parquet_chunks_are_views_of_row_groups(cohort, whole, tmp_path):
+    """Patients in result order (the common case): a chunk's rows are one range of a
+    row group, read as a slice; chunks that cut through row groups give the same bytes."""
+    table = pa.Table.from_pandas(
+        cohort.sort_values("patient_id", kind="stable"), preserve_index=False
+    )
+    pq.write_table(table, tmp_path / "sorted.parquet", row_group_size=700)
+    plan = index_cohort(tmp_path / "sorted.parquet").plan(chunk_patients=13)
+    straddling = 0
+    for chunk in plan:
+        ((_, runs),) = chunk.parts
+        for g in np.unique(runs["group"]):  # one range of rows per row group
+            pos, rows = runs["pos"][runs["group"] == g], runs["rows"][runs["group"] == g]
+            assert (pos[1:] == pos[:-1] + rows[:-1]).all()
+        straddling += len(np.unique(runs["group"])) > 1
+    assert straddling  # some chunks are cut from two row groups
+    run_batch(tmp_path / "sorted.parquet", tmp_path / "out", chunk_patients=13)
+    assert _bytes(tmp_path / "out") == whole

@@ -60,6 +60,7 @@ def test_survival_command_runs(monkeypatch, capsys, small_study, tmp_path):
         (["--grouping", "four"], "unknown grouping 'four'"),
         (["--landmark-months", "0"], "--landmark-months must be a positive number"),
         (["--rmst-horizon", "-5"], "--rmst-horizon must be a positive number"),
+        (["--figure-format", "png,tiff"], "unknown figure format(s): tiff (expected png, svg"),
     ],
 )
 def test_bad_options(monkeypatch, capsys, small_study, tmp_path, extra, needle):
@@ -123,3 +124,15 @@ def test_pfs_without_responses(monkeypatch, capsys, small_study, tmp_path):
         "pfs",
     )
     assert code == 2 and "PFS endpoint needs patients.csv" in err
+
+
+def test_figure_format_option(monkeypatch, capsys, small_study, tmp_path):
+    """--figure-format: comma-separated or repeated; only the formats asked for."""
+    code, _, err = _cli(
+        monkeypatch, capsys,
+        *_args(small_study, tmp_path / "o", "--predictor", "imaging_response", "--no-founding",
+               "--figure-format", "pdf,PNG", "--figure-format", "pdf"),
+    )  # fmt: skip
+    assert code == 0, err
+    kinds = {p.suffix for p in (tmp_path / "o").glob("km_*")}
+    assert kinds == {".pdf", ".png"}

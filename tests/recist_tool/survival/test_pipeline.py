@@ -80,11 +80,21 @@ def test_tables_and_hand_checked_numbers(small_study, tmp_path):
 
 def test_figures_png_pdf_and_svg(small_study, tmp_path):
     import io
+    import re
 
     from PIL import Image
 
+    # the default: PNG and SVG for every figure, no PDF
+    res = _run(small_study, tmp_path / "default", predictors=["imaging_response"],
+               endpoints=("os",), founding=False)  # fmt: skip
+    default = {p.name for p in res.files}
+    assert {"km_os_imaging_response_naive.png", "km_os_imaging_response_naive.svg"} <= default
+    assert {"forest_os.png", "forest_os.svg"} <= default
+    assert not [n for n in default if n.endswith(".pdf")]
+    # PDF on request, with PNG and SVG
     out = tmp_path / "out"
-    res = _run(small_study, out, predictors=["imaging_response"], endpoints=("os",))
+    res = _run(small_study, out, predictors=["imaging_response"], endpoints=("os",),
+               formats=("png", "svg", "pdf"))  # fmt: skip
     names = sorted(p.name for p in res.files)
     for a in ("naive", "landmark"):
         for fmt in ("png", "pdf", "svg"):
@@ -94,8 +104,14 @@ def test_figures_png_pdf_and_svg(small_study, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     dpi = Image.open(io.BytesIO(png)).info["dpi"]
     assert min(dpi) >= 299  # journal resolution
-    pdf = (out / "km_os_imaging_response_landmark.pdf").read_bytes()
-    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" not in pdf  # vector, no raster
+    for name in ("km_os_imaging_response_landmark.pdf", "forest_os.pdf"):
+        pdf = (out / name).read_bytes()
+        assert pdf.startswith(b"%PDF") and b"/Subtype /Image" not in pdf  # vector, no raster
+        # TrueType (Type 42) fonts embedded, no Type 3; each font one subset (regular,
+        # bold): the en dash of "(lo–hi)" and no ligature add a subset of their own
+        assert b"/Type3" not in pdf and b"/FontFile2" in pdf
+        fonts = re.findall(rb"/Subtype /Type0 /BaseFont /[A-Z]{6}\+([\w-]+)", pdf)
+        assert sorted(fonts) == [b"DejaVuSans", b"DejaVuSans-Bold"], fonts
     svg = (out / "km_os_imaging_response_landmark.svg").read_text()
     # words, not column names: titles, axis labels, the time origin and the landmark
     assert "Overall survival by imaging response" in svg
