@@ -128,7 +128,7 @@ def test_pfs_without_responses(monkeypatch, capsys, small_study, tmp_path):
 
 def test_figure_format_option(monkeypatch, capsys, small_study, tmp_path):
     """--figure-format: comma-separated or repeated; only the formats asked for."""
-    code, _, err = _cli(
+    code, _, err = run_cli_captured(
         monkeypatch, capsys,
         *_args(small_study, tmp_path / "o", "--predictor", "imaging_response", "--no-founding",
                "--figure-format", "pdf,PNG", "--figure-format", "pdf"),
