@@ -21,10 +21,17 @@ run are the figures to trust):
    target registration error at the lesion centres, global and with the local
    refinement; peer: no registration (the same LPS position; "same slice index").
 
+4. ``--window``: **Alt+click → proposal drawn** in a shown napari window with the
+   reading widget on the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
+   (a real click on the canvas, until the canvas has finished drawing the proposal),
+   against ``propose()`` alone on the same seed.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_assist.py                  # full run
     .venv/bin/python benchmarks/bench_assist.py --lesions 60 --no-big   # quick
+    .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
