@@ -21,10 +21,17 @@ run are the figures to trust):
    target registration error at the lesion centres, global and with the local
    refinement; peer: no registration (the same LPS position; "same slice index").
 
+4. ``--window``: **Alt+click → proposal drawn** in a shown napari window with the
+   reading widget on the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
+   (a real click on the canvas, until the canvas has finished drawing the proposal),
+   against ``propose()`` alone on the same seed.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_assist.py                  # full run
     .venv/bin/python benchmarks/bench_assist.py --lesions 60 --no-big   # quick
+    .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
@@ -375,6 +382,134 @@ def plugin_clicks(base, truth, repeat: int) -> dict:
     return dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer)
 
 
+def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
+    """Click → proposal drawn, as a reader sees it: a shown napari window with the
+    reading widget, the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
+    opened through the widget, a real Alt+click (QTest on napari's canvas) on each
+    lesion, timed until the canvas has drawn after the proposal's lines were set (the
+    worker thread, the layers, the slice move, the redraw). Peer in the same run:
+    ``propose()`` alone on the same volume and seed. Needs a display (``xvfb-run``)."""
+    import napari
+    from bench_plugin import series_folder
+    from napari_recist._qt.widget import RecistWidget
+    from qtpy.QtCore import QEventLoop, QPoint, Qt, QTimer
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    from recist_tool.measure import propose
+    from recist_tool.synth.phantom import baseline_lesions
+
+    folder = series_folder()
+    tmp = tempfile.mkdtemp()
+    os.environ.setdefault("RECIST_READER", "bench")
+    os.environ["RECIST_READINGS_DIR"] = tmp
+    os.environ["RECIST_REGISTRATION"] = "off"
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1600, 1000)
+    w = RecistWidget(viewer, readings_dir=tmp)
+    viewer.window.add_dock_widget(w, area="right")
+    app = QApplication.instance()
+
+    def pump(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+
+    w.open_folder(folder)
+    pump(0.5)
+    s, a = w.session, w.session.assist
+    pane = s.panes["current"]
+    vol = a.volume(pane.layers.source)
+    assert vol.shape == SHAPE_BIG, vol.shape
+    canvas = w.main_canvas()
+    # the end of each draw of the canvas (vispy calls "last" callbacks after the scene
+    # was drawn; bench_plugin's _canvas_draws connects first: the start of a draw)
+    draws: list[float] = []
+    scene_canvas = viewer.window._qt_viewer.canvas._scene_canvas  # benchmark only
+    shown_at: list[float] = []
+    a.changed.connect(
+        lambda: shown_at.append(time.perf_counter()) if a.has_pending and not shown_at else None
+    )
+    # wait in a real event loop, quit at the first canvas draw after the proposal
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+
+    def drawn(_event) -> None:
+        draws.append(time.perf_counter())
+        if shown_at and draws[-1] > shown_at[0]:
+            loop.quit()
+
+    scene_canvas.events.draw.connect(drawn, position="last")
+    shown, core, rows, during = [], [], [], []
+    lesions = [les for les in baseline_lesions() if les.kind == "target"]
+    # the first click also makes the proposal layers: timed apart, not in the median
+    clicks = [(lesions[0], -1)] + [(le, r) for le in lesions for r in range(repeat)]
+    first = float("nan")
+    for les, rep in clicks:
+        s.form["nodal"] = les.nodal
+        s.nav.set_z(pane, float(les.center_lps[2]))
+        pump(0.3)
+        cam = viewer.camera
+        h, wd = canvas.height(), canvas.width()
+        cy, cx = cam.center[-2:]
+        px = QPoint(
+            round((les.center_lps[0] - cx) * cam.zoom + wd / 2),
+            round((les.center_lps[1] - cy) * cam.zoom + h / 2),
+        )
+        QTest.mouseMove(canvas, px)
+        pump(0.2)
+        draws.clear()
+        shown_at.clear()
+        timer.start(30_000)
+        t0 = time.perf_counter()
+        QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, px)
+        loop.exec()  # Qt's own event loop (idle without the GIL), as in the app
+        timer.stop()
+        assert a.has_pending, a.status
+        t1 = min(t for t in draws if t > shown_at[0])
+        shown.append(t1 - t0)
+        during.append(sum(t < shown_at[0] for t in draws))
+        p = a.pending.proposal
+        if rep < 0:
+            first = shown.pop()
+            during.pop()
+        elif rep == 0:
+            rows.append((les.lesion_id, round(p.long_axis_mm, 1), round(p.short_axis_mm, 1),
+                         p.confidence))  # fmt: skip
+            if screenshot is not None and les is lesions[0]:
+                viewer.screenshot(str(screenshot), canvas_only=False)
+        seed = p.seed_lps
+        a.reject()
+        pump(0.1)
+        if rep < 0:
+            continue
+        t0 = time.perf_counter()
+        propose(vol, seed, nodal=les.nodal)
+        core.append(time.perf_counter() - t0)
+    load = os.getloadavg()[0]
+    viewer.close()
+    med, peer = statistics.median(shown), statistics.median(core)
+    print(f"\n## napari window: Alt+click → proposal drawn on a 512 × 512 × "
+          f"{SHAPE_BIG[0]} series ({len(lesions)} lesions × {repeat})\n")  # fmt: skip
+    print(f"click → drawn: median {1000 * med:.0f} ms, max {1000 * max(shown):.0f} ms; "
+          f"propose alone (peer) median {1000 * peer:.0f} ms, max {1000 * max(core):.0f} ms; "
+          f"ratio {med / peer:.2f}; load {load:.1f}")  # fmt: skip
+    print(
+        f"first click (also makes the proposal layers): {1000 * first:.0f} ms; canvas "
+        f"draws while the proposal was computed: median {statistics.median(during):.0f}"
+    )
+    print("lesions (id, long, short, confidence):", rows)
+    return dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer,
+                load=load, all_ms=[1000 * t for t in shown], first_ms=1000 * first)  # fmt: skip
+
+
+#: The window benchmark's series (bench_plugin.SHAPE).
+SHAPE_BIG = (300, 512, 512)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lesions", type=int, default=240)
@@ -386,11 +521,22 @@ def main() -> None:
     ap.add_argument(
         "--plugin-only", action="store_true", help="only the plugin's click → proposal shown"
     )
+    ap.add_argument(
+        "--window",
+        action="store_true",
+        help="only Alt+click → proposal drawn in a napari window (needs xvfb-run)",
+    )
+    ap.add_argument("--screenshot", type=Path, help="with --window: a PNG of the first proposal")
     args = ap.parse_args()
     import recist_tool
 
     print(f"# bench_assist (recist-tool {recist_tool.__version__})")
     result: dict = {}
+    if args.window:
+        result["window_clicks"] = window_clicks(args.repeat, args.screenshot)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1, default=float))
+        return
     if args.plugin_only:
         base, _, truth = big_pair(args.slices)
         result["plugin_clicks"] = plugin_clicks(base, truth, args.repeat)

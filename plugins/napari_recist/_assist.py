@@ -103,6 +103,18 @@ class Pending:
     lesion_id: str | None = None  # the lesion it was asked for (follow-up), if any
 
 
+def _same(current: Any, value: Any) -> bool:
+    """Whether a layer's transform attribute (scale, translate, affine) already
+    equals ``value``."""
+    if hasattr(current, "affine_matrix"):
+        current = current.affine_matrix
+    try:
+        a, b = np.asarray(current, float), np.asarray(value, float)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b))
+
+
 def _fmt(v: float, decimals: int) -> str:
     return f"{v:.{decimals}f}"
 
@@ -150,6 +162,7 @@ class Assistant:
         self._requested: set[tuple[str, str]] = set()
         self._waiting: tuple[tuple[str, str], str] | None = None
         self._hooked: list[tuple[Any, Callable]] = []
+        self._drawing = False
 
     # ------------------------------------------------------------------ wiring
 
@@ -163,8 +176,13 @@ class Assistant:
                 return
             # the proposal layer takes this press (not the reader's drawing layer)
             lines, _ = self._pane_layers(p)
-            viewer.layers.selection.active = lines
-            lines.mode = "pan_zoom"
+            if viewer.layers.selection.active is not lines:
+                viewer.layers.selection.active = lines
+            # pan_zoom, so that this press neither draws nor drags an end of a proposal
+            # on screen; an empty proposal layer in direct mode has nothing to drag (a
+            # mode change costs a redraw while the proposal is computed)
+            if len(lines.data) or lines.mode not in ("pan_zoom", "direct"):
+                lines.mode = "pan_zoom"
             event.handled = True
             self.click(p, event.position)
 
@@ -325,20 +343,34 @@ class Assistant:
         assert pending is not None
         p = pending.proposal
         lines, outline = self._pane_layers(pane)
+        self._drawing = True  # our own data changes are no edit (see _on_edit)
+        try:
+            self._fill(pane, pl, p, lines, outline)
+        finally:
+            self._drawing = False
+
+    def _fill(self, pane: Pane, pl: PaneLayers, p: Any, lines: Shapes, outline: Shapes) -> None:
+        pending = self.pending
+        assert pending is not None
         tf = pl.source.transform if pl.source is not None else {}
         for layer in (lines, outline):
             for key, value in tf.items():
-                setattr(layer, key, value)
+                # each assignment refreshes the layer (tens of ms): only on a change
+                if not _same(getattr(layer, key), value):
+                    setattr(layer, key, value)
         colors = COLORS["low" if p.low_confidence else "ok"]
         paths = [np.vstack([poly, poly[:1]]) for poly in p.outline_zyx if len(poly) > 1]
         with self.session._quiet():
-            outline.data = []
+            # each data change refreshes a layer: none for a layer already empty
+            if len(outline.data):
+                outline.data = []
             if paths:
                 outline.add(paths, shape_type="path", edge_color=colors[2], edge_width=1.0)
-            lines.data = []
-            lines.features = pd.DataFrame(
-                {"axis": pd.Series([], dtype=object), "label": pd.Series([], dtype=object)}
-            )
+            if len(lines.data) or len(lines.features):
+                lines.data = []
+                lines.features = pd.DataFrame(
+                    {"axis": pd.Series([], dtype=object), "label": pd.Series([], dtype=object)}
+                )
             lines.add(
                 [pending.lines["long"], pending.lines["short"]],
                 shape_type="line",
@@ -350,9 +382,12 @@ class Assistant:
             )
             lines.refresh_text()
             for layer in (outline, lines):
-                layer.visible = True
-            pane.viewer.layers.selection.active = lines
-            lines.mode = "direct"  # an end point dragged edits the proposal
+                if not layer.visible:  # a visibility change re-slices the layer
+                    layer.visible = True
+            if pane.viewer.layers.selection.active is not lines:
+                pane.viewer.layers.selection.active = lines
+            if lines.mode != "direct":
+                lines.mode = "direct"  # an end point dragged edits the proposal
 
     def _labels(self, pl: PaneLayers, lines: Shapes) -> list[str]:
         out = []
@@ -378,7 +413,7 @@ class Assistant:
         """An end of a proposed line is dragged: live lengths."""
         pending = self.pending
         pl = pane.layers
-        if pending is None or pending.pane != pane.name or pl is None:
+        if pending is None or pending.pane != pane.name or pl is None or self._drawing:
             return
         lines, _ = self._layers[pane.name]
         if len(lines.data) != 2:
@@ -494,8 +529,7 @@ class Assistant:
             return
         with self.session._quiet():
             for layer in made:
-                layer.data = []
-                layer.visible = False
+                layer.data = []  # empty, left visible: showing it again costs a re-slice
         self.session.syncs[pending.pane].hide_live()
 
     def view_changed(self) -> None:

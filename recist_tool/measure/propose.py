@@ -246,8 +246,8 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             )
         )
     flags += _fragile_edge_flags(seg)
-    if not nodal and forced is None:
-        flags += _slice_tie_flags(seg, k, axes, per_slice)
+    if forced is None:
+        flags += _slice_tie_flags(seg, k, axes, per_slice, nodal)
     if hint is not None and hint[1] > 0:
         ratio = axes.long_mm / hint[1]
         if not 0.6 <= ratio <= 1.6:
@@ -292,16 +292,15 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     )
 
 
-#: Slice tie: another slice whose long axis is within this much (mm) of the
-#: measured one ...
-TIE_LONG_MM = 1.0
-#: ... but whose short axis differs by more than this (mm) makes the short axis
-#: depend on which of two near-equal slices is taken.
-TIE_SHORT_MM = 3.0
-#: The tie is a note (it lowers the confidence but, alone, not below
-#: :data:`LOW_CONFIDENCE`): on the held-out benchmark seeds it caught 1 failure for
-#: 8 correct proposals (the slice is a coin toss, not a segmentation error).
-TIE_FACTOR = 0.7
+#: Slice tie: another slice whose key axis (the long axis; for a node the short
+#: axis) is within this much (mm) of the measured one — about the noise of a
+#: per-slice axis (the median |long-axis error| is ~0.4 mm) — ...
+TIE_KEY_MM = 0.5
+#: ... but whose other axis differs by more than this (mm: the accuracy asked of
+#: an axis) makes that axis depend on which of two equal slices is taken: a
+#: coin toss between two answers a tolerance apart, so the proposal is doubtful.
+TIE_OTHER_MM = 2.5
+TIE_FACTOR = 0.45
 #: Fragile edge: for a small lesion (inscribed radius below ``FRAGILE_RADIUS_MM``),
 #: thresholds ``FRAGILE_LOOSEN`` times as far from the lesion's level (30 % closer
 #: to the tissue around) that grow the connected region more than
@@ -311,23 +310,40 @@ FRAGILE_LOOSEN = 1.3
 FRAGILE_GROWTH = 8.0
 
 
-def _slice_tie_flags(seg: Segmentation, k: int, axes: PlanarAxes, per_slice) -> list:
-    """Doubt when another slice is a near tie for the longest axis but has a clearly
-    different short axis (which slice is "the longest" is then within the noise)."""
+def _slice_tie_flags(
+    seg: Segmentation, k: int, axes: PlanarAxes, per_slice, nodal: bool = False
+) -> list:
+    """Doubt when another slice is a near tie for the slice to measure (the longest
+    long axis; for a node the longest short axis) but its other axis differs by more
+    than the accuracy asked of it: which slice wins is then within the noise."""
     off = int(seg.offset[0])
-    for kz, (long_mm, _short) in per_slice.items():
-        if kz - off == k or long_mm < axes.long_mm - TIE_LONG_MM:
+    key = axes.short_mm if nodal else axes.long_mm
+    for kz, (long_mm, short_mm) in per_slice.items():
+        other_key = short_mm if nodal else long_mm
+        if kz - off == k or other_key is None or other_key < key - TIE_KEY_MM:
             continue
         other, _ = _slice_axes(seg, kz - off, full=True)
         if other is None:
             continue
-        if abs(other.short_mm - axes.short_mm) > TIE_SHORT_MM:
+        if nodal:
+            if abs(other.long_mm - axes.long_mm) > TIE_OTHER_MM:
+                return [
+                    (
+                        TIE_FACTOR,
+                        f"slice {kz + 1} has nearly the same short axis ({other.short_mm:.1f} "
+                        f"vs {axes.short_mm:.1f} mm) but a long axis of {other.long_mm:.1f} mm "
+                        f"(here {axes.long_mm:.1f} mm): the long axis depends on which of the "
+                        "two slices is measured",
+                    )
+                ]
+        elif abs(other.short_mm - axes.short_mm) > TIE_OTHER_MM:
             return [
                 (
                     TIE_FACTOR,
                     f"slice {kz + 1} has nearly the same long axis ({other.long_mm:.1f} vs "
                     f"{axes.long_mm:.1f} mm) but a short axis of {other.short_mm:.1f} mm "
-                    f"(here {axes.short_mm:.1f} mm): check which slice to measure",
+                    f"(here {axes.short_mm:.1f} mm): the short axis depends on which of the "
+                    "two slices is measured",
                 )
             ]
     return []

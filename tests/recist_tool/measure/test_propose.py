@@ -163,16 +163,17 @@ def test_a_small_lesion_whose_edge_holds_by_a_thin_margin_is_flagged(seed):
     assert p.details["segmentation"]["loose_growth"] > 8
 
 
-def test_a_near_tie_of_slices_is_noted_without_hiding_a_clean_lesion():
+def test_a_near_tie_of_slices_is_doubtful_but_a_clean_lesion_is_not():
     """A 42 mm liver lesion whose two slices have long axes 0.2 mm apart but short
-    axes 5 mm apart: the short axis depends on the slice taken — noted (confidence
-    lowered, the slice named), not marked doubtful on its own; a clean lesion of the
-    same kind (one clear widest slice) gets no note."""
+    axes ~4 mm apart: which slice is "the longest" is within the noise, so the short
+    axis is a coin toss between two answers more than the tolerance apart — doubtful,
+    with the other slice named; a clean lesion of the same kind (one clear widest
+    slice) is confident with no reason."""
     vol, truth = random_scene(106)
     p = propose(vol, truth.seed_lps)
-    assert abs(_errors(p, truth)[1]) > 2.5
-    assert "nearly the same long axis" in p.reason
-    assert LOW_CONFIDENCE <= p.confidence < 1.0
+    assert abs(_errors(p, truth)[1]) > 2.5  # the short axis is off (known truth)
+    assert p.low_confidence
+    assert "nearly the same long axis" in p.reason and "which of the two slices" in p.reason
     vol, truth = scene("liver 50 mm")
     p = propose(vol, truth.seed_lps)
     assert max(abs(e) for e in _errors(p, truth)[:2]) <= 1.5
