@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QWidget
 
 
@@ -73,3 +73,30 @@ class WindowLevelDrag(QObject):
             self._last = None
             return True
         return bool(kind == QEvent.Type.ContextMenu and self._enabled())
+
+
+class AfterFirstPaint(QObject):
+    """Calls ``fn`` once, just after ``widget``'s next paint (Qt event filter).
+
+    Used to end a pane's warm-up (:meth:`napari_recist._panes.Pane.warm_up`) once the
+    canvas has drawn it; ``done`` tells whether it ran.
+    """
+
+    def __init__(self, widget: QWidget, fn: Callable[[], object]) -> None:
+        super().__init__()
+        self._widget = widget
+        self._fn = fn
+        self.done = False
+        widget.installEventFilter(self)
+        widget.update()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self.done:
+            self._widget.removeEventFilter(self)
+            QTimer.singleShot(0, self._run)  # after the paint this event starts
+        return False
+
+    def _run(self) -> None:
+        if not self.done:
+            self.done = True
+            self._fn()
