@@ -95,6 +95,7 @@ def _open_once(folder: Path, way: str, warm: bool) -> tuple[float, float]:
     import napari
     from napari_recist._qt.widget import RecistWidget
     from napari_recist._session import PLUGIN
+    from qtpy.QtCore import QEventLoop, QTimer
     from qtpy.QtWidgets import QApplication
 
     if warm:
@@ -112,6 +113,11 @@ def _open_once(folder: Path, way: str, warm: bool) -> tuple[float, float]:
     for _ in range(5):
         app.processEvents()
     drawn = _canvas_draws(viewer.window._qt_viewer)
+    # wait without spinning (the CPU time is the work's): sleep until Qt has events,
+    # a timer wakes the loop at least every 20 ms
+    wake = QTimer()
+    wake.start(20)
+    wait = QEventLoop.ProcessEventsFlag.WaitForMoreEvents
     gc.collect()
     t0, c0 = time.perf_counter(), time.process_time()
     if way == "widget":
@@ -119,12 +125,13 @@ def _open_once(folder: Path, way: str, warm: bool) -> tuple[float, float]:
     else:
         viewer.open(folder, plugin=PLUGIN)
     while w.session.layers_of("baseline") is None:
-        app.processEvents()
+        app.processEvents(wait)
     ready = time.perf_counter()
     n = len(drawn)
     while len(drawn) == n or drawn[-1] <= ready:
-        app.processEvents()
+        app.processEvents(wait)
     wall, cpu = drawn[-1] - t0, time.process_time() - c0
+    wake.stop()
     os.environ.pop("RECIST_VIEW", None)
     viewer.close()
     gc.collect()

@@ -220,13 +220,16 @@ class Pane:
         self.title.text = ""
         self.title.opacity = 1.0
 
-    def show(self, label: str, source: SeriesSource) -> PaneLayers:
+    def show(self, label: str, source: SeriesSource, reveal: bool = True) -> PaneLayers:
         """Show time point ``label`` with the series ``source``.
 
         The pane's layers are made once and then reused: switching time point swaps
         the image data, transforms and names (napari collects garbage on every layer
-        removal, which costs a reader hundreds of milliseconds per switch)."""
-        self.end_warm_up(hide=False)
+        removal, which costs a reader hundreds of milliseconds per switch). With
+        ``reveal=False`` hidden layers stay hidden until :meth:`reveal` (napari
+        slices a visible layer on every change of the slice: the caller moves to the
+        slice first)."""
+        self.end_warm_up(hide=not reveal)
         tf = source.transform
         geometry = source.info.geometry
         assert geometry is not None
@@ -239,12 +242,20 @@ class Pane:
         pl.timepoint, pl.geometry, pl.source = label, geometry, source
         self._layers = pl
         self.shown = True
+        if reveal:
+            self.reveal()
+        return pl
+
+    def reveal(self) -> None:
+        """Make the shown time point's layers and title visible."""
+        pl = self.layers
+        if pl is None:
+            return
         with self._quiet():
             for layer in (pl.image, pl.lines, pl.points, pl.labels):
                 if not layer.visible:
                     layer.visible = True
         self.title.visible = True
-        return pl
 
     def _make(self, label: str, source: SeriesSource, tf: dict[str, Any]) -> PaneLayers:
         s = self.settings
