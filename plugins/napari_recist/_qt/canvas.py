@@ -68,8 +68,13 @@ class WindowLevelDrag(QObject):
             if dx or dy:
                 self._drag(dx, dy)
             return True
-        right = getattr(event, "button", lambda: None)() == Qt.MouseButton.RightButton
-        if kind == QEvent.Type.MouseButtonRelease and self._last is not None and right:
+        # button() only of a release: Qt 6 gives enter/hover events a button() too,
+        # and one read from such an event was once not a valid MouseButton
+        if (
+            kind == QEvent.Type.MouseButtonRelease
+            and self._last is not None
+            and event.button() == Qt.MouseButton.RightButton  # type: ignore[attr-defined]
+        ):
             self._last = None
             return True
         return bool(kind == QEvent.Type.ContextMenu and self._enabled())
