@@ -34,6 +34,13 @@ FEATURES_LINES = ("lesion_id", "axis")
 FEATURES_POINTS = ("lesion_id",)
 #: Colours of the pane title: the pane edits land in, read-only, unlocked.
 TITLE_COLORS = {"editing": "#66ff66", "read-only": "#b0b0b0", "unlocked": "#ffa94d"}
+#: Characters of the titles, read-outs and labels, drawn once by :meth:`Pane.warm_up`
+#: (napari renders each new character of a canvas's text as a distance-field glyph,
+#: several milliseconds each).
+WARM_TEXT = (
+    "baseline FU0123456789 · editing read-only UNLOCKED: edits land here\n"
+    "slice /S.- mm HU LPS P L T N NT SA ( ) , = + % abcdfghjkmopqrtuvwxyz"
+)
 
 
 @dataclass
@@ -117,6 +124,7 @@ class Pane:
         self._quiet = quiet
         self._layers: PaneLayers | None = None
         self.shown = False
+        self.warming = False
         self.state = "editing"
         self.title = TextOverlay(
             text="", position="top_left", font_size=10, box=True, visible=False
@@ -144,6 +152,7 @@ class Pane:
 
     def forget(self) -> None:
         """The reader deleted one of the pane's layers: make new ones next time."""
+        self.warming = False
         if self._layers is not None:
             with self._quiet():
                 for layer in self._layers.all:
@@ -175,12 +184,52 @@ class Pane:
         self.shown = True
         self.clear()
 
-    def show(self, label: str, source: SeriesSource) -> PaneLayers:
+    def warm_up(self) -> bool:
+        """Show the prepared (empty) layers and the title, fully transparent, until
+        :meth:`end_warm_up`: the next draw of the canvas builds the shader programs
+        of every visual an opened study shows and the glyphs of its texts, so the
+        first study opened is drawn without that cost (napari pays it on the first
+        draw of each visual in each canvas). Nothing is visible meanwhile. True when
+        the pane started warming (it must be prepared and show nothing)."""
+        pl = self._layers
+        if pl is None or self.shown or self.warming:
+            return False
+        self.warming = True
+        with self._quiet():
+            for layer in (pl.image, pl.lines, pl.points, pl.labels):
+                layer.opacity = 0.0
+                layer.visible = True
+        self.title.opacity = 0.0
+        self.title.text = WARM_TEXT
+        self.title.visible = True
+        return True
+
+    def end_warm_up(self, hide: bool = True) -> None:
+        """Back to the prepared state (``hide``: layers and title hidden again)."""
+        if not self.warming:
+            return
+        self.warming = False
+        pl = self._layers
+        with self._quiet():
+            for layer in () if pl is None else (pl.image, pl.lines, pl.points, pl.labels):
+                if hide and not self.shown:
+                    layer.visible = False
+                layer.opacity = 1.0
+        if hide and not self.shown:
+            self.title.visible = False
+        self.title.text = ""
+        self.title.opacity = 1.0
+
+    def show(self, label: str, source: SeriesSource, reveal: bool = True) -> PaneLayers:
         """Show time point ``label`` with the series ``source``.
 
         The pane's layers are made once and then reused: switching time point swaps
         the image data, transforms and names (napari collects garbage on every layer
-        removal, which costs a reader hundreds of milliseconds per switch)."""
+        removal, which costs a reader hundreds of milliseconds per switch). With
+        ``reveal=False`` hidden layers stay hidden until :meth:`reveal` (napari
+        slices a visible layer on every change of the slice: the caller moves to the
+        slice first)."""
+        self.end_warm_up(hide=not reveal)
         tf = source.transform
         geometry = source.info.geometry
         assert geometry is not None
@@ -193,12 +242,20 @@ class Pane:
         pl.timepoint, pl.geometry, pl.source = label, geometry, source
         self._layers = pl
         self.shown = True
+        if reveal:
+            self.reveal()
+        return pl
+
+    def reveal(self) -> None:
+        """Make the shown time point's layers and title visible."""
+        pl = self.layers
+        if pl is None:
+            return
         with self._quiet():
             for layer in (pl.image, pl.lines, pl.points, pl.labels):
                 if not layer.visible:
                     layer.visible = True
         self.title.visible = True
-        return pl
 
     def _make(self, label: str, source: SeriesSource, tf: dict[str, Any]) -> PaneLayers:
         s = self.settings

@@ -526,7 +526,7 @@ class ReadingSession:
             if label is None or source is None:
                 pane.clear()
                 continue
-            pane.show(label, source)
+            pane.show(label, source, reveal=False)  # shown once on its slice, below
             self.syncs[name].connect()
             self.syncs[name].render()
             self.nav.apply_window(pane)
@@ -536,6 +536,7 @@ class ReadingSession:
                 zs = pane.layers.slice_positions()  # type: ignore[union-attr]
                 inside = z is not None and zs.min() - 1e-6 <= z <= zs.max() + 1e-6
                 pane.viewer.dims.set_point(0, z if inside else float(zs[len(zs) // 2]))
+            pane.reveal()
         if "comparison" in want and want["comparison"] is not None:
             cur, cmp_ = self.panes["current"], self.panes["comparison"]
             if cur.layers is not None and cmp_.layers is not None:

@@ -42,6 +42,11 @@ class ViewSettings:
     hide_layer_docks : bool
         Hide napari's layer list and controls while the comparison pane is shown,
         so both panes get the width (napari's Window menu brings them back).
+    warm_up : bool
+        When the widget is docked, draw the (empty) pane once, fully transparent, so
+        the canvas builds its shader programs and text glyphs then, not when the
+        reader opens the first study (``RECIST_VIEW=warm_up=0`` to measure a cold
+        open).
     """
 
     wheel: str = "slice"
@@ -54,6 +59,7 @@ class ViewSettings:
     label_px: int = 12
     marker_mm: float = 14.0
     hide_layer_docks: bool = True
+    warm_up: bool = True
 
     def __post_init__(self) -> None:
         if self.wheel not in ("slice", "zoom"):

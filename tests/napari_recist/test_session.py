@@ -407,3 +407,32 @@ def test_a_damaged_sidecar_falls_back_to_the_csv(session, truth, sample_layers):
     back = Reading.load(path)
     assert back.to_frame()["long_axis_mm"].fillna(-1).tolist() == sizes
     assert "not UTF-8" in back.load_notes[0] and "without lines" in back.load_notes[0]
+
+
+def test_warm_up_shows_nothing_and_an_open_during_it_is_drawn_opaque(sample_layers):
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    pane = s.panes["current"]
+    assert pane.warm_up()
+    pl = pane._layers
+    drawn = (pl.image, pl.lines, pl.points, pl.labels)
+    # every visual an opened study draws is drawn, but transparent; the title too
+    assert all(layer.visible and layer.opacity == 0.0 for layer in drawn)
+    assert pane.title.visible and pane.title.opacity == 0.0 and "0123456789" in pane.title.text
+    s.open_layers(fresh(sample_layers))  # before the canvas drew the warm-up
+    assert not pane.warming
+    assert all(layer.visible and layer.opacity == 1.0 for layer in drawn)
+    assert pane.title.opacity == 1.0 and pane.title.text.startswith("baseline")
+    pane.end_warm_up()  # the canvas's late call changes nothing
+    assert all(layer.visible and layer.opacity == 1.0 for layer in drawn)
+    assert not pane.warm_up()  # a pane showing a study is not warmed
+
+
+def test_after_the_warm_up_the_prepared_pane_is_hidden_again():
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    pane = s.panes["current"]
+    assert pane.warm_up()
+    pane.end_warm_up()
+    pl = pane._layers
+    assert all(not layer.visible and layer.opacity == 1.0 for layer in pl.all)
+    assert not pane.title.visible and pane.title.text == "" and pane.title.opacity == 1.0
+    assert pane.layers is None and pane.timepoint is None

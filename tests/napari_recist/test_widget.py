@@ -693,3 +693,22 @@ def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
     assert not live.visible
     f = s.reading.lesion(s.active_lesion).findings["baseline"]
     assert f"{f.long_mm:.1f} mm" == text or abs(float(text.split()[0]) - f.long_mm) < 3
+
+
+def test_docking_warms_the_canvas_unseen_then_a_study_opens_opaque(
+    make_napari_viewer, sample_layers
+):
+    w = make_widget(make_napari_viewer)
+    assert wait_until(lambda: w.warmed_up, 20000), "the warm-up was never drawn"
+    assert w._warm_up is not None and w._warm_up.done  # it did warm (not switched off)
+    pane = w.session.panes["current"]
+    assert not pane.warming and pane.layers is None
+    viewer = w.viewer
+    assert viewer.screenshot(canvas_only=True)[..., :3].max() <= 40  # nothing shown
+    w.session.open_layers(fresh(sample_layers))
+    pump(50)
+    pl = pane.layers
+    assert pl is not None
+    assert all(layer.visible and layer.opacity == 1.0 for layer in (pl.image, pl.lines))
+    shot = viewer.screenshot(canvas_only=True)[..., :3]
+    assert shot.max() > 200  # the CT (the sample's bright lesion) is drawn

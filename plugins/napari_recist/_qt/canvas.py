@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QWidget
 
 
@@ -68,8 +68,40 @@ class WindowLevelDrag(QObject):
             if dx or dy:
                 self._drag(dx, dy)
             return True
-        right = getattr(event, "button", lambda: None)() == Qt.MouseButton.RightButton
-        if kind == QEvent.Type.MouseButtonRelease and self._last is not None and right:
+        # button() only of a release: Qt 6 gives enter/hover events a button() too,
+        # and one read from such an event was once not a valid MouseButton
+        if (
+            kind == QEvent.Type.MouseButtonRelease
+            and self._last is not None
+            and event.button() == Qt.MouseButton.RightButton  # type: ignore[attr-defined]
+        ):
             self._last = None
             return True
         return bool(kind == QEvent.Type.ContextMenu and self._enabled())
+
+
+class AfterFirstPaint(QObject):
+    """Calls ``fn`` once, just after ``widget``'s next paint (Qt event filter).
+
+    Used to end a pane's warm-up (:meth:`napari_recist._panes.Pane.warm_up`) once the
+    canvas has drawn it; ``done`` tells whether it ran.
+    """
+
+    def __init__(self, widget: QWidget, fn: Callable[[], object]) -> None:
+        super().__init__()
+        self._widget = widget
+        self._fn = fn
+        self.done = False
+        widget.installEventFilter(self)
+        widget.update()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self.done:
+            self._widget.removeEventFilter(self)
+            QTimer.singleShot(0, self._run)  # after the paint this event starts
+        return False
+
+    def _run(self) -> None:
+        if not self.done:
+            self.done = True
+            self._fn()

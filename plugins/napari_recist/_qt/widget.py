@@ -42,7 +42,7 @@ from qtpy.QtWidgets import (
 from napari_recist._layers import WINDOWS
 from napari_recist._loading import LoadedStudy, SeriesProblem
 from napari_recist._qt.assist import AssistPanel, thread_runner
-from napari_recist._qt.canvas import WindowLevelDrag
+from napari_recist._qt.canvas import AfterFirstPaint, WindowLevelDrag
 from napari_recist._qt.compare import ComparisonPane
 from napari_recist._qt.keys import ShortcutFilter
 from napari_recist._qt.pacs_dialog import PacsDialog
@@ -171,6 +171,7 @@ class RecistWidget(QWidget):
         self._compare_dock: QDockWidget | None = None
         self._hidden_docks: list[QDockWidget] = []
         self._main_wl: WindowLevelDrag | None = None
+        self._warm_up: AfterFirstPaint | None = None
         self._shown_tp: str | None = None
         self.worklist_panel: Any = None
         self.pacs_dialog: PacsDialog | None = None
@@ -520,6 +521,20 @@ class RecistWidget(QWidget):
                     activate=lambda: s._activate(s.panes["current"]),
                 )
                 self._main_wl.attach(canvas)
+                pane = s.panes["current"]
+                if s.view.warm_up and pane.warm_up():
+                    self._warm_up = AfterFirstPaint(canvas, pane.end_warm_up)
+
+    @property
+    def warmed_up(self) -> bool:
+        """Whether the canvas has drawn the docking warm-up (see
+        :meth:`napari_recist._panes.Pane.warm_up`); False until the widget is shown,
+        True when warming up is switched off or there was nothing to warm."""
+        if not self.session.view.warm_up:
+            return True
+        if self._warm_up is None:
+            return self._main_wl is not None  # shown: nothing to warm
+        return self._warm_up.done
 
     # ------------------------------------------------------------------ shortcuts
 
