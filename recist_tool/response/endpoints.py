@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recist_tool.response.settings import ResponseSettings
+from recist_tool.survival.km import KaplanMeier
 
 ENDPOINT_COLUMNS = (
     "endpoint",
@@ -51,59 +52,6 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, a))
     high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - a))
     return low, high
-
-
-class KaplanMeier:
-    """Product-limit estimate with the log-log 95 % band (lifelines' formulas).
-
-    Attributes ``survival_function_`` and ``confidence_interval_survival_function_``
-    have lifelines' layout (time 0 first, then every distinct time), so
-    :func:`recist_tool.survival.km.median_with_ci` applies R's median rules to it.
-    """
-
-    def __init__(self, time: np.ndarray, event: np.ndarray, alpha: float = 0.05) -> None:
-        time = np.asarray(time, dtype=float)
-        event = np.asarray(event, dtype=bool)
-        times, inverse = np.unique(time, return_inverse=True)
-        deaths = np.bincount(inverse, weights=event.astype(float), minlength=len(times))
-        leaving = np.bincount(inverse, minlength=len(times)).astype(float)
-        self._fit(times, deaths, leaving, alpha)
-
-    @classmethod
-    def from_counts(
-        cls, times: np.ndarray, deaths: np.ndarray, leaving: np.ndarray, alpha: float = 0.05
-    ) -> KaplanMeier:
-        """The estimate from counts per distinct time (sorted ``times``; events and
-        subjects leaving the risk set at each): the same numbers as from the subjects."""
-        km = cls.__new__(cls)
-        km._fit(
-            np.asarray(times, float), np.asarray(deaths, float), np.asarray(leaving, float), alpha
-        )
-        return km
-
-    def _fit(self, times, deaths, leaving, alpha: float) -> None:
-        from scipy.special import ndtri
-
-        n = float(leaving.sum())
-        at_risk = n - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            surv = np.cumprod(1.0 - deaths / at_risk)
-            greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
-            z = ndtri(1 - alpha / 2)
-            v = np.log(surv)
-            upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(greenwood) / v))
-            lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(greenwood) / v))
-        upper = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, upper))
-        lower = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, lower))
-        if len(times) == 0 or times[0] != 0:
-            times = np.concatenate([[0.0], times])
-            surv = np.concatenate([[1.0], surv])
-            lower = np.concatenate([[1.0], lower])
-            upper = np.concatenate([[1.0], upper])
-        self.survival_function_ = pd.DataFrame({"KM": surv}, index=times)
-        self.confidence_interval_survival_function_ = pd.DataFrame(
-            {"lower": lower, "upper": upper}, index=times
-        )
 
 
 #: Endpoints estimated with Kaplan-Meier: (name, days column, event column).

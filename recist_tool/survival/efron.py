@@ -243,7 +243,8 @@ def fit_counting_process(
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError as exc:
         raise ConvergenceFailure(f"singular information matrix ({exc})") from None
-    se = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore"):  # a negative variance: NaN, reported below
+        se = np.sqrt(np.diag(cov))
     notes = []
     if not converged:
         notes.append(f"Newton–Raphson did not converge in {max_steps} steps")

@@ -28,7 +28,7 @@ import pandas as pd
 from recist_tool.survival.cox import DAYS_PER_MONTH, fit_time_varying, long_format
 from recist_tool.survival.groups import GROUPINGS, TREATMENTS, Predictor
 from recist_tool.survival.inputs import SurvivalInputs
-from recist_tool.survival.km import fit_km, median_with_ci
+from recist_tool.survival.km import KaplanMeier, median_with_ci
 from recist_tool.survival.logrank import logrank
 
 #: Landmark of the treatment comparison: retreatment comes months after the first
@@ -259,7 +259,7 @@ def _km_part(time, event, groups, c: Comparison, n_boot, rng) -> dict:
         parts[side] = (t, e)
         row[f"n_{side}"] = int(m.sum())
         if m.sum():
-            med, _, _ = median_with_ci(fit_km(t, e))
+            med, _, _ = median_with_ci(KaplanMeier(t, e))
         else:
             med = float("nan")
         row[f"median_{side}_months"] = med

@@ -1,6 +1,7 @@
 """Kaplan–Meier summaries: n, events, median with CI, RMST with its standard error.
 
-The curves and their log-log confidence bands come from lifelines. Medians and
+The curves and their log-log confidence bands are lifelines' (``fit_km``, for the
+figures) or the same formulas in numpy (:class:`KaplanMeier`, for the tables). Medians and
 their CI follow R's ``survival`` rules (first time the curve is below 0.5; the
 midpoint when it sits exactly at 0.5). The RMST standard error is the
 Greenwood-type one R prints (``print(fit, rmean = tau)``), not lifelines'
@@ -28,6 +29,61 @@ class KMSummary:
     median_ci_high: float
     rmst: float
     rmst_se: float
+
+
+class KaplanMeier:
+    """Product-limit estimate with the log-log 95 % band (lifelines' formulas).
+
+    Attributes ``survival_function_`` and ``confidence_interval_survival_function_``
+    have lifelines' layout (time 0 first, then every distinct time), so
+    :func:`median_with_ci` applies R's median rules to it. Agrees with lifelines'
+    ``KaplanMeierFitter`` to 1e-9 (tests); importing lifelines costs ~1 s and its
+    fit ~30 ms per curve, this ~0.1 ms.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, alpha: float = 0.05) -> None:
+        time = np.asarray(time, dtype=float)
+        event = np.asarray(event, dtype=bool)
+        times, inverse = np.unique(time, return_inverse=True)
+        deaths = np.bincount(inverse, weights=event.astype(float), minlength=len(times))
+        leaving = np.bincount(inverse, minlength=len(times)).astype(float)
+        self._fit(times, deaths, leaving, alpha)
+
+    @classmethod
+    def from_counts(
+        cls, times: np.ndarray, deaths: np.ndarray, leaving: np.ndarray, alpha: float = 0.05
+    ) -> KaplanMeier:
+        """The estimate from counts per distinct time (sorted ``times``; events and
+        subjects leaving the risk set at each): the same numbers as from the subjects."""
+        km = cls.__new__(cls)
+        km._fit(
+            np.asarray(times, float), np.asarray(deaths, float), np.asarray(leaving, float), alpha
+        )
+        return km
+
+    def _fit(self, times, deaths, leaving, alpha: float) -> None:
+        from scipy.special import ndtri
+
+        n = float(leaving.sum())
+        at_risk = n - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(1.0 - deaths / at_risk)
+            greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
+            z = ndtri(1 - alpha / 2)
+            v = np.log(surv)
+            upper = np.exp(-np.exp(np.log(-v) + z * np.sqrt(greenwood) / v))
+            lower = np.exp(-np.exp(np.log(-v) - z * np.sqrt(greenwood) / v))
+        upper = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, upper))
+        lower = np.where(surv == 0, 0.0, np.where(surv == 1, 1.0, lower))
+        if len(times) == 0 or times[0] != 0:
+            times = np.concatenate([[0.0], times])
+            surv = np.concatenate([[1.0], surv])
+            lower = np.concatenate([[1.0], lower])
+            upper = np.concatenate([[1.0], upper])
+        self.survival_function_ = pd.DataFrame({"KM": surv}, index=times)
+        self.confidence_interval_survival_function_ = pd.DataFrame(
+            {"lower": lower, "upper": upper}, index=times
+        )
 
 
 def fit_km(time: np.ndarray, event: np.ndarray, label: str = "KM", alpha: float = 0.05):
@@ -101,8 +157,7 @@ def summarize(time: np.ndarray, event: np.ndarray, horizon: float) -> KMSummary:
     if len(time) == 0:
         nan = float("nan")
         return KMSummary(0, 0, nan, nan, nan, nan, nan)
-    kmf = fit_km(time, event)
-    med, low, high = median_with_ci(kmf)
+    med, low, high = median_with_ci(KaplanMeier(time, event))
     mean, se = rmst(time, event, horizon)
     return KMSummary(len(time), int(event.sum()), med, low, high, mean, se)
 
