@@ -85,6 +85,13 @@ class KaplanMeier:
             {"lower": lower, "upper": upper}, index=times
         )
 
+    def survival_function_at_times(self, times: np.ndarray) -> pd.Series:
+        """S(t) of the step curve (right-continuous) at ``times``, as lifelines gives it."""
+        sf = self.survival_function_
+        idx = np.searchsorted(sf.index.to_numpy(float), np.asarray(times, float), side="right")
+        values = np.where(idx > 0, sf.iloc[:, 0].to_numpy()[np.maximum(idx - 1, 0)], 1.0)
+        return pd.Series(values, index=np.asarray(times, float))
+
 
 def fit_km(time: np.ndarray, event: np.ndarray, label: str = "KM", alpha: float = 0.05):
     """Fit a lifelines KaplanMeierFitter (log-log confidence band)."""

@@ -135,7 +135,7 @@ def km_figure(
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from recist_tool.survival.km import fit_km
+    from recist_tool.survival.km import KaplanMeier
 
     names = group_names or {}
 
@@ -165,7 +165,7 @@ def km_figure(
         for i, lv in enumerate(present):
             sel = ok & (groups == lv)
             color = _COLORS[i % len(_COLORS)]
-            kmf = fit_km(time[sel].to_numpy(float), event[sel].to_numpy(bool), label=str(lv))
+            kmf = KaplanMeier(time[sel].to_numpy(float), event[sel].to_numpy(bool))
             sf = kmf.survival_function_.iloc[:, 0]
             ax.step(sf.index, sf.to_numpy(), where="post", color=color, lw=1.6, gid=f"km:{lv}")
             if ci:

@@ -45,3 +45,21 @@ def test_km_median_and_ci_agree_with_lifelines():
         ours = np.array(median_with_ci(KaplanMeier(t, e)))
         ref = np.array(median_with_ci(fit_km(t, e)))
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_km_curve_band_and_values_at_times_agree_with_lifelines():
+    rng = np.random.default_rng(7)
+    for t, e, _ in _datasets(60):
+        ours, ref = KaplanMeier(t, e), fit_km(t, e)
+        np.testing.assert_array_equal(ours.survival_function_.index, ref.survival_function_.index)
+        np.testing.assert_allclose(
+            ours.survival_function_.to_numpy(), ref.survival_function_.to_numpy(), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            ours.confidence_interval_survival_function_.to_numpy(),
+            ref.confidence_interval_survival_function_.to_numpy(),
+            atol=1e-9,
+        )
+        at = np.concatenate([t, rng.uniform(0, t.max() * 1.2, 5), [0.0]])
+        got = ours.survival_function_at_times(at).to_numpy()
+        np.testing.assert_allclose(got, ref.survival_function_at_times(at).to_numpy(), atol=1e-12)
