@@ -24,8 +24,11 @@
    shown; a real Down key press on napari's canvas until both canvases have drawn the
    next slice (the comparison follows by patient position). Since 2026-12 "drawn"
    means both draws *finished*; the time until both draws *started* (what was
-   measured before) is printed too. Peer: napari stepping a slice of the same image
-   in a plain viewer, same run (draw finished). Goal: under 50 ms.
+   measured before) is printed too. Peers, same run, the same real key press until
+   every canvas finished its draw: the floor, plain napari with two canvases (a
+   second ``ViewerModel`` + ``QtViewer`` docked, following by world z, each canvas
+   the size of the plugin's one it stands for, one image of the same size each),
+   and plain napari with one canvas (full window). Goal: under 50 ms.
 3. **Edit → response**: a vertex of one line dragged (napari's mouse callbacks:
    press, moves, release) and the time from the release until the widget shows the
    new response (commit as one undoable operation, audit line, RECIST engine on 48
