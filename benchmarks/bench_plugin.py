@@ -24,8 +24,11 @@
    shown; a real Down key press on napari's canvas until both canvases have drawn the
    next slice (the comparison follows by patient position). Since 2026-12 "drawn"
    means both draws *finished*; the time until both draws *started* (what was
-   measured before) is printed too. Peer: napari stepping a slice of the same image
-   in a plain viewer, same run (draw finished). Goal: under 50 ms.
+   measured before) is printed too. Peers, same run, the same real key press until
+   every canvas finished its draw: the floor, plain napari with two canvases (a
+   second ``ViewerModel`` + ``QtViewer`` docked, following by world z, each canvas
+   the size of the plugin's one it stands for, one image of the same size each),
+   and plain napari with one canvas (full window). Goal: under 50 ms.
 3. **Edit → response**: a vertex of one line dragged (napari's mouse callbacks:
    press, moves, release) and the time from the release until the widget shows the
    new response (commit as one undoable operation, audit line, RECIST engine on 48
@@ -250,10 +253,87 @@ def _reading_widget(readings_dir: Path):
     return viewer, widget, app
 
 
-def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
-    """Slice step (ms): Down on napari's canvas until both canvases drew; the peer is
-    a plain viewer stepping the same image."""
+class _StepKeys:
+    """Peer key handling: Down/Up on a canvas step its viewer one slice (a Qt event
+    filter on the canvas widget, like the plugin's own key filter), so the peers are
+    driven by the same real key press as the plugin."""
+
+    def __init__(self, widget, viewer) -> None:
+        from qtpy.QtCore import QEvent, QObject, Qt
+
+        keys = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1}
+
+        class Filter(QObject):
+            def eventFilter(self, obj, event):
+                if event.type() == QEvent.Type.KeyPress and event.key() in keys:
+                    d = viewer.dims
+                    d.set_current_step(0, d.current_step[0] + keys[event.key()])
+                    return True
+                return False
+
+        self.filter = Filter()
+        widget.installEventFilter(self.filter)
+
+
+def _peer_steps(steps: int, images: list, kwargs: dict, sizes: list, app) -> list[float]:
+    """Plain napari, no plugin: one canvas per image (a second ``ViewerModel`` +
+    ``QtViewer`` docked beside napari's canvas for the second image, following the
+    first by world z, as the plugin's comparison pane does). Each canvas is given
+    the size of the plugin's canvas it stands for (``sizes``; None: the window's
+    layout). A real Down/Up key press on the first canvas until every canvas has
+    finished its draw. Seconds per step."""
     import napari
+    from napari.components import ViewerModel
+    from napari.qt import QtViewer
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1600, 1000)
+    viewer.add_image(images[0], **kwargs)
+    owners = [viewer.window._qt_viewer]
+    if len(images) > 1:
+        model = ViewerModel(title="peer comparison")
+        model.add_image(images[1], **kwargs)
+        qv = QtViewer(model)
+        viewer.window.add_dock_widget(qv, area="right", name="comparison")
+        viewer.dims.events.point.connect(lambda _e: model.dims.set_point(0, viewer.dims.point[0]))
+        owners.append(qv)
+    for owner, size in zip(owners, sizes, strict=False):
+        if size is not None:
+            owner.canvas.native.setFixedSize(*size)
+    canvas = owners[0].canvas.native
+    keys = _StepKeys(canvas, viewer)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    for model_ in (o.viewer for o in owners):
+        model_.dims.set_current_step(0, 5)
+        model_.reset_view()
+    draws = [_canvas_draws(owner) for owner in owners]
+    out = []
+    for k in range(steps):
+        for _ in range(3):
+            app.processEvents()
+        for d in draws:
+            d.clear()
+        key = Qt.Key.Key_Down if (k // 10) % 2 == 0 else Qt.Key.Key_Up
+        t0 = time.perf_counter()
+        QTest.keyClick(canvas, key)
+        out.append(max(_wait(d, app) for d in draws) - t0)
+    z = [o.viewer.dims.point[0] for o in owners]
+    assert len(set(z)) == 1, f"the peer's canvases show different z: {z}"
+    del keys
+    for owner in owners[1:]:
+        owner.close()
+    viewer.close()
+    return out
+
+
+def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
+    """Slice step (ms): Down on napari's canvas until both canvases drew. Peers, same
+    run: plain napari with two canvases of the plugin's canvas sizes, one image each
+    (the floor for two panes), and plain napari with one canvas (full window)."""
     from qtpy.QtCore import Qt
     from qtpy.QtTest import QTest
 
@@ -261,11 +341,8 @@ def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
     s = widget.session
     canvas = widget.main_canvas()
     s.nav.set_z(s.panes["current"], 5.0)
-    draws = [
-        _canvas_draws(owner, when)
-        for owner in (viewer.window._qt_viewer, widget.compare_pane.qt_viewer)
-        for when in ("end", "start")
-    ]
+    owners = (viewer.window._qt_viewer, widget.compare_pane.qt_viewer)
+    draws = [_canvas_draws(owner, when) for owner in owners for when in ("end", "start")]
     times, started = [], []
     for k in range(steps):
         for _ in range(3):
@@ -279,29 +356,27 @@ def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
         times.append(max(main_end, cmp_end) - t0)
         started.append(max(main_start, cmp_start) - t0)
     assert s.nav.z(s.panes["comparison"]) == s.nav.z(s.panes["current"])
-    image = s.layers_of(s.current_tp).image
-    data, scale = image.data, tuple(image.scale)
+    images = [s.panes[name].layers.image for name in ("current", "comparison")]
+    data = [image.data for image in images]
+    kwargs = {
+        "scale": tuple(images[0].scale),
+        "translate": tuple(images[0].translate),
+        "contrast_limits": tuple(images[0].contrast_limits),
+        "colormap": "gray",
+    }
+    sizes = [(o.canvas.native.width(), o.canvas.native.height()) for o in owners]
     viewer.close()
-    peer_viewer = napari.Viewer(show=True)
-    peer_viewer.window.resize(1600, 1000)
-    peer_viewer.add_image(data, scale=scale)
-    peer_draws = _canvas_draws(peer_viewer.window._qt_viewer)
-    peer = []
-    for k in range(steps):
-        for _ in range(3):
-            app.processEvents()
-        peer_draws.clear()
-        t0 = time.perf_counter()
-        step = 1 if (k // 10) % 2 == 0 else -1
-        peer_viewer.dims.set_current_step(0, peer_viewer.dims.current_step[0] + step)
-        peer.append(_wait(peer_draws, app) - t0)
-    peer_viewer.close()
-    ms, pm = np.array(times) * 1000, np.array(peer) * 1000
+    two = _peer_steps(steps, data, kwargs, sizes, app)
+    one = _peer_steps(steps, data[:1], kwargs, [None], app)
+    ms = np.array(times) * 1000
     return {
         "step_started_median_ms": float(np.median(np.array(started) * 1000)),
         "step_median_ms": float(np.median(ms)),
         "step_p95_ms": float(np.percentile(ms, 95)),
-        "peer_median_ms": float(np.median(pm)),
+        "peer2_median_ms": float(np.median(np.array(two) * 1000)),
+        "peer2_p95_ms": float(np.percentile(np.array(two) * 1000, 95)),
+        "peer_median_ms": float(np.median(np.array(one) * 1000)),
+        "canvas_sizes": sizes,
     }
 
 
@@ -454,12 +529,17 @@ def main() -> None:
         f"{o['cold_cpu_s']:.3f} = {o['cold_s'] / o['core_s']:.2f} x; viewer.open with the "
         f"widget docked {o['napari_open_s']:.3f} s ({o['napari_open_s'] / o['core_s']:.2f} x)"
     )
+    (w1, h1), (w2, h2) = steps["canvas_sizes"]
+    ratio = steps["step_median_ms"] / steps["peer2_median_ms"]
     print(
-        f"slice step with annotations (8 targets x 6 time points, two panes), until both "
-        f"draws finished: median {steps['step_median_ms']:.1f} ms, p95 "
-        f"{steps['step_p95_ms']:.1f} ms (goal < 50 ms); until both draws started (the "
-        f"figure before 2026-12) {steps['step_started_median_ms']:.1f} ms; peer (plain "
-        f"napari, one image, draw finished) median {steps['peer_median_ms']:.1f} ms"
+        f"slice step with annotations (8 targets x 6 time points, two panes, canvases "
+        f"{w1}x{h1} and {w2}x{h2} px), until both draws finished: median "
+        f"{steps['step_median_ms']:.1f} ms, p95 {steps['step_p95_ms']:.1f} ms (goal < 50 ms); "
+        f"until both draws started {steps['step_started_median_ms']:.1f} ms; floor: plain "
+        f"napari, two canvases of those sizes, one image each, same key press, both draws "
+        f"finished: median {steps['peer2_median_ms']:.1f} ms (p95 "
+        f"{steps['peer2_p95_ms']:.1f}) -> ours {ratio:.2f} x; "
+        f"plain napari, one canvas (full window): {steps['peer_median_ms']:.1f} ms"
     )
     print(
         f"edit -> response: median {edit['edit_median_ms']:.1f} ms, p95 "

@@ -115,6 +115,10 @@ class AnnotationSync:
         self._markers: list[tuple[tuple[float, float], str]] = []
         self.live_text = ""
         self._committed: np.ndarray | None = None
+        #: The lines as the layer held them when it last matched the reading (after
+        #: a render or a commit): napari emits ``set_data`` on every re-slice too, and
+        #: a line equal to its settled self is not being drawn or dragged.
+        self._settled: list[np.ndarray] = []
         #: ``on_live(text)`` with the live length (e.g. a widget label); optional.
         self.on_live: Callable[[str], None] | None = None
         self._pending_tags: tuple[list[str], list[str]] | None = None
@@ -194,9 +198,13 @@ class AnnotationSync:
                 points.features = _frame(feats_p, FEATURES_POINTS)
                 if pts:
                     points.face_color = pcolors
+            self._settle(lines)
         finally:
             self._busy -= 1
         self.relabel()
+
+    def _settle(self, layer: Any) -> None:
+        self._settled = [np.array(d, float) for d in layer.data]
 
     def relabel(self) -> None:
         """Refresh the labels (id, length, a mark when a check fails), placed off the
@@ -291,6 +299,9 @@ class AnnotationSync:
         verts = layer.data[i]
         if len(verts) != 2:
             return
+        settled = self._settled
+        if i < len(settled) and settled[i].shape == verts.shape and np.allclose(settled[i], verts):
+            return  # a re-slice (slice step), not a drawing or a drag
         done = self._committed
         if done is not None and done.shape == verts.shape and np.allclose(done, verts):
             return  # napari's set_data after the commit: the label shows the length now
@@ -346,6 +357,7 @@ class AnnotationSync:
             data = layer.data
             last = data[sel[-1]] if sel and sel[-1] < len(data) else (data[-1] if data else None)
             self._committed = None if last is None else np.array(last, float)
+            self._settle(layer)
             self._commit(self._commit_lines, f"{what}_line")
 
     def _on_points_data(self, event: Any) -> None:
@@ -368,6 +380,7 @@ class AnnotationSync:
             self._refused(str(exc))
             return
         self._normalise(pl)
+        self._settle(pl.lines)
         self.relabel()
         self._changed(t0)
 

@@ -187,6 +187,36 @@ def test_slices_follow_by_patient_position_and_zoom_follows(session):
     assert s.nav.z(cmp_) == pytest.approx(-15.0)
 
 
+def test_a_slice_step_shows_no_live_length_only_a_drag_does(session, truth):
+    """napari re-slices the lines layers on every slice step (``set_data``): that is
+    not a drawing, so neither pane shows the live length then (it once showed the
+    comparison's last line, refreshed on every step); a drag still does."""
+    s = session
+    read_baseline(s, truth)
+    s.show_timepoint("FU1")
+    s.set_compare(True)
+    cur, cmp_ = s.panes["current"], s.panes["comparison"]
+    assert len(cmp_.layers.lines.data) >= 1
+    heard: list[str] = []
+    s.live.connect(heard.append)
+    for n in (1, 1, -1, 3, -2):
+        s.step_slice(n)
+    assert not cur.layers.live.visible and not cmp_.layers.live.visible
+    assert heard == []
+    s.show_timepoint("baseline")
+    s.set_compare(False)
+    pane = s.panes["current"]
+    lines = pane.layers.lines
+    pane.viewer.layers.selection.active = lines
+    lines.mode = "direct"
+    lines.selected_data = {0}
+    end = lines.data_to_world(lines.data[0][1])
+    s.nav.set_z(pane, float(end[0]))
+    assert not pane.layers.live.visible and heard == []
+    napari_drag(pane.viewer, lines, end, end + np.array([0, 0, 6.0]))
+    assert heard and heard[-1].endswith(" mm")  # shown while dragging
+
+
 def test_the_window_is_kept_when_switching_time_point(session):
     s = session
     s.set_window("lung")
