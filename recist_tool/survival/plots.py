@@ -379,7 +379,6 @@ def render_spec(kind: str, kwargs: dict, formats: tuple[str, ...]) -> dict[str, 
 def _warm(formats: tuple[str, ...] = ("png", "svg", "pdf")) -> None:
     """Import what rendering ``formats`` needs (before the workers fork, once for all)."""
     _pyplot()
-    import lifelines.plotting  # noqa: F401
     import matplotlib.backends.backend_agg
 
     if "svg" in formats:
@@ -397,7 +396,7 @@ class FigureRenderer:
     """Render figures in worker processes while the caller goes on computing.
 
     The workers are forked when the renderer is made, after this process imported
-    matplotlib and lifelines, so they start with nothing to import. Forked, not spawned: a
+    matplotlib and the renderers, so they start with nothing to import. Forked, not spawned: a
     spawned worker re-imports the caller's main module, which breaks scripts without a
     ``__main__`` guard. Where ``fork`` does not exist, with one CPU, or with
     ``processes=0``, figures render in this process. Use as a context manager;
