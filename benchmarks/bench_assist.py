@@ -452,7 +452,7 @@ def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
         s.form["nodal"] = les.nodal
         s.nav.set_z(pane, float(les.center_lps[2]))
         pump(0.3)
-        cam = viewer.camera
+        cam = viewer.scene.camera
         h, wd = canvas.height(), canvas.width()
         cy, cx = cam.center[-2:]
         px = QPoint(
