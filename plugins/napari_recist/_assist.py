@@ -115,6 +115,13 @@ def _same(current: Any, value: Any) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b))
 
 
+def _one_label(texts: list[str]) -> list[str]:
+    """Both axes' lengths in the long axis' label, none on the short axis: napari anchors
+    every label of a layer at the same corner of its shape's box, and the two crossing
+    lines' boxes share that corner, so two labels would be drawn on top of each other."""
+    return [" · ".join(texts)] + [""] * (len(texts) - 1) if texts else []
+
+
 def _fmt(v: float, decimals: int) -> str:
     return f"{v:.{decimals}f}"
 
@@ -378,7 +385,8 @@ class Assistant:
                 edge_width=1.5,
             )
             lines.features = pd.DataFrame(
-                {"axis": ["long", "short"], "label": self._labels(pl, lines)}, dtype=object
+                {"axis": ["long", "short"], "label": _one_label(self._labels(pl, lines))},
+                dtype=object,
             )
             lines.refresh_text()
             for layer in (outline, lines):
@@ -419,7 +427,7 @@ class Assistant:
         if len(lines.data) != 2:
             return
         labels = self._labels(pl, lines)
-        lines.features.loc[:, "label"] = labels
+        lines.features.loc[:, "label"] = _one_label(labels)
         lines.refresh_text()
         sel = sorted(lines.selected_data)
         i = sel[-1] if sel else 0

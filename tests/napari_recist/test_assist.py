@@ -54,6 +54,9 @@ def test_alt_click_proposes_enter_accepts_one_undoable_audited_edit(session, tru
     prop, _ = a._layers["current"]
     assert len(prop.data) == 2 and len(s.panes["current"].layers.lines.data) == lines_before
     assert abs(a.pending.proposal.long_axis_mm - les["long_axis_mm"]) < 2.0
+    # one label for both axes (two would share the corner napari anchors them at)
+    labels = prop.features["label"].tolist()
+    assert labels[1] == "" and labels[0].startswith("LA ") and " · SA " in labels[0]
     assert "LA" in a.status and "Enter accepts" in a.status and a.severity == "info"
     # the pane shows the measured slice
     k = s.nav.slice_index(s.panes["current"])

@@ -52,6 +52,9 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     alt_click(w, liver.center_lps)
     assert wait_until(lambda: a.has_pending, 15000), a.status
     assert w.assist_panel.accept_btn.isEnabled() and "LA" in w.assist_panel.label.text()
+    pump(30)
+    label = w.assist_panel.label  # the whole (wrapped) text is shown, none cut off
+    assert label.height() >= label.heightForWidth(label.width()) > 0
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Escape)
     pump(20)
     assert not a.has_pending and not s.reading.lesions

@@ -69,6 +69,10 @@ class AssistPanel(QWidget):
         color = SEVERITY_HTML.get(a.severity, SEVERITY_HTML.get("info", "gray"))
         text = a.status or "Alt+click inside a lesion: proposed long and short axes."
         self.label.setText(f"<span style='color:{color}'>{esc(text)}</span>")
+        # A word-wrapped label in a scrolled dock keeps its old height when its text
+        # grows: ask for the height the new text needs at the current width.
+        if self.label.width() > 0:
+            self.label.setMinimumHeight(self.label.heightForWidth(self.label.width()))
         self.accept_btn.setEnabled(a.has_pending)
         self.reject_btn.setEnabled(a.has_pending)
         self.propose_btn.setEnabled(a.target is not None and not a.has_pending)
