@@ -285,8 +285,6 @@ def _peer_steps(steps: int, images: list, kwargs: dict, sizes: list, app) -> lis
     import napari
     from napari.components import ViewerModel
     from napari.qt import QtViewer
-    from qtpy.QtCore import Qt
-    from qtpy.QtTest import QTest
 
     viewer = napari.Viewer(show=True)
     viewer.window.resize(1600, 1000)
@@ -311,16 +309,7 @@ def _peer_steps(steps: int, images: list, kwargs: dict, sizes: list, app) -> lis
         model_.dims.set_current_step(0, 5)
         model_.reset_view()
     draws = [_canvas_draws(owner) for owner in owners]
-    out = []
-    for k in range(steps):
-        for _ in range(3):
-            app.processEvents()
-        for d in draws:
-            d.clear()
-        key = Qt.Key.Key_Down if (k // 10) % 2 == 0 else Qt.Key.Key_Up
-        t0 = time.perf_counter()
-        QTest.keyClick(canvas, key)
-        out.append(max(_wait(d, app) for d in draws) - t0)
+    out = [max(waits) - t0 for t0, waits in _key_steps(app, canvas, draws, steps)]
     z = [o.viewer.dims.point[0] for o in owners]
     assert len(set(z)) == 1, f"the peer's canvases show different z: {z}"
     del keys
@@ -330,20 +319,12 @@ def _peer_steps(steps: int, images: list, kwargs: dict, sizes: list, app) -> lis
     return out
 
 
-def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
-    """Slice step (ms): Down on napari's canvas until both canvases drew. Peers, same
-    run: plain napari with two canvases of the plugin's canvas sizes, one image each
-    (the floor for two panes), and plain napari with one canvas (full window)."""
+def _key_steps(app, canvas, draws: list[list[float]], steps: int):
+    """Press Down (Up every other ten) on ``canvas`` ``steps`` times; yield the press
+    time and the time each of ``draws`` saw its draw."""
     from qtpy.QtCore import Qt
     from qtpy.QtTest import QTest
 
-    viewer, widget, app = _reading_widget(readings_dir)
-    s = widget.session
-    canvas = widget.main_canvas()
-    s.nav.set_z(s.panes["current"], 5.0)
-    owners = (viewer.window._qt_viewer, widget.compare_pane.qt_viewer)
-    draws = [_canvas_draws(owner, when) for owner in owners for when in ("end", "start")]
-    times, started = [], []
     for k in range(steps):
         for _ in range(3):
             app.processEvents()
@@ -352,7 +333,22 @@ def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
         key = Qt.Key.Key_Down if (k // 10) % 2 == 0 else Qt.Key.Key_Up
         t0 = time.perf_counter()
         QTest.keyClick(canvas, key)
-        main_end, main_start, cmp_end, cmp_start = (_wait(d, app) for d in draws)
+        yield t0, [_wait(d, app) for d in draws]
+
+
+def bench_steps(steps: int, readings_dir: Path) -> dict[str, float]:
+    """Slice step (ms): Down on napari's canvas until both canvases drew. Peers, same
+    run: plain napari with two canvases of the plugin's canvas sizes, one image each
+    (the floor for two panes), and plain napari with one canvas (full window)."""
+
+    viewer, widget, app = _reading_widget(readings_dir)
+    s = widget.session
+    canvas = widget.main_canvas()
+    s.nav.set_z(s.panes["current"], 5.0)
+    owners = (viewer.window._qt_viewer, widget.compare_pane.qt_viewer)
+    draws = [_canvas_draws(owner, when) for owner in owners for when in ("end", "start")]
+    times, started = [], []
+    for t0, (main_end, main_start, cmp_end, cmp_start) in _key_steps(app, canvas, draws, steps):
         times.append(max(main_end, cmp_end) - t0)
         started.append(max(main_start, cmp_start) - t0)
     assert s.nav.z(s.panes["comparison"]) == s.nav.z(s.panes["current"])

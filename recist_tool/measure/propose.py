@@ -325,25 +325,19 @@ def _slice_tie_flags(
         other, _ = _slice_axes(seg, kz - off, full=True)
         if other is None:
             continue
-        if nodal:
-            if abs(other.long_mm - axes.long_mm) > TIE_OTHER_MM:
-                return [
-                    (
-                        TIE_FACTOR,
-                        f"slice {kz + 1} has nearly the same short axis ({other.short_mm:.1f} "
-                        f"vs {axes.short_mm:.1f} mm) but a long axis of {other.long_mm:.1f} mm "
-                        f"(here {axes.long_mm:.1f} mm): the long axis depends on which of the "
-                        "two slices is measured",
-                    )
-                ]
-        elif abs(other.short_mm - axes.short_mm) > TIE_OTHER_MM:
+        # the key axis nearly tied; the other axis of that slice
+        (same, k_o, k_h), (diff, d_o, d_h) = (
+            (("short", other.short_mm, axes.short_mm), ("long", other.long_mm, axes.long_mm))
+            if nodal
+            else (("long", other.long_mm, axes.long_mm), ("short", other.short_mm, axes.short_mm))
+        )
+        if abs(d_o - d_h) > TIE_OTHER_MM:
             return [
                 (
                     TIE_FACTOR,
-                    f"slice {kz + 1} has nearly the same long axis ({other.long_mm:.1f} vs "
-                    f"{axes.long_mm:.1f} mm) but a short axis of {other.short_mm:.1f} mm "
-                    f"(here {axes.short_mm:.1f} mm): the short axis depends on which of the "
-                    "two slices is measured",
+                    f"slice {kz + 1} has nearly the same {same} axis ({k_o:.1f} vs {k_h:.1f} "
+                    f"mm) but a {diff} axis of {d_o:.1f} mm (here {d_h:.1f} mm): the {diff} "
+                    "axis depends on which of the two slices is measured",
                 )
             ]
     return []

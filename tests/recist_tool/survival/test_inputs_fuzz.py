@@ -55,18 +55,23 @@ def _csv(rows: list[list[str]], edits) -> str:
     return out.getvalue()
 
 
+def _write_inputs(folder, ce, pe, te) -> list:
+    """clinical.csv, patients.csv and treatments.csv with those edits; their paths."""
+    paths = []
+    for name, rows, edits in (("clinical.csv", CLINICAL, ce), ("patients.csv", PATIENTS, pe),
+                              ("treatments.csv", TREATMENTS, te)):  # fmt: skip
+        (folder / name).write_text(_csv(rows, edits), encoding="utf-8")
+        paths.append(folder / name)
+    return paths
+
+
 EDITS = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), ODD), max_size=3)
 
 
 @budget(120)
 @given(EDITS, EDITS, EDITS)
 def test_inputs_are_read_or_refused_naming_the_file(tmp_path_factory, ce, pe, te):
-    d = tmp_path_factory.mktemp("surv")
-    paths = []
-    for name, rows, edits in (("clinical.csv", CLINICAL, ce), ("patients.csv", PATIENTS, pe),
-                              ("treatments.csv", TREATMENTS, te)):  # fmt: skip
-        (d / name).write_text(_csv(rows, edits), encoding="utf-8")
-        paths.append(d / name)
+    paths = _write_inputs(tmp_path_factory.mktemp("surv"), ce, pe, te)
     try:
         inputs = read_inputs(*paths)
     except SurvivalInputError as exc:
@@ -92,12 +97,7 @@ def test_inputs_that_are_read_are_analysed_or_refused(tmp_path_factory, ce, pe, 
     from recist_tool.errors import RecistError
     from recist_tool.survival.pipeline import SurvivalSettings, analyse
 
-    d = tmp_path_factory.mktemp("surv")
-    paths = []
-    for name, rows, edits in (("clinical.csv", CLINICAL, ce), ("patients.csv", PATIENTS, pe),
-                              ("treatments.csv", TREATMENTS, te)):  # fmt: skip
-        (d / name).write_text(_csv(rows, edits), encoding="utf-8")
-        paths.append(d / name)
+    paths = _write_inputs(tmp_path_factory.mktemp("surv"), ce, pe, te)
     try:
         inputs = read_inputs(*paths)
     except SurvivalInputError:
