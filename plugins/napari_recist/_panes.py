@@ -169,7 +169,10 @@ class Pane:
             return
         geo = SeriesGeometry("", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
         blank = SeriesSource(
-            np.zeros((1, 2, 2), np.int16),
+            # two slices: napari shows the slice slider now, at docking; with one
+            # slice it appeared when the first study was opened, and the canvas,
+            # resized under it, repainted in the middle of the open
+            np.zeros((2, 2, 2), np.int16),
             {
                 "name": "RECIST image",
                 "colormap": "gray",
@@ -326,8 +329,7 @@ class Pane:
                     image.contrast_limits = kw["contrast_limits"]
             image.metadata = dict(kw["metadata"])
             image.name = kw.get("name", image.name)
-            for layer in pl.all:
-                _set_transform(layer, tf)
+            _set_transforms(pl.all, tf)
             pl.lines.name = f"RECIST lines · {label}"
             pl.points.name = f"RECIST markers · {label}"
             pl.labels.name = f"RECIST labels · {label}"
@@ -364,13 +366,36 @@ class Pane:
             yield
 
 
-def _set_transform(layer: Any, tf: dict[str, Any]) -> None:
-    if not np.allclose(layer.affine.affine_matrix, tf["affine"]):
-        layer.affine = tf["affine"]
-    if not np.allclose(layer.scale, tf["scale"]):
-        layer.scale = tf["scale"]
-    if not np.allclose(layer.translate, tf["translate"]):
-        layer.translate = tf["translate"]
+_TRANSFORM_EVENTS = ("affine", "scale", "translate")
+
+
+def _set_transforms(layers: tuple[Any, ...], tf: dict[str, Any]) -> None:
+    """Give every layer of a pane the series' transform, with one notice per layer.
+
+    Each of napari's transform setters tells the viewer at once (its dims ranges,
+    sliders and slicing follow), so setting affine, scale and translate layer by
+    layer made the viewer recompute its dims up to 15 times for intermediate,
+    mixed geometries (and Qt relaid the slider). The setters run with their events
+    blocked; each changed layer then emits one ``affine`` event, which the viewer
+    and the layer's visual handle like any transform change (they read the
+    layer's current transform), so the dims change once, to the final geometry.
+    """
+    changed = []
+    with contextlib.ExitStack() as stack:
+        for layer in layers:
+            for name in _TRANSFORM_EVENTS:
+                stack.enter_context(getattr(layer.events, name).blocker())
+            moved = False
+            if not np.allclose(layer.affine.affine_matrix, tf["affine"]):
+                layer.affine, moved = tf["affine"], True
+            if not np.allclose(layer.scale, tf["scale"]):
+                layer.scale, moved = tf["scale"], True
+            if not np.allclose(layer.translate, tf["translate"]):
+                layer.translate, moved = tf["translate"], True
+            if moved:
+                changed.append(layer)
+    for layer in changed:
+        layer.events.affine()
 
 
 def _empty(layer: Any) -> None:

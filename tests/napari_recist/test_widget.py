@@ -277,6 +277,49 @@ def test_corruption_sequences_of_issue_9_cannot_happen(widget, truth):
     assert not base_lines.editable
 
 
+def test_slice_steps_relink_no_shader(widget, truth, monkeypatch):
+    """Paging through measured slices with real key presses re-links no shader
+    program (vispy/vispy#2568: a Shapes layer's mesh update made vispy rebuild its
+    program at every step; ``napari_recist._qt.vispy_fixes``)."""
+    from vispy.visuals.shaders.program import ModularProgram
+
+    w = widget
+    s = w.session
+    read_baseline(w, truth)
+    pane = s.panes["current"]
+    zs = sorted(
+        {
+            float(world(les["long_axis_endpoints_lps"][0])[0])
+            for les in lesions_of(truth, 0).values()
+            if les["kind"] == "target"
+        }
+    )
+    s.nav.set_z(pane, zs[0] - 10.0)
+    pump(20)
+
+    def page(n: int) -> list[float]:
+        seen = []
+        for _ in range(n):
+            QTest.keyClick(canvas(w), Qt.Key.Key_Down)
+            pump(5)
+            seen.append(s.nav.z(pane))
+        for _ in range(n):
+            QTest.keyClick(canvas(w), Qt.Key.Key_Up)
+            pump(5)
+        return seen
+
+    n = int((zs[-1] - zs[0] + 20.0) / 5.0) + 1
+    page(n)  # first pass: each visual's first draw builds its program
+    builds = []
+    build = ModularProgram._build
+    monkeypatch.setattr(ModularProgram, "_build", lambda self: (builds.append(1), build(self)))
+    seen = page(n)
+    # the steps crossed slices with lines and slices without
+    with_lines = [z for z in seen if any(abs(z - zl) < 2.5 for zl in zs)]
+    assert with_lines and len(with_lines) < len(seen)
+    assert builds == []
+
+
 def test_keys_work_wherever_the_focus_is(widget, truth):
     w = widget
     s = w.session
@@ -712,3 +755,31 @@ def test_docking_warms_the_canvas_unseen_then_a_study_opens_opaque(
     assert all(layer.visible and layer.opacity == 1.0 for layer in (pl.image, pl.lines))
     shot = viewer.screenshot(canvas_only=True)[..., :3]
     assert shot.max() > 200  # the CT (the sample's bright lesion) is drawn
+
+
+def test_opening_a_study_draws_once_after_it_is_in_place(make_napari_viewer, sample_layers):
+    """Opening after the docking warm-up does not repaint the canvas in the middle
+    (the slice slider already shown; once, it appeared and Qt repainted the
+    resized canvas with the layers still hidden), and the pane's five layers take
+    the series' geometry with few dims updates (each transform setter used to tell
+    the viewer at once: up to 15 intermediate dims ranges)."""
+    w = make_widget(make_napari_viewer)
+    assert wait_until(lambda: w.warmed_up, 20000)
+    viewer = w.viewer
+    draws, ranges = [], []
+    scene = w.main_canvas()
+    viewer.dims.events.range.connect(lambda e: ranges.append(tuple(viewer.dims.range)))
+    drawn = viewer.window._qt_viewer.canvas._scene_canvas.events.draw  # test only
+    drawn.connect(lambda e: draws.append(1))
+    w.session.open_layers(fresh(sample_layers))
+    assert draws == [], "the canvas was drawn in the middle of the open"
+    assert 1 <= len(ranges) <= 2, ranges
+    pl = w.session.panes["current"].layers
+    assert pl is not None
+    for layer in pl.all:
+        np.testing.assert_allclose(layer.scale, pl.image.scale)
+        np.testing.assert_allclose(layer.translate, pl.image.translate)
+    assert ranges[-1] == tuple(viewer.dims.range)
+    pump(50)
+    assert draws  # and drawn after
+    assert scene.isVisible()

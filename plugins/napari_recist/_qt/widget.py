@@ -55,6 +55,7 @@ from napari_recist._qt.panels import (
     response_html,
 )
 from napari_recist._qt.tables import KIND_COLORS, SEVERITY_COLORS, fmt, make_table, set_rows
+from napari_recist._qt.vispy_fixes import install as install_vispy_fixes
 from napari_recist._session import DEFAULT_ORGANS, READER_ENV, ReadingSession
 
 KIND_NAMES = {"target": "Target", "non_target": "Non-target", "new": "New"}
@@ -155,6 +156,7 @@ class RecistWidget(QWidget):
     def __init__(self, napari_viewer: Any, readings_dir: str | None = None) -> None:
         super().__init__()
         self.setObjectName("recist.widget")
+        install_vispy_fixes()  # no shader re-link per slice step (vispy#2568)
         self.viewer = napari_viewer
         settings = QSettings(*_SETTINGS)
         stored = str(settings.value("reader", "") or "")
