@@ -32,6 +32,7 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --lesions 60 --no-big   # quick
     .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
+    .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
@@ -315,6 +316,36 @@ def clicks(base, truth, repeat: int) -> dict:
                 peer_median_ms=1000 * statistics.median(peer))  # fmt: skip
 
 
+def crosscheck_cost(base, truth, repeat: int) -> dict:
+    """``propose()`` with and without its cross-check (the second outline), alternating
+    on the same clicks: the cost the check adds."""
+    import importlib
+
+    prop = importlib.import_module("recist_tool.measure.propose")
+    real = prop._crosscheck
+    on, off = [], []
+    try:
+        for c, les in zip(truth.centers_baseline, truth.baseline_lesions, strict=True):
+            for _ in range(repeat):
+                for check, out in ((False, off), (True, on)):
+                    prop._crosscheck = real if check else (lambda seg, k, axes: ({}, []))
+                    t0 = time.perf_counter()
+                    prop.propose(base, c, nodal=les.nodal)
+                    out.append(time.perf_counter() - t0)
+    finally:
+        prop._crosscheck = real
+    added = [a - b for a, b in zip(on, off, strict=True)]
+    med = statistics.median
+    print(
+        f"\n## Cross-check cost on a 512 × 512 × {base.shape[0]} series "
+        f"({len(truth.centers_baseline)} lesions × {repeat}, load {os.getloadavg()[0]:.1f})\n"
+    )
+    print(f"propose without the check: median {1000 * med(off):.0f} ms; with it: "
+          f"{1000 * med(on):.0f} ms; added median {1000 * med(added):.0f} ms "
+          f"(ratio {med(on) / med(off):.2f})")  # fmt: skip
+    return dict(off_ms=1000 * med(off), on_ms=1000 * med(on), added_ms=1000 * med(added))
+
+
 def registration(base, fu, truth, repeat: int) -> dict:
     from recist_tool.register import register
 
@@ -527,6 +558,11 @@ def main() -> None:
         help="only Alt+click → proposal drawn in a napari window (needs xvfb-run)",
     )
     ap.add_argument("--screenshot", type=Path, help="with --window: a PNG of the first proposal")
+    ap.add_argument(
+        "--crosscheck-cost",
+        action="store_true",
+        help="only propose() with and without its cross-check on the 512 × 512 series",
+    )
     args = ap.parse_args()
     import recist_tool
 
@@ -536,6 +572,10 @@ def main() -> None:
         result["window_clicks"] = window_clicks(args.repeat, args.screenshot)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
+        return
+    if args.crosscheck_cost:
+        base, _, truth = big_pair(args.slices)
+        result["crosscheck_cost"] = crosscheck_cost(base, truth, args.repeat)
         return
     if args.plugin_only:
         base, _, truth = big_pair(args.slices)

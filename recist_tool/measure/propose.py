@@ -11,6 +11,7 @@ import numpy as np
 
 from recist_tool.errors import RecistError
 from recist_tool.measure.axes import PlanarAxes, feret_max, perpendicular_axis
+from recist_tool.measure.crosscheck import watershed_outline
 from recist_tool.measure.segment import Segmentation, segment, slice_outline
 
 Point3 = tuple[float, float, float]
@@ -246,6 +247,8 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             )
         )
     flags += _fragile_edge_flags(seg)
+    cross, cross_flags = _crosscheck(seg, k, axes)
+    flags += cross_flags
     if forced is None:
         flags += _slice_tie_flags(seg, k, axes, per_slice, nodal)
     if hint is not None and hint[1] > 0:
@@ -288,6 +291,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             "compactness": compactness,
             "elongation": elong,
             "grid_factor": seg.factor,
+            "crosscheck": cross,
         },
     )
 
@@ -301,6 +305,12 @@ TIE_KEY_MM = 0.5
 #: coin toss between two answers a tolerance apart, so the proposal is doubtful.
 TIE_OTHER_MM = 2.5
 TIE_FACTOR = 0.45
+#: Cross-check: the second outline (:func:`~recist_tool.measure.crosscheck.
+#: watershed_outline`, the strongest edges) measured on the same slice; an axis
+#: more than this (mm, the accuracy asked of an axis) apart from the proposal's
+#: makes it doubtful.
+CROSSCHECK_MM = 2.5
+CROSSCHECK_FACTOR = 0.45
 #: Fragile edge: for a small lesion (inscribed radius below ``FRAGILE_RADIUS_MM``),
 #: thresholds ``FRAGILE_LOOSEN`` times as far from the lesion's level (30 % closer
 #: to the tissue around) that grow the connected region more than
@@ -341,6 +351,33 @@ def _slice_tie_flags(
                 )
             ]
     return []
+
+
+def _crosscheck(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list]:
+    """Measure the second outline on crop slice ``k``; doubt when an axis differs
+    from the proposal's by more than :data:`CROSSCHECK_MM`."""
+    from skimage.measure import find_contours
+
+    ws = watershed_outline(seg)
+    if ws is None or not ws[k].any():
+        return {}, []
+    g = np.pad(ws[k].astype(np.float32), 1)
+    dy, dx = seg.spacing[1], seg.spacing[2]
+    mm = [np.column_stack(((c[:, 1] - 1) * dx, (c[:, 0] - 1) * dy)) for c in find_contours(g, 0.5)]
+    long_mm, p1, p2 = feret_max(mm)
+    short_mm, _, _ = perpendicular_axis(mm, p1, p2)
+    out = {"long_mm": float(long_mm), "short_mm": float(short_mm)}
+    for name, o, h in (("long", long_mm, axes.long_mm), ("short", short_mm, axes.short_mm)):
+        if abs(o - h) > CROSSCHECK_MM:
+            return out, [
+                (
+                    CROSSCHECK_FACTOR,
+                    f"a second outline method (the strongest edges, by watershed) gives a "
+                    f"{name} axis of {o:.1f} mm (here {h:.1f} mm, {o - h:+.1f} mm): check "
+                    "the edges",
+                )
+            ]
+    return out, []
 
 
 def _fragile_edge_flags(seg: Segmentation) -> list:

@@ -178,3 +178,49 @@ def test_a_near_tie_of_slices_is_doubtful_but_a_clean_lesion_is_not():
     p = propose(vol, truth.seed_lps)
     assert max(abs(e) for e in _errors(p, truth)[:2]) <= 1.5
     assert p.confidence == 1.0 and p.reason == ""
+
+
+def test_a_second_outline_that_disagrees_makes_the_proposal_doubtful():
+    """Cross-check by a second, independent outline (marker watershed on the gradient
+    magnitude). A 15 mm liver lesion at the capsule whose short axis the primary
+    outline over-measures by ~3.7 mm (known truth): the second outline finds the edge
+    within 1 mm of the truth, so the proposal is doubtful and says by how much the two
+    disagree. A clear lesion: the two outlines agree within 2.5 mm, no doubt."""
+    vol, truth = random_scene(373)
+    p = propose(vol, truth.seed_lps)
+    assert _errors(p, truth)[1] > 2.5  # the short axis is over-measured (known truth)
+    assert p.low_confidence and "second outline method" in p.reason
+    assert "short axis of" in p.reason and "check the edges" in p.reason
+    assert abs(p.details["crosscheck"]["short_mm"] - truth.axes.short_mm) < 1.0
+    vol, truth = scene("node at a muscle")
+    p = propose(vol, truth.seed_lps, nodal=True)
+    cross = p.details["crosscheck"]
+    assert abs(cross["long_mm"] - p.long_axis_mm) <= 2.5
+    assert abs(cross["short_mm"] - p.short_axis_mm) <= 2.5
+    assert "second outline" not in p.reason and not p.low_confidence
+
+
+def test_the_cross_check_fires_on_a_side_over_segmented_by_3_mm():
+    """Constructed disagreement: the primary region of a clear node pushed 3.2 mm out
+    on one side (as a low-contrast side the threshold misplaces would be). The
+    proposal's long axis grows by > 2.5 mm; the watershed outline stays on the real
+    edge, so the cross-check names the long axis. Unchanged, it is silent."""
+    import dataclasses
+    import importlib
+
+    from recist_tool.measure.segment import segment
+
+    prop = importlib.import_module("recist_tool.measure.propose")
+    vol, truth = scene("node at a muscle")
+    seed = np.rint(vol.lps_to_index(np.asarray(truth.seed_lps))).astype(int)
+    seg = segment(np.asarray(vol.array), vol.spacing_zyx, seed)
+    k = truth.axes.slice_index - int(seg.offset[0])
+    axes, _ = prop._slice_axes(seg, k, True)
+    assert prop._crosscheck(seg, k, axes)[1] == []
+    wide = dataclasses.replace(seg, region=seg.region | np.roll(seg.region, 4, axis=2))
+    axes_w, _ = prop._slice_axes(wide, k, True)
+    assert axes_w.long_mm > truth.axes.long_mm + 2.0
+    cross, flags = prop._crosscheck(wide, k, axes_w)
+    assert len(flags) == 1 and flags[0][0] < LOW_CONFIDENCE
+    assert "long axis" in flags[0][1] and "check the edges" in flags[0][1]
+    assert abs(cross["long_mm"] - truth.axes.long_mm) < 2.0
