@@ -389,15 +389,17 @@ def png_bytes(fig, dpi: float = DPI) -> bytes:
 
     ``savefig(format="png")`` hands Agg's RGBA buffer to Pillow, whose PNG encoder
     tries every PNG filter on every row (libpng's heuristic) before deflating: half
-    the cost of a 300 dpi figure. For plots on a white ground, unfiltered rows deflate
-    better and in about half the time (the survival figures: 10 % smaller files,
-    ~30 ms less each). The pixels are ``savefig``'s (the tests decode both), and so
-    are the metadata matplotlib writes: the resolution (pHYs) and ``Software``.
+    the cost of a 300 dpi figure (~75 ms of ~140). Plots on a white ground deflate as
+    well without filters, and zlib-ng deflates at zlib's level 6 about 3x faster than
+    the system zlib: ~16 ms per Kaplan–Meier figure, files 3 % smaller than
+    Pillow's. The pixels are ``savefig``'s (the tests decode both), and so are the
+    metadata matplotlib writes: the resolution (pHYs) and ``Software``.
     """
     import struct
     import zlib
 
     import matplotlib
+    from zlib_ng import zlib_ng  # zlib's format, ~3x faster at the same level
 
     # Agg's canvas: int() of the figure's size in pixels at this dpi
     width, height = int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi)
@@ -421,7 +423,7 @@ def png_bytes(fig, dpi: float = DPI) -> bytes:
             chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)),  # RGBA
             chunk(b"tEXt", b"Software\0" + software.encode("latin-1")),
             chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
-            chunk(b"IDAT", zlib.compress(sink.rows.data, 6)),
+            chunk(b"IDAT", zlib_ng.compress(sink.rows.data, 6)),
             chunk(b"IEND", b""),
         ]
     )
