@@ -463,9 +463,7 @@ def _warm(formats: tuple[str, ...] = ("png", "svg", "pdf")) -> None:
         import matplotlib.backends.backend_pdf  # noqa: F401
         from fontTools import subset  # noqa: F401  (PDF font subsets)
     if "png" in formats:
-        from PIL import Image
-
-        Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
+        from zlib_ng import zlib_ng  # noqa: F401  (png_bytes; Pillow is not used)
 
 
 class FigureRenderer:
