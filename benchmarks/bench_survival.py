@@ -10,16 +10,22 @@ For each cohort size (default: 211 patients as the founding study, seed 2018, an
    default) in a child process, ``--repeat`` times: wall time (median and range), CPU
    time of the process and its figure workers, peak RSS; and, in the same rounds, the
    same run with ``--figure-format png,svg,pdf`` (PDF figures for journals);
-3. the peers, in this process on the same data, alternating with ours: the two
-   time-varying Cox fits with lifelines' ``CoxTimeVaryingFitter`` and with
-   ``recist_tool.survival.efron``; the PH tests of the naive models with
-   ``lifelines.statistics.proportional_hazard_test`` and with ours; the figures
-   rendered one after the other in this process and by the worker processes.
+3. the peers, in this process on the same data, alternating with ours: the four
+   fixed-time Cox fits (naive and landmark, both endpoints) with lifelines'
+   ``CoxPHFitter`` and with ``recist_tool.survival.efron``; the two time-varying Cox
+   fits with lifelines' ``CoxTimeVaryingFitter`` and with ours; the PH tests of the
+   fixed-time models with ``lifelines.statistics.proportional_hazard_test`` and with
+   ours; the figures rendered one after the other in this process and by the worker
+   processes.
+
+``--baseline CLI`` also times another installation's ``recist-tool`` (e.g. main's
+``/work/main/.venv/bin/recist-tool``) in the same rounds, alternating with this one:
+before and after a change, on the same machine at the same load.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_survival.py [--n 211 100000] [--repeat 3]
-        [--peer-repeat 3] [--keep DIR]
+        [--peer-repeat 3] [--keep DIR] [--no-pdf] [--no-peers] [--baseline CLI]
 """
 
 from __future__ import annotations
@@ -76,9 +82,11 @@ def prepare(n: int, seed: int, work: Path) -> Path:
     return folder
 
 
-def survival_cmd(folder: Path, *extra: str, out: str = "survival") -> list[str]:
+def survival_cmd(
+    folder: Path, *extra: str, out: str = "survival", cli: list[str] | None = None
+) -> list[str]:
     return [
-        *_cli(), "survival",
+        *(cli or _cli()), "survival",
         "--clinical", str(folder / "cohort" / "clinical.csv"),
         "--responses", str(folder / "batch" / "patients.csv"),
         "--treatments", str(folder / "cohort" / "treatments.csv"),
@@ -88,12 +96,12 @@ def survival_cmd(folder: Path, *extra: str, out: str = "survival") -> list[str]:
 
 def peers(folder: Path, repeat: int) -> None:
     """Time-varying Cox, PH test and figures: lifelines / serial against ours."""
-    from lifelines import CoxTimeVaryingFitter
+    from lifelines import CoxPHFitter, CoxTimeVaryingFitter
     from lifelines.statistics import proportional_hazard_test
 
     from recist_tool.survival import pipeline as pl
     from recist_tool.survival.cox import FIT_OPTIONS, design_matrix, long_format
-    from recist_tool.survival.efron import fit_counting_process, ph_test
+    from recist_tool.survival.efron import fit_counting_process, fit_right_censored, ph_test
     from recist_tool.survival.groups import IMAGING, build_predictors
     from recist_tool.survival.inputs import read_inputs
     from recist_tool.survival.plots import FigureRenderer
@@ -117,9 +125,24 @@ def peers(folder: Path, repeat: int) -> None:
         covs = [c for c in long.columns if not c.startswith("_")]
         longs.append((long, [c for c in covs if long[c].nunique() > 1]))
     n_rows = sum(len(lg) for lg, _ in longs)
-    times: dict[str, list[float]] = {k: [] for k in ("ctv", "ours", "ph_ll", "ph_ours")}
-    times |= {"fig_serial": [], "fig_parallel": []}
+    fits = [f for (ep, a), f in result.fits.items() if a != "time_varying" and f.model]
+    covs_of = [[c for c in f.data.columns if not c.startswith("_")] for f in fits]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cphs = [CoxPHFitter().fit(f.data, "_time", "_event", fit_options=FIT_OPTIONS) for f in fits]
+    keys = ("cph", "cph_ours", "ctv", "ours", "ph_ll", "ph_ours", "fig_serial", "fig_parallel")
+    times: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(repeat):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for f in fits:
+                CoxPHFitter().fit(f.data, "_time", "_event", fit_options=FIT_OPTIONS)
+        times["cph"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for f, covs in zip(fits, covs_of, strict=True):
+            fit_right_censored(f.data["_time"], f.data["_event"], f.data[covs])
+        times["cph_ours"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for long, covs in longs:
             CoxTimeVaryingFitter().fit(
@@ -132,12 +155,11 @@ def peers(folder: Path, repeat: int) -> None:
         for long, covs in longs:
             fit_counting_process(long["_start"], long["_stop"], long["_event"], long[covs])
         times["ours"].append(time.perf_counter() - t0)
-        fits = [f for (ep, a), f in result.fits.items() if a != "time_varying" and f.model]
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for f in fits:
-                proportional_hazard_test(f.model, f.data, time_transform="km")
+            for f, cph in zip(fits, cphs, strict=True):
+                proportional_hazard_test(cph, f.data, time_transform="km")
         times["ph_ll"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for f in fits:
@@ -154,6 +176,10 @@ def peers(folder: Path, repeat: int) -> None:
     def ratio(a: str, b: str) -> str:
         return f"{statistics.median(times[a]) / statistics.median(times[b]):.1f}x"
 
+    print(
+        f"  fixed-time Cox, {len(fits)} models (naive + landmark): lifelines "
+        f"{spread(times['cph'])}, ours {spread(times['cph_ours'])}: {ratio('cph', 'cph_ours')}"
+    )
     print(
         f"  time-varying Cox, both endpoints ({n_rows:,} intervals): lifelines "
         f"{spread(times['ctv'])}, ours {spread(times['ours'])}: {ratio('ctv', 'ours')}"
@@ -174,27 +200,48 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peer-repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="Keep the cohorts and outputs in this folder.")
+    ap.add_argument("--no-pdf", action="store_true", help="Skip the runs with PDF figures.")
+    ap.add_argument("--no-peers", action="store_true", help="Skip the in-process peers.")
+    ap.add_argument(
+        "--baseline",
+        metavar="CLI",
+        help="Another recist-tool executable (e.g. main's) timed in the same rounds.",
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_survival_"))
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     for n in args.n:
         folder = prepare(n, args.seed, work)
         pdf = ("--figure-format", "png,svg,pdf")
-        runs, runs_pdf = [], []
-        for _ in range(args.repeat):  # interleaved: both see the same load
+        runs, runs_pdf, runs_base = [], [], []
+        for _ in range(args.repeat):  # interleaved: all see the same load
+            if args.baseline:
+                base = survival_cmd(folder, out="survival_baseline", cli=[args.baseline])
+                runs_base.append(_timed_child(base))
             runs.append(_timed_child(survival_cmd(folder)))
-            runs_pdf.append(_timed_child(survival_cmd(folder, *pdf, out="survival_pdf")))
+            if not args.no_pdf:
+                runs_pdf.append(_timed_child(survival_cmd(folder, *pdf, out="survival_pdf")))
         files = len(list((folder / "survival").iterdir()))
-        files_pdf = len(list((folder / "survival_pdf").iterdir()))
         print(f"\n{n:,} patients (seed {args.seed}): recist-tool survival, OS + PFS, "
               f"{files} files (figures PNG + SVG, the default)")  # fmt: skip
-        for label, rs in (("", runs), (f"  with PDF figures too ({files_pdf} files):\n", runs_pdf)):
+        results = [("", runs)]
+        if runs_pdf:
+            files_pdf = len(list((folder / "survival_pdf").iterdir()))
+            results.append((f"  with PDF figures too ({files_pdf} files):\n", runs_pdf))
+        if runs_base:
+            results.append((f"  baseline {args.baseline}, same rounds:\n", runs_base))
+        for label, rs in results:
             print(
                 f"{label}  wall {spread([r[0] for r in rs])}; CPU (with figure workers) "
                 f"{spread([r[1] for r in rs])}; peak RSS {max(r[2] for r in rs):.0f} MB"
             )
+        if runs_base:
+            paired = sorted(b[0] / r[0] for b, r in zip(runs_base, runs, strict=True))
+            print(f"  baseline / this, wall, per round: median {statistics.median(paired):.2f} "
+                  f"[{paired[0]:.2f}–{paired[-1]:.2f}]")  # fmt: skip
         print(f"  load average after these runs {os.getloadavg()[0]:.1f}")
-        peers(folder, args.peer_repeat)
+        if not args.no_peers:
+            peers(folder, args.peer_repeat)
     print(f"\n(outputs in {work})")
 
 

@@ -35,7 +35,11 @@ class CoxFit:
     concordance : float
         Harrell's C (NaN for the time-varying model).
     model : object or None
-        The fitted lifelines model (None when the fit failed).
+        The fitted model (None when the fit failed): an
+        :class:`~recist_tool.survival.efron.EfronFit`, or lifelines' ``CoxPHFitter``
+        for a fixed-time model the fast fit leaves to lifelines (see :func:`fit_cox`);
+        both have ``params_``, ``standard_errors_``, ``variance_matrix_``,
+        ``log_likelihood_`` and ``summary``.
     data : pandas.DataFrame or None
         The training data.
     notes : list of str
@@ -96,6 +100,13 @@ def _convergence_notes(caught: list) -> list[str]:
 def fit_cox(time: pd.Series, event: pd.Series, x: pd.DataFrame) -> CoxFit:
     """Fit a Cox model (Efron ties) on complete cases.
 
+    The fit is :func:`recist_tool.survival.efron.fit_right_censored` (numpy; the
+    tests hold it to lifelines' ``CoxPHFitter`` to 1e-6, and R); lifelines fits the
+    model instead when the data or the fast fit show a problem lifelines has words
+    for — a column of very low variance, no convergence, a coefficient that may be
+    infinite (separation), a singular information matrix — so such models keep
+    lifelines' warnings in the notes.
+
     Parameters
     ----------
     time : pandas.Series
@@ -105,9 +116,6 @@ def fit_cox(time: pd.Series, event: pd.Series, x: pd.DataFrame) -> CoxFit:
     x : pandas.DataFrame
         Design columns (same index).
     """
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-
     notes: list[str] = []
     data = x.copy()
     data["_time"] = time.astype(float)
@@ -119,6 +127,12 @@ def fit_cox(time: pd.Series, event: pd.Series, x: pd.DataFrame) -> CoxFit:
     if not len(cols) or ev == 0:
         notes.append("no model: no covariate with variation or no event")
         return CoxFit(_EMPTY.copy(), n, ev, notes=notes)
+    fast = _fit_fast(data, list(cols))
+    if fast is not None:
+        return CoxFit(_table(fast), n, ev, fast.concordance_index_, fast, data, notes)
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+
     cph = CoxPHFitter()
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -129,6 +143,32 @@ def fit_cox(time: pd.Series, event: pd.Series, x: pd.DataFrame) -> CoxFit:
         notes.append(f"the Cox model did not converge: {str(exc).splitlines()[0]}")
         return CoxFit(_EMPTY.copy(), n, ev, notes=notes)
     return CoxFit(_table(cph), n, ev, float(cph.concordance_index_), cph, data, notes)
+
+
+def _fit_fast(data: pd.DataFrame, cols: list[str]):
+    """The numpy fit of :func:`fit_cox`, or None where lifelines should fit instead."""
+    from recist_tool.survival.efron import ConvergenceFailure, fit_right_censored
+
+    x = data[cols].astype(np.float64)
+    if (x.var(axis=0) < 1e-4).any():  # lifelines warns "very low variance"
+        return None
+    try:
+        fit = fit_right_censored(
+            data["_time"].to_numpy(float),
+            data["_event"].to_numpy(int),
+            x,
+            max_steps=FIT_OPTIONS["max_steps"],
+        )
+    except ConvergenceFailure:
+        return None
+    ok = (
+        fit.converged
+        and not fit.notes  # e.g. separation: lifelines' own words in the notes
+        and abs(fit.log_likelihood_) >= 1e-4  # lifelines' separation heuristic
+        and np.isfinite(fit.concordance_index_)
+        and np.all(np.isfinite(fit.standard_errors_.to_numpy()))
+    )
+    return fit if ok else None
 
 
 def long_format(

@@ -488,9 +488,8 @@ def run_survival(
         with FigureRenderer(settings.formats) as renderer:
 
             def submit(ep: str, out: dict) -> None:
-                for spec in out["figs"]:
-                    kw = {k: v for k, v in spec.items() if k != "name"}
-                    renderer.submit(spec["name"], "km", **kw)
+                # The forest plot first: the longest figure (~3 Kaplan–Meier figures)
+                # would otherwise come last and keep one worker busy alone.
                 cox = pd.DataFrame(out["cox"], columns=COX_COLUMNS)
                 if len(cox):
                     renderer.submit(
@@ -500,6 +499,9 @@ def run_survival(
                         title=f"{ENDPOINT_WORDS[ep]}: Cox hazard ratios",
                         landmark_months=settings.landmark_months,
                     )
+                for spec in out["figs"]:
+                    kw = {k: v for k, v in spec.items() if k != "name"}
+                    renderer.submit(spec["name"], "km", **kw)
 
             result, _ = analyse(inputs, settings, on_endpoint=submit, executor=renderer.executor)
             figures = renderer.results()

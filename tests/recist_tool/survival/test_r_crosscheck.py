@@ -50,6 +50,11 @@ put("cox_se_x", sqrt(diag(vcov(fit)))[1]); put("cox_se_b", sqrt(diag(vcov(fit)))
 put("cox_loglik", fit$loglik[2])
 put("cox_p_x", summary(fit)$coefficients["x", "Pr(>|z|)"])
 put("cox_concordance", fit$concordance["concordance"])
+# covariates with few levels: many patients share a risk score (ties in the C index)
+f2 <- coxph(Surv(time, event) ~ b + k, data = d, ties = "efron", control = ctl)
+put("cox2_coef_b", coef(f2)["b"]); put("cox2_coef_k", coef(f2)["k"])
+put("cox2_se_k", sqrt(diag(vcov(f2)))[2])
+put("cox2_concordance", f2$concordance["concordance"])
 tv <- coxph(Surv(start, stop, event) ~ r + x, data = lg, ties = "efron", control = ctl)
 put("tv_coef_r", coef(tv)["r"]); put("tv_coef_x", coef(tv)["x"])
 put("tv_se_r", sqrt(diag(vcov(tv)))[1])
@@ -77,8 +82,9 @@ def data() -> tuple[pd.DataFrame, pd.DataFrame]:
     c = rng.integers(5, 45, n)
     time = np.minimum(t, c).astype(float)
     event = (t <= c).astype(int)
+    k = rng.integers(0, 3, n)  # drawn last: the other columns stay as they were
     d = pd.DataFrame(
-        {"time": time, "event": event, "x": x, "b": b, "g": np.where(b == 1, "b", "a")}
+        {"time": time, "event": event, "x": x, "b": b, "g": np.where(b == 1, "b", "a"), "k": k}
     )
     # Counting-process data: covariate r switches on at day 3 for half of the patients.
     rows = []
@@ -171,6 +177,18 @@ def test_cox_efron(data, r_values):
     assert fit.model.log_likelihood_ == pytest.approx(r_values["cox_loglik"], abs=TOL)
     assert s.loc["x", "p"] == pytest.approx(r_values["cox_p_x"], abs=TOL)
     assert fit.concordance == pytest.approx(r_values["cox_concordance"], abs=TOL)
+
+
+def test_cox_efron_tied_risk_scores(data, r_values):
+    """Two covariates with 2 and 3 levels: six risk scores shared by 80 patients; R
+    counts pairs with equal scores as ties, and so must the concordance."""
+    d, _ = data
+    fit = fit_cox(d.time, d.event, d[["b", "k"]].astype(float))
+    s = fit.model.summary
+    assert s.loc["b", "coef"] == pytest.approx(r_values["cox2_coef_b"], abs=TOL)
+    assert s.loc["k", "coef"] == pytest.approx(r_values["cox2_coef_k"], abs=TOL)
+    assert s.loc["k", "se(coef)"] == pytest.approx(r_values["cox2_se_k"], abs=TOL)
+    assert fit.concordance == pytest.approx(r_values["cox2_concordance"], abs=TOL)
 
 
 def test_time_varying_cox_efron(data, r_values):
