@@ -19,8 +19,12 @@ workstation (8 targets × 6 time points, two panes): the draws' CPU time fell fr
 function object for a visual every time, so an unchanged shader is left alone.
 The shader code is identical (the same GLSL function); only the identity of the
 Python object is kept. Scalar-value colours (``colors.shape == (n, 1)``) keep
-vispy's own code path. Installing is idempotent and does nothing if vispy's method
-is missing or already fixed upstream.
+vispy's own code path. Installing is idempotent (a second call finds the method
+already replaced) and does nothing if vispy has no such method.
+
+Remove this module when vispy#2568 is fixed in the vispy that napari requires: the
+test ``test_slice_steps_relink_no_shader`` (tests/napari_recist/test_widget.py) then
+passes without :func:`install`.
 """
 
 from __future__ import annotations
