@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from recist_tool.errors import RecistError
-from recist_tool.measure.axes import PlanarAxes, feret_max, perpendicular_axis
+from recist_tool.measure.axes import (
+    PlanarAxes,
+    feret_max,
+    mask_polygons,
+    perpendicular_axis,
+    planar_axes,
+)
 from recist_tool.measure.crosscheck import watershed_outline
 from recist_tool.measure.segment import Segmentation, segment, slice_outline
 
@@ -356,18 +362,15 @@ def _slice_tie_flags(
 def _crosscheck(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list]:
     """Measure the second outline on crop slice ``k``; doubt when an axis differs
     from the proposal's by more than :data:`CROSSCHECK_MM`."""
-    from skimage.measure import find_contours
-
     ws = watershed_outline(seg)
     if ws is None or not ws[k].any():
         return {}, []
-    g = np.pad(ws[k].astype(np.float32), 1)
-    dy, dx = seg.spacing[1], seg.spacing[2]
-    mm = [np.column_stack(((c[:, 1] - 1) * dx, (c[:, 0] - 1) * dy)) for c in find_contours(g, 0.5)]
-    long_mm, p1, p2 = feret_max(mm)
-    short_mm, _, _ = perpendicular_axis(mm, p1, p2)
-    out = {"long_mm": float(long_mm), "short_mm": float(short_mm)}
-    for name, o, h in (("long", long_mm, axes.long_mm), ("short", short_mm, axes.short_mm)):
+    other = planar_axes(mask_polygons(ws[k], (seg.spacing[1], seg.spacing[2])))
+    out = {"long_mm": float(other.long_mm), "short_mm": float(other.short_mm)}
+    for name, o, h in (
+        ("long", other.long_mm, axes.long_mm),
+        ("short", other.short_mm, axes.short_mm),
+    ):
         if abs(o - h) > CROSSCHECK_MM:
             return out, [
                 (

@@ -1,7 +1,8 @@
 """Kaplan–Meier summaries: n, events, median with CI, RMST with its standard error.
 
-The curves and their log-log confidence bands are lifelines' (``fit_km``, for the
-figures) or the same formulas in numpy (:class:`KaplanMeier`, for the tables). Medians and
+The curves and their log-log confidence bands are lifelines' formulas in numpy
+(:class:`KaplanMeier`, for the tables and the figures; the tests hold them to
+lifelines' ``KaplanMeierFitter`` and to R). Medians and
 their CI follow R's ``survival`` rules (first time the curve is below 0.5; the
 midpoint when it sits exactly at 0.5). The RMST standard error is the
 Greenwood-type one R prints (``print(fit, rmean = tau)``), not lifelines'
@@ -91,15 +92,6 @@ class KaplanMeier:
         idx = np.searchsorted(sf.index.to_numpy(float), np.asarray(times, float), side="right")
         values = np.where(idx > 0, sf.iloc[:, 0].to_numpy()[np.maximum(idx - 1, 0)], 1.0)
         return pd.Series(values, index=np.asarray(times, float))
-
-
-def fit_km(time: np.ndarray, event: np.ndarray, label: str = "KM", alpha: float = 0.05):
-    """Fit a lifelines KaplanMeierFitter (log-log confidence band)."""
-    from lifelines import KaplanMeierFitter
-
-    kmf = KaplanMeierFitter(alpha=alpha)
-    kmf.fit(np.asarray(time, float), np.asarray(event, bool), label=label)
-    return kmf
 
 
 def _first_below_half(times: np.ndarray, surv: np.ndarray) -> float:

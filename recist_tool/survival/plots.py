@@ -11,6 +11,10 @@ import io
 import numpy as np
 import pandas as pd
 
+#: Resolution of the PNG figures (and the figure's dpi while any format is drawn).
+DPI = 300
+
+
 _COLORS = ("#1b6ca8", "#e08a00", "#b8322a", "#3c8d40", "#7a4fa0", "#6b6b6b")
 _ANALYSIS_STYLE = {
     "naive": ("#6b6b6b", "o"),
@@ -353,10 +357,6 @@ def render(fig, formats: tuple[str, ...] | str) -> dict[str, bytes] | bytes:
     return out[formats] if isinstance(formats, str) else out
 
 
-#: Resolution of the PNG figures (and the figure's dpi while any format is drawn).
-DPI = 300
-
-
 def _no_ligatures(fig) -> None:
     """Set every text with its own glyphs (no "fi" ligature).
 
@@ -391,7 +391,9 @@ def _warm(formats: tuple[str, ...] = ("png", "svg", "pdf")) -> None:
         import matplotlib.backends.backend_pdf  # noqa: F401
         from fontTools import subset  # noqa: F401  (PDF font subsets)
     if "png" in formats:
-        from PIL import PngImagePlugin  # noqa: F401  (savefig's PNG encoder)
+        from PIL import Image
+
+        Image.preinit()  # PIL's PNG plugin, imported on the first save otherwise
 
 
 class FigureRenderer:

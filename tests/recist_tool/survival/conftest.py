@@ -10,6 +10,15 @@ import pytest
 from recist_tool.survival.inputs import RESPONSE_COLUMNS
 
 
+def lifelines_km(time, event):
+    """lifelines' ``KaplanMeierFitter`` (log-log band): the reference our
+    :class:`~recist_tool.survival.km.KaplanMeier` is held to."""
+    import numpy as np
+    from lifelines import KaplanMeierFitter
+
+    return KaplanMeierFitter().fit(np.asarray(time, float), np.asarray(event, bool))
+
+
 def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
     pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
     return path

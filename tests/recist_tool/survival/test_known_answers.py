@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import brentq
 
 from recist_tool.survival.cox import fit_cox
-from recist_tool.survival.km import fit_km, median_with_ci, rmst, summarize
+from recist_tool.survival.km import KaplanMeier, median_with_ci, rmst, summarize
 from recist_tool.survival.logrank import logrank
 
 
@@ -39,7 +39,7 @@ def test_rmst_horizon_inside_follow_up():
 
 def test_median_at_exactly_half_is_the_midpoint():
     # S = 0.75, 0.5, 0.25, 0: R takes the midpoint of 2 and 3.
-    kmf = fit_km(np.array([1, 2, 3, 4.0]), np.ones(4))
+    kmf = KaplanMeier(np.array([1, 2, 3, 4.0]), np.ones(4))
     med, _, _ = median_with_ci(kmf)
     assert med == 2.5
 

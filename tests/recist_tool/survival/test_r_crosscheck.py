@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from recist_tool.survival.cox import fit_cox, fit_time_varying
-from recist_tool.survival.km import fit_km, summarize
+from recist_tool.survival.km import KaplanMeier, summarize
 from recist_tool.survival.logrank import logrank
 
 R_SCRIPT = r"""
@@ -130,7 +130,7 @@ def test_kaplan_meier_and_confidence_bands(data, r_values):
     checked = 0
     for g in ("a", "b"):
         s = d[d.g == g]
-        kmf = fit_km(s.time.to_numpy(), s.event.to_numpy())
+        kmf = KaplanMeier(s.time.to_numpy(), s.event.to_numpy())  # ours
         sf = kmf.survival_function_.iloc[:, 0]
         ci = kmf.confidence_interval_survival_function_
         for key, val in r_values.items():
