@@ -65,19 +65,25 @@ def _write_inputs(folder, ce, pe, te) -> list:
     return paths
 
 
+def _read_or_refused(tmp_path_factory, ce, pe, te):
+    """The inputs read, or None when refused with an error naming one of the files."""
+    paths = _write_inputs(tmp_path_factory.mktemp("surv"), ce, pe, te)
+    try:
+        return read_inputs(*paths)
+    except SurvivalInputError as exc:
+        assert any(p.name in str(exc) for p in paths), str(exc)
+        return None
+
+
 EDITS = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), ODD), max_size=3)
 
 
 @budget(120)
 @given(EDITS, EDITS, EDITS)
 def test_inputs_are_read_or_refused_naming_the_file(tmp_path_factory, ce, pe, te):
-    paths = _write_inputs(tmp_path_factory.mktemp("surv"), ce, pe, te)
-    try:
-        inputs = read_inputs(*paths)
-    except SurvivalInputError as exc:
-        assert any(p.name in str(exc) for p in paths), str(exc)
-        return
-    assert inputs.clinical.index.is_unique
+    inputs = _read_or_refused(tmp_path_factory, ce, pe, te)
+    if inputs is not None:
+        assert inputs.clinical.index.is_unique
 
 
 @budget(40)
@@ -97,10 +103,8 @@ def test_inputs_that_are_read_are_analysed_or_refused(tmp_path_factory, ce, pe, 
     from recist_tool.errors import RecistError
     from recist_tool.survival.pipeline import SurvivalSettings, analyse
 
-    paths = _write_inputs(tmp_path_factory.mktemp("surv"), ce, pe, te)
-    try:
-        inputs = read_inputs(*paths)
-    except SurvivalInputError:
+    inputs = _read_or_refused(tmp_path_factory, ce, pe, te)
+    if inputs is None:
         return
     try:
         analyse(inputs, SurvivalSettings(figures=False, endpoints=("os", "pfs")))
