@@ -74,7 +74,8 @@ def run_now(
 
 
 def series_volume(source: SeriesSource) -> Any:
-    """The :class:`recist_tool.dicom.Volume` of a loaded series (its array, no copy)."""
+    """The :class:`recist_tool.dicom.Volume` of a loaded series (its array, no copy;
+    waits for pixels still being read: :mod:`recist_tool.dicom.stream`)."""
     from recist_tool.dicom import Volume
 
     geo = source.info.geometry
@@ -162,7 +163,7 @@ class Assistant:
         #: Where Enter proposes at follow-up: (lesion id, time point, LPS point).
         self.target: tuple[str, str, tuple[float, float, float]] | None = None
         self._token = 0
-        self._volumes: dict[str, Any] = {}
+        self._volumes: dict[str, tuple[Any, Any]] = {}  # uid -> (layer data, Volume)
         self._layers: dict[str, tuple[Shapes, Shapes]] = {}
         self._cache: Any = None
         self._cache_dir: Path | None = None
@@ -210,10 +211,10 @@ class Assistant:
     def volume(self, source: SeriesSource) -> Any:
         """The core's Volume of a loaded series (made once per series)."""
         uid = source.info.series_uid
-        vol = self._volumes.get(uid)
-        if vol is None or vol.array is not source.data:
-            vol = self._volumes[uid] = series_volume(source)
-        return vol
+        made = self._volumes.get(uid)
+        if made is None or made[0] is not source.data:
+            made = self._volumes[uid] = (source.data, series_volume(source))
+        return made[1]
 
     def _pane_layers(self, pane: Pane) -> tuple[Shapes, Shapes]:
         made = self._layers.get(pane.name)

@@ -129,7 +129,7 @@ def load_study(
         done = False
         if not options and only is None:
             try:  # one CT series: a single header pass
-                out.layers.append(image_layer_data(load_series(folder), folder=folder))
+                out.layers.append(image_layer_data(load_series(folder, stream=True), folder=folder))
                 done = True
             except DicomError:
                 pass  # several series, or a problem: look at each
@@ -146,7 +146,7 @@ def load_study(
                 kw = dict(options.get(uid, {}))
                 title = _title(info.series_number, info.series_description, info.study_date)
                 try:
-                    volume = load_series(folder, uid, **kw)
+                    volume = load_series(folder, uid, stream=True, **kw)
                 except DicomError as exc:
                     out.problems.append(
                         SeriesProblem(

@@ -126,6 +126,7 @@ class Pane:
         self.shown = False
         self.warming = False
         self.state = "editing"
+        self._box_color: tuple[float, ...] = (0.0, 0.0, 0.0, 0.6)
         self.title = TextOverlay(
             text="", position="top_left", font_size=10, box=True, visible=False
         )
@@ -219,8 +220,9 @@ class Pane:
                     layer.visible = False
                 layer.opacity = 1.0
         if hide and not self.shown:
-            self.title.visible = False
-        self.title.text = ""
+            self._blank_title()
+        else:
+            self.title.text = ""
         self.title.opacity = 1.0
 
     def show(self, label: str, source: SeriesSource, reveal: bool = True) -> PaneLayers:
@@ -258,6 +260,7 @@ class Pane:
             for layer in (pl.image, pl.lines, pl.points, pl.labels):
                 if not layer.visible:
                     layer.visible = True
+        self.title.box_color = self._box_color
         self.title.visible = True
 
     def _make(self, label: str, source: SeriesSource, tf: dict[str, Any]) -> PaneLayers:
@@ -344,7 +347,7 @@ class Pane:
             for layer in self._layers.all:
                 if layer.visible:
                     layer.visible = False
-        self.title.visible = False
+        self._blank_title()
         self.cursor_text.visible = False
 
     def set_state(self, state: str, active: bool) -> None:
@@ -357,7 +360,18 @@ class Pane:
                 if layer.editable != editable:
                     layer.editable = editable
         self.title.color = TITLE_COLORS[state]
-        self.title.box_color = (0.15, 0.35, 0.15, 0.85) if active else (0.0, 0.0, 0.0, 0.6)
+        self._box_color = (0.15, 0.35, 0.15, 0.85) if active else (0.0, 0.0, 0.0, 0.6)
+        if self.shown:
+            self.title.box_color = self._box_color
+
+    def _blank_title(self) -> None:
+        """The title shows nothing: no text, a transparent box. It stays visible once
+        shown: napari takes a hidden text overlay's box out of the scene and puts it
+        back when the overlay is shown again, and vispy then builds the box's shader
+        program anew at the next draw (10-30 ms with Mesa's llvmpipe, in the first
+        draw of every study opened)."""
+        self.title.text = ""
+        self.title.box_color = (0.0, 0.0, 0.0, 0.0)
 
     @contextlib.contextmanager
     def quiet(self) -> Iterator[None]:

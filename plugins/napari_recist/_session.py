@@ -67,6 +67,7 @@ from napari_recist._saving import Persistence
 from napari_recist._settings import ViewSettings
 from napari_recist._signing import SignGuard
 from napari_recist._sync import AnnotationSync
+from recist_tool.dicom.stream import StreamedArray
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
     Reading,
@@ -163,6 +164,13 @@ class ReadingSession:
         self._contrast_hooks: list[tuple[Any, Callable]] = []
         self._hooks: list[tuple[Any, Callable]] = []
         self.closed = False
+        #: ``when_drawn(fn)`` runs ``fn`` once the canvas has drawn what was just put
+        #: on it (the Qt widget: after the next paint); here: at once.
+        self.when_drawn: Callable[[Callable[[], None]], None] = lambda fn: fn()
+        #: ``on_stream_failed(series title, message)`` from the thread that read the
+        #: pixels, when a series' pixels could not be read after its headers were
+        #: (the Qt widget hands it to the GUI thread); here: nothing.
+        self.on_stream_failed: Callable[[str, str], None] | None = None
         self.nav = Navigator(self.view)
         #: Blinded reading in a cohort: only this reader's files (see ``_blinding``).
         self.blinding = Blinding(lambda: self.reader)
@@ -309,7 +317,29 @@ class ReadingSession:
         added = [uid for data, kwargs, _ in layer_data if (uid := self._adopt(data, kwargs))]
         if added:
             self._study_changed(opened=first)
+            self._read_pixels([self.sources[uid] for uid in added])
         return added
+
+    def _read_pixels(self, sources: list[SeriesSource]) -> None:
+        """Start reading the pixels of series opened streaming (their headers read,
+        any slice shown read from its file: :mod:`recist_tool.dicom.stream`), once the
+        canvas has drawn the study — the reading thread would hold up the first draw
+        (it shares the GIL)."""
+        streams = [(s, s.data) for s in sources if isinstance(s.data, StreamedArray)]
+        if not streams:
+            return
+        for source, arr in streams:
+            title = source.kwargs.get("name") or source.info.series_uid
+
+            def done(a: StreamedArray, title: str = title) -> None:
+                try:
+                    a.result()
+                except Exception as exc:  # what the loader raised, named as it names it
+                    if self.on_stream_failed is not None:
+                        self.on_stream_failed(str(title), str(exc))
+
+            arr.add_done_callback(done)
+        self.when_drawn(lambda: [arr.start() for _, arr in streams])
 
     def _adopt(self, data: Any, kwargs: dict[str, Any]) -> str | None:
         """Register a series (layer data of this plugin's reader); its UID when new.

@@ -28,6 +28,7 @@ from recist_tool.dicom.geometry import VolumePlan, plan_volume
 from recist_tool.dicom.headers import ImageHeader
 from recist_tool.dicom.pixels import Promote, choose_dtype, read_pixels, resample_tilt
 from recist_tool.dicom.scan import group_series, no_image_error, read_headers, warn_skipped
+from recist_tool.dicom.stream import StreamedArray, streamable
 from recist_tool.dicom.volume import Volume
 
 CT_PADDING_FILL = -1024  # padded (outside the field of view) voxels become air
@@ -126,6 +127,7 @@ def load_series(
     *,
     tilt: Literal["error", "resample"] = "error",
     acquisition: int | None = None,
+    stream: bool = False,
 ) -> Volume:
     """Load one CT series from a file or folder.
 
@@ -141,6 +143,14 @@ def load_series(
         interpolation) and a :class:`TiltResampledWarning` says so.
     acquisition : int, optional
         Keep only slices with this AcquisitionNumber (two phases in one series).
+    stream : bool
+        Return once the headers are read and checked, with the pixels read later,
+        in a background thread: ``array`` is then a
+        :class:`~recist_tool.dicom.stream.StreamedArray` (any single slice at once,
+        the whole volume when read) when the series allows it — uncompressed,
+        int16-safe, no tilt to resample — and a ``numpy.ndarray`` read now
+        otherwise. Every check of the series runs before the call returns either
+        way.
 
     Returns
     -------
@@ -211,7 +221,10 @@ def load_series(
     dtype = choose_dtype(plan.slices)
     _check_memory(plan, dtype)
     try:
-        arr = read_pixels(plan, dtype, fill)
+        if stream and streamable(plan, dtype):
+            arr: np.ndarray | StreamedArray = StreamedArray(plan, int(fill))
+        else:
+            arr = read_pixels(plan, dtype, fill)
     except Promote:
         _check_memory(plan, np.dtype(np.float32))
         arr = read_pixels(plan, np.dtype(np.float32), fill)

@@ -75,6 +75,20 @@ def _pad_mask(stored: np.ndarray, h: ImageHeader) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
+def fits_int16(s: Slice) -> bool:
+    """Whether every value slice ``s`` can store is an int16 after its rescale, so
+    reading it never needs :class:`Promote` (known from the header alone)."""
+    h, f = s.header, s.frame
+    if not h.native or f.slope != 1.0 or float(f.intercept) != round(f.intercept):
+        return False
+    bs = h.bits_stored or 16
+    lo, hi = _stored_range(h)
+    icpt = round(f.intercept)
+    if h.pixel_representation == 0 and bs == 16:
+        return False
+    return lo + icpt >= INT16_MIN and hi + icpt <= INT16_MAX
+
+
 def _native_inplace(a: np.ndarray, s: Slice, fill: int) -> None:
     """Turn raw little-endian 16-bit stored values in ``a`` (int16) into HU, in place."""
     h, f = s.header, s.frame
@@ -223,10 +237,14 @@ def _check_rle(buf: bytes, h: ImageHeader) -> None:
             )
 
 
-def read_pixels(plan: VolumePlan, dtype: np.dtype, fill: float) -> np.ndarray:
-    """Read every slice of ``plan`` into a new ``(z, y, x)`` array of ``dtype``."""
+def read_pixels(
+    plan: VolumePlan, dtype: np.dtype, fill: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Read every slice of ``plan`` into a ``(z, y, x)`` array of ``dtype`` (``out``,
+    or a new one)."""
     h0 = plan.slices[0].header
-    out = np.empty((len(plan.slices), h0.rows, h0.columns), dtype=dtype)
+    if out is None:
+        out = np.empty((len(plan.slices), h0.rows, h0.columns), dtype=dtype)
     tmp = np.empty((h0.rows, h0.columns), dtype=np.int16)  # float path / checks
     fds: dict[str, int] = {}
     cache: dict = {}
@@ -328,3 +346,17 @@ def resample_tilt(arr: np.ndarray, shear: np.ndarray, fill: float) -> np.ndarray
             res = shift(arr[k].astype(np.float32), shear[k], order=1, cval=fill)
             arr[k] = np.rint(res) if arr.dtype == np.int16 else res
     return arr
+
+
+def read_native_slice(s: Slice, fill: int) -> np.ndarray:
+    """One native slice that :func:`fits_int16`, read from its file into a new int16
+    ``(rows, columns)`` array in HU (what :func:`read_pixels` puts in the volume)."""
+    h = s.header
+    out = np.empty((h.rows, h.columns), dtype=np.int16)
+    fds: dict[str, int] = {}
+    try:
+        _read_native(h, s.frame.index, out, fds)
+    finally:
+        _close(fds)
+    _native_inplace(out, s, fill)
+    return out

@@ -757,6 +757,47 @@ def test_docking_warms_the_canvas_unseen_then_a_study_opens_opaque(
     assert shot.max() > 200  # the CT (the sample's bright lesion) is drawn
 
 
+def test_an_open_shows_the_study_first_and_reads_its_pixels_after(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    """Open study returns once the headers are read: the slice shown is read from its
+    file, and the rest of the series is read in the background after the canvas has
+    drawn the study (recist_tool.dicom.stream). The values shown are the loader's. The
+    first draw builds no shader program: the pane's title stays in the scene (napari
+    took a hidden overlay's box out and vispy re-linked it when it was shown again)."""
+    from vispy.visuals.shaders.program import ModularProgram
+
+    from recist_tool.dicom import load_series
+    from recist_tool.dicom.stream import StreamedArray
+    from recist_tool.synth.phantom import write_series
+
+    study = tmp_path / "ct"  # uncompressed (the shipped sample is RLE: read at once)
+    write_series(study, shape=(30, 128, 128))
+    w = make_widget(make_napari_viewer)
+    assert wait_until(lambda: w.warmed_up, 20000)
+    pump(50)
+    builds = []
+    build = ModularProgram._build
+    monkeypatch.setattr(ModularProgram, "_build", lambda self: (builds.append(1), build(self)))
+    draws = []
+    drawn = w.viewer.window._qt_viewer.canvas._scene_canvas.events.draw  # test only
+    drawn.connect(lambda e: draws.append(1))
+    w.open_folder(study)
+    pl = w.session.panes["current"].layers
+    assert pl is not None and pl.timepoint == "baseline"
+    arr = pl.source.data
+    assert isinstance(arr, StreamedArray)
+    assert arr._thread is None and not arr.done  # nothing read but the slice shown
+    eager = load_series(study).array
+    k = w.session.nav.slice_index(w.session.panes["current"])
+    np.testing.assert_array_equal(np.asarray(pl.image._slice.image.raw), eager[k])  # test only
+    assert wait_until(lambda: bool(draws) and arr.done, 10000)
+    assert builds == [], "the first draw of the opened study built a shader program"
+    np.testing.assert_array_equal(arr.result(), eager)
+    # the whole series is there for what needs it (measurement assistance)
+    assert w.session.assist.volume(pl.source).array is arr.result()
+
+
 def test_opening_a_study_draws_once_after_it_is_in_place(make_napari_viewer, sample_layers):
     """Opening after the docking warm-up does not repaint the canvas in the middle
     (the slice slider already shown; once, it appeared and Qt repainted the

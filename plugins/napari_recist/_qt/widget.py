@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from napari.qt import QtViewer
-from qtpy.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -179,6 +179,12 @@ class RecistWidget(QWidget):
         self.pacs_dialog: PacsDialog | None = None
         self.session.signing.ask_reason = lambda msg, tps: ask_change_reason(self, msg)
         self.session.assist.runner = thread_runner  # proposals, registration: workers
+        # a study's pixels are read once the canvas has shown it (see _read_pixels)
+        self._after_paint: list[AfterFirstPaint] = []
+        self.session.when_drawn = self._when_drawn
+        self._stream_failures = _FromThread()
+        self._stream_failures.fired.connect(self._stream_failed)
+        self.session.on_stream_failed = self._stream_failures.fired.emit
         self.session.assist.prefetch = True
         self._build()
         self.keys = ShortcutFilter(self._windows)
@@ -526,6 +532,23 @@ class RecistWidget(QWidget):
                 pane = s.panes["current"]
                 if s.view.warm_up and pane.warm_up():
                     self._warm_up = AfterFirstPaint(canvas, pane.end_warm_up)
+
+    def _when_drawn(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after the canvas's next paint (at once when it is not shown)."""
+        canvas = self.main_canvas()
+        if canvas is None or not canvas.isVisible():
+            fn()
+            return
+        self._after_paint = [a for a in self._after_paint if not a.done]
+        self._after_paint.append(AfterFirstPaint(canvas, fn))
+
+    def _stream_failed(self, title: str, message: str) -> None:
+        self.session._notify(
+            "error",
+            f"{title}: its pixels could not be read in full — {message}. The slices "
+            "shown are read one at a time from the files; measurement assistance "
+            "and exports that need the whole series fail until it is opened again.",
+        )
 
     @property
     def warmed_up(self) -> bool:
@@ -1019,6 +1042,13 @@ class RecistWidget(QWidget):
                 for t, sev, m in msgs
             )
         )
+
+
+class _FromThread(QObject):
+    """``fired.emit(a, b)`` from any thread runs the connected slots in the GUI thread
+    (a queued Qt signal)."""
+
+    fired = Signal(str, str)
 
 
 class _CloseWatcher(QObject):
