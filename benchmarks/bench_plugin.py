@@ -107,10 +107,15 @@ def _evict(folder: Path) -> None:
             os.close(fd)
 
 
-def _open_once(folder: Path, way: str, warm: bool, from_disk: bool = False) -> tuple[float, float]:
+def _open_once(
+    folder: Path, way: str, warm: bool, from_disk: bool = False
+) -> tuple[float, float, float, float]:
     """One open in a new napari window with the widget docked: seconds (wall, CPU)
     from the call until the first draw that starts with the study in the pane (its
-    image layer shown) has finished."""
+    image layer shown) has finished; then until the whole series is in memory (read
+    in the background since 2026-12: ``recist_tool.dicom.stream``) and until the
+    widget's panels show the study (they follow the first draw). The window is
+    closed only once the series is read (the next measurement runs alone)."""
     import napari
     from napari_recist._qt.widget import RecistWidget
     from napari_recist._session import PLUGIN
@@ -163,7 +168,9 @@ def _open_once(folder: Path, way: str, warm: bool, from_disk: bool = False) -> t
         wake.stop()
         viewer.close()
         gc.collect()
-        return wall, cpu
+        return wall, cpu, wall, wall
+    panels: list[float] = []
+    w.session.changed.connect(lambda: panels.append(time.perf_counter()))
     if way == "widget":
         w.open_folder(folder)
     else:
@@ -172,11 +179,21 @@ def _open_once(folder: Path, way: str, warm: bool, from_disk: bool = False) -> t
         app.processEvents(wait)
     done = drawn[in_place.index(True)]
     wall, cpu = done - t0, time.process_time() - c0
+    data = w.session.layers_of("baseline").source.data  # type: ignore[union-attr]
+    read: list[float] = []
+    if hasattr(data, "add_done_callback"):  # a StreamedArray
+        data.add_done_callback(lambda a: read.append(time.perf_counter()))
+    else:
+        read.append(done)
+    end = time.perf_counter() + 30
+    while (not read or not panels) and time.perf_counter() < end:
+        app.processEvents(wait)
+    assert read and panels, "the series was not read, or the panels not refreshed"
     wake.stop()
     os.environ.pop("RECIST_VIEW", None)
     viewer.close()
     gc.collect()
-    return wall, cpu
+    return wall, cpu, read[0] - t0, panels[0] - t0
 
 
 def bench_open(repeat: int) -> dict[str, float]:
@@ -186,7 +203,7 @@ def bench_open(repeat: int) -> dict[str, float]:
 
     folder = series_folder()
     load_series(folder)  # warm the file cache and imports
-    runs: dict[str, list[tuple[float, float]]] = {
+    runs: dict[str, list[tuple[float, float, float, float]]] = {
         "core": [],
         "widget": [],
         "cold": [],
@@ -213,6 +230,8 @@ def bench_open(repeat: int) -> dict[str, float]:
         out[f"{name}_s"] = statistics.median(v[0] for v in values)
         out[f"{name}_min_s"] = min(v[0] for v in values)
         out[f"{name}_cpu_s"] = statistics.median(v[1] for v in values)
+        out[f"{name}_read_s"] = statistics.median(v[2] for v in values)
+        out[f"{name}_panels_s"] = statistics.median(v[3] for v in values)
     return out
 
 
@@ -550,13 +569,17 @@ def main() -> None:
         f"{o['widget_min_s'] / o['core_min_s']:.2f}, median of per-run ratios "
         f"{o['ratio_per_run']:.2f}, "
         f"CPU {o['widget_cpu_s'] / o['core_cpu_s']:.2f}; "
-        f"goal <= 1.5); cold (warm_up=0) {o['cold_s']:.3f} s ({o['cold_min_s']:.3f}) / "
+        f"goal <= 1.5); the series wholly in memory (read in the background) at "
+        f"{o['widget_read_s']:.3f} s, the panels showing the study at "
+        f"{o['widget_panels_s']:.3f} s; "
+        f"cold (warm_up=0) {o['cold_s']:.3f} s ({o['cold_min_s']:.3f}) / "
         f"{o['cold_cpu_s']:.3f} = {o['cold_s'] / o['core_s']:.2f} x; viewer.open with the "
         f"widget docked {o['napari_open_s']:.3f} s ({o['napari_open_s'] / o['core_s']:.2f} x); "
         f"from disk (files evicted from the page cache before each): core loader "
         f"{o['core_disk_s']:.3f} s ({o['core_disk_min_s']:.3f}), widget Open study until "
         f"drawn {o['widget_disk_s']:.3f} s ({o['widget_disk_min_s']:.3f}) = "
-        f"{o['widget_disk_s'] / o['core_disk_s']:.2f} x"
+        f"{o['widget_disk_s'] / o['core_disk_s']:.2f} x, wholly in memory at "
+        f"{o['widget_disk_read_s']:.3f} s"
     )
     (w1, h1), (w2, h2) = steps["canvas_sizes"]
     ratio = steps["step_median_ms"] / steps["peer2_median_ms"]

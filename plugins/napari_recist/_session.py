@@ -30,6 +30,7 @@ import contextlib
 import getpass
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,7 @@ class ReadingSession:
         #: pixels, when a series' pixels could not be read after its headers were
         #: (the Qt widget hands it to the GUI thread); here: nothing.
         self.on_stream_failed: Callable[[str, str], None] | None = None
+        self._streaming: weakref.WeakSet[StreamedArray] = weakref.WeakSet()  # started
         self.nav = Navigator(self.view)
         #: Blinded reading in a cohort: only this reader's files (see ``_blinding``).
         self.blinding = Blinding(lambda: self.reader)
@@ -316,7 +318,7 @@ class ReadingSession:
         first = not self.reading.patient_id
         added = [uid for data, kwargs, _ in layer_data if (uid := self._adopt(data, kwargs))]
         if added:
-            self._study_changed(opened=first)
+            self._study_changed(opened=first, image_first=True)
             self._read_pixels([self.sources[uid] for uid in added])
         return added
 
@@ -325,9 +327,14 @@ class ReadingSession:
         any slice shown read from its file: :mod:`recist_tool.dicom.stream`), once the
         canvas has drawn the study — the reading thread would hold up the first draw
         (it shares the GIL)."""
-        streams = [(s, s.data) for s in sources if isinstance(s.data, StreamedArray)]
+        streams = [
+            (s, s.data)
+            for s in sources
+            if isinstance(s.data, StreamedArray) and s.data not in self._streaming
+        ]
         if not streams:
             return
+        self._streaming.update(arr for _, arr in streams)
         for source, arr in streams:
             title = source.kwargs.get("name") or source.info.series_uid
 
@@ -339,7 +346,11 @@ class ReadingSession:
                         self.on_stream_failed(str(title), str(exc))
 
             arr.add_done_callback(done)
-        self.when_drawn(lambda: [arr.start() for _, arr in streams])
+        self._when_drawn(lambda: [arr.start() for _, arr in streams])
+
+    def _when_drawn(self, fn: Callable[[], None]) -> None:
+        """:attr:`when_drawn`, skipped when the session closed meanwhile."""
+        self.when_drawn(lambda: None if self.closed else fn())
 
     def _adopt(self, data: Any, kwargs: dict[str, Any]) -> str | None:
         """Register a series (layer data of this plugin's reader); its UID when new.
@@ -405,6 +416,7 @@ class ReadingSession:
 
     def _study_changed_later(self) -> None:
         self._study_changed(opened=not any(le.findings for le in self.reading.lesions))
+        self._read_pixels(list(self.sources.values()))  # File › Open: this plugin's reader
 
     def _on_removed(self, event: Any) -> None:
         if self._busy:
@@ -492,8 +504,12 @@ class ReadingSession:
         self._study_changed(opened=True)
         return added
 
-    def _study_changed(self, opened: bool = False) -> None:
-        """Series or time points changed: assign by date, choose what the panes show."""
+    def _study_changed(self, opened: bool = False, image_first: bool = False) -> None:
+        """Series or time points changed: assign by date, choose what the panes show.
+
+        ``image_first`` (a study opened): the autosave, the engine and the panels
+        follow once the canvas has drawn the image (:attr:`when_drawn`), so that the
+        reader sees the image a frame earlier; the reading itself is complete now."""
         r = self.reading
         if r.series:
             with contextlib.suppress(RecistError):
@@ -508,7 +524,10 @@ class ReadingSession:
             self.current_tp = r.opening_timepoint()
         self._choose_compare()
         self._show_panes()
-        self._after_change()
+        if image_first:
+            self._when_drawn(self._after_change)
+        else:
+            self._after_change()
 
     def _choose_compare(self) -> None:
         labels = [tp.label for tp in self.reading.timepoints if self._display(tp.label)]
