@@ -8,7 +8,9 @@ Public API::
 ``load_series(path, series_uid=None)`` returns a :class:`Volume` in Hounsfield
 units with the patient geometry (SimpleITK conventions). Every failure is a
 subclass of :class:`DicomError` (itself a ``RecistError``) naming the folder,
-file or slice and what is wrong.
+file or slice and what is wrong. ``load_series(path, stream=True)`` returns once
+the headers are read and checked, with a :class:`StreamedArray` (any slice at
+once, the whole volume read in a background thread) for a viewer to show first.
 """
 
 from recist_tool.dicom._gdcm_guard import guard_gdcm_import
@@ -38,6 +40,7 @@ from recist_tool.dicom.errors import (  # noqa: E402
 )
 from recist_tool.dicom.load import load_series  # noqa: E402
 from recist_tool.dicom.scan import SeriesInfo, scan  # noqa: E402
+from recist_tool.dicom.stream import StreamedArray  # noqa: E402
 from recist_tool.dicom.volume import Volume  # noqa: E402
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "SeriesInfo",
     "SeriesSelectionError",
     "SkippedFileWarning",
+    "StreamedArray",
     "TiltResampledWarning",
     "UnevenSpacingError",
     "UnreadableFileError",

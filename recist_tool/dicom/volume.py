@@ -31,7 +31,9 @@ class Volume:
     array : numpy.ndarray
         Voxel values, shape ``(z, y, x)``; int16 Hounsfield units when the rescale
         allows it, else float32.  Non-CT series hold their stored values (not
-        rescaled; ``metadata["rescale"]`` has the slope and intercept).
+        rescaled; ``metadata["rescale"]`` has the slope and intercept). A
+        :class:`~recist_tool.dicom.stream.StreamedArray` when loaded with
+        ``load_series(..., stream=True)`` (``numpy.asarray`` waits for its pixels).
     spacing_zyx : tuple of float
         Slice step, row spacing and column spacing in mm.
     origin_lps : tuple of float
