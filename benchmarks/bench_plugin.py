@@ -23,6 +23,12 @@
    it before drawing) after Open study started; that draw was a synchronous repaint in
    the middle of the open (napari's slider appearing) with the layers still hidden, so
    it timed an empty canvas: the old figures (0.175 s, 2.9 ×) understated the open.
+   Since 2026-12-07 the widget opens a series streaming (``load_series(...,
+   stream=True)``: headers read and checked, the slice shown read from its file, the
+   rest read in a background thread once the canvas has drawn the study; the panels
+   follow that draw too), so the time until the whole series is in memory and the
+   time until the panels show the study are printed as well; the loader alone reads
+   everything, as before.
 2. **Slice step with annotations**: 8 targets × 6 time points, the comparison pane
    shown; a real Down key press on napari's canvas until both canvases have drawn the
    next slice (the comparison follows by patient position). Since 2026-12 "drawn"
