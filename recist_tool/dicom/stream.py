@@ -42,7 +42,8 @@ class StreamedArray:
     It behaves as a read-only 3-D array (``shape``, ``dtype``, ``ndim``,
     indexing, ``numpy.asarray``): a single slice (``a[k]``, ``a[k, ...]``) is
     served at once, from the volume when it has been read, else from the slice's
-    file; anything else waits for the volume.
+    file (also after a failed read: the other slices stay readable); anything else
+    waits for the volume.
 
     Parameters
     ----------
@@ -87,8 +88,9 @@ class StreamedArray:
         return arr.copy() if copy else arr
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        if self._done.is_set():
-            return self.result()[key]
+        if self._done.is_set() and self._error is None:
+            assert self._out is not None
+            return self._out[key]
         k, rest = _one_slice(key, self.shape[0])
         if k is None:
             return self.result()[key]

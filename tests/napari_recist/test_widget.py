@@ -8,6 +8,7 @@ saved on disk is read back. Includes the corruption sequences of issue 9.
 from __future__ import annotations
 
 import json
+import os
 
 import napari_recist._qt.widget as widget_module
 import numpy as np
@@ -796,6 +797,29 @@ def test_an_open_shows_the_study_first_and_reads_its_pixels_after(
     np.testing.assert_array_equal(arr.result(), eager)
     # the whole series is there for what needs it (measurement assistance)
     assert w.session.assist.volume(pl.source).array is arr.result()
+
+
+def test_a_file_cut_while_the_series_streams_is_named_in_the_dock(make_napari_viewer, tmp_path):
+    """A file that changes between its header and the background read: the dock says
+    which and why (from the reading thread to the GUI thread); the other slices stay
+    shown."""
+    from recist_tool.synth.phantom import write_series
+
+    study = tmp_path / "ct"
+    write_series(study, shape=(20, 64, 64))
+    w = make_widget(make_napari_viewer)
+    assert wait_until(lambda: w.warmed_up, 20000)
+    w.open_folder(study)  # the read starts after the next paint
+    pl = w.session.panes["current"].layers
+    victim = pl.source.data._plan.slices[3].header.path  # test only: the fourth slice
+    with open(victim, "r+b") as f:
+        f.truncate(os.path.getsize(victim) - 1000)
+    name = os.path.basename(victim)
+    assert wait_until(
+        lambda: any(name in t and "could not be read in full" in t for _, t in w.session.notices),
+        10000,
+    ), w.session.notices
+    assert pl.source.data[0].shape == (64, 64)  # the other slices are still read
 
 
 def test_opening_a_study_draws_once_after_it_is_in_place(make_napari_viewer, sample_layers):

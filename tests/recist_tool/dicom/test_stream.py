@@ -100,6 +100,10 @@ def test_a_file_cut_after_its_header_was_read_is_named(series_dir, tmp_path):
     with pytest.raises(UnreadableFileError, match=os.path.basename(victim) + ": truncated"):
         a.result(timeout=30)
     assert len(seen) == 1 and os.path.basename(victim) in str(seen[0])
+    # the other slices are still shown (read from their files); the cut one is named
+    np.testing.assert_array_equal(a[0], load_series(series_dir("clean")).array[0])
+    with pytest.raises(UnreadableFileError, match=os.path.basename(victim)):
+        a[4]
     called = []
     a.add_done_callback(called.append)  # after the end: at once
     assert called == [a]
