@@ -123,7 +123,5 @@ class PacsMouse:
         text = cursor_text(self.pane, position)
         overlay = self.pane.cursor_text
         overlay.text = text
-        if not self.pane.cursor_on:
-            self.pane.cursor_on = True
-            overlay.box_color = None  # napari's default (blanked by Pane.clear)
+        if not overlay.visible:
             overlay.visible = True

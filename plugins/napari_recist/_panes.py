@@ -127,8 +127,6 @@ class Pane:
         self.warming = False
         self.state = "editing"
         self._box_color: tuple[float, ...] = (0.0, 0.0, 0.0, 0.6)
-        #: Whether the cursor read-out shows values (the cursor has been over the study).
-        self.cursor_on = False
         self.title = TextOverlay(
             text="", position="top_left", font_size=10, box=True, visible=False
         )
@@ -208,10 +206,6 @@ class Pane:
         self.title.opacity = 0.0
         self.title.text = WARM_TEXT
         self.title.visible = True
-        if not self.cursor_text.visible:  # the cursor read-out's box and glyphs too
-            self.cursor_text.opacity = 0.0
-            self.cursor_text.text = WARM_TEXT
-            self.cursor_text.visible = True
         return True
 
     def end_warm_up(self, hide: bool = True) -> None:
@@ -230,10 +224,6 @@ class Pane:
         else:
             self.title.text = ""
         self.title.opacity = 1.0
-        if not self.cursor_on:  # blank until the cursor is over a study
-            self.cursor_text.text = ""
-            self.cursor_text.box_color = (0.0, 0.0, 0.0, 0.0)
-        self.cursor_text.opacity = 1.0
 
     def show(self, label: str, source: SeriesSource, reveal: bool = True) -> PaneLayers:
         """Show time point ``label`` with the series ``source``.
@@ -358,9 +348,7 @@ class Pane:
                 if layer.visible:
                     layer.visible = False
         self._blank_title()
-        self.cursor_text.text = ""  # blank, not hidden (see _blank_title)
-        self.cursor_text.box_color = (0.0, 0.0, 0.0, 0.0)
-        self.cursor_on = False
+        self.cursor_text.visible = False
 
     def set_state(self, state: str, active: bool) -> None:
         """``editing``, ``read-only`` or ``unlocked``; ``active``: the reader's pane."""

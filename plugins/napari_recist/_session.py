@@ -651,7 +651,7 @@ class ReadingSession:
 
     def _on_slice(self, pane: Pane) -> None:
         self._update_title(pane)
-        if pane.cursor_on and pane.layers is not None:
+        if pane.cursor_text.visible and pane.layers is not None:
             pos = list(pane.viewer.cursor.position)
             if len(pos) >= 3:
                 pos[-3] = self.nav.z(pane)
