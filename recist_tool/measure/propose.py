@@ -253,6 +253,8 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             )
         )
     flags += _fragile_edge_flags(seg)
+    stability, stability_flags = _threshold_stability(seg, k, axes)
+    flags += stability_flags
     cross, cross_flags = _crosscheck(seg, k, axes)
     flags += cross_flags
     if forced is None:
@@ -298,6 +300,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             "elongation": elong,
             "grid_factor": seg.factor,
             "crosscheck": cross,
+            "stability": stability,
         },
     )
 
@@ -381,6 +384,99 @@ def _crosscheck(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list
                 )
             ]
     return out, []
+
+
+#: Faint edge: when the lesion differs from the tissue around by less than
+#: ``FAINT_EDGE_HU`` (HU), the thresholds are moved ``FAINT_SHIFT_NOISE`` times the
+#: smoothed image's noise toward the lesion's level (where noise could as well have
+#: put the edge); an axis moving more than ``FAINT_MOVE_MM`` means its ends are not
+#: pinned by the image.
+FAINT_EDGE_HU = 25.0
+FAINT_SHIFT_NOISE = 3.0
+FAINT_MOVE_MM = 2.0
+#: Threshold-dependent volume: thresholds ``VOLUME_TIGHTEN`` of the way from the
+#: tissue around to the lesion's level closer to the lesion (a 15 % smaller share
+#: of each edge's contrast); a region losing more than ``VOLUME_LOSS`` of its volume
+#: has a volume that hangs on where the threshold is put (a small lesion with soft
+#: edges, a thin attachment), past the 25 % asked of a volume.
+VOLUME_TIGHTEN = 0.15
+VOLUME_LOSS = 0.16
+STABILITY_FACTOR = 0.45
+
+
+def _threshold_stability(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list]:
+    """Doubt when the outline is not pinned by the image: thresholds moved toward
+    the lesion's level (by the noise on a faint edge; by a share of the contrast
+    for the volume) change an axis or the volume by more than the accuracy asked."""
+    import dataclasses
+
+    from scipy import ndimage as ndi
+
+    from recist_tool.measure.segment import _component_at, _fill_holes, _smooth_noise
+
+    reg = seg.region
+    n = int(reg.sum())
+    if n == 0:
+        return {}, []
+    sp = np.asarray(seg.spacing, float)
+    mu = float(seg.mu)
+    d_in = ndi.distance_transform_edt(reg, sampling=sp)
+    centre = np.unravel_index(int(np.argmax(d_in)), reg.shape)
+    sm = seg.smooth
+
+    def tightened(lo, hi):
+        r = _component_at(reg & (sm >= lo) & (sm <= hi), centre, sp)
+        return None if r is None else _fill_holes(r)
+
+    out: dict = {}
+    flags: list = []
+    lo = mu - (1.0 - VOLUME_TIGHTEN) * (mu - seg.lo)
+    hi = mu + (1.0 - VOLUME_TIGHTEN) * (seg.hi - mu)
+    r = tightened(lo, hi)
+    loss = 1.0 - (0 if r is None else int(r.sum())) / n
+    out["volume_loss"] = float(loss)
+    if loss > VOLUME_LOSS:
+        flags.append(
+            (
+                STABILITY_FACTOR,
+                f"the volume depends on where the edge is put: moving the edge threshold "
+                f"{100 * VOLUME_TIGHTEN:.0f} % of the contrast toward the lesion's level "
+                f"loses {100 * loss:.0f} % of it (soft edges on a small lesion, or a thin "
+                "attachment): check the outline on every slice before using the volume",
+            )
+        )
+    contrast = seg.info.get("contrast_hu")
+    if contrast is None or contrast >= FAINT_EDGE_HU:
+        return out, flags
+    noise = _smooth_noise(sm, mu, sp)
+    shift = FAINT_SHIFT_NOISE * noise
+    out["faint_shift_hu"] = float(shift)
+    lo = np.minimum(seg.lo + shift, mu)
+    hi = np.maximum(seg.hi - shift, mu)
+    r = tightened(lo, hi)
+    moved = None
+    if r is not None and r[k].any():
+        other, _ = _slice_axes(dataclasses.replace(seg, region=r, lo=lo, hi=hi), k, full=True)
+        if other is not None:
+            moved = max(
+                ("long", other.long_mm - axes.long_mm),
+                ("short", other.short_mm - axes.short_mm),
+                key=lambda t: abs(t[1]),
+            )
+    if moved is None:
+        moved = ("long", -axes.long_mm)
+    out["faint_move_mm"] = {moved[0]: float(moved[1])}
+    if abs(moved[1]) > FAINT_MOVE_MM:
+        flags.append(
+            (
+                STABILITY_FACTOR,
+                f"faint edge ({contrast:.0f} HU between the lesion and the tissue around): "
+                f"the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the edge "
+                f"threshold moves by {shift:.0f} HU (3 × the noise): check the {moved[0]} "
+                "axis ends against the image",
+            )
+        )
+    return out, flags
 
 
 def _fragile_edge_flags(seg: Segmentation) -> list:

@@ -138,7 +138,10 @@ def test_failures_in_a_random_batch_have_low_confidence():
             assert p.low_confidence, (seed, e, p.confidence, truth.description)
         else:
             confident.append(e) if not p.low_confidence else None
-    assert len(confident) >= 6
+    # 5 of 12 stay confident: this batch is hard (leaks, necks, faint edges; 1009, a
+    # 64 mm liver lesion 23 HU above liver with errors of 1.8 / 1.2 mm, is doubted
+    # by the faint-edge check)
+    assert len(confident) >= 5
     assert np.median(confident) <= 1.0
 
 
@@ -224,3 +227,76 @@ def test_the_cross_check_fires_on_a_side_over_segmented_by_3_mm():
     assert len(flags) == 1 and flags[0][0] < LOW_CONFIDENCE
     assert "long axis" in flags[0][1] and "check the edges" in flags[0][1]
     assert abs(cross["long_mm"] - truth.axes.long_mm) < 2.0
+
+
+def _soft_sphere(diameter_mm, contrast_hu, edge_mm, noise_hu, seed):
+    """A sphere in liver (60 HU) whose edge is blurred by a Gaussian of ``edge_mm``
+    (an infiltrative margin): the true surface is the half-maximum; white noise."""
+    from scipy.special import erfc
+
+    sp = (2.0, 0.75, 0.75)
+    half = diameter_mm / 2 + 20.0
+    shape = tuple(int(np.ceil(2 * half / s)) | 1 for s in sp)
+    zz, yy, xx = np.meshgrid(
+        *[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(shape, sp, strict=True)],
+        indexing="ij",
+    )
+    d = np.sqrt(zz**2 + yy**2 + xx**2) - diameter_mm / 2
+    img = 60.0 + contrast_hu * 0.5 * erfc(d / (np.sqrt(2) * edge_mm))
+    img += np.random.default_rng(seed).normal(0, noise_hu, shape)
+    identity = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    vol = Volume(np.rint(img).astype(np.int16), sp, (0.0, 0.0, 0.0), identity)
+    centre = vol.index_to_lps(tuple((n - 1) / 2 for n in shape))
+    return vol, tuple(float(v) for v in centre), np.pi / 6 * diameter_mm**3 / 1000
+
+
+def test_a_faint_edge_that_noise_could_move_is_doubtful_a_faint_sharp_one_is_not():
+    """Stability on a faint edge. A 30 mm sphere only 20 HU above liver, its edge
+    blurred over ~3 mm, noise 12 HU: thresholds moved by 3 × the smoothed noise
+    move an axis by > 2 mm (the outline is not pinned by the image; its volume is
+    indeed ~20 % off the truth), so the proposal is doubtful and says which axis to
+    check and by how much. The same faint contrast with a sharp edge and less noise:
+    the check runs, the axes move < 2 mm, the proposal stays confident."""
+    vol, c, true_ml = _soft_sphere(30, 20, 3.0, 12, seed=1)
+    p = propose(vol, c)
+    assert abs(p.volume_ml / true_ml - 1) > 0.15  # doubtful for a reason (known truth)
+    assert p.low_confidence
+    assert "faint edge" in p.reason and "axis changes by" in p.reason
+    assert "check the" in p.reason and "axis ends" in p.reason
+    (moved,) = p.details["stability"]["faint_move_mm"].values()
+    assert abs(moved) > 2.0
+    vol, c, true_ml = _soft_sphere(30, 20, 0.6, 8, seed=0)
+    p = propose(vol, c)
+    assert abs(p.long_axis_mm - 30) <= 1.5 and abs(p.volume_ml / true_ml - 1) <= 0.05
+    assert p.details["stability"]["faint_shift_hu"] > 0  # the check ran ...
+    (moved,) = p.details["stability"]["faint_move_mm"].values()
+    assert abs(moved) < 2.0  # ... and found the outline pinned
+    assert p.confidence == 1.0 and p.reason == ""
+
+
+def test_a_volume_that_hangs_on_the_threshold_is_doubtful():
+    """Stability of the volume. A 10 mm sphere with a soft edge (1.5 mm): thresholds
+    15 % of the contrast closer to the lesion's level lose > 16 % of its volume, so
+    the proposal is doubtful and says to check the outline before using the volume.
+    The same edge on a 30 mm sphere loses ~6 %: confident."""
+    vol, c, _ = _soft_sphere(10, 40, 1.5, 8, seed=0)
+    p = propose(vol, c)
+    assert p.details["stability"]["volume_loss"] > 0.16
+    assert p.low_confidence and "the volume depends on where the edge is put" in p.reason
+    vol, c, true_ml = _soft_sphere(30, 40, 1.5, 8, seed=0)
+    p = propose(vol, c)
+    assert p.details["stability"]["volume_loss"] < 0.1
+    assert abs(p.volume_ml / true_ml - 1) <= 0.05
+    assert p.confidence == 1.0 and p.reason == ""
+
+
+@pytest.mark.parametrize(("seed", "words"), [(343, "faint edge"), (454, "the volume depends")])
+def test_generated_failures_the_stability_checks_catch(seed, words):
+    """Two generated failures (known truth) that every other check passed: a 32 mm
+    liver lesion 23 HU above liver at 19 HU noise (short axis +3.6 mm) and a 14 mm
+    lung lesion at the chest wall (long axis −2.6 mm, volume −18 %)."""
+    vol, truth = random_scene(seed)
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    el, es, _ = _errors(p, truth)
+    assert max(abs(el), abs(es)) > 2.5
+    assert p.low_confidence and words in p.reason
