@@ -18,7 +18,7 @@ from recist_tool.measure.axes import (
     planar_axes,
 )
 from recist_tool.measure.crosscheck import watershed_outline
-from recist_tool.measure.segment import Segmentation, segment, slice_outline
+from recist_tool.measure.segment import ALONE_LOW, Segmentation, segment, slice_outline
 
 Point3 = tuple[float, float, float]
 
@@ -264,7 +264,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         if not 0.6 <= ratio <= 1.6:
             flags.append(
                 (
-                    0.5,
+                    ALONE_LOW,
                     f"the proposal ({axes.long_mm:.0f} mm) differs from the line drawn "
                     f"({hint[1]:.0f} mm)",
                 )
@@ -394,89 +394,57 @@ def _crosscheck(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list
 FAINT_EDGE_HU = 25.0
 FAINT_SHIFT_NOISE = 3.0
 FAINT_MOVE_MM = 2.0
-#: Threshold-dependent volume: thresholds ``VOLUME_TIGHTEN`` of the way from the
-#: tissue around to the lesion's level closer to the lesion (a 15 % smaller share
-#: of each edge's contrast); a region losing more than ``VOLUME_LOSS`` of its volume
-#: has a volume that hangs on where the threshold is put (a small lesion with soft
-#: edges, a thin attachment), past the 25 % asked of a volume.
-VOLUME_TIGHTEN = 0.15
-VOLUME_LOSS = 0.16
 STABILITY_FACTOR = 0.45
 
 
 def _threshold_stability(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list]:
-    """Doubt when the outline is not pinned by the image: thresholds moved toward
-    the lesion's level (by the noise on a faint edge; by a share of the contrast
-    for the volume) change an axis or the volume by more than the accuracy asked."""
+    """Doubt when a faint edge is not pinned by the image: thresholds moved toward
+    the lesion's level by :data:`FAINT_SHIFT_NOISE` × the smoothed image's noise (a
+    shift noise could as well have made) move an axis by more than
+    :data:`FAINT_MOVE_MM`. Only when the lesion differs from the tissue around by
+    less than :data:`FAINT_EDGE_HU`."""
     import dataclasses
 
     from scipy import ndimage as ndi
 
     from recist_tool.measure.segment import _component_at, _fill_holes, _smooth_noise
 
+    contrast = seg.info.get("contrast_hu")
     reg = seg.region
-    n = int(reg.sum())
-    if n == 0:
+    if contrast is None or contrast >= FAINT_EDGE_HU or not reg.any():
         return {}, []
     sp = np.asarray(seg.spacing, float)
     mu = float(seg.mu)
-    d_in = ndi.distance_transform_edt(reg, sampling=sp)
-    centre = np.unravel_index(int(np.argmax(d_in)), reg.shape)
     sm = seg.smooth
-
-    def tightened(lo, hi):
-        r = _component_at(reg & (sm >= lo) & (sm <= hi), centre, sp)
-        return None if r is None else _fill_holes(r)
-
-    out: dict = {}
-    flags: list = []
-    lo = mu - (1.0 - VOLUME_TIGHTEN) * (mu - seg.lo)
-    hi = mu + (1.0 - VOLUME_TIGHTEN) * (seg.hi - mu)
-    r = tightened(lo, hi)
-    loss = 1.0 - (0 if r is None else int(r.sum())) / n
-    out["volume_loss"] = float(loss)
-    if loss > VOLUME_LOSS:
-        flags.append(
-            (
-                STABILITY_FACTOR,
-                f"the volume depends on where the edge is put: moving the edge threshold "
-                f"{100 * VOLUME_TIGHTEN:.0f} % of the contrast toward the lesion's level "
-                f"loses {100 * loss:.0f} % of it (soft edges on a small lesion, or a thin "
-                "attachment): check the outline on every slice before using the volume",
-            )
-        )
-    contrast = seg.info.get("contrast_hu")
-    if contrast is None or contrast >= FAINT_EDGE_HU:
-        return out, flags
-    noise = _smooth_noise(sm, mu, sp)
-    shift = FAINT_SHIFT_NOISE * noise
-    out["faint_shift_hu"] = float(shift)
+    shift = FAINT_SHIFT_NOISE * _smooth_noise(sm, mu, sp)
     lo = np.minimum(seg.lo + shift, mu)
     hi = np.maximum(seg.hi - shift, mu)
-    r = tightened(lo, hi)
-    moved = None
+    # the region within the moved thresholds, connected to its deepest point
+    d_in = ndi.distance_transform_edt(reg, sampling=sp)
+    centre = np.unravel_index(int(np.argmax(d_in)), reg.shape)
+    r = _component_at(reg & (sm >= lo) & (sm <= hi), centre, sp)
+    moved = ("long", -axes.long_mm)  # nothing left: the whole outline hangs on it
     if r is not None and r[k].any():
-        other, _ = _slice_axes(dataclasses.replace(seg, region=r, lo=lo, hi=hi), k, full=True)
+        tight = dataclasses.replace(seg, region=_fill_holes(r), lo=lo, hi=hi)
+        other, _ = _slice_axes(tight, k, full=True)
         if other is not None:
             moved = max(
                 ("long", other.long_mm - axes.long_mm),
                 ("short", other.short_mm - axes.short_mm),
                 key=lambda t: abs(t[1]),
             )
-    if moved is None:
-        moved = ("long", -axes.long_mm)
-    out["faint_move_mm"] = {moved[0]: float(moved[1])}
-    if abs(moved[1]) > FAINT_MOVE_MM:
-        flags.append(
-            (
-                STABILITY_FACTOR,
-                f"faint edge ({contrast:.0f} HU between the lesion and the tissue around): "
-                f"the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the edge "
-                f"threshold moves by {shift:.0f} HU (3 × the noise): check the {moved[0]} "
-                "axis ends against the image",
-            )
+    out = {"faint_shift_hu": float(shift), "faint_move_mm": {moved[0]: float(moved[1])}}
+    if abs(moved[1]) <= FAINT_MOVE_MM:
+        return out, []
+    return out, [
+        (
+            STABILITY_FACTOR,
+            f"faint edge ({contrast:.0f} HU between the lesion and the tissue around): "
+            f"the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the edge "
+            f"threshold moves by {shift:.0f} HU (3 × the noise): check the {moved[0]} "
+            "axis ends against the image",
         )
-    return out, flags
+    ]
 
 
 def _fragile_edge_flags(seg: Segmentation) -> list:

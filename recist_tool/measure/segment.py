@@ -876,11 +876,18 @@ def _cut_necks(region, sb, spacing, r_in):
     return out
 
 
+#: Factor of a doubt that alone makes a proposal doubtful: below the 0.5 of
+#: ``propose.LOW_CONFIDENCE`` (a factor of exactly 0.5 left a proposal at 0.50,
+#: which is not "low": a lesion merging with a structure, 51 % of its volume
+#: cut away, stayed confident).
+ALONE_LOW = 0.45
+
+
 def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
     flags: list[tuple[float, str]] = []
     contrast = info.get("contrast_hu")
     if contrast is None:
-        flags.append((0.5, "no tissue distinct from the lesion found around it"))
+        flags.append((ALONE_LOW, "no tissue distinct from the lesion found around it"))
     elif contrast < 1.0 * max(noise, 1.0):
         flags.append(
             (0.4, f"low contrast at the edge ({contrast:.0f} HU for {noise:.0f} HU noise)")
@@ -890,7 +897,7 @@ def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
     if info.get("opened_share", 0.0) > 0.25:
         flags.append(
             (
-                0.5,
+                ALONE_LOW,
                 "the lesion merges with a touching structure of similar density "
                 f"({100 * info['opened_share']:.0f} % cut away): check the outline",
             )

@@ -274,29 +274,22 @@ def test_a_faint_edge_that_noise_could_move_is_doubtful_a_faint_sharp_one_is_not
     assert p.confidence == 1.0 and p.reason == ""
 
 
-def test_a_volume_that_hangs_on_the_threshold_is_doubtful():
-    """Stability of the volume. A 10 mm sphere with a soft edge (1.5 mm): thresholds
-    15 % of the contrast closer to the lesion's level lose > 16 % of its volume, so
-    the proposal is doubtful and says to check the outline before using the volume.
-    The same edge on a 30 mm sphere loses ~6 %: confident."""
-    vol, c, _ = _soft_sphere(10, 40, 1.5, 8, seed=0)
-    p = propose(vol, c)
-    assert p.details["stability"]["volume_loss"] > 0.16
-    assert p.low_confidence and "the volume depends on where the edge is put" in p.reason
-    vol, c, true_ml = _soft_sphere(30, 40, 1.5, 8, seed=0)
-    p = propose(vol, c)
-    assert p.details["stability"]["volume_loss"] < 0.1
-    assert abs(p.volume_ml / true_ml - 1) <= 0.05
-    assert p.confidence == 1.0 and p.reason == ""
-
-
-@pytest.mark.parametrize(("seed", "words"), [(343, "faint edge"), (454, "the volume depends")])
-def test_generated_failures_the_stability_checks_catch(seed, words):
-    """Two generated failures (known truth) that every other check passed: a 32 mm
-    liver lesion 23 HU above liver at 19 HU noise (short axis +3.6 mm) and a 14 mm
-    lung lesion at the chest wall (long axis −2.6 mm, volume −18 %)."""
-    vol, truth = random_scene(seed)
+def test_a_generated_faint_edge_failure_is_caught():
+    """A generated failure (known truth) every other check passed: a 32 mm liver
+    lesion 23 HU above liver at 19 HU noise, short axis +3.6 mm."""
+    vol, truth = random_scene(343)
     p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
-    el, es, _ = _errors(p, truth)
-    assert max(abs(el), abs(es)) > 2.5
-    assert p.low_confidence and words in p.reason
+    assert abs(_errors(p, truth)[1]) > 2.5
+    assert p.low_confidence and "faint edge" in p.reason and "short axis" in p.reason
+
+
+def test_one_doubt_alone_makes_a_proposal_doubtful():
+    """A 10 mm lung lesion at the chest wall merging with it (known truth: 51 % of its
+    volume lost when the bridge is cut): that one doubt alone puts the proposal below
+    LOW_CONFIDENCE (a factor of exactly 0.5 left it at 0.50, "not low")."""
+    vol, truth = random_scene(263)
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    assert _errors(p, truth)[2] < -0.25
+    assert p.reason.startswith("the lesion merges with a touching structure")
+    assert ";" not in p.reason  # the only doubt
+    assert p.low_confidence and p.confidence < LOW_CONFIDENCE
