@@ -436,15 +436,21 @@ def _threshold_stability(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[d
     out = {"faint_shift_hu": float(shift), "faint_move_mm": {moved[0]: float(moved[1])}}
     if abs(moved[1]) <= FAINT_MOVE_MM:
         return out, []
-    return out, [
-        (
-            STABILITY_FACTOR,
-            f"faint edge ({contrast:.0f} HU between the lesion and the tissue around): "
-            f"the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the edge "
-            f"threshold moves by {shift:.0f} HU (3 × the noise): check the {moved[0]} "
-            "axis ends against the image",
+    what = f"faint edge ({contrast:.0f} HU between the lesion and the tissue around)"
+    if abs(moved[1]) > 0.5 * (axes.long_mm if moved[0] == "long" else axes.short_mm):
+        # the moved thresholds reach the lesion's own noise: the outline falls apart
+        why = (
+            f"{what}: with the edge threshold moved by {shift:.0f} HU (3 × the noise) "
+            "the outline no longer holds together — that edge is within the noise: "
+            "check the whole outline against the image"
         )
-    ]
+    else:
+        why = (
+            f"{what}: the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the "
+            f"edge threshold moves by {shift:.0f} HU (3 × the noise): check the "
+            f"{moved[0]} axis ends against the image"
+        )
+    return out, [(STABILITY_FACTOR, why)]
 
 
 def _fragile_edge_flags(seg: Segmentation) -> list:
