@@ -648,7 +648,9 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         # outline keeps the axes accurate at that size)
         f = 2 if size > COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 else 1
         box = _box(seed, radius / spacing, shape)
-        box = (box[0], *(_trim(b, f) for b in box[1:]))
+        if f > 1 and min(b.stop - b.start for b in box[1:]) < 4 * f:
+            f = 1  # a series too narrow there for whole blocks around the seed
+        box = (box[0], *(_trim(b, f, c) for b, c in zip(box[1:], seed[1:], strict=True)))
         raw = volume_array[box].astype(np.float32)
         if f > 1:
             nz, ny, nx = raw.shape
@@ -689,10 +691,14 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         return Segmentation(box, region, smooth, lo, hi, mu, noise, info, flags, f, sp)
 
 
-def _trim(sl: slice, f: int) -> slice:
-    """The slice shortened to a multiple of ``f``."""
+def _trim(sl: slice, f: int, keep: int) -> slice:
+    """The slice shortened to a multiple of ``f``, at the end away from index
+    ``keep`` (the seed) when it would otherwise fall out: at the series' last row or
+    column the box ends right after the seed."""
     n = (sl.stop - sl.start) // f * f
-    return slice(sl.start, sl.start + n)
+    if sl.start + n > keep:
+        return slice(sl.start, sl.start + n)
+    return slice(sl.stop - n, sl.stop)
 
 
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):

@@ -293,3 +293,31 @@ def test_one_doubt_alone_makes_a_proposal_doubtful():
     assert p.reason.startswith("the lesion merges with a touching structure")
     assert ";" not in p.reason  # the only doubt
     assert p.low_confidence and p.confidence < LOW_CONFIDENCE
+
+
+@pytest.mark.parametrize("where", ["last column", "last row", "last corner"])
+def test_a_click_in_the_last_column_or_row_of_a_large_lesion(where):
+    """A lesion large enough for the coarse grid (> 40 mm) cut by the series' edge,
+    clicked in the series' last column / row: a proposal (flagged: it reaches the
+    edge), never an IndexError. The search box there has an odd width; trimmed to
+    whole 2 × 2 blocks it used to lose the clicked column."""
+    sp = (2.0, 0.75, 0.75)
+    shape = (21, 89, 89)
+    zz, yy, xx = np.meshgrid(
+        *[np.arange(n) * s for n, s in zip(shape, sp, strict=True)], indexing="ij"
+    )
+    row = 88 if where != "last column" else 44
+    col = 88 if where != "last row" else 44
+    # a 56 mm sphere centred 10 mm inside the clicked edge(s), on the middle slice
+    cy = row * sp[1] - (10.0 if row == 88 else 0.0)
+    cx = col * sp[2] - (10.0 if col == 88 else 0.0)
+    d = np.sqrt((zz - 10 * sp[0]) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2)
+    img = np.where(d <= 28.0, 100.0, 50.0) + np.random.default_rng(3).normal(0, 10, shape)
+    identity = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    vol = Volume(np.rint(img).astype(np.int16), sp, (0.0, 0.0, 0.0), identity)
+    p = propose(vol, vol.index_to_lps((10, row, col)))
+    assert p.details["grid_factor"] == 2
+    assert p.mask[10, row, col]
+    # cut by the series' edge: the outline reaches it and the proposal says so
+    assert p.low_confidence and "edge of the series" in p.reason
+    assert p.long_axis_mm > 40.0
