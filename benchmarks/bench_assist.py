@@ -34,7 +34,6 @@ Usage::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
     .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
     .venv/bin/python benchmarks/bench_assist.py --stability-cost --repeat 5
-    .venv/bin/python benchmarks/bench_assist.py --outline-cost --repeat 5
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
@@ -358,51 +357,6 @@ def crosscheck_cost(base, truth, repeat: int, check: str = "crosscheck") -> dict
     return dict(off_ms=1000 * med(off), on_ms=1000 * med(on), added_ms=1000 * med(added))
 
 
-def outline_cost(n: int, start: int, repeat: int) -> dict:
-    """``propose()`` with and without the smoother image a coarse-grid lesion's
-    outline is traced on (``segment.COARSE_OUTLINE_SMOOTH_MM``), alternating on the
-    same clicks, on ``n`` generated 60 mm liver lesions (the 512 × 512 series' six
-    lesions are all on the fine grid)."""
-    import importlib
-
-    from recist_tool.synth.lesions import random_scene
-
-    seg_mod = importlib.import_module("recist_tool.measure.segment")
-    real = seg_mod.COARSE_OUTLINE_SMOOTH_MM
-    on, off = [], []
-    try:
-        for seed in range(start, start + n):
-            vol, truth = random_scene(seed, site="liver", long_mm=60.0)
-            for _ in range(repeat):
-                t = {}
-                for sigma in (None, real):
-                    seg_mod.COARSE_OUTLINE_SMOOTH_MM = sigma
-                    t0 = time.perf_counter()
-                    p = propose_fn(vol, truth.seed_lps, False)
-                    t[sigma] = time.perf_counter() - t0
-                if p.details["grid_factor"] > 1:
-                    off.append(t[None])
-                    on.append(t[real])
-    finally:
-        seg_mod.COARSE_OUTLINE_SMOOTH_MM = real
-    added = [a - b for a, b in zip(on, off, strict=True)]
-    med = statistics.median
-    print(
-        f"\n## Coarse-grid outline on a {real} mm smoothed image: cost ({len(on)} clicks "
-        f"on {n} generated 60 mm lesions, load {os.getloadavg()[0]:.1f})\n"
-    )
-    print(f"propose without it: median {1000 * med(off):.0f} ms; with it: "
-          f"{1000 * med(on):.0f} ms; added median {1000 * med(added):.0f} ms, max "
-          f"{1000 * max(added):.0f} ms (ratio {med(on) / med(off):.2f})")  # fmt: skip
-    return dict(off_ms=1000 * med(off), on_ms=1000 * med(on), added_ms=1000 * med(added))
-
-
-def propose_fn(vol, c, nodal):
-    from recist_tool.measure import propose
-
-    return propose(vol, c, nodal=nodal)
-
-
 def registration(base, fu, truth, repeat: int) -> dict:
     from recist_tool.register import register
 
@@ -625,12 +579,6 @@ def main() -> None:
         action="store_true",
         help="only propose() with and without its threshold-stability checks (same)",
     )
-    ap.add_argument(
-        "--outline-cost",
-        action="store_true",
-        help="only propose() with and without the coarse-grid outline smoothing, on 20 "
-        "generated 60 mm lesions from --start",
-    )
     args = ap.parse_args()
     import recist_tool
 
@@ -638,11 +586,6 @@ def main() -> None:
     result: dict = {}
     if args.window:
         result["window_clicks"] = window_clicks(args.repeat, args.screenshot)
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1, default=float))
-        return
-    if args.outline_cost:
-        result["outline_cost"] = outline_cost(20, args.start, args.repeat)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
         return

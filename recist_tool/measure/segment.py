@@ -61,7 +61,7 @@ COARSE_ABOVE_MM = 40.0
 #: (+0.55 mm median on 148 development lesions of 40–80 mm at 1 mm). At 2 mm the
 #: bumps shrink while the blur's own bias on a convex edge (about σ²/2R) stays
 #: ≤ 0.1 mm for the radii of such lesions.
-COARSE_OUTLINE_SMOOTH_MM: float | None = 2.0
+COARSE_OUTLINE_SMOOTH_MM = 2.0
 #: Largest half-size of the search box (mm): lesions up to ~100 mm fit.
 MAX_RADIUS_MM = 75.0
 #: Radius (mm) of the ball around the seed giving the lesion statistics.
@@ -698,7 +698,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         elif _touches_volume_edge(region, box, shape):
             flags.insert(0, (0.2, "the outline reaches the edge of the series"))
         outline_smooth = None
-        if f > 1 and COARSE_OUTLINE_SMOOTH_MM:
+        if f > 1:
             sigma = max(COARSE_OUTLINE_SMOOTH_MM, float(info.get("smoothing_mm", SMOOTH_MM)))
             outline_smooth = _smooth(raw, sp, sigma)
         return Segmentation(
