@@ -55,13 +55,6 @@ SMOOTH_MM = 1.0
 SMOOTH_LOW_CNR_MM = 1.6
 #: Lesions larger than this (mm) are segmented on 2 × 2 in-plane block means.
 COARSE_ABOVE_MM = 40.0
-#: In-plane smoothing (mm) of the image the outline of a coarse-grid lesion is traced
-#: on (:func:`slice_outline`). The long axis is a maximum twice over (of the
-#: outline's chords, then of the slices): noise bumps of the outline push it up
-#: (+0.55 mm median on 148 development lesions of 40–80 mm at 1 mm). At 2 mm the
-#: bumps shrink while the blur's own bias on a convex edge (about σ²/2R) stays
-#: ≤ 0.1 mm for the radii of such lesions.
-COARSE_OUTLINE_SMOOTH_MM = 2.0
 #: Largest half-size of the search box (mm): lesions up to ~100 mm fit.
 MAX_RADIUS_MM = 75.0
 #: Radius (mm) of the ball around the seed giving the lesion statistics.
@@ -110,8 +103,6 @@ class Segmentation:
     flags: list[tuple[float, str]] = field(default_factory=list)
     factor: int = 1
     spacing: np.ndarray | None = None
-    #: the image the outline is traced on, when not ``smooth`` (coarse grid)
-    outline_smooth: np.ndarray | None = None
 
     @property
     def offset(self) -> np.ndarray:
@@ -697,13 +688,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             )
         elif _touches_volume_edge(region, box, shape):
             flags.insert(0, (0.2, "the outline reaches the edge of the series"))
-        outline_smooth = None
-        if f > 1:
-            sigma = max(COARSE_OUTLINE_SMOOTH_MM, float(info.get("smoothing_mm", SMOOTH_MM)))
-            outline_smooth = _smooth(raw, sp, sigma)
-        return Segmentation(
-            box, region, smooth, lo, hi, mu, noise, info, flags, f, sp, outline_smooth
-        )
+        return Segmentation(box, region, smooth, lo, hi, mu, noise, info, flags, f, sp)
 
 
 def _trim(sl: slice, f: int, keep: int) -> slice:
@@ -948,8 +933,7 @@ def slice_outline(seg: Segmentation, k: int) -> list[np.ndarray]:
     crop ``(row, col)`` indices.
 
     The outline is the zero level of ``min(smooth − lo, hi − smooth)`` (the
-    half-maximum of each edge; on a coarse grid ``outline_smooth``, smoother, is
-    traced instead of ``smooth``) where it agrees with the region; where it does not (a
+    half-maximum of each edge) where it agrees with the region; where it does not (a
     bridge cut by the opening, a rim, a filled hole) the region's own boundary is used.
     """
     from skimage.measure import find_contours
@@ -957,7 +941,7 @@ def slice_outline(seg: Segmentation, k: int) -> list[np.ndarray]:
     reg = seg.region[k]
     if not reg.any():
         return []
-    sm = (seg.smooth if seg.outline_smooth is None else seg.outline_smooth)[k]
+    sm = seg.smooth[k]
     g = np.minimum(sm - seg.lo[k], seg.hi[k] - sm)
     eps = np.float32(1e-3)
     g = np.where(reg, np.maximum(g, eps), np.minimum(g, -eps))
