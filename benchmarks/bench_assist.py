@@ -33,6 +33,7 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
     .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
+    .venv/bin/python benchmarks/bench_assist.py --stability-cost --repeat 5
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
@@ -316,33 +317,43 @@ def clicks(base, truth, repeat: int) -> dict:
                 peer_median_ms=1000 * statistics.median(peer))  # fmt: skip
 
 
-def crosscheck_cost(base, truth, repeat: int) -> dict:
-    """``propose()`` with and without its cross-check (the second outline), alternating
-    on the same clicks: the cost the check adds."""
+#: Checks of ``propose`` whose cost can be measured alone (``--check-cost``): the
+#: private function in ``recist_tool.measure.propose`` and what it is.
+CHECKS = {
+    "crosscheck": ("_crosscheck", "Cross-check (second outline)"),
+    "stability": ("_threshold_stability", "Threshold-stability checks"),
+}
+
+
+def crosscheck_cost(base, truth, repeat: int, check: str = "crosscheck") -> dict:
+    """``propose()`` with and without one of its checks (the cross-check's second
+    outline, or the threshold-stability checks), alternating on the same clicks: the
+    cost the check adds."""
     import importlib
 
     prop = importlib.import_module("recist_tool.measure.propose")
-    real = prop._crosscheck
+    name, label = CHECKS[check]
+    real = getattr(prop, name)
     on, off = [], []
     try:
         for c, les in zip(truth.centers_baseline, truth.baseline_lesions, strict=True):
             for _ in range(repeat):
-                for check, out in ((False, off), (True, on)):
-                    prop._crosscheck = real if check else (lambda seg, k, axes: ({}, []))
+                for use, out in ((False, off), (True, on)):
+                    setattr(prop, name, real if use else (lambda seg, k, axes: ({}, [])))
                     t0 = time.perf_counter()
                     prop.propose(base, c, nodal=les.nodal)
                     out.append(time.perf_counter() - t0)
     finally:
-        prop._crosscheck = real
+        setattr(prop, name, real)
     added = [a - b for a, b in zip(on, off, strict=True)]
     med = statistics.median
     print(
-        f"\n## Cross-check cost on a 512 × 512 × {base.shape[0]} series "
+        f"\n## {label}: cost on a 512 × 512 × {base.shape[0]} series "
         f"({len(truth.centers_baseline)} lesions × {repeat}, load {os.getloadavg()[0]:.1f})\n"
     )
     print(f"propose without the check: median {1000 * med(off):.0f} ms; with it: "
-          f"{1000 * med(on):.0f} ms; added median {1000 * med(added):.0f} ms "
-          f"(ratio {med(on) / med(off):.2f})")  # fmt: skip
+          f"{1000 * med(on):.0f} ms; added median {1000 * med(added):.0f} ms, max "
+          f"{1000 * max(added):.0f} ms (ratio {med(on) / med(off):.2f})")  # fmt: skip
     return dict(off_ms=1000 * med(off), on_ms=1000 * med(on), added_ms=1000 * med(added))
 
 
@@ -563,6 +574,11 @@ def main() -> None:
         action="store_true",
         help="only propose() with and without its cross-check on the 512 × 512 series",
     )
+    ap.add_argument(
+        "--stability-cost",
+        action="store_true",
+        help="only propose() with and without its threshold-stability checks (same)",
+    )
     args = ap.parse_args()
     import recist_tool
 
@@ -573,9 +589,13 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
         return
-    if args.crosscheck_cost:
+    if args.crosscheck_cost or args.stability_cost:
         base, _, truth = big_pair(args.slices)
-        result["crosscheck_cost"] = crosscheck_cost(base, truth, args.repeat)
+        for check in ("crosscheck", "stability"):
+            if getattr(args, f"{check}_cost"):
+                result[f"{check}_cost"] = crosscheck_cost(base, truth, args.repeat, check)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1, default=float))
         return
     if args.plugin_only:
         base, _, truth = big_pair(args.slices)

@@ -18,7 +18,7 @@ from recist_tool.measure.axes import (
     planar_axes,
 )
 from recist_tool.measure.crosscheck import watershed_outline
-from recist_tool.measure.segment import Segmentation, segment, slice_outline
+from recist_tool.measure.segment import ALONE_LOW, Segmentation, segment, slice_outline
 
 Point3 = tuple[float, float, float]
 
@@ -253,6 +253,8 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             )
         )
     flags += _fragile_edge_flags(seg)
+    stability, stability_flags = _threshold_stability(seg, k, axes)
+    flags += stability_flags
     cross, cross_flags = _crosscheck(seg, k, axes)
     flags += cross_flags
     if forced is None:
@@ -262,7 +264,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         if not 0.6 <= ratio <= 1.6:
             flags.append(
                 (
-                    0.5,
+                    ALONE_LOW,
                     f"the proposal ({axes.long_mm:.0f} mm) differs from the line drawn "
                     f"({hint[1]:.0f} mm)",
                 )
@@ -298,6 +300,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
             "elongation": elong,
             "grid_factor": seg.factor,
             "crosscheck": cross,
+            "stability": stability,
         },
     )
 
@@ -381,6 +384,73 @@ def _crosscheck(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list
                 )
             ]
     return out, []
+
+
+#: Faint edge: when the lesion differs from the tissue around by less than
+#: ``FAINT_EDGE_HU`` (HU), the thresholds are moved ``FAINT_SHIFT_NOISE`` times the
+#: smoothed image's noise toward the lesion's level (where noise could as well have
+#: put the edge); an axis moving more than ``FAINT_MOVE_MM`` means its ends are not
+#: pinned by the image.
+FAINT_EDGE_HU = 25.0
+FAINT_SHIFT_NOISE = 3.0
+FAINT_MOVE_MM = 2.0
+STABILITY_FACTOR = 0.45
+
+
+def _threshold_stability(seg: Segmentation, k: int, axes: PlanarAxes) -> tuple[dict, list]:
+    """Doubt when a faint edge is not pinned by the image: thresholds moved toward
+    the lesion's level by :data:`FAINT_SHIFT_NOISE` × the smoothed image's noise (a
+    shift noise could as well have made) move an axis by more than
+    :data:`FAINT_MOVE_MM`. Only when the lesion differs from the tissue around by
+    less than :data:`FAINT_EDGE_HU`."""
+    import dataclasses
+
+    from scipy import ndimage as ndi
+
+    from recist_tool.measure.segment import _component_at, _fill_holes, _smooth_noise
+
+    contrast = seg.info.get("contrast_hu")
+    reg = seg.region
+    if contrast is None or contrast >= FAINT_EDGE_HU or not reg.any():
+        return {}, []
+    sp = np.asarray(seg.spacing, float)
+    mu = float(seg.mu)
+    sm = seg.smooth
+    shift = FAINT_SHIFT_NOISE * _smooth_noise(sm, mu, sp)
+    lo = np.minimum(seg.lo + shift, mu)
+    hi = np.maximum(seg.hi - shift, mu)
+    # the region within the moved thresholds, connected to its deepest point
+    d_in = ndi.distance_transform_edt(reg, sampling=sp)
+    centre = np.unravel_index(int(np.argmax(d_in)), reg.shape)
+    r = _component_at(reg & (sm >= lo) & (sm <= hi), centre, sp)
+    moved = ("long", -axes.long_mm)  # nothing left: the whole outline hangs on it
+    if r is not None and r[k].any():
+        tight = dataclasses.replace(seg, region=_fill_holes(r), lo=lo, hi=hi)
+        other, _ = _slice_axes(tight, k, full=True)
+        if other is not None:
+            moved = max(
+                ("long", other.long_mm - axes.long_mm),
+                ("short", other.short_mm - axes.short_mm),
+                key=lambda t: abs(t[1]),
+            )
+    out = {"faint_shift_hu": float(shift), "faint_move_mm": {moved[0]: float(moved[1])}}
+    if abs(moved[1]) <= FAINT_MOVE_MM:
+        return out, []
+    what = f"faint edge ({contrast:.0f} HU between the lesion and the tissue around)"
+    if abs(moved[1]) > 0.5 * (axes.long_mm if moved[0] == "long" else axes.short_mm):
+        # the moved thresholds reach the lesion's own noise: the outline falls apart
+        why = (
+            f"{what}: with the edge threshold moved by {shift:.0f} HU (3 × the noise) "
+            "the outline no longer holds together — that edge is within the noise: "
+            "check the whole outline against the image"
+        )
+    else:
+        why = (
+            f"{what}: the {moved[0]} axis changes by {abs(moved[1]):.1f} mm when the "
+            f"edge threshold moves by {shift:.0f} HU (3 × the noise): check the "
+            f"{moved[0]} axis ends against the image"
+        )
+    return out, [(STABILITY_FACTOR, why)]
 
 
 def _fragile_edge_flags(seg: Segmentation) -> list:

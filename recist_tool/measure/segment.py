@@ -648,7 +648,9 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         # outline keeps the axes accurate at that size)
         f = 2 if size > COARSE_ABOVE_MM and max(spacing[1:]) < 1.0 else 1
         box = _box(seed, radius / spacing, shape)
-        box = (box[0], *(_trim(b, f) for b in box[1:]))
+        if f > 1 and min(b.stop - b.start for b in box[1:]) < 4 * f:
+            f = 1  # a series too narrow there for whole blocks around the seed
+        box = (box[0], *(_trim(b, f, c) for b, c in zip(box[1:], seed[1:], strict=True)))
         raw = volume_array[box].astype(np.float32)
         if f > 1:
             nz, ny, nx = raw.shape
@@ -689,10 +691,14 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
         return Segmentation(box, region, smooth, lo, hi, mu, noise, info, flags, f, sp)
 
 
-def _trim(sl: slice, f: int) -> slice:
-    """The slice shortened to a multiple of ``f``."""
+def _trim(sl: slice, f: int, keep: int) -> slice:
+    """The slice shortened to a multiple of ``f``, at the end away from index
+    ``keep`` (the seed) when it would otherwise fall out: at the series' last row or
+    column the box ends right after the seed."""
     n = (sl.stop - sl.start) // f * f
-    return slice(sl.start, sl.start + n)
+    if sl.start + n > keep:
+        return slice(sl.start, sl.start + n)
+    return slice(sl.stop - n, sl.stop)
 
 
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
@@ -876,11 +882,18 @@ def _cut_necks(region, sb, spacing, r_in):
     return out
 
 
+#: Factor of a doubt that alone makes a proposal doubtful: below the 0.5 of
+#: ``propose.LOW_CONFIDENCE`` (a factor of exactly 0.5 left a proposal at 0.50,
+#: which is not "low": a lesion merging with a structure, 51 % of its volume
+#: cut away, stayed confident).
+ALONE_LOW = 0.45
+
+
 def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
     flags: list[tuple[float, str]] = []
     contrast = info.get("contrast_hu")
     if contrast is None:
-        flags.append((0.5, "no tissue distinct from the lesion found around it"))
+        flags.append((ALONE_LOW, "no tissue distinct from the lesion found around it"))
     elif contrast < 1.0 * max(noise, 1.0):
         flags.append(
             (0.4, f"low contrast at the edge ({contrast:.0f} HU for {noise:.0f} HU noise)")
@@ -890,7 +903,7 @@ def _flags(info: dict, mu: float, noise: float) -> list[tuple[float, str]]:
     if info.get("opened_share", 0.0) > 0.25:
         flags.append(
             (
-                0.5,
+                ALONE_LOW,
                 "the lesion merges with a touching structure of similar density "
                 f"({100 * info['opened_share']:.0f} % cut away): check the outline",
             )
