@@ -252,13 +252,16 @@ class Pane:
         return pl
 
     def reveal(self) -> None:
-        """Make the shown time point's layers and title visible."""
+        """Make the shown time point's layers and title visible: the image, the lines,
+        and the markers and labels when there are any (else :meth:`show_layer`, when
+        the first one comes or the marker tool is armed: napari updates the scene for
+        every layer shown, ~3 ms each, in every open)."""
         pl = self.layers
         if pl is None:
             return
         with self._quiet():
             for layer in (pl.image, pl.lines, pl.points, pl.labels):
-                if not layer.visible:
+                if not layer.visible and (layer in (pl.image, pl.lines) or len(layer.data)):
                     layer.visible = True
         self.title.box_color = self._box_color
         self.title.visible = True
@@ -349,6 +352,13 @@ class Pane:
                     layer.visible = False
         self._blank_title()
         self.cursor_text.visible = False
+
+    def show_layer(self, layer: Any) -> None:
+        """Make a layer of the shown time point visible (once the pane is revealed)."""
+        pl = self.layers
+        if pl is not None and pl.image.visible and not layer.visible:
+            with self._quiet():
+                layer.visible = True
 
     def set_state(self, state: str, active: bool) -> None:
         """``editing``, ``read-only`` or ``unlocked``; ``active``: the reader's pane."""

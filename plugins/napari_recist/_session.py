@@ -768,11 +768,11 @@ class ReadingSession:
             line_axis = "short" if axis == "short" else "long"
             pl.lines.feature_defaults = {"lesion_id": lid, "axis": line_axis}
             pl.points.feature_defaults = {"lesion_id": lid}
-        if not activate:
-            return
         pane = self._edit_pane()
         pl = pane.layers
-        if pl is None:
+        if pl is not None and axis == "point":
+            pane.show_layer(pl.points)  # hidden while a time point has no marker
+        if not activate or pl is None:
             return
         layer = pl.points if axis == "point" else pl.lines
         pane.viewer.layers.selection.active = layer

@@ -198,6 +198,8 @@ class AnnotationSync:
                 points.features = _frame(feats_p, FEATURES_POINTS)
                 if pts:
                     points.face_color = pcolors
+            if pts:
+                self.pane.show_layer(points)
             self._settle(lines)
         finally:
             self._busy -= 1
@@ -286,6 +288,8 @@ class AnnotationSync:
         labels.data = idx
         labels.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
         labels.refresh_text()
+        if len(idx):
+            self.pane.show_layer(labels)
 
     # ------------------------------------------------------------------ live length
 

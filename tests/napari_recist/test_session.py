@@ -450,11 +450,37 @@ def test_warm_up_shows_nothing_and_an_open_during_it_is_drawn_opaque(sample_laye
     assert pane.title.visible and pane.title.opacity == 0.0 and "0123456789" in pane.title.text
     s.open_layers(fresh(sample_layers))  # before the canvas drew the warm-up
     assert not pane.warming
-    assert all(layer.visible and layer.opacity == 1.0 for layer in drawn)
+
+    def opaque_and_shown() -> bool:  # markers and labels shown once there are any
+        return all(
+            layer.opacity == 1.0 and layer.visible == (layer in drawn[:2] or len(layer.data) > 0)
+            for layer in drawn
+        )
+
+    assert opaque_and_shown()
     assert pane.title.opacity == 1.0 and pane.title.text.startswith("baseline")
     pane.end_warm_up()  # the canvas's late call changes nothing
-    assert all(layer.visible and layer.opacity == 1.0 for layer in drawn)
+    assert opaque_and_shown()
     assert not pane.warm_up()  # a pane showing a study is not warmed
+
+
+def test_markers_and_labels_layers_are_shown_when_needed(sample_layers):
+    """An open shows the image and the lines; the markers' layer when the marker tool
+    is armed or a marker exists, the labels' layer with the first label."""
+    s = ReadingSession(ViewerModel(), reader="dr a")
+    s.open_layers(fresh(sample_layers))
+    pl = s.panes["current"].layers
+    assert pl.image.visible and pl.lines.visible
+    assert not pl.points.visible and not pl.labels.visible  # nothing to show yet
+    s.add_lesion("target", "liver")
+    s.arm("long")
+    pl.lines.add_lines(
+        np.array([[pl.image.data.shape[0] // 2, 100, 100], [pl.image.data.shape[0] // 2, 100, 140]])
+    )
+    s.settle()
+    assert len(pl.labels.data) and pl.labels.visible  # the line's label
+    s.arm("point")
+    assert pl.points.visible and s.viewer.layers.selection.active is pl.points
 
 
 def test_after_the_warm_up_the_prepared_pane_is_hidden_again():
