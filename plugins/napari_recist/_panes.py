@@ -260,8 +260,9 @@ class Pane:
         if pl is None:
             return
         with self._quiet():
-            for layer in (pl.image, pl.lines, pl.points, pl.labels):
-                if not layer.visible and (layer in (pl.image, pl.lines) or len(layer.data)):
+            marks = [layer for layer in (pl.points, pl.labels) if len(layer.data)]
+            for layer in (pl.image, pl.lines, *marks):
+                if not layer.visible:
                     layer.visible = True
         self.title.box_color = self._box_color
         self.title.visible = True

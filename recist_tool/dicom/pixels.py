@@ -75,25 +75,28 @@ def _pad_mask(stored: np.ndarray, h: ImageHeader) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
+def _range_fits_int16(h: ImageHeader, icpt: int) -> bool:
+    """Whether every value ``h`` can store, plus ``icpt``, is an int16 (from the
+    header alone; unsigned 16-bit storage is never taken for granted)."""
+    if h.pixel_representation == 0 and (h.bits_stored or 16) == 16:
+        return False
+    lo, hi = _stored_range(h)
+    return lo + icpt >= INT16_MIN and hi + icpt <= INT16_MAX
+
+
 def fits_int16(s: Slice) -> bool:
     """Whether every value slice ``s`` can store is an int16 after its rescale, so
     reading it never needs :class:`Promote` (known from the header alone)."""
     h, f = s.header, s.frame
     if not h.native or f.slope != 1.0 or float(f.intercept) != round(f.intercept):
         return False
-    bs = h.bits_stored or 16
-    lo, hi = _stored_range(h)
-    icpt = round(f.intercept)
-    if h.pixel_representation == 0 and bs == 16:
-        return False
-    return lo + icpt >= INT16_MIN and hi + icpt <= INT16_MAX
+    return _range_fits_int16(h, round(f.intercept))
 
 
 def _native_inplace(a: np.ndarray, s: Slice, fill: int) -> None:
     """Turn raw little-endian 16-bit stored values in ``a`` (int16) into HU, in place."""
     h, f = s.header, s.frame
     bs = h.bits_stored or 16
-    lo, hi = _stored_range(h)
     icpt = round(f.intercept)
     if h.pixel_representation == 1:
         if bs < 16:  # sign-extend: shift the sign bit to bit 15 and back
@@ -105,9 +108,7 @@ def _native_inplace(a: np.ndarray, s: Slice, fill: int) -> None:
         if bs < 16:  # high bits may hold overlays or garbage
             np.bitwise_and(stored, (1 << bs) - 1, out=stored)
     mask = _pad_mask(stored, h)
-    if (h.pixel_representation == 0 and bs == 16) or not (
-        lo + icpt >= INT16_MIN and hi + icpt <= INT16_MAX
-    ):
+    if not _range_fits_int16(h, icpt):
         # Theoretical range does not fit: check the actual values.
         vals = stored if mask is None else stored[~mask]
         if vals.size:
