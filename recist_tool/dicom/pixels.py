@@ -143,11 +143,19 @@ def _store(out: np.ndarray, k: int, stored: np.ndarray, s: Slice, fill: float) -
 
 def _read_native(h: ImageHeader, frame: int, buf: np.ndarray, fd_cache: dict) -> None:
     offset = h.pixel_offset + frame * h.frame_bytes
-    fd = fd_cache.get(h.path)
-    if fd is None:
-        fd = fd_cache[h.path] = os.open(h.path, os.O_RDONLY)
-    view = memoryview(buf).cast("B")
-    n = os.preadv(fd, [view], offset) if hasattr(os, "preadv") else _pread_into(fd, view, offset)
+    try:  # the file may have gone or changed since its header was read
+        fd = fd_cache.get(h.path)
+        if fd is None:
+            fd = fd_cache[h.path] = os.open(h.path, os.O_RDONLY)
+        view = memoryview(buf).cast("B")
+        if hasattr(os, "preadv"):
+            n = os.preadv(fd, [view], offset)
+        else:
+            n = _pread_into(fd, view, offset)
+    except OSError as exc:
+        raise UnreadableFileError(
+            f"{h.path}: pixel data of frame {frame + 1} cannot be read — {exc.strerror or exc}"
+        ) from exc
     if n != h.frame_bytes:
         raise UnreadableFileError(
             f"{h.path}: truncated pixel data — read {n} of {h.frame_bytes} bytes of frame "

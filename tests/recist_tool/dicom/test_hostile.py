@@ -52,12 +52,17 @@ def _mutate(src: Path, dst: Path, which: str = "all", **attrs) -> Path:
 
 
 def _error_of(folder: Path) -> str:
-    """The message of the RecistError that loading ``folder`` raises."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises((InvalidHeaderError, NoDicomFoundError, UnreadableFileError)) as exc:
-            load_series(folder)
-    return str(exc.value)
+    """The message of the RecistError that loading ``folder`` raises (the same when
+    it is opened streaming, as the plugin does: every check runs before it returns)."""
+    messages = []
+    for stream in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises((InvalidHeaderError, NoDicomFoundError, UnreadableFileError)) as exc:
+                load_series(folder, stream=stream)
+        messages.append(str(exc.value))
+    assert messages[0] == messages[1], messages
+    return messages[0]
 
 
 @pytest.fixture(scope="module")

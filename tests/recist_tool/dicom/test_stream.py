@@ -109,6 +109,30 @@ def test_a_file_cut_after_its_header_was_read_is_named(series_dir, tmp_path):
     assert called == [a]
 
 
+def test_a_file_gone_after_its_header_was_read_is_named(series_dir, tmp_path):
+    folder = tmp_path / "gone"
+    shutil.copytree(series_dir("clean"), folder)
+    a = load_series(folder, stream=True).array
+    victim = a._plan.slices[7].header.path
+    os.remove(victim)
+    name = os.path.basename(victim)
+    with pytest.raises(UnreadableFileError, match=name + ": pixel data of frame 1 cannot be read"):
+        a[7]
+    a.start()
+    with pytest.raises(UnreadableFileError, match=name):
+        a.result(timeout=30)
+    assert a[0].shape == (64, 64)  # the others are still read
+
+
+def test_a_huge_series_is_refused_before_anything_is_allocated(series_dir, monkeypatch):
+    from recist_tool.dicom import VolumeTooLargeError
+    from recist_tool.dicom import load as L
+
+    monkeypatch.setattr(L, "_physical_memory", lambda: 1000)
+    with pytest.raises(VolumeTooLargeError, match="more than"):
+        load_series(series_dir("clean"), stream=True)
+
+
 def test_several_threads_get_the_one_volume(series_dir):
     a = load_series(series_dir("clean"), stream=True).array
     got: list[np.ndarray] = []
