@@ -446,6 +446,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         win = w > best_w
         best_w[win] = w[win]
         best_c[win] = c
+        info.setdefault("shares", {})[float(lv[c])] = float(sel.mean())
         if abs(lv[c] - mu) <= gap:
             info["same"] += float(sel.mean())
     for c, b in means.items():
@@ -468,7 +469,9 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
 OUTSIDE_MM = 3.0
 
 
-def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5):
+def _outside_limits(
+    sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5, smooth_mm: float = 1.0
+):
     """Membership thresholds from the tissue right outside each part of the edge.
 
     The tissue outside is sampled :data:`OUTSIDE_MM` beyond the region (a local mean
@@ -496,6 +499,69 @@ def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 
     lo[dark] = t[dark] + frac * (mu - t[dark])
     hi[bright] = t[bright] + frac * (mu - t[bright])
     info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
+    lo, hi = _junction_limits(
+        sm, mu, gap, spacing, info.get("levels", []), info.get("shares", {}), frac, smooth_mm,
+        lo, hi,
+    )
+    return lo, hi
+
+
+#: Share of the tissue around (sampled outside the region) the nearer tissue must
+#: have: the lesion lies in it (the liver parenchyma), it does not merely touch it.
+JUNCTION_EMBED_SHARE = 0.5
+#: Share of the nearer tissue (blurred as the image is) a voxel's neighbourhood in
+#: its slice must hold for :func:`_junction_limits` to apply there.
+JUNCTION_NEAR_SHARE = 0.2
+
+
+def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, hi):
+    """Thresholds where the lesion, the tissue around it and a farther tissue meet.
+
+    The image is the blur of the tissues: where the lesion's edge runs near both the
+    nearest tissue on one side (level ``L``: the liver parenchyma beyond a bright
+    liver lesion) and a farther one (``F``: fat), a voxel holds a mix of the three.
+    With ``p`` the blurred share of the far tissue there (the far tissue's voxels
+    blurred as the image is), the voxel is lesion by the half-maximum rule (share
+    ``frac``) when ``v ≥ L + frac·(mu − L) − p·(L − F)`` (mirrored on the bright
+    side). Along a plain edge to either tissue this is the usual half-way threshold;
+    in the corner of parenchyma between the lesion and the fat it keeps the
+    parenchyma out, where the threshold of the nearest sample outside (the fat's)
+    would let it join the lesion as a spur along the fat.
+    """
+    sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
+    sigma = (0.0, sig / spacing[1], sig / spacing[2])
+    for side in (-1, 1):
+        beyond = sorted((x for x in levels if (x - mu) * side > gap), key=lambda x: x * side)
+        if len(beyond) < 2:
+            continue
+        near = beyond[0]
+        if shares.get(near, 0.0) < JUNCTION_EMBED_SHARE:
+            continue  # not the tissue the lesion lies in
+        far = [x for x in beyond[1:] if (x - near) * side > gap]
+        if not far:
+            continue
+        f_near = far[0]
+        mask = (sm - 0.5 * (near + f_near)) * side > 0
+        if not mask.any():
+            continue
+        p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+        # only where the nearer tissue is there too, in the slice (a junction of
+        # three); elsewhere the far tissue's share in the voxel may come from the
+        # slice thickness, which a blur within the slice cannot tell
+        # a tissue, not the partial volume of the lesion's cap with the far tissue
+        # (which takes the nearer tissue's level within a slice): there on the
+        # slices above and below as well
+        p_near = ndi.gaussian_filter(
+            (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
+        )
+        if sm.shape[0] >= 3:
+            p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
+        at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
+        thr = near + frac * (mu - near) + side * p * abs(near - f_near)
+        if side < 0:
+            lo = np.where(at, thr, lo).astype(np.float32)
+        else:
+            hi = np.where(at, thr, hi).astype(np.float32)
     return lo, hi
 
 
@@ -786,7 +852,8 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         # the smoother image blurs more: its curvature shift is larger
         frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
         lo_b, hi_b = _outside_limits(
-            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
+            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac,
+            SMOOTH_LOW_CNR_MM,
         )
         lo[bb], hi[bb] = lo_b, hi_b
         new, opened_share, neck_share = _region(
