@@ -470,7 +470,17 @@ OUTSIDE_MM = 3.0
 
 
 def _outside_limits(
-    sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5, smooth_mm: float = 1.0
+    sm,
+    reg,
+    mu,
+    band,
+    spacing,
+    lo_d,
+    hi_d,
+    info,
+    frac: float = 0.5,
+    smooth_mm: float = 1.0,
+    distinct: float | None = None,
 ):
     """Membership thresholds from the tissue right outside each part of the edge.
 
@@ -500,8 +510,17 @@ def _outside_limits(
     hi[bright] = t[bright] + frac * (mu - t[bright])
     info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
     lo, hi = _junction_limits(
-        sm, mu, gap, spacing, info.get("levels", []), info.get("shares", {}), frac, smooth_mm,
-        lo, hi,
+        sm,
+        mu,
+        gap,
+        spacing,
+        info.get("levels", []),
+        info.get("shares", {}),
+        frac,
+        smooth_mm,
+        lo,
+        hi,
+        gap if distinct is None else distinct,
     )
     return lo, hi
 
@@ -514,29 +533,37 @@ JUNCTION_EMBED_SHARE = 0.5
 JUNCTION_NEAR_SHARE = 0.2
 
 
-def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, hi):
-    """Thresholds where the lesion, the tissue around it and a farther tissue meet.
+def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, hi, distinct):
+    """Thresholds where the lesion, the tissue it lies in and a farther tissue meet.
 
     The image is the blur of the tissues: where the lesion's edge runs near both the
-    nearest tissue on one side (level ``L``: the liver parenchyma beyond a bright
-    liver lesion) and a farther one (``F``: fat), a voxel holds a mix of the three.
-    With ``p`` the blurred share of the far tissue there (the far tissue's voxels
-    blurred as the image is), the voxel is lesion by the half-maximum rule (share
-    ``frac``) when ``v ≥ L + frac·(mu − L) − p·(L − F)`` (mirrored on the bright
-    side). Along a plain edge to either tissue this is the usual half-way threshold;
-    in the corner of parenchyma between the lesion and the fat it keeps the
-    parenchyma out, where the threshold of the nearest sample outside (the fat's)
-    would let it join the lesion as a spur along the fat.
+    tissue it lies in, on one side of its level (``L``: the liver beyond a liver
+    lesion brighter than it), and a farther one on the same side (``F``: fat), a
+    voxel holds a mix of the three. With ``p`` the blurred share of the far tissue
+    there (its voxels blurred as the image is), the voxel is lesion by the
+    half-maximum rule (share ``frac``) when ``v ≥ L + frac·(mu − L) − p·(L − F)``
+    (mirrored on the bright side: a liver lesion darker than the liver at a vessel).
+    Along a plain edge to either tissue this is the usual half-way threshold; in the
+    corner of liver between the lesion and the fat it keeps the liver out, where the
+    threshold of the nearest sample outside (the fat's) let it join the lesion as a
+    spur along the fat, on which an axis often ended.
+
+    It applies only where ``L`` is clearly another tissue (``distinct`` HU from the
+    lesion's level, beyond the noise), is the tissue around the lesion
+    (:data:`JUNCTION_EMBED_SHARE`: a node in fat touching a muscle keeps the fat's
+    threshold), and is present in the voxel's slice and in the slices above and
+    below (:data:`JUNCTION_NEAR_SHARE`): a lesion's cap, averaged with the far
+    tissue across the slice thickness, takes ``L``'s level within one slice only.
     """
     sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
     sigma = (0.0, sig / spacing[1], sig / spacing[2])
     for side in (-1, 1):
-        beyond = sorted((x for x in levels if (x - mu) * side > gap), key=lambda x: x * side)
-        if len(beyond) < 2:
+        beyond = sorted(
+            (x for x in levels if (x - mu) * side > max(gap, distinct)), key=lambda x: x * side
+        )
+        if len(beyond) < 2 or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
             continue
         near = beyond[0]
-        if shares.get(near, 0.0) < JUNCTION_EMBED_SHARE:
-            continue  # not the tissue the lesion lies in
         far = [x for x in beyond[1:] if (x - near) * side > gap]
         if not far:
             continue
@@ -545,12 +572,6 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
         if not mask.any():
             continue
         p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
-        # only where the nearer tissue is there too, in the slice (a junction of
-        # three); elsewhere the far tissue's share in the voxel may come from the
-        # slice thickness, which a blur within the slice cannot tell
-        # a tissue, not the partial volume of the lesion's cap with the far tissue
-        # (which takes the nearer tissue's level within a slice): there on the
-        # slices above and below as well
         p_near = ndi.gaussian_filter(
             (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
         )
@@ -803,7 +824,9 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
         lo_d, hi_d = lo_b, hi_b
         frac = _edge_fraction(reg, spacing, SMOOTH_MM)
-        lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac)
+        lo_b, hi_b = _outside_limits(
+            sm, reg, mu, band, spacing, lo_d, hi_d, info, frac, SMOOTH_MM, fgap
+        )
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
         new, opened_share, neck_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
@@ -852,8 +875,17 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         # the smoother image blurs more: its curvature shift is larger
         frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
         lo_b, hi_b = _outside_limits(
-            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac,
+            smooth[bb],
+            reg,
+            mu_s,
+            band_s,
+            spacing,
+            lo_d,
+            hi_d,
+            dict(info),
+            frac,
             SMOOTH_LOW_CNR_MM,
+            max(band_s, 8.0, FOREIGN_NOISE_K * sm_noise),
         )
         lo[bb], hi[bb] = lo_b, hi_b
         new, opened_share, neck_share = _region(
