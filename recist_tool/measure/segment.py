@@ -446,6 +446,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         win = w > best_w
         best_w[win] = w[win]
         best_c[win] = c
+        info.setdefault("shares", {})[float(lv[c])] = float(sel.mean())
         if abs(lv[c] - mu) <= gap:
             info["same"] += float(sel.mean())
     for c, b in means.items():
@@ -468,7 +469,19 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
 OUTSIDE_MM = 3.0
 
 
-def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 0.5):
+def _outside_limits(
+    sm,
+    reg,
+    mu,
+    band,
+    spacing,
+    lo_d,
+    hi_d,
+    info,
+    frac: float = 0.5,
+    smooth_mm: float = 1.0,
+    distinct: float | None = None,
+):
     """Membership thresholds from the tissue right outside each part of the edge.
 
     The tissue outside is sampled :data:`OUTSIDE_MM` beyond the region (a local mean
@@ -496,6 +509,80 @@ def _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac: float = 
     lo[dark] = t[dark] + frac * (mu - t[dark])
     hi[bright] = t[bright] + frac * (mu - t[bright])
     info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
+    lo, hi = _junction_limits(
+        sm,
+        mu,
+        gap,
+        spacing,
+        info.get("levels", []),
+        info.get("shares", {}),
+        frac,
+        smooth_mm,
+        lo,
+        hi,
+        gap if distinct is None else distinct,
+    )
+    return lo, hi
+
+
+#: Share of the tissue around (sampled outside the region) the nearer tissue must
+#: have: the lesion lies in it (the liver parenchyma), it does not merely touch it.
+JUNCTION_EMBED_SHARE = 0.5
+#: Share of the nearer tissue (blurred as the image is) a voxel's neighbourhood in
+#: its slice must hold for :func:`_junction_limits` to apply there.
+JUNCTION_NEAR_SHARE = 0.2
+
+
+def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, hi, distinct):
+    """Thresholds where the lesion, the tissue it lies in and a farther tissue meet.
+
+    The image is the blur of the tissues: where the lesion's edge runs near both the
+    tissue it lies in, on one side of its level (``L``: the liver beyond a liver
+    lesion brighter than it), and a farther one on the same side (``F``: fat), a
+    voxel holds a mix of the three. With ``p`` the blurred share of the far tissue
+    there (its voxels blurred as the image is), the voxel is lesion by the
+    half-maximum rule (share ``frac``) when ``v ≥ L + frac·(mu − L) − p·(L − F)``
+    (mirrored on the bright side: a liver lesion darker than the liver at a vessel).
+    Along a plain edge to either tissue this is the usual half-way threshold; in the
+    corner of liver between the lesion and the fat it keeps the liver out, where the
+    threshold of the nearest sample outside (the fat's) let it join the lesion as a
+    spur along the fat, on which an axis often ended.
+
+    It applies only where ``L`` is clearly another tissue (``distinct`` HU from the
+    lesion's level, beyond the noise), is the tissue around the lesion
+    (:data:`JUNCTION_EMBED_SHARE`: a node in fat touching a muscle keeps the fat's
+    threshold), and is present in the voxel's slice and in the slices above and
+    below (:data:`JUNCTION_NEAR_SHARE`): a lesion's cap, averaged with the far
+    tissue across the slice thickness, takes ``L``'s level within one slice only.
+    """
+    sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
+    sigma = (0.0, sig / spacing[1], sig / spacing[2])
+    for side in (-1, 1):
+        beyond = sorted(
+            (x for x in levels if (x - mu) * side > max(gap, distinct)), key=lambda x: x * side
+        )
+        if len(beyond) < 2 or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
+            continue
+        near = beyond[0]
+        far = [x for x in beyond[1:] if (x - near) * side > gap]
+        if not far:
+            continue
+        f_near = far[0]
+        mask = (sm - 0.5 * (near + f_near)) * side > 0
+        if not mask.any():
+            continue
+        p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+        p_near = ndi.gaussian_filter(
+            (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
+        )
+        if sm.shape[0] >= 3:
+            p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
+        at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
+        thr = near + frac * (mu - near) + side * p * abs(near - f_near)
+        if side < 0:
+            lo = np.where(at, thr, lo).astype(np.float32)
+        else:
+            hi = np.where(at, thr, hi).astype(np.float32)
     return lo, hi
 
 
@@ -737,7 +824,9 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
         lo_d, hi_d = lo_b, hi_b
         frac = _edge_fraction(reg, spacing, SMOOTH_MM)
-        lo_b, hi_b = _outside_limits(sm, reg, mu, band, spacing, lo_d, hi_d, info, frac)
+        lo_b, hi_b = _outside_limits(
+            sm, reg, mu, band, spacing, lo_d, hi_d, info, frac, SMOOTH_MM, fgap
+        )
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
         new, opened_share, neck_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
@@ -786,7 +875,17 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         # the smoother image blurs more: its curvature shift is larger
         frac = _edge_fraction(reg, spacing, SMOOTH_LOW_CNR_MM)
         lo_b, hi_b = _outside_limits(
-            smooth[bb], reg, mu_s, band_s, spacing, lo_d, hi_d, dict(info), frac
+            smooth[bb],
+            reg,
+            mu_s,
+            band_s,
+            spacing,
+            lo_d,
+            hi_d,
+            dict(info),
+            frac,
+            SMOOTH_LOW_CNR_MM,
+            max(band_s, 8.0, FOREIGN_NOISE_K * sm_noise),
         )
         lo[bb], hi[bb] = lo_b, hi_b
         new, opened_share, neck_share = _region(
