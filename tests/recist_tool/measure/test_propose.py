@@ -345,3 +345,19 @@ def test_no_spur_into_the_corner_of_parenchyma_between_the_lesion_and_fat(seed, 
     monkeypatch.setattr(segment, "JUNCTION_EMBED_SHARE", 2.0)  # the rule off
     p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
     assert _errors(p, truth)[axis] > 2.5
+
+
+def test_a_region_that_did_not_settle_is_doubtful(monkeypatch):
+    """A 37 mm liver lesion 36 HU darker than the liver at 18 HU noise, touching a
+    vessel: the region swaps a fifth of its voxels back and forth in its last pass
+    without growing, and its outline is ragged (known truth: long axis −8.4 mm,
+    volume −58 %). It counted as converged and was confident."""
+    from recist_tool.measure import segment
+
+    vol, truth = random_scene(12136)
+    p = propose(vol, truth.seed_lps)
+    assert _errors(p, truth)[2] < -0.25
+    assert p.low_confidence and "the outline did not settle" in p.reason
+    monkeypatch.setattr(segment, "UNSETTLED_CHANGE", 1.0)  # the check off
+    p = propose(vol, truth.seed_lps)
+    assert not p.low_confidence
