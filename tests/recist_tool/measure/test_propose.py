@@ -126,22 +126,25 @@ def test_bad_seeds_are_clear_errors():
 
 def test_failures_in_a_random_batch_have_low_confidence():
     """12 random irregular lesions (sites, sizes 10–80 mm, contrast 20–60 HU, noise
-    10–20 HU, touching vessels and edges): every proposal off by more than 2.5 mm says
-    so (confidence below 0.5); the confident ones are accurate (median ≤ 1 mm)."""
+    10–20 HU, touching vessels and edges): every proposal off by more than 2.5 mm or
+    with its volume off by more than 25 % says so (confidence below 0.5); the
+    confident ones are accurate (median ≤ 1 mm)."""
     confident = []
     for seed in range(12):
         vol, truth = random_scene(1000 + seed)
         p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
         el = abs(p.long_axis_mm - truth.axes.long_mm)
         e = max(el, abs(p.short_axis_mm - truth.axes.short_mm))
-        if e > 2.5:
-            assert p.low_confidence, (seed, e, p.confidence, truth.description)
+        ev = abs(p.volume_ml / truth.volume_ml - 1)
+        if e > 2.5 or ev > 0.25:
+            assert p.low_confidence, (seed, e, ev, p.confidence, truth.description)
         else:
             confident.append(e) if not p.low_confidence else None
-    # 5 of 12 stay confident: this batch is hard (leaks, necks, faint edges; 1009, a
+    # 4 of 12 stay confident: this batch is hard (leaks, necks, faint edges; 1009, a
     # 64 mm liver lesion 23 HU above liver with errors of 1.8 / 1.2 mm, is doubted
-    # by the faint-edge check)
-    assert len(confident) >= 5
+    # by the faint-edge check; 1010, a 12 mm lung nodule 30 % short of its volume, by
+    # the check that the outline settled)
+    assert len(confident) >= 4
     assert np.median(confident) <= 1.0
 
 
