@@ -412,6 +412,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         "bright": float(bright.min()) if bright.size else None,
         "minor": [float(lv[c]) for c in minor],
         "same": 0.0,
+        "shares": {},
     }
     lo0 = (mu + info["dark"]) / 2 if dark.size else mu - wide
     hi0 = (mu + info["bright"]) / 2 if bright.size else mu + wide
@@ -446,7 +447,7 @@ def _local_limits(sm, members_mask, levels, mu, band, spacing):
         win = w > best_w
         best_w[win] = w[win]
         best_c[win] = c
-        info.setdefault("shares", {})[float(lv[c])] = float(sel.mean())
+        info["shares"][float(lv[c])] = float(sel.mean())
         if abs(lv[c] - mu) <= gap:
             info["same"] += float(sel.mean())
     for c, b in means.items():
@@ -478,9 +479,9 @@ def _outside_limits(
     lo_d,
     hi_d,
     info,
-    frac: float = 0.5,
-    smooth_mm: float = 1.0,
-    distinct: float | None = None,
+    frac: float,
+    smooth_mm: float,
+    distinct: float,
 ):
     """Membership thresholds from the tissue right outside each part of the edge.
 
@@ -509,20 +510,9 @@ def _outside_limits(
     lo[dark] = t[dark] + frac * (mu - t[dark])
     hi[bright] = t[bright] + frac * (mu - t[bright])
     info["outside_dark"] = float(dark[reg].mean()) if reg.any() else 0.0
-    lo, hi = _junction_limits(
-        sm,
-        mu,
-        gap,
-        spacing,
-        info.get("levels", []),
-        info.get("shares", {}),
-        frac,
-        smooth_mm,
-        lo,
-        hi,
-        gap if distinct is None else distinct,
+    return _junction_limits(
+        sm, mu, gap, spacing, info["levels"], info["shares"], frac, smooth_mm, lo, hi, distinct
     )
-    return lo, hi
 
 
 #: Share of the tissue around (sampled outside the region) the nearer tissue must
@@ -558,9 +548,7 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
     sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
     sigma = (0.0, sig / spacing[1], sig / spacing[2])
     for side in (-1, 1):
-        beyond = sorted(
-            (x for x in levels if (x - mu) * side > max(gap, distinct)), key=lambda x: x * side
-        )
+        beyond = sorted((x for x in levels if (x - mu) * side > distinct), key=lambda x: x * side)
         if len(beyond) < 2 or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
             continue
         near = beyond[0]
@@ -580,9 +568,9 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
         at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
         thr = near + frac * (mu - near) + side * p * abs(near - f_near)
         if side < 0:
-            lo = np.where(at, thr, lo).astype(np.float32)
+            lo = np.where(at, thr, lo).astype(np.float32, copy=False)
         else:
-            hi = np.where(at, thr, hi).astype(np.float32)
+            hi = np.where(at, thr, hi).astype(np.float32, copy=False)
     return lo, hi
 
 
@@ -788,6 +776,13 @@ def _trim(sl: slice, f: int, keep: int) -> slice:
     return slice(sl.stop - n, sl.stop)
 
 
+def _foreign_gap(band: float, sm_noise: float) -> float:
+    """How far (HU) from the lesion's level a voxel or a tissue level is clearly
+    something else: beyond the lesion's band and :data:`FOREIGN_NOISE_K` × the
+    smoothed image's noise."""
+    return max(band, 8.0, FOREIGN_NOISE_K * sm_noise)
+
+
 def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
     smooth = _smooth(raw, spacing)
     mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
@@ -818,7 +813,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
         near = _blur(reg, 1.5, spacing, truncate=4.0)
         shell = (near > 0.001) & (near < 0.05) & ~reg  # ~2.5–4.5 mm outside
         # foreign: clearly beyond the smoothed noise (a structure, not noise)
-        fgap = max(gap, FOREIGN_NOISE_K * sm_noise)
+        fgap = _foreign_gap(band, sm_noise)
         foreign = _erode_mm(reg, FOREIGN_MM, spacing) & (np.abs(sm - mu) > fgap)
         levels = _tissue_levels(sm, shell, foreign, mu, gap)
         lo_b, hi_b, lo_r, hi_r, info = _local_limits(sm, shell | foreign, levels, mu, band, spacing)
@@ -861,14 +856,12 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             converged = True
             break
     info["converged"] = converged or grown < 0.03
+    # counted as converged only because it did not grow, while it still swaps many
+    # voxels back and forth: the thresholds and the region have not found each other
+    info["unsettled"] = bool(not converged and info["converged"] and changed > UNSETTLED_CHANGE)
     info["iterations"] = it + 1
     info["last_changed"] = float(changed) if it > 0 or state is not None else 0.0
     info["last_grown"] = float(grown)
-    # shrinking or swapping voxels back and forth, not growing: the thresholds and
-    # the region have not found each other
-    info["unsettled"] = bool(
-        not converged and not grown >= 0.03 and info["last_changed"] > UNSETTLED_CHANGE
-    )
     # half the contrast to the nearest tissue, against the smoothed noise
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)
@@ -890,7 +883,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             dict(info),
             frac,
             SMOOTH_LOW_CNR_MM,
-            max(band_s, 8.0, FOREIGN_NOISE_K * sm_noise),
+            _foreign_gap(band_s, sm_noise),
         )
         lo[bb], hi[bb] = lo_b, hi_b
         new, opened_share, neck_share = _region(
