@@ -126,7 +126,7 @@ def plan_volume(
     *,
     tilt: str = "error",
     acquisition: int | None = None,
-    skipped: list[str] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> VolumePlan:
     """Order the slices of one series and compute the volume geometry.
 
@@ -138,8 +138,8 @@ def plan_volume(
         What to do with a gantry-tilted series.
     acquisition : int, optional
         Keep only slices with this AcquisitionNumber (a series holding two phases).
-    skipped : list of str, optional
-        Unreadable files already left out; named in gap errors.
+    skipped : list of (file name, why), optional
+        Unreadable files already left out; named in gap errors (the first with why).
 
     Raises
     ------
@@ -148,7 +148,13 @@ def plan_volume(
     """
     folder = _common_folder(headers)
     label = _series_label(headers, folder)
-    skipped_note = f" (unreadable file(s) skipped: {', '.join(skipped[:5])})" if skipped else ""
+    skipped_note = ""
+    if skipped:
+        more = ", ".join(name for name, _ in skipped[1:5])
+        skipped_note = (
+            f" (unreadable file(s) skipped: {skipped[0][0]}: {skipped[0][1]}"
+            f"{'; also ' + more if more else ''})"
+        )
     slices = [Slice(h, f) for h in headers for f in h.frames]
     if acquisition is not None:
         slices = [s for s in slices if s.header.acquisition_number == acquisition]

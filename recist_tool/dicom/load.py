@@ -181,7 +181,10 @@ def load_series(
     for ts in sorted({h.transfer_syntax for h in good}):
         choose_plugin(ts, where=os.path.dirname(good[0].path))
     plan = plan_volume(
-        good, tilt=tilt, acquisition=acquisition, skipped=[os.path.basename(f) for f, _ in skipped]
+        good,
+        tilt=tilt,
+        acquisition=acquisition,
+        skipped=[(os.path.basename(f), why) for f, why in skipped],
     )
     warn_skipped(skipped, plan.folder, "; the rest of the series is whole")
     if plan.dropped:

@@ -160,8 +160,9 @@ def _most_common(values):
 def describe_series(headers: list[ImageHeader], damaged: list[tuple[str, str]]) -> SeriesInfo:
     """Summarise one series and check whether it is loadable (no pixel read)."""
     good = [h for h in headers if h.problem is None]
-    unreadable = [f"{os.path.basename(h.path)}: {h.problem}" for h in headers if h.problem]
-    unreadable += [f"{os.path.basename(p)}: {why}" for p, why in damaged]
+    skipped = [(os.path.basename(h.path), h.problem) for h in headers if h.problem]
+    skipped += [(os.path.basename(p), why) for p, why in damaged]
+    unreadable = [f"{name}: {why}" for name, why in skipped]
     h0 = headers[0]
     problem = None
     try:
@@ -169,7 +170,7 @@ def describe_series(headers: list[ImageHeader], damaged: list[tuple[str, str]]) 
             raise DicomError("no readable image")
         for ts in sorted({h.transfer_syntax for h in good}):
             choose_plugin(ts, where=os.path.dirname(good[0].path))
-        plan = plan_volume(good, skipped=[u.split(":")[0] for u in unreadable])
+        plan = plan_volume(good, skipped=skipped)
         folder = plan.folder
     except DicomError as exc:
         problem = str(exc)

@@ -158,6 +158,11 @@ def test_truncated_file_in_the_middle_is_a_gap(series_dir):
     folder = series_dir("trunc_mid", truncate=5)
     with pytest.raises(MissingSliceError, match=r"unreadable file.* skipped"):
         load_series(folder)
+    # the gap error says what is wrong with the skipped file, not only its name
+    with pytest.raises(MissingSliceError, match=r"skipped: [^ ]+\.dcm: truncated: pixel data has"):
+        load_series(folder)
+    info = scan(folder)[0]
+    assert "skipped: " in info.problem and ".dcm: truncated: pixel data has" in info.problem
 
 
 def test_garbage_file_is_unreadable(tmp_path):
