@@ -348,6 +348,16 @@ class ReadingSession:
             arr.add_done_callback(done)
         self._when_drawn(lambda: [arr.start() for _, arr in streams])
 
+    def stream_failed(self, title: str, message: str) -> None:
+        """Tell the reader that a series' pixels could not be read after its headers
+        were (called in the GUI thread: :attr:`on_stream_failed` hands it there)."""
+        self._notify(
+            "error",
+            f"{title}: its pixels could not be read in full — {message}. The slices "
+            "shown are read one at a time from the files; measurement assistance "
+            "and exports that need the whole series fail until it is opened again.",
+        )
+
     def _when_drawn(self, fn: Callable[[], None]) -> None:
         """:attr:`when_drawn`, skipped when the session closed meanwhile."""
         self.when_drawn(lambda: None if self.closed else fn())

@@ -183,7 +183,7 @@ class RecistWidget(QWidget):
         self._after_paint: list[AfterFirstPaint] = []
         self.session.when_drawn = self._when_drawn
         self._stream_failures = _FromThread()
-        self._stream_failures.fired.connect(self._stream_failed)
+        self._stream_failures.fired.connect(self.session.stream_failed)
         self.session.on_stream_failed = self._stream_failures.fired.emit
         self.session.assist.prefetch = True
         self._build()
@@ -541,14 +541,6 @@ class RecistWidget(QWidget):
             return
         self._after_paint = [a for a in self._after_paint if not a.done]
         self._after_paint.append(AfterFirstPaint(canvas, fn))
-
-    def _stream_failed(self, title: str, message: str) -> None:
-        self.session._notify(
-            "error",
-            f"{title}: its pixels could not be read in full — {message}. The slices "
-            "shown are read one at a time from the files; measurement assistance "
-            "and exports that need the whole series fail until it is opened again.",
-        )
 
     @property
     def warmed_up(self) -> bool:
