@@ -717,7 +717,9 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
     seed = np.asarray(seed, int)
     size = size_hint_mm if size_hint_mm else _quick_extent_mm(volume_array, seed, spacing)
     radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
+    radius0, size0 = radius, size
     refined = False
+    band_cap = None
     while True:
         # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
         # outline keeps the axes accurate at that size)
@@ -732,7 +734,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             raw = raw.reshape(nz, ny // f, f, nx // f, f).mean(axis=(2, 4))
         sp = spacing * np.array([1, f, f])
         s = (seed - np.array([b.start for b in box])) // np.array([1, f, f])
-        seg = _segment_crop(raw, s, sp)
+        seg = _segment_crop(raw, s, sp, band_cap)
         if seg is None:
             return None
         region = seg[0]
@@ -752,13 +754,35 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
             continue
         region, smooth, lo, hi, mu, noise, info, flags = seg
-        if _touches_border(region, box, shape):
+        leaks = _touches_border(region, box, shape)
+        if leaks and band_cap is None:
+            # a faint edge the lesion's own band did not hold (contrast below ~3
+            # times the smoothed noise): the tissue it leaked into dominates the
+            # region; once more, the band kept within half-way to that tissue
+            leaked_hu = float(np.median(smooth[region]))
+            d = abs(leaked_hu - info["mu0"])
+            if d >= LEAK_MIN_CONTRAST:
+                band_cap = LEAK_BAND_SHARE * d
+                radius, size, refined = radius0, size0, False
+                continue
+        if leaks:
             flags.insert(
                 0,
                 (
                     0.1,
                     f"the outline leaks: it reaches the {2 * MAX_RADIUS_MM:.0f} mm search box "
                     "(no clear edge around the seed)",
+                ),
+            )
+        elif band_cap is not None:
+            info["leak_retry_hu"] = leaked_hu
+            flags.insert(
+                0,
+                (
+                    ALONE_LOW,
+                    f"the first outline leaked into the tissue around ({leaked_hu:.0f} HU, "
+                    f"{d:.0f} HU from the lesion): redone with thresholds half-way to it: "
+                    "check the outline",
                 ),
             )
         elif _touches_volume_edge(region, box, shape):
@@ -783,13 +807,14 @@ def _foreign_gap(band: float, sm_noise: float) -> float:
     return max(band, 8.0, FOREIGN_NOISE_K * sm_noise)
 
 
-def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
+def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | None = None):
     smooth = _smooth(raw, spacing)
     mu, spread, noise = _seed_stats(smooth, raw, s, spacing)
     # a few millimetres around the seed hold few independent noise samples: the
     # smoothed image's noise over the crop
     sm_noise = _smooth_noise(smooth, mu, spacing)
-    band = float(np.clip(3.0 * spread, 8.0, 25.0))
+    cap = 25.0 if band_cap is None else band_cap
+    band = float(np.clip(3.0 * spread, min(8.0, cap), cap))
     mu0, band0 = mu, band
     region = _component_at(np.abs(smooth - mu) <= band, s, spacing)
     if region is None:
@@ -850,7 +875,7 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             if abs(m - mu0) <= band0:
                 mu = m
                 spread = 1.4826 * float(np.median(np.abs(vals - m)))
-                band = float(np.clip(3.0 * spread, 8.0, max(band0, 25.0)))
+                band = float(np.clip(3.0 * spread, min(8.0, cap), max(band0, cap)))
         # stable, or only jittering at the edge (noise) without growing
         if changed < 0.01 or (changed < 0.05 and abs(grown) < 0.01):
             converged = True
@@ -896,6 +921,8 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing):
             info["smoothing_mm"] = SMOOTH_LOW_CNR_MM
     info["opened_share"] = float(opened_share)
     info["neck_share"] = float(neck_share)
+    info["band_cap"] = band_cap
+    info["mu0"] = float(mu0)
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
@@ -984,6 +1011,12 @@ def _cut_necks(region, sb, spacing, r_in):
 #: which is not "low": a lesion merging with a structure, 51 % of its volume
 #: cut away, stayed confident).
 ALONE_LOW = 0.45
+#: Leak: a region that reaches the search box is segmented once more with the
+#: lesion's band kept within ``LEAK_BAND_SHARE`` of the distance between the seed's
+#: level and the level of the tissue it leaked into (the region's median), when that
+#: distance is at least ``LEAK_MIN_CONTRAST`` HU.
+LEAK_MIN_CONTRAST = 10.0
+LEAK_BAND_SHARE = 0.45
 #: A region still changing by more than this share of its voxels in the last pass,
 #: without growing, did not settle (generated development seeds 5000–6239: the three
 #: lesions above it were all failures; none between 0.15 and 0.23 was accurate).
