@@ -544,6 +544,7 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
     threshold), and is present in the voxel's slice and in the slices above and
     below (:data:`JUNCTION_NEAR_SHARE`): a lesion's cap, averaged with the far
     tissue across the slice thickness, takes ``L``'s level within one slice only.
+    A far tissue on the other side of the lesion's level: :func:`_opposite_junction`.
     """
     sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
     sigma = (0.0, sig / spacing[1], sig / spacing[2])
@@ -571,6 +572,55 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
             lo = np.where(at, thr, lo).astype(np.float32, copy=False)
         else:
             hi = np.where(at, thr, hi).astype(np.float32, copy=False)
+    return _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma)
+
+
+#: Largest share of the far tissue :func:`_opposite_junction` uses: beyond it the
+#: voxel is the far tissue's (its own threshold, half-way to the lesion, decides),
+#: and the threshold would pass the lesion's own edge value (half-way, share 0.5).
+JUNCTION_OPPOSITE_MAX_SHARE = 0.45
+
+
+def _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma):
+    """Thresholds where the lesion, the tissue it lies in and a tissue on the other
+    side of its level meet (a liver lesion darker than the liver, at the fat; one
+    brighter than the liver, at an enhanced vessel).
+
+    Between the lesion and the fat runs a sliver of liver. Blurred with the fat, its
+    values pass through the lesion's level, and neither the rim test (the fat and the
+    liver are not on opposite sides of it: the lesion is) nor the threshold of the
+    tissue outside (the fat's, half-way to it) keeps it out; the outline ran along the
+    fat, and the axes ended on it. With ``p`` the fat's blurred share at a voxel, the
+    lesion and the liver mixed with the fat at that share are ``(1 − p)·mu + p·F``
+    and ``(1 − p)·L + p·F``: half-way between them, the threshold on the liver's side
+    is ``(1 − p)·(L + frac·(mu − L)) + p·F``. On a plain edge to the liver ``p`` = 0
+    and it is the usual one. The far tissue's voxels are those beyond half-way
+    between it and the tissue the lesion lies in (the sliver's own edge), or between
+    it and the lesion when that half-way level is not clearly beyond the lesion's.
+    """
+    for side in (-1, 1):
+        beyond = sorted((x for x in levels if (x - mu) * side > distinct), key=lambda x: x * side)
+        if not beyond or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
+            continue
+        near = beyond[0]
+        other = sorted((x for x in levels if (mu - x) * side > distinct), key=lambda x: -x * side)
+        if not other:
+            continue
+        f = other[0]
+        t = 0.5 * (near + f)
+        if (mu - t) * side < distinct:
+            t = 0.5 * (mu + f)
+        mask = (sm - t) * side < 0
+        if not mask.any():
+            continue
+        p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+        at = p > 0.01
+        p = np.minimum(p, JUNCTION_OPPOSITE_MAX_SHARE)
+        thr = (1.0 - p) * (near + frac * (mu - near)) + p * f
+        if side < 0:
+            lo = np.where(at, np.maximum(lo, thr), lo).astype(np.float32, copy=False)
+        else:
+            hi = np.where(at, np.minimum(hi, thr), hi).astype(np.float32, copy=False)
     return lo, hi
 
 
