@@ -595,8 +595,10 @@ def _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma):
     and ``(1 − p)·L + p·F``: half-way between them, the threshold on the liver's side
     is ``(1 − p)·(L + frac·(mu − L)) + p·F``. On a plain edge to the liver ``p`` = 0
     and it is the usual one. The far tissue's voxels are those beyond half-way
-    between it and the tissue the lesion lies in (the sliver's own edge), or between
-    it and the lesion when that half-way level is not clearly beyond the lesion's.
+    between it and the lesion (exact where the lesion touches it; where the liver
+    does, the share is underestimated and the correction falls short rather than
+    cutting into the lesion: half-way between the liver and the fat instead cut
+    into small lesions lying on the fat, on generated development cases).
     """
     for side in (-1, 1):
         beyond = sorted((x for x in levels if (x - mu) * side > distinct), key=lambda x: x * side)
@@ -607,10 +609,7 @@ def _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma):
         if not other:
             continue
         f = other[0]
-        t = 0.5 * (near + f)
-        if (mu - t) * side < distinct:
-            t = 0.5 * (mu + f)
-        mask = (sm - t) * side < 0
+        mask = (sm - 0.5 * (mu + f)) * side < 0
         if not mask.any():
             continue
         p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)

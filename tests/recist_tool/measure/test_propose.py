@@ -350,6 +350,32 @@ def test_no_spur_into_the_corner_of_parenchyma_between_the_lesion_and_fat(seed, 
     assert _errors(p, truth)[axis] > 2.5
 
 
+@pytest.mark.parametrize(
+    ("seed", "error_without"),
+    [
+        (11030, 4.0),  # liver 47 mm, 23 HU darker than the liver, at fat
+        (6008, -2.5),  # liver 55 mm, 33 HU darker, at fat and a vessel
+    ],
+)
+def test_no_sliver_of_parenchyma_between_a_dark_lesion_and_fat(seed, error_without, monkeypatch):
+    """A liver lesion darker than the liver, at the fat outside it: the sliver of
+    liver between them, blurred with the fat, passes through the lesion's level. The
+    fat and the liver are not on opposite sides of it (the lesion is), so the rim
+    test let it in, and the outline ran along the fat (known truth: short axis
+    +5.3 mm; −3.3 mm when the sliver made another slice the longest)."""
+    from recist_tool.measure import segment
+
+    vol, truth = random_scene(seed)
+    p = propose(vol, truth.seed_lps)
+    assert max(abs(e) for e in _errors(p, truth)[:2]) < 2.0
+    monkeypatch.setattr(
+        segment, "_opposite_junction", lambda sm, mu, lv, sh, fr, lo, hi, *a: (lo, hi)
+    )  # the rule off
+    p = propose(vol, truth.seed_lps)
+    e = _errors(p, truth)[1]
+    assert e < error_without if error_without < 0 else e > error_without
+
+
 def test_a_region_that_did_not_settle_is_doubtful(monkeypatch):
     """A 37 mm liver lesion 36 HU darker than the liver at 18 HU noise, touching a
     vessel: the region swaps a fifth of its voxels back and forth in its last pass
