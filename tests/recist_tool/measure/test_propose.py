@@ -156,11 +156,14 @@ def _errors(p, truth):
     )
 
 
-@pytest.mark.parametrize("seed", [70, 194])
+@pytest.mark.parametrize("seed", [70, 16144])
 def test_a_small_lesion_whose_edge_holds_by_a_thin_margin_is_flagged(seed):
-    """A 10–12 mm lesion (a node at a muscle, a liver lesion at the capsule) whose
-    outline shrinks by a quarter of its volume: slightly looser thresholds let the
-    region run far beyond it, so the proposal says it is doubtful and why."""
+    """A 12 mm lesion (a node at a muscle; a lung nodule at the chest wall) whose
+    outline shrinks by a quarter of its volume or more: slightly looser thresholds let
+    the region run far beyond it, so the proposal says it is doubtful and why. (194,
+    a 10 mm liver lesion at the fat, was the second case: its looser thresholds ran
+    along the sliver of liver at the fat, which the opposite-side junction thresholds
+    now keep out; it stays doubtful, as a region that did not settle.)"""
     vol, truth = random_scene(seed)
     p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
     assert abs(_errors(p, truth)[2]) > 0.24  # a failure of the volume (known truth)
