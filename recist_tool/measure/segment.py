@@ -27,7 +27,11 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
 5. **Rims excluded.** The blurred edge between a darker and a brighter tissue passes
    through the lesion's level (lung and chest wall, fat and a contrast-filled
    vessel): voxels with darker tissue on one side and brighter on the opposite side
-   within 3 mm are not lesion.
+   within 3 mm are not lesion. Where the lesion, the tissue it lies in and a third
+   tissue meet (a liver lesion, the liver and the fat outside it), a voxel is a mix
+   of the three: the threshold there follows the third tissue's blurred share
+   (:func:`_junction_limits`, :func:`_opposite_junction`), so neither the corner nor
+   the sliver of liver at the fat joins the lesion.
 6. **Region**: voxels within the thresholds, connected to the seed, grown by at most
    ~5 mm per pass (steps 3–6 repeat until the region is stable, or only jitters at
    the edge), opened (a ball sized to the lesion, ≤ 2 mm, then reconstructed: thin
@@ -35,6 +39,9 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
    (parts beyond a neck that reach far from the lesion's body are a structure it ran
    into, lobes stay close), holes filled.
 7. **Low contrast for the noise**: the last pass is redone on a more smoothed image.
+8. **A leak at a faint edge**: a region that runs to the largest search box is
+   segmented once more with the lesion's band kept within half-way to the level of
+   the tissue it leaked into; the proposal says so and stays doubtful.
 
 :func:`segment` returns a :class:`Segmentation` in crop coordinates with the smoothed
 crop and the threshold maps, so outlines can be traced with sub-pixel accuracy
