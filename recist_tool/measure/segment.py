@@ -522,6 +522,39 @@ def _outside_limits(
     )
 
 
+#: Reach of the lesion's own level (× the image's in-plane blur σ): a voxel far
+#: from the lesion's level (beyond its intrinsic band) that lies no closer than this
+#: to any voxel at that level is the edge of another structure, not the lesion's.
+REACH_SIGMAS = 3.0
+
+
+def _reach_limits(sm, mu, band, spacing, smooth_mm, lo, hi):
+    """Thresholds kept within the lesion's intrinsic band where its level is out of
+    reach.
+
+    Where the tissue outside is far from the lesion's level (the lung around a
+    nodule), the half-way threshold admits everything between them: a vessel
+    touching the nodule, 20–60 HU from it, and the vessel's own blurred edge with the
+    lung. A voxel of the lesion's blurred edge has voxels at the lesion's level within
+    the blur's reach (:data:`REACH_SIGMAS` σ); a voxel of the vessel a few
+    millimetres from the nodule has none. There the threshold on that side is the
+    lesion's intrinsic band (``mu`` ± ``max(20, 2·band)``). The neck cut still sees
+    the looser limits (:func:`_region`), so a vessel stub is cut, not kept as a lobe.
+    """
+    w_in = max(20.0, 2.0 * band)
+    sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
+    r = REACH_SIGMAS * sig
+    size = [2 * max(1, round(r / sp)) + 1 for sp in spacing]
+    far_lo, far_hi = mu - w_in, mu + w_in
+    if (lo < far_lo).any():
+        mx = ndi.maximum_filter(sm, size=size)
+        lo = np.where((mx < far_lo) & (lo < far_lo), np.float32(far_lo), lo).astype(np.float32)
+    if (hi > far_hi).any():
+        mn = ndi.minimum_filter(sm, size=size)
+        hi = np.where((mn > far_hi) & (hi > far_hi), np.float32(far_hi), hi).astype(np.float32)
+    return lo, hi
+
+
 #: Share of the tissue around (sampled outside the region) the nearer tissue must
 #: have: the lesion lies in it (the liver parenchyma), it does not merely touch it.
 JUNCTION_EMBED_SHARE = 0.5
@@ -905,7 +938,11 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | Non
         )
         grow = (near > 3e-4) | reg
         state = (bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu, band)
-        new, opened_share, neck_share = _region(sm, lo_b, hi_b, lo_r, hi_r, grow, sb, spacing)
+        lo_x, hi_x = _reach_limits(sm, mu, band, spacing, SMOOTH_MM, lo_b, hi_b)
+        new, opened_share, neck_share = _region(
+            sm, lo_x, hi_x, lo_r, hi_r, grow, sb, spacing, neck_limits=(lo_b, hi_b)
+        )
+        lo_b, hi_b = lo_x, hi_x
         if new is None:
             if it == 0:
                 return None
@@ -966,9 +1003,19 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | Non
             SMOOTH_LOW_CNR_MM,
             _foreign_gap(band_s, sm_noise),
         )
-        lo[bb], hi[bb] = lo_b, hi_b
+        lo_x, hi_x = _reach_limits(smooth[bb], mu_s, band_s, spacing, SMOOTH_LOW_CNR_MM, lo_b, hi_b)
+        lo[bb], hi[bb] = lo_x, hi_x
         new, opened_share, neck_share = _region(
-            smooth2[bb], lo_b, hi_b, lo_r, hi_r, grow, sb, spacing, min_open=1.5
+            smooth2[bb],
+            lo_x,
+            hi_x,
+            lo_r,
+            hi_r,
+            grow,
+            sb,
+            spacing,
+            min_open=1.5,
+            neck_limits=(lo_b, hi_b),
         )
         if new is not None:
             region = np.zeros(smooth.shape, bool)
@@ -982,12 +1029,18 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | Non
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 
 
-def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
+def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0, neck_limits=None):
     """Voxels within the thresholds, not on a rim, in the growth zone, connected to
     the seed, opened, cut at necks (:func:`_cut_necks`) and hole-filled; the share
     the opening and the cut took away, and the share of the lesion-like voxels
     connected to it (beyond the growth zone too) that lie beyond a neck."""
-    cand0 = (sm >= lo) & (sm <= hi) & ~_rim(sm, lo_r, hi_r, spacing)
+    rim = _rim(sm, lo_r, hi_r, spacing)
+    cand0 = (sm >= lo) & (sm <= hi) & ~rim
+    if neck_limits is not None:
+        # what the region connects to, for the neck cut: the looser limits
+        connected = (sm >= neck_limits[0]) & (sm <= neck_limits[1]) & ~rim
+    else:
+        connected = cand0
     cand = cand0 & grow
     base = _component_at(cand, sb, spacing)
     if base is None:
@@ -997,7 +1050,7 @@ def _region(sm, lo, hi, lo_r, hi_r, grow, sb, spacing, min_open: float = 0.0):
     new = _component_at(_open(base, r_open, spacing), sb, spacing)
     if new is None:
         new = base
-    full = _component_at(cand0, sb, spacing)
+    full = _component_at(connected, sb, spacing)
     full = new if full is None else (full | new)
     kept = _cut_necks(full, sb, spacing, r_in)
     neck = 0.0
