@@ -31,7 +31,10 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
    tissue meet (a liver lesion, the liver and the fat outside it), a voxel is a mix
    of the three: the threshold there follows the third tissue's blurred share
    (:func:`_junction_limits`, :func:`_opposite_junction`), so neither the corner nor
-   the sliver of liver at the fat joins the lesion.
+   the sliver of liver at the fat joins the lesion. Where the tissue outside is far
+   from the lesion's level (lung), a voxel beyond the lesion's own band with no
+   voxel at its level within reach of the blur is another structure (a vessel
+   touching a nodule), not the lesion's edge (:func:`_reach_limits`).
 6. **Region**: voxels within the thresholds, connected to the seed, grown by at most
    ~5 mm per pass (steps 3–6 repeat until the region is stable, or only jitters at
    the edge), opened (a ball sized to the lesion, ≤ 2 mm, then reconstructed: thin

@@ -379,6 +379,25 @@ def test_no_sliver_of_parenchyma_between_a_dark_lesion_and_fat(seed, error_witho
     assert e < error_without if error_without < 0 else e > error_without
 
 
+@pytest.mark.parametrize("seed", [8211, 13187])
+def test_a_vessel_touching_a_lung_nodule_is_not_part_of_it(seed, monkeypatch):
+    """A lung nodule touched by a vessel 39–59 HU from it (8211: 12 mm, a 1.7 mm
+    vessel; 13187: 32 mm, a 2.1 mm vessel): the lung's half-way threshold admitted
+    the vessel and its blurred edge, and the long axis ran into it (known truth:
+    +2.6 and +3.0 mm, confident). Voxels beyond the nodule's own band with no voxel
+    of its level within reach are another structure's."""
+    from recist_tool.measure import segment
+
+    vol, truth = random_scene(seed)
+    p = propose(vol, truth.seed_lps)
+    assert abs(_errors(p, truth)[0]) < 2.3
+    monkeypatch.setattr(
+        segment, "_reach_limits", lambda sm, mu, band, sp, smooth_mm, lo, hi: (lo, hi)
+    )  # the rule off
+    p = propose(vol, truth.seed_lps)
+    assert _errors(p, truth)[0] > 2.5
+
+
 def test_a_region_that_did_not_settle_is_doubtful(monkeypatch):
     """A 37 mm liver lesion 36 HU darker than the liver at 18 HU noise, touching a
     vessel: the region swaps a fifth of its voxels back and forth in its last pass
