@@ -545,8 +545,7 @@ def _reach_limits(sm, mu, band, spacing, smooth_mm, lo, hi):
     the looser limits (:func:`_region`), so a vessel stub is cut, not kept as a lobe.
     """
     w_in = max(20.0, 2.0 * band)
-    sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
-    r = REACH_SIGMAS * sig
+    r = REACH_SIGMAS * _inplane_blur_mm(smooth_mm, spacing)
     size = [2 * max(1, round(r / sp)) + 1 for sp in spacing]
     far_lo, far_hi = mu - w_in, mu + w_in
     if (lo < far_lo).any():
@@ -589,33 +588,40 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
     tissue across the slice thickness, takes ``L``'s level within one slice only.
     A far tissue on the other side of the lesion's level: :func:`_opposite_junction`.
     """
-    sig = math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
+    sig = _inplane_blur_mm(smooth_mm, spacing)
     sigma = (0.0, sig / spacing[1], sig / spacing[2])
     for side in (-1, 1):
         beyond = sorted((x for x in levels if (x - mu) * side > distinct), key=lambda x: x * side)
-        if len(beyond) < 2 or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
+        if not beyond or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
             continue
-        near = beyond[0]
+        near = beyond[0]  # the tissue the lesion lies in, on this side of its level
         far = [x for x in beyond[1:] if (x - near) * side > gap]
-        if not far:
-            continue
-        f_near = far[0]
-        mask = (sm - 0.5 * (near + f_near)) * side > 0
-        if not mask.any():
-            continue
-        p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
-        p_near = ndi.gaussian_filter(
-            (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
-        )
-        if sm.shape[0] >= 3:
-            p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
-        at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
-        thr = near + frac * (mu - near) + side * p * abs(near - f_near)
-        if side < 0:
-            lo = np.where(at, thr, lo).astype(np.float32, copy=False)
-        else:
-            hi = np.where(at, thr, hi).astype(np.float32, copy=False)
-    return _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma)
+        if far:
+            f_near = far[0]
+            mask = (sm - 0.5 * (near + f_near)) * side > 0
+            if mask.any():
+                p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+                p_near = ndi.gaussian_filter(
+                    (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
+                )
+                if sm.shape[0] >= 3:
+                    p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
+                at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
+                thr = near + frac * (mu - near) + side * p * abs(near - f_near)
+                if side < 0:
+                    lo = np.where(at, thr, lo).astype(np.float32, copy=False)
+                else:
+                    hi = np.where(at, thr, hi).astype(np.float32, copy=False)
+        other = sorted((x for x in levels if (mu - x) * side > distinct), key=lambda x: -x * side)
+        if other:
+            lo, hi = _opposite_junction(sm, mu, side, near, other[0], frac, lo, hi, sigma)
+    return lo, hi
+
+
+def _inplane_blur_mm(smooth_mm: float, spacing) -> float:
+    """The image's in-plane blur (Gaussian σ, mm): the smoothing, the scanner's PSF
+    and the pixel."""
+    return math.sqrt(smooth_mm**2 + SCANNER_PSF_MM**2 + (0.3 * spacing[1]) ** 2)
 
 
 #: Largest share of the far tissue :func:`_opposite_junction` uses: beyond it the
@@ -624,7 +630,7 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
 JUNCTION_OPPOSITE_MAX_SHARE = 0.45
 
 
-def _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma):
+def _opposite_junction(sm, mu, side, near, f, frac, lo, hi, sigma):
     """Thresholds where the lesion, the tissue it lies in and a tissue on the other
     side of its level meet (a liver lesion darker than the liver, at the fat; one
     brighter than the liver, at an enhanced vessel).
@@ -642,28 +648,19 @@ def _opposite_junction(sm, mu, levels, shares, frac, lo, hi, distinct, sigma):
     does, the share is underestimated and the correction falls short rather than
     cutting into the lesion: half-way between the liver and the fat instead cut
     into small lesions lying on the fat, on generated development cases).
+    ``side`` is the side of the lesion's level ``near`` (``L``) lies on; ``f`` (``F``)
+    is on the other. Called by :func:`_junction_limits`.
     """
-    for side in (-1, 1):
-        beyond = sorted((x for x in levels if (x - mu) * side > distinct), key=lambda x: x * side)
-        if not beyond or shares.get(beyond[0], 0.0) < JUNCTION_EMBED_SHARE:
-            continue
-        near = beyond[0]
-        other = sorted((x for x in levels if (mu - x) * side > distinct), key=lambda x: -x * side)
-        if not other:
-            continue
-        f = other[0]
-        mask = (sm - 0.5 * (mu + f)) * side < 0
-        if not mask.any():
-            continue
-        p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
-        at = p > 0.01
-        p = np.minimum(p, JUNCTION_OPPOSITE_MAX_SHARE)
-        thr = (1.0 - p) * (near + frac * (mu - near)) + p * f
-        if side < 0:
-            lo = np.where(at, np.maximum(lo, thr), lo).astype(np.float32, copy=False)
-        else:
-            hi = np.where(at, np.minimum(hi, thr), hi).astype(np.float32, copy=False)
-    return lo, hi
+    mask = (sm - 0.5 * (mu + f)) * side < 0
+    if not mask.any():
+        return lo, hi
+    p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+    at = p > 0.01
+    p = np.minimum(p, JUNCTION_OPPOSITE_MAX_SHARE)
+    thr = (1.0 - p) * (near + frac * (mu - near)) + p * f
+    if side < 0:
+        return np.where(at, np.maximum(lo, thr), lo).astype(np.float32, copy=False), hi
+    return lo, np.where(at, np.minimum(hi, thr), hi).astype(np.float32, copy=False)
 
 
 #: In-plane point-spread of the scanner (Gaussian σ, mm) assumed for the
@@ -811,7 +808,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
     radius = float(np.clip(0.6 * size + 12.0, 20.0, MAX_RADIUS_MM))
     radius0, size0 = radius, size
     refined = False
-    band_cap = None
+    leak = None  # (the level it leaked into, its distance from the seed's level)
     while True:
         # large lesions: 2 × 2 in-plane block means (4 × fewer voxels; the sub-pixel
         # outline keeps the axes accurate at that size)
@@ -826,7 +823,7 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             raw = raw.reshape(nz, ny // f, f, nx // f, f).mean(axis=(2, 4))
         sp = spacing * np.array([1, f, f])
         s = (seed - np.array([b.start for b in box])) // np.array([1, f, f])
-        seg = _segment_crop(raw, s, sp, band_cap)
+        seg = _segment_crop(raw, s, sp, LEAK_BAND_SHARE * leak[1] if leak else None)
         if seg is None:
             return None
         region = seg[0]
@@ -847,14 +844,14 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             continue
         region, smooth, lo, hi, mu, noise, info, flags = seg
         leaks = _touches_border(region, box, shape)
-        if leaks and band_cap is None:
+        if leaks and leak is None:
             # a faint edge the lesion's own band did not hold (contrast below ~3
             # times the smoothed noise): the tissue it leaked into dominates the
             # region; once more, the band kept within half-way to that tissue
             leaked_hu = float(np.median(smooth[region]))
             d = abs(leaked_hu - info["mu0"])
             if d >= LEAK_MIN_CONTRAST:
-                band_cap = LEAK_BAND_SHARE * d
+                leak = (leaked_hu, d)
                 radius, size, refined = radius0, size0, False
                 continue
         if leaks:
@@ -866,15 +863,15 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
                     "(no clear edge around the seed)",
                 ),
             )
-        elif band_cap is not None:
-            info["leak_retry_hu"] = leaked_hu
+        elif leak is not None:
+            info["leak_retry_hu"] = leak[0]
             flags.insert(
                 0,
                 (
                     ALONE_LOW,
-                    f"the first outline leaked into the tissue around ({leaked_hu:.0f} HU, "
-                    f"{d:.0f} HU from the lesion): redone with thresholds half-way to it: "
-                    "check the outline",
+                    f"the first outline leaked into the tissue around ({leak[0]:.0f} HU, "
+                    f"{leak[1]:.0f} HU from the lesion): redone with thresholds half-way to "
+                    "it: check the outline",
                 ),
             )
         elif _touches_volume_edge(region, box, shape):
@@ -1027,7 +1024,6 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | Non
             info["smoothing_mm"] = SMOOTH_LOW_CNR_MM
     info["opened_share"] = float(opened_share)
     info["neck_share"] = float(neck_share)
-    info["band_cap"] = band_cap
     info["mu0"] = float(mu0)
     return region, smooth, lo, hi, mu, noise, info, _flags(info, mu, noise)
 

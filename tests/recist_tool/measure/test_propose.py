@@ -372,7 +372,7 @@ def test_no_sliver_of_parenchyma_between_a_dark_lesion_and_fat(seed, error_witho
     p = propose(vol, truth.seed_lps)
     assert max(abs(e) for e in _errors(p, truth)[:2]) < 2.0
     monkeypatch.setattr(
-        segment, "_opposite_junction", lambda sm, mu, lv, sh, fr, lo, hi, *a: (lo, hi)
+        segment, "_opposite_junction", lambda sm, mu, side, near, f, fr, lo, hi, sig: (lo, hi)
     )  # the rule off
     p = propose(vol, truth.seed_lps)
     e = _errors(p, truth)[1]
