@@ -41,7 +41,11 @@ A classical method (no learned weights), built on scipy.ndimage and scikit-image
    bridges into touching structures go, the outline's bumps stay), cut at necks
    (parts beyond a neck that reach far from the lesion's body are a structure it ran
    into, lobes stay close), holes filled.
-7. **Low contrast for the noise**: the last pass is redone on a more smoothed image.
+7. **Low contrast for the noise**: the last pass is redone on a more smoothed image
+   when half the contrast to the nearest tissue is below :data:`LOW_CNR_K` times the
+   noise: the lesion's own spread, but for a nodule in lung the smoothed image's
+   noise measured over the crop (a small nodule's spread is the lung's smear, and
+   more smoothing cut its edge near a chest wall).
 8. **A leak at a faint edge**: a region that runs to the largest search box is
    segmented once more with the lesion's band kept within half-way to the level of
    the tissue it leaked into; the proposal says so and stays doubtful.
@@ -63,6 +67,17 @@ from scipy import ndimage as ndi
 SMOOTH_MM = 1.0
 #: Smoothing (mm) used instead when the edge contrast is low for the noise.
 SMOOTH_LOW_CNR_MM = 1.6
+#: Low contrast for the noise: half the contrast to the nearest tissue below this
+#: many times the smoothed image's noise (:func:`_smooth_noise`) → the last pass is
+#: redone with :data:`SMOOTH_LOW_CNR_MM`.
+LOW_CNR_K = 3.5
+#: ... the noise there being the lesion's own spread, except for a lesion that a
+#: tissue more than ``LOW_CNR_FAR_HU`` from its level surrounds for at least
+#: ``LOW_CNR_FAR_SHARE`` of the shell sampled around it (a nodule in lung): the
+#: smoothed image's noise over the crop (the nodule's spread is its edge's smear
+#: with the lung).
+LOW_CNR_FAR_HU = 300.0
+LOW_CNR_FAR_SHARE = 0.25
 #: Lesions larger than this (mm) are segmented on 2 × 2 in-plane block means.
 COARSE_ABOVE_MM = 40.0
 #: Largest half-size of the search box (mm): lesions up to ~100 mm fit.
@@ -980,11 +995,23 @@ def _segment_crop(raw: np.ndarray, s: np.ndarray, spacing, band_cap: float | Non
     info["iterations"] = it + 1
     info["last_changed"] = float(changed) if it > 0 or state is not None else 0.0
     info["last_grown"] = float(grown)
-    # half the contrast to the nearest tissue, against the smoothed noise
+    # half the contrast to the nearest tissue, against the noise: the lesion's own
+    # spread, but in lung the smoothed image's noise measured over the crop (there
+    # the spread of a nodule's voxels is mostly the smear of its edge with the lung,
+    # and a smoother image would smear the lung further in)
     sides = [m for m in (info.get("dark"), info.get("bright")) if m is not None]
     contrast = min((abs(mu - m) for m in sides), default=None)
     info["contrast_hu"] = contrast
-    if contrast is not None and contrast / 2 < 3.5 * max(spread, 1.0) and state is not None:
+    in_far = any(
+        abs(x - mu) > LOW_CNR_FAR_HU and share >= LOW_CNR_FAR_SHARE
+        for x, share in info.get("shares", {}).items()
+    )
+    noise_cnr = sm_noise if in_far else spread
+    if (
+        contrast is not None
+        and contrast / 2 < LOW_CNR_K * max(noise_cnr, 1.0)
+        and state is not None
+    ):
         # low contrast for the noise: the last pass again on a smoother image
         smooth2 = _smooth(raw, spacing, SMOOTH_LOW_CNR_MM)
         bb, sb, lo_b, hi_b, lo_r, hi_r, grow, reg, lo_d, hi_d, mu_s, band_s = state
