@@ -18,7 +18,13 @@ from recist_tool.measure.axes import (
     planar_axes,
 )
 from recist_tool.measure.crosscheck import watershed_outline
-from recist_tool.measure.segment import ALONE_LOW, Segmentation, segment, slice_outline
+from recist_tool.measure.segment import (
+    ALONE_LOW,
+    MAX_RADIUS_MM,
+    Segmentation,
+    segment,
+    slice_outline,
+)
 
 Point3 = tuple[float, float, float]
 
@@ -159,7 +165,8 @@ def propose(
     Raises
     ------
     MeasureError
-        When the seed is outside the volume or nothing lesion-like is there.
+        When the seed is outside the volume, nothing lesion-like is there, or a
+        float series has NaN or infinite voxels within the search box around it.
     """
     arr = np.asarray(volume.array)
     if arr.ndim != 3:
@@ -167,12 +174,33 @@ def propose(
     spacing = np.asarray(volume.spacing_zyx, float)
     seed = _seed_index(volume, seed_lps)
     hint = _hint(volume, axis_hint)
+    _check_finite(arr, seed, spacing)
     seg = segment(arr, spacing, seed, size_hint_mm=hint[1] if hint else None)
     if seg is None or not seg.region.any():
         raise MeasureError(
             "no lesion found at the click: nothing of uniform density is connected to it"
         )
     return _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
+
+
+def _check_finite(arr: np.ndarray, seed: np.ndarray, spacing: np.ndarray) -> None:
+    """A float series with NaN or infinite voxels within the largest search box
+    around the click cannot be segmented: say where (integer series are always
+    finite)."""
+    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+        return
+    r = np.ceil(MAX_RADIUS_MM / np.maximum(spacing, 1e-6)).astype(int)
+    lo = np.maximum(seed - r, 0)
+    hi = np.minimum(seed + r + 1, arr.shape)
+    box = arr[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+    bad = ~np.isfinite(box)
+    if bad.any():
+        first = tuple(int(v) for v in np.argwhere(bad)[0] + lo)
+        raise MeasureError(
+            f"the series has {int(bad.sum())} voxels that are not numbers (NaN or "
+            f"infinite) within {MAX_RADIUS_MM:.0f} mm of the click, the first at voxel "
+            f"{first} (z, y, x): it cannot be segmented there"
+        )
 
 
 def _slice_axes(seg: Segmentation, k: int, full: bool):
