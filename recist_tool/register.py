@@ -189,6 +189,16 @@ def _to_sitk(volume: Any, target_mm: float, box: tuple[slice, slice, slice] | No
     sub = arr[tuple(slice(b.start, b.start + m * k) for b, m, k in zip(box, n, f, strict=True))]
     sub = np.clip(sub.astype(np.float32), -1024.0, 1500.0)
     coarse = sub.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5))
+    if np.isnan(coarse).any():  # SimpleITK's optimiser never ends on NaN voxels
+        raise RegistrationError(
+            f"series {_uid(volume) or '?'} has {int(np.isnan(sub).sum())} voxels that are "
+            "not numbers (NaN): it cannot be registered"
+        )
+    if float(np.ptp(coarse)) == 0.0:
+        raise RegistrationError(
+            f"series {_uid(volume) or '?'} is uniform (every voxel {float(coarse.flat[0]):g}): "
+            "there is nothing to register it by"
+        )
     img = sitk.GetImageFromArray(np.ascontiguousarray(coarse, dtype=np.float32))
     start = np.array([b.start for b in box], float) + (f - 1) / 2.0
     img.SetOrigin(tuple(float(v) for v in volume.index_to_lps(start)))

@@ -90,3 +90,38 @@ def test_local_refinement_stays_near_the_global_map(pair, registration):
     local = registration.refine(base, fu, c)
     assert local.center_lps == tuple(c) and local.radius_mm > 0
     assert np.linalg.norm(local.to_moving(c) - registration.to_moving(c)) <= 8.0
+
+
+def _register_within(fixed, moving, seconds: float = 120.0):
+    """register() in a daemon thread: a hang fails the test instead of the run."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["result"] = register(fixed, moving)
+        except Exception as exc:  # handed to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"register() still running after {seconds:.0f} s"
+    return out
+
+
+def test_nan_voxels_and_a_uniform_series_are_clear_errors(pair):
+    """A float series with NaN voxels made SimpleITK's optimiser run for ever (the
+    plugin's background registration never ended); a uniform one failed with
+    SimpleITK's own words ("Refusing to change spacing"). Both are named now."""
+    from dataclasses import replace
+
+    base, fu = pair[0], pair[1]
+    arr = np.asarray(fu.array).astype(np.float32)
+    arr[::7, ::5, ::3] = np.nan
+    out = _register_within(base, replace(fu, array=arr))
+    assert isinstance(out.get("error"), RegistrationError)
+    assert "not numbers (NaN)" in str(out["error"])
+    flat = replace(fu, array=np.zeros(fu.array.shape, np.int16))
+    out = _register_within(base, flat)
+    assert isinstance(out.get("error"), RegistrationError)
+    assert "is uniform (every voxel 0)" in str(out["error"])
