@@ -274,7 +274,8 @@ def register(fixed: Any, moving: Any) -> Registration:
     Raises
     ------
     RegistrationError
-        When a series is too small or SimpleITK cannot register them.
+        When a series is too small, uniform or has NaN voxels, or SimpleITK cannot
+        register them.
     """
     import SimpleITK as sitk
 
