@@ -187,7 +187,7 @@ def _check_finite(arr: np.ndarray, seed: np.ndarray, spacing: np.ndarray) -> Non
     """A float series with NaN or infinite voxels within the largest search box
     around the click cannot be segmented: say where (integer series are always
     finite)."""
-    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+    if not np.issubdtype(arr.dtype, np.inexact):
         return
     r = np.ceil(MAX_RADIUS_MM / np.maximum(spacing, 1e-6)).astype(int)
     lo = np.maximum(seed - r, 0)

@@ -68,8 +68,8 @@ SMOOTH_MM = 1.0
 #: Smoothing (mm) used instead when the edge contrast is low for the noise.
 SMOOTH_LOW_CNR_MM = 1.6
 #: Low contrast for the noise: half the contrast to the nearest tissue below this
-#: many times the smoothed image's noise (:func:`_smooth_noise`) → the last pass is
-#: redone with :data:`SMOOTH_LOW_CNR_MM`.
+#: many times the noise (the lesion's own smoothed spread) → the last pass is redone
+#: with :data:`SMOOTH_LOW_CNR_MM`.
 LOW_CNR_K = 3.5
 #: ... the noise there being the lesion's own spread, except for a lesion that a
 #: tissue more than ``LOW_CNR_FAR_HU`` from its level surrounds for at least
@@ -612,25 +612,30 @@ def _junction_limits(sm, mu, gap, spacing, levels, shares, frac, smooth_mm, lo, 
         near = beyond[0]  # the tissue the lesion lies in, on this side of its level
         far = [x for x in beyond[1:] if (x - near) * side > gap]
         if far:
-            f_near = far[0]
-            mask = (sm - 0.5 * (near + f_near)) * side > 0
-            if mask.any():
-                p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
-                p_near = ndi.gaussian_filter(
-                    (np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0
-                )
-                if sm.shape[0] >= 3:
-                    p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
-                at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
-                thr = near + frac * (mu - near) + side * p * abs(near - f_near)
-                if side < 0:
-                    lo = np.where(at, thr, lo).astype(np.float32, copy=False)
-                else:
-                    hi = np.where(at, thr, hi).astype(np.float32, copy=False)
+            lo, hi = _same_side_junction(sm, mu, side, near, far[0], gap, frac, lo, hi, sigma)
         other = sorted((x for x in levels if (mu - x) * side > distinct), key=lambda x: -x * side)
         if other:
             lo, hi = _opposite_junction(sm, mu, side, near, other[0], frac, lo, hi, sigma)
     return lo, hi
+
+
+def _same_side_junction(sm, mu, side, near, f, gap, frac, lo, hi, sigma):
+    """The thresholds of :func:`_junction_limits` where the far tissue ``f`` lies on
+    the same side of the lesion's level as ``near`` (fat beyond the liver around a
+    liver lesion brighter than the liver): ``L + frac·(mu − L) − p·|L − F|`` where
+    ``near`` is present on the voxel's slice and its neighbours."""
+    mask = (sm - 0.5 * (near + f)) * side > 0
+    if not mask.any():
+        return lo, hi
+    p = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=3.0)
+    p_near = ndi.gaussian_filter((np.abs(sm - near) <= gap).astype(np.float32), sigma, truncate=3.0)
+    if sm.shape[0] >= 3:
+        p_near = ndi.minimum_filter1d(p_near, 3, axis=0, mode="nearest")
+    at = (p > 0.01) & (p_near > JUNCTION_NEAR_SHARE)
+    thr = near + frac * (mu - near) + side * p * abs(near - f)
+    if side < 0:
+        return np.where(at, thr, lo).astype(np.float32, copy=False), hi
+    return lo, np.where(at, thr, hi).astype(np.float32, copy=False)
 
 
 def _inplane_blur_mm(smooth_mm: float, spacing) -> float:
