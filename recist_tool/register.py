@@ -72,15 +72,24 @@ class Registration:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
     def to_moving(self, points_lps: Any) -> np.ndarray:
-        """Map fixed-series LPS points ``(3,)`` or ``(n, 3)`` into the moving series."""
-        p = np.asarray(points_lps, dtype=float)
-        return p @ self.matrix[:3, :3].T + self.matrix[:3, 3]
+        """Map fixed-series LPS points ``(3,)`` or ``(n, 3)`` into the moving series.
+
+        Raises
+        ------
+        RegistrationError
+            When ``points_lps`` is not one point or a list of points of three numbers.
+        """
+        return _apply(self.matrix, _points(points_lps))
 
     def to_fixed(self, points_lps: Any) -> np.ndarray:
-        """Map moving-series LPS points ``(3,)`` or ``(n, 3)`` into the fixed series."""
-        inv = np.linalg.inv(self.matrix)
-        p = np.asarray(points_lps, dtype=float)
-        return p @ inv[:3, :3].T + inv[:3, 3]
+        """Map moving-series LPS points ``(3,)`` or ``(n, 3)`` into the fixed series.
+
+        Raises
+        ------
+        RegistrationError
+            When ``points_lps`` is not one point or a list of points of three numbers.
+        """
+        return _apply(np.linalg.inv(self.matrix), _points(points_lps))
 
     def inverse(self) -> Registration:
         """The same registration with fixed and moving swapped."""
@@ -107,9 +116,29 @@ class Registration:
         ~:data:`LOCAL_MM` resolution. Falls back to this registration when the
         refinement moves the point by more than :data:`LOCAL_MAX_SHIFT_MM` from where
         the global map puts it (organs slide by millimetres, not centimetres: a larger
-        jump is the optimiser slipping in featureless tissue)."""
+        jump is the optimiser slipping in featureless tissue).
+
+        Raises
+        ------
+        RegistrationError
+            When ``point_lps`` is not a finite point, ``radius_mm`` not a positive
+            number, the box around the point lies outside either series, or the box
+            is too small or holds nothing to register by.
+        """
         t0 = time.perf_counter()
-        matrix, metric = _local(fixed, moving, self.matrix, np.asarray(point_lps, float), radius_mm)
+        point = _points(point_lps)
+        if point.shape != (3,) or not np.all(np.isfinite(point)):
+            got = tuple(float(v) for v in point) if point.shape == (3,) else point.shape
+            raise RegistrationError(
+                f"point_lps is not a point (three finite LPS coordinates, mm): got {got}"
+            )
+        try:
+            radius_mm = float(radius_mm)
+        except (TypeError, ValueError):
+            radius_mm = float("nan")
+        if not (np.isfinite(radius_mm) and radius_mm > 0):
+            raise RegistrationError("radius_mm must be a positive number of millimetres")
+        matrix, metric = _local(fixed, moving, self.matrix, point, radius_mm)
         shift = np.linalg.norm(_apply(matrix, point_lps) - _apply(self.matrix, point_lps))
         stage = {"stage": "local rigid", "metric": metric, "shift_mm": float(shift)}
         if not np.isfinite(shift) or shift > LOCAL_MAX_SHIFT_MM:
@@ -164,6 +193,20 @@ def _apply(matrix: np.ndarray, p) -> np.ndarray:
     return p @ matrix[:3, :3].T + matrix[:3, 3]
 
 
+def _points(points_lps: Any) -> np.ndarray:
+    """``points_lps`` as a float array of shape ``(3,)`` or ``(n, 3)``."""
+    try:
+        p = np.asarray(points_lps, dtype=float)
+    except (TypeError, ValueError):
+        p = np.array([])
+    if p.shape != (3,) and (p.ndim != 2 or p.shape[1] != 3):
+        raise RegistrationError(
+            "points must be LPS coordinates in mm: one point (3 numbers) or n points "
+            f"(n × 3 numbers), got {np.shape(p) if p.size else repr(points_lps)[:60]}"
+        )
+    return p
+
+
 # ------------------------------------------------------------------------- SimpleITK
 
 
@@ -177,14 +220,21 @@ def _to_sitk(volume: Any, target_mm: float, box: tuple[slice, slice, slice] | No
     import SimpleITK as sitk
 
     arr = np.asarray(volume.array)
+    whole = box is None
     if box is None:
         box = (slice(0, arr.shape[0]), slice(0, arr.shape[1]), slice(0, arr.shape[2]))
     sp = np.asarray(volume.spacing_zyx, float)
     f = np.maximum(1, np.rint(target_mm / sp)).astype(int)
     n = [(b.stop - b.start) // k for b, k in zip(box, f, strict=True)]
     if min(n) < 4:
+        if whole:
+            raise RegistrationError(
+                f"series {_uid(volume) or '?'} is too small to register ({arr.shape} voxels)"
+            )
         raise RegistrationError(
-            f"series {_uid(volume) or '?'} is too small to register ({arr.shape} voxels)"
+            f"the box around the point holds too little of series {_uid(volume) or '?'} "
+            f"to register ({tuple(b.stop - b.start for b in box)} voxels, fewer than 4 of "
+            f"{target_mm:g} mm along an axis): a larger radius, or a point further inside"
         )
     sub = arr[tuple(slice(b.start, b.start + m * k) for b, m, k in zip(box, n, f, strict=True))]
     sub = np.clip(sub.astype(np.float32), -1024.0, 1500.0)
@@ -331,16 +381,24 @@ def _local(fixed, moving, matrix: np.ndarray, point: np.ndarray, radius: float):
     (moving); returns the refined 4 × 4 matrix and the metric."""
     import SimpleITK as sitk
 
-    def box(volume, centre, r):
-        idx = volume.lps_to_index(centre)
+    def box(volume, centre, r, which):
+        idx = np.asarray(volume.lps_to_index(centre), float)
         sp = np.asarray(volume.spacing_zyx, float)
+        lo = np.floor(idx - r / sp)
+        hi = np.floor(idx + r / sp) + 1
+        shape = np.asarray(volume.shape)
+        if not (np.all(np.isfinite(idx)) and np.all(hi > 0) and np.all(lo < shape)):
+            raise RegistrationError(
+                f"the {r:.0f} mm box around {tuple(round(float(v), 1) for v in centre)} "
+                f"(LPS mm) lies outside the {which} series {_uid(volume) or '?'}: "
+                "nothing to refine the registration by there"
+            )
         return tuple(
-            slice(max(0, int(c - r / s)), min(n, int(c + r / s) + 1))
-            for c, s, n in zip(idx, sp, volume.shape, strict=True)
+            slice(int(max(0, a)), int(min(n, b))) for a, b, n in zip(lo, hi, shape, strict=True)
         )
 
-    f_img = _to_sitk(fixed, LOCAL_MM, box(fixed, point, radius))
-    m_img = _to_sitk(moving, LOCAL_MM, box(moving, _apply(matrix, point), radius * 1.5))
+    f_img = _to_sitk(fixed, LOCAL_MM, box(fixed, point, radius, "fixed"))
+    m_img = _to_sitk(moving, LOCAL_MM, box(moving, _apply(matrix, point), radius * 1.5, "moving"))
     init = _sitk_affine(matrix, point)
     rigid = sitk.Euler3DTransform()
     rigid.SetCenter(tuple(float(v) for v in point))

@@ -125,3 +125,30 @@ def test_nan_voxels_and_a_uniform_series_are_clear_errors(pair):
     out = _register_within(base, flat)
     assert isinstance(out.get("error"), RegistrationError)
     assert "is uniform (every voxel 0)" in str(out["error"])
+
+
+def test_bad_points_and_boxes_outside_the_series_are_clear_errors(pair, registration):
+    """refine() took a NaN point or radius to int() (ValueError), two points to
+    TypeError, a point far outside to "series … is too small to register"; to_moving()
+    took a wrong shape to numpy's matmul message."""
+    base, fu, truth = pair
+    c = truth.centers_baseline[0]
+    cases = [
+        ((np.array([np.nan, 0.0, 0.0]), 40.0), "not a point .* got \\(nan, 0.0, 0.0\\)"),
+        (([c, c], 40.0), "not a point .* got \\(2, 3\\)"),
+        ((c, float("nan")), "radius_mm must be a positive number"),
+        ((c, 0.0), "radius_mm must be a positive number"),
+        ((c + 5000.0, 40.0), "lies outside the fixed series 2.25.1001"),
+        ((c, 2.0), "box around the point holds too little of series 2.25.1001"),
+    ]
+    for (point, radius), message in cases:
+        with pytest.raises(RegistrationError, match=message):
+            registration.refine(base, fu, point, radius)
+    for bad in ("abc", [[1.0, 2.0]], [], [1.0, 2.0, 3.0, 4.0]):
+        with pytest.raises(RegistrationError, match="points must be LPS coordinates"):
+            registration.to_moving(bad)
+        with pytest.raises(RegistrationError, match="points must be LPS coordinates"):
+            registration.to_fixed(bad)
+    # one point and n points still map, both ways
+    assert registration.to_moving(c).shape == (3,)
+    assert registration.to_fixed(np.zeros((0, 3))).shape == (0, 3)
