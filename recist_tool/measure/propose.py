@@ -120,7 +120,7 @@ def _seed_index(volume, seed_lps) -> np.ndarray:
     return k
 
 
-def _hint(volume, axis_hint):
+def _hint(volume, axis_hint, seed_lps):
     """(slice index or None, length mm, midpoint index) of the reader's rough line."""
     if axis_hint is None:
         return None
@@ -130,9 +130,21 @@ def _hint(volume, axis_hint):
         pts = np.array([])
     if pts.shape != (2, 3) or not np.all(np.isfinite(pts)):
         raise MeasureError("axis_hint must be two LPS points (2 × 3 numbers, mm)")
+    mid = pts.mean(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        off = float(np.linalg.norm(mid - np.asarray(seed_lps, float)))
+        length = float(np.linalg.norm(pts[1] - pts[0]))
+    if not np.isfinite(length):
+        raise MeasureError("axis_hint's two points are too far apart to be a line (mm)")
+    if not off <= MAX_RADIUS_MM:
+        raise MeasureError(
+            f"axis_hint is centred {off:.0f} mm from the seed (LPS "
+            f"{tuple(round(float(v), 1) for v in mid)}): the line drawn must cross the "
+            f"lesion, within {MAX_RADIUS_MM:.0f} mm of the seed"
+        )
     idx = volume.lps_to_index(pts)
     k = int(np.rint(idx[:, 0].mean()))
-    return k, float(np.linalg.norm(pts[1] - pts[0])), idx.mean(axis=0)
+    return k, length, idx.mean(axis=0)
 
 
 def propose(
@@ -165,15 +177,17 @@ def propose(
     Raises
     ------
     MeasureError
-        When the seed is outside the volume, nothing lesion-like is there, or a
-        float series has NaN or infinite voxels within the search box around it.
+        When the seed is outside the volume, ``axis_hint`` is not two points or is
+        centred more than :data:`~recist_tool.measure.segment.MAX_RADIUS_MM` from the
+        seed, nothing lesion-like is there, or a float series has NaN or infinite
+        voxels within the search box around it.
     """
     arr = np.asarray(volume.array)
     if arr.ndim != 3:
         raise MeasureError(f"expected a 3-D volume, got an array of shape {arr.shape}")
     spacing = np.asarray(volume.spacing_zyx, float)
     seed = _seed_index(volume, seed_lps)
-    hint = _hint(volume, axis_hint)
+    hint = _hint(volume, axis_hint, seed_lps)
     _check_finite(arr, seed, spacing)
     seg = segment(arr, spacing, seed, size_hint_mm=hint[1] if hint else None)
     if seg is None or not seg.region.any():

@@ -122,6 +122,16 @@ def test_bad_seeds_are_clear_errors():
         propose(vol, (1.0, 2.0))
     with pytest.raises(MeasureError, match="axis_hint"):
         propose(vol, truth.seed_lps, axis_hint=[(0, 0, 0)])
+    # a line far from the click was used silently; one point at 1e300 raised
+    # OverflowError (numpy's "Python int too large to convert to C long")
+    c = np.asarray(truth.seed_lps, float)
+    with pytest.raises(MeasureError, match="centred 866 mm from the seed"):
+        propose(vol, truth.seed_lps, axis_hint=[c + 495, c + 505])
+    with pytest.raises(MeasureError, match="centred inf mm from the seed"):
+        propose(vol, truth.seed_lps, axis_hint=[c + 1e300, c + 1e300 + 10])
+    for far in ([c, c + 1e300], [c - 1e300, c + 1e300]):
+        with pytest.raises(MeasureError, match="too far apart"):
+            propose(vol, truth.seed_lps, axis_hint=far)
 
 
 def test_failures_in_a_random_batch_have_low_confidence():
