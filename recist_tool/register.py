@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,11 @@ METHOD_VERSION = "1"
 
 class RegistrationError(RecistError):
     """Two series cannot be registered (no overlap, no body, wrong input)."""
+
+
+class RegistrationCacheWarning(UserWarning):
+    """A registration could not be written to the cache folder (it is kept in
+    memory for the session)."""
 
 
 @dataclass
@@ -423,7 +429,9 @@ class RegistrationCache:
     ----------
     directory : path-like, optional
         Where to keep them (one ``registration-<hash>.json`` per pair); memory only
-        when None.
+        when None. When a registration cannot be written there (a read-only or full
+        disk, a file in the folder's place), it is kept in memory for the session and
+        a :class:`RegistrationCacheWarning` says so: the registration is not lost.
 
     Notes
     -----
@@ -440,6 +448,9 @@ class RegistrationCache:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], cf.Future] = {}
         self._executor: cf.ThreadPoolExecutor | None = None
+        #: Why the last registration could not be written to ``directory`` (None
+        #: when it was, or nothing was written yet).
+        self.write_error: str | None = None
 
     @staticmethod
     def key(fixed_uid: str, moving_uid: str) -> tuple[str, str]:
@@ -473,7 +484,14 @@ class RegistrationCache:
         if path is not None:
             from recist_tool._atomic import atomic_write_text
 
-            atomic_write_text(path, json.dumps(reg.to_dict()) + "\n")
+            try:
+                atomic_write_text(path, json.dumps(reg.to_dict()) + "\n")
+            except OSError as exc:  # a read-only or full disk: kept in memory only
+                self.write_error = (
+                    f"registration of series {key[1]} to {key[0]} not kept on disk "
+                    f"({path}: {exc.strerror or exc}); it is kept for this session only"
+                )
+                warnings.warn(self.write_error, RegistrationCacheWarning, stacklevel=2)
 
     def get(self, fixed_uid: str, moving_uid: str) -> Registration | None:
         """The registration of a pair if known (memory, disk, or the reverse pair)."""

@@ -38,7 +38,7 @@ from napari.layers import Image, Points, Shapes
 from psygnal import Signal
 
 from napari_recist._labels import PX_PER_PT, stacked_labels
-from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS
+from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS, set_points_data
 from napari_recist._loading import load_study
 from recist_tool.errors import RecistError
 from recist_tool.readers.adjudication import (
@@ -463,7 +463,7 @@ class Adjudication:
         for reader, layer in self._label_layers.items():
             world, texts = placed[reader]
             data = np.asarray([layer.world_to_data(w) for w in world], float).reshape(-1, 3)
-            layer.data = data
+            set_points_data(layer, data)
             layer.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
             layer.refresh_text()
             layer.editable = False  # setting data makes a layer editable again

@@ -80,3 +80,20 @@ def series_of_layer(layer: Any) -> SeriesInfo | None:
     meta = getattr(layer, "metadata", None) or {}
     data = meta.get(SERIES_KEY)
     return SeriesInfo.from_dict(data) if isinstance(data, dict) else None
+
+
+def set_points_data(layer: Any, data: Any) -> None:
+    """Set a Points layer's data, also while it is hidden.
+
+    napari 0.9 does not re-slice a hidden layer: when its data shrinks, the layer keeps
+    the old view indices, and the next redraw with a new scale (a zoom, another time
+    point's transforms) fails in its text (``IndexError: index 0 is out of bounds``)
+    — an error on every time-point switch after a line was drawn. The data is set
+    while the layer is shown (no draw happens in between), then it is hidden again.
+    """
+    hidden = not layer.visible and len(data) < len(layer.data)
+    if hidden:
+        layer.visible = True
+    layer.data = data
+    if hidden:
+        layer.visible = False

@@ -26,7 +26,7 @@ import pandas as pd
 from napari.components.overlays import TextOverlay
 from napari.layers import Image, Points, Shapes
 
-from napari_recist._layers import AXIS_LABELS, UNITS
+from napari_recist._layers import AXIS_LABELS, UNITS, set_points_data
 from napari_recist._settings import ViewSettings
 from recist_tool.reading import SeriesGeometry, SeriesInfo
 
@@ -429,4 +429,4 @@ def _empty(layer: Any) -> None:
             layer.selected_data = set(range(len(layer.data)))
             layer.remove_selected()
     elif len(layer.data):
-        layer.data = np.zeros((0, 3))
+        set_points_data(layer, np.zeros((0, 3)))

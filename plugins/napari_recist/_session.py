@@ -707,6 +707,12 @@ class ReadingSession:
         self.active_pane = "current"
         self._choose_compare()
         self._show_panes()
+        active = self.active_lesion
+        if active is not None and active in {le.lesion_id for le in self.reading.lesions}:
+            # the lesion stays selected: show it at this time point too (at follow-up,
+            # where the registration puts it when it is not measured there yet)
+            self.select_lesion(active)
+            return
         self.changed.emit()
 
     def set_compare(self, on: bool) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from napari_recist._defaults import KIND_COLORS, LINE_COLORS
 from napari_recist._labels import LineMark, place_line_labels, place_marker_label
+from napari_recist._layers import set_points_data
 from napari_recist._panes import FEATURES_LINES, FEATURES_POINTS, Pane, PaneLayers
 from recist_tool.errors import RecistError
 from recist_tool.reading import LENGTH_DECIMALS, Line, Marker, Reading
@@ -285,7 +286,7 @@ class AnnotationSync:
         old_texts = [_text(v) for v in labels.features["label"]] if len(old) else []
         if old.shape == idx.shape and old_texts == texts and np.allclose(old, idx, atol=1e-3):
             return  # setting Points data makes napari recompute every layer's extent
-        labels.data = idx
+        set_points_data(labels, idx)
         labels.features = pd.DataFrame({"label": pd.Series(texts, dtype=object)})
         labels.refresh_text()
         if len(idx):

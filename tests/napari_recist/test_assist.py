@@ -232,6 +232,64 @@ def _known_registration(monkeypatch, pair, calls):
     monkeypatch.setattr(reg_module, "register", fake)
 
 
+def test_a_registration_that_cannot_be_cached_still_moves_the_pane(tmp_path, monkeypatch):
+    """The readings folder cannot hold the registrations (a file in the folder's
+    place; likewise a read-only or full disk): the registration used to fail with
+    "File exists" after it was computed, and the pane stayed. Now the pane moves to the
+    registered position and a warning says it is kept for this session only."""
+    from recist_tool.register import RegistrationCacheWarning
+
+    layers, pair = _layers_of_pair()
+    calls: list = []
+    _known_registration(monkeypatch, pair, calls)
+    (tmp_path / "SYN-12.registrations").write_text("not a folder")
+    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
+    s.open_layers(layers)
+    a = s.assist
+    a.auto_register = True
+    a.runner = lambda work, done, failed: done(work())
+    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
+    lid = a.accept()
+    with pytest.warns(RegistrationCacheWarning, match="kept for this session only"):
+        s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
+    assert calls and a.target is not None and a.target[0] == lid
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 1e-6
+    warned = [t for sev, t in s.notices if sev == "warning" and "kept for this session" in t]
+    assert warned and "SYN-12.registrations" in warned[0]
+    assert (tmp_path / "SYN-12.registrations").read_text() == "not a folder"
+
+
+def test_switching_to_the_follow_up_shows_the_selected_lesion_where_it_moved(tmp_path, monkeypatch):
+    """A lesion accepted at baseline stays selected; switching to the follow-up (the
+    time-point box) left the pane at the same patient position, and clicking the
+    lesion's row again changed nothing (it was already selected): the reader had to
+    deselect and reselect it. Now the switch itself moves the pane to its registered
+    position and offers a proposal there."""
+    layers, pair = _layers_of_pair()
+    calls: list = []
+    _known_registration(monkeypatch, pair, calls)
+    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
+    s.open_layers(layers)
+    a = s.assist
+    a.auto_register = True
+    a.runner = lambda work, done, failed: done(work())
+    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
+    lid = a.accept()
+    assert s.active_lesion == lid
+    s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
+    assert calls and a.target is not None and a.target[0] == lid
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 1e-6
+    assert "its registered position" in a.status
+    # back at baseline: the lesion is shown where it was measured, no proposal offered
+    s.show_timepoint("baseline")
+    assert s.active_lesion == lid and a.target is None
+    assert abs(s.nav.z(s.panes["current"]) - bpos[2]) < 2.6
+
+
 def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_position(
     tmp_path, monkeypatch
 ):

@@ -81,3 +81,41 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     assert w.seg_btn.objectName() == "recist.export_seg"
     assert w.assist_panel.propose_btn.objectName() == "recist.propose"
     assert np.isfinite(a.last_shown_s)
+
+
+def test_accept_then_switch_to_the_follow_up_and_zoom(make_napari_viewer, qtbot, monkeypatch):
+    """In a real window: Alt+click and Enter on the baseline lesion, the follow-up
+    chosen in the time-point box (a real key press), then a zoom. The switch emptied
+    the hidden live-length layer, napari kept its old view indices, and every redraw
+    with a new scale raised ``IndexError`` in that layer's text (PyQt aborts on an
+    exception in ``paintGL``). Now nothing is raised, and the still-selected lesion is
+    shown where the registration puts it at the follow-up."""
+    from .test_assist import _known_registration, _layers_of_pair
+
+    layers, pair = _layers_of_pair()
+    calls: list = []
+    _known_registration(monkeypatch, pair, calls)
+    w = make_widget(make_napari_viewer)
+    s, a = w.session, w.session.assist
+    a.auto_register = True
+    s.open_layers(layers)
+    pump(50)
+    c0 = pair.centers_baseline[0]
+    s.nav.set_z(s.panes["current"], float(c0[2]))
+    pump(20)
+    alt_click(w, c0)
+    assert wait_until(lambda: a.has_pending, 15000), a.status
+    QTest.keyClick(w.main_canvas(), Qt.Key.Key_Return)
+    pump(30)
+    lid = s.active_lesion
+    assert lid == "T1" and not a.has_pending
+    w.tp_combo.setFocus()
+    QTest.keyClick(w.tp_combo, Qt.Key.Key_End)  # the follow-up
+    assert wait_until(lambda: a.target is not None, 15000), a.status
+    pump(30)
+    w.viewer.camera.zoom = w.viewer.camera.zoom * 1.5  # a redraw at a new scale
+    pump(30)
+    assert s.current_tp != "baseline" and a.target[0] == lid
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 2.6  # its slice (5 mm)

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from recist_tool import register as reg_mod
-from recist_tool.register import Registration, RegistrationCache, RegistrationError, register
+from recist_tool.register import (
+    Registration,
+    RegistrationCache,
+    RegistrationCacheWarning,
+    RegistrationError,
+    register,
+)
 from recist_tool.synth.lesions import followup_pair
 
 
@@ -152,3 +158,21 @@ def test_bad_points_and_boxes_outside_the_series_are_clear_errors(pair, registra
     # one point and n points still map, both ways
     assert registration.to_moving(c).shape == (3,)
     assert registration.to_fixed(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_a_cache_folder_that_cannot_be_written_keeps_the_registration(
+    pair, registration, tmp_path, monkeypatch
+):
+    """A file where the cache folder should be (or a read-only disk): the registration,
+    computed for seconds, failed with FileExistsError and the follow-up jump with it.
+    Now it is returned, kept in memory, and a warning names the folder."""
+    base, fu, _ = pair
+    monkeypatch.setattr(reg_mod, "register", lambda fixed, moving: registration)
+    blocked = tmp_path / "SYN-12.registrations"
+    blocked.write_text("not a folder")
+    cache = RegistrationCache(blocked)
+    with pytest.warns(RegistrationCacheWarning, match="SYN-12.registrations"):
+        got = cache.compute(base, fu)
+    assert got is registration
+    assert cache.get("2.25.1001", "2.25.1002") is registration
+    assert blocked.read_text() == "not a folder"  # nothing damaged
