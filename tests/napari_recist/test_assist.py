@@ -232,6 +232,28 @@ def _known_registration(monkeypatch, pair, calls):
     monkeypatch.setattr(reg_module, "register", fake)
 
 
+def _session_on_pair(tmp_path, monkeypatch):
+    """A session on the follow-up pair with the known registration, registering on its
+    own: (session, pair, the registrations asked for)."""
+    layers, pair = _layers_of_pair()
+    calls: list = []
+    _known_registration(monkeypatch, pair, calls)
+    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
+    s.open_layers(layers)
+    s.assist.auto_register = True
+    return s, pair, calls
+
+
+def _accepted_at_baseline(tmp_path, monkeypatch):
+    """:func:`_session_on_pair`, work run at once, the first baseline lesion proposed
+    and accepted: (session, pair, calls, lesion ID)."""
+    s, pair, calls = _session_on_pair(tmp_path, monkeypatch)
+    a = s.assist
+    a.runner = lambda work, done, failed: done(work())
+    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
+    return s, pair, calls, a.accept()
+
+
 def test_a_registration_that_cannot_be_cached_still_moves_the_pane(tmp_path, monkeypatch):
     """The readings folder cannot hold the registrations (a file in the folder's
     place; likewise a read-only or full disk): the registration used to fail with
@@ -239,17 +261,9 @@ def test_a_registration_that_cannot_be_cached_still_moves_the_pane(tmp_path, mon
     registered position and a warning says it is kept for this session only."""
     from recist_tool.register import RegistrationCacheWarning
 
-    layers, pair = _layers_of_pair()
-    calls: list = []
-    _known_registration(monkeypatch, pair, calls)
     (tmp_path / "SYN-12.registrations").write_text("not a folder")
-    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
-    s.open_layers(layers)
+    s, pair, calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
     a = s.assist
-    a.auto_register = True
-    a.runner = lambda work, done, failed: done(work())
-    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
-    lid = a.accept()
     with pytest.warns(RegistrationCacheWarning, match="kept for this session only"):
         s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
     assert calls and a.target is not None and a.target[0] == lid
@@ -267,16 +281,8 @@ def test_switching_to_the_follow_up_shows_the_selected_lesion_where_it_moved(tmp
     lesion's row again changed nothing (it was already selected): the reader had to
     deselect and reselect it. Now the switch itself moves the pane to its registered
     position and offers a proposal there."""
-    layers, pair = _layers_of_pair()
-    calls: list = []
-    _known_registration(monkeypatch, pair, calls)
-    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
-    s.open_layers(layers)
+    s, pair, calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
     a = s.assist
-    a.auto_register = True
-    a.runner = lambda work, done, failed: done(work())
-    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
-    lid = a.accept()
     assert s.active_lesion == lid
     s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
     assert calls and a.target is not None and a.target[0] == lid
@@ -293,13 +299,8 @@ def test_switching_to_the_follow_up_shows_the_selected_lesion_where_it_moved(tmp
 def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_position(
     tmp_path, monkeypatch
 ):
-    layers, pair = _layers_of_pair()
-    calls: list = []
-    _known_registration(monkeypatch, pair, calls)
-    s = ReadingSession(ViewerModel(), readings_dir=tmp_path, reader="dr a")
-    s.open_layers(layers)
+    s, pair, calls = _session_on_pair(tmp_path, monkeypatch)
     a = s.assist
-    a.auto_register = True
     jobs: list = []
     a.runner = lambda work, done, failed: jobs.append((work, done, failed))  # a worker
     base_c, fu_c = pair.centers_baseline[0], pair.centers_followup[0]
