@@ -249,6 +249,13 @@ class Assistant:
         self._layers[pane.name] = (lines, outline)
         return lines, outline
 
+    def history_step(self, text: str) -> None:
+        """An undo or a redo happened: the status says so, instead of a message about
+        the step before it ("proposal accepted … Ctrl+Z undoes" after that was undone).
+        A proposal still waiting for Enter keeps its own status."""
+        if not self.has_pending:
+            self._set_status("info", text)
+
     def _set_status(self, severity: str, text: str) -> None:
         if self.closed:
             return

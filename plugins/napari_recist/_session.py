@@ -1014,6 +1014,7 @@ class ReadingSession:
         self._after_change(t0)
         text = f"{'Undone' if kind == 'undo' else 'Redone'}: {step.summary()}"
         self._notify("info", text)
+        self.assist.history_step(text)
         return text
 
     def assign_series(self, series_uid: str, label: str | None, date: str | None = None) -> None:

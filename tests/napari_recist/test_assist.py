@@ -73,10 +73,14 @@ def test_alt_click_proposes_enter_accepts_one_undoable_audited_edit(session, tru
     trail = read_audit(s.save_path.with_name(s.save_path.stem + ".audit.jsonl"))
     audit = [e for e in trail if e.get("action") == "accept_proposal"]
     assert audit and len({e["op"] for e in audit}) == 1  # one operation (its changes)
-    # one Ctrl+Z takes the whole acceptance back (lesion included)
+    # one Ctrl+Z takes the whole acceptance back (lesion included); the status says
+    # so (it kept "proposal accepted … Ctrl+Z undoes")
+    assert "accepted" in a.status
     assert "accept" in s.undo()
     assert not s.reading.lesions and not len(s.panes["current"].layers.lines.data)
+    assert a.status.startswith("Undone: accept proposal T1")
     assert s.redo() and s.reading.lesion("T1").findings["baseline"].method == "assisted"
+    assert a.status.startswith("Redone: accept proposal T1")
 
 
 def test_esc_rejects_and_nothing_is_recorded(session, truth):
