@@ -258,18 +258,17 @@ def report_accuracy(rows: list[dict]) -> dict:
     print("| how far off | failures | flagged (confidence < 0.5) | confident |")
     print("|---|---|---|---|")
     tiers = {}
-    for name, sel in (
-        (f"2.5–{GROSS_MM:g} mm or 25–{100 * GROSS_VOL:.0f} %", [r for r in fails if not _gross(r)]),
-        (f"> {GROSS_MM:g} mm or > {100 * GROSS_VOL:.0f} %", [r for r in fails if _gross(r)]),
-    ):
+    for key, name, sel in (
+        ("beyond", f"2.5–{GROSS_MM:g} mm or 25–{100 * GROSS_VOL:.0f} %",
+         [r for r in fails if not _gross(r)]),
+        ("gross", f"> {GROSS_MM:g} mm or > {100 * GROSS_VOL:.0f} %",
+         [r for r in fails if _gross(r)]),
+        ("recist", "in what RECIST 1.1 counts (the long axis; a node's short axis; the volume)",
+         [r for r in rows if _failed_recist(r)]),
+    ):  # fmt: skip
         n_flag = sum(r["confidence"] < 0.5 for r in sel)
         print(f"| {name} | {len(sel)} | {n_flag} | {len(sel) - n_flag} |")
-        tiers[name] = dict(n=len(sel), flagged=n_flag)
-    recist = [r for r in rows if _failed_recist(r)]
-    n_flag = sum(r["confidence"] < 0.5 for r in recist)
-    print(f"| in what RECIST 1.1 counts (the long axis; a node's short axis; the volume) "
-          f"| {len(recist)} | {n_flag} | {len(recist) - n_flag} |")  # fmt: skip
-    tiers["recist"] = dict(n=len(recist), flagged=n_flag)
+        tiers[key] = dict(n=len(sel), flagged=n_flag)
     confident = [r for r in rows if r["confidence"] >= 0.5]
     within = sum(not _failed(r) for r in confident)
     print(f"\nconfident proposals within the tolerance: {within} of {len(confident)} "
@@ -285,8 +284,14 @@ def report_accuracy(rows: list[dict]) -> dict:
     return out
 
 
+#: A failure: an axis off by more than ``TOL_MM`` or the volume by more than ``TOL_VOL``.
+TOL_MM = 2.5
+TOL_VOL = 0.25
+
+
 def _failed(r) -> bool:
-    return abs(r["e_long"]) > 2.5 or abs(r["e_short"]) > 2.5 or abs(r["e_vol"]) > 0.25
+    axis = max(abs(r["e_long"]), abs(r["e_short"]))
+    return axis > TOL_MM or abs(r["e_vol"]) > TOL_VOL
 
 
 #: A failure is *gross* beyond these (an axis off by more than 4 mm, or the volume by
@@ -300,7 +305,7 @@ def _failed_recist(r) -> bool:
     lesion or the short axis of a node (RECIST 1.1, iRECIST, Choi, growth rate),
     beyond 2.5 mm, or the volume beyond 25 %."""
     axis = r["e_short"] if r.get("nodal") else r["e_long"]
-    return abs(axis) > 2.5 or abs(r["e_vol"]) > 0.25
+    return abs(axis) > TOL_MM or abs(r["e_vol"]) > TOL_VOL
 
 
 def _gross(r) -> bool:

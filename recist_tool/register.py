@@ -145,7 +145,7 @@ class Registration:
         if not (np.isfinite(radius_mm) and radius_mm > 0):
             raise RegistrationError("radius_mm must be a positive number of millimetres")
         matrix, metric = _local(fixed, moving, self.matrix, point, radius_mm)
-        shift = np.linalg.norm(_apply(matrix, point_lps) - _apply(self.matrix, point_lps))
+        shift = np.linalg.norm(_apply(matrix, point) - _apply(self.matrix, point))
         stage = {"stage": "local rigid", "metric": metric, "shift_mm": float(shift)}
         if not np.isfinite(shift) or shift > LOCAL_MAX_SHIFT_MM:
             stage["rejected"] = True
@@ -156,7 +156,7 @@ class Registration:
             self.moving_uid,
             metric,
             time.perf_counter() - t0,
-            tuple(float(v) for v in point_lps),
+            tuple(float(v) for v in point),
             float(radius_mm),
             [*self.stages, stage],
         )
@@ -488,7 +488,7 @@ class RegistrationCache:
                 atomic_write_text(path, json.dumps(reg.to_dict()) + "\n")
             except OSError as exc:  # a read-only or full disk: kept in memory only
                 self.write_error = (
-                    f"registration of series {key[1]} to {key[0]} not kept on disk "
+                    f"Registration of series {key[1]} to {key[0]} not kept on disk "
                     f"({path}: {exc.strerror or exc}); it is kept for this session only"
                 )
                 warnings.warn(self.write_error, RegistrationCacheWarning, stacklevel=2)

@@ -606,7 +606,7 @@ class Assistant:
             def done(_: Any, key: tuple[str, str] = key) -> None:
                 if cache.write_error:  # a read-only folder: kept for this session only
                     error, cache.write_error = cache.write_error, None
-                    self.session._notify("warning", error[:1].upper() + error[1:])
+                    self.session._notify("warning", error)
                 self._registered(key)
 
             def failed(exc: BaseException, key: tuple[str, str] = key) -> None:
