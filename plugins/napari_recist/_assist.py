@@ -102,6 +102,7 @@ class Pending:
     proposal: Any
     lines: dict[str, np.ndarray]  # axis -> (2, 3) voxel indices as proposed
     lesion_id: str | None = None  # the lesion it was asked for (follow-up), if any
+    new: bool = False  # for a new lesion, whatever lesion is active when accepted
 
 
 def _same(current: Any, value: Any) -> bool:
@@ -276,7 +277,12 @@ class Assistant:
                 "to measure there",
             )
             return
-        self.propose_at(pane, tuple(float(v) for v in pos[-3:][::-1]))
+        from recist_tool.reading.assist import proposal_lesion
+
+        seed = tuple(float(v) for v in pos[-3:][::-1])
+        s = self.session
+        lid = proposal_lesion(s.reading, s.active_lesion, pane.timepoint or "", seed)
+        self.propose_at(pane, seed, lesion_id=lid, new=lid is None)  # type: ignore[arg-type]
 
     def propose_here(self) -> bool:
         """Propose at the selected lesion's registered position (follow-up). False when
@@ -291,17 +297,22 @@ class Assistant:
         return True
 
     def propose_at(
-        self, pane: Pane, seed_lps: tuple[float, float, float], lesion_id: str | None = None
+        self,
+        pane: Pane,
+        seed_lps: tuple[float, float, float],
+        lesion_id: str | None = None,
+        new: bool = False,
     ) -> None:
         """Propose the lesion at ``seed_lps`` on the series ``pane`` shows (through
-        :attr:`runner`)."""
+        :attr:`runner`): for ``lesion_id``, a new lesion (``new``), else the active
+        one."""
         from recist_tool.measure import propose
 
         pl = pane.layers
         if pl is None or pl.source is None:
             return
         s = self.session
-        lid = lesion_id or s.active_lesion
+        lid = None if new else lesion_id or s.active_lesion
         ids = {le.lesion_id for le in s.reading.lesions}
         nodal = s.reading.lesion(lid).nodal if lid in ids else bool(s.form.get("nodal"))
         volume = self.volume(pl.source)
@@ -310,7 +321,7 @@ class Assistant:
         self._set_status("info", "Proposing…")
 
         def done(p: Any) -> None:
-            self._show(token, pane, label, source, p, t0, lesion_id)
+            self._show(token, pane, label, source, p, t0, lesion_id, new)
 
         def failed(exc: BaseException) -> None:
             if token == self._token:
@@ -328,6 +339,7 @@ class Assistant:
         proposal: Any,
         t0: float,
         lesion_id: str | None,
+        new: bool = False,
     ) -> None:
         pl = pane.layers
         if (
@@ -343,7 +355,7 @@ class Assistant:
             "long": geo.lps_to_index(np.asarray(proposal.long_axis_lps, float)),
             "short": geo.lps_to_index(np.asarray(proposal.short_axis_lps, float)),
         }
-        self.pending = Pending(pane.name, label, source, proposal, lines, lesion_id)
+        self.pending = Pending(pane.name, label, source, proposal, lines, lesion_id, new)
         self._draw(pane, pl)
         k = int(proposal.slice_index)
         ny, nx = pl.image.data.shape[1:]
@@ -505,7 +517,7 @@ class Assistant:
         def run() -> str:
             r: Reading = s.reading
             with r.transaction("accept_proposal"):
-                lid = pending.lesion_id if pending.lesion_id else s._claim()
+                lid = pending.lesion_id or (s._new_lesion() if pending.new else s._claim())
                 apply_proposal(r, lid, label, pending.proposal, geo)
                 for axis, verts in current.items():
                     if not np.allclose(verts, pending.lines[axis], atol=1e-5):

@@ -874,6 +874,10 @@ class ReadingSession:
         ids = {lesion.lesion_id for lesion in self.reading.lesions}
         if self.active_lesion in ids:
             return self.active_lesion  # type: ignore[return-value]
+        return self._new_lesion()
+
+    def _new_lesion(self) -> str:
+        """A new lesion of the form's kind, organ and nodal flag, made active."""
         lesion = self.reading.add_lesion(**self.form)
         self.active_lesion = lesion.lesion_id
         return lesion.lesion_id

@@ -129,3 +129,29 @@ __all__ = [
     "assist_fields",
     "proposal_lines",
 ]
+
+
+#: Beyond half its longest axis, how far (mm) a click may lie from a lesion's
+#: measurement at a time point and still re-measure that lesion (a marker: this far).
+REMEASURE_MARGIN_MM = 5.0
+
+
+def proposal_lesion(
+    reading: Reading, active: str | None, timepoint: str, seed_lps: Any
+) -> str | None:
+    """The lesion an Alt+click proposal at ``seed_lps`` is for, or None for a new one.
+
+    The active lesion when it has no measurement at ``timepoint`` yet (at follow-up:
+    the baseline lesion selected, then clicked), or when the click lies on its
+    measurement there (re-measured: within half its longest axis plus
+    :data:`REMEASURE_MARGIN_MM` of its position). A click elsewhere is another
+    lesion: it must never replace the active lesion's measurement.
+    """
+    if active is None or active not in {le.lesion_id for le in reading.lesions}:
+        return None
+    f = reading.lesion(active).findings.get(timepoint)
+    pos = None if f is None else f.position_lps
+    if pos is None:
+        return active
+    half = max((ln.length_mm / 2 for ln in (f.long_axis, f.short_axis) if ln), default=0.0)
+    return active if math.dist(pos, seed_lps) <= half + REMEASURE_MARGIN_MM else None

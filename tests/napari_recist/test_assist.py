@@ -340,3 +340,24 @@ def test_selecting_a_baseline_lesion_at_follow_up_jumps_to_its_registered_positi
     assert not a.has_pending
     f = s.reading.lesion(lid).findings[fu]
     assert f.method == "assisted" and np.linalg.norm(np.asarray(f.position_lps) - fu_c) < 6.0
+
+
+def test_an_alt_click_on_another_lesion_never_replaces_the_selected_one(session, truth):
+    """A lesion accepted stays selected. An Alt+click on another lesion, then Enter,
+    replaced that lesion's measurement (the reader measured L1 then L2 and was left
+    with one lesion, holding L2's axes). Now it makes a new lesion; an Alt+click on
+    the selected lesion itself still re-measures it."""
+    s, a = session, session.assist
+    l1, l2 = lesions_of(truth, 0)["L1"], lesions_of(truth, 0)["L2"]
+    alt_click(s, "current", l1["center_lps"])
+    t1 = a.accept()
+    first = s.reading.lesion(t1).findings["baseline"].long_axis
+    assert s.active_lesion == t1
+    alt_click(s, "current", l2["center_lps"])
+    t2 = a.accept()
+    assert t2 != t1 and len(s.reading.lesions) == 2
+    assert s.reading.lesion(t1).findings["baseline"].long_axis == first  # untouched
+    assert abs(s.reading.lesion(t2).findings["baseline"].long_mm - l2["long_axis_mm"]) < 4
+    # on the selected lesion itself: re-measured, no new lesion
+    alt_click(s, "current", l2["center_lps"])
+    assert a.accept() == t2 and len(s.reading.lesions) == 2
