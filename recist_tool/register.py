@@ -54,6 +54,11 @@ class RegistrationError(RecistError):
     """Two series cannot be registered (no overlap, no body, wrong input)."""
 
 
+class RegistrationCancelled(RegistrationError):
+    """A registration was stopped before it finished (:meth:`RegistrationCache.close`,
+    or the ``cancel`` event given to :func:`register`)."""
+
+
 class RegistrationCacheWarning(UserWarning):
     """A registration could not be written to the cache folder (it is kept in
     memory for the session)."""
@@ -263,10 +268,18 @@ def _to_sitk(volume: Any, target_mm: float, box: tuple[slice, slice, slice] | No
     return img
 
 
-def _method(levels: Sequence[int], sigmas_mm: Sequence[float], iterations: int, sampling: float):
+def _method(
+    levels: Sequence[int],
+    sigmas_mm: Sequence[float],
+    iterations: int,
+    sampling: float,
+    cancel: threading.Event | None = None,
+):
     import SimpleITK as sitk
 
     reg = sitk.ImageRegistrationMethod()
+    if cancel is not None:  # checked at every iteration: stops within one
+        reg.AddCommand(sitk.sitkIterationEvent, lambda: cancel.is_set() and reg.StopRegistration())
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(sampling, seed=12345)
@@ -313,13 +326,16 @@ def _sitk_affine(matrix: np.ndarray, center: np.ndarray):
     return t
 
 
-def register(fixed: Any, moving: Any) -> Registration:
+def register(fixed: Any, moving: Any, *, cancel: threading.Event | None = None) -> Registration:
     """Register ``moving`` to ``fixed`` (two CT series of one patient).
 
     Parameters
     ----------
     fixed, moving : recist_tool.dicom.Volume
         E.g. the baseline and a follow-up series.
+    cancel : threading.Event, optional
+        Set from another thread to stop the registration: it stops within one
+        optimiser iteration (milliseconds) and raises :class:`RegistrationCancelled`.
 
     Returns
     -------
@@ -332,10 +348,19 @@ def register(fixed: Any, moving: Any) -> Registration:
     RegistrationError
         When a series is too small, uniform or has NaN voxels, or SimpleITK cannot
         register them.
+    RegistrationCancelled
+        When ``cancel`` was set.
     """
     import SimpleITK as sitk
 
+    def stop_if_cancelled() -> None:
+        if cancel is not None and cancel.is_set():
+            raise RegistrationCancelled(
+                f"registration of series {_uid(moving) or '?'} to {_uid(fixed) or '?'} cancelled"
+            )
+
     t0 = time.perf_counter()
+    stop_if_cancelled()
     f_img = _to_sitk(fixed, GLOBAL_MM)
     m_img = _to_sitk(moving, GLOBAL_MM)
     stages: list[dict[str, Any]] = []
@@ -346,9 +371,11 @@ def register(fixed: Any, moving: Any) -> Registration:
             sitk.Euler3DTransform(),
             sitk.CenteredTransformInitializerFilter.MOMENTS,
         )
-        rigid = _method([2, 1], [2.0 * GLOBAL_MM, 0.0], 200, 0.25)
+        stop_if_cancelled()
+        rigid = _method([2, 1], [2.0 * GLOBAL_MM, 0.0], 200, 0.25, cancel)
         rigid.SetInitialTransform(init, inPlace=True)
         rigid.Execute(f_img, m_img)
+        stop_if_cancelled()
         stages.append(
             {
                 "stage": "rigid",
@@ -360,9 +387,10 @@ def register(fixed: Any, moving: Any) -> Registration:
         affine_init.SetMatrix(init.GetMatrix())
         affine_init.SetCenter(init.GetCenter())
         affine_init.SetTranslation(init.GetTranslation())
-        affine = _method([2, 1], [2.0 * GLOBAL_MM, 0.0], 200, 0.25)
+        affine = _method([2, 1], [2.0 * GLOBAL_MM, 0.0], 200, 0.25, cancel)
         affine.SetInitialTransform(affine_init, inPlace=True)
         affine.Execute(f_img, m_img)
+        stop_if_cancelled()
         metric = affine.GetMetricValue()
         stages.append(
             {"stage": "affine", "metric": metric, "iterations": affine.GetOptimizerIteration()}
@@ -437,9 +465,10 @@ class RegistrationCache:
     -----
     Thread-safe. :meth:`get` never computes; :meth:`compute` computes (once per pair,
     other threads asking for the same pair wait for it); :meth:`submit` computes in a
-    background thread and returns a :class:`concurrent.futures.Future` (the napari
-    plugin: ``future.add_done_callback`` then hand the result to the GUI thread).
-    A registration of the pair the other way round is inverted rather than recomputed.
+    background thread and returns a :class:`concurrent.futures.Future`; :meth:`close`
+    cancels what is still running (an application closing does not wait for a
+    registration). A registration of the pair the other way round is inverted rather
+    than recomputed.
     """
 
     def __init__(self, directory: str | os.PathLike | None = None):
@@ -448,6 +477,7 @@ class RegistrationCache:
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str], cf.Future] = {}
         self._executor: cf.ThreadPoolExecutor | None = None
+        self._cancel = threading.Event()
         #: Why the last registration could not be written to ``directory`` (None
         #: when it was, or nothing was written yet).
         self.write_error: str | None = None
@@ -525,7 +555,7 @@ class RegistrationCache:
         if not owner:
             return fut.result()
         try:
-            reg = register(fixed, moving)
+            reg = register(fixed, moving, cancel=self._cancel)
             with self._lock:
                 self._store(key, reg)
             fut.set_result(reg)
@@ -548,8 +578,14 @@ class RegistrationCache:
         return executor.submit(self.compute, fixed, moving)
 
     def close(self) -> None:
-        """Stop the background thread (waits for a running registration)."""
+        """Cancel the registrations still running (they raise
+        :class:`RegistrationCancelled` within milliseconds, nothing is written) and
+        wait for them to stop; the registrations known stay readable (:meth:`get`),
+        and :meth:`compute` raises :class:`RegistrationCancelled` from now on."""
+        self._cancel.set()
         with self._lock:
             executor, self._executor = self._executor, None
+            running = list(self._pending.values())
+        cf.wait(running)
         if executor is not None:
             executor.shutdown(wait=True)

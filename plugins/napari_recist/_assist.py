@@ -605,6 +605,8 @@ class Assistant:
 
     def _registration(self, fixed: SeriesSource, moving: SeriesSource) -> Any:
         """The registration of the pair if known; else start it (once) and return None."""
+        from recist_tool.register import RegistrationCancelled
+
         cache = self.cache()
         key = (fixed.info.series_uid, moving.info.series_uid)
         reg = cache.get(*key)
@@ -623,6 +625,8 @@ class Assistant:
 
             def failed(exc: BaseException, key: tuple[str, str] = key) -> None:
                 self._requested.discard(key)
+                if self.closed or isinstance(exc, RegistrationCancelled):
+                    return  # the window or the reading closed: nothing to tell
                 self.session._notify("warning", f"Registration failed: {exc}")
 
             self.runner(lambda: cache.compute(fv, mv), done, failed)

@@ -225,7 +225,7 @@ def _known_registration(monkeypatch, pair, calls):
     matrix = np.eye(4)
     matrix[:3, :] = m.T
 
-    def fake(fixed, moving):
+    def fake(fixed, moving, cancel=None):
         calls.append(
             (fixed.metadata["series_instance_uid"], moving.metadata["series_instance_uid"])
         )

@@ -83,6 +83,37 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     assert np.isfinite(a.last_shown_s)
 
 
+def test_an_alt_click_beside_the_image_is_a_notice_not_an_unhandled_error(
+    make_napari_viewer, qtbot, phantom
+):
+    """The worker's error went to the panel and, raised again on the GUI thread by
+    napari's worker, to napari's unhandled-error notification with its traceback."""
+    import sys
+
+    vol, _ = phantom
+    w = make_widget(make_napari_viewer)
+    s, a = w.session, w.session.assist
+    s.open_layers([image_layer_data(vol)])
+    pump(50)
+    w.viewer.camera.zoom = w.viewer.camera.zoom / 4  # the image small, the canvas around it
+    pump(20)
+    raised: list = []
+    hook, sys.excepthook = sys.excepthook, lambda *exc: raised.append(exc[1])
+    try:
+        canvas = w.main_canvas()
+        corner = canvas.rect().topLeft() + type(canvas.rect().topLeft())(4, 4)
+        QTest.mouseMove(canvas, corner)
+        pump(15)
+        QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, corner)
+        assert wait_until(lambda: a.status.startswith("No proposal"), 15000), a.status
+        pump(30)
+    finally:
+        sys.excepthook = hook
+    assert raised == []
+    assert not a.has_pending and not s.reading.lesions
+    assert any(n[0] == "warning" and "No proposal here" in n[1] for n in s.notices)
+
+
 def test_accept_then_switch_to_the_follow_up_and_zoom(make_napari_viewer, qtbot, monkeypatch):
     """In a real window: Alt+click and Enter on the baseline lesion, the follow-up
     chosen in the time-point box (a real key press), then a zoom. The switch emptied

@@ -19,10 +19,14 @@ from napari_recist._qt.panels import SEVERITY_HTML, button, esc
 def thread_runner(
     work: Callable[[], Any], done: Callable[[Any], None], failed: Callable[[BaseException], None]
 ) -> None:
-    """Run ``work`` in a napari thread worker; ``done``/``failed`` on the GUI thread."""
+    """Run ``work`` in a napari thread worker; ``done``/``failed`` on the GUI thread.
+
+    An exception in ``work`` goes to ``failed`` only: ``_ignore_errors`` keeps the
+    worker from raising it again on the GUI thread, where napari would show it as an
+    unhandled error with its traceback (a click beside a lesion is not a crash)."""
     from napari.qt.threading import create_worker
 
-    worker = create_worker(work, _start_thread=False)
+    worker = create_worker(work, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(done)
     worker.errored.connect(failed)
     worker.start()

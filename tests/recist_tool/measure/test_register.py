@@ -13,6 +13,7 @@ from recist_tool.register import (
     Registration,
     RegistrationCache,
     RegistrationCacheWarning,
+    RegistrationCancelled,
     RegistrationError,
     register,
 )
@@ -65,7 +66,7 @@ def test_cache_computes_once_keeps_on_disk_and_inverts(pair, registration, tmp_p
     base, fu, _ = pair
     calls = []
 
-    def fake(fixed, moving):
+    def fake(fixed, moving, cancel=None):
         calls.append(1)
         threading.Event().wait(0.2)  # long enough for the second thread to ask
         return registration
@@ -167,7 +168,7 @@ def test_a_cache_folder_that_cannot_be_written_keeps_the_registration(
     computed for seconds, failed with FileExistsError and the follow-up jump with it.
     Now it is returned, kept in memory, and a warning names the folder."""
     base, fu, _ = pair
-    monkeypatch.setattr(reg_mod, "register", lambda fixed, moving: registration)
+    monkeypatch.setattr(reg_mod, "register", lambda fixed, moving, cancel=None: registration)
     blocked = tmp_path / "SYN-12.registrations"
     blocked.write_text("not a folder")
     cache = RegistrationCache(blocked)
@@ -176,3 +177,54 @@ def test_a_cache_folder_that_cannot_be_written_keeps_the_registration(
     assert got is registration
     assert cache.get("2.25.1001", "2.25.1002") is registration
     assert blocked.read_text() == "not a folder"  # nothing damaged
+
+
+class _SetAfter(threading.Event):
+    """An event that reads as set from its ``n``-th check on (a cancel from another
+    thread at a known point of the registration)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.checks = n, 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks >= self.n or super().is_set()
+
+
+def test_a_cancelled_registration_stops_within_an_iteration(pair):
+    """Closing the napari window while a registration ran waited for it (seconds to
+    tens of seconds) and then raised RuntimeError from a deleted Qt signal. A cancel
+    now stops SimpleITK's optimiser at its next iteration."""
+    base, fu, _ = pair
+    cancel = _SetAfter(6)  # two checks before the rigid stage, then its iterations
+    with pytest.raises(RegistrationCancelled, match=r"2\.25\.1002 to 2\.25\.1001 cancelled"):
+        register(base, fu, cancel=cancel)
+    # stopped by the iteration hook: a whole registration checks hundreds of times
+    assert cancel.checks <= 8
+    with pytest.raises(RegistrationCancelled):
+        register(base, fu, cancel=_SetAfter(1))  # before anything is computed
+    assert isinstance(RegistrationCancelled("x"), RegistrationError)
+
+
+def test_closing_the_cache_cancels_what_runs_and_writes_nothing(pair, tmp_path, monkeypatch):
+    base, fu, _ = pair
+    cache = RegistrationCache(tmp_path)
+    started = threading.Event()
+    original = reg_mod.register
+
+    def slow(fixed, moving, cancel=None):
+        started.set()
+        return original(fixed, moving, cancel=cancel)
+
+    monkeypatch.setattr(reg_mod, "register", slow)
+    future = cache.submit(base, fu)
+    assert started.wait(60)
+    cache.close()  # cancels, waits for the thread to stop
+    assert future.done()
+    with pytest.raises(RegistrationCancelled):
+        future.result()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    assert cache.get("2.25.1001", "2.25.1002") is None
+    with pytest.raises(RegistrationCancelled):  # a closed cache computes nothing
+        cache.compute(base, fu)
