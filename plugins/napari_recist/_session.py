@@ -248,6 +248,7 @@ class ReadingSession:
             refused=lambda msg: self._notify("error", msg),
         )
         sync.on_live = self.live.emit
+        sync.on_hint = lambda msg: self._notify("info", msg)
         sync.guard = self.signing.run
         sync.after_lines = self.assist.fill_mean_hu
         self.syncs[pane.name] = sync

@@ -28,6 +28,14 @@ from recist_tool.errors import RecistError
 from recist_tool.reading import LENGTH_DECIMALS, Line, Marker, Reading
 
 _ACTIONS = {"added": "draw", "changed": "move", "removed": "delete"}
+#: A line drawn shorter than this on screen (pixels) is a click, not a measurement:
+#: napari draws a ~3.5 px stub on a click in line mode, and a hand's jitter while
+#: clicking moves the cursor a pixel or two. It is removed, with :data:`CLICK_HINT`.
+CLICK_PX = 5.0
+CLICK_HINT = (
+    "A click draws no line: press at one end of the axis and drag to the other "
+    "(Alt+click inside a lesion proposes its axes)"
+)
 
 
 def _text(v: Any) -> str:
@@ -123,6 +131,8 @@ class AnnotationSync:
         #: ``on_live(text)`` with the live length (e.g. a widget label); optional.
         self.on_live: Callable[[str], None] | None = None
         self._pending_tags: tuple[list[str], list[str]] | None = None
+        #: ``on_hint(text)`` when a mark was not taken and why (a click in line mode).
+        self.on_hint: Callable[[str], None] | None = None
         #: ``after_lines(reading, layers, lesion_ids)`` inside a drawing's operation,
         #: with the lesions whose lines changed (e.g. their mean HU); optional.
         self.after_lines: Callable[[Reading, PaneLayers, list[str]], None] | None = None
@@ -361,9 +371,27 @@ class AnnotationSync:
             sel = sorted(layer.selected_data)
             data = layer.data
             last = data[sel[-1]] if sel and sel[-1] < len(data) else (data[-1] if data else None)
+            if what == "draw" and last is not None and self._on_screen_px(layer, last) < CLICK_PX:
+                self.render()  # the click's stub goes; the reading is untouched
+                self.live_text = ""
+                if self.on_live is not None:
+                    self.on_live("–")
+                if self.on_hint is not None:
+                    self.on_hint(CLICK_HINT)
+                return
             self._committed = None if last is None else np.array(last, float)
             self._settle(layer)
             self._commit(self._commit_lines, f"{what}_line")
+
+    def _on_screen_px(self, layer: Any, verts: Any) -> float:
+        """Length on screen (pixels) of a shape's first two vertices."""
+        v = np.asarray(verts, float)
+        if len(v) < 2:
+            return float("inf")
+        viewer = self.pane.viewer
+        a, b = (np.asarray(layer.data_to_world(p), float) for p in v[:2])
+        shown = list(viewer.dims.displayed)
+        return float(np.linalg.norm((b - a)[shown]) * viewer.camera.zoom)
 
     def _on_points_data(self, event: Any) -> None:
         if (what := self._action(event)) is not None:

@@ -739,6 +739,46 @@ def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
     assert f"{f.long_mm:.1f} mm" == text or abs(float(text.split()[0]) - f.long_mm) < 3
 
 
+def test_a_click_in_line_mode_draws_no_line(widget, truth):
+    """napari draws a ~3.5 px line on a click in line mode: it became a 1.5 mm
+    long axis of a new lesion, or replaced the selected lesion's real one."""
+    from napari_recist._sync import CLICK_HINT
+
+    w = widget
+    s = w.session
+    les = lesions_of(truth, 0)["L1"]
+    QTest.mouseClick(w.add_btn, Qt.MouseButton.LeftButton)
+    a, b = (world(p) for p in les["long_axis_endpoints_lps"])
+    go_to_slice(w, "current", a[0])
+    c = canvas(w)
+    pa, pb = to_canvas(w.viewer, a), to_canvas(w.viewer, b)
+    QTest.mouseMove(c, pa)
+    pump(15)
+    QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
+    for t in (0.3, 0.6, 1.0):
+        QTest.mouseMove(c, pa + (pb - pa) * t)
+        pump(15)
+    QTest.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pb)
+    pump(60)
+    lid = s.active_lesion
+    measured = s.reading.lesion(lid).findings["baseline"].long_mm
+    assert measured > 10
+    lines = s.layers_of("baseline").lines
+    middle = pa + (pb - pa) * 0.5
+    # a click (line mode still on, the lesion still selected), then one with no selection
+    for select in (lid, None):
+        s.select_lesion(select, jump=False)
+        pump(10)
+        assert lines.mode == "add_line"
+        QTest.mouseClick(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, middle)
+        pump(40)
+        assert [le.lesion_id for le in s.reading.lesions] == [lid]
+        assert s.reading.lesion(lid).findings["baseline"].long_mm == measured
+        assert len(lines.data) == 1
+        assert s.notices[-1] == ("info", CLICK_HINT)
+        assert w.live_label.text() == "Length: –"
+
+
 def test_docking_warms_the_canvas_unseen_then_a_study_opens_opaque(
     make_napari_viewer, sample_layers
 ):
