@@ -242,11 +242,14 @@ def _smooth(raw: np.ndarray, spacing, sigma_mm: float = SMOOTH_MM) -> np.ndarray
 
 def _component_at(mask: np.ndarray, seed, spacing, search_mm: float = SEED_BALL_MM):
     """The connected component of ``mask`` holding the seed (or the voxel of the mask
-    nearest to it within ``search_mm``); None when there is none."""
+    nearest to it within ``search_mm``; the seed may lie outside the mask's box);
+    None when there is none."""
     lab, n = ndi.label(mask)
     if n == 0:
         return None
-    at = int(lab[tuple(seed)])
+    seed = np.asarray(seed, int)
+    inside = bool(np.all((seed >= 0) & (seed < mask.shape)))
+    at = int(lab[tuple(seed)]) if inside else 0
     if at == 0:
         ball = _ball(search_mm, spacing)
         r = np.array(ball.shape) // 2

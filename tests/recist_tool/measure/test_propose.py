@@ -340,6 +340,15 @@ def test_a_click_in_the_last_column_or_row_of_a_large_lesion(where):
     assert p.long_axis_mm > 40.0
 
 
+def test_a_click_whose_neck_body_lies_beside_it_is_no_index_error():
+    """A click inside a small lung nodule, off its centre (found by clicking at other
+    points inside proposals): the neck cut looked up the click in a box that did not
+    hold it and raised IndexError. Now a doubtful proposal."""
+    vol, t = random_scene(14007)
+    p = propose(vol, (2.1261336407312506, -2.1261336407312506, 0.0), nodal=t.lesion.nodal)
+    assert p.low_confidence
+
+
 @pytest.mark.parametrize(
     ("seed", "axis"),
     [

@@ -4,6 +4,7 @@ another exception (bounded hypothesis fuzzing, the suite's fixed derandomized bu
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -97,3 +98,30 @@ def test_non_finite_voxels_near_the_click_are_named():
     click = tuple(float(v) for v in vol.index_to_lps(np.array([1.0, 1.0, 0.0])))
     with pytest.raises(MeasureError, match=r"not numbers \(NaN or infinite\).*\(1, 2, 0\)"):
         propose(vol, click)
+
+
+@functools.cache
+def _scene(seed: int):
+    """A generated scene and the LPS centres of the voxels inside its lesion."""
+    from recist_tool.synth.lesions import random_scene
+
+    vol, truth = random_scene(seed)
+    idx = np.indices(vol.shape).reshape(3, -1).T.astype(float)
+    lps = np.asarray(vol.index_to_lps(idx), float)
+    return vol, truth, lps[truth.lesion.signed_distance(lps) < 0]
+
+
+@budget(40)
+@given(scene=st.sampled_from(range(14000, 14012)), at=st.floats(0, 1, exclude_max=True))
+def test_a_click_anywhere_inside_a_lesion_gives_a_proposal_or_a_clear_error(scene, at):
+    """A reader clicks wherever inside a lesion, not at its centre: a click off the
+    centre of a small nodule raised IndexError from the neck cut."""
+    vol, truth, inside = _scene(scene)
+    click = tuple(float(v) for v in inside[int(at * len(inside))])
+    try:
+        p = propose(vol, click, nodal=truth.lesion.nodal)
+    except MeasureError as e:
+        assert str(e)
+        return
+    assert 0.0 <= p.short_axis_mm <= p.long_axis_mm + 1e-6
+    assert 0.0 <= p.confidence <= 1.0 and p.mask.any()
