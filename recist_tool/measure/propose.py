@@ -189,12 +189,79 @@ def propose(
     seed = _seed_index(volume, seed_lps)
     hint = _hint(volume, axis_hint, seed_lps)
     _check_finite(arr, seed, spacing)
-    seg = segment(arr, spacing, seed, size_hint_mm=hint[1] if hint else None)
+    size_hint = hint[1] if hint else None
+    seg = segment(arr, spacing, seed, size_hint_mm=size_hint)
+    snapped = None
     if seg is None or not seg.region.any():
+        seg, snapped = _snapped(arr, spacing, seed, size_hint)
+    if seg is None:
         raise MeasureError(
             "no lesion found at the click: nothing of uniform density is connected to it"
         )
-    return _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
+    p = _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
+    if snapped is not None:
+        note = (
+            f"the click lies in the blur of the lesion's edge: measured from a point "
+            f"{snapped:.1f} mm away, inside the same lesion"
+        )
+        p.reason = f"{p.reason}; {note}" if p.reason else note
+    return p
+
+
+#: A click the segmentation finds nothing at may sit in the blur of a lesion's edge
+#: (a small nodule clicked off its centre, where partial volume puts the voxels half-way
+#: between the nodule and the lung). The brightest and the darkest point of the clicked
+#: slice within ``SNAP_MM`` of the click, on the slice blurred by ``SNAP_BLUR_MM``, are
+#: tried in its place; a region found from one is taken only when it holds the click
+#: (within ``SNAP_HOLD_MM``): the lesion clicked, never a neighbour.
+SNAP_MM = 5.0
+SNAP_BLUR_MM = 1.5
+SNAP_HOLD_MM = 1.0
+
+
+def _snapped(
+    arr: np.ndarray, spacing: np.ndarray, seed: np.ndarray, size_hint: float | None
+) -> tuple[Segmentation | None, float | None]:
+    """The segmentation from a point near the click that holds the click, and that
+    point's distance (mm) from the click; ``(None, None)`` when there is none."""
+    from scipy import ndimage as ndi
+
+    k = int(seed[0])
+    r = np.ceil((SNAP_MM + 3.0 * SNAP_BLUR_MM) / spacing[1:]).astype(int)
+    lo = np.maximum(seed[1:] - r, 0)
+    hi = np.minimum(seed[1:] + r + 1, arr.shape[1:])
+    sm = ndi.gaussian_filter(
+        arr[k, lo[0] : hi[0], lo[1] : hi[1]].astype(np.float32), SNAP_BLUR_MM / spacing[1:]
+    )
+    yy, xx = np.indices(sm.shape)
+    dist = np.hypot((yy + lo[0] - seed[1]) * spacing[1], (xx + lo[1] - seed[2]) * spacing[2])
+    within = dist <= SNAP_MM
+    best: tuple[float, Segmentation, float] | None = None
+    for extreme in (np.where(within, sm, -np.inf).argmax(), np.where(within, sm, np.inf).argmin()):
+        iy, ix = np.unravel_index(int(extreme), sm.shape)
+        cand = np.array([k, iy + lo[0], ix + lo[1]])
+        if np.array_equal(cand, seed):
+            continue
+        seg = segment(arr, spacing, cand, size_hint_mm=size_hint)
+        if seg is None or not seg.region.any():
+            continue
+        off = _click_to_region_mm(seg, seed)
+        if off <= SNAP_HOLD_MM and (best is None or off < best[0]):
+            best = (off, seg, float(dist[iy, ix]))
+    return (None, None) if best is None else (best[1], best[2])
+
+
+def _click_to_region_mm(seg: Segmentation, seed: np.ndarray) -> float:
+    """Distance (mm) in the clicked slice from the click to the region (0 inside)."""
+    region = seg.full_region()
+    rel = np.asarray(seed) - seg.offset
+    if not 0 <= rel[0] < region.shape[0]:
+        return math.inf
+    pts = np.argwhere(region[int(rel[0])])
+    if not len(pts):
+        return math.inf
+    sp = np.asarray(seg.spacing[1:], float) / np.array([seg.factor, seg.factor])
+    return float(np.min(np.hypot(*((pts - rel[1:]) * sp).T)))
 
 
 def _check_finite(arr: np.ndarray, seed: np.ndarray, spacing: np.ndarray) -> None:

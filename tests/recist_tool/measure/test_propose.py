@@ -340,6 +340,24 @@ def test_a_click_in_the_last_column_or_row_of_a_large_lesion(where):
     assert p.long_axis_mm > 40.0
 
 
+def test_a_click_in_the_blur_of_a_small_nodule_s_edge_measures_that_nodule():
+    """A 15 mm lung nodule clicked 2.3 mm inside its edge: partial volume and noise put
+    the voxels there at -41 HU, between the nodule (13 HU) and the lung, and nothing
+    grew from them ("no lesion found"). The click now snaps to the nodule's brightest
+    point nearby: the same axes as a click at its centre, and the reason says so."""
+    vol, t = random_scene(14053)
+    centre = propose(vol, t.seed_lps)
+    p = propose(vol, (2.487902258524045, -4.975804517048079, 0.0))
+    assert p.long_axis_mm == pytest.approx(centre.long_axis_mm, abs=0.1)
+    assert p.short_axis_mm == pytest.approx(centre.short_axis_mm, abs=0.1)
+    assert "the click lies in the blur of the lesion's edge" in p.reason
+    assert p.seed_lps == (2.487902258524045, -4.975804517048079, 0.0)
+    # a click beside it (9 mm outside) is not pulled onto the nodule
+    beside = propose(vol, (2.487902258524045, -14.0, 0.0))
+    assert "blur" not in beside.reason and beside.low_confidence
+    assert abs(beside.long_axis_mm - centre.long_axis_mm) > 10
+
+
 def test_a_click_whose_neck_body_lies_beside_it_is_no_index_error():
     """A click inside a small lung nodule, off its centre (found by clicking at other
     points inside proposals): the neck cut looked up the click in a box that did not
