@@ -24,6 +24,12 @@ run are the figures to trust):
    target registration error at the lesion centres, global and with the local
    refinement; peer: no registration (the same LPS position; "same slice index").
 
+5. ``--off-centre``: **where the click falls.** Each lesion is clicked at its usual
+   seed and at four more points inside the proposal (the deepest-but-outermost point
+   of each quadrant of its measured slice, at least 40 % of the way in from the edge):
+   how many of those clicks give a proposal, the same one (both axes within 0.5 mm),
+   one within the tolerance of the truth, and their failures flagged or confident.
+
 4. ``--window``: **Alt+click → proposal drawn** in a shown napari window with the
    reading widget on the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
    (a real click on the canvas, until the canvas has finished drawing the proposal),
@@ -36,6 +42,7 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
     .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
+    .venv/bin/python benchmarks/bench_assist.py --off-centre --start 23000 --lesions 240
     .venv/bin/python benchmarks/bench_assist.py --stability-cost --repeat 5
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
@@ -311,6 +318,120 @@ def _failed_recist(r) -> bool:
 def _gross(r) -> bool:
     axis = max(abs(r["e_long"]), abs(r["e_short"]))
     return axis > GROSS_MM or abs(r["e_vol"]) > GROSS_VOL
+
+
+def off_centre_points(p, spacing) -> list[tuple[int, int, int]]:
+    """Four clicks inside a proposal's outline on its measured slice: per quadrant
+    around the outline's centroid, the point farthest from it among those at least 40 %
+    of the outline's largest depth in from its edge."""
+    from scipy import ndimage as ndi
+
+    k = p.slice_index - p.mask_offset[0]
+    sl = p.mask_crop[k]
+    depth = ndi.distance_transform_edt(sl, sampling=spacing[1:])
+    if depth.max() <= 0:
+        return []
+    yy, xx = np.nonzero(sl)
+    cy, cx = yy.mean(), xx.mean()
+    oy, ox = np.nonzero(depth >= 0.4 * depth.max())
+    out = []
+    for qy in (-1, 1):
+        for qx in (-1, 1):
+            sel = ((oy - cy) * qy >= 0) & ((ox - cx) * qx >= 0)
+            if sel.any():
+                far = np.hypot((oy[sel] - cy) * spacing[1], (ox[sel] - cx) * spacing[2])
+                j = int(np.argmax(far))
+                y, x = int(oy[sel][j] + p.mask_offset[1]), int(ox[sel][j] + p.mask_offset[2])
+                out.append((p.slice_index, y, x))
+    return out
+
+
+def off_centre(n: int, start: int) -> dict:
+    """Each lesion clicked at its seed and at :func:`off_centre_points`."""
+    from recist_tool.measure import MeasureError, propose
+    from recist_tool.synth.lesions import random_scene
+
+    counts = dict(lesions=0, clicks=0, nothing=0, other_error=0, same=0, within=0)
+    counts.update(failed=0, failed_flagged=0, gross=0, gross_flagged=0, snapped=0)
+    counts.update(seed_within=0)
+    by_site: dict[str, list[int]] = {}
+    for seed in range(start, start + n):
+        vol, truth = random_scene(seed)
+        nodal = truth.lesion.nodal
+        try:
+            centre = propose(vol, truth.seed_lps, nodal=nodal)
+        except MeasureError:
+            continue
+        counts["lesions"] += 1
+        counts["seed_within"] += not _failed(
+            dict(
+                e_long=centre.long_axis_mm - truth.axes.long_mm,
+                e_short=centre.short_axis_mm - truth.axes.short_mm,
+                e_vol=centre.volume_ml / truth.volume_ml - 1,
+            )
+        )
+        site = by_site.setdefault(truth.extra["site"], [0, 0, 0])
+        for idx in off_centre_points(centre, np.asarray(vol.spacing_zyx, float)):
+            counts["clicks"] += 1
+            site[0] += 1
+            click = tuple(float(v) for v in vol.index_to_lps(np.asarray(idx, float)))
+            try:
+                p = propose(vol, click, nodal=nodal)
+            except MeasureError:
+                counts["nothing"] += 1
+                site[1] += 1
+                continue
+            except Exception:  # counted: any other exception is a bug
+                counts["other_error"] += 1
+                site[1] += 1
+                continue
+            counts["snapped"] += "blur of the lesion's edge" in p.reason
+            same = abs(p.long_axis_mm - centre.long_axis_mm) <= 0.5 and (
+                abs(p.short_axis_mm - centre.short_axis_mm) <= 0.5
+            )
+            counts["same"] += same
+            site[2] += same
+            r = dict(
+                e_long=p.long_axis_mm - truth.axes.long_mm,
+                e_short=p.short_axis_mm - truth.axes.short_mm,
+                e_vol=p.volume_ml / truth.volume_ml - 1,
+            )
+            if not _failed(r):
+                counts["within"] += 1
+                continue
+            counts["failed"] += 1
+            counts["failed_flagged"] += p.low_confidence
+            if _gross(r):
+                counts["gross"] += 1
+                counts["gross_flagged"] += p.low_confidence
+        if (seed - start + 1) % 20 == 0:
+            print(f"  {seed - start + 1}/{n} lesions", file=sys.stderr, flush=True)
+    c = counts
+    m = max(c["clicks"], 1)
+    print(f"\n## Off-centre clicks: {c['clicks']} clicks inside {c['lesions']} lesions")
+    print("| what | clicks | share |\n|---|---|---|")
+    for label, v in (
+        ("a proposal", c["clicks"] - c["nothing"] - c["other_error"]),
+        ("… from a point near the click (it lay in the blur of the edge)", c["snapped"]),
+        ("the same proposal as the seed's (both axes within 0.5 mm)", c["same"]),
+        (f"within the tolerance (axes {TOL_MM} mm, volume {TOL_VOL:.0%})", c["within"]),
+        ("failures (beyond the tolerance)", c["failed"]),
+        ("… flagged low-confidence", c["failed_flagged"]),
+        ("gross failures (> 4 mm or > 40 %)", c["gross"]),
+        ("… flagged low-confidence", c["gross_flagged"]),
+        ("no lesion found", c["nothing"]),
+        ("any other exception (a bug)", c["other_error"]),
+    ):
+        print(f"| {label} | {v} | {100 * v / m:.1f} % |")
+    share = 100 * c["seed_within"] / max(c["lesions"], 1)
+    print(
+        f"\nThe seeds' own proposals (bench_assist's usual click): {c['seed_within']} of "
+        f"{c['lesions']} within the tolerance ({share:.1f} %)."
+    )
+    print("\n| site | clicks | no proposal | same as the seed's |\n|---|---|---|---|")
+    for name, (k, bad, same) in sorted(by_site.items()):
+        print(f"| {name} | {k} | {bad} | {same} ({100 * same / max(k, 1):.0f} %) |")
+    return dict(counts, by_site=by_site)
 
 
 # ------------------------------------------------------------------------ big series
@@ -619,6 +740,11 @@ def main() -> None:
     )
     ap.add_argument("--screenshot", type=Path, help="with --window: a PNG of the first proposal")
     ap.add_argument(
+        "--off-centre",
+        action="store_true",
+        help="only: each lesion clicked at four more points inside it, not at its centre",
+    )
+    ap.add_argument(
         "--crosscheck-cost",
         action="store_true",
         help="only propose() with and without its cross-check on the 512 × 512 series",
@@ -635,6 +761,11 @@ def main() -> None:
     result: dict = {}
     if args.window:
         result["window_clicks"] = window_clicks(args.repeat, args.screenshot)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1, default=float))
+        return
+    if args.off_centre:
+        result["off_centre"] = off_centre(args.lesions, args.start)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
         return
