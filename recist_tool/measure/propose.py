@@ -156,6 +156,11 @@ def propose(
 ) -> Proposal:
     """Propose the long and short axes of the lesion under a click.
 
+    When nothing grows from the click, or what grows is doubtful (a click in the blur
+    of a lesion's edge), the lesion is measured from the brightest or darkest point
+    near the click whose region holds the click; that proposal is doubtful and its
+    ``reason`` says from how far (``SNAP_MM`` and the rules beside it).
+
     Parameters
     ----------
     volume : recist_tool.dicom.Volume
@@ -191,21 +196,37 @@ def propose(
     _check_finite(arr, seed, spacing)
     size_hint = hint[1] if hint else None
     seg = segment(arr, spacing, seed, size_hint_mm=size_hint)
-    snapped = None
-    if seg is None or not seg.region.any():
-        seg, snapped = _snapped(arr, spacing, seed, size_hint)
-    if seg is None:
-        raise MeasureError(
-            "no lesion found at the click: nothing of uniform density is connected to it"
-        )
-    p = _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
-    if snapped is not None:
-        note = (
-            f"the click lies in the blur of the lesion's edge: measured from a point "
-            f"{snapped:.1f} mm away, inside the same lesion"
-        )
-        p.reason = f"{p.reason}; {note}" if p.reason else note
-    return p
+    p = None
+    if seg is not None and seg.region.any():
+        p = _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
+        if not p.low_confidence:
+            return p
+    # nothing grew from the click, or what did is doubtful: the click may lie in the
+    # blur of the lesion's edge; measured again from the lesion-like points near it
+    best = None
+    for i, (cand_seg, moved) in enumerate(_snapped(arr, spacing, seed, size_hint)):
+        q = _measure(volume, arr, spacing, cand_seg, seed, hint, nodal, seed_lps)
+        # a confident one, the most confident; when nothing grew from the click at
+        # all, the nearest region whatever its confidence
+        if (not q.low_confidence or (p is None and i == 0)) and (
+            best is None or q.confidence > best[0].confidence
+        ):
+            best = (q, moved)
+    if best is None:
+        if p is None:
+            raise MeasureError(
+                "no lesion found at the click: nothing of uniform density is connected to it"
+            )
+        return p
+    q, moved = best
+    # measured from another point than the click: the reader checks the outline
+    note = (
+        f"measured from a point {moved:.1f} mm from the click (the click lies in the blur "
+        "of the lesion's edge, or nothing clear grew from it): check the outline"
+    )
+    q.reason = f"{note}; {q.reason}" if q.reason else note
+    q.confidence = float(round(min(q.confidence, 1.0) * ALONE_LOW, 3))
+    return q
 
 
 #: A click the segmentation finds nothing at may sit in the blur of a lesion's edge
@@ -221,9 +242,9 @@ SNAP_HOLD_MM = 1.0
 
 def _snapped(
     arr: np.ndarray, spacing: np.ndarray, seed: np.ndarray, size_hint: float | None
-) -> tuple[Segmentation | None, float | None]:
-    """The segmentation from a point near the click that holds the click, and that
-    point's distance (mm) from the click; ``(None, None)`` when there is none."""
+) -> list[tuple[Segmentation, float]]:
+    """Segmentations from the points near the click that hold the click, nearest
+    region first, with each point's distance (mm) from the click."""
     from scipy import ndimage as ndi
 
     k = int(seed[0])
@@ -236,7 +257,7 @@ def _snapped(
     yy, xx = np.indices(sm.shape)
     dist = np.hypot((yy + lo[0] - seed[1]) * spacing[1], (xx + lo[1] - seed[2]) * spacing[2])
     within = dist <= SNAP_MM
-    best: tuple[float, Segmentation, float] | None = None
+    found = []
     for extreme in (np.where(within, sm, -np.inf).argmax(), np.where(within, sm, np.inf).argmin()):
         iy, ix = np.unravel_index(int(extreme), sm.shape)
         cand = np.array([k, iy + lo[0], ix + lo[1]])
@@ -246,9 +267,10 @@ def _snapped(
         if seg is None or not seg.region.any():
             continue
         off = _click_to_region_mm(seg, seed)
-        if off <= SNAP_HOLD_MM and (best is None or off < best[0]):
-            best = (off, seg, float(dist[iy, ix]))
-    return (None, None) if best is None else (best[1], best[2])
+        if off <= SNAP_HOLD_MM:
+            found.append((off, seg, float(dist[iy, ix])))
+    found.sort(key=lambda f: f[0])
+    return [(seg, moved) for _, seg, moved in found]
 
 
 def _click_to_region_mm(seg: Segmentation, seed: np.ndarray) -> float:

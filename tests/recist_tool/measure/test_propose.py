@@ -344,18 +344,32 @@ def test_a_click_in_the_blur_of_a_small_nodule_s_edge_measures_that_nodule():
     """A 15 mm lung nodule clicked 2.3 mm inside its edge: partial volume and noise put
     the voxels there at -41 HU, between the nodule (13 HU) and the lung, and nothing
     grew from them ("no lesion found"). The click now snaps to the nodule's brightest
-    point nearby: the same axes as a click at its centre, and the reason says so."""
+    point nearby: the same axes as a click at its centre, shown as doubtful with the
+    reason."""
     vol, t = random_scene(14053)
     centre = propose(vol, t.seed_lps)
     p = propose(vol, (2.487902258524045, -4.975804517048079, 0.0))
     assert p.long_axis_mm == pytest.approx(centre.long_axis_mm, abs=0.1)
     assert p.short_axis_mm == pytest.approx(centre.short_axis_mm, abs=0.1)
-    assert "the click lies in the blur of the lesion's edge" in p.reason
+    assert p.reason.startswith("measured from a point 4.8 mm from the click")
+    assert p.low_confidence  # not where the reader clicked: the outline is checked
     assert p.seed_lps == (2.487902258524045, -4.975804517048079, 0.0)
     # a click beside it (9 mm outside) is not pulled onto the nodule
     beside = propose(vol, (2.487902258524045, -14.0, 0.0))
     assert "blur" not in beside.reason and beside.low_confidence
     assert abs(beside.long_axis_mm - centre.long_axis_mm) > 10
+
+
+def test_a_doubtful_proposal_from_an_off_centre_click_is_measured_again_nearby():
+    """A 39 mm lung nodule clicked 12 mm from its centre, in the blur of its edge: the
+    region grown from the click was a 6 mm sliver (confidence 0.007). Measured again
+    from the nodule's brightest point near the click: the nodule, still doubtful."""
+    vol, t = random_scene(14008)
+    centre = propose(vol, t.seed_lps)
+    p = propose(vol, (-10.974030267125897, -7.597405569548698, -2.5))
+    assert p.long_axis_mm == pytest.approx(centre.long_axis_mm, abs=0.5)
+    assert p.short_axis_mm == pytest.approx(centre.short_axis_mm, abs=0.5)
+    assert p.reason.startswith("measured from a point") and p.low_confidence
 
 
 def test_a_click_whose_neck_body_lies_beside_it_is_no_index_error():
