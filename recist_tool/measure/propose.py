@@ -204,7 +204,7 @@ def propose(
     # nothing grew from the click, or what did is doubtful: the click may lie in the
     # blur of the lesion's edge; measured again from the lesion-like points near it
     best = None
-    for i, (cand_seg, moved) in enumerate(_snapped(arr, spacing, seed, size_hint)):
+    for i, (cand_seg, moved) in enumerate(_snapped(arr, spacing, seed, size_hint, seg)):
         q = _measure(volume, arr, spacing, cand_seg, seed, hint, nodal, seed_lps)
         # a confident one, the most confident; when nothing grew from the click at
         # all, the nearest region whatever its confidence
@@ -241,10 +241,15 @@ SNAP_HOLD_MM = 1.0
 
 
 def _snapped(
-    arr: np.ndarray, spacing: np.ndarray, seed: np.ndarray, size_hint: float | None
+    arr: np.ndarray,
+    spacing: np.ndarray,
+    seed: np.ndarray,
+    size_hint: float | None,
+    first: Segmentation | None = None,
 ) -> list[tuple[Segmentation, float]]:
     """Segmentations from the points near the click that hold the click, nearest
-    region first, with each point's distance (mm) from the click."""
+    region first, with each point's distance (mm) from the click; a point inside the
+    region ``first`` grew from the click is not tried (it grows the same region)."""
     from scipy import ndimage as ndi
 
     k = int(seed[0])
@@ -261,7 +266,7 @@ def _snapped(
     for extreme in (np.where(within, sm, -np.inf).argmax(), np.where(within, sm, np.inf).argmin()):
         iy, ix = np.unravel_index(int(extreme), sm.shape)
         cand = np.array([k, iy + lo[0], ix + lo[1]])
-        if np.array_equal(cand, seed):
+        if np.array_equal(cand, seed) or _inside(first, cand):
             continue
         seg = segment(arr, spacing, cand, size_hint_mm=size_hint)
         if seg is None or not seg.region.any():
@@ -271,6 +276,16 @@ def _snapped(
             found.append((off, seg, float(dist[iy, ix])))
     found.sort(key=lambda f: f[0])
     return [(seg, moved) for _, seg, moved in found]
+
+
+def _inside(seg: Segmentation | None, index: np.ndarray) -> bool:
+    """Whether voxel ``index`` of the volume lies in ``seg``'s region."""
+    if seg is None or not seg.region.any():
+        return False
+    rel = (np.asarray(index) - seg.offset) // np.array([1, seg.factor, seg.factor])
+    if np.any(rel < 0) or np.any(rel >= seg.region.shape):
+        return False
+    return bool(seg.region[tuple(rel)])
 
 
 def _click_to_region_mm(seg: Segmentation, seed: np.ndarray) -> float:
