@@ -225,16 +225,18 @@ def propose(
         "of the lesion's edge, or nothing clear grew from it): check the outline"
     )
     q.reason = f"{note}; {q.reason}" if q.reason else note
-    q.confidence = float(round(min(q.confidence, 1.0) * ALONE_LOW, 3))
+    q.confidence = float(round(q.confidence * ALONE_LOW, 3))
     return q
 
 
-#: A click the segmentation finds nothing at may sit in the blur of a lesion's edge
-#: (a small nodule clicked off its centre, where partial volume puts the voxels half-way
-#: between the nodule and the lung). The brightest and the darkest point of the clicked
-#: slice within ``SNAP_MM`` of the click, on the slice blurred by ``SNAP_BLUR_MM``, are
-#: tried in its place; a region found from one is taken only when it holds the click
-#: (within ``SNAP_HOLD_MM``): the lesion clicked, never a neighbour.
+#: A click from which nothing grows, or only a doubtful region, may sit in the blur of
+#: a lesion's edge (a small nodule clicked off its centre, where partial volume puts
+#: the voxels half-way between the nodule and the lung). The brightest and the darkest
+#: point of the clicked slice within ``SNAP_MM`` of the click, on the slice blurred by
+#: ``SNAP_BLUR_MM``, are tried in its place (not one inside the region the click grew);
+#: a region found from one is taken only when it holds the click (within
+#: ``SNAP_HOLD_MM``): the lesion clicked, never a neighbour. The proposal is then
+#: doubtful (× ``ALONE_LOW``): it was not measured from where the reader clicked.
 SNAP_MM = 5.0
 SNAP_BLUR_MM = 1.5
 SNAP_HOLD_MM = 1.0
