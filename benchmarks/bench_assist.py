@@ -25,10 +25,11 @@ run are the figures to trust):
    refinement; peer: no registration (the same LPS position; "same slice index").
 
 5. ``--off-centre``: **where the click falls.** Each lesion is clicked at its usual
-   seed and at four more points inside the proposal (the deepest-but-outermost point
-   of each quadrant of its measured slice, at least 40 % of the way in from the edge):
-   how many of those clicks give a proposal, the same one (both axes within 0.5 mm),
-   one within the tolerance of the truth, and their failures flagged or confident.
+   seed, at four more points inside the proposal (the deepest-but-outermost point of
+   each quadrant of its measured slice, at least 40 % of the way in from the edge) and
+   at the outline's centre on the slices half-way to the lesion's top and bottom: how
+   many of those clicks give a proposal, the same one (both axes within 0.5 mm), one
+   within the tolerance of the truth, and their failures flagged or confident.
 
 4. ``--window``: **Alt+click → proposal drawn** in a shown napari window with the
    reading widget on the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
@@ -346,69 +347,71 @@ def off_centre_points(p, spacing) -> list[tuple[int, int, int]]:
     return out
 
 
-def off_centre(n: int, start: int) -> dict:
-    """Each lesion clicked at its seed and at :func:`off_centre_points`."""
-    from recist_tool.measure import MeasureError, propose
-    from recist_tool.synth.lesions import random_scene
-
-    counts = dict(lesions=0, clicks=0, nothing=0, other_error=0, same=0, within=0)
-    counts.update(failed=0, failed_flagged=0, gross=0, gross_flagged=0, snapped=0)
-    counts.update(seed_within=0)
-    by_site: dict[str, list[int]] = {}
-    for seed in range(start, start + n):
-        vol, truth = random_scene(seed)
-        nodal = truth.lesion.nodal
-        try:
-            centre = propose(vol, truth.seed_lps, nodal=nodal)
-        except MeasureError:
+def off_slice_points(p) -> list[tuple[int, int, int]]:
+    """Two clicks on other slices of a proposal's lesion: the outline's voxel nearest
+    its centroid on the slice half-way from the measured slice to the lesion's top,
+    and on the one half-way to its bottom."""
+    m = p.mask_crop
+    zs = np.nonzero(m.any(axis=(1, 2)))[0]
+    k = p.slice_index - p.mask_offset[0]
+    out = []
+    for end in (int(zs.min()), int(zs.max())):
+        kz = round(k + 0.5 * (end - k))
+        if kz == k or not m[kz].any():
             continue
-        counts["lesions"] += 1
-        counts["seed_within"] += not _failed(
-            dict(
-                e_long=centre.long_axis_mm - truth.axes.long_mm,
-                e_short=centre.short_axis_mm - truth.axes.short_mm,
-                e_vol=centre.volume_ml / truth.volume_ml - 1,
-            )
-        )
-        site = by_site.setdefault(truth.extra["site"], [0, 0, 0])
-        for idx in off_centre_points(centre, np.asarray(vol.spacing_zyx, float)):
-            counts["clicks"] += 1
-            site[0] += 1
-            click = tuple(float(v) for v in vol.index_to_lps(np.asarray(idx, float)))
-            try:
-                p = propose(vol, click, nodal=nodal)
-            except MeasureError:
-                counts["nothing"] += 1
-                site[1] += 1
-                continue
-            except Exception:  # counted: any other exception is a bug
-                counts["other_error"] += 1
-                site[1] += 1
-                continue
-            counts["snapped"] += "blur of the lesion's edge" in p.reason
-            same = abs(p.long_axis_mm - centre.long_axis_mm) <= 0.5 and (
-                abs(p.short_axis_mm - centre.short_axis_mm) <= 0.5
-            )
-            counts["same"] += same
-            site[2] += same
-            r = dict(
-                e_long=p.long_axis_mm - truth.axes.long_mm,
-                e_short=p.short_axis_mm - truth.axes.short_mm,
-                e_vol=p.volume_ml / truth.volume_ml - 1,
-            )
-            if not _failed(r):
-                counts["within"] += 1
-                continue
-            counts["failed"] += 1
-            counts["failed_flagged"] += p.low_confidence
-            if _gross(r):
-                counts["gross"] += 1
-                counts["gross_flagged"] += p.low_confidence
-        if (seed - start + 1) % 20 == 0:
-            print(f"  {seed - start + 1}/{n} lesions", file=sys.stderr, flush=True)
-    c = counts
+        yy, xx = np.nonzero(m[kz])
+        j = int(np.argmin((yy - yy.mean()) ** 2 + (xx - xx.mean()) ** 2))
+        y, x = int(yy[j] + p.mask_offset[1]), int(xx[j] + p.mask_offset[2])
+        out.append((kz + p.mask_offset[0], y, x))
+    return out
+
+
+_CLICK_KEYS = ("clicks", "nothing", "other_error", "same", "within", "failed")
+_CLICK_KEYS += ("failed_flagged", "gross", "gross_flagged", "snapped")
+
+
+def _tally(counts: dict, site: list[int], vol, truth, centre, idx, nodal: bool) -> None:
+    """Propose at voxel ``idx`` and count the outcome against the truth and against the
+    centre click's proposal ``centre``."""
+    from recist_tool.measure import MeasureError, propose
+
+    counts["clicks"] += 1
+    site[0] += 1
+    click = tuple(float(v) for v in vol.index_to_lps(np.asarray(idx, float)))
+    try:
+        p = propose(vol, click, nodal=nodal)
+    except MeasureError:
+        counts["nothing"] += 1
+        site[1] += 1
+        return
+    except Exception:  # counted: any other exception is a bug
+        counts["other_error"] += 1
+        site[1] += 1
+        return
+    counts["snapped"] += "blur of the lesion's edge" in p.reason
+    same = abs(p.long_axis_mm - centre.long_axis_mm) <= 0.5 and (
+        abs(p.short_axis_mm - centre.short_axis_mm) <= 0.5
+    )
+    counts["same"] += same
+    site[2] += same
+    r = dict(
+        e_long=p.long_axis_mm - truth.axes.long_mm,
+        e_short=p.short_axis_mm - truth.axes.short_mm,
+        e_vol=p.volume_ml / truth.volume_ml - 1,
+    )
+    if not _failed(r):
+        counts["within"] += 1
+        return
+    counts["failed"] += 1
+    counts["failed_flagged"] += p.low_confidence
+    if _gross(r):
+        counts["gross"] += 1
+        counts["gross_flagged"] += p.low_confidence
+
+
+def _report_clicks(title: str, c: dict, by_site: dict) -> None:
     m = max(c["clicks"], 1)
-    print(f"\n## Off-centre clicks: {c['clicks']} clicks inside {c['lesions']} lesions")
+    print(f"\n## {title}: {c['clicks']} clicks inside {c['lesions']} lesions")
     print("| what | clicks | share |\n|---|---|---|")
     for label, v in (
         ("a proposal", c["clicks"] - c["nothing"] - c["other_error"]),
@@ -423,15 +426,61 @@ def off_centre(n: int, start: int) -> dict:
         ("any other exception (a bug)", c["other_error"]),
     ):
         print(f"| {label} | {v} | {100 * v / m:.1f} % |")
-    share = 100 * c["seed_within"] / max(c["lesions"], 1)
-    print(
-        f"\nThe seeds' own proposals (bench_assist's usual click): {c['seed_within']} of "
-        f"{c['lesions']} within the tolerance ({share:.1f} %)."
-    )
     print("\n| site | clicks | no proposal | same as the seed's |\n|---|---|---|---|")
     for name, (k, bad, same) in sorted(by_site.items()):
         print(f"| {name} | {k} | {bad} | {same} ({100 * same / max(k, 1):.0f} %) |")
-    return dict(counts, by_site=by_site)
+
+
+def off_centre(n: int, start: int) -> dict:
+    """Each lesion clicked at its seed, at :func:`off_centre_points` (the same slice)
+    and at :func:`off_slice_points` (other slices)."""
+    from recist_tool.measure import MeasureError, propose
+    from recist_tool.synth.lesions import random_scene
+
+    groups = {g: dict.fromkeys((*_CLICK_KEYS, "lesions"), 0) for g in ("centre", "slice")}
+    sites: dict[str, dict[str, list[int]]] = {"centre": {}, "slice": {}}
+    lesions = seed_within = 0
+    for seed in range(start, start + n):
+        vol, truth = random_scene(seed)
+        nodal = truth.lesion.nodal
+        try:
+            centre = propose(vol, truth.seed_lps, nodal=nodal)
+        except MeasureError:
+            continue
+        lesions += 1
+        seed_within += not _failed(
+            dict(
+                e_long=centre.long_axis_mm - truth.axes.long_mm,
+                e_short=centre.short_axis_mm - truth.axes.short_mm,
+                e_vol=centre.volume_ml / truth.volume_ml - 1,
+            )
+        )
+        spacing = np.asarray(vol.spacing_zyx, float)
+        for group, points in (
+            ("centre", off_centre_points(centre, spacing)),
+            ("slice", off_slice_points(centre)),
+        ):
+            groups[group]["lesions"] += 1
+            site = sites[group].setdefault(truth.extra["site"], [0, 0, 0])
+            for idx in points:
+                _tally(groups[group], site, vol, truth, centre, idx, nodal)
+        if (seed - start + 1) % 20 == 0:
+            print(f"  {seed - start + 1}/{n} lesions", file=sys.stderr, flush=True)
+    _report_clicks("Off-centre clicks (the measured slice)", groups["centre"], sites["centre"])
+    share = 100 * seed_within / max(lesions, 1)
+    print(
+        f"\nThe seeds' own proposals (bench_assist's usual click): {seed_within} of "
+        f"{lesions} within the tolerance ({share:.1f} %)."
+    )
+    _report_clicks(
+        "Clicks on other slices (half-way to the lesion's top and bottom)",
+        groups["slice"],
+        sites["slice"],
+    )
+    return dict(
+        groups["centre"], by_site=sites["centre"], seed_within=seed_within,
+        other_slices=dict(groups["slice"], by_site=sites["slice"]),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------ big series
