@@ -388,7 +388,7 @@ def _tally(counts: dict, site: list[int], vol, truth, centre, idx, nodal: bool) 
         counts["other_error"] += 1
         site[1] += 1
         return
-    counts["snapped"] += "blur of the lesion's edge" in p.reason
+    counts["snapped"] += "measured_from_mm" in p.details
     same = abs(p.long_axis_mm - centre.long_axis_mm) <= 0.5 and (
         abs(p.short_axis_mm - centre.short_axis_mm) <= 0.5
     )
@@ -477,10 +477,13 @@ def off_centre(n: int, start: int) -> dict:
         groups["slice"],
         sites["slice"],
     )
+    other_slices = dict(groups["slice"], by_site=sites["slice"])
     return dict(
-        groups["centre"], by_site=sites["centre"], seed_within=seed_within,
-        other_slices=dict(groups["slice"], by_site=sites["slice"]),
-    )  # fmt: skip
+        groups["centre"],
+        by_site=sites["centre"],
+        seed_within=seed_within,
+        other_slices=other_slices,
+    )
 
 
 # ------------------------------------------------------------------------ big series

@@ -371,7 +371,6 @@ def register(fixed: Any, moving: Any, *, cancel: threading.Event | None = None) 
             sitk.Euler3DTransform(),
             sitk.CenteredTransformInitializerFilter.MOMENTS,
         )
-        stop_if_cancelled()
         rigid = _method([2, 1], [2.0 * GLOBAL_MM, 0.0], 200, 0.25, cancel)
         rigid.SetInitialTransform(init, inPlace=True)
         rigid.Execute(f_img, m_img)

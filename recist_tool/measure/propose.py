@@ -70,6 +70,10 @@ class Proposal:
         voxel indices ``(z, y, x)`` (napari data coordinates).
     seed_lps : tuple of float
         The click.
+    details : dict
+        The segmentation's figures (levels, checks' margins, per-slice axes); with
+        ``"measured_from_mm"`` when the lesion was measured from a point that far from
+        the click (:func:`propose`).
     """
 
     long_axis_mm: float
@@ -202,23 +206,24 @@ def propose(
         if not p.low_confidence:
             return p
     # nothing grew from the click, or what did is doubtful: the click may lie in the
-    # blur of the lesion's edge; measured again from the lesion-like points near it
-    best = None
-    for i, (cand_seg, moved) in enumerate(_snapped(arr, spacing, seed, size_hint, seg)):
-        q = _measure(volume, arr, spacing, cand_seg, seed, hint, nodal, seed_lps)
-        # a confident one, the most confident; when nothing grew from the click at
-        # all, the nearest region whatever its confidence
-        if (not q.low_confidence or (p is None and i == 0)) and (
-            best is None or q.confidence > best[0].confidence
-        ):
-            best = (q, moved)
-    if best is None:
-        if p is None:
-            raise MeasureError(
-                "no lesion found at the click: nothing of uniform density is connected to it"
-            )
+    # blur of the lesion's edge; measured again from the lesion-like points near it:
+    # the most confident of those that are confident on their own, else (nothing grew
+    # from the click at all) the nearest region whatever its confidence
+    tried = [
+        (_measure(volume, arr, spacing, other, seed, hint, nodal, seed_lps), moved)
+        for other, moved in _snapped(arr, spacing, seed, size_hint, seg)
+    ]
+    confident = [t for t in tried if not t[0].low_confidence]
+    if confident:
+        q, moved = max(confident, key=lambda t: t[0].confidence)
+    elif p is None and tried:
+        q, moved = tried[0]
+    elif p is None:
+        raise MeasureError(
+            "no lesion found at the click: nothing of uniform density is connected to it"
+        )
+    else:
         return p
-    q, moved = best
     # measured from another point than the click: the reader checks the outline
     note = (
         f"measured from a point {moved:.1f} mm from the click (the click lies in the blur "
@@ -226,6 +231,7 @@ def propose(
     )
     q.reason = f"{note}; {q.reason}" if q.reason else note
     q.confidence = float(round(q.confidence * ALONE_LOW, 3))
+    q.details["measured_from_mm"] = moved
     return q
 
 
@@ -268,7 +274,7 @@ def _snapped(
     for extreme in (np.where(within, sm, -np.inf).argmax(), np.where(within, sm, np.inf).argmin()):
         iy, ix = np.unravel_index(int(extreme), sm.shape)
         cand = np.array([k, iy + lo[0], ix + lo[1]])
-        if np.array_equal(cand, seed) or _inside(first, cand):
+        if np.array_equal(cand, seed) or _click_to_region_mm(first, cand) == 0.0:
             continue
         seg = segment(arr, spacing, cand, size_hint_mm=size_hint)
         if seg is None or not seg.region.any():
@@ -280,27 +286,21 @@ def _snapped(
     return [(seg, moved) for _, seg, moved in found]
 
 
-def _inside(seg: Segmentation | None, index: np.ndarray) -> bool:
-    """Whether voxel ``index`` of the volume lies in ``seg``'s region."""
-    if seg is None or not seg.region.any():
-        return False
-    rel = (np.asarray(index) - seg.offset) // np.array([1, seg.factor, seg.factor])
-    if np.any(rel < 0) or np.any(rel >= seg.region.shape):
-        return False
-    return bool(seg.region[tuple(rel)])
-
-
-def _click_to_region_mm(seg: Segmentation, seed: np.ndarray) -> float:
-    """Distance (mm) in the clicked slice from the click to the region (0 inside)."""
-    region = seg.full_region()
-    rel = np.asarray(seed) - seg.offset
-    if not 0 <= rel[0] < region.shape[0]:
+def _click_to_region_mm(seg: Segmentation | None, seed: np.ndarray) -> float:
+    """Distance (mm) in the clicked slice from voxel ``seed`` to the region (0 inside;
+    infinite without a region on that slice)."""
+    if seg is None:
         return math.inf
-    pts = np.argwhere(region[int(rel[0])])
+    rel = np.asarray(seed) - seg.offset
+    if not 0 <= rel[0] < seg.region.shape[0]:
+        return math.inf
+    f = seg.factor
+    pts = np.argwhere(seg.region[int(rel[0])])  # the segmentation's (coarse) grid
     if not len(pts):
         return math.inf
-    sp = np.asarray(seg.spacing[1:], float) / np.array([seg.factor, seg.factor])
-    return float(np.min(np.hypot(*((pts - rel[1:]) * sp).T)))
+    # distance to the nearest region cell, 0 when the voxel lies in one
+    gap = np.maximum(np.abs(pts * f + (f - 1) / 2 - rel[1:]) - (f - 1) / 2, 0)
+    return float(np.min(np.hypot(*(gap * np.asarray(seg.spacing[1:]) / f).T)))
 
 
 def _check_finite(arr: np.ndarray, seed: np.ndarray, spacing: np.ndarray) -> None:

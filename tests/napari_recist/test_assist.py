@@ -258,6 +258,17 @@ def _accepted_at_baseline(tmp_path, monkeypatch):
     return s, pair, calls, a.accept()
 
 
+def _shown_at_registered_position(s, pair, lid):
+    """Assert the follow-up pane shows lesion ``lid`` where the known transform puts
+    its baseline position (the proposal offered there); returns that position."""
+    a = s.assist
+    assert a.target is not None and a.target[0] == lid
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 1e-6
+    return bpos
+
+
 def test_a_registration_that_cannot_be_cached_still_moves_the_pane(tmp_path, monkeypatch):
     """The readings folder cannot hold the registrations (a file in the folder's
     place; likewise a read-only or full disk): the registration used to fail with
@@ -267,13 +278,10 @@ def test_a_registration_that_cannot_be_cached_still_moves_the_pane(tmp_path, mon
 
     (tmp_path / "SYN-12.registrations").write_text("not a folder")
     s, pair, calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
-    a = s.assist
     with pytest.warns(RegistrationCacheWarning, match="kept for this session only"):
         s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
-    assert calls and a.target is not None and a.target[0] == lid
-    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
-    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
-    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 1e-6
+    assert calls
+    _shown_at_registered_position(s, pair, lid)
     warned = [t for sev, t in s.notices if sev == "warning" and "kept for this session" in t]
     assert warned and "SYN-12.registrations" in warned[0]
     assert (tmp_path / "SYN-12.registrations").read_text() == "not a folder"
@@ -289,10 +297,8 @@ def test_switching_to_the_follow_up_shows_the_selected_lesion_where_it_moved(tmp
     a = s.assist
     assert s.active_lesion == lid
     s.show_timepoint([tp.label for tp in s.reading.timepoints][1])
-    assert calls and a.target is not None and a.target[0] == lid
-    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
-    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
-    assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 1e-6
+    assert calls
+    bpos = _shown_at_registered_position(s, pair, lid)
     assert "its registered position" in a.status
     # back at baseline: the lesion is shown where it was measured, no proposal offered
     s.show_timepoint("baseline")

@@ -352,6 +352,7 @@ def test_a_click_in_the_blur_of_a_small_nodule_s_edge_measures_that_nodule():
     assert p.long_axis_mm == pytest.approx(centre.long_axis_mm, abs=0.1)
     assert p.short_axis_mm == pytest.approx(centre.short_axis_mm, abs=0.1)
     assert p.reason.startswith("measured from a point 4.8 mm from the click")
+    assert p.details["measured_from_mm"] == pytest.approx(4.8, abs=0.05)
     assert p.low_confidence  # not where the reader clicked: the outline is checked
     assert p.seed_lps == (2.487902258524045, -4.975804517048079, 0.0)
     # a click beside it (9 mm outside) is not pulled onto the nodule
@@ -391,6 +392,7 @@ def test_a_doubtful_proposal_is_not_measured_again_from_inside_its_own_region(mo
     p = propose(vol, t.seed_lps)
     assert p.low_confidence and not p.reason.startswith("measured from a point")
     assert len(calls) <= 2  # the click, and at most the one point outside its region
+    assert len(calls) == 1  # here both points near the click lie in its region
 
 
 def test_a_click_whose_neck_body_lies_beside_it_is_no_index_error():

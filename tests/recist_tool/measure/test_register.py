@@ -197,7 +197,7 @@ def test_a_cancelled_registration_stops_within_an_iteration(pair):
     tens of seconds) and then raised RuntimeError from a deleted Qt signal. A cancel
     now stops SimpleITK's optimiser at its next iteration."""
     base, fu, _ = pair
-    cancel = _SetAfter(6)  # two checks before the rigid stage, then its iterations
+    cancel = _SetAfter(6)  # one check before the rigid stage, then its iterations
     with pytest.raises(RegistrationCancelled, match=r"2\.25\.1002 to 2\.25\.1001 cancelled"):
         register(base, fu, cancel=cancel)
     # stopped by the iteration hook: a whole registration checks hundreds of times
