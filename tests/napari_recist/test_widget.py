@@ -710,17 +710,6 @@ def test_the_dock_widget_opens_from_the_plugin_menu(make_napari_viewer, sample_l
     assert w.session.active_lesion == "T1"
 
 
-def press_and_move(c, pa, pb) -> None:
-    """Real mouse events on canvas ``c``: press at ``pa``, move to ``pb`` (the caller
-    releases)."""
-    QTest.mouseMove(c, pa)
-    pump(15)
-    QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
-    for t in (0.3, 0.6, 1.0):
-        QTest.mouseMove(c, pa + (pb - pa) * t)
-        pump(15)
-
-
 def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
     w = widget
     s = w.session
@@ -732,7 +721,12 @@ def test_live_length_next_to_the_cursor_while_drawing_then_gone(widget, truth):
     live = s.layers_of("baseline").live
     c = canvas(w)
     pa, pb = to_canvas(w.viewer, a), to_canvas(w.viewer, b)
-    press_and_move(c, pa, pb)
+    QTest.mouseMove(c, pa)
+    pump(15)
+    QTest.mousePress(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pa)
+    for t in (0.3, 0.6, 1.0):
+        QTest.mouseMove(c, pa + (pb - pa) * t)
+        pump(15)
     assert wait_until(lambda: live.visible and len(live.data) == 1)
     text = str(live.features["label"].iloc[0])
     assert text.endswith(" mm") and w.live_label.text().endswith(text)
@@ -757,21 +751,19 @@ def test_a_click_in_line_mode_draws_no_line(widget, truth):
     a, b = (world(p) for p in les["long_axis_endpoints_lps"])
     go_to_slice(w, "current", a[0])
     c = canvas(w)
-    pa, pb = to_canvas(w.viewer, a), to_canvas(w.viewer, b)
-    press_and_move(c, pa, pb)
-    QTest.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pb)
+    real_drag(c, w.viewer, a, b)
     pump(60)
     lid = s.active_lesion
     measured = s.reading.lesion(lid).findings["baseline"].long_mm
     assert measured > 10
     lines = s.layers_of("baseline").lines
-    middle = pa + (pb - pa) * 0.5
+    middle = (np.asarray(a) + np.asarray(b)) / 2
     # a click (line mode still on, the lesion still selected), then one with no selection
     for select in (lid, None):
         s.select_lesion(select, jump=False)
         pump(10)
         assert lines.mode == "add_line"
-        QTest.mouseClick(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, middle)
+        real_click(c, w.viewer, middle)
         pump(40)
         assert [le.lesion_id for le in s.reading.lesions] == [lid]
         assert s.reading.lesion(lid).findings["baseline"].long_mm == measured
