@@ -44,7 +44,7 @@ from psygnal import Signal
 from napari_recist._layers import AXIS_LABELS, UNITS
 from napari_recist._panes import Pane, PaneLayers, SeriesSource
 from recist_tool.reading import LENGTH_DECIMALS, Line, Reading, apply_proposal
-from recist_tool.reading.assist import HU_DECIMALS, VOLUME_DECIMALS
+from recist_tool.reading.assist import HU_DECIMALS, VOLUME_DECIMALS, proposes_at_follow_up
 
 if TYPE_CHECKING:
     from napari_recist._session import ReadingSession
@@ -59,6 +59,8 @@ LAYER_NAMES = ("RECIST proposal", "RECIST proposal outline")
 #: ``off`` turns the automatic follow-up registration off (slow machines, tests); the
 #: follow-up pane then shows the baseline lesion's patient position.
 REGISTRATION_ENV = "RECIST_REGISTRATION"
+#: What a non-target selected at follow-up asks of the reader (no axes are offered).
+_SET_STATUS = "A non-target: set its status with the buttons (Present, Absent, Progression)"
 
 
 def run_now(
@@ -661,32 +663,37 @@ class Assistant:
         if pos is None:
             return
         pane = s.panes["current"]
+        offer = proposes_at_follow_up(lesion.kind)
         if self.auto_register:
             reg = self._registration(*pair)
         else:
             key = (pair[0].info.series_uid, pair[1].info.series_uid)
             reg = self.cache().get(*key)
             if reg is None:  # not asked to register: the same patient position
-                self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
+                if offer:
+                    self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
                 return
         if reg is None:  # not known yet: the session's jump (same patient position) stands
             self._waiting = ((pair[0].info.series_uid, pair[1].info.series_uid), lesion_id)
-            self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
+            then = "Enter or Alt+click proposes" if offer else _SET_STATUS
+            if offer:
+                self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
             self._set_status(
                 "info",
                 f"{lesion_id}: registering baseline to {label}… (showing the same patient "
-                "position meanwhile); Enter or Alt+click proposes",
+                f"position meanwhile). {then}",
             )
             return
         moved = tuple(float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
         s.nav.center_on(pane, moved)  # type: ignore[arg-type]
         s._update_title(pane)
+        where = f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "
+        if not offer:  # a non-target: its status is what is read, not its axes
+            self._set_status("info", where + _SET_STATUS)
+            return
         self.target = (lesion_id, label, moved)  # type: ignore[assignment]
-        self._set_status(
-            "info",
-            f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "
-            "Enter (or Propose) proposes its axes there; Alt+click inside it works too",
-        )
+        then = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"
+        self._set_status("info", where + then)
 
     # ------------------------------------------------------------------ hand-drawn lines
 

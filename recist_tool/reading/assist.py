@@ -128,6 +128,7 @@ __all__ = [
     "assist_columns",
     "assist_fields",
     "proposal_lines",
+    "proposes_at_follow_up",
 ]
 
 
@@ -155,3 +156,15 @@ def proposal_lesion(
         return active
     half = max((ln.length_mm / 2 for ln in (f.long_axis, f.short_axis) if ln), default=0.0)
     return active if math.dist(pos, seed_lps) <= half + REMEASURE_MARGIN_MM else None
+
+
+def proposes_at_follow_up(kind: str) -> bool:
+    """Whether selecting a lesion of ``kind`` at follow-up offers a proposal of its
+    axes at its registered position.
+
+    Only a target is measured at each time point (RECIST 1.1: the sum of diameters);
+    a non-target is assessed by its status (present, absent, unequivocal
+    progression), so it is shown at its registered position and no axes are offered.
+    An Alt+click inside it still measures it when the reader wants a size on record.
+    """
+    return kind == "target"

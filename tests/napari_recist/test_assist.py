@@ -367,3 +367,28 @@ def test_an_alt_click_on_another_lesion_never_replaces_the_selected_one(session,
     # on the selected lesion itself: re-measured, no new lesion
     alt_click(s, "current", l2["center_lps"])
     assert a.accept() == t2 and len(s.reading.lesions) == 2
+
+
+def test_a_non_target_selected_at_follow_up_is_shown_where_it_moved_and_offers_no_axes(
+    tmp_path, monkeypatch
+):
+    """A non-target selected at follow-up was offered "Enter (or Propose) proposes its
+    axes there", and Enter put a target's measurement on it. Its status is what is
+    read: the pane moves to its registered position, the status line asks for the
+    status, and Enter proposes nothing."""
+    s, pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    a = s.assist
+    nt = s.update_lesion(lid, kind="non_target")
+    assert nt is not None and s.reading.lesion(nt).kind == "non_target"
+    bpos = np.asarray(s.reading.lesion(nt).findings["baseline"].position_lps)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(None)
+    s.select_lesion(nt)
+    # the known transform puts it here (the registration found agrees within 2 mm)
+    assert abs(s.nav.z(s.panes["current"]) - pair.transform.push(bpos)[2]) < 2.0
+    assert "its registered position" in a.status and "set its status" in a.status
+    assert "proposes" not in a.status
+    assert a.target is None and not a.can_enter()
+    a.enter()
+    assert not a.has_pending and fu not in s.reading.lesion(nt).findings
