@@ -206,9 +206,12 @@ def run(args: argparse.Namespace) -> int:
     walk.shot("followup_comparison_opened")
     cmp_ = s.panes["comparison"]
     for les in tps[1]["lesions"]:
-        rows = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
-        w.lesion_table.selectRow(rows.index(ids[les["lesion_id"]]))
+        table = w.lesion_table
+        rows = [table.item(r, 0).text() for r in range(table.rowCount())]
+        cell = table.visualItemRect(table.item(rows.index(ids[les["lesion_id"]]), 0))
+        QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
         pump(40)
+        walk.check(s.active_lesion == ids[les["lesion_id"]], f"{fu}: row {cell.y()} clicked")
         if les["kind"] == "target":
             walk.measure(les, "long")
             if les["nodal"]:
@@ -218,6 +221,13 @@ def run(args: argparse.Namespace) -> int:
                 f"comparison follows by z mm ({s.nav.z(cur):.1f} / {s.nav.z(cmp_):.1f})",
             )
         else:
+            a = s.assist
+            walk.check(
+                "set its status" in a.status and not a.can_enter(),
+                f"{fu} {ids[les['lesion_id']]}: its status asked for, no axes offered "
+                f"({a.status!r})",
+            )
+            walk.shot(f"followup_{les['lesion_id']}_selected")
             QTest.mouseClick(w.status_btns["present"], Qt.MouseButton.LeftButton)
             pump(40)
         if les["lesion_id"] == "L1":
