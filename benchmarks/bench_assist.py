@@ -168,6 +168,7 @@ def accuracy(n: int, start: int) -> list[dict]:
                 e_short=p.short_axis_mm - truth.axes.short_mm,
                 e_vol=p.volume_ml / truth.volume_ml - 1,
                 e_hu=p.mean_hu - truth.lesion.hu,
+                truth_tie=_truth_tie(p, truth),
                 confidence=p.confidence,
                 reason=p.reason,
                 neck_share=(getattr(p, "details", None) or {})
@@ -280,7 +281,16 @@ def report_accuracy(rows: list[dict]) -> dict:
     confident = [r for r in rows if r["confidence"] >= 0.5]
     within = sum(not _failed(r) for r in confident)
     print(f"\nconfident proposals within the tolerance: {within} of {len(confident)} "
-          f"({100 * within / max(len(confident), 1):.1f} %)\n")  # fmt: skip
+          f"({100 * within / max(len(confident), 1):.1f} %)")  # fmt: skip
+    # the truth's own slice tie: failures that measure another slice the truth rates
+    # within TIE_KEY_MM of its own (the axes within the tolerance of that slice's)
+    tied = [r for r in fails if r["truth_tie"] and abs(r["e_vol"]) <= TOL_VOL]
+    n_conf = sum(r["confidence"] >= 0.5 for r in tied)
+    print(f"failures within the tolerance of the truth on a slice it rates as high as "
+          f"its own (within the slice-tie margin; the truth's own coin toss): {len(tied)}, "
+          f"{n_conf} of them confident; confident failures beside those: "
+          f"{sum(r['confidence'] >= 0.5 for r in fails) - n_conf}\n")  # fmt: skip
+    out.update(truth_tie=len(tied), truth_tie_confident=n_conf)
     out.update(tiers=tiers, confident_within=within, confident=len(confident))
     print("| seed | lesion | long err | short err | volume err | confidence | reason |")
     print("|---|---|---|---|---|---|---|")
@@ -314,6 +324,29 @@ def _failed_recist(r) -> bool:
     beyond 2.5 mm, or the volume beyond 25 %."""
     axis = r["e_short"] if r.get("nodal") else r["e_long"]
     return abs(axis) > TOL_MM or abs(r["e_vol"]) > TOL_VOL
+
+
+def _truth_tie(p, truth) -> bool:
+    """Whether the proposal's axes lie within ``TOL_MM`` of the truth on *another*
+    slice whose key axis (the long axis; a node's short axis) is within
+    ``TIE_KEY_MM`` of the truth's measured slice's (``propose``'s slice-tie margin).
+    The truth then measures two slices equally well: which one it reports is a
+    coin toss, and a proposal that measures the other one is not wrong."""
+    from recist_tool.measure.propose import TIE_KEY_MM
+
+    nodal = truth.lesion.nodal
+    per = truth.axes.per_slice
+    if not per:
+        return False
+    key = {k: (s if nodal else lo) for k, (lo, s) in per.items()}
+    top = max(key.values())
+    return any(
+        k != truth.axes.slice_index
+        and key[k] >= top - TIE_KEY_MM
+        and abs(p.long_axis_mm - lo) <= TOL_MM
+        and abs(p.short_axis_mm - s) <= TOL_MM
+        for k, (lo, s) in per.items()
+    )
 
 
 def _gross(r) -> bool:
