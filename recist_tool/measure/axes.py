@@ -51,6 +51,18 @@ def _points(polygons: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(pts)
 
 
+def _hull(polygons: Sequence[np.ndarray]) -> np.ndarray:
+    """The distinct outline points that can end a diameter: the convex hull's vertices
+    (all points when they are collinear and have no hull)."""
+    pts = np.unique(_points(polygons), axis=0)
+    if len(pts) > 3:
+        from scipy.spatial import ConvexHull, QhullError
+
+        with contextlib.suppress(QhullError):
+            return pts[ConvexHull(pts).vertices]
+    return pts
+
+
 def feret_max(polygons: Sequence[np.ndarray]) -> tuple[float, np.ndarray, np.ndarray]:
     """Maximum Feret diameter of one or several polygons.
 
@@ -59,16 +71,9 @@ def feret_max(polygons: Sequence[np.ndarray]) -> tuple[float, np.ndarray, np.nda
     (length, p1, p2)
         The length and its two end points (outline vertices).
     """
-    pts = np.unique(_points(polygons), axis=0)
-    if len(pts) == 1:
-        return 0.0, pts[0], pts[0]
-    cand = pts
-    if len(pts) > 3:
-        from scipy.spatial import ConvexHull, QhullError
-
-        # collinear points have no hull: then all points are candidates
-        with contextlib.suppress(QhullError):
-            cand = pts[ConvexHull(pts).vertices]
+    cand = _hull(polygons)
+    if len(cand) == 1:
+        return 0.0, cand[0], cand[0]
     d2 = ((cand[:, None, :] - cand[None, :, :]) ** 2).sum(-1)
     i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
     return float(np.sqrt(d2[i, j])), cand[i].copy(), cand[j].copy()
@@ -83,15 +88,9 @@ def near_max_diameters(
     Where the outline's caliper width is flat around its maximum, these are the long
     axes a slightly different outline would give.
     """
-    pts = np.unique(_points(polygons), axis=0)
-    if len(pts) < 2:
+    cand = _hull(polygons)
+    if len(cand) < 2:
         return []
-    cand = pts
-    if len(pts) > 3:
-        from scipy.spatial import ConvexHull, QhullError
-
-        with contextlib.suppress(QhullError):
-            cand = pts[ConvexHull(pts).vertices]
     d = np.sqrt(((cand[:, None, :] - cand[None, :, :]) ** 2).sum(-1))
     i, j = np.nonzero(np.triu(d >= d.max() - margin_mm, 1))
     v = cand[j] - cand[i]
