@@ -38,7 +38,9 @@ run are the figures to trust):
 4. ``--window``: **Alt+click → proposal drawn** in a shown napari window with the
    reading widget on the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
    (a real click on the canvas, until the canvas has finished drawing the proposal),
-   against ``propose()`` alone on the same seed.
+   against ``propose()`` alone on the same seed; with ``--outer`` each lesion is also
+   clicked in its outer part (segmented again from its core), against the centre
+   clicks of the same run.
 
 Usage::
 
@@ -46,6 +48,8 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --lesions 60 --no-big   # quick
     .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
+    xvfb-run -a -s "-screen 0 1600x1000x24" \
+        .venv/bin/python benchmarks/bench_assist.py --window --outer
     .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
     .venv/bin/python benchmarks/bench_assist.py --off-centre --start 23000 --lesions 240
     .venv/bin/python benchmarks/bench_assist.py --stability-cost --repeat 5
@@ -707,13 +711,15 @@ def plugin_clicks(base, truth, repeat: int) -> dict:
     return dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer)
 
 
-def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
+def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = False) -> dict:
     """Click → proposal drawn, as a reader sees it: a shown napari window with the
     reading widget, the 512 × 512 × 300 DICOM series of ``bench_plugin.series_folder``
     opened through the widget, a real Alt+click (QTest on napari's canvas) on each
     lesion, timed until the canvas has drawn after the proposal's lines were set (the
     worker thread, the layers, the slice move, the redraw). Peer in the same run:
-    ``propose()`` alone on the same volume and seed. Needs a display (``xvfb-run``)."""
+    ``propose()`` alone on the same volume and seed. ``outer``: each lesion also
+    clicked in its outer part (the first of :func:`off_centre_points`), where
+    ``propose`` segments it again from its core. Needs a display (``xvfb-run``)."""
     import napari
     from bench_plugin import series_folder
     from napari_recist._qt.widget import RecistWidget
@@ -770,19 +776,29 @@ def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
     scene_canvas.events.draw.connect(drawn, position="last")
     shown, core, rows, during = [], [], [], []
     lesions = [les for les in baseline_lesions() if les.kind == "target"]
+    where = {(les.lesion_id, "centre"): les.center_lps for les in lesions}
+    for les in lesions if outer else []:
+        c0 = propose(vol, les.center_lps, nodal=les.nodal)
+        idx = off_centre_points(c0, np.asarray(vol.spacing_zyx, float))[0]
+        where[les.lesion_id, "outer"] = tuple(vol.index_to_lps(np.asarray(idx, float)))
+    kinds = ("centre", "outer") if outer else ("centre",)
     # the first click also makes the proposal layers: timed apart, not in the median
-    clicks = [(lesions[0], -1)] + [(le, r) for le in lesions for r in range(repeat)]
+    clicks = [(lesions[0], -1, "centre")] + [
+        (le, r, kind) for kind in kinds for le in lesions for r in range(repeat)
+    ]
     first = float("nan")
-    for les, rep in clicks:
+    by_kind: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for les, rep, kind in clicks:
+        at = where[les.lesion_id, kind]
         s.form["nodal"] = les.nodal
-        s.nav.set_z(pane, float(les.center_lps[2]))
+        s.nav.set_z(pane, float(at[2]))
         pump(0.3)
         cam = viewer.scene.camera
         h, wd = canvas.height(), canvas.width()
         cy, cx = cam.center[-2:]
         px = QPoint(
-            round((les.center_lps[0] - cx) * cam.zoom + wd / 2),
-            round((les.center_lps[1] - cy) * cam.zoom + h / 2),
+            round((at[0] - cx) * cam.zoom + wd / 2),
+            round((at[1] - cy) * cam.zoom + h / 2),
         )
         QTest.mouseMove(canvas, px)
         pump(0.2)
@@ -801,7 +817,9 @@ def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
         if rep < 0:
             first = shown.pop()
             during.pop()
-        elif rep == 0:
+        else:
+            by_kind[kind].append(shown[-1])
+        if rep == 0 and kind == "centre":
             rows.append((les.lesion_id, round(p.long_axis_mm, 1), round(p.short_axis_mm, 1),
                          p.confidence))  # fmt: skip
             if screenshot is not None and les is lesions[0]:
@@ -816,7 +834,9 @@ def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
         core.append(time.perf_counter() - t0)
     load = os.getloadavg()[0]
     viewer.close()
-    med, peer = statistics.median(shown), statistics.median(core)
+    shown = by_kind["centre"]
+    core_centre = core[: len(shown)]
+    med, peer = statistics.median(shown), statistics.median(core_centre)
     print(f"\n## napari window: Alt+click → proposal drawn on a 512 × 512 × "
           f"{SHAPE_BIG[0]} series ({len(lesions)} lesions × {repeat})\n")  # fmt: skip
     print(f"click → drawn: median {1000 * med:.0f} ms, max {1000 * max(shown):.0f} ms; "
@@ -827,8 +847,16 @@ def window_clicks(repeat: int, screenshot: Path | None = None) -> dict:
         f"draws while the proposal was computed: median {statistics.median(during):.0f}"
     )
     print("lesions (id, long, short, confidence):", rows)
-    return dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer,
-                load=load, all_ms=[1000 * t for t in shown], first_ms=1000 * first)  # fmt: skip
+    out = dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer,
+               load=load, all_ms=[1000 * t for t in shown], first_ms=1000 * first)  # fmt: skip
+    if outer:
+        far, far_core = by_kind["outer"], core[len(shown) :]
+        print(f"clicked in their outer part: click → drawn median "
+              f"{1000 * statistics.median(far):.0f} ms, max {1000 * max(far):.0f} ms; "
+              f"propose alone {1000 * statistics.median(far_core):.0f} ms; against the "
+              f"centre clicks {statistics.median(far) / med:.2f}×")  # fmt: skip
+        out.update(outer_median_ms=1000 * statistics.median(far), outer_max_ms=1000 * max(far))
+    return out
 
 
 #: The window benchmark's series (bench_plugin.SHAPE).
@@ -852,6 +880,9 @@ def main() -> None:
         help="only Alt+click → proposal drawn in a napari window (needs xvfb-run)",
     )
     ap.add_argument("--screenshot", type=Path, help="with --window: a PNG of the first proposal")
+    ap.add_argument(
+        "--outer", action="store_true", help="with --window: also click lesions in their outer part"
+    )
     ap.add_argument(
         "--off-centre",
         action="store_true",
@@ -878,7 +909,7 @@ def main() -> None:
     print(f"# bench_assist (recist-tool {recist_tool.__version__})")
     result: dict = {}
     if args.window:
-        result["window_clicks"] = window_clicks(args.repeat, args.screenshot)
+        result["window_clicks"] = window_clicks(args.repeat, args.screenshot, args.outer)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
         return
