@@ -74,8 +74,7 @@ class Proposal:
     details : dict
         The segmentation's figures (levels, checks' margins, per-slice axes); with
         ``"measured_from_mm"`` when the lesion was measured from a point that far from
-        the click, doubtful, and ``"recentred_from_mm"`` when it was segmented again
-        from the deepest point of the region the click grew (:func:`propose`).
+        the click (:func:`propose`).
     """
 
     long_axis_mm: float
@@ -162,13 +161,10 @@ def propose(
 ) -> Proposal:
     """Propose the long and short axes of the lesion under a click.
 
-    A click in the outer part of the region it grows (``RECENTRE_DEPTH``) is
-    segmented again from that region's deepest point: where the reader clicks inside
-    a lesion matters less. When nothing grows from the click, or what grows is
-    doubtful (a click in the blur of a lesion's edge), the lesion is measured from
-    the brightest or darkest point near the click whose region holds the click; that
-    proposal is doubtful and its ``reason`` says from how far (``SNAP_MM`` and the
-    rules beside it).
+    When nothing grows from the click, or what grows is doubtful (a click in the blur
+    of a lesion's edge), the lesion is measured from the brightest or darkest point
+    near the click whose region holds the click; that proposal is doubtful and its
+    ``reason`` says from how far (``SNAP_MM`` and the rules beside it).
 
     Parameters
     ----------
@@ -207,10 +203,7 @@ def propose(
     seg = segment(arr, spacing, seed, size_hint_mm=size_hint)
     p = None
     if seg is not None and seg.region.any():
-        seg, recentred = _recentred(arr, spacing, seed, size_hint, seg)
         p = _measure(volume, arr, spacing, seg, seed, hint, nodal, seed_lps)
-        if recentred is not None:
-            p.details["recentred_from_mm"] = recentred
         if not p.low_confidence:
             return p
     # nothing grew from the click, or what did is doubtful: the click may lie in the
@@ -292,43 +285,6 @@ def _snapped(
             found.append((off, seg, float(dist[iy, ix])))
     found.sort(key=lambda f: f[0])
     return [(seg, moved) for _, seg, moved in found]
-
-
-#: A click in the outer part of its lesion (its depth inside the region grown from it
-#: less than ``RECENTRE_DEPTH`` times the region's largest depth, in 3-D) estimates
-#: the lesion's level from voxels blurred into the tissue around it, and can grow a
-#: part of the lesion or spill over its edge. The lesion is then segmented again from
-#: the region's deepest point, and that region is taken when it holds the click
-#: (within ``SNAP_HOLD_MM``): the same lesion, measured from its core, so that where
-#: the reader clicks inside a lesion matters less. Its confidence is its own.
-RECENTRE_DEPTH = 0.6
-
-
-def _recentred(
-    arr: np.ndarray,
-    spacing: np.ndarray,
-    seed: np.ndarray,
-    size_hint: float | None,
-    seg: Segmentation,
-) -> tuple[Segmentation, float | None]:
-    """``seg``, or the segmentation from its deepest point when the click lies in its
-    outer part (``RECENTRE_DEPTH``) and that region holds the click; with the distance
-    (mm) from the click to the point it was grown from (None when not re-centred)."""
-    from scipy import ndimage as ndi
-
-    depth = ndi.distance_transform_edt(seg.region, sampling=seg.spacing)
-    deepest = float(depth.max())
-    rel = np.asarray(seed) - seg.offset
-    cell = (int(rel[0]), int(rel[1]) // seg.factor, int(rel[2]) // seg.factor)
-    inside = all(0 <= c < n for c, n in zip(cell, depth.shape, strict=True))
-    if deepest <= 0 or (inside and depth[cell] >= RECENTRE_DEPTH * deepest):
-        return seg, None
-    core = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    point = np.clip(np.rint(seg.to_volume_index(core)).astype(int), 0, np.asarray(arr.shape) - 1)
-    other = segment(arr, spacing, point, size_hint_mm=size_hint)
-    if other is None or _click_to_region_mm(other, seed) > SNAP_HOLD_MM:
-        return seg, None
-    return other, float(np.linalg.norm((point - seed) * spacing))
 
 
 def _click_to_region_mm(seg: Segmentation | None, seed: np.ndarray) -> float:
