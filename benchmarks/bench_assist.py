@@ -53,7 +53,6 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --crosscheck-cost --repeat 5
     .venv/bin/python benchmarks/bench_assist.py --off-centre --start 23000 --lesions 240
     .venv/bin/python benchmarks/bench_assist.py --stability-cost --repeat 5
-    .venv/bin/python benchmarks/bench_assist.py --direction-cost --repeat 5
 
 Generated series are cached under ``benchmarks/_data/`` (git-ignored).
 """
@@ -607,7 +606,6 @@ CHECKS = {
         "Threshold-stability checks",
         lambda seg, k, axes: ({}, []),
     ),
-    "direction": ("_direction_tie_flags", "Direction-tie check", lambda polys, axes: []),
 }
 
 
@@ -897,11 +895,6 @@ def main() -> None:
         action="store_true",
         help="only propose() with and without its threshold-stability checks (same)",
     )
-    ap.add_argument(
-        "--direction-cost",
-        action="store_true",
-        help="only propose() with and without its direction-tie check (same)",
-    )
     args = ap.parse_args()
     import recist_tool
 
@@ -917,7 +910,7 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=float))
         return
-    if args.crosscheck_cost or args.stability_cost or args.direction_cost:
+    if args.crosscheck_cost or args.stability_cost:
         base, _, truth = big_pair(args.slices)
         for check in CHECKS:
             if getattr(args, f"{check}_cost"):

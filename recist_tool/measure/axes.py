@@ -79,30 +79,6 @@ def feret_max(polygons: Sequence[np.ndarray]) -> tuple[float, np.ndarray, np.nda
     return float(np.sqrt(d2[i, j])), cand[i].copy(), cand[j].copy()
 
 
-def near_max_diameters(
-    polygons: Sequence[np.ndarray], margin_mm: float
-) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """Diameters within ``margin_mm`` of the maximum Feret diameter, the longest per
-    whole degree of direction (outline vertices on the convex hull), longest first.
-
-    Where the outline's caliper width is flat around its maximum, these are the long
-    axes a slightly different outline would give.
-    """
-    cand = _hull(polygons)
-    if len(cand) < 2:
-        return []
-    d = np.sqrt(((cand[:, None, :] - cand[None, :, :]) ** 2).sum(-1))
-    i, j = np.nonzero(np.triu(d >= d.max() - margin_mm, 1))
-    v = cand[j] - cand[i]
-    deg = np.rint(np.degrees(np.arctan2(v[:, 1], v[:, 0])) % 180.0).astype(int) % 180
-    best: dict[int, int] = {}
-    for n, b in enumerate(deg.tolist()):
-        if b not in best or d[i[n], j[n]] > d[i[best[b]], j[best[b]]]:
-            best[b] = n
-    out = [(float(d[i[n], j[n]]), cand[i[n]].copy(), cand[j[n]].copy()) for n in best.values()]
-    return sorted(out, key=lambda t: -t[0])
-
-
 def _edges(polygons: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Start and end points of every edge of the closed polygons."""
     a, b = [], []

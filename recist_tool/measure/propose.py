@@ -14,7 +14,6 @@ from recist_tool.measure.axes import (
     PlanarAxes,
     feret_max,
     mask_polygons,
-    near_max_diameters,
     perpendicular_axis,
     planar_axes,
 )
@@ -408,9 +407,6 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
     flags += cross_flags
     if forced is None:
         flags += _slice_tie_flags(seg, k, axes, per_slice, nodal)
-    flags += _direction_tie_flags(
-        [np.column_stack((q[:, 1] * dx, q[:, 0] * dy)) for q in polys], axes
-    )
     if hint is not None and hint[1] > 0:
         ratio = axes.long_mm / hint[1]
         if not 0.6 <= ratio <= 1.6:
@@ -466,12 +462,6 @@ TIE_KEY_MM = 0.5
 #: coin toss between two answers a tolerance apart, so the proposal is doubtful.
 TIE_OTHER_MM = 2.5
 TIE_FACTOR = 0.45
-#: Direction tie: a diameter of the measured slice's outline within this much (mm)
-#: of its long axis, in another direction — where the caliper width is flat around
-#: its maximum, the long axis's direction is within the outline's noise — whose
-#: perpendicular differs from the short axis by more than ``TIE_OTHER_MM`` makes
-#: the short axis a coin toss between the two directions: doubtful (``TIE_FACTOR``).
-DIRECTION_TIE_MM = 1.0
 #: Cross-check: the second outline (:func:`~recist_tool.measure.crosscheck.
 #: watershed_outline`, the strongest edges) measured on the same slice; an axis
 #: more than this (mm, the accuracy asked of an axis) apart from the proposal's
@@ -515,28 +505,6 @@ def _slice_tie_flags(
                     f"slice {kz + 1} has nearly the same {same} axis ({k_o:.1f} vs {k_h:.1f} "
                     f"mm) but a {diff} axis of {d_o:.1f} mm (here {d_h:.1f} mm): the {diff} "
                     "axis depends on which of the two slices is measured",
-                )
-            ]
-    return []
-
-
-def _direction_tie_flags(polys_mm: list[np.ndarray], axes: PlanarAxes) -> list:
-    """Doubt when a near-equal diameter in another direction
-    (:data:`DIRECTION_TIE_MM`) has a perpendicular more than :data:`TIE_OTHER_MM`
-    from the short axis: the short axis then depends on which direction is taken."""
-    u = (axes.long_p2 - axes.long_p1) / max(axes.long_mm, 1e-9)
-    for length, p1, p2 in near_max_diameters(polys_mm, DIRECTION_TIE_MM):
-        short_mm, _, _ = perpendicular_axis(polys_mm, p1, p2)
-        if abs(short_mm - axes.short_mm) > TIE_OTHER_MM:
-            v = (p2 - p1) / max(length, 1e-9)
-            angle = float(np.degrees(np.arccos(min(1.0, abs(float(u @ v))))))
-            return [
-                (
-                    TIE_FACTOR,
-                    f"a diameter of {length:.1f} mm {angle:.0f}° from the long axis "
-                    f"({axes.long_mm:.1f} mm) has a perpendicular of {short_mm:.1f} mm "
-                    f"(here {axes.short_mm:.1f} mm): the short axis depends on the long "
-                    "axis's exact direction; check it",
                 )
             ]
     return []

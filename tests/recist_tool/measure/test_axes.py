@@ -73,23 +73,3 @@ def test_feret_is_the_largest_pairwise_distance(points):
     pts = np.array(points, float)
     d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1)).max()
     assert feret_max([pts])[0] == pytest.approx(d, rel=1e-9, abs=1e-9)
-
-
-def test_near_max_diameters_are_the_rival_long_axes_one_per_direction():
-    """A 40 × 10 mm rectangle: its two diagonals are equally long (41.2 mm) in two
-    directions 28° apart; with a 1 mm margin nothing else comes near. A circle: the
-    diameters of every direction are within a hair of each other."""
-    from recist_tool.measure.axes import near_max_diameters
-
-    rect = np.array([[0, 0], [40, 0], [40, 10], [0, 10]], float)
-    found = near_max_diameters([rect], 1.0)
-    assert len(found) == 2
-    assert all(abs(length - np.hypot(40, 10)) < 1e-9 for length, _, _ in found)
-    (_, a1, a2), (_, b1, b2) = found
-    u, v = (a2 - a1) / np.linalg.norm(a2 - a1), (b2 - b1) / np.linalg.norm(b2 - b1)
-    assert np.degrees(np.arccos(abs(u @ v))) == pytest.approx(28.07, abs=0.01)
-    t = np.linspace(0, 2 * np.pi, 721)[:-1]
-    circle = np.column_stack((20 * np.cos(t), 20 * np.sin(t)))
-    found = near_max_diameters([circle], 0.01)
-    assert len(found) == 180 and found[0][0] == pytest.approx(40.0)
-    assert near_max_diameters([circle], 0.0)[0][0] == pytest.approx(40.0)
