@@ -172,9 +172,7 @@ def accuracy(n: int, start: int) -> list[dict]:
                 short=truth.axes.short_mm,
                 volume=truth.volume_ml,
                 hu=truth.lesion.hu,
-                e_long=p.long_axis_mm - truth.axes.long_mm,
-                e_short=p.short_axis_mm - truth.axes.short_mm,
-                e_vol=p.volume_ml / truth.volume_ml - 1,
+                **_errors(p, truth),
                 e_hu=p.mean_hu - truth.lesion.hu,
                 truth_tie=_truth_tie(p, truth),
                 confidence=p.confidence,
@@ -315,6 +313,16 @@ TOL_MM = 2.5
 TOL_VOL = 0.25
 
 
+def _errors(p, truth) -> dict[str, float]:
+    """A proposal's errors against the truth: long and short axis (mm), volume
+    (fraction)."""
+    return dict(
+        e_long=p.long_axis_mm - truth.axes.long_mm,
+        e_short=p.short_axis_mm - truth.axes.short_mm,
+        e_vol=p.volume_ml / truth.volume_ml - 1,
+    )
+
+
 def _failed(r) -> bool:
     axis = max(abs(r["e_long"]), abs(r["e_short"]))
     return axis > TOL_MM or abs(r["e_vol"]) > TOL_VOL
@@ -435,11 +443,7 @@ def _tally(counts: dict, site: list[int], vol, truth, centre, idx, nodal: bool) 
     )
     counts["same"] += same
     site[2] += same
-    r = dict(
-        e_long=p.long_axis_mm - truth.axes.long_mm,
-        e_short=p.short_axis_mm - truth.axes.short_mm,
-        e_vol=p.volume_ml / truth.volume_ml - 1,
-    )
+    r = _errors(p, truth)
     if not _failed(r):
         counts["within"] += 1
         return
@@ -489,13 +493,7 @@ def off_centre(n: int, start: int) -> dict:
         except MeasureError:
             continue
         lesions += 1
-        seed_within += not _failed(
-            dict(
-                e_long=centre.long_axis_mm - truth.axes.long_mm,
-                e_short=centre.short_axis_mm - truth.axes.short_mm,
-                e_vol=centre.volume_ml / truth.volume_ml - 1,
-            )
-        )
+        seed_within += not _failed(_errors(centre, truth))
         spacing = np.asarray(vol.spacing_zyx, float)
         for group, points in (
             ("centre", off_centre_points(centre, spacing)),
@@ -771,7 +769,7 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
             loop.quit()
 
     scene_canvas.events.draw.connect(drawn, position="last")
-    shown, core, rows, during = [], [], [], []
+    shown, rows, during = [], [], []
     lesions = [les for les in baseline_lesions() if les.kind == "target"]
     where = {(les.lesion_id, "centre"): les.center_lps for les in lesions}
     for les in lesions if outer else []:
@@ -785,6 +783,7 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
     ]
     first = float("nan")
     by_kind: dict[str, list[float]] = {kind: [] for kind in kinds}
+    core: dict[str, list[float]] = {kind: [] for kind in kinds}  # propose() alone
     for les, rep, kind in clicks:
         at = where[les.lesion_id, kind]
         s.form["nodal"] = les.nodal
@@ -828,16 +827,16 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
             continue
         t0 = time.perf_counter()
         propose(vol, seed, nodal=les.nodal)
-        core.append(time.perf_counter() - t0)
+        core[kind].append(time.perf_counter() - t0)
     load = os.getloadavg()[0]
     viewer.close()
     shown = by_kind["centre"]
-    core_centre = core[: len(shown)]
-    med, peer = statistics.median(shown), statistics.median(core_centre)
+    med, peer = statistics.median(shown), statistics.median(core["centre"])
     print(f"\n## napari window: Alt+click → proposal drawn on a 512 × 512 × "
           f"{SHAPE_BIG[0]} series ({len(lesions)} lesions × {repeat})\n")  # fmt: skip
     print(f"click → drawn: median {1000 * med:.0f} ms, max {1000 * max(shown):.0f} ms; "
-          f"propose alone (peer) median {1000 * peer:.0f} ms, max {1000 * max(core):.0f} ms; "
+          f"propose alone (peer) median {1000 * peer:.0f} ms, "
+          f"max {1000 * max(core['centre']):.0f} ms; "
           f"ratio {med / peer:.2f}; load {load:.1f}")  # fmt: skip
     print(
         f"first click (also makes the proposal layers): {1000 * first:.0f} ms; canvas "
@@ -847,7 +846,7 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
     out = dict(median_ms=1000 * med, max_ms=1000 * max(shown), peer_median_ms=1000 * peer,
                load=load, all_ms=[1000 * t for t in shown], first_ms=1000 * first)  # fmt: skip
     if outer:
-        far, far_core = by_kind["outer"], core[len(shown) :]
+        far, far_core = by_kind["outer"], core["outer"]
         print(f"clicked in their outer part: click → drawn median "
               f"{1000 * statistics.median(far):.0f} ms, max {1000 * max(far):.0f} ms; "
               f"propose alone {1000 * statistics.median(far_core):.0f} ms; against the "
