@@ -26,7 +26,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from napari_recist._testing import pump, real_click, real_drag, real_wheel, to_canvas, world
+from napari_recist._testing import (
+    in_sight,
+    pump,
+    real_click,
+    real_drag,
+    real_wheel,
+    to_canvas,
+    world,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,6 +235,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{fu} {ids[les['lesion_id']]}: its status asked for, no axes offered "
                 f"({a.status!r})",
             )
+            walk.check(
+                in_sight(w.assist_panel) and in_sight(w.status_btns["present"]),
+                "the status line and the status buttons are in sight without scrolling",
+            )
             walk.shot(f"followup_{les['lesion_id']}_selected")
             QTest.mouseClick(w.status_btns["present"], Qt.MouseButton.LeftButton)
             pump(40)
@@ -251,8 +263,17 @@ def run(args: argparse.Namespace) -> int:
     # Hover for the cursor read-out (HU, LPS mm), then the final views.
     l1 = next(x for x in tps[1]["lesions"] if x["lesion_id"] == "L1")
     walk.go_to(world(l1["long_axis_endpoints_lps"][0])[0])
-    s.select_lesion(ids["L1"])
+    table = w.lesion_table
+    rows = [table.item(r, 0).text() for r in range(table.rowCount())]
+    cell = table.visualItemRect(table.item(rows.index(ids["L1"]), 0))
+    QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
     pump(100)
+    walk.check(
+        s.assist.status.startswith(f"{ids['L1']}: measured at {fu}")
+        and w.live_label.text() == "Length: –",
+        f"{ids['L1']} selected: the status and the length are its own "
+        f"({s.assist.status!r}, {w.live_label.text()!r})",
+    )
     QTest.mouseMove(walk.canvas(), to_canvas(walk.viewer, world(l1["long_axis_endpoints_lps"][0])))
     pump(300)
     walk.check(cur.cursor_text.text.startswith("HU "), f"cursor read-out: {cur.cursor_text.text!r}")

@@ -63,6 +63,16 @@ REGISTRATION_ENV = "RECIST_REGISTRATION"
 _SET_STATUS = "A non-target: set its status with the buttons (Present, Absent, Progression)"
 
 
+def _measured_here(lesion_id: str, label: str | None, kind: str) -> str:
+    """The status of a lesion selected where it is measured already."""
+    if not proposes_at_follow_up(kind):
+        return f"{lesion_id}: its status at {label} is set; the buttons change it"
+    return (
+        f"{lesion_id}: measured at {label}. Drag an end point to edit it; Alt+click on it "
+        "measures it again"
+    )
+
+
 def run_now(
     work: Callable[[], Any], done: Callable[[Any], None], failed: Callable[[BaseException], None]
 ) -> None:
@@ -161,6 +171,7 @@ class Assistant:
         self.pending: Pending | None = None
         self.status = ""
         self.severity = "info"
+        self._status_about: str | None = None
         #: Seconds from the last click to its proposal drawn.
         self.last_shown_s: float | None = None
         #: Where Enter proposes at follow-up: (lesion id, time point, LPS point).
@@ -259,10 +270,13 @@ class Assistant:
         if not self.has_pending:
             self._set_status("info", text)
 
-    def _set_status(self, severity: str, text: str) -> None:
+    def _set_status(self, severity: str, text: str, *, about: str | None = None) -> None:
+        """Show ``text``; ``about`` names the lesion a selection's status is about (it
+        goes when another lesion is selected)."""
         if self.closed:
             return
         self.severity, self.status = severity, text
+        self._status_about = about
         self.changed.emit()
 
     # ------------------------------------------------------------------ proposing
@@ -648,6 +662,9 @@ class Assistant:
         position when it is not marked there yet, and offer a proposal there."""
         s = self.session
         self.target = None
+        if self._status_about not in (None, lesion_id) and not self.has_pending:
+            # another lesion's selection status ("NT1: set its status…") is stale now
+            self._set_status("info", "")
         pair = self._pair()
         ids = {le.lesion_id for le in s.reading.lesions}
         if lesion_id is None or pair is None or lesion_id not in ids:
@@ -657,7 +674,11 @@ class Assistant:
         lesion = s.reading.lesion(lesion_id)
         here = lesion.findings.get(label or "")
         if here is not None and here.position_lps is not None:
-            return  # measured here already: the session showed it
+            if not self.has_pending:  # the session showed it
+                self._set_status(
+                    "info", _measured_here(lesion_id, label, lesion.kind), about=lesion_id
+                )
+            return
         bf = lesion.findings.get(base.label) if base is not None else None
         pos = None if bf is None else bf.position_lps
         if pos is None:
@@ -682,6 +703,7 @@ class Assistant:
                 "info",
                 f"{lesion_id}: registering baseline to {label}… (showing the same patient "
                 f"position meanwhile). {then}",
+                about=lesion_id,
             )
             return
         moved = tuple(float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
@@ -689,11 +711,11 @@ class Assistant:
         s._update_title(pane)
         where = f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "
         if not offer:  # a non-target: its status is what is read, not its axes
-            self._set_status("info", where + _SET_STATUS)
+            self._set_status("info", where + _SET_STATUS, about=lesion_id)
             return
         self.target = (lesion_id, label, moved)  # type: ignore[assignment]
         then = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"
-        self._set_status("info", where + then)
+        self._set_status("info", where + then, about=lesion_id)
 
     # ------------------------------------------------------------------ hand-drawn lines
 

@@ -110,3 +110,18 @@ def real_wheel(canvas, notches: int, ctrl: bool = False, at=None) -> None:
         )
         QApplication.sendEvent(canvas, ev)
         pump(10)
+
+
+def in_sight(widget) -> bool:
+    """Whether ``widget`` lies wholly inside the visible part of the scroll area that
+    holds it (a dock's panel a reader sees without scrolling)."""
+    from qtpy.QtWidgets import QScrollArea
+
+    area = widget.parentWidget()
+    while area is not None and not isinstance(area, QScrollArea):
+        area = area.parentWidget()
+    if area is None:
+        return widget.isVisible()
+    port = area.viewport()
+    top = widget.mapTo(port, widget.rect().topLeft()).y()
+    return widget.isVisible() and top >= 0 and top + widget.height() <= port.height()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from napari_recist._testing import (  # noqa: F401  (re-exported for the tests)
+    in_sight,
     pump,
     real_click,
     real_drag,

@@ -392,3 +392,32 @@ def test_a_non_target_selected_at_follow_up_is_shown_where_it_moved_and_offers_n
     assert a.target is None and not a.can_enter()
     a.enter()
     assert not a.has_pending and fu not in s.reading.lesion(nt).findings
+
+
+def test_selecting_a_lesion_measured_here_replaces_the_last_selections_status(
+    tmp_path, monkeypatch
+):
+    """After a non-target was selected at follow-up ("NT…: set its status"), selecting
+    a target measured there already left that text in place: the status line spoke of
+    the other lesion. Now it speaks of the lesion selected, and a lesion with nothing
+    to offer (at baseline) clears it."""
+    s, pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    a = s.assist
+    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[1]), new=True)
+    nt = s.update_lesion(a.accept(), kind="non_target")
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    a.enter()
+    assert a.has_pending
+    assert a.accept() == lid and fu in s.reading.lesion(lid).findings
+    s.select_lesion(nt)
+    assert a.status.startswith(f"{nt}: its registered position") and "set its status" in a.status
+    s.select_lesion(lid)
+    assert a.status.startswith(f"{lid}: measured at {fu}") and nt not in a.status
+    s.select_lesion(nt)
+    assert "set its status" in a.status
+    s.show_timepoint("baseline")
+    s.select_lesion(lid)  # at baseline nothing is offered: the follow-up's text goes
+    assert a.status == ""

@@ -12,7 +12,7 @@ from qtpy.QtTest import QTest
 
 from recist_tool.annotations import read_annotations
 
-from .conftest import pump, to_canvas, wait_until, world
+from .conftest import in_sight, pump, to_canvas, wait_until, world
 from .test_widget import make_widget
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -55,6 +55,8 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     pump(30)
     label = w.assist_panel.label  # the whole (wrapped) text is shown, none cut off
     assert label.height() >= label.heightForWidth(label.width()) > 0
+    # and in sight: below the lesion table it was under the dock's bottom edge
+    assert in_sight(w.assist_panel) and in_sight(w.undo_btn)
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Escape)
     pump(20)
     assert not a.has_pending and not s.reading.lesions

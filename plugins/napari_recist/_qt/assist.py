@@ -9,8 +9,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from napari_recist._assist import Assistant
 from napari_recist._qt.panels import SEVERITY_HTML, button, esc
@@ -61,6 +61,10 @@ class AssistPanel(QWidget):
         for b in (self.propose_btn, self.accept_btn, self.reject_btn):
             row.addWidget(b)
         lay.addLayout(row)
+        self._shown = ""
+        #: A widget below the panel to bring into sight with it when there is room
+        #: (the widget sets the lesion buttons: "set its status with the buttons").
+        self.sight_below: QWidget | None = None
         assistant.changed.connect(self.refresh)
         self.destroyed.connect(lambda *_: _disconnect(assistant, self.refresh))
         self.refresh()
@@ -80,6 +84,22 @@ class AssistPanel(QWidget):
         self.accept_btn.setEnabled(a.has_pending)
         self.reject_btn.setEnabled(a.has_pending)
         self.propose_btn.setEnabled(a.target is not None and not a.has_pending)
+        if a.status and a.status != self._shown and self.isVisible():
+            QTimer.singleShot(0, self.into_view)  # after the label's new height is laid out
+        self._shown = a.status
+
+    def into_view(self) -> None:
+        """Scroll the panel's scrolled dock so that the status and its buttons are in
+        sight: below the lesion table they were cut at the dock's bottom edge on a
+        1000-pixel screen, and a reason for doubt or "set its status" went unread."""
+        w = self.parentWidget()
+        while w is not None and not isinstance(w, QScrollArea):
+            w = w.parentWidget()
+        if w is None:
+            return
+        if self.sight_below is not None:
+            w.ensureWidgetVisible(self.sight_below, 0, 6)
+        w.ensureWidgetVisible(self, 0, 6)  # the status wins when both do not fit
 
 
 def _disconnect(assistant: Assistant, slot: Callable[[], None]) -> None:

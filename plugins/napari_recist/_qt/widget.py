@@ -380,6 +380,7 @@ class RecistWidget(QWidget):
         self.assist_panel = AssistPanel(self.session.assist)
         lay.addWidget(self.assist_panel)
         self.live_label = QLabel("Length: –")
+        self._live_for: str | None = None  # the lesion whose line the label measured
         self.live_label.setObjectName("recist.live_length")
         self.live_label.setStyleSheet("font-weight: bold")
         lay.addWidget(self.live_label)
@@ -416,6 +417,7 @@ class RecistWidget(QWidget):
         grid.addWidget(self.undo_btn, 3, 0)
         grid.addWidget(self.redo_btn, 3, 1)
         lay.addLayout(grid)
+        self.assist_panel.sight_below = self.undo_btn  # the lesion's buttons under the status
         self.checks_label = QLabel()
         self.checks_label.setObjectName("recist.checks")
         self.checks_label.setWordWrap(True)
@@ -867,6 +869,9 @@ class RecistWidget(QWidget):
         self._refresh_study()
         self._refresh_lesions()
         self._refresh_response()
+        if self.session.active_lesion != self._live_for:  # the last line's length is stale
+            self._live_for = self.session.active_lesion
+            self.live_label.setText("Length: –")
         if self.compare_pane is not None:
             self.compare_pane.refresh()
 
