@@ -653,13 +653,17 @@ class Assistant:
             return
         waiting, self._waiting = self._waiting, None
         if waiting is not None and waiting[0] == key and self.session.active_lesion == waiting[1]:
-            self.lesion_selected(waiting[1])
+            # A proposal made meanwhile (Enter at the same patient position) waits for
+            # Enter or Esc: its view and status stay; Enter after Esc proposes at the
+            # registered position.
+            self.lesion_selected(waiting[1], show=not self.has_pending)
         elif self.status.startswith("Registering"):
             self._set_status("info", "Follow-up registered to baseline")
 
-    def lesion_selected(self, lesion_id: str | None) -> None:
+    def lesion_selected(self, lesion_id: str | None, *, show: bool = True) -> None:
         """A lesion was selected: at follow-up, move the current pane to its registered
-        position when it is not marked there yet, and offer a proposal there."""
+        position when it is not marked there yet, and offer a proposal there (with
+        ``show`` False: only offer it, the pane and the status stay)."""
         s = self.session
         self.target = None
         if self._status_about not in (None, lesion_id) and not self.has_pending:
@@ -707,6 +711,10 @@ class Assistant:
             )
             return
         moved = tuple(float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
+        if not show:
+            if offer:
+                self.target = (lesion_id, label, moved)  # type: ignore[assignment]
+            return
         s.nav.center_on(pane, moved)  # type: ignore[arg-type]
         s._update_title(pane)
         where = f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "

@@ -421,3 +421,44 @@ def test_selecting_a_lesion_measured_here_replaces_the_last_selections_status(
     s.show_timepoint("baseline")
     s.select_lesion(lid)  # at baseline nothing is offered: the follow-up's text goes
     assert a.status == ""
+
+
+def test_a_registration_arriving_under_a_pending_proposal_leaves_it_and_its_view(
+    tmp_path, monkeypatch
+):
+    """Enter pressed while the follow-up still registers proposes at the same patient
+    position. When the registration then arrived, it moved the pane away from that
+    proposal and replaced its status ("… Enter proposes its axes there") while Enter
+    would accept it. Now the proposal, its slice and its status stay; after Esc,
+    Enter proposes at the registered position."""
+    s, pair, calls = _session_on_pair(tmp_path, monkeypatch)
+    a = s.assist
+    jobs: list = []
+    a.runner = lambda work, done, failed: jobs.append((work, done, failed))
+
+    def run(i: int) -> None:
+        work, done, _failed = jobs.pop(i)
+        done(work())
+
+    a.propose_at(s.panes["current"], tuple(pair.centers_baseline[0]))
+    run(-1)
+    lid = a.accept()
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(lid)
+    assert "registering" in a.status and len(jobs) == 1
+    a.enter()  # meanwhile: a proposal at the same patient position
+    run(-1)
+    pane = s.panes["current"]
+    assert a.has_pending and "Enter accepts" in a.status
+    shown = (s.nav.z(pane), a.pending.proposal.long_axis_mm, a.status)
+    run(0)  # the registration arrives
+    assert calls and a.has_pending
+    assert (s.nav.z(pane), a.pending.proposal.long_axis_mm, a.status) == shown
+    bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
+    assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
+    a.reject()
+    a.enter()  # proposes at the registered position
+    run(-1)
+    assert a.has_pending
+    assert abs(s.nav.z(pane) - pair.centers_followup[0][2]) < 6.0
