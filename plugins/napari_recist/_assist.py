@@ -63,6 +63,14 @@ REGISTRATION_ENV = "RECIST_REGISTRATION"
 _SET_STATUS = "A non-target: set its status with the buttons (Present, Absent, Progression)"
 
 
+def _kind_organ(form: dict) -> str:
+    """ "target · liver", "target · lymph_node · node": a lesion's kind and organ."""
+    parts = [str(form.get("kind") or "target"), str(form.get("organ") or "no organ")]
+    if form.get("nodal"):
+        parts.append("node")
+    return " · ".join(parts)
+
+
 def _measured_here(lesion_id: str, label: str | None, kind: str) -> str:
     """The status of a lesion selected where it is measured already."""
     if not proposes_at_follow_up(kind):
@@ -115,6 +123,8 @@ class Pending:
     lines: dict[str, np.ndarray]  # axis -> (2, 3) voxel indices as proposed
     lesion_id: str | None = None  # the lesion it was asked for (follow-up), if any
     new: bool = False  # for a new lesion, whatever lesion is active when accepted
+    seed_lps: tuple[float, float, float] | None = None  # the click
+    nodal: bool = False  # measured as a node (the slice of the largest short axis)
 
 
 def _same(current: Any, value: Any) -> bool:
@@ -338,6 +348,8 @@ class Assistant:
 
         def done(p: Any) -> None:
             self._show(token, pane, label, source, p, t0, lesion_id, new)
+            if self.pending is not None and self.pending.proposal is p:
+                self.pending.seed_lps, self.pending.nodal = tuple(seed_lps), nodal
 
         def failed(exc: BaseException) -> None:
             if token == self._token:
@@ -484,7 +496,8 @@ class Assistant:
             for axis, v in lines.items()
         }
         text = (
-            f"Proposal at {pending.timepoint}: LA {_fmt(mm.get('long', 0.0), LENGTH_DECIMALS)} mm"
+            f"Proposal for {self._destination(pending)} at {pending.timepoint}: "
+            f"LA {_fmt(mm.get('long', 0.0), LENGTH_DECIMALS)} mm"
             f" · SA {_fmt(mm.get('short', 0.0), LENGTH_DECIMALS)} mm"
             f" · {_fmt(p.volume_ml, VOLUME_DECIMALS)} mL · {_fmt(p.mean_hu, HU_DECIMALS)} HU"
             f" · confidence {p.confidence:.2f}"
@@ -495,6 +508,32 @@ class Assistant:
             text += f" ({p.reason})"
         text += ". Enter accepts, Esc rejects; drag an end to change it."
         self._set_status("warning" if p.low_confidence else "info", text)
+
+    def _destination(self, pending: Any) -> str:
+        """What Enter records the proposal as: the lesion it is for, or a new lesion of
+        the form's kind and organ (set them before Enter: a click does not know the
+        organ)."""
+        s = self.session
+        lid = pending.lesion_id
+        if not pending.new and lid is None:
+            lid = s.active_lesion
+        ids = {le.lesion_id for le in s.reading.lesions}
+        if lid in ids:
+            return str(lid)
+        return f"a new lesion ({_kind_organ(s.form)}: the form above)"
+
+    def form_changed(self) -> None:
+        """The form's kind, organ or node flag changed: a proposal for a new lesion says
+        what it will be recorded as; one measured with the other node flag is measured
+        again (a node's slice is that of its largest short axis)."""
+        pending = self.pending
+        if pending is None:
+            return
+        nodal = bool(self.session.form.get("nodal"))
+        if pending.new and pending.seed_lps is not None and pending.nodal != nodal:
+            self.propose_at(self.session.panes[pending.pane], pending.seed_lps, new=True)
+            return
+        self._describe()
 
     # ------------------------------------------------------------------ accept / reject
 
@@ -548,7 +587,11 @@ class Assistant:
         self.target = None
         f = s.reading.lesion(lid).findings.get(label)
         method = f.method if f is not None else ""
-        self._set_status("info", f"{lid} at {label}: proposal accepted ({method}). Ctrl+Z undoes")
+        lesion = s.reading.lesion(lid)
+        what = _kind_organ({"kind": lesion.kind, "organ": lesion.organ, "nodal": lesion.nodal})
+        self._set_status(
+            "info", f"{lid} ({what}) at {label}: proposal accepted ({method}). Ctrl+Z undoes"
+        )
         pane.viewer.layers.selection.active = pl.lines
         pl.lines.mode = "direct"  # an end dragged now edits the measurement
         s.arm(s.active_axis, activate=False)

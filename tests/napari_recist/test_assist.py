@@ -83,6 +83,30 @@ def test_alt_click_proposes_enter_accepts_one_undoable_audited_edit(session, tru
     assert a.status.startswith("Redone: accept proposal T1")
 
 
+def test_a_proposal_says_what_enter_records_it_as(session, truth):
+    """An Alt+click on a node with the form still on "target · liver" was accepted as
+    a liver lesion with its long axis counted, and nothing on screen said so. The
+    status now names what Enter records: the lesion it is for, or a new lesion of the
+    form's kind and organ, following the form while it waits."""
+    s, a = session, session.assist
+    s.form = {"kind": "target", "organ": "liver", "nodal": False}
+    alt_click(s, "current", lesions_of(truth, 0)["N1"]["center_lps"])
+    assert a.status.startswith("Proposal for a new lesion (target · liver: the form above)")
+    assert not a.pending.nodal
+    s.form = {"kind": "target", "organ": "lymph_node", "nodal": False}
+    a.form_changed()  # the widget calls it when the form changes
+    assert a.status.startswith("Proposal for a new lesion (target · lymph_node:")
+    s.form = {"kind": "target", "organ": "lymph_node", "nodal": True}
+    a.form_changed()  # a node: measured again on the slice of its largest short axis
+    assert a.pending.nodal and a.pending.seed_lps is not None
+    assert a.status.startswith("Proposal for a new lesion (target · lymph_node · node:")
+    lid = a.accept()
+    assert s.reading.lesion(lid).nodal and s.reading.lesion(lid).organ == "lymph_node"
+    assert a.status.startswith(f"{lid} (target · lymph_node · node) at baseline: proposal accepted")
+    alt_click(s, "current", lesions_of(truth, 0)["N1"]["center_lps"])  # on it: re-measured
+    assert a.status.startswith(f"Proposal for {lid} at baseline: LA ")
+
+
 def test_esc_rejects_and_nothing_is_recorded(session, truth):
     s, a = session, session.assist
     alt_click(s, "current", lesions_of(truth, 0)["L2"]["center_lps"])

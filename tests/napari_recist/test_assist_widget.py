@@ -57,6 +57,10 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     assert label.height() >= label.heightForWidth(label.width()) > 0
     # and in sight: below the lesion table it was under the dock's bottom edge
     assert in_sight(w.assist_panel) and in_sight(w.undo_btn)
+    # what Enter records it as follows the form
+    w.organ_combo.setCurrentText("kidney")
+    pump(10)
+    assert "a new lesion (target · kidney: the form above)" in label.text()
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Escape)
     pump(20)
     assert not a.has_pending and not s.reading.lesions

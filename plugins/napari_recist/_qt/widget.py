@@ -742,6 +742,7 @@ class RecistWidget(QWidget):
             "organ": self.organ_combo.currentText().strip(),
             "nodal": self.nodal_box.isChecked(),
         }
+        self.session.assist.form_changed()
 
     def _add_lesion(self) -> None:
         self._sync_form()
