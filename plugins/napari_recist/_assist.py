@@ -182,6 +182,8 @@ class Assistant:
         self.status = ""
         self.severity = "info"
         self._status_about: str | None = None
+        self._accepted: Any = None  # the reading's step of the last acceptance
+        self._accepted_text = ""  # and the status that said so
         #: Seconds from the last click to its proposal drawn.
         self.last_shown_s: float | None = None
         #: Where Enter proposes at follow-up: (lesion id, time point, LPS point).
@@ -279,6 +281,17 @@ class Assistant:
         A proposal still waiting for Enter keeps its own status."""
         if not self.has_pending:
             self._set_status("info", text)
+
+    def reading_changed(self) -> None:
+        """After an edit: "proposal accepted (assisted) … Ctrl+Z undoes" no longer
+        describes what Ctrl+Z undoes once another edit followed (an end dragged, a
+        status set); the status names the last edit instead."""
+        accepted, step = self._accepted, self.session.reading.undo_step
+        if accepted is None or step is accepted or self.has_pending:
+            return
+        self._accepted, text = None, self._accepted_text
+        if self.status == text and step is not None:
+            self._set_status("info", f"Done: {step.summary()}. Ctrl+Z undoes")
 
     def _set_status(self, severity: str, text: str, *, about: str | None = None) -> None:
         """Show ``text``; ``about`` names the lesion a selection's status is about (it
@@ -589,11 +602,14 @@ class Assistant:
         method = f.method if f is not None else ""
         lesion = s.reading.lesion(lid)
         what = _kind_organ({"kind": lesion.kind, "organ": lesion.organ, "nodal": lesion.nodal})
-        self._set_status(
-            "info", f"{lid} ({what}) at {label}: proposal accepted ({method}). Ctrl+Z undoes"
+        self._accepted_text = (
+            f"{lid} ({what}) at {label}: proposal accepted ({method}). Ctrl+Z undoes"
         )
+        self._set_status("info", self._accepted_text)
+        self._accepted = s.reading.undo_step
         pane.viewer.layers.selection.active = pl.lines
         pl.lines.mode = "direct"  # an end dragged now edits the measurement
+        s.show_handles()  # its ends are handles: the first press drags one
         s.arm(s.active_axis, activate=False)
         s.changed.emit()
         return lid

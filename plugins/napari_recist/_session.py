@@ -802,7 +802,24 @@ class ReadingSession:
             self.go_to(lesion_id)
             self.assist.lesion_selected(lesion_id)  # follow-up: the registered position
         self.arm(self.active_axis, activate=False)
+        self.show_handles()
         self.changed.emit()
+
+    def show_handles(self) -> None:
+        """In napari's direct-select mode (where a drag moves a line's end), select the
+        active lesion's lines in the pane edits go to: napari shows their ends as
+        handles and a press on an end drags it at once. Unselected, the first press
+        only selected the line and the reader had to press again, unlike on a PACS
+        workstation."""
+        pl = self._edit_pane().layers
+        if pl is None or pl.lines.mode != "direct":
+            return
+        lines, lid = pl.lines, self.active_lesion
+        ids = [str(x) for x in lines.features["lesion_id"]] if lid is not None else []
+        want = {i for i, x in enumerate(ids) if x == lid and i < len(lines.data)}
+        if set(lines.selected_data) != want:
+            with self._quiet():
+                lines.selected_data = want
 
     def lesion_position(self, lesion_id: str, label: str | None = None) -> tuple | None:
         """Patient position (LPS) of a lesion: at ``label`` (default current), else at
@@ -1097,6 +1114,8 @@ class ReadingSession:
                     sync.relabel()
         for pane in self.panes.values():
             self._update_title(pane)
+        self.show_handles()  # the lines were drawn again: their selection went
+        self.assist.reading_changed()
         self.changed.emit()
         self.last_update_s = time.perf_counter() - t0
         # written now that the response is shown: the writer would compete for the GIL

@@ -156,3 +156,41 @@ def test_accept_then_switch_to_the_follow_up_and_zoom(make_napari_viewer, qtbot,
     bpos = np.asarray(s.reading.lesion(lid).findings["baseline"].position_lps)
     assert np.linalg.norm(np.asarray(a.target[2]) - pair.transform.push(bpos)) < 2.0
     assert abs(s.nav.z(s.panes["current"]) - a.target[2][2]) < 2.6  # its slice (5 mm)
+
+
+def test_an_accepted_lines_end_is_dragged_with_one_press(make_napari_viewer, qtbot, phantom):
+    """After Enter the status says "drag an end point to edit it", but the first press
+    on an end only selected the line (napari's direct mode) and the reader had to
+    press again. The active lesion's lines are now selected, their ends shown as
+    handles: one real drag moves the end and makes the measurement assisted_edited."""
+    from .conftest import real_drag
+
+    vol, lesions = phantom
+    w = make_widget(make_napari_viewer)
+    s, a = w.session, w.session.assist
+    s.open_layers([image_layer_data(vol)])
+    pump(50)
+    liver = lesions[0]
+    s.nav.set_z(s.panes["current"], float(liver.center_lps[2]))
+    pump(30)
+    alt_click(w, liver.center_lps)
+    assert wait_until(lambda: a.has_pending, 15000), a.status
+    QTest.keyClick(w.main_canvas(), Qt.Key.Key_Return)
+    pump(30)
+    lid = s.active_lesion
+    before = s.reading.lesion(lid).findings["baseline"].long_mm
+    lines = s.panes["current"].layers.lines
+    i = [str(x) for x in lines.features["axis"]].index("long")
+    assert lines.mode == "direct"
+    end, other = (np.asarray(lines.data_to_world(v), float) for v in lines.data[i])
+    out = (end - other) / np.linalg.norm(end - other)
+    real_drag(w.main_canvas(), w.viewer, end, end + 6.0 * out, steps=8)
+    pump(30)
+    after = s.reading.lesion(lid).findings["baseline"]
+    assert after.method == "assisted_edited"
+    assert after.long_mm > before + 3.0
+    # the status names that edit, not the acceptance before it
+    assert a.status.startswith(f"Done: move line {lid} at baseline. Ctrl+Z undoes"), a.status
+    QTest.keyClick(w.main_canvas(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    pump(30)
+    assert s.reading.lesion(lid).findings["baseline"].long_mm == pytest.approx(before)
