@@ -45,6 +45,7 @@ from napari_recist._layers import AXIS_LABELS, UNITS
 from napari_recist._panes import Pane, PaneLayers, SeriesSource
 from recist_tool.reading import LENGTH_DECIMALS, Line, Reading, apply_proposal
 from recist_tool.reading.assist import HU_DECIMALS, VOLUME_DECIMALS, proposes_at_follow_up
+from recist_tool.reading.policy import kind_first_seen
 
 if TYPE_CHECKING:
     from napari_recist._session import ReadingSession
@@ -533,7 +534,8 @@ class Assistant:
         ids = {le.lesion_id for le in s.reading.lesions}
         if lid in ids:
             return str(lid)
-        return f"a new lesion ({_kind_organ(s.form)}: the form above)"
+        kind = kind_first_seen(s.reading, pending.timepoint, s.form["kind"])
+        return f"a lesion to add ({_kind_organ({**s.form, 'kind': kind})}: the form above)"
 
     def form_changed(self) -> None:
         """The form's kind, organ or node flag changed: a proposal for a new lesion says
@@ -585,7 +587,9 @@ class Assistant:
         def run() -> str:
             r: Reading = s.reading
             with r.transaction("accept_proposal"):
-                lid = pending.lesion_id or (s._new_lesion() if pending.new else s._claim())
+                lid = pending.lesion_id or (
+                    s._new_lesion(label) if pending.new else s._claim(label)
+                )
                 apply_proposal(r, lid, label, pending.proposal, geo)
                 for axis, verts in current.items():
                     if not np.allclose(verts, pending.lines[axis], atol=1e-5):

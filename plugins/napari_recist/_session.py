@@ -79,6 +79,7 @@ from recist_tool.reading import (
     sidecar_path,
 )
 from recist_tool.reading.history import finding_mm
+from recist_tool.reading.policy import kind_first_seen
 
 __all__ = [
     "DEFAULT_ORGANS",
@@ -887,16 +888,23 @@ class ReadingSession:
 
     # ------------------------------------------------------------------ edits
 
-    def _claim(self) -> str:
-        """The lesion an untagged mark belongs to: the active one, else a new one."""
+    def _claim(self, timepoint: str | None = None) -> str:
+        """The lesion an untagged mark at ``timepoint`` belongs to: the active one,
+        else a new one."""
         ids = {lesion.lesion_id for lesion in self.reading.lesions}
         if self.active_lesion in ids:
             return self.active_lesion  # type: ignore[return-value]
-        return self._new_lesion()
+        return self._new_lesion(timepoint)
 
-    def _new_lesion(self) -> str:
-        """A new lesion of the form's kind, organ and nodal flag, made active."""
-        lesion = self.reading.add_lesion(**self.form)
+    def _new_lesion(self, timepoint: str | None = None) -> str:
+        """A new lesion of the form's organ and nodal flag, made active; its kind is
+        the form's as it may be first recorded at ``timepoint`` (default: the pane
+        edits go to): new at a follow-up, never new at baseline (the comparison pane
+        unlocked on baseline while a follow-up is current made "new" lesions with a
+        baseline finding)."""
+        tp = timepoint if timepoint is not None else self._edit_pane().timepoint
+        kind = kind_first_seen(self.reading, tp, self.form["kind"])
+        lesion = self.reading.add_lesion(**{**self.form, "kind": kind})
         self.active_lesion = lesion.lesion_id
         return lesion.lesion_id
 
@@ -928,7 +936,7 @@ class ReadingSession:
         self, kind: str | None = None, organ: str | None = None, nodal: bool | None = None
     ) -> str | None:
         """Add a lesion (defaults from :attr:`form`), make it active and arm drawing."""
-        kind = kind or self.form["kind"]
+        kind = kind or kind_first_seen(self.reading, self._edit_pane().timepoint, self.form["kind"])
         organ = self.form["organ"] if organ is None else organ
         nodal = self.form["nodal"] if nodal is None else nodal
         lesion = self._apply(self.reading.add_lesion, kind, organ, nodal)

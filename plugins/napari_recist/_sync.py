@@ -103,7 +103,7 @@ class AnnotationSync:
         self,
         pane: Pane,
         reading: Callable[[], Reading],
-        claim: Callable[[], str],
+        claim: Callable[[str | None], str],
         active_axis: Callable[[], str],
         flags: Callable[[str, str], str],
         changed: Callable[[float], None],
@@ -430,7 +430,7 @@ class AnnotationSync:
             if types[i] != "line" or len(data[i]) != 2:
                 continue
             if lids[i] not in ids or axes[i] not in ("long", "short"):
-                lids[i] = self._claim()
+                lids[i] = self._claim(self.pane.timepoint)
                 axes[i] = "short" if self._axis() == "short" else "long"
                 ids.add(lids[i])
             keep[(lids[i], axes[i])] = i  # the newer line replaces the older one
@@ -464,7 +464,7 @@ class AnnotationSync:
         for i in range(len(layer.data)):
             lid = _text(feats["lesion_id"].iloc[i]) if "lesion_id" in feats else ""
             if lid not in ids:
-                lid = self._claim()
+                lid = self._claim(self.pane.timepoint)
                 ids.add(lid)
             keep[lid] = i
         for lesion in reading.lesions:

@@ -10,6 +10,8 @@
   next free ``FU`` label and existing assignments never move.
 * :func:`opening_timepoint` — a study opens on baseline when nothing is measured yet,
   else on the first time point with a lesion still to assess, else the latest.
+* :func:`kind_first_seen` — the kind of a lesion an edit creates: a new lesion cannot
+  be at baseline.
 
 Each is used by :class:`~recist_tool.reading.model.Reading` and tested without a GUI.
 """
@@ -99,3 +101,29 @@ def opening_timepoint(reading: Reading) -> str | None:
             if f is None or f.status is None:
                 return label
     return labels[-1]
+
+
+def kind_first_seen(reading: Reading, timepoint: str | None, kind: str) -> str:
+    """The kind a lesion takes when an edit at ``timepoint`` creates it and the
+    reader's form says ``kind``.
+
+    A new lesion cannot be at baseline (RECIST 1.1: new lesions appear at follow-up):
+    at baseline, or with no time point yet, ``"new"`` becomes ``"target"``. The form
+    says "New" by default while a follow-up is read, and a lesion missed at baseline
+    is drawn in the comparison pane unlocked on baseline. Elsewhere the form's kind
+    stands: a target or non-target first recorded at a follow-up is the reader's
+    choice, flagged by :meth:`Reading.unplaced_lesions` until it is measured at
+    baseline or made new.
+
+    Examples
+    --------
+    >>> from recist_tool.reading import Reading
+    >>> kind_first_seen(Reading(), "baseline", "new")
+    'target'
+    >>> kind_first_seen(Reading(), "FU1", "new")
+    'new'
+    """
+    base = reading.baseline.label if reading.baseline is not None else BASELINE_LABEL
+    if kind == "new" and (timepoint is None or timepoint == base):
+        return "target"
+    return kind

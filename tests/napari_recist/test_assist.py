@@ -91,15 +91,15 @@ def test_a_proposal_says_what_enter_records_it_as(session, truth):
     s, a = session, session.assist
     s.form = {"kind": "target", "organ": "liver", "nodal": False}
     alt_click(s, "current", lesions_of(truth, 0)["N1"]["center_lps"])
-    assert a.status.startswith("Proposal for a new lesion (target · liver: the form above)")
+    assert a.status.startswith("Proposal for a lesion to add (target · liver: the form above)")
     assert not a.pending.nodal
     s.form = {"kind": "target", "organ": "lymph_node", "nodal": False}
     a.form_changed()  # the widget calls it when the form changes
-    assert a.status.startswith("Proposal for a new lesion (target · lymph_node:")
+    assert a.status.startswith("Proposal for a lesion to add (target · lymph_node:")
     s.form = {"kind": "target", "organ": "lymph_node", "nodal": True}
     a.form_changed()  # a node: measured again on the slice of its largest short axis
     assert a.pending.nodal and a.pending.seed_lps is not None
-    assert a.status.startswith("Proposal for a new lesion (target · lymph_node · node:")
+    assert a.status.startswith("Proposal for a lesion to add (target · lymph_node · node:")
     lid = a.accept()
     assert s.reading.lesion(lid).nodal and s.reading.lesion(lid).organ == "lymph_node"
     assert a.status.startswith(f"{lid} (target · lymph_node · node) at baseline: proposal accepted")

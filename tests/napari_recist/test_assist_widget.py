@@ -60,7 +60,7 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     # what Enter records it as follows the form
     w.organ_combo.setCurrentText("kidney")
     pump(10)
-    assert "a new lesion (target · kidney: the form above)" in label.text()
+    assert "a lesion to add (target · kidney: the form above)" in label.text()
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Escape)
     pump(20)
     assert not a.has_pending and not s.reading.lesions

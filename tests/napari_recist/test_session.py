@@ -494,3 +494,25 @@ def test_after_the_warm_up_the_prepared_pane_is_hidden_again():
     # that napari keeps its box in the scene: see Pane._blank_title)
     assert pane.title.text == "" and pane.title.box_color[3] == 0 and pane.title.opacity == 1.0
     assert pane.layers is None and pane.timepoint is None
+
+
+def test_a_lesion_drawn_first_at_baseline_in_the_unlocked_pane_is_never_new(session, truth):
+    """At FU1 the form offers "New". With the comparison pane unlocked on baseline, a
+    line drawn there for no selected lesion made a *new* lesion with a baseline
+    finding (RECIST has none: the engine then left it out). A lesion an edit creates
+    at baseline is never new (core: ``policy.kind_first_seen``)."""
+    s = session
+    read_baseline(s, truth)
+    s.show_timepoint("FU1")
+    s.set_compare(True)
+    s.set_compare_unlocked(True)
+    s.form = {"kind": "new", "organ": "lung", "nodal": False}  # the form at FU1
+    s.select_lesion(None)
+    les = lesions_of(truth, 0)["L2"]
+    a, b = np.asarray(les["long_axis_endpoints_lps"])
+    side = np.array([30.0, 0.0, 0.0])  # beside L2, in the lung
+    draw(s, "baseline", "long", [a + side, b + side])
+    made = s.reading.lesion(s.active_lesion)
+    assert made.kind == "target" and made.lesion_id.startswith("T")
+    assert set(made.findings) == {"baseline"}
+    assert not s.reading.unplaced_lesions()

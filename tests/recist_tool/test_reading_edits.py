@@ -438,3 +438,16 @@ def test_a_new_series_is_assigned_by_date_past_view_locks_but_never_into_a_signe
         with pytest.raises(TimePointLockedError, match="FU1 is locked: signed by alice"):
             r.assign_by_date()
         assert not r.series["1.2.4"].timepoint
+
+
+def test_the_kind_of_a_lesion_follows_where_it_is_first_recorded():
+    from recist_tool.reading.policy import kind_first_seen
+
+    r = Reading()
+    r.set_timepoint("baseline", "2024-01-15")
+    r.set_timepoint("FU1", "2024-04-16")
+    assert kind_first_seen(r, "baseline", "new") == "target"
+    assert kind_first_seen(r, "baseline", "non_target") == "non_target"
+    assert kind_first_seen(r, None, "new") == "target"
+    for kind in ("target", "non_target", "new"):  # at a follow-up the reader's kind stands
+        assert kind_first_seen(r, "FU1", kind) == kind
