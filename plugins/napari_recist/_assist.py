@@ -488,6 +488,11 @@ class Assistant:
         lines, _ = self._layers[pane.name]
         if len(lines.data) != 2:
             return
+        current = self._current_lines() or {}
+        if current.keys() == pending.lines.keys() and all(
+            np.allclose(current[k], pending.lines[k], atol=1e-6) for k in current
+        ):
+            return  # napari's own set_data after the proposal was drawn: no drag yet
         labels = self._labels(pl, lines)
         lines.features.loc[:, "label"] = _one_label(labels)
         lines.refresh_text()

@@ -55,6 +55,8 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     pump(30)
     label = w.assist_panel.label  # the whole (wrapped) text is shown, none cut off
     assert label.height() >= label.heightForWidth(label.width()) > 0
+    # no live length over the proposal's own label until an end is dragged
+    assert not s.panes["current"].layers.live.visible
     # and in sight: below the lesion table it was under the dock's bottom edge
     assert in_sight(w.assist_panel) and in_sight(w.undo_btn)
     # what Enter records it as follows the form
