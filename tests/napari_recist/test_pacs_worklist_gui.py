@@ -141,6 +141,14 @@ def test_worklist_panel_next_patient_saves_and_sign_off_asks_a_reason(
     assert wait_until(lambda: not panel.busy and w.session.reading.patient_id == "DEMO-001", 15000)
     s = w.session
     assert [tp.label for tp in s.reading.timepoints] == ["baseline", "fu1"]
+    # the worklist is a tab beside the reading (below it, it left the lesion table
+    # out of sight); opening a patient brings the reading forward
+    pump(30)
+    assert not w.visibleRegion().isEmpty() and panel.visibleRegion().isEmpty()
+    assert w.lesion_table.visibleRegion().boundingRect().height() >= 120
+    click(w.worklist_btn)
+    pump(30)
+    assert not panel.visibleRegion().isEmpty() and w.visibleRegion().isEmpty()
     # read patient 1: a non-target lesion, present at baseline (form + buttons)
     w.kind_combo.setCurrentIndex(w.kind_combo.findData("non_target"))
     click(w.add_btn)

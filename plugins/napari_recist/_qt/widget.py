@@ -262,7 +262,7 @@ class RecistWidget(QWidget):
         self.worklist_btn = button(
             "Worklist…", "open_worklist", "The cohort's patients, Next patient (Alt+→), sign-off"
         )
-        self.worklist_btn.clicked.connect(self.show_worklist)
+        self.worklist_btn.clicked.connect(lambda *_: self.show_worklist())
         row.addWidget(self.pacs_btn, 1, 0, 1, 2)
         row.addWidget(self.worklist_btn, 1, 2, 1, 2)
         self.adjudicate_btn = button(
@@ -601,33 +601,42 @@ class RecistWidget(QWidget):
         self.pacs_dialog.raise_()
         return self.pacs_dialog
 
-    def show_worklist(self) -> Any:
-        """Show the worklist panel (a dock beside this one)."""
+    def show_worklist(self, front: bool = True) -> Any:
+        """Show the worklist panel: a tab beside this dock (as a PACS worklist and its
+        reading view). Below this dock it took 40 % of the height and left the lesion
+        table and the buttons out of sight on a 1000-pixel screen. Opening a patient
+        brings the reading tab forward; ``front`` brings the worklist's."""
         from napari_recist._qt.worklist_panel import WorklistPanel
 
         if self.worklist_panel is None:
             self.worklist_panel = WorklistPanel(
-                self.session, self.messages.add, self.problems.show_problems
+                self.session, self.messages.add, self.problems.show_problems, self.show_reading
             )
             self.session.changed.connect(self.worklist_panel.refresh)
             self.viewer.window.add_dock_widget(
                 self.worklist_panel, name="RECIST worklist", area="right", tabify=False
             )
             mine, dock = _dock_of(self), _dock_of(self.worklist_panel)
-            if mine is not None and dock is not None:  # below this one, ~40 % of the height
-                h = max(self.window().height(), 600)
-                with contextlib.suppress(Exception):
-                    self.window().resizeDocks(
-                        [mine, dock], [int(h * 0.6), int(h * 0.4)], Qt.Orientation.Vertical
-                    )
+            if mine is not None and dock is not None:
+                self.window().tabifyDockWidget(mine, dock)
         dock = _dock_of(self.worklist_panel)
         if dock is not None:
             dock.show()
+            if front:
+                dock.raise_()
+                _later(dock.raise_)  # a tab made just now: again once laid out
         return self.worklist_panel
+
+    def show_reading(self) -> None:
+        """Bring this dock (the reading) forward, in front of a tabbed worklist."""
+        dock = _dock_of(self)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
 
     def next_patient(self) -> None:
         """Alt+→: save, open the next unfinished patient of the worklist."""
-        self.show_worklist().next_patient()
+        self.show_worklist(front=False).next_patient()
 
     def _status_for_kind(self, status: str) -> None:
         s = self.session

@@ -62,6 +62,8 @@ class WorklistPanel(QWidget):
         ``notify(severity, text)``: the widget's message panel.
     problems : callable, optional
         ``problems(list)``: series that could not be loaded (the widget's panel).
+    opened : callable, optional
+        Called once a patient is shown (the widget brings its reading tab forward).
     """
 
     def __init__(
@@ -69,9 +71,11 @@ class WorklistPanel(QWidget):
         session: Any,
         notify: Callable[[str, str], None],
         problems: Callable[[list], None] | None = None,
+        opened: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.setObjectName("recist.worklist")
+        self._opened = opened or (lambda: None)
         self.session = session
         self.ctl = WorklistController(session)
         self._notify = notify
@@ -304,6 +308,7 @@ class WorklistPanel(QWidget):
             return
         self._problems(prepared.problems)
         self.last_switch_s = time.perf_counter() - self._t0
+        self._opened()
 
     def _on_error(self, exc: BaseException) -> None:
         from recist_tool.pacs import PullCancelled
