@@ -283,6 +283,13 @@ class Assistant:
         if not self.has_pending:
             self._set_status("info", text)
 
+    @property
+    def asks_attention(self) -> bool:
+        """Whether the status asks the reader for something (a proposal waiting, a
+        warning, the selected lesion's next step), not a background notice such as
+        "Registering baseline to follow-up…"."""
+        return self.has_pending or self.severity == "warning" or self._status_about is not None
+
     def reading_changed(self) -> None:
         """After an edit: "proposal accepted (assisted) … Ctrl+Z undoes" no longer
         describes what Ctrl+Z undoes once another edit followed (an end dragged, a

@@ -196,3 +196,32 @@ def test_an_accepted_lines_end_is_dragged_with_one_press(make_napari_viewer, qtb
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     pump(30)
     assert s.reading.lesion(lid).findings["baseline"].long_mm == pytest.approx(before)
+
+
+def test_a_background_notice_does_not_scroll_the_dock(make_napari_viewer, qtbot, monkeypatch):
+    """The panel scrolls into sight when its status asks for something; a background
+    notice ("Registering baseline to follow-up…", shown when the reader switches time
+    point in the study section) must not scroll that section away."""
+    from qtpy.QtWidgets import QScrollArea
+
+    from .test_assist import _known_registration, _layers_of_pair
+
+    layers, pair = _layers_of_pair()
+    _known_registration(monkeypatch, pair, [])
+    w = make_widget(make_napari_viewer)
+    s, a = w.session, w.session.assist
+    a.auto_register = True
+    s.open_layers(layers)
+    pump(50)
+    area = w.assist_panel.parentWidget()
+    while not isinstance(area, QScrollArea):
+        area = area.parentWidget()
+    area.verticalScrollBar().setValue(0)
+    s.show_timepoint(s.reading.timepoints[-1].label)  # the follow-up, nothing selected
+    seen = set()
+    for _ in range(20):  # the notice comes and goes with the background registration
+        seen.add(a.status)
+        pump(20)
+    assert any("egister" in t for t in seen), seen
+    assert not a.asks_attention
+    assert area.verticalScrollBar().value() == 0

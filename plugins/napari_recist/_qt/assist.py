@@ -84,7 +84,7 @@ class AssistPanel(QWidget):
         self.accept_btn.setEnabled(a.has_pending)
         self.reject_btn.setEnabled(a.has_pending)
         self.propose_btn.setEnabled(a.target is not None and not a.has_pending)
-        if a.status and a.status != self._shown and self.isVisible():
+        if a.status and a.status != self._shown and a.asks_attention and self.isVisible():
             QTimer.singleShot(0, self.into_view)  # after the label's new height is laid out
         self._shown = a.status
 
