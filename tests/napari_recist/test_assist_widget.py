@@ -39,7 +39,9 @@ def alt_click(w, lps) -> None:
     pump(20)
 
 
-def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer, qtbot, phantom):
+def proposed_on_liver(make_napari_viewer, phantom):
+    """A window on the phantom with the liver lesion Alt+clicked and its proposal
+    shown: (widget, session, assistant, liver lesion)."""
     vol, lesions = phantom
     w = make_widget(make_napari_viewer)
     s, a = w.session, w.session.assist
@@ -48,9 +50,13 @@ def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer
     liver = lesions[0]
     s.nav.set_z(s.panes["current"], float(liver.center_lps[2]))
     pump(30)
-    # a rejected proposal first: Esc
     alt_click(w, liver.center_lps)
     assert wait_until(lambda: a.has_pending, 15000), a.status
+    return w, s, a, liver
+
+
+def test_alt_click_then_enter_records_an_assisted_measurement(make_napari_viewer, qtbot, phantom):
+    w, s, a, liver = proposed_on_liver(make_napari_viewer, phantom)  # rejected first: Esc
     assert w.assist_panel.accept_btn.isEnabled() and "LA" in w.assist_panel.label.text()
     pump(30)
     label = w.assist_panel.label  # the whole (wrapped) text is shown, none cut off
@@ -167,16 +173,7 @@ def test_an_accepted_lines_end_is_dragged_with_one_press(make_napari_viewer, qtb
     handles: one real drag moves the end and makes the measurement assisted_edited."""
     from .conftest import real_drag
 
-    vol, lesions = phantom
-    w = make_widget(make_napari_viewer)
-    s, a = w.session, w.session.assist
-    s.open_layers([image_layer_data(vol)])
-    pump(50)
-    liver = lesions[0]
-    s.nav.set_z(s.panes["current"], float(liver.center_lps[2]))
-    pump(30)
-    alt_click(w, liver.center_lps)
-    assert wait_until(lambda: a.has_pending, 15000), a.status
+    w, s, a, _liver = proposed_on_liver(make_napari_viewer, phantom)
     QTest.keyClick(w.main_canvas(), Qt.Key.Key_Return)
     pump(30)
     lid = s.active_lesion
