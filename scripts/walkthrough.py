@@ -228,6 +228,11 @@ def run(args: argparse.Namespace) -> int:
                 abs(s.nav.z(cmp_) - s.nav.z(cur)) < 2.6,
                 f"comparison follows by z mm ({s.nav.z(cur):.1f} / {s.nav.z(cmp_):.1f})",
             )
+            walk.check(
+                not s.assist.can_enter() and "measured at" in s.assist.status,
+                f"{fu} {ids[les['lesion_id']]} drawn by hand: no proposal offered any more "
+                f"({s.assist.status!r})",
+            )
         else:
             a = s.assist
             walk.check(

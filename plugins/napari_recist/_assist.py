@@ -294,12 +294,30 @@ class Assistant:
         """After an edit: "proposal accepted (assisted) … Ctrl+Z undoes" no longer
         describes what Ctrl+Z undoes once another edit followed (an end dragged, a
         status set); the status names the last edit instead."""
+        self._target_measured()
         accepted, step = self._accepted, self.session.reading.undo_step
         if accepted is None or step is accepted or self.has_pending:
             return
         self._accepted, text = None, self._accepted_text
         if self.status == text and step is not None:
             self._set_status("info", f"Done: {step.summary()}. Ctrl+Z undoes")
+
+    def _target_measured(self) -> None:
+        """The lesion Enter would propose at its registered position was measured there
+        by hand: Enter no longer proposes (it would replace that measurement) and the
+        status stops offering it."""
+        target = self.target
+        if target is None or self.has_pending:
+            return
+        lid, label, _ = target
+        ids = {le.lesion_id for le in self.session.reading.lesions}
+        f = self.session.reading.lesion(lid).findings.get(label) if lid in ids else None
+        if lid in ids and (f is None or f.position_lps is None):
+            return
+        self.target = None
+        if self._status_about == lid and lid in ids:
+            kind = self.session.reading.lesion(lid).kind
+            self._set_status("info", _measured_here(lid, label, kind), about=lid)
 
     def _set_status(self, severity: str, text: str, *, about: str | None = None) -> None:
         """Show ``text``; ``about`` names the lesion a selection's status is about (it

@@ -486,3 +486,26 @@ def test_a_registration_arriving_under_a_pending_proposal_leaves_it_and_its_view
     run(-1)
     assert a.has_pending
     assert abs(s.nav.z(pane) - pair.centers_followup[0][2]) < 6.0
+
+
+def test_a_lesion_drawn_by_hand_where_it_was_offered_is_no_longer_offered(tmp_path, monkeypatch):
+    """At follow-up a selected baseline target is offered ("Enter (or Propose)
+    proposes its axes there"). When the reader drew it by hand instead, the offer
+    stayed: the status still said so and Enter proposed again, to replace the line
+    just drawn. Now the status says it is measured and Enter does nothing."""
+    s, pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    a = s.assist
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    assert a.target is not None and "proposes its axes there" in a.status
+    c = np.asarray(pair.centers_followup[0], float)
+    half = np.array([6.0, 0.0, 0.0])
+    pane = s.panes["current"]
+    s.arm("long")
+    napari_drag(pane.viewer, pane.layers.lines, world(c - half), world(c + half))
+    f = s.reading.lesion(lid).findings[fu]
+    assert f.long_mm == pytest.approx(12.0, abs=1.0) and f.method in (None, "manual")
+    assert a.target is None and not a.can_enter()
+    assert a.status.startswith(f"{lid}: measured at {fu}")
