@@ -282,6 +282,9 @@ class Assistant:
         A proposal still waiting for Enter keeps its own status."""
         if not self.has_pending:
             self._set_status("info", text)
+            lid = self.session.active_lesion
+            if lid is not None:  # a measurement undone here is offered again (Enter)
+                self.lesion_selected(lid, show=False)
 
     @property
     def asks_attention(self) -> bool:
@@ -679,6 +682,8 @@ class Assistant:
                 self.reject(quiet=True)
                 self._set_status("info", "")
         if self.target is not None and self.target[1] != self.session.current_tp:
+            if self._status_about == self.target[0] and not self.has_pending:
+                self._set_status("info", "")  # "… proposes its axes there" is void here
             self.target = None
         if self.prefetch and self.auto_register and not self.closed:
             pair = self._pair()
@@ -759,8 +764,9 @@ class Assistant:
         ``show`` False: only offer it, the pane and the status stay)."""
         s = self.session
         self.target = None
-        if self._status_about not in (None, lesion_id) and not self.has_pending:
-            # another lesion's selection status ("NT1: set its status…") is stale now
+        if show and self._status_about is not None and not self.has_pending:
+            # the last selection's status ("NT1: set its status…", an offer at another
+            # time point) is stale now; what follows sets this one's
             self._set_status("info", "")
         pair = self._pair()
         ids = {le.lesion_id for le in s.reading.lesions}
@@ -771,7 +777,7 @@ class Assistant:
         lesion = s.reading.lesion(lesion_id)
         here = lesion.findings.get(label or "")
         if here is not None and here.position_lps is not None:
-            if not self.has_pending:  # the session showed it
+            if show and not self.has_pending:  # the session showed it
                 self._set_status(
                     "info", _measured_here(lesion_id, label, lesion.kind), about=lesion_id
                 )
@@ -796,12 +802,13 @@ class Assistant:
             then = "Enter or Alt+click proposes" if offer else _SET_STATUS
             if offer:
                 self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
-            self._set_status(
-                "info",
-                f"{lesion_id}: registering baseline to {label}… (showing the same patient "
-                f"position meanwhile). {then}",
-                about=lesion_id,
-            )
+            if show:
+                self._set_status(
+                    "info",
+                    f"{lesion_id}: registering baseline to {label}… (showing the same "
+                    f"patient position meanwhile). {then}",
+                    about=lesion_id,
+                )
             return
         moved = tuple(float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
         if not show:

@@ -509,3 +509,30 @@ def test_a_lesion_drawn_by_hand_where_it_was_offered_is_no_longer_offered(tmp_pa
     assert f.long_mm == pytest.approx(12.0, abs=1.0) and f.method in (None, "manual")
     assert a.target is None and not a.can_enter()
     assert a.status.startswith(f"{lid}: measured at {fu}")
+
+
+def test_undoing_a_follow_up_acceptance_offers_the_lesion_again(tmp_path, monkeypatch):
+    """Ctrl+Z after Enter at follow-up took the measurement back, but Enter then did
+    nothing (the offer had gone with the acceptance). Now Enter proposes again. And
+    the offer's text ("… proposes its axes there") went on showing after a switch to
+    baseline, where it is void: it goes."""
+    s, _pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    a = s.assist
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    a.enter()
+    assert a.accept() == lid and fu in s.reading.lesion(lid).findings
+    assert not a.can_enter()
+    s.undo()
+    assert fu not in s.reading.lesion(lid).findings
+    assert a.status.startswith("Undone: accept proposal") and a.can_enter()
+    a.enter()
+    assert a.has_pending and a.pending.proposal is not None
+    a.reject()
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    assert "proposes its axes there" in a.status
+    s.show_timepoint("baseline")
+    assert a.target is None and "proposes its axes there" not in a.status
