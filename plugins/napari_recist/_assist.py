@@ -185,6 +185,7 @@ class Assistant:
         self._status_about: str | None = None
         self._accepted: Any = None  # the reading's step of the last acceptance
         self._accepted_text = ""  # and the status that said so
+        self._seen: dict[str, np.ndarray] = {}  # the proposal's lines at the last edit
         #: Seconds from the last click to its proposal drawn.
         self.last_shown_s: float | None = None
         #: Where Enter proposes at follow-up: (lesion id, time point, LPS point).
@@ -486,6 +487,10 @@ class Assistant:
                 pane.viewer.layers.selection.active = lines
             if lines.mode != "direct":
                 lines.mode = "direct"  # an end point dragged edits the proposal
+            # selected: napari shows the ends as handles and one press drags an end
+            # (unselected, the first press only selected the line)
+            lines.selected_data = set(range(len(lines.data)))
+        self._seen = {k: np.array(v, float) for k, v in pending.lines.items()}
 
     def _labels(self, pl: PaneLayers, lines: Shapes) -> list[str]:
         out = []
@@ -524,8 +529,17 @@ class Assistant:
         labels = self._labels(pl, lines)
         lines.features.loc[:, "label"] = _one_label(labels)
         lines.refresh_text()
-        sel = sorted(lines.selected_data)
-        i = sel[-1] if sel else 0
+        # the line whose end moves (both lines are selected: not the selection's last)
+        axes = [str(x) for x in lines.features["axis"]]
+        moved = [
+            j
+            for j, ax in enumerate(axes)
+            if ax in self._seen and not np.allclose(current[ax], self._seen[ax], atol=1e-6)
+        ]
+        if not moved:
+            return  # an event without a move (the release): the last length stands
+        i = moved[0]
+        self._seen = {k: np.array(v, float) for k, v in current.items()}
         text = labels[i].split(" ", 1)[1]
         self.session.syncs[pane.name].show_live(text, lines.data[i][1])
         self.session.live.emit(text)

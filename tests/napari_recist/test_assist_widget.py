@@ -222,3 +222,25 @@ def test_a_background_notice_does_not_scroll_the_dock(make_napari_viewer, qtbot,
     assert any("egister" in t for t in seen), seen
     assert not a.asks_attention
     assert area.verticalScrollBar().value() == 0
+
+
+def test_a_proposed_end_is_dragged_with_one_press(make_napari_viewer, qtbot, phantom):
+    """A proposal's lines were not selected, so the first press on an end only
+    selected the line and a drag did nothing. Now one real drag moves the end, the
+    live length is that line's, and Enter records it as assisted_edited."""
+    from .conftest import real_drag
+
+    w, s, a, _liver = proposed_on_liver(make_napari_viewer, phantom)
+    prop, _ = a._layers["current"]
+    i = [str(x) for x in prop.features["axis"]].index("long")
+    before = a.pending.proposal.long_axis_mm
+    end, other = (np.asarray(prop.data_to_world(v), float) for v in prop.data[i])
+    out = (end - other) / np.linalg.norm(end - other)
+    real_drag(w.main_canvas(), w.viewer, end, end + 6.0 * out, steps=8)
+    pump(30)
+    longer = float(w.live_label.text().split()[1])
+    assert longer > before + 3.0 and f"LA {longer:.1f} mm" in a.status
+    QTest.keyClick(w.main_canvas(), Qt.Key.Key_Return)
+    pump(30)
+    f = s.reading.lesion(s.active_lesion).findings["baseline"]
+    assert f.method == "assisted_edited" and f.long_mm == pytest.approx(longer, abs=0.05)
