@@ -282,6 +282,17 @@ def _accepted_at_baseline(tmp_path, monkeypatch):
     return s, pair, calls, a.accept()
 
 
+def _selected_at_follow_up(tmp_path, monkeypatch):
+    """:func:`_accepted_at_baseline`, then the follow-up shown and that lesion
+    selected there: (session, pair, lesion ID, follow-up label)."""
+    s, pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    s.select_lesion(None)
+    s.select_lesion(lid)
+    return s, pair, lid, fu
+
+
 def _shown_at_registered_position(s, pair, lid):
     """Assert the follow-up pane shows lesion ``lid`` where the known transform puts
     its baseline position (the proposal offered there); returns that position."""
@@ -493,12 +504,8 @@ def test_a_lesion_drawn_by_hand_where_it_was_offered_is_no_longer_offered(tmp_pa
     proposes its axes there"). When the reader drew it by hand instead, the offer
     stayed: the status still said so and Enter proposed again, to replace the line
     just drawn. Now the status says it is measured and Enter does nothing."""
-    s, pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    s, pair, lid, fu = _selected_at_follow_up(tmp_path, monkeypatch)
     a = s.assist
-    fu = [tp.label for tp in s.reading.timepoints][1]
-    s.show_timepoint(fu)
-    s.select_lesion(None)
-    s.select_lesion(lid)
     assert a.target is not None and "proposes its axes there" in a.status
     c = np.asarray(pair.centers_followup[0], float)
     half = np.array([6.0, 0.0, 0.0])
@@ -516,12 +523,8 @@ def test_undoing_a_follow_up_acceptance_offers_the_lesion_again(tmp_path, monkey
     nothing (the offer had gone with the acceptance). Now Enter proposes again. And
     the offer's text ("… proposes its axes there") went on showing after a switch to
     baseline, where it is void: it goes."""
-    s, _pair, _calls, lid = _accepted_at_baseline(tmp_path, monkeypatch)
+    s, _pair, lid, fu = _selected_at_follow_up(tmp_path, monkeypatch)
     a = s.assist
-    fu = [tp.label for tp in s.reading.timepoints][1]
-    s.show_timepoint(fu)
-    s.select_lesion(None)
-    s.select_lesion(lid)
     a.enter()
     assert a.accept() == lid and fu in s.reading.lesion(lid).findings
     assert not a.can_enter()
