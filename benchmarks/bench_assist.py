@@ -598,13 +598,14 @@ def clicks(base, truth, repeat: int) -> dict:
 #: Checks of ``propose`` whose cost can be measured alone (``--check-cost``): the
 #: private function in ``recist_tool.measure.propose`` and what it is.
 CHECKS = {
-    "crosscheck": ("_crosscheck", "Cross-check (second outline)", lambda seg, k, axes: ({}, [])),
-    "stability": (
-        "_threshold_stability",
-        "Threshold-stability checks",
-        lambda seg, k, axes: ({}, []),
-    ),
+    "crosscheck": ("_crosscheck", "Cross-check (second outline)"),
+    "stability": ("_threshold_stability", "Threshold-stability checks"),
 }
+
+
+def _no_check(seg, k, axes) -> tuple[dict, list]:
+    """A check of :data:`CHECKS` that finds nothing (its cost left out)."""
+    return {}, []
 
 
 def crosscheck_cost(base, truth, repeat: int, check: str = "crosscheck") -> dict:
@@ -614,14 +615,14 @@ def crosscheck_cost(base, truth, repeat: int, check: str = "crosscheck") -> dict
     import importlib
 
     prop = importlib.import_module("recist_tool.measure.propose")
-    name, label, nothing = CHECKS[check]
+    name, label = CHECKS[check]
     real = getattr(prop, name)
     on, off = [], []
     try:
         for c, les in zip(truth.centers_baseline, truth.baseline_lesions, strict=True):
             for _ in range(repeat):
                 for use, out in ((False, off), (True, on)):
-                    setattr(prop, name, real if use else nothing)
+                    setattr(prop, name, real if use else _no_check)
                     t0 = time.perf_counter()
                     prop.propose(base, c, nodal=les.nodal)
                     out.append(time.perf_counter() - t0)
@@ -769,7 +770,7 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
             loop.quit()
 
     scene_canvas.events.draw.connect(drawn, position="last")
-    shown, rows, during = [], [], []
+    rows, during = [], []
     lesions = [les for les in baseline_lesions() if les.kind == "target"]
     where = {(les.lesion_id, "centre"): les.center_lps for les in lesions}
     for les in lesions if outer else []:
@@ -806,15 +807,13 @@ def window_clicks(repeat: int, screenshot: Path | None = None, outer: bool = Fal
         loop.exec()  # Qt's own event loop (idle without the GIL), as in the app
         timer.stop()
         assert a.has_pending, a.status
-        t1 = min(t for t in draws if t > shown_at[0])
-        shown.append(t1 - t0)
-        during.append(sum(t < shown_at[0] for t in draws))
+        took = min(t for t in draws if t > shown_at[0]) - t0
         p = a.pending.proposal
         if rep < 0:
-            first = shown.pop()
-            during.pop()
+            first = took
         else:
-            by_kind[kind].append(shown[-1])
+            by_kind[kind].append(took)
+            during.append(sum(t < shown_at[0] for t in draws))
         if rep == 0 and kind == "centre":
             rows.append((les.lesion_id, round(p.long_axis_mm, 1), round(p.short_axis_mm, 1),
                          p.confidence))  # fmt: skip

@@ -183,8 +183,9 @@ class Assistant:
         self.status = ""
         self.severity = "info"
         self._status_about: str | None = None
-        self._accepted: Any = None  # the reading's step of the last acceptance
-        self._accepted_text = ""  # and the status that said so
+        #: The reading's step of the last acceptance while its status is shown
+        #: (any other status clears it).
+        self._accepted: Any = None
         self._seen: dict[str, np.ndarray] = {}  # the proposal's lines at the last edit
         #: Seconds from the last click to its proposal drawn.
         self.last_shown_s: float | None = None
@@ -302,8 +303,7 @@ class Assistant:
         accepted, step = self._accepted, self.session.reading.undo_step
         if accepted is None or step is accepted or self.has_pending:
             return
-        self._accepted, text = None, self._accepted_text
-        if self.status == text and step is not None:
+        if step is not None:
             self._set_status("info", f"Done: {step.summary()}. Ctrl+Z undoes")
 
     def _target_measured(self) -> None:
@@ -330,6 +330,7 @@ class Assistant:
             return
         self.severity, self.status = severity, text
         self._status_about = about
+        self._accepted = None
         self.changed.emit()
 
     # ------------------------------------------------------------------ proposing
@@ -390,9 +391,8 @@ class Assistant:
         self._set_status("info", "Proposing…")
 
         def done(p: Any) -> None:
-            self._show(token, pane, label, source, p, t0, lesion_id, new)
-            if self.pending is not None and self.pending.proposal is p:
-                self.pending.seed_lps, self.pending.nodal = tuple(seed_lps), nodal
+            where = (tuple(seed_lps), nodal)
+            self._show(token, pane, label, source, p, t0, lesion_id, new, where)
 
         def failed(exc: BaseException) -> None:
             if token == self._token:
@@ -411,7 +411,10 @@ class Assistant:
         t0: float,
         lesion_id: str | None,
         new: bool = False,
+        where: tuple[Any, bool] = (None, False),
     ) -> None:
+        """Draw ``proposal`` as the pending one, unless a newer click superseded it;
+        ``where``: the click (LPS) and whether it was measured as a node."""
         pl = pane.layers
         if (
             self.closed
@@ -426,7 +429,7 @@ class Assistant:
             "long": geo.lps_to_index(np.asarray(proposal.long_axis_lps, float)),
             "short": geo.lps_to_index(np.asarray(proposal.short_axis_lps, float)),
         }
-        self.pending = Pending(pane.name, label, source, proposal, lines, lesion_id, new)
+        self.pending = Pending(pane.name, label, source, proposal, lines, lesion_id, new, *where)
         self._draw(pane, pl)
         k = int(proposal.slice_index)
         ny, nx = pl.image.data.shape[1:]
@@ -521,15 +524,10 @@ class Assistant:
         lines, _ = self._layers[pane.name]
         if len(lines.data) != 2:
             return
+        # the line whose end moved since the last event (both lines are selected, so
+        # not the selection's last); none: napari's own set_data after the drawing,
+        # or the release — the last length stands
         current = self._current_lines() or {}
-        if current.keys() == pending.lines.keys() and all(
-            np.allclose(current[k], pending.lines[k], atol=1e-6) for k in current
-        ):
-            return  # napari's own set_data after the proposal was drawn: no drag yet
-        labels = self._labels(pl, lines)
-        lines.features.loc[:, "label"] = _one_label(labels)
-        lines.refresh_text()
-        # the line whose end moves (both lines are selected: not the selection's last)
         axes = [str(x) for x in lines.features["axis"]]
         moved = [
             j
@@ -537,9 +535,12 @@ class Assistant:
             if ax in self._seen and not np.allclose(current[ax], self._seen[ax], atol=1e-6)
         ]
         if not moved:
-            return  # an event without a move (the release): the last length stands
+            return
         i = moved[0]
         self._seen = {k: np.array(v, float) for k, v in current.items()}
+        labels = self._labels(pl, lines)
+        lines.features.loc[:, "label"] = _one_label(labels)
+        lines.refresh_text()
         text = labels[i].split(" ", 1)[1]
         self.session.syncs[pane.name].show_live(text, lines.data[i][1])
         self.session.live.emit(text)
@@ -575,11 +576,8 @@ class Assistant:
         the form's kind and organ (set them before Enter: a click does not know the
         organ)."""
         s = self.session
-        lid = pending.lesion_id
-        if not pending.new and lid is None:
-            lid = s.active_lesion
-        ids = {le.lesion_id for le in s.reading.lesions}
-        if lid in ids:
+        lid = pending.lesion_id or (None if pending.new else s.claimant())
+        if lid is not None:
             return str(lid)
         kind = kind_first_seen(s.reading, pending.timepoint, s.form["kind"])
         return f"a lesion to add ({_kind_organ({**s.form, 'kind': kind})}: the form above)"
@@ -653,10 +651,9 @@ class Assistant:
         method = f.method if f is not None else ""
         lesion = s.reading.lesion(lid)
         what = _kind_organ({"kind": lesion.kind, "organ": lesion.organ, "nodal": lesion.nodal})
-        self._accepted_text = (
-            f"{lid} ({what}) at {label}: proposal accepted ({method}). Ctrl+Z undoes"
+        self._set_status(
+            "info", f"{lid} ({what}) at {label}: proposal accepted ({method}). Ctrl+Z undoes"
         )
-        self._set_status("info", self._accepted_text)
         self._accepted = s.reading.undo_step
         pane.viewer.layers.selection.active = pl.lines
         pl.lines.mode = "direct"  # an end dragged now edits the measurement

@@ -888,13 +888,15 @@ class ReadingSession:
 
     # ------------------------------------------------------------------ edits
 
+    def claimant(self) -> str | None:
+        """The lesion an untagged mark belongs to: the active one (None: a new one)."""
+        ids = {lesion.lesion_id for lesion in self.reading.lesions}
+        return self.active_lesion if self.active_lesion in ids else None
+
     def _claim(self, timepoint: str | None = None) -> str:
         """The lesion an untagged mark at ``timepoint`` belongs to: the active one,
         else a new one."""
-        ids = {lesion.lesion_id for lesion in self.reading.lesions}
-        if self.active_lesion in ids:
-            return self.active_lesion  # type: ignore[return-value]
-        return self._new_lesion(timepoint)
+        return self.claimant() or self._new_lesion(timepoint)
 
     def _new_lesion(self, timepoint: str | None = None) -> str:
         """A new lesion of the form's organ and nodal flag, made active; its kind is

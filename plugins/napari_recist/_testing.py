@@ -117,9 +117,9 @@ def in_sight(widget) -> bool:
     holds it (a dock's panel a reader sees without scrolling)."""
     from qtpy.QtWidgets import QScrollArea
 
-    area = widget.parentWidget()
-    while area is not None and not isinstance(area, QScrollArea):
-        area = area.parentWidget()
+    from napari_recist._qt.panels import ancestor
+
+    area = ancestor(widget, QScrollArea)
     if area is None:
         return widget.isVisible()
     port = area.viewport()

@@ -199,6 +199,7 @@ def test_a_background_notice_does_not_scroll_the_dock(make_napari_viewer, qtbot,
     """The panel scrolls into sight when its status asks for something; a background
     notice ("Registering baseline to follow-up…", shown when the reader switches time
     point in the study section) must not scroll that section away."""
+    from napari_recist._qt.panels import ancestor
     from qtpy.QtWidgets import QScrollArea
 
     from .test_assist import _known_registration, _layers_of_pair
@@ -210,9 +211,7 @@ def test_a_background_notice_does_not_scroll_the_dock(make_napari_viewer, qtbot,
     a.auto_register = True
     s.open_layers(layers)
     pump(50)
-    area = w.assist_panel.parentWidget()
-    while not isinstance(area, QScrollArea):
-        area = area.parentWidget()
+    area = ancestor(w.assist_panel, QScrollArea)
     area.verticalScrollBar().setValue(0)
     s.show_timepoint(s.reading.timepoints[-1].label)  # the follow-up, nothing selected
     seen = set()

@@ -13,7 +13,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from napari_recist._assist import Assistant
-from napari_recist._qt.panels import SEVERITY_HTML, button, esc
+from napari_recist._qt.panels import SEVERITY_HTML, ancestor, button, esc
 
 
 def thread_runner(
@@ -92,9 +92,7 @@ class AssistPanel(QWidget):
         """Scroll the panel's scrolled dock so that the status and its buttons are in
         sight: below the lesion table they were cut at the dock's bottom edge on a
         1000-pixel screen, and a reason for doubt or "set its status" went unread."""
-        w = self.parentWidget()
-        while w is not None and not isinstance(w, QScrollArea):
-            w = w.parentWidget()
+        w = ancestor(self, QScrollArea)
         if w is None:
             return
         if self.sight_below is not None:

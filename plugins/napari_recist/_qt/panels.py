@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -22,6 +22,8 @@ from qtpy.QtWidgets import (
 
 from napari_recist._loading import SeriesProblem
 
+W = TypeVar("W", bound=QWidget)
+
 SEVERITY_HTML = {"error": "#ff6b6b", "warning": "#ffd166", "info": "#9ad1ff"}
 RESPONSE_HTML = {
     "CR": "#4caf50",
@@ -31,6 +33,15 @@ RESPONSE_HTML = {
     "NE": "#9e9e9e",
     "NON-CR/NON-PD": "#4dd0e1",
 }
+
+
+def ancestor(widget: QWidget, cls: type[W]) -> W | None:
+    """The nearest enclosing widget of type ``cls`` (its dock, its scroll area), or
+    None."""
+    w = widget.parentWidget()
+    while w is not None and not isinstance(w, cls):
+        w = w.parentWidget()
+    return w
 
 
 def esc(text: str) -> str:

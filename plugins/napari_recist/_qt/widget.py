@@ -50,6 +50,7 @@ from napari_recist._qt.panels import (
     SEVERITY_HTML,
     MessagePanel,
     ProblemPanel,
+    ancestor,
     button,
     esc,
     response_html,
@@ -137,10 +138,7 @@ def _later(fn: Callable[[], None]) -> None:
 
 
 def _dock_of(widget: QWidget) -> QDockWidget | None:
-    w = widget.parentWidget()
-    while w is not None and not isinstance(w, QDockWidget):
-        w = w.parentWidget()
-    return w
+    return ancestor(widget, QDockWidget)
 
 
 class RecistWidget(QWidget):
@@ -624,7 +622,6 @@ class RecistWidget(QWidget):
             dock.show()
             if front:
                 dock.raise_()
-                _later(dock.raise_)  # a tab made just now: again once laid out
         return self.worklist_panel
 
     def show_reading(self) -> None:
