@@ -61,7 +61,18 @@ LAYER_NAMES = ("RECIST proposal", "RECIST proposal outline")
 #: follow-up pane then shows the baseline lesion's patient position.
 REGISTRATION_ENV = "RECIST_REGISTRATION"
 #: What a non-target selected at follow-up asks of the reader (no axes are offered).
-_SET_STATUS = "A non-target: set its status with the buttons (Present, Absent, Progression)"
+_SET_STATUS = (
+    "A non-target: set its status with the buttons (Present Alt+I, Absent Alt+0, Progression Alt+U)"
+)
+
+
+def _non_target_text(here: Any, label: str | None) -> str:
+    """What a non-target's status line says at ``label``: set its status, or the
+    status it has (the buttons change it)."""
+    if here is None or here.status is None:
+        return _SET_STATUS
+    status = str(here.status).replace("_", " ")
+    return f"A non-target, {status} at {label}: the buttons (Alt+I, Alt+0, Alt+U) change it"
 
 
 def _kind_organ(form: dict) -> str:
@@ -300,6 +311,7 @@ class Assistant:
         describes what Ctrl+Z undoes once another edit followed (an end dragged, a
         status set); the status names the last edit instead."""
         self._target_measured()
+        self._non_target_assessed()
         accepted, step = self._accepted, self.session.reading.undo_step
         if accepted is None or step is accepted or self.has_pending:
             return
@@ -322,6 +334,23 @@ class Assistant:
         if self._status_about == lid and lid in ids:
             kind = self.session.reading.lesion(lid).kind
             self._set_status("info", _measured_here(lid, label, kind), about=lid)
+
+    def _non_target_assessed(self) -> None:
+        """The status line of a selected non-target follows its status at the current
+        time point: "set its status…" gives way to "present at FU1 …" once it is set
+        (and comes back when Ctrl+Z takes it away)."""
+        lid, s = self._status_about, self.session
+        if lid is None or self.has_pending or lid not in {le.lesion_id for le in s.reading.lesions}:
+            return
+        lesion = s.reading.lesion(lid)
+        if proposes_at_follow_up(lesion.kind):
+            return
+        now = _non_target_text(lesion.findings.get(s.current_tp or ""), s.current_tp)
+        for old in (_SET_STATUS, "A non-target, "):
+            if old in self.status and now not in self.status:
+                head = self.status[: self.status.index(old)]
+                self._set_status("info", head + now, about=lid)
+                return
 
     def _set_status(self, severity: str, text: str, *, about: str | None = None) -> None:
         """Show ``text``; ``about`` names the lesion a selection's status is about (it
@@ -810,7 +839,7 @@ class Assistant:
                 return
         if reg is None:  # not known yet: the session's jump (same patient position) stands
             self._waiting = ((pair[0].info.series_uid, pair[1].info.series_uid), lesion_id)
-            then = "Enter or Alt+click proposes" if offer else _SET_STATUS
+            then = "Enter or Alt+click proposes" if offer else _non_target_text(here, label)
             if offer:
                 self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
             if show:
@@ -830,7 +859,7 @@ class Assistant:
         s._update_title(pane)
         where = f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "
         if not offer:  # a non-target: its status is what is read, not its axes
-            self._set_status("info", where + _SET_STATUS, about=lesion_id)
+            self._set_status("info", where + _non_target_text(here, label), about=lesion_id)
             return
         self.target = (lesion_id, label, moved)  # type: ignore[assignment]
         then = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"

@@ -856,6 +856,23 @@ class ReadingSession:
         self.select_lesion(ids[i % len(ids)])
         return self.active_lesion
 
+    def next_to_assess(self) -> str | None:
+        """Select the next lesion, after the active one (wrapping), that the current
+        time point still needs (:meth:`recist_tool.reading.Reading.still_to_assess`),
+        and go to it; None (and a notice) when every lesion is assessed there."""
+        label = self.current_tp
+        if label is None:
+            return None
+        left = set(self.reading.still_to_assess(label))
+        if not left:
+            self._notify("info", f"every lesion is assessed at {label}")
+            return None
+        ids = [lesion.lesion_id for lesion in self.reading.lesions_for(label)]
+        start = ids.index(self.active_lesion) + 1 if self.active_lesion in ids else 0
+        lid = next(i for i in ids[start:] + ids[:start] if i in left)
+        self.select_lesion(lid)
+        return lid
+
     def active(self) -> Pane:
         """The pane the reader works in (last clicked)."""
         pane = self.panes.get(self.active_pane)

@@ -234,7 +234,12 @@ def sign(
     timepoint: str | None = typer.Option(None, "--timepoint", help="Only this time point."),
     all_: bool = typer.Option(False, "--all", help="Every patient the reader has saved."),
 ) -> None:
-    """Sign off readings (a time point, or every time point): they are then locked."""
+    """Sign off readings (a time point, or every time point): they are then locked.
+
+    A time point with a lesion still to assess (no status, or a target's axis not
+    drawn) is not signed; the other patients are, and the exit code is non-zero.
+    """
+    from recist_tool.errors import RecistError
     from recist_tool.worklist import Worklist, WorklistError
 
     wl = Worklist.open(cohort)
@@ -246,9 +251,21 @@ def sign(
         ]
     if not patients:
         raise WorklistError("name the patients to sign, or --all")
+    refused = []
     for pid in patients:
-        e = wl.sign(pid, reader, timepoint)
+        try:
+            e = wl.sign(pid, reader, timepoint)
+        except RecistError as exc:
+            if len(patients) == 1:
+                raise
+            typer.echo(f"not signed: {exc}", err=True)
+            refused.append(pid)
+            continue
         typer.echo(f"{pid}: {e.status}" + (f" at {e.signed_at}" if e.signed_at else ""))
+    if refused:
+        raise WorklistError(
+            f"{len(refused)} of {len(patients)} patient(s) not signed: {', '.join(refused)}"
+        )
 
 
 @worklist_app.command("mark")

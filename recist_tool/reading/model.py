@@ -422,6 +422,11 @@ class Reading:
         (:func:`recist_tool.reading.policy.opening_timepoint`)."""
         return policy.opening_timepoint(self)
 
+    def still_to_assess(self, timepoint: str) -> list[str]:
+        """Ids of the lesions ``timepoint`` still needs
+        (:func:`recist_tool.reading.policy.still_to_assess`)."""
+        return policy.still_to_assess(self, timepoint)
+
     def _drop_if_unused(self, label: str) -> None:
         used = any(s.timepoint == label for s in self.series.values()) or any(
             label in lesion.findings for lesion in self.lesions

@@ -8,6 +8,9 @@
   StudyDate: while nothing is measured, time points follow the date order (the
   earliest is ``baseline``, then ``FU1``, ``FU2`` …); afterwards a new date gets the
   next free ``FU`` label and existing assignments never move.
+* :func:`still_to_assess` — the lesions a time point still needs: no status yet, or a
+  target marked measured whose axis that counts is not drawn. A time point with one
+  cannot be signed, and Alt+J goes to the next.
 * :func:`opening_timepoint` — a study opens on baseline when nothing is measured yet,
   else on the first time point with a lesion still to assess, else the latest.
 * :func:`kind_first_seen` — the kind of a lesion an edit creates: a new lesion cannot
@@ -86,6 +89,37 @@ def assign_by_date(reading: Reading) -> list[str]:
     return done
 
 
+def still_to_assess(reading: Reading, timepoint: str) -> list[str]:
+    """Ids of the lesions ``timepoint`` still needs, in the reading's order.
+
+    A lesion to assess there (:meth:`Reading.lesions_for`; a new lesion only where it
+    was recorded) with no status yet, or a target marked ``measured`` whose axis that
+    counts (the long axis; a node's short axis) is not drawn. A lesion that cannot be
+    assessed is done once it is marked not evaluated.
+
+    Examples
+    --------
+    >>> from recist_tool.reading import Reading
+    >>> still_to_assess(Reading(), "baseline")
+    []
+    """
+    out = []
+    for le in reading.lesions_for(timepoint):
+        f = le.findings.get(timepoint)
+        if le.kind == "new" and f is None:
+            continue
+        unset = f is None or f.status is None
+        undrawn = (
+            not unset
+            and le.kind == "target"
+            and f.status == "measured"
+            and (f.short_mm if le.nodal else f.long_mm) is None
+        )
+        if unset or undrawn:
+            out.append(le.lesion_id)
+    return out
+
+
 def opening_timepoint(reading: Reading) -> str | None:
     """Where a reading opens (see the module); None without time points."""
     labels = [tp.label for tp in reading.timepoints]
@@ -94,12 +128,8 @@ def opening_timepoint(reading: Reading) -> str | None:
     if not any(le.findings for le in reading.lesions):
         return labels[0]
     for label in labels:
-        for le in reading.lesions_for(label):
-            if le.kind == "new" and label not in le.findings:
-                continue
-            f = le.findings.get(label)
-            if f is None or f.status is None:
-                return label
+        if still_to_assess(reading, label):
+            return label
     return labels[-1]
 
 

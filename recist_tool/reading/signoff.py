@@ -171,8 +171,9 @@ class SignOff:
         """Sign one time point, or every time point of the reading (``timepoint=None``).
 
         Already signed time points keep their signature. A time point with an
-        error in :meth:`Reading.notes` (e.g. a new lesion at baseline) cannot be
-        signed.
+        error in :meth:`Reading.notes` (e.g. a new lesion at baseline), or with a
+        lesion still to assess (:meth:`Reading.still_to_assess`: no status yet, or a
+        target's axis not drawn), cannot be signed; nothing is signed then.
 
         Returns
         -------
@@ -195,6 +196,16 @@ class SignOff:
                 f"patient {reading.patient_id}, time point {n.timepoint}, lesion "
                 f"{n.lesion_id}: {n.message}: fix it before signing"
             )
+        for label in todo:
+            if label in self.signatures:
+                continue
+            left = reading.still_to_assess(label)
+            if left:
+                raise ReadingError(
+                    f"patient {reading.patient_id}, time point {label}: "
+                    f"{_names(left)} not assessed yet: measure or give a status to each "
+                    f"(not evaluated when it cannot be assessed) before signing"
+                )
         made = []
         now = utc_now()
         for label in todo:
@@ -290,6 +301,11 @@ class SignOff:
             for tp in out["timepoint"].astype(str)
         ]
         return out
+
+
+def _names(ids: list[str], most: int = 6) -> str:
+    shown = ", ".join(ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _entry(reader, action, timepoint, reason, lesion=None, old=None, new=None, time=None):

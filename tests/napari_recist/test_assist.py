@@ -427,6 +427,24 @@ def test_a_non_target_selected_at_follow_up_is_shown_where_it_moved_and_offers_n
     assert a.target is None and not a.can_enter()
     a.enter()
     assert not a.has_pending and fu not in s.reading.lesion(nt).findings
+    # its status set, the line says so (it kept asking "set its status"), also when
+    # it is selected again; undone, it asks again
+    s.select_lesion(None)
+    s.select_lesion(nt)
+    head = a.status[: a.status.index("A non-target")]
+    s.set_status("present", nt)
+    assert a.status == head + (
+        f"A non-target, present at {fu}: the buttons (Alt+I, Alt+0, Alt+U) change it"
+    )
+    s.select_lesion(None)
+    s.select_lesion(nt)
+    assert f"present at {fu}" in a.status and "set its status" not in a.status
+    s.undo()
+    s.select_lesion(None)
+    s.select_lesion(nt)
+    assert a.status == head + "A non-target: set its status with the buttons (Present " + (
+        "Alt+I, Absent Alt+0, Progression Alt+U)"
+    )
 
 
 def test_selecting_a_lesion_measured_here_replaces_the_last_selections_status(

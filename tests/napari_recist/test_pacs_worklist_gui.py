@@ -185,6 +185,18 @@ def test_worklist_panel_next_patient_saves_and_sign_off_asks_a_reason(
     assert amended[-1]["action"] == "set_status" and amended[-1]["timepoint"] == "baseline"
     saved = read_annotations(p2)
     assert saved["signed_at"].str.endswith("Z").all()
+    # fu1 is not read yet: the patient is not signed, and the reader is told why
+    click(panel.sign_pt_btn)
+    assert not SignOff(p2).is_signed("fu1")
+    assert w.messages.items[0][0] == "error"
+    assert f"time point fu1: {lid2} not assessed yet" in w.messages.items[0][1]
+    # said in the worklist tab too (the reading's messages are behind it)
+    assert panel.messages.items[0] == w.messages.items[0] and not panel.messages.isHidden()
     click(panel.done_btn)
     assert Worklist.open(cohort).entry("DEMO-002", "reader1").status == "done"
+    assert w.messages.items[0] == (
+        "warning",
+        f"DEMO-002 marked done with lesions still to assess (fu1: {lid2}): it cannot be "
+        "signed until they are",
+    )
     assert panel.progress_label.text().startswith("1 of 3 finished")

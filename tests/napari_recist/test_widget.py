@@ -380,6 +380,48 @@ def test_keys_work_wherever_the_focus_is(widget, truth):
     assert {"undo", "redo", "next lesion", "comparison pane"} <= set(w.keys.fired)
 
 
+def test_a_follow_up_assessed_from_the_keyboard_alone(widget, truth):
+    """Alt+J goes to the next lesion the time point still needs (the table says "to
+    do"); Alt+I, Alt+U, Alt+E and Alt+M give statuses without the mouse."""
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    choose_timepoint(w, fu)
+    kinds = {lid: s.reading.lesion(lid).kind for lid in ids.values()}
+
+    def table() -> dict[str, str]:
+        rows = range(w.lesion_table.rowCount())
+        return {w.lesion_table.item(r, 0).text(): w.lesion_table.item(r, 5).text() for r in rows}
+
+    assert set(table().values()) == {"to do"}
+    key = {"target": Qt.Key.Key_E, "non_target": Qt.Key.Key_I}
+    seen = []
+    for _ in range(len(ids)):
+        QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+        pump(20)
+        seen.append(s.active_lesion)
+        QTest.keyClick(canvas(w), key[kinds[s.active_lesion]], Qt.KeyboardModifier.AltModifier)
+        pump(20)
+    assert seen == list(ids.values())  # each once, in the table's order
+    assert s.reading.still_to_assess(fu) == []
+    nt = next(lid for lid, k in kinds.items() if k == "non_target")
+    assert table()[nt] == "present"
+    assert {v for k, v in table().items() if kinds[k] == "target"} == {"not evaluated"}
+    QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+    assert s.notices[-1] == ("info", f"every lesion is assessed at {fu}")
+    # Alt+U: a non-target's unequivocal progression; Alt+M: a target too small
+    w.lesion_table.selectRow(list(table()).index(nt))
+    QTest.keyClick(canvas(w), Qt.Key.Key_U, Qt.KeyboardModifier.AltModifier)
+    assert s.reading.lesion(nt).findings[fu].status == "progression"
+    tid = next(lid for lid, k in kinds.items() if k == "target")
+    w.lesion_table.selectRow(list(table()).index(tid))
+    QTest.keyClick(canvas(w), Qt.Key.Key_M, Qt.KeyboardModifier.AltModifier)
+    assert table()[tid] == "too small"
+    assert {"next lesion to assess", "present", "unequivocal progression"} <= set(w.keys.fired)
+    assert "(Alt+U)" in w.status_btns["progression"].toolTip()
+
+
 def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
     w = widget
     s = w.session

@@ -10,6 +10,7 @@ from napari_recist._session import ReadingSession
 from napari_recist._worklist import WorklistController
 
 from recist_tool.annotations import read_annotations
+from recist_tool.errors import RecistError
 from recist_tool.reading.audit import read_audit
 from recist_tool.reading.signoff import SignOff
 from recist_tool.worklist import Worklist, from_folder
@@ -105,7 +106,13 @@ def test_signed_time_point_is_locked_and_a_change_needs_a_reason(cohort):
     c.next_patient()
     c.open_patient("DEMO-002")
     assert not s.reading.is_editable("baseline") and s.signing.is_signed("baseline")
-    c.sign()  # the whole patient
+    with pytest.raises(RecistError, match=rf"time point fu1: {lid} not assessed yet"):
+        c.sign()  # the whole patient: its non-target has no status at fu1
+    assert {e.patient_id: e.status for e in c.rows()}["DEMO-002"] == "in_progress"
+    assert not s.signing.is_signed("fu1")
+    s.show_timepoint("fu1")
+    s.set_status("present", lid)
+    c.sign()
     assert {e.patient_id: e.status for e in c.rows()}["DEMO-002"] == "signed"
     s.close()
 

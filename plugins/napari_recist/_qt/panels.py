@@ -65,13 +65,15 @@ def button(text: str, name: str, tip: str = "") -> QPushButton:
 
 
 class MessagePanel(QFrame):
-    """The latest things the reader must read, word-wrapped, newest first."""
+    """The latest things the reader must read, word-wrapped, newest first.
 
-    def __init__(self) -> None:
+    ``name`` is the panel's ``objectName`` after ``recist.`` (its text: ``_text``)."""
+
+    def __init__(self, name: str = "messages") -> None:
         super().__init__()
-        self.setObjectName("recist.messages")
+        self.setObjectName(f"recist.{name}")
         self.label = QLabel()
-        self.label.setObjectName("recist.messages_text")
+        self.label.setObjectName(f"recist.{name}_text")
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -80,6 +80,15 @@ STATUS_BUTTONS = (
     ("progression", "Progression"),
     ("equivocal", "Equivocal"),
 )
+#: The keys of the status buttons (see ``RecistWidget._shortcuts``).
+STATUS_KEYS = {
+    "too_small": "Alt+M",
+    "disappeared": "Alt+0",
+    "absent": "Alt+0",
+    "not_evaluated": "Alt+E",
+    "present": "Alt+I",
+    "progression": "Alt+U",
+}
 ORGANS_ENV = "RECIST_ORGANS"
 TIMEPOINT_CHOICES = ("", "baseline", "FU1", "FU2", "FU3", "FU4", "FU5", "FU6")
 _SETTINGS = ("recist-tool", "napari-recist")
@@ -397,7 +406,9 @@ class RecistWidget(QWidget):
             grid.addWidget(b, 0, i)
         self.status_btns = {}
         for i, (status, text) in enumerate(STATUS_BUTTONS):
-            b = button(text, f"status_{status}", f"Selected lesion here: {text.lower()}")
+            key = STATUS_KEYS.get(status)
+            tip = f"Selected lesion here: {text.lower()}" + (f" ({key})" if key else "")
+            b = button(text, f"status_{status}", tip)
             b.clicked.connect(lambda _=False, s=status: self.session.set_status(s))
             grid.addWidget(b, 1 + i // 4, i % 4)
             self.status_btns[status] = b
@@ -424,8 +435,9 @@ class RecistWidget(QWidget):
         keys = QLabel(
             "Keys (anywhere in the window): wheel / ↑ ↓ / PgUp PgDn slices · Ctrl+wheel zoom · "
             "right-drag window/level · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · "
-            "Alt+N next lesion (Shift: previous) · Alt+A/K/O long axis, short axis, ring · "
-            "Alt+M too small · Alt+0 disappeared/absent · Alt+E not evaluated · "
+            "Alt+N next lesion (Shift: previous) · Alt+J next lesion to assess · "
+            "Alt+A/K/O long axis, short axis, ring · Alt+M too small · "
+            "Alt+0 disappeared/absent · Alt+I present · Alt+U progression · Alt+E not evaluated · "
             "Alt+G comparison pane · Alt+→ next patient (worklist) · Alt+1…5 window ("
             + ", ".join(WINDOWS)
             + ") · Alt+click in a lesion: proposed axes, Enter accepts, Esc rejects"
@@ -573,7 +585,10 @@ class RecistWidget(QWidget):
             "Alt+A": ("draw long axis", lambda: s.arm("long")),
             "Alt+K": ("draw short axis", lambda: s.arm("short")),
             "Alt+O": ("place a ring", lambda: s.arm("point")),
+            "Alt+J": ("next lesion to assess", s.next_to_assess),
             "Alt+M": ("too small", lambda: s.set_status("too_small")),
+            "Alt+I": ("present", lambda: s.set_status("present")),
+            "Alt+U": ("unequivocal progression", lambda: s.set_status("progression")),
             "Alt+0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
             "Alt+E": ("not evaluated", lambda: s.set_status("not_evaluated")),
             "Alt+G": ("comparison pane", self.compare_box.toggle),
@@ -985,6 +1000,7 @@ class RecistWidget(QWidget):
         tp = s.current_tp or ""
         base = r.baseline.label if r.baseline else ""
         lesions = r.lesions_for(tp)
+        left = set(r.still_to_assess(tp)) if tp else set()
         rows, colors, tips = [], [], []
         for lesion in lesions:
             f = lesion.findings.get(tp)
@@ -1000,7 +1016,9 @@ class RecistWidget(QWidget):
                     fmt(None if f is None else f.long_mm),
                     fmt(None if f is None else f.short_mm),
                     fmt(bsize),
-                    STATUS_NAMES.get(f.status, "") if f and f.status else "to do",
+                    "to do"
+                    if lesion.lesion_id in left
+                    else (STATUS_NAMES.get(f.status, "") if f and f.status else "—"),
                     (first + (f" (+{len(msgs) - 1})" if len(msgs) > 1 else "")) if msgs else "ok",
                 ]
             )

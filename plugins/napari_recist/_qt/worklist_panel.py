@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_recist._qt.pacs_dialog import error_text
-from napari_recist._qt.panels import button
+from napari_recist._qt.panels import MessagePanel, button
 from napari_recist._qt.tables import make_table, set_rows
 from napari_recist._worklist import STATUSES, PreparedPatient, WorklistController
 from recist_tool.errors import RecistError
@@ -59,7 +59,7 @@ class WorklistPanel(QWidget):
     ----------
     session : ReadingSession
     notify : callable
-        ``notify(severity, text)``: the widget's message panel.
+        ``notify(severity, text)``: the widget's message panel (shown in this panel too).
     problems : callable, optional
         ``problems(list)``: series that could not be loaded (the widget's panel).
     opened : callable, optional
@@ -78,7 +78,14 @@ class WorklistPanel(QWidget):
         self._opened = opened or (lambda: None)
         self.session = session
         self.ctl = WorklistController(session)
-        self._notify = notify
+        self.messages = MessagePanel("worklist_messages")
+
+        def both(severity: str, text: str) -> None:
+            # in this tab too: the reading's messages are behind it
+            self.messages.add(severity, text)
+            notify(severity, text)
+
+        self._notify = both
         self._problems = problems or (lambda found: None)
         self.worker: Any = None
         self._stop = threading.Event()
@@ -164,6 +171,7 @@ class WorklistPanel(QWidget):
         self.signed_label.setObjectName("recist.signed")
         self.signed_label.setWordWrap(True)
         col.addWidget(self.signed_label)
+        col.addWidget(self.messages)
 
     # ------------------------------------------------------------------ cohort
 
@@ -336,6 +344,19 @@ class WorklistPanel(QWidget):
             self.ctl.mark_done()
         except RecistError as exc:
             self._notify("error", str(exc))
+        else:
+            r = self.session.reading
+            left = [
+                f"{tp.label}: {', '.join(ids)}"
+                for tp in r.timepoints
+                if (ids := r.still_to_assess(tp.label))
+            ]
+            if left:
+                self._notify(
+                    "warning",
+                    f"{r.patient_id} marked done with lesions still to assess "
+                    f"({'; '.join(left)}): it cannot be signed until they are",
+                )
         self.refresh()
 
     def sign(self, timepoint: str | None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recist_tool.annotations import read_annotations
-from recist_tool.reading import Line, Reading
+from recist_tool.reading import Line, Reading, ReadingError
 from recist_tool.reading.audit import read_audit
 from recist_tool.reading.signoff import SignedTimepointError, SignOff
 from recist_tool.worklist import (
@@ -232,6 +232,61 @@ def test_signoff_locks_and_requires_a_reason(demo, tmp_path):
         so.reopen("baseline", "alice", "")
     so.reopen("baseline", "alice", "wrong series")
     assert not SignOff(path).is_signed("baseline")
+
+
+def test_a_time_point_with_a_lesion_still_to_assess_is_not_signed(demo, tmp_path):
+    src = demo / "readings" / "DEMO-002.csv"
+    for suffix in (".csv", ".json"):
+        shutil.copy(src.with_suffix(suffix), tmp_path / f"r{suffix}")
+    path = tmp_path / "r.csv"
+    reading = Reading.load(path)
+    assert reading.still_to_assess("baseline") == []
+    assert reading.still_to_assess("followup") == []
+    # a target added at baseline and not measured at follow-up; an axis taken back
+    reading.add_lesion("target", "lung", lesion_id="T9")
+    reading.set_line("T9", "baseline", "long", reading.lesion("L1").findings["baseline"].long_axis)
+    reading.set_line("L1", "followup", "long", None)
+    assert reading.still_to_assess("baseline") == []
+    assert reading.still_to_assess("followup") == ["L1", "T9"]
+    assert reading.opening_timepoint() == "followup"
+    so = SignOff(path)
+    with pytest.raises(ReadingError, match=r"time point followup: L1, T9 not assessed yet"):
+        so.sign(reading, "alice")
+    assert so.signatures == {}  # the whole patient: nothing signed, baseline included
+    assert not SignOff(path).is_signed("baseline")
+    so.sign(reading, "alice", "baseline")  # baseline alone is complete
+    assert so.is_signed("baseline")
+    reading.set_status("T9", "followup", "not_evaluated")  # cannot be assessed: done
+    assert reading.still_to_assess("followup") == ["L1"]
+    # a new lesion counts only where it is recorded
+    reading.add_lesion("new", "bone", lesion_id="N9")
+    assert reading.still_to_assess("followup") == ["L1"]
+
+
+def test_sign_all_signs_the_complete_readings_and_names_the_rest(
+    demo, tmp_path, capsys, monkeypatch
+):
+    from recist_tool.cli import main
+
+    wl = Worklist.create(tmp_path / "c", from_folder(demo / "dicom"), {"kind": "folder"})
+    wl.import_annotations(sorted((demo / "readings").glob("*.csv")), "alice")
+    reading = wl.load_reading("DEMO-002", "alice")
+    reading.set_line("L1", "followup", "long", None)
+    wl.save_reading(reading, "alice")
+    args = ["worklist", "sign", str(tmp_path / "c"), "--reader", "alice", "--all"]
+    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
+    with pytest.raises(SystemExit) as end:
+        main()
+    err = " ".join(capsys.readouterr().err.split())
+    assert end.value.code != 0
+    assert "not signed: patient DEMO-002, time point followup: L1 not assessed yet" in err
+    assert "1 of 3 patient(s) not signed: DEMO-002" in err
+    wl = Worklist.open(tmp_path / "c")
+    assert [(e.patient_id, e.status) for e in wl.entries(reader="alice")] == [
+        ("DEMO-001", "signed"),
+        ("DEMO-002", "in_progress"),
+        ("DEMO-003", "signed"),
+    ]
 
 
 def test_damaged_worklist_files_name_file_line_and_value(tmp_path):
