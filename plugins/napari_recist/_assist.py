@@ -380,8 +380,32 @@ class Assistant:
 
         seed = tuple(float(v) for v in pos[-3:][::-1])
         s = self.session
-        lid = proposal_lesion(s.reading, s.active_lesion, pane.timepoint or "", seed)
+        label = pane.timepoint or ""
+        expected = self.registered_position(s.active_lesion, label)
+        lid = proposal_lesion(s.reading, s.active_lesion, label, seed, expected)
         self.propose_at(pane, seed, lesion_id=lid, new=lid is None)  # type: ignore[arg-type]
+
+    def registered_position(
+        self, lesion_id: str | None, label: str
+    ) -> tuple[float, float, float] | None:
+        """Where the registration puts a baseline lesion at follow-up ``label`` (the
+        current time point), or None (no registration known yet, or no baseline
+        position). Nothing is computed here: a registration not yet made is not asked
+        for."""
+        s = self.session
+        pair = self._pair()
+        base = s.reading.baseline
+        ids = {le.lesion_id for le in s.reading.lesions}
+        if pair is None or base is None or label != s.current_tp or lesion_id not in ids:
+            return None
+        bf = s.reading.lesion(lesion_id).findings.get(base.label)
+        if bf is None or bf.position_lps is None:
+            return None
+        reg = self.cache().get(pair[0].info.series_uid, pair[1].info.series_uid)
+        if reg is None:
+            return None
+        moved = np.asarray(reg.to_moving([bf.position_lps]), float)[0]
+        return (float(moved[0]), float(moved[1]), float(moved[2]))
 
     def propose_here(self) -> bool:
         """Propose at the selected lesion's registered position (follow-up). False when

@@ -135,27 +135,59 @@ __all__ = [
 #: Beyond half its longest axis, how far (mm) a click may lie from a lesion's
 #: measurement at a time point and still re-measure that lesion (a marker: this far).
 REMEASURE_MARGIN_MM = 5.0
+#: Beyond its longest axis (the largest at any time point), how far (mm) a click may
+#: lie from a lesion's registered position at a follow-up where it has no measurement
+#: yet and still be that lesion: the registration's error (median ≤ 3 mm measured,
+#: ``bench_assist``), growth and a click anywhere inside it.
+FIND_MARGIN_MM = 15.0
+
+
+def _half_axis(f: Any) -> float:
+    return max((ln.length_mm / 2 for ln in (f.long_axis, f.short_axis) if ln), default=0.0)
 
 
 def proposal_lesion(
-    reading: Reading, active: str | None, timepoint: str, seed_lps: Any
+    reading: Reading,
+    active: str | None,
+    timepoint: str,
+    seed_lps: Any,
+    expected_lps: Any = None,
 ) -> str | None:
     """The lesion an Alt+click proposal at ``seed_lps`` is for, or None for a new one.
 
-    The active lesion when it has no measurement at ``timepoint`` yet (at follow-up:
-    the baseline lesion selected, then clicked), or when the click lies on its
-    measurement there (re-measured: within half its longest axis plus
-    :data:`REMEASURE_MARGIN_MM` of its position). A click elsewhere is another
-    lesion: it must never replace the active lesion's measurement.
+    The active lesion when the click lies on its measurement at ``timepoint``
+    (re-measured: within half its longest axis plus :data:`REMEASURE_MARGIN_MM` of its
+    position), or when it has no measurement there yet (at follow-up: the baseline
+    lesion selected, then clicked) and the click lies near where it is expected:
+    within its longest axis (at any time point) plus :data:`FIND_MARGIN_MM` of
+    ``expected_lps``, its registered position there. Without ``expected_lps`` (no
+    registration known) any click is taken for it; the proposal's status names the
+    lesion. A click elsewhere is another lesion: it must never replace the active
+    lesion's measurement or status.
+
+    Examples
+    --------
+    >>> from recist_tool.reading import Line, Reading
+    >>> r = Reading(patient_id="P1")
+    >>> _ = r.set_timepoint("baseline", "2024-01-01"), r.set_timepoint("FU1", "2024-04-01")
+    >>> _ = r.add_lesion("target", "liver")
+    >>> _ = r.set_line("T1", "baseline", "long", Line((0.0, 0, 0), (40.0, 0, 0)))
+    >>> proposal_lesion(r, "T1", "FU1", (30.0, 0, 0), expected_lps=(22.0, 0, 0))
+    'T1'
+    >>> proposal_lesion(r, "T1", "FU1", (90.0, 0, 0), expected_lps=(22.0, 0, 0)) is None
+    True
     """
     if active is None or active not in {le.lesion_id for le in reading.lesions}:
         return None
-    f = reading.lesion(active).findings.get(timepoint)
+    lesion = reading.lesion(active)
+    f = lesion.findings.get(timepoint)
     pos = None if f is None else f.position_lps
     if pos is None:
-        return active
-    half = max((ln.length_mm / 2 for ln in (f.long_axis, f.short_axis) if ln), default=0.0)
-    return active if math.dist(pos, seed_lps) <= half + REMEASURE_MARGIN_MM else None
+        if expected_lps is None:
+            return active
+        size = 2 * max((_half_axis(g) for g in lesion.findings.values()), default=0.0)
+        return active if math.dist(expected_lps, seed_lps) <= size + FIND_MARGIN_MM else None
+    return active if math.dist(pos, seed_lps) <= _half_axis(f) + REMEASURE_MARGIN_MM else None
 
 
 def proposes_at_follow_up(kind: str) -> bool:

@@ -439,6 +439,20 @@ def test_a_non_target_selected_at_follow_up_is_shown_where_it_moved_and_offers_n
     s.select_lesion(None)
     s.select_lesion(nt)
     assert f"present at {fu}" in a.status and "set its status" not in a.status
+    # an Alt+click on another lesion is not for it: it was, and Enter put that
+    # lesion's axes on the non-target
+    pane = s.panes["current"]
+    other = np.asarray(pair.centers_followup[1], float)
+    a.click(pane, other[::-1])
+    assert a.has_pending and a.pending.lesion_id is None and a.pending.new
+    assert "Proposal for a lesion to add" in a.status and nt not in a.status
+    a.reject()
+    assert s.reading.lesion(nt).findings[fu].long_axis is None
+    a.click(pane, np.asarray(a.registered_position(nt, fu))[::-1])  # on it: for it
+    assert a.pending.lesion_id == nt
+    a.reject()
+    s.select_lesion(None)
+    s.select_lesion(nt)
     s.undo()
     s.select_lesion(None)
     s.select_lesion(nt)
