@@ -803,8 +803,26 @@ class ReadingSession:
             self.go_to(lesion_id)
             self.assist.lesion_selected(lesion_id)  # follow-up: the registered position
         self.arm(self.active_axis, activate=False)
+        if lesion_id is not None and jump:
+            self._edit_lines_of(lesion_id)
         self.show_handles()
         self.changed.emit()
+
+    def _edit_lines_of(self, lesion_id: str) -> None:
+        """A lesion with lines where edits go, selected while the lines layer pans (a
+        study just opened): direct mode, so that a drag of an end edits it, as the
+        status says ("drag an end point to edit it") and as after Enter. A drag there
+        panned the image instead. Drawing modes (a line or marker armed) stay."""
+        pane = self._edit_pane()
+        pl = pane.layers
+        ids = {le.lesion_id for le in self.reading.lesions}
+        if pl is None or lesion_id not in ids or pl.lines.mode != "pan_zoom":
+            return
+        f = self.reading.lesion(lesion_id).findings.get(pl.timepoint or "")
+        if f is None or (f.long_axis is None and f.short_axis is None):
+            return
+        pane.viewer.layers.selection.active = pl.lines
+        pl.lines.mode = "direct"
 
     def show_handles(self) -> None:
         """In napari's direct-select mode (where a drag moves a line's end), select the

@@ -152,6 +152,11 @@ def render_key_image(
         sizes.append(f"LA {f.long_mm:g} mm")
     if f.short_mm is not None:
         sizes.append(f"SA {f.short_mm:g} mm")
+    if f.fragments:  # the image shows one part of a lesion that split
+        total = f.added_up("short" if lesion.nodal else "long")
+        parts = ", ".join([f.fragment, *(fr.label for fr in f.fragments)])
+        sizes = [f"part {f.fragment}: " + ", ".join(sizes)] if sizes else []
+        sizes.append(f"split into {parts}: {'?' if total is None else f'{total:g}'} mm in all")
     label = ", ".join(sizes) or str(f.status or "").replace("_", " ")
     z = header.get("InstanceNumber", "?")
     caption = (

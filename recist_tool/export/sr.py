@@ -235,11 +235,19 @@ class _Axis:
 
 
 def _axes(lesion, finding) -> list[_Axis]:
+    """The group's axes. A lesion that split is measured as its parts added up (what
+    RECIST counts), as numbers without geometry: one line would show one part only."""
+    split = bool(finding.fragments)
     out = []
     for code, value, line in (
-        (C.LONG_AXIS, finding.long_mm, finding.long_axis),
-        (C.SHORT_AXIS, finding.short_mm, finding.short_axis),
+        (C.LONG_AXIS, finding.added_up("long") if split else finding.long_mm, finding.long_axis),
+        (
+            C.SHORT_AXIS,
+            finding.added_up("short") if split else finding.short_mm,
+            finding.short_axis,
+        ),
     ):
+        line = None if split else line
         if value is not None:
             out.append(_Axis(code, float(value), line))
     return out

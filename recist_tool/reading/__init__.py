@@ -44,7 +44,14 @@ from recist_tool.reading.constants import (
 )
 from recist_tool.reading.dates import dicom_date
 from recist_tool.reading.errors import ReadingError, TimePointLockedError
-from recist_tool.reading.findings import Finding, Lesion, Note, SeriesInfo, TimePoint
+from recist_tool.reading.findings import (
+    Finding,
+    Fragment,
+    Lesion,
+    Note,
+    SeriesInfo,
+    TimePoint,
+)
 from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry, axis_angle_deg
 from recist_tool.reading.history import Event, Step
 from recist_tool.reading.locks import Locks
@@ -67,6 +74,7 @@ __all__ = [
     "AuditTrail",
     "Event",
     "Finding",
+    "Fragment",
     "Lesion",
     "Line",
     "Locks",

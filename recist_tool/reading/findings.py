@@ -21,6 +21,36 @@ from recist_tool.reading.dates import dicom_date
 from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry
 
 
+@dataclass(frozen=True)
+class Fragment:
+    """Another part of a lesion that split (RECIST 1.1: its size is the sum of its
+    fragments' diameters): the fragment's label and sizes (mm). The first part is the
+    :class:`Finding` itself (its lines, and its label in :attr:`Finding.fragment`).
+    """
+
+    label: str
+    long_axis_mm: float | None = None
+    short_axis_mm: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "long_axis_mm": self.long_axis_mm,
+            "short_axis_mm": self.short_axis_mm,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fragment:
+        label = data.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"fragment label {label!r} is not a non-empty text")
+        return cls(
+            label.strip(),
+            _opt_float(data.get("long_axis_mm")),
+            _opt_float(data.get("short_axis_mm")),
+        )
+
+
 @dataclass
 class Finding:
     """One lesion at one time point: a status and its lines or marker.
@@ -29,7 +59,10 @@ class Finding:
     CSV without sidecar); a drawn line always takes precedence. ``method`` says how
     the lines came about (None: drawn by hand, ``"assisted"``: proposed and accepted,
     ``"assisted_edited"``: proposed, then edited); ``volume_ml`` and ``mean_hu`` are
-    what the proposal's segmentation measured.
+    what the proposal's segmentation measured. A lesion that split holds its other
+    parts in ``fragments`` (sizes only) and this part's label in ``fragment``; the
+    annotation table has one row per part (its ``fragment`` column) and the engine
+    adds their diameters up.
     """
 
     status: str | None = None
@@ -41,6 +74,18 @@ class Finding:
     method: str | None = None
     volume_ml: float | None = None
     mean_hu: float | None = None
+    fragment: str = ""
+    fragments: tuple[Fragment, ...] = ()
+
+    def added_up(self, axis: str) -> float | None:
+        """The ``"long"`` or ``"short"`` axes of every part added up (a split lesion's
+        size; this part's alone when it did not split); None when a part has none."""
+        own = self.long_mm if axis == "long" else self.short_mm
+        other = [fr.long_axis_mm if axis == "long" else fr.short_axis_mm for fr in self.fragments]
+        parts = [own, *other]
+        if any(v is None for v in parts):
+            return None
+        return round(sum(v for v in parts if v is not None), LENGTH_DECIMALS)
 
     @property
     def long_mm(self) -> float | None:
@@ -87,6 +132,11 @@ class Finding:
             "method": self.method,
             "volume_ml": self.volume_ml,
             "mean_hu": self.mean_hu,
+            **(
+                {"fragment": self.fragment, "fragments": [fr.to_dict() for fr in self.fragments]}
+                if self.fragments
+                else {}
+            ),
         }
 
     @classmethod
@@ -100,6 +150,14 @@ class Finding:
             raise ValueError(f"status {status!r} is not text")
         if method is not None and method not in METHODS:
             raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        parts = data.get("fragments") or []
+        if not isinstance(parts, list) or not all(isinstance(x, dict) for x in parts):
+            raise ValueError("fragments is not a list of objects")
+        fragments = tuple(Fragment.from_dict(x) for x in parts)
+        label = str(data.get("fragment") or "").strip() if fragments else ""
+        labels = {label, *(fr.label for fr in fragments)}
+        if fragments and (not label or len(labels) <= len(fragments)):
+            raise ValueError("a split lesion's fragments need distinct, non-empty labels")
         return cls(
             status=status,
             long_axis=la,
@@ -110,6 +168,8 @@ class Finding:
             method=method,
             volume_ml=_opt_float(data.get("volume_ml")),
             mean_hu=_opt_float(data.get("mean_hu")),
+            fragment=label,
+            fragments=fragments,
         )
 
 

@@ -20,6 +20,7 @@ that are one action for the reader go in one :meth:`Reading.transaction`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -45,7 +46,14 @@ from recist_tool.reading.constants import (
 )
 from recist_tool.reading.dates import _check_date
 from recist_tool.reading.errors import ReadingError, TimePointLockedError
-from recist_tool.reading.findings import Finding, Lesion, Note, SeriesInfo, TimePoint
+from recist_tool.reading.findings import (
+    Finding,
+    Fragment,
+    Lesion,
+    Note,
+    SeriesInfo,
+    TimePoint,
+)
 from recist_tool.reading.geometry import Line, Marker, SeriesGeometry
 from recist_tool.reading.history import (
     Event,
@@ -578,7 +586,8 @@ class Reading:
         """Set the status of a finding (None: back to not assessed).
 
         ``too_small``/``disappeared``/``not_evaluated`` drop the long axis line of a
-        target (the size is then implied); a node keeps its short axis.
+        target (the size is then implied); a node keeps its short axis. They also drop
+        the other parts of a split lesion (the status is the whole lesion's).
         """
         lesion, f = self._finding(lesion_id, timepoint)
         if status is not None and status not in ann.STATUSES[lesion.kind]:
@@ -592,6 +601,7 @@ class Reading:
             f.long_axis, f.long_axis_mm = None, None
             if not lesion.nodal or status != "disappeared":
                 f.short_axis, f.short_axis_mm = None, None
+            f.fragment, f.fragments = "", ()
         self._prune(lesion, timepoint)
         return f
 
@@ -713,9 +723,19 @@ class Reading:
                         long_axis_mm=f.long_mm,
                         short_axis_mm=f.short_mm,
                         status=f.status,
-                        extra=extra,
+                        extra={**extra, "fragment": f.fragment} if f.fragments else extra,
                     )
                 )
+                blank = dict.fromkeys(assist_columns(Finding()), "")
+                for fr in f.fragments:  # the other parts of a split lesion: a row each
+                    rows.append(
+                        dataclasses.replace(
+                            rows[-1],
+                            long_axis_mm=fr.long_axis_mm,
+                            short_axis_mm=fr.short_axis_mm,
+                            extra={**extra, **blank, "fragment": fr.label},
+                        )
+                    )
         return rows
 
     def to_frame(self) -> pd.DataFrame:
@@ -771,12 +791,29 @@ class Reading:
                     f"lesion {m.lesion_id} is {lesion.kind} at one time point and "
                     f"{m.kind} at {m.timepoint}"
                 )
+            part = str(m.extra.get("fragment") or "").strip()
+            first = lesion.findings.get(m.timepoint)
+            if first is not None:  # another part of a split lesion (or a duplicate)
+                labels = [first.fragment, *(fr.label for fr in first.fragments)]
+                if not part or not first.fragment or part in labels:
+                    raise ReadingError(
+                        f"lesion {m.lesion_id} is given twice at {m.timepoint}: the rows "
+                        f"of a split lesion need distinct fragment labels (column "
+                        f"'fragment'; found {', '.join(repr(x) for x in [*labels, part])})"
+                    )
+                first.fragments += (Fragment(part, m.long_axis_mm, m.short_axis_mm),)
+                continue
             lesion.findings[m.timepoint] = Finding(
                 status=m.status,
                 long_axis_mm=m.long_axis_mm,
                 short_axis_mm=m.short_axis_mm,
+                fragment=part,
                 **assist_fields(m.extra),
             )
+        for lesion in reading.lesions:  # a label on a lesion that did not split: none
+            for f in lesion.findings.values():
+                if not f.fragments:
+                    f.fragment = ""
         reading._journal.tracking = True
         return reading
 

@@ -12,6 +12,7 @@ import os
 
 import napari_recist._qt.widget as widget_module
 import numpy as np
+import pandas as pd
 import pytest
 from napari_recist._qt.widget import RecistWidget
 from qtpy.QtCore import Qt
@@ -690,6 +691,53 @@ def test_save_close_reopen_restores_everything(
     }
     assert statuses[(ids["L2"], "FU1")] == "too_small"
     assert Reading.load(w2.session.save_path).to_json() == before
+
+
+def test_a_split_lesion_from_the_csv_is_kept_shown_added_up_and_its_end_dragged(
+    make_napari_viewer, sample_layers, truth, readings_dir, qtbot
+):
+    """The reading's CSV given a second part of L1 at FU1 (the plugin's README said to
+    record split lesions there): reopened, the plugin dropped it and saved over it
+    (SD became PR). Now the table shows the parts added up, a real drag of the drawn
+    part's end (one press: a just-opened study panned instead) keeps the other part,
+    and the saved CSV has both rows."""
+    w = make_widget(make_napari_viewer, sample_layers)
+    ids = read_baseline(w, truth)
+    read_followup(w, truth, ids)
+    csv = w.session.save_path
+    w.viewer.close()
+    frame = read_annotations(csv).drop(columns=["_source", "_line"])
+    frame["fragment"] = ""
+    l1 = (frame["lesion_id"] == ids["L1"]) & (frame["timepoint"] == "FU1")
+    part = frame[l1].assign(long_axis_mm=12.0, short_axis_mm=8.0, fragment="b", method="")
+    frame.loc[l1, "fragment"] = "a"
+    pd.concat([frame, part], ignore_index=True).to_csv(csv, index=False)
+    w2 = make_widget(make_napari_viewer, sample_layers)
+    s = w2.session
+    assert s.current_tp == "FU1"
+    f = s.reading.lesion(ids["L1"]).findings["FU1"]
+    whole = f.long_mm + 12.0
+    row = [w2.lesion_table.item(r, 0).text() for r in range(w2.lesion_table.rowCount())]
+    r = row.index(ids["L1"])
+    assert w2.lesion_table.item(r, 2).text() == f"{whole:.1f} (2)"
+    assert "split at FU1" in w2.lesion_table.item(r, 0).toolTip()
+    cell = w2.lesion_table.visualItemRect(w2.lesion_table.item(r, 0))
+    QTest.mouseClick(w2.lesion_table.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
+    pump(50)
+    lines = s.layers_of("FU1").lines
+    assert lines.mode == "direct"
+    i = [str(x) for x in lines.features["axis"]].index("long")
+    a, b = (np.asarray(lines.data_to_world(v), float) for v in lines.data[i])
+    s.nav.set_z(s.panes["current"], float(a[0]))
+    pump(20)
+    real_drag(canvas(w2), w2.viewer, a, a + 4 * (a - b) / np.linalg.norm(a - b), steps=8)
+    pump(50)
+    f = s.reading.lesion(ids["L1"]).findings["FU1"]
+    assert f.long_mm > whole - 12.0 + 3.0 and f.fragments[0].long_axis_mm == 12.0
+    s.flush()
+    rows = read_annotations(csv)
+    rows = rows[(rows["lesion_id"] == ids["L1"]) & (rows["timepoint"] == "FU1")]
+    assert sorted(rows["fragment"]) == ["a", "b"] and 12.0 in set(rows["long_axis_mm"])
 
 
 def test_a_crash_before_the_full_save_loses_nothing(

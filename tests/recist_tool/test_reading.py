@@ -7,10 +7,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recist_tool.annotations import COLUMNS, read_annotations
 from recist_tool.reading import (
+    Fragment,
     Line,
     Marker,
     Reading,
@@ -309,3 +311,62 @@ def test_an_old_or_torn_recovery_file_is_ignored(tmp_path):
     rec = tmp_path / "r.recovery.json"
     rec.write_text('{"format": "recist-tool-reading", "revision": 99999999999999999999, "les')
     assert Reading.load(csv).lesion("T1").findings["FU1"].status == "too_small"
+
+
+def test_a_split_lesion_keeps_its_fragments_through_load_edit_and_save(tmp_path):
+    """A target that split at FU1, recorded as the plugin's README said (the CSV
+    edited: a second row with a 'fragment' label). Loading kept only the last row: T1
+    was 12 mm instead of 30 + 12 mm, and the response turned from SD into PR."""
+    r = _reading()
+    csv, _ = r.save(tmp_path / "r.csv")
+    frame = read_annotations(csv).drop(columns=["_source", "_line"], errors="ignore")
+    frame["fragment"] = ""
+    t1 = (frame["lesion_id"] == "T1") & (frame["timepoint"] == "FU1")
+    part = frame[t1].assign(long_axis_mm=12.0, fragment="b", method="")
+    frame.loc[t1, "fragment"] = "a"
+    frame = pd.concat([frame, part], ignore_index=True)
+    frame.to_csv(csv, index=False)
+    back = Reading.load(csv)
+    f = back.lesion("T1").findings["FU1"]
+    assert f.long_mm == 30.0 and f.long_axis is not None  # the drawn part keeps its line
+    assert (f.fragment, f.fragments) == ("a", (Fragment("b", 12.0, None),))
+    assert f.added_up("long") == 42.0
+    sizes = evaluate_reading(back).target_sizes.set_index(["lesion_id", "timepoint"])
+    assert float(sizes.loc[("T1", "FU1"), "counted_mm"]) == pytest.approx(42.0)  # both parts
+    # saved again (CSV and sidecar): both rows, and the sidecar restores them exactly
+    csv2, side2 = back.save(tmp_path / "again.csv")
+    rows = read_annotations(csv2)
+    rows = rows[(rows["lesion_id"] == "T1") & (rows["timepoint"] == "FU1")]
+    assert sorted(zip(rows["fragment"], rows["long_axis_mm"], strict=True)) == [
+        ("a", 30.0),
+        ("b", 12.0),
+    ]
+    assert Reading.load(csv2).to_json() == back.to_json()
+    assert "fragments" in side2.read_text()
+    # a status of the whole lesion drops the other parts
+    back.set_status("T1", "FU1", "disappeared")
+    assert back.lesion("T1").findings["FU1"].fragments == ()
+    back.undo()
+    assert back.lesion("T1").findings["FU1"].added_up("long") == 42.0
+
+
+def test_the_same_lesion_twice_at_a_time_point_without_fragment_labels_is_an_error():
+    rows = pd.DataFrame(
+        {
+            "patient_id": ["P1"] * 3,
+            "lesion_id": ["T1"] * 3,
+            "timepoint": ["baseline", "FU1", "FU1"],
+            "date": ["2024-01-01", "2024-04-01", "2024-04-01"],
+            "kind": ["target"] * 3,
+            "organ": ["liver"] * 3,
+            "nodal": [False] * 3,
+            "status": ["measured"] * 3,
+            "long_axis_mm": [40.0, 20.0, 25.0],
+            "short_axis_mm": [None] * 3,
+        }
+    )
+    with pytest.raises(ReadingError, match="lesion T1 is given twice at FU1"):
+        Reading.from_frame(rows)
+    ok = Reading.from_frame(rows.assign(fragment=["", "a", "b"]))
+    assert [m.long_axis_mm for m in ok.to_measurements()] == [40.0, 20.0, 25.0]
+    assert ok.lesion("T1").findings["baseline"].fragment == ""

@@ -94,6 +94,19 @@ TIMEPOINT_CHOICES = ("", "baseline", "FU1", "FU2", "FU3", "FU4", "FU5", "FU6")
 _SETTINGS = ("recist-tool", "napari-recist")
 
 
+def _size(f: Any, axis: str, counts: str) -> str:
+    """A finding's axis for the lesion table. A lesion that split: the axis that
+    counts (``counts``) of its parts added up (the engine's size) and how many parts
+    (the row's tooltip lists them); the other axis is not a size of the lesion (—)."""
+    if f is None:
+        return fmt(None)
+    if not f.fragments:
+        return fmt(f.long_mm if axis == "long" else f.short_mm)
+    if axis != counts:
+        return "—"
+    return f"{fmt(f.added_up(axis))} ({1 + len(f.fragments)})"
+
+
 def choose_output_folder(parent: QWidget, title: str, start: str = "") -> str:
     """Ask for an output folder (tests replace this); "" when cancelled."""
     return QFileDialog.getExistingDirectory(parent, title, start)
@@ -1005,7 +1018,8 @@ class RecistWidget(QWidget):
         for lesion in lesions:
             f = lesion.findings.get(tp)
             bf = lesion.findings.get(base)
-            bsize = None if bf is None else (bf.short_mm if lesion.nodal else bf.long_mm)
+            key = "short" if lesion.nodal else "long"
+            bsize = None if bf is None else bf.added_up(key)
             msgs = s.messages_for(lesion.lesion_id)
             worst = _worst(msgs)
             first = next((m for _, sev, m in msgs if sev == worst), "") if msgs else ""
@@ -1013,8 +1027,8 @@ class RecistWidget(QWidget):
                 [
                     lesion.lesion_id,
                     lesion.organ + (" (node)" if lesion.nodal else ""),
-                    fmt(None if f is None else f.long_mm),
-                    fmt(None if f is None else f.short_mm),
+                    _size(f, "long", key),
+                    _size(f, "short", key),
                     fmt(bsize),
                     "to do"
                     if lesion.lesion_id in left
@@ -1026,6 +1040,13 @@ class RecistWidget(QWidget):
                 [KIND_COLORS.get(lesion.kind)] + [None] * 5 + [SEVERITY_COLORS.get(worst)]
             )
             what = f"{KIND_NAMES[lesion.kind]} lesion {lesion.lesion_id}"
+            if f is not None and f.fragments:
+                parts = [(f.fragment, f.long_mm, f.short_mm)] + [
+                    (fr.label, fr.long_axis_mm, fr.short_axis_mm) for fr in f.fragments
+                ]
+                what += f", split at {tp} (sizes added up): " + "; ".join(
+                    f"{lab} {fmt(la)} × {fmt(sa)} mm" for lab, la, sa in parts
+                )
             tips.append("\n".join([what, *(f"{t or 'all'}: {m}" for t, _, m in msgs)]))
         set_rows(self.lesion_table, rows, colors, tips)
         ids = [lesion.lesion_id for lesion in lesions]

@@ -345,3 +345,34 @@ def test_export_leaves_the_image_headers_untouched(sample_reading, tmp_path):
     assert {sop: str(ds.PatientName) for sop, ds in index.by_sop.items()} == before
     sr = build_sr(sample_reading, "baseline", index, include_identity=True)
     assert str(sr.PatientName) == next(iter(before.values())) != ""
+
+
+def test_a_split_lesion_is_reported_as_its_parts_added_up(sample_reading, tmp_path):
+    """One line would show one part of a lesion that split: the group gives the size
+    RECIST counts (the parts added up) as a number, without geometry."""
+    import copy
+
+    from recist_tool.reading import Fragment
+
+    reading = copy.deepcopy(sample_reading)
+    fu = reading.timepoints[1].label
+    lesion = next(le for le in reading.lesions if le.kind == "target" and not le.nodal)
+    f = lesion.findings[fu]
+    whole = f.long_mm
+    f.fragment, f.fragments = "a", (Fragment("b", 12.0, None),)
+    paths = export_readings([reading], [SAMPLE], tmp_path)
+    (sr_path,) = [p for p in paths if f"_{fu}_" in p.name]
+    group = groups_by_label(hd.sr.srread(sr_path))[lesion.lesion_id]
+    (long,) = [m for m in group.get_measurements() if m.name == LONG]
+    assert float(long.value) == pytest.approx(whole + 12.0)
+
+    def kinds(items) -> list[str]:
+        out = []
+        for it in items:
+            out.append(it.ValueType)
+            out += kinds(getattr(it, "ContentSequence", []))
+        return out
+
+    assert "SCOORD" not in kinds(group[0].ContentSequence)  # no line of one part
+    back = to_frame(read_srs([sr_path])).set_index("lesion_id")
+    assert float(back.loc[lesion.lesion_id, "long_axis_mm"]) == pytest.approx(whole + 12.0)
