@@ -216,15 +216,24 @@ def lesion_matrix(annotations: pd.DataFrame, timepoint_order: Sequence[str]) -> 
     """Lesions × time points: the RECIST size (mm) or the status when not measured."""
     a = annotations.copy()
     nodal = a["nodal"].astype(bool)
-    size = np.where(nodal, a["short_axis_mm"], a["long_axis_mm"]).astype(float)
+    a["_size"] = np.where(nodal, a["short_axis_mm"], a["long_axis_mm"]).astype(float)
+    # a lesion that split has a row per part (``fragment``): its size is their sum
+    key = ["lesion_id", "timepoint"]
+    a["_parts"] = a.groupby(key, observed=True)["_size"].transform("size")
+    a["_size"] = a.groupby(key, observed=True)["_size"].transform(lambda v: v.sum(min_count=1))
+    a = a.drop_duplicates(key)
 
-    def cell(s: float, status: str) -> str:
+    def cell(s: float, status: str, parts: int) -> str:
+        split = f" ({parts} parts)" if parts > 1 else ""
         if status in ("measured",) and not np.isnan(s):
-            return f"{s:g}"
+            return f"{s:g}{split}"
         label = status.replace("_", " ")
-        return f"{s:g} ({label})" if not np.isnan(s) else label
+        return f"{s:g}{split} ({label})" if not np.isnan(s) else label
 
-    a["cell"] = [cell(s, str(st)) for s, st in zip(size, a["status"], strict=True)]
+    a["cell"] = [
+        cell(s, str(st), int(n))
+        for s, st, n in zip(a["_size"], a["status"], a["_parts"], strict=True)
+    ]
     m = a.pivot_table(
         index=["lesion_id", "kind", "organ", "nodal"],
         columns="timepoint",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lxml.html
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from scipy.stats import beta
@@ -146,3 +147,24 @@ def test_patient_report_with_key_images(sample_reading, tmp_path):
     text = doc.text_content()
     assert "RECIST-SAMPLE-001" in text and "SYNTHETIC" not in text and "1960" not in text
     assert len(pdf_pages(pdf_path, tmp_path)) == 3  # tables + 8 images at 6 a page
+
+
+def test_the_lesion_table_adds_up_a_split_lesion():
+    from recist_tool.export.patient_report import lesion_matrix
+
+    rows = pd.DataFrame(
+        {
+            "lesion_id": ["T1", "T1", "T1", "N1"],
+            "kind": ["target"] * 4,
+            "organ": ["liver", "liver", "liver", "lymph_node"],
+            "nodal": [False, False, False, True],
+            "timepoint": ["baseline", "FU1", "FU1", "FU1"],
+            "status": ["measured"] * 4,
+            "long_axis_mm": [40.0, 20.0, 25.0, 14.0],
+            "short_axis_mm": [20.0, 10.0, 9.0, 8.0],
+            "fragment": ["", "a", "b", ""],
+        }
+    )
+    m = lesion_matrix(rows, ["baseline", "FU1"]).set_index("lesion_id")
+    assert (m.loc["T1", "baseline"], m.loc["T1", "FU1"]) == ("40", "45 (2 parts)")
+    assert m.loc["N1", "FU1"] == "8"
