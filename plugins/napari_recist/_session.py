@@ -67,7 +67,7 @@ from napari_recist._results import Results
 from napari_recist._saving import Persistence
 from napari_recist._settings import ViewSettings
 from napari_recist._signing import SignGuard
-from napari_recist._sync import AnnotationSync
+from napari_recist._sync import AnnotationSync, axis_tag, parse_tag
 from recist_tool.dicom.stream import StreamedArray
 from recist_tool.errors import RecistError
 from recist_tool.reading import (
@@ -776,14 +776,15 @@ class ReadingSession:
 
     def arm(self, axis: str, activate: bool = True) -> None:
         """Prepare drawing ``"long"``/``"short"`` axis lines or a ``"point"`` marker for
-        the active lesion (in the pane edits go to)."""
+        the active lesion (in the pane edits go to); ``"long:b"``: the long axis of
+        part ``b`` of a lesion that split (:meth:`arm_part`)."""
         self.active_axis = axis
         lid = self.active_lesion or ""
         for pane in self.panes.values():
             pl = pane.layers
             if pl is None:
                 continue
-            line_axis = "short" if axis == "short" else "long"
+            line_axis = axis if parse_tag(axis) is not None else "long"
             pl.lines.feature_defaults = {"lesion_id": lid, "axis": line_axis}
             pl.points.feature_defaults = {"lesion_id": lid}
         pane = self._edit_pane()
@@ -796,8 +797,39 @@ class ReadingSession:
         pane.viewer.layers.selection.active = layer
         layer.mode = "add" if axis == "point" else "add_line"
 
+    def arm_part(self) -> str | None:
+        """The selected target split: arm drawing another part's axis (the long axis;
+        a node's short axis) at the time point edits go to. Its diameter adds up with
+        the others' (RECIST 1.1). Returns the part's label (None: refused, and why)."""
+        lid, label = self.active_lesion, self._edit_pane().timepoint
+        ids = {le.lesion_id for le in self.reading.lesions}
+        if lid not in ids or label is None:
+            self._notify("warning", "select the target that split first")
+            return None
+        lesion = self.reading.lesion(lid)
+        axis = "short" if lesion.nodal else "long"
+        f = lesion.findings.get(label)
+        if lesion.kind != "target":
+            self._notify("warning", f"{lid} is not a target: only targets are measured")
+            return None
+        if f is None or (f.short_mm if lesion.nodal else f.long_mm) is None:
+            self._notify(
+                "warning", f"measure {lid} at {label} first: then add the parts it split into"
+            )
+            return None
+        part = f.next_part()
+        self.arm(axis_tag(axis, part))
+        self._notify(
+            "info",
+            f"{lid} split at {label}: draw the {axis} axis of part {part} (the parts' "
+            f"diameters add up; Alt+A draws part {f.fragment or 'a'} again)",
+        )
+        return part
+
     def select_lesion(self, lesion_id: str | None, jump: bool = True) -> None:
         """Make a lesion active; show where it is in each pane."""
+        if lesion_id != self.active_lesion and ":" in self.active_axis:
+            self.active_axis = "long"  # a part belongs to the lesion that split
         self.active_lesion = lesion_id
         if lesion_id is not None and jump:
             self.go_to(lesion_id)

@@ -66,6 +66,40 @@ def _same_lines(layer: Any, shapes: list[np.ndarray], feats: list[dict[str, Any]
     )
 
 
+def axis_tag(axis: str, part: str = "") -> str:
+    """The ``axis`` feature of a line: ``long``/``short``, or ``long:b`` for part ``b``
+    of a lesion that split (its first part is tagged as the lesion's own lines)."""
+    return f"{axis}:{part}" if part else axis
+
+
+def parse_tag(tag: str) -> tuple[str, str] | None:
+    """``(axis, part)`` of a line's ``axis`` feature; None when it is not a line tag."""
+    axis, _, part = tag.partition(":")
+    return (axis, part) if axis in ("long", "short") else None
+
+
+def line_at(f: Any, tag: str) -> Line | None:
+    """The line of a finding a tag names (None: not there)."""
+    parsed = parse_tag(tag)
+    if f is None or parsed is None:
+        return None
+    axis, part = parsed
+    if part:
+        fr = f.part(part)
+        return None if fr is None else fr.line(axis)
+    return f.long_axis if axis == "long" else f.short_axis
+
+
+def _tags_of(f: Any) -> list[str]:
+    """The tags of the lines a finding has (its own, then each other part's)."""
+    if f is None:
+        return []
+    out = [t for t, ln in (("long", f.long_axis), ("short", f.short_axis)) if ln is not None]
+    for fr in f.fragments:
+        out += [axis_tag(a, fr.label) for a in ("long", "short") if fr.line(a) is not None]
+    return out
+
+
 def line_label(lesion_id: str, axis: str, line: Line) -> str:
     """``T1 41.9 mm`` / ``T2 SA 12.0 mm`` (the length as the annotation table has it)."""
     tag = "" if axis == "long" else " SA"
@@ -174,12 +208,12 @@ class AnnotationSync:
             f = lesion.findings.get(label)
             if f is None:
                 continue
-            for axis in ("long", "short"):
-                line = f.long_axis if axis == "long" else f.short_axis
-                if line is not None:
-                    shapes.append(line.indices(geo))
-                    feats_l.append({"lesion_id": lesion.lesion_id, "axis": axis})
-                    colors.append(line_color(lesion.kind, axis))
+            for tag in _tags_of(f):
+                line = line_at(f, tag)
+                assert line is not None
+                shapes.append(line.indices(geo))
+                feats_l.append({"lesion_id": lesion.lesion_id, "axis": tag})
+                colors.append(line_color(lesion.kind, tag.partition(":")[0]))
             if f.marker is not None:
                 pts.append(geo.lps_to_index(f.marker.position_lps))
                 feats_p.append({"lesion_id": lesion.lesion_id})
@@ -232,18 +266,21 @@ class AnnotationSync:
         marks, colors = [], []
         kinds = {le.lesion_id: le for le in reading.lesions}
         for i in range(len(data)):
-            lid, axis = _text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i])
+            lid, tag = _text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i])
+            axis, part = parse_tag(tag) or (tag, "")
             lesion = kinds.get(lid)
             f = None if lesion is None else lesion.findings.get(label)
-            line = None if f is None else (f.long_axis if axis == "long" else f.short_axis)
-            text = lid if line is None else line_label(lid, axis, line)
-            if lesion is not None and axis == "long":
+            line = line_at(f, tag)
+            shown = lid + (part or (f.fragment if f is not None and f.fragments else ""))
+            text = shown if line is None else line_label(shown, axis, line)
+            if lesion is not None and tag == "long":
                 text += self._flags(lid, label)
             verts = np.asarray(data[i])
             if len(verts) != 2:
                 continue
             y1x1, y2x2 = pl.lines.data_to_world(verts[0]), pl.lines.data_to_world(verts[1])
-            marks.append(LineMark(lid, axis, tuple(y1x1[1:]), tuple(y2x2[1:]), text))
+            key = f"{lid}:{part}" if part else lid  # each part's labels placed as a lesion's
+            marks.append(LineMark(key, axis, tuple(y1x1[1:]), tuple(y2x2[1:]), text))
             colors.append("white" if lesion is None else line_color(lesion.kind, axis))
         markers = []
         pfeats = pl.points.features
@@ -274,7 +311,9 @@ class AnnotationSync:
         data = pl.lines.data
         feats = pl.lines.features
         for i in range(len(data)):
-            z_of[(_text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i]))] = float(
+            lid, tag = _text(feats["lesion_id"].iloc[i]), _text(feats["axis"].iloc[i])
+            axis, part = parse_tag(tag) or (tag, "")
+            z_of[(f"{lid}:{part}" if part else lid, axis)] = float(
                 pl.lines.data_to_world(np.asarray(data[i])[0])[0]
             )
         world, texts = [], []
@@ -429,30 +468,34 @@ class AnnotationSync:
         for i in range(n):
             if types[i] != "line" or len(data[i]) != 2:
                 continue
-            if lids[i] not in ids or axes[i] not in ("long", "short"):
+            if lids[i] not in ids or parse_tag(axes[i]) is None:
                 lids[i] = self._claim(self.pane.timepoint)
-                axes[i] = "short" if self._axis() == "short" else "long"
+                armed = self._axis()
+                axes[i] = armed if parse_tag(armed) is not None else "long"
                 ids.add(lids[i])
             keep[(lids[i], axes[i])] = i  # the newer line replaces the older one
         self._pending_tags = (lids, axes)
         changed: list[str] = []
         for lesion in reading.lesions:
-            f = lesion.findings.get(label)
-            for axis in ("long", "short"):
-                i = keep.get((lesion.lesion_id, axis))
-                old = None if f is None else (f.long_axis if axis == "long" else f.short_axis)
+            lid = lesion.lesion_id
+            mine = [t for (k, t) in keep if k == lid]
+            tags = list(dict.fromkeys(["long", "short", *_tags_of(lesion.findings.get(label))]))
+            # each part once it is drawn (a part removed goes with its last line)
+            for tag in [*tags, *(t for t in mine if t not in tags)]:
+                axis, part = parse_tag(tag)  # type: ignore[misc]
+                i = keep.get((lid, tag))
+                old = line_at(lesion.findings.get(label), tag)
                 if i is None:
                     if old is not None:
-                        reading.set_line(lesion.lesion_id, label, axis, None)
-                        changed.append(lesion.lesion_id)
+                        reading.set_line(lid, label, axis, None, part=part or None)
+                        changed.append(lid)
                     continue
                 verts = data[i]
                 if old is not None and np.allclose(old.indices(geo), verts, atol=1e-5):
                     continue
-                reading.set_line(
-                    lesion.lesion_id, label, axis, Line.from_indices(geo, verts[0], verts[1])
-                )
-                changed.append(lesion.lesion_id)
+                line = Line.from_indices(geo, verts[0], verts[1])
+                reading.set_line(lid, label, axis, line, part=part or None)
+                changed.append(lid)
         if changed and self.after_lines is not None:
             self.after_lines(reading, pl, list(dict.fromkeys(changed)))
 
@@ -486,11 +529,9 @@ class AnnotationSync:
         reading = self._reading()
         label = pl.timepoint
         want_l = {
-            (le.lesion_id, axis)
+            (le.lesion_id, tag)
             for le in reading.lesions
-            if (f := le.findings.get(label)) is not None
-            for axis, line in (("long", f.long_axis), ("short", f.short_axis))
-            if line is not None
+            for tag in _tags_of(le.findings.get(label))
         }
         tags, self._pending_tags = self._pending_tags, None
         layer = pl.lines

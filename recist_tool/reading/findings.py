@@ -24,19 +24,44 @@ from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry
 @dataclass(frozen=True)
 class Fragment:
     """Another part of a lesion that split (RECIST 1.1: its size is the sum of its
-    fragments' diameters): the fragment's label and sizes (mm). The first part is the
-    :class:`Finding` itself (its lines, and its label in :attr:`Finding.fragment`).
+    fragments' diameters): its label, its lines (drawn in the plugin) or its sizes
+    (mm, from a CSV; a line takes precedence). The first part is the :class:`Finding`
+    itself (its lines, and its label in :attr:`Finding.fragment`).
     """
 
     label: str
     long_axis_mm: float | None = None
     short_axis_mm: float | None = None
+    long_axis: Line | None = None
+    short_axis: Line | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def long_mm(self) -> float | None:
+        """Long axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
+        v = self.long_axis.length_mm if self.long_axis else self.long_axis_mm
+        return None if v is None else round(v, LENGTH_DECIMALS)
+
+    @property
+    def short_mm(self) -> float | None:
+        """Short axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
+        v = self.short_axis.length_mm if self.short_axis else self.short_axis_mm
+        return None if v is None else round(v, LENGTH_DECIMALS)
+
+    def line(self, axis: str) -> Line | None:
+        return self.long_axis if axis == "long" else self.short_axis
+
+    def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
+        geos = geometries or {}
+
+        def line(x: Line | None) -> dict[str, Any] | None:
+            return None if x is None else x.to_dict(geos.get(x.series_uid))
+
         return {
             "label": self.label,
-            "long_axis_mm": self.long_axis_mm,
-            "short_axis_mm": self.short_axis_mm,
+            "long_axis": line(self.long_axis),
+            "short_axis": line(self.short_axis),
+            "long_axis_mm": self.long_mm,
+            "short_axis_mm": self.short_mm,
         }
 
     @classmethod
@@ -44,10 +69,14 @@ class Fragment:
         label = data.get("label")
         if not isinstance(label, str) or not label.strip():
             raise ValueError(f"fragment label {label!r} is not a non-empty text")
+        la = Line.from_dict(data["long_axis"]) if data.get("long_axis") else None
+        sa = Line.from_dict(data["short_axis"]) if data.get("short_axis") else None
         return cls(
             label.strip(),
-            _opt_float(data.get("long_axis_mm")),
-            _opt_float(data.get("short_axis_mm")),
+            None if la else _opt_float(data.get("long_axis_mm")),
+            None if sa else _opt_float(data.get("short_axis_mm")),
+            la,
+            sa,
         )
 
 
@@ -60,7 +89,7 @@ class Finding:
     the lines came about (None: drawn by hand, ``"assisted"``: proposed and accepted,
     ``"assisted_edited"``: proposed, then edited); ``volume_ml`` and ``mean_hu`` are
     what the proposal's segmentation measured. A lesion that split holds its other
-    parts in ``fragments`` (sizes only) and this part's label in ``fragment``; the
+    parts in ``fragments`` and this part's label in ``fragment``; the
     annotation table has one row per part (its ``fragment`` column) and the engine
     adds their diameters up.
     """
@@ -81,7 +110,7 @@ class Finding:
         """The ``"long"`` or ``"short"`` axes of every part added up (a split lesion's
         size; this part's alone when it did not split); None when a part has none."""
         own = self.long_mm if axis == "long" else self.short_mm
-        other = [fr.long_axis_mm if axis == "long" else fr.short_axis_mm for fr in self.fragments]
+        other = [fr.long_mm if axis == "long" else fr.short_mm for fr in self.fragments]
         parts = [own, *other]
         if any(v is None for v in parts):
             return None
@@ -115,6 +144,16 @@ class Finding:
                 return mark.series_uid
         return ""
 
+    def part(self, label: str | None) -> Fragment | None:
+        """The other part ``label`` of a split lesion (None: not one of them)."""
+        return next((fr for fr in self.fragments if label and fr.label == label), None)
+
+    def next_part(self) -> str:
+        """The label a new part gets: ``b`` after ``a``, and so on (the first part is
+        ``a`` once the lesion splits)."""
+        used = {self.fragment or "a", *(fr.label for fr in self.fragments)}
+        return next(c for c in "bcdefghijklmnopqrstuvwxyz" if c not in used)
+
     def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
         """Plain dict for the sidecar."""
         geos = geometries or {}
@@ -133,7 +172,10 @@ class Finding:
             "volume_ml": self.volume_ml,
             "mean_hu": self.mean_hu,
             **(
-                {"fragment": self.fragment, "fragments": [fr.to_dict() for fr in self.fragments]}
+                {
+                    "fragment": self.fragment,
+                    "fragments": [fr.to_dict(geometries) for fr in self.fragments],
+                }
                 if self.fragments
                 else {}
             ),

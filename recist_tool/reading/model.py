@@ -548,15 +548,29 @@ class Reading:
         return lesion, lesion.findings.setdefault(timepoint, Finding())
 
     @_edit("set_line")
-    def set_line(self, lesion_id: str, timepoint: str, axis: str, line: Line | None) -> Finding:
+    def set_line(
+        self,
+        lesion_id: str,
+        timepoint: str,
+        axis: str,
+        line: Line | None,
+        part: str | None = None,
+    ) -> Finding:
         """Set (or with None clear) the ``"long"`` or ``"short"`` axis of a finding.
 
         Drawing a line on a target marks it ``measured``; on a non-target or new
         lesion it keeps the status (``present`` when none was set).
+
+        ``part`` names another part of a lesion that split (``"b"``, ``"c"`` …,
+        :meth:`Finding.next_part`): its line is set instead; a part not there yet is
+        added (the first part becomes ``"a"``), and a part left without a size goes
+        (with the last one, the lesion is one part again).
         """
         if axis not in ("long", "short"):
             raise ReadingError(f"axis must be 'long' or 'short', not {axis!r}")
         lesion, f = self._finding(lesion_id, timepoint)
+        if part and part != (f.fragment or "a"):
+            return self._set_part_line(lesion, timepoint, f, axis, line, part.strip())
         if f.method == "assisted" and line != (f.long_axis if axis == "long" else f.short_axis):
             f.method = "assisted_edited"  # a proposed line changed by hand
         if axis == "long":
@@ -568,6 +582,33 @@ class Reading:
                 f.status = "measured"
             elif f.status is None:
                 f.status = _DEFAULT_STATUS[lesion.kind]
+        self._prune(lesion, timepoint)
+        return f
+
+    def _set_part_line(
+        self, lesion: Lesion, timepoint: str, f: Finding, axis: str, line: Line | None, part: str
+    ) -> Finding:
+        if lesion.kind != "target":
+            raise ReadingError(
+                f"lesion {lesion.lesion_id}: only a target is measured in parts (a split "
+                f"lesion's diameters add up); it is {lesion.kind}"
+            )
+        old = f.part(part) or Fragment(part)
+        new = dataclasses.replace(
+            old,
+            **(
+                {"long_axis": line, "long_axis_mm": None}
+                if axis == "long"
+                else {"short_axis": line, "short_axis_mm": None}
+            ),
+        )
+        keep = new.long_mm is not None or new.short_mm is not None
+        others = tuple(fr for fr in f.fragments if fr.label != part)
+        at = [fr.label for fr in f.fragments].index(part) if f.part(part) else len(others)
+        f.fragments = others[:at] + ((new,) if keep else ()) + others[at:]
+        f.fragment = (f.fragment or "a") if f.fragments else ""
+        if line is not None:
+            f.status = "measured"
         self._prune(lesion, timepoint)
         return f
 
@@ -731,8 +772,8 @@ class Reading:
                     rows.append(
                         dataclasses.replace(
                             rows[-1],
-                            long_axis_mm=fr.long_axis_mm,
-                            short_axis_mm=fr.short_axis_mm,
+                            long_axis_mm=fr.long_mm,
+                            short_axis_mm=fr.short_mm,
                             extra={**extra, **blank, "fragment": fr.label},
                         )
                     )

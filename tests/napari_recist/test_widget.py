@@ -717,8 +717,12 @@ def test_a_split_lesion_from_the_csv_is_kept_shown_added_up_and_its_end_dragged(
     assert s.current_tp == "FU1"
     f = s.reading.lesion(ids["L1"]).findings["FU1"]
     whole = f.long_mm + 12.0
-    row = [w2.lesion_table.item(r, 0).text() for r in range(w2.lesion_table.rowCount())]
-    r = row.index(ids["L1"])
+
+    def rows() -> list[str]:
+        return [w2.lesion_table.item(r, 0).text() for r in range(w2.lesion_table.rowCount())]
+
+    assert wait_until(lambda: ids["L1"] in rows(), 5000)  # the panels follow the first draw
+    r = rows().index(ids["L1"])
     assert w2.lesion_table.item(r, 2).text() == f"{whole:.1f} (2)"
     assert "split at FU1" in w2.lesion_table.item(r, 0).toolTip()
     cell = w2.lesion_table.visualItemRect(w2.lesion_table.item(r, 0))
@@ -738,6 +742,52 @@ def test_a_split_lesion_from_the_csv_is_kept_shown_added_up_and_its_end_dragged(
     rows = read_annotations(csv)
     rows = rows[(rows["lesion_id"] == ids["L1"]) & (rows["timepoint"] == "FU1")]
     assert sorted(rows["fragment"]) == ["a", "b"] and 12.0 in set(rows["long_axis_mm"])
+
+
+def test_a_target_that_split_is_measured_in_parts_with_real_events(widget, truth):
+    """Shift+Alt+A (or *Add part*) arms another part of the selected target; a real
+    drag draws it; the table, the labels and the response add the parts up; Ctrl+Z
+    takes the part back; another lesion selected is not drawn as a part."""
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    read_followup(w, truth, ids)
+    lid = ids["L1"]
+    row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+    w.lesion_table.selectRow(row.index(lid))
+    pump(20)
+    first = s.reading.lesion(lid).findings["FU1"].long_mm
+    lines = s.layers_of("FU1").lines
+    i = [str(x) for x in lines.features["axis"]].index("long")
+    a, b = (np.asarray(lines.data_to_world(v), float) for v in lines.data[i])
+    s.nav.set_z(s.panes["current"], float(a[0]))
+    pump(20)
+    mods = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ShiftModifier
+    QTest.keyClick(canvas(w), Qt.Key.Key_A, mods)
+    assert s.active_axis == "long:b" and lines.mode == "add_line"
+    mid, half = (a + b) / 2 + np.array([0.0, 30.0, 0.0]), np.array([0.0, 0.0, 6.0])
+    real_drag(canvas(w), w.viewer, mid - half, mid + half, steps=10)
+    pump(50)
+    f = s.reading.lesion(lid).findings["FU1"]
+    assert f.fragment == "a" and [fr.label for fr in f.fragments] == ["b"]
+    part = f.fragments[0].long_mm
+    assert part == pytest.approx(12.0, abs=0.3) and f.long_mm == first
+    r = [w.lesion_table.item(k, 0).text() for k in range(w.lesion_table.rowCount())].index(lid)
+    assert w.lesion_table.item(r, 2).text() == f"{f.added_up('long'):.1f} (2)"
+    texts = [str(x) for x in s.layers_of("FU1").labels.features["label"]]
+    assert f"{lid}a {first:.1f} mm" in texts and f"{lid}b {part:.1f} mm" in texts
+    sizes = s.evaluation.target_sizes.set_index(["lesion_id", "timepoint"])
+    assert float(sizes.loc[(lid, "FU1"), "counted_mm"]) == pytest.approx(first + part)
+    s.flush()
+    rows = read_annotations(s.save_path)
+    rows = rows[(rows["lesion_id"] == lid) & (rows["timepoint"] == "FU1")]
+    assert sorted(rows["fragment"]) == ["a", "b"]
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    pump(30)
+    assert s.reading.lesion(lid).findings["FU1"].fragments == ()
+    assert "long:b" not in [str(x) for x in lines.features["axis"]]
+    w.lesion_table.selectRow(row.index(ids["L2"]))
+    assert s.active_axis == "long"  # part b was L1's
 
 
 def test_a_crash_before_the_full_save_loses_nothing(

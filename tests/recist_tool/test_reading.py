@@ -370,3 +370,28 @@ def test_the_same_lesion_twice_at_a_time_point_without_fragment_labels_is_an_err
     ok = Reading.from_frame(rows.assign(fragment=["", "a", "b"]))
     assert [m.long_axis_mm for m in ok.to_measurements()] == [40.0, 20.0, 25.0]
     assert ok.lesion("T1").findings["baseline"].fragment == ""
+
+
+def test_parts_of_a_split_lesion_are_drawn_undone_and_saved(tmp_path):
+    r = _reading()
+    bl = Line.from_indices
+    f = r.lesion("T1").findings["FU1"]
+    assert (f.fragment, f.next_part()) == ("", "b")
+    r.set_line("T1", "FU1", "long", bl(AXIAL, (20, 60, 60), (20, 60, 68)), part="b")
+    f = r.lesion("T1").findings["FU1"]
+    assert (f.fragment, [fr.label for fr in f.fragments], f.next_part()) == ("a", ["b"], "c")
+    assert f.added_up("long") == 30.0 + 12.0
+    rows = [(m.long_axis_mm, m.extra.get("fragment")) for m in r.to_measurements()]
+    assert (30.0, "a") in rows and (12.0, "b") in rows
+    csv, _ = r.save(tmp_path / "r.csv")
+    back = Reading.load(csv)
+    assert back.to_json() == r.to_json()
+    assert back.lesion("T1").findings["FU1"].part("b").long_axis is not None  # the line
+    r.undo()  # one undoable step each
+    assert r.lesion("T1").findings["FU1"].fragments == ()
+    r.redo()
+    r.set_line("T1", "FU1", "long", None, part="b")  # its last line: the part goes
+    f = r.lesion("T1").findings["FU1"]
+    assert (f.fragment, f.fragments) == ("", ())
+    with pytest.raises(ReadingError, match="only a target is measured in parts"):
+        r.set_line("NT1", "FU1", "long", bl(AXIAL, (20, 60, 60), (20, 60, 68)), part="b")

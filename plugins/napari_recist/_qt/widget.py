@@ -438,6 +438,14 @@ class RecistWidget(QWidget):
         self.redo_btn.clicked.connect(self.session.redo)
         grid.addWidget(self.undo_btn, 3, 0)
         grid.addWidget(self.redo_btn, 3, 1)
+        self.part_btn = button(
+            "Add part",
+            "add_part",
+            "The selected target split: draw another part's long axis (a node's short "
+            "axis); the parts' diameters add up (Shift+Alt+A)",
+        )
+        self.part_btn.clicked.connect(lambda *_: self.session.arm_part())
+        grid.addWidget(self.part_btn, 3, 2)
         lay.addLayout(grid)
         self.assist_panel.sight_below = self.undo_btn  # the lesion's buttons under the status
         self.checks_label = QLabel()
@@ -449,7 +457,8 @@ class RecistWidget(QWidget):
             "Keys (anywhere in the window): wheel / ↑ ↓ / PgUp PgDn slices · Ctrl+wheel zoom · "
             "right-drag window/level · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · "
             "Alt+N next lesion (Shift: previous) · Alt+J next lesion to assess · "
-            "Alt+A/K/O long axis, short axis, ring · Alt+M too small · "
+            "Alt+A/K/O long axis, short axis, ring · Shift+Alt+A another part of a "
+            "split target · Alt+M too small · "
             "Alt+0 disappeared/absent · Alt+I present · Alt+U progression · Alt+E not evaluated · "
             "Alt+G comparison pane · Alt+→ next patient (worklist) · Alt+1…5 window ("
             + ", ".join(WINDOWS)
@@ -596,6 +605,7 @@ class RecistWidget(QWidget):
             "Alt+N": ("next lesion", lambda: s.step_lesion(1)),
             "Shift+Alt+N": ("previous lesion", lambda: s.step_lesion(-1)),
             "Alt+A": ("draw long axis", lambda: s.arm("long")),
+            "Shift+Alt+A": ("draw another part (split lesion)", s.arm_part),
             "Alt+K": ("draw short axis", lambda: s.arm("short")),
             "Alt+O": ("place a ring", lambda: s.arm("point")),
             "Alt+J": ("next lesion to assess", s.next_to_assess),
@@ -1042,7 +1052,7 @@ class RecistWidget(QWidget):
             what = f"{KIND_NAMES[lesion.kind]} lesion {lesion.lesion_id}"
             if f is not None and f.fragments:
                 parts = [(f.fragment, f.long_mm, f.short_mm)] + [
-                    (fr.label, fr.long_axis_mm, fr.short_axis_mm) for fr in f.fragments
+                    (fr.label, fr.long_mm, fr.short_mm) for fr in f.fragments
                 ]
                 what += f", split at {tp} (sizes added up): " + "; ".join(
                     f"{lab} {fmt(la)} × {fmt(sa)} mm" for lab, la, sa in parts
@@ -1061,6 +1071,7 @@ class RecistWidget(QWidget):
             btn.setEnabled(kind is not None and status in STATUSES[kind])
         for b in (self.short_btn, self.point_btn, self.delete_btn, self.update_btn):
             b.setEnabled(kind is not None)
+        self.part_btn.setEnabled(kind == "target")
         if s.active_lesion in ids:
             msgs = s.messages_for(s.active_lesion)
             html = "".join(
