@@ -31,6 +31,7 @@ LABELS = {
     "DOMAIN": "Domain Abbreviation",
     "USUBJID": "Unique Subject Identifier",
     "TUSEQ": "Sequence Number",
+    "TUGRPID": "Group ID",
     "TULNKID": "Link ID",
     "TUTESTCD": "Tumor Identification Short Name",
     "TUTEST": "Tumor Identification Test Name",
@@ -151,7 +152,25 @@ def build_cdisc(
     visits = _visits(tp)
     key = ["patient_id", "timepoint"]
     ann = ann.merge(visits[[*key, "VISITNUM", "VISIT"]], on=key, how="left")
-    ann = ann.sort_values(["patient_id", "VISITNUM", "lesion_id"], kind="stable")
+    # a lesion that split has a row per part (``fragment``): each part is a tumor of
+    # its own in TU/TR (TULNKID "T1.1", "T1.2", numbered in the order first seen),
+    # grouped with the lesion it came from (TUGRPID), as the SDTM IG models splits
+    frag = (
+        ann["fragment"].astype(str).where(ann["fragment"].notna(), "").str.strip()
+        if "fragment" in ann.columns
+        else pd.Series("", index=ann.index)
+    )
+    ann["_frag"] = frag
+    ann = ann.sort_values(["patient_id", "VISITNUM", "lesion_id", "_frag"], kind="stable")
+    numbers: dict[tuple[str, str], dict[str, int]] = {}
+    links = []
+    for pid, lid, part in zip(ann["patient_id"], ann["lesion_id"], ann["_frag"], strict=True):
+        if not part:
+            links.append(lid)
+            continue
+        seen = numbers.setdefault((pid, lid), {})
+        links.append(f"{lid}.{seen.setdefault(part, len(seen) + 1)}")
+    ann["_link"] = links
     usubjid = lambda pid: studyid + "-" + pid.astype(str)  # noqa: E731
     method = (
         ann["modality"]
@@ -189,6 +208,36 @@ def build_cdisc(
             "TUDTC": _iso(first["date"]),
         }
     )
+    parts = ann[ann["_frag"] != ""].drop_duplicates(["patient_id", "_link"], keep="first")
+    if len(parts):
+        ploc = np.where(
+            parts["nodal"].astype(bool) & (parts["organ"].str.strip() == ""),
+            "LYMPH NODE",
+            parts["organ"].str.upper().str.replace("_", " "),
+        )
+        tu_split = pd.DataFrame(
+            {
+                "STUDYID": studyid,
+                "DOMAIN": "TU",
+                "USUBJID": usubjid(parts["patient_id"]).to_numpy(),
+                "TUSEQ": 0.0,
+                "TUGRPID": parts["lesion_id"].to_numpy(),
+                "TULNKID": parts["_link"].to_numpy(),
+                "TUTESTCD": "TUSPLIT",
+                "TUTEST": "Tumor Split",
+                "TUORRES": parts["kind"].map(_TU_RESULT).to_numpy(),
+                "TUSTRESC": parts["kind"].map(_TU_RESULT).to_numpy(),
+                "TULOC": ploc,
+                "TUMETHOD": method.loc[parts.index].to_numpy(),
+                "TUEVAL": evaluator,
+                "VISITNUM": parts["VISITNUM"].to_numpy(),
+                "VISIT": parts["VISIT"].to_numpy(),
+                "TUDTC": _iso(parts["date"]),
+            }
+        )
+        tu.insert(4, "TUGRPID", "")
+        tu = pd.concat([tu, tu_split], ignore_index=True)
+        tu = tu.sort_values(["USUBJID", "VISITNUM", "TULNKID"], kind="stable")
     tu["TUSEQ"] = tu.groupby("USUBJID").cumcount() + 1.0
 
     # ---- TR: measurements and states per lesion and visit, and the sum per visit
@@ -230,7 +279,7 @@ def build_cdisc(
             "DOMAIN": "TR",
             "USUBJID": usubjid(ann["patient_id"]).to_numpy(),
             "TRSEQ": 0.0,
-            "TRLNKID": ann["lesion_id"].to_numpy(),
+            "TRLNKID": ann["_link"].to_numpy(),
             "TRTESTCD": testcd,
             "TRTEST": test,
             "TRORRES": np.where(not_done, "", orres),

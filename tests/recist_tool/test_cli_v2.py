@@ -145,3 +145,39 @@ def test_clinical_death_and_cdisc_export(cohort, tmp_path):
     assert np.issubdtype(np.asarray(adrs["AVAL"]).dtype, np.floating)
     rs = pd.read_csv(cd / "rs.csv")
     assert {"TRGRESP", "NTRGRESP", "NEWLIND", "OVRLRESP", "BESTRSP"} <= set(rs["RSTESTCD"])
+
+
+def test_cdisc_export_of_a_split_lesion(tmp_path):
+    """Each part of a lesion that split is a tumor of its own in TU (TUSPLIT, grouped
+    with its lesion) and TR (its own link ID); the sum counts both. Both parts had the
+    lesion's link ID, so TR held one lesion measured twice at one visit."""
+    ann = tmp_path / "a.csv"
+    ann.write_text(
+        "patient_id,lesion_id,timepoint,date,kind,organ,nodal,status,long_axis_mm,"
+        "short_axis_mm,fragment\n"
+        "P1,T1,baseline,2024-01-01,target,liver,false,measured,40,,\n"
+        "P1,T1,FU1,2024-04-01,target,liver,false,measured,20,,a\n"
+        "P1,T1,FU1,2024-04-01,target,liver,false,measured,25,,b\n"
+        "P1,T1,FU2,2024-07-01,target,liver,false,measured,22,,a\n"
+        "P1,T1,FU2,2024-07-01,target,liver,false,measured,30,,b\n"
+    )
+    out, cd = tmp_path / "out", tmp_path / "cdisc"
+    assert run("batch", str(ann), "-o", str(out), "-q").returncode == 0
+    r = run("export", "cdisc", str(out), str(ann), "-o", str(cd), "--studyid", "S1")
+    assert r.returncode == 0, r.stderr
+    import pyreadstat
+
+    tu, meta = pyreadstat.read_xport(str(cd / "tu.xpt"))
+    assert dict(zip(meta.column_names, meta.column_labels, strict=True))["TUGRPID"] == "Group ID"
+    got = tu[["TULNKID", "TUTESTCD", "TUGRPID", "VISIT"]].values.tolist()
+    assert got == [
+        ["T1", "TUMIDENT", "", "BASELINE"],
+        ["T1.1", "TUSPLIT", "T1", "FU1"],
+        ["T1.2", "TUSPLIT", "T1", "FU1"],
+    ]
+    assert tu["TUSEQ"].tolist() == [1.0, 2.0, 3.0]
+    tr = pd.read_csv(cd / "tr.csv", keep_default_na=False)
+    ld = tr[tr["TRTESTCD"] == "LDIAM"][["TRLNKID", "VISIT", "TRSTRESN"]].values.tolist()
+    assert ld == [["T1", "BASELINE", 40], ["T1.1", "FU1", 20], ["T1.2", "FU1", 25],
+                  ["T1.1", "FU2", 22], ["T1.2", "FU2", 30]]  # fmt: skip
+    assert tr[tr["TRTESTCD"] == "SUMDIAM"]["TRSTRESN"].tolist() == [40, 45, 52]
