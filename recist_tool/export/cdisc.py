@@ -183,58 +183,39 @@ def build_cdisc(
     )
 
     # ---- TU: one record per lesion, at the visit where it was identified
-    first = ann.drop_duplicates(["patient_id", "lesion_id"], keep="first")
-    loc = np.where(
-        first["nodal"].astype(bool) & (first["organ"].str.strip() == ""),
-        "LYMPH NODE",
-        first["organ"].str.upper().str.replace("_", " "),
-    )
-    tu = pd.DataFrame(
-        {
-            "STUDYID": studyid,
-            "DOMAIN": "TU",
-            "USUBJID": usubjid(first["patient_id"]).to_numpy(),
-            "TUSEQ": 0.0,
-            "TULNKID": first["lesion_id"].to_numpy(),
-            "TUTESTCD": "TUMIDENT",
-            "TUTEST": "Tumor Identification",
-            "TUORRES": first["kind"].map(_TU_RESULT).to_numpy(),
-            "TUSTRESC": first["kind"].map(_TU_RESULT).to_numpy(),
-            "TULOC": loc,
-            "TUMETHOD": method.loc[first.index].to_numpy(),
-            "TUEVAL": evaluator,
-            "VISITNUM": first["VISITNUM"].to_numpy(),
-            "VISIT": first["VISIT"].to_numpy(),
-            "TUDTC": _iso(first["date"]),
-        }
-    )
-    parts = ann[ann["_frag"] != ""].drop_duplicates(["patient_id", "_link"], keep="first")
-    if len(parts):
-        ploc = np.where(
-            parts["nodal"].astype(bool) & (parts["organ"].str.strip() == ""),
+
+    def tu_records(rows: pd.DataFrame, link: str, testcd: str, test: str) -> pd.DataFrame:
+        loc = np.where(
+            rows["nodal"].astype(bool) & (rows["organ"].str.strip() == ""),
             "LYMPH NODE",
-            parts["organ"].str.upper().str.replace("_", " "),
+            rows["organ"].str.upper().str.replace("_", " "),
         )
-        tu_split = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "STUDYID": studyid,
                 "DOMAIN": "TU",
-                "USUBJID": usubjid(parts["patient_id"]).to_numpy(),
+                "USUBJID": usubjid(rows["patient_id"]).to_numpy(),
                 "TUSEQ": 0.0,
-                "TUGRPID": parts["lesion_id"].to_numpy(),
-                "TULNKID": parts["_link"].to_numpy(),
-                "TUTESTCD": "TUSPLIT",
-                "TUTEST": "Tumor Split",
-                "TUORRES": parts["kind"].map(_TU_RESULT).to_numpy(),
-                "TUSTRESC": parts["kind"].map(_TU_RESULT).to_numpy(),
-                "TULOC": ploc,
-                "TUMETHOD": method.loc[parts.index].to_numpy(),
+                "TULNKID": rows[link].to_numpy(),
+                "TUTESTCD": testcd,
+                "TUTEST": test,
+                "TUORRES": rows["kind"].map(_TU_RESULT).to_numpy(),
+                "TUSTRESC": rows["kind"].map(_TU_RESULT).to_numpy(),
+                "TULOC": loc,
+                "TUMETHOD": method.loc[rows.index].to_numpy(),
                 "TUEVAL": evaluator,
-                "VISITNUM": parts["VISITNUM"].to_numpy(),
-                "VISIT": parts["VISIT"].to_numpy(),
-                "TUDTC": _iso(parts["date"]),
+                "VISITNUM": rows["VISITNUM"].to_numpy(),
+                "VISIT": rows["VISIT"].to_numpy(),
+                "TUDTC": _iso(rows["date"]),
             }
         )
+
+    first = ann.drop_duplicates(["patient_id", "lesion_id"], keep="first")
+    tu = tu_records(first, "lesion_id", "TUMIDENT", "Tumor Identification")
+    parts = ann[ann["_frag"] != ""].drop_duplicates(["patient_id", "_link"], keep="first")
+    if len(parts):
+        tu_split = tu_records(parts, "_link", "TUSPLIT", "Tumor Split")
+        tu_split.insert(4, "TUGRPID", parts["lesion_id"].to_numpy())
         tu.insert(4, "TUGRPID", "")
         tu = pd.concat([tu, tu_split], ignore_index=True)
         tu = tu.sort_values(["USUBJID", "VISITNUM", "TULNKID"], kind="stable")

@@ -21,6 +21,21 @@ from recist_tool.reading.dates import dicom_date
 from recist_tool.reading.geometry import Line, Marker, Point3, SeriesGeometry
 
 
+def _size(line: Line | None, mm: float | None) -> float | None:
+    """An axis in mm: the line's length (it takes precedence), else the size recorded
+    without a line; rounded to :data:`LENGTH_DECIMALS`; None when neither."""
+    v = line.length_mm if line else mm
+    return None if v is None else round(v, LENGTH_DECIMALS)
+
+
+def _line_dict(x: Line | None, geos: dict[str, SeriesGeometry]) -> dict[str, Any] | None:
+    return None if x is None else x.to_dict(geos.get(x.series_uid))
+
+
+def _line_from(data: dict[str, Any], key: str) -> Line | None:
+    return Line.from_dict(data[key]) if data.get(key) else None
+
+
 @dataclass(frozen=True)
 class Fragment:
     """Another part of a lesion that split (RECIST 1.1: its size is the sum of its
@@ -38,28 +53,22 @@ class Fragment:
     @property
     def long_mm(self) -> float | None:
         """Long axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        v = self.long_axis.length_mm if self.long_axis else self.long_axis_mm
-        return None if v is None else round(v, LENGTH_DECIMALS)
+        return _size(self.long_axis, self.long_axis_mm)
 
     @property
     def short_mm(self) -> float | None:
         """Short axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        v = self.short_axis.length_mm if self.short_axis else self.short_axis_mm
-        return None if v is None else round(v, LENGTH_DECIMALS)
+        return _size(self.short_axis, self.short_axis_mm)
 
     def line(self, axis: str) -> Line | None:
         return self.long_axis if axis == "long" else self.short_axis
 
     def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
         geos = geometries or {}
-
-        def line(x: Line | None) -> dict[str, Any] | None:
-            return None if x is None else x.to_dict(geos.get(x.series_uid))
-
         return {
             "label": self.label,
-            "long_axis": line(self.long_axis),
-            "short_axis": line(self.short_axis),
+            "long_axis": _line_dict(self.long_axis, geos),
+            "short_axis": _line_dict(self.short_axis, geos),
             "long_axis_mm": self.long_mm,
             "short_axis_mm": self.short_mm,
         }
@@ -69,8 +78,7 @@ class Fragment:
         label = data.get("label")
         if not isinstance(label, str) or not label.strip():
             raise ValueError(f"fragment label {label!r} is not a non-empty text")
-        la = Line.from_dict(data["long_axis"]) if data.get("long_axis") else None
-        sa = Line.from_dict(data["short_axis"]) if data.get("short_axis") else None
+        la, sa = _line_from(data, "long_axis"), _line_from(data, "short_axis")
         return cls(
             label.strip(),
             None if la else _opt_float(data.get("long_axis_mm")),
@@ -119,14 +127,12 @@ class Finding:
     @property
     def long_mm(self) -> float | None:
         """Long axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        v = self.long_axis.length_mm if self.long_axis else self.long_axis_mm
-        return None if v is None else round(v, LENGTH_DECIMALS)
+        return _size(self.long_axis, self.long_axis_mm)
 
     @property
     def short_mm(self) -> float | None:
         """Short axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        v = self.short_axis.length_mm if self.short_axis else self.short_axis_mm
-        return None if v is None else round(v, LENGTH_DECIMALS)
+        return _size(self.short_axis, self.short_axis_mm)
 
     @property
     def position_lps(self) -> Point3 | None:
@@ -157,14 +163,10 @@ class Finding:
     def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
         """Plain dict for the sidecar."""
         geos = geometries or {}
-
-        def line(x: Line | None) -> dict[str, Any] | None:
-            return None if x is None else x.to_dict(geos.get(x.series_uid))
-
         return {
             "status": self.status,
-            "long_axis": line(self.long_axis),
-            "short_axis": line(self.short_axis),
+            "long_axis": _line_dict(self.long_axis, geos),
+            "short_axis": _line_dict(self.short_axis, geos),
             "marker": None if self.marker is None else self.marker.to_dict(),
             "long_axis_mm": self.long_mm,
             "short_axis_mm": self.short_mm,
@@ -184,8 +186,7 @@ class Finding:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         """Inverse of :meth:`to_dict`."""
-        la = Line.from_dict(data["long_axis"]) if data.get("long_axis") else None
-        sa = Line.from_dict(data["short_axis"]) if data.get("short_axis") else None
+        la, sa = _line_from(data, "long_axis"), _line_from(data, "short_axis")
         mk = Marker.from_dict(data["marker"]) if data.get("marker") else None
         status, method = data.get("status"), data.get("method") or None
         if status is not None and not isinstance(status, str):

@@ -182,12 +182,17 @@ def test_unassigned_patients_are_taken_by_the_first_reader(tmp_path):
     assert audit[0]["action"] == "import"
 
 
-def test_signoff_locks_and_requires_a_reason(demo, tmp_path):
+def _demo_reading(demo: Path, tmp_path: Path) -> tuple[Path, Reading]:
+    """A copy of DEMO-002's reading (CSV and sidecar) in ``tmp_path``, loaded."""
     src = demo / "readings" / "DEMO-002.csv"
     for suffix in (".csv", ".json"):
         shutil.copy(src.with_suffix(suffix), tmp_path / f"r{suffix}")
     path = tmp_path / "r.csv"
-    reading = Reading.load(path)
+    return path, Reading.load(path)
+
+
+def test_signoff_locks_and_requires_a_reason(demo, tmp_path):
+    path, reading = _demo_reading(demo, tmp_path)
     so = SignOff(path)
     so.sign(reading, "alice", "baseline")
     assert so.is_signed("baseline") and not so.is_signed("followup")
@@ -235,11 +240,7 @@ def test_signoff_locks_and_requires_a_reason(demo, tmp_path):
 
 
 def test_a_time_point_with_a_lesion_still_to_assess_is_not_signed(demo, tmp_path):
-    src = demo / "readings" / "DEMO-002.csv"
-    for suffix in (".csv", ".json"):
-        shutil.copy(src.with_suffix(suffix), tmp_path / f"r{suffix}")
-    path = tmp_path / "r.csv"
-    reading = Reading.load(path)
+    path, reading = _demo_reading(demo, tmp_path)
     assert reading.still_to_assess("baseline") == []
     assert reading.still_to_assess("followup") == []
     # a target added at baseline and not measured at follow-up; an axis taken back
