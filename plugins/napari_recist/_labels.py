@@ -54,13 +54,15 @@ def place_line_labels(
     """Label centres (world y, x) for ``marks``, in order.
 
     Each label goes beyond one end of its own line; of the two ends, the preferred
-    one (see the module) is taken unless its label would cross another line and the
-    other end's would not.
+    one (see the module) is taken unless its label would cross another line or cover
+    a label placed before it and the other end's would not; failing both, the same
+    places a text line or more up or down.
     """
     zoom = max(float(zoom), 1e-6)
     out: list[tuple[float, float] | None] = [None] * len(marks)
     long_pos: dict[str, np.ndarray] = {}
     segments = [(m.p1, m.p2) for m in marks]
+    boxes: list[tuple[np.ndarray, str]] = []  # labels placed so far
     order = sorted(range(len(marks)), key=lambda i: marks[i].axis != "long")
     for i in order:
         m = marks[i]
@@ -79,14 +81,32 @@ def place_line_labels(
             )
         placed = [_beyond(end, u, m.text, font_px, zoom) for end, u in candidates]
         others = [seg for j, seg in enumerate(segments) if j != i]
+        _, h = text_box_px(m.text, font_px)
+        # then the same places a text line or more up or down: the labels of the
+        # parts of a split lesion, drawn side by side, fell on one another
+        shifted = [p + np.array([k * h / zoom, 0.0]) for k in (1, -1, 2, -2, 3, -3) for p in placed]
         pos = next(
-            (p for p in placed if _clear(p, m.text, others, zoom, font_px)),
+            (
+                p
+                for p in [*placed, *shifted]
+                if _clear(p, m.text, others, zoom, font_px)
+                and not any(_overlap(p, m.text, q, t, zoom, font_px) for q, t in boxes)
+            ),
             placed[0],
         )
+        boxes.append((pos, m.text))
         if m.axis == "long":
             long_pos[m.lesion_id] = pos
         out[i] = (float(pos[0]), float(pos[1]))
     return [p for p in out if p is not None]
+
+
+def _overlap(a, text_a: str, b, text_b: str, zoom: float, font_px: float) -> bool:
+    """Whether two labels' text boxes (screen) overlap."""
+    wa, ha = text_box_px(text_a, font_px)
+    wb, hb = text_box_px(text_b, font_px)
+    dy, dx = abs(float(a[0]) - float(b[0])) * zoom, abs(float(a[1]) - float(b[1])) * zoom
+    return dx < (wa + wb) / 2 and dy < (ha + hb) / 2
 
 
 def _clear(pos, text, segments, zoom, font_px) -> bool:

@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.components import ViewerModel
-from napari_recist._labels import label_clear_of_segment
+from napari_recist._labels import (
+    LineMark,
+    label_clear_of_segment,
+    place_line_labels,
+    text_box_px,
+)
 from napari_recist._loading import load_study
 from napari_recist._session import ReadingSession
 from napari_recist._settings import ViewSettings
@@ -516,3 +521,21 @@ def test_a_lesion_drawn_first_at_baseline_in_the_unlocked_pane_is_never_new(sess
     assert made.kind == "target" and made.lesion_id.startswith("T")
     assert set(made.findings) == {"baseline"}
     assert not s.reading.unplaced_lesions()
+
+
+def test_labels_of_parts_drawn_side_by_side_do_not_cover_one_another():
+    """Three parts of a split lesion drawn one above the other, 6 mm apart: their
+    labels all went beyond the right end and fell on one another."""
+    marks = [
+        LineMark(f"T1:{p}" if p else "T1", "long", (y, 0.0), (y, 10.0), f"T1{p or 'a'} 10.0 mm")
+        for p, y in (("", 0.0), ("b", 6.0), ("c", 12.0))
+    ]
+    zoom, font = 1.5, 10 * 96 / 72
+    pos = place_line_labels(marks, zoom, font)
+    w, h = text_box_px(marks[0].text, font)
+    for i in range(3):
+        for j in range(i + 1, 3):
+            dy, dx = abs(pos[i][0] - pos[j][0]) * zoom, abs(pos[i][1] - pos[j][1]) * zoom
+            assert dx >= w or dy >= h, (i, j, pos)
+        for m in marks:  # nor any line
+            assert label_clear_of_segment(pos[i], marks[i].text, m.p1, m.p2, zoom, font)
