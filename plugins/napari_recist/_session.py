@@ -1070,6 +1070,16 @@ class ReadingSession:
             return
         self._apply(self.reading.set_status, lesion_id, label, status)
 
+    def set_merged(self, into: str | None, lesion_id: str | None = None) -> None:
+        """Record that a target (default: the active one) coalesced with ``into`` at
+        the time point edits go to (:meth:`recist_tool.reading.Reading.set_merged`)."""
+        lesion_id = lesion_id or self.active_lesion
+        label = self._edit_pane().timepoint
+        if lesion_id is None or label is None:
+            self._notify("warning", "select a lesion first")
+            return
+        self._apply(self.reading.set_merged, lesion_id, label, into)
+
     def undo(self) -> str | None:
         """Undo the last change (the reading's undo); returns what was undone."""
         return self._travel(self.reading.undo, "undo")

@@ -99,7 +99,9 @@ class Finding:
     what the proposal's segmentation measured. A lesion that split holds its other
     parts in ``fragments`` and this part's label in ``fragment``; the
     annotation table has one row per part (its ``fragment`` column) and the engine
-    adds their diameters up.
+    adds their diameters up. A target that coalesced with another is measured ``0``
+    and names that lesion in ``merged_into`` (its whole diameter is recorded there;
+    CSV column ``merged_into``).
     """
 
     status: str | None = None
@@ -113,6 +115,7 @@ class Finding:
     mean_hu: float | None = None
     fragment: str = ""
     fragments: tuple[Fragment, ...] = ()
+    merged_into: str = ""
 
     def added_up(self, axis: str) -> float | None:
         """The ``"long"`` or ``"short"`` axes of every part added up (a split lesion's
@@ -181,6 +184,7 @@ class Finding:
                 if self.fragments
                 else {}
             ),
+            **({"merged_into": self.merged_into} if self.merged_into else {}),
         }
 
     @classmethod
@@ -213,6 +217,7 @@ class Finding:
             mean_hu=_opt_float(data.get("mean_hu")),
             fragment=label,
             fragments=fragments,
+            merged_into=str(data.get("merged_into") or "").strip(),
         )
 
 

@@ -571,6 +571,8 @@ class Reading:
         lesion, f = self._finding(lesion_id, timepoint)
         if part and part != (f.fragment or "a"):
             return self._set_part_line(lesion, timepoint, f, axis, line, part.strip())
+        if line is not None:
+            f.merged_into = ""  # measured on its own again
         if f.method == "assisted" and line != (f.long_axis if axis == "long" else f.short_axis):
             f.method = "assisted_edited"  # a proposed line changed by hand
         if axis == "long":
@@ -622,6 +624,46 @@ class Reading:
         self._prune(lesion, timepoint)
         return f
 
+    @_edit("set_merged")
+    def set_merged(self, lesion_id: str, timepoint: str, into: str | None) -> Finding:
+        """Record that a target coalesced with target ``into`` at ``timepoint``: it is
+        measured 0 mm there, and ``into``'s long axis is the whole lesion's (RECIST 1.1
+        convention, ``recist11.md`` §2). ``into=None`` takes that back (the lesion is
+        to be measured again).
+
+        Raises
+        ------
+        ReadingError
+            When either is not a target, a node, the same lesion, or ``into`` coalesced
+            itself at that time point.
+        """
+        lesion, f = self._finding(lesion_id, timepoint)
+        if into is None:
+            f.merged_into, f.long_axis_mm, f.status = "", None, None
+            self._prune(lesion, timepoint)
+            return f
+        ids = {le.lesion_id: le for le in self.lesions}
+        other = ids.get(into)
+        if other is None or other is lesion:
+            raise ReadingError(f"lesion {lesion_id}: {into!r} is not another lesion")
+        for le in (lesion, other):
+            if le.kind != "target" or le.nodal:
+                raise ReadingError(
+                    f"lesion {le.lesion_id}: only non-nodal targets coalesce into one "
+                    "measurement (a node is measured by its own short axis)"
+                )
+        g = other.findings.get(timepoint)
+        if g is not None and g.merged_into:
+            raise ReadingError(
+                f"lesion {into} coalesced into {g.merged_into} at {timepoint}: give "
+                f"{lesion_id} to {g.merged_into}"
+            )
+        f.status, f.merged_into = "measured", into
+        f.long_axis, f.short_axis, f.marker = None, None, None
+        f.long_axis_mm, f.short_axis_mm = 0.0, None
+        f.fragment, f.fragments, f.method, f.volume_ml, f.mean_hu = "", (), None, None, None
+        return f
+
     @_edit("set_status")
     def set_status(self, lesion_id: str, timepoint: str, status: str | None) -> Finding:
         """Set the status of a finding (None: back to not assessed).
@@ -643,6 +685,7 @@ class Reading:
             if not lesion.nodal or status != "disappeared":
                 f.short_axis, f.short_axis_mm = None, None
             f.fragment, f.fragments = "", ()
+        f.merged_into = ""
         self._prune(lesion, timepoint)
         return f
 
@@ -685,9 +728,23 @@ class Reading:
                         out.append(
                             Note(lesion.lesion_id, label, "warning", f"{what} not drawn yet")
                         )
+                into = self._lesion_or_none(f.merged_into)
+                if f.merged_into and (into is None or into.findings.get(label) is None):
+                    out.append(
+                        Note(
+                            lesion.lesion_id,
+                            label,
+                            "warning",
+                            f"coalesced into {f.merged_into}, which is not measured at "
+                            f"{label}: measure the whole lesion there",
+                        )
+                    )
         for lid, (label, message) in self.unplaced_lesions().items():
             out.append(Note(lid, label, "error", message))
         return out
+
+    def _lesion_or_none(self, lesion_id: str) -> Lesion | None:
+        return next((le for le in self.lesions if le.lesion_id == lesion_id), None)
 
     def unplaced_lesions(self) -> dict[str, tuple[str, str]]:
         """Lesions the RECIST engine cannot take as they are, with (time point, why).
@@ -764,7 +821,11 @@ class Reading:
                         long_axis_mm=f.long_mm,
                         short_axis_mm=f.short_mm,
                         status=f.status,
-                        extra={**extra, "fragment": f.fragment} if f.fragments else extra,
+                        extra={
+                            **extra,
+                            **({"fragment": f.fragment} if f.fragments else {}),
+                            **({"merged_into": f.merged_into} if f.merged_into else {}),
+                        },
                     )
                 )
                 blank = dict.fromkeys(assist_columns(Finding()), "")
@@ -849,6 +910,7 @@ class Reading:
                 long_axis_mm=m.long_axis_mm,
                 short_axis_mm=m.short_axis_mm,
                 fragment=part,
+                merged_into=str(m.extra.get("merged_into") or "").strip(),
                 **assist_fields(m.extra),
             )
         for lesion in reading.lesions:  # a label on a lesion that did not split: none

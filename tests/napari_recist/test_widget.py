@@ -790,6 +790,40 @@ def test_a_target_that_split_is_measured_in_parts_with_real_events(widget, truth
     assert s.active_axis == "long"  # part b was L1's
 
 
+def test_a_target_that_coalesced_is_recorded_with_the_button(widget, truth, monkeypatch):
+    """*Coalesced…* (a real click): the selected target counts 0 mm at FU1 and names
+    the lesion whose long axis is the whole lesion's; the table says so; Ctrl+Z."""
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    read_followup(w, truth, ids)
+    asked = []
+    monkeypatch.setattr(
+        widget_module,
+        "choose_item",
+        lambda parent, title, text, items: asked.append(items) or ids["L1"],
+    )
+    row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+    w.lesion_table.selectRow(row.index(ids["L2"]))
+    pump(20)
+    assert w.merge_btn.isEnabled()
+    QTest.mouseClick(w.merge_btn, Qt.MouseButton.LeftButton)
+    pump(20)
+    assert asked == [[ids["L1"]]]  # the other non-nodal targets (not the node)
+    f = s.reading.lesion(ids["L2"]).findings["FU1"]
+    assert (f.long_mm, f.merged_into) == (0.0, ids["L1"])
+    r = row.index(ids["L2"])
+    assert w.lesion_table.item(r, 5).text() == f"coalesced → {ids['L1']}"
+    sizes = s.evaluation.target_sizes.set_index(["lesion_id", "timepoint"])
+    assert float(sizes.loc[(ids["L2"], "FU1"), "counted_mm"]) == 0.0
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    pump(20)
+    assert s.reading.lesion(ids["L2"]).findings["FU1"].merged_into == ""
+    w.lesion_table.selectRow(row.index(ids["N1"]))
+    pump(20)
+    assert not w.merge_btn.isEnabled()  # a node is measured by its own short axis
+
+
 def test_a_crash_before_the_full_save_loses_nothing(
     make_napari_viewer, sample_layers, truth, readings_dir, monkeypatch, qtbot
 ):

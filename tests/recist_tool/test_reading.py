@@ -395,3 +395,38 @@ def test_parts_of_a_split_lesion_are_drawn_undone_and_saved(tmp_path):
     assert (f.fragment, f.fragments) == ("", ())
     with pytest.raises(ReadingError, match="only a target is measured in parts"):
         r.set_line("NT1", "FU1", "long", bl(AXIAL, (20, 60, 60), (20, 60, 68)), part="b")
+
+
+def test_a_target_that_coalesced_counts_zero_and_names_the_other(tmp_path):
+    r = _reading()
+    t3 = r.add_lesion("target", "liver").lesion_id
+    bl = Line.from_indices
+    r.set_line(t3, "baseline", "long", bl(OBLIQUE, (10, 80, 40), (10, 80, 60)))
+    f = r.set_merged(t3, "FU1", "T1")
+    assert (f.status, f.long_mm, f.merged_into) == ("measured", 0.0, "T1")
+    assert r.still_to_assess("FU1") == []
+    rows = {(m.lesion_id, m.timepoint): m for m in r.to_measurements()}
+    assert rows[(t3, "FU1")].long_axis_mm == 0.0
+    assert rows[(t3, "FU1")].extra["merged_into"] == "T1"
+    sizes = evaluate_reading(r).target_sizes.set_index(["lesion_id", "timepoint"])
+    assert float(sizes.loc[(t3, "FU1"), "counted_mm"]) == 0.0
+    csv, _ = r.save(tmp_path / "r.csv")
+    assert Reading.load(csv).to_json() == r.to_json()
+    side = csv.with_suffix(".json")
+    side.unlink()  # the CSV alone keeps it too
+    assert Reading.load(csv).lesion(t3).findings["FU1"].merged_into == "T1"
+    # drawn again: on its own again; undone: coalesced again
+    r.set_line(t3, "FU1", "long", bl(AXIAL, (20, 80, 40), (20, 80, 50)))
+    assert r.lesion(t3).findings["FU1"].merged_into == ""
+    r.undo()
+    assert r.lesion(t3).findings["FU1"].merged_into == "T1"
+    # the other lesion not measured there: a warning
+    r.set_line("T1", "FU1", "long", None)
+    r.set_status("T1", "FU1", None)
+    assert any("coalesced into T1, which is not measured" in n.message for n in r.notes())
+    with pytest.raises(ReadingError, match="only non-nodal targets coalesce"):
+        r.set_merged(t3, "FU1", "T2")  # T2 is the node
+    with pytest.raises(ReadingError, match="is not another lesion"):
+        r.set_merged(t3, "FU1", t3)
+    r.set_merged(t3, "FU1", None)
+    assert t3 in r.still_to_assess("FU1")

@@ -124,6 +124,12 @@ def confirm(parent: QWidget, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def choose_item(parent: QWidget, title: str, text: str, items: list[str]) -> str | None:
+    """Ask for one of ``items`` (tests replace this); None when cancelled."""
+    item, ok = QInputDialog.getItem(parent, title, text, items, 0, False)
+    return item if ok and item else None
+
+
 def ask_reader(parent: QWidget, default: str) -> str | None:
     """Ask the reader's name once (None when cancelled)."""
     name, ok = QInputDialog.getText(
@@ -446,6 +452,14 @@ class RecistWidget(QWidget):
         )
         self.part_btn.clicked.connect(lambda *_: self.session.arm_part())
         grid.addWidget(self.part_btn, 3, 2)
+        self.merge_btn = button(
+            "Coalesced…",
+            "coalesced",
+            "The selected target coalesced with another here: it counts 0 mm, and the "
+            "other's long axis is the whole lesion's (asks which; Ctrl+Z undoes)",
+        )
+        self.merge_btn.clicked.connect(lambda *_: self._coalesce())
+        grid.addWidget(self.merge_btn, 3, 3)
         lay.addLayout(grid)
         self.assist_panel.sight_below = self.undo_btn  # the lesion's buttons under the status
         self.checks_label = QLabel()
@@ -672,6 +686,30 @@ class RecistWidget(QWidget):
     def next_patient(self) -> None:
         """Alt+→: save, open the next unfinished patient of the worklist."""
         self.show_worklist(front=False).next_patient()
+
+    def _coalesce(self) -> None:
+        """*Coalesced…*: ask which target the selected one coalesced with here."""
+        s = self.session
+        lid, tp = s.active_lesion, s._edit_pane().timepoint
+        if lid is None or tp is None:
+            s._notify("warning", "select the target that coalesced first")
+            return
+        others = [
+            le.lesion_id
+            for le in s.reading.lesions
+            if le.kind == "target" and not le.nodal and le.lesion_id != lid
+        ]
+        if not others:
+            s._notify("warning", f"no other non-nodal target for {lid} to coalesce with")
+            return
+        into = choose_item(
+            self,
+            "Coalesced lesions",
+            f"{lid} coalesced at {tp} with (its long axis then measures both; {lid} counts 0 mm):",
+            others,
+        )
+        if into:
+            s.set_merged(into)
 
     def _status_for_kind(self, status: str) -> None:
         s = self.session
@@ -1042,6 +1080,8 @@ class RecistWidget(QWidget):
                     fmt(bsize),
                     "to do"
                     if lesion.lesion_id in left
+                    else f"coalesced → {f.merged_into}"
+                    if f is not None and f.merged_into
                     else (STATUS_NAMES.get(f.status, "") if f and f.status else "—"),
                     (first + (f" (+{len(msgs) - 1})" if len(msgs) > 1 else "")) if msgs else "ok",
                 ]
@@ -1072,6 +1112,8 @@ class RecistWidget(QWidget):
         for b in (self.short_btn, self.point_btn, self.delete_btn, self.update_btn):
             b.setEnabled(kind is not None)
         self.part_btn.setEnabled(kind == "target")
+        nodal = s.active_lesion in ids and r.lesion(s.active_lesion).nodal
+        self.merge_btn.setEnabled(kind == "target" and not nodal)
         if s.active_lesion in ids:
             msgs = s.messages_for(s.active_lesion)
             html = "".join(
