@@ -423,6 +423,27 @@ def test_a_follow_up_assessed_from_the_keyboard_alone(widget, truth):
     assert "(Alt+U)" in w.status_btns["progression"].toolTip()
 
 
+def test_a_non_target_s_equivocal_progression_has_a_button(widget, truth):
+    """The engine dates a non-target's progression back to an equivocal one (RECIST
+    1.1 §4.4.4), but the status could not be given in napari: *Equivocal* was for new
+    lesions only and stayed disabled on a non-target."""
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    choose_timepoint(w, fu)
+    rows = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+    nt = ids["NT1"]
+    w.lesion_table.selectRow(rows.index(nt))
+    pump(20)
+    btn = w.status_btns["equivocal"]
+    assert btn.isEnabled() and "equivocal progression" in btn.toolTip()
+    QTest.mouseClick(btn, Qt.MouseButton.LeftButton)
+    assert s.reading.lesion(nt).findings[fu].status == "equivocal_progression"
+    assert w.lesion_table.item(rows.index(nt), 5).text() == "equivocal progression"
+    assert not w.status_btns["disappeared"].isEnabled()  # Absent is a non-target's
+
+
 def test_wheel_ctrl_wheel_and_right_drag_on_the_canvas(widget):
     w = widget
     s = w.session

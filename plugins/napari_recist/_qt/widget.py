@@ -69,6 +69,7 @@ STATUS_NAMES = {
     "absent": "absent",
     "progression": "progression",
     "equivocal": "equivocal",
+    "equivocal_progression": "equivocal progression",
 }
 #: Status buttons (status, label) in display order.
 STATUS_BUTTONS = (
@@ -122,6 +123,21 @@ def confirm(parent: QWidget, title: str, text: str) -> bool:
         QMessageBox.StandardButton.No,
     )
     return answer == QMessageBox.StandardButton.Yes
+
+
+def button_status(kind: str, status: str) -> str:
+    """The status a status button gives a lesion of ``kind``: *Equivocal* is a
+    non-target's equivocal progression (the engine dates a progression confirmed
+    later back to it, RECIST 1.1 §4.4.4), a new lesion's equivocal new lesion."""
+    return "equivocal_progression" if kind == "non_target" and status == "equivocal" else status
+
+
+def status_for(kind: str, status: str) -> str:
+    """The status a key gives a lesion of ``kind``: as :func:`button_status`, and
+    Alt+0 (*disappeared*) is a non-target's or new lesion's *absent*."""
+    if kind != "target" and status == "disappeared":
+        return "absent"
+    return button_status(kind, status)
 
 
 def choose_item(parent: QWidget, title: str, text: str, items: list[str]) -> str | None:
@@ -427,8 +443,13 @@ class RecistWidget(QWidget):
         for i, (status, text) in enumerate(STATUS_BUTTONS):
             key = STATUS_KEYS.get(status)
             tip = f"Selected lesion here: {text.lower()}" + (f" ({key})" if key else "")
+            if status == "equivocal":
+                tip += (
+                    " (a non-target: equivocal progression, a progression confirmed later "
+                    "is dated back to it; a new lesion: equivocal new lesion)"
+                )
             b = button(text, f"status_{status}", tip)
-            b.clicked.connect(lambda _=False, s=status: self.session.set_status(s))
+            b.clicked.connect(lambda _=False, s=status: self._status_button(s))
             grid.addWidget(b, 1 + i // 4, i % 4)
             self.status_btns[status] = b
         self.update_btn = button(
@@ -711,12 +732,16 @@ class RecistWidget(QWidget):
         if into:
             s.set_merged(into)
 
+    def _status_button(self, status: str) -> None:
+        s = self.session
+        if s.active_lesion is not None:
+            status = button_status(s.reading.lesion(s.active_lesion).kind, status)
+        s.set_status(status)
+
     def _status_for_kind(self, status: str) -> None:
         s = self.session
         if s.active_lesion is not None:
-            kind = s.reading.lesion(s.active_lesion).kind
-            if kind != "target" and status == "disappeared":
-                status = "absent"
+            status = status_for(s.reading.lesion(s.active_lesion).kind, status)
         s.set_status(status)
 
     # ------------------------------------------------------------------ actions
@@ -1108,7 +1133,7 @@ class RecistWidget(QWidget):
         self.lesion_table.blockSignals(blocked)
         kind = r.lesion(s.active_lesion).kind if s.active_lesion in ids else None
         for status, btn in self.status_btns.items():
-            btn.setEnabled(kind is not None and status in STATUSES[kind])
+            btn.setEnabled(kind is not None and button_status(kind, status) in STATUSES[kind])
         for b in (self.short_btn, self.point_btn, self.delete_btn, self.update_btn):
             b.setEnabled(kind is not None)
         self.part_btn.setEnabled(kind == "target")
