@@ -43,6 +43,11 @@ class AutoSaver:
         self._errors: list[str] = []
         self._thread: threading.Thread | None = None
         self.writes = 0
+        #: ``where(path) -> path``: where a save for ``path`` is written (in the writer
+        #: thread, right before; e.g. elsewhere when ``path`` was changed by another
+        #: program); ``written(path)`` after each write.
+        self.where: Callable[[Path], Path] = lambda path: path
+        self.written: Callable[[Path], None] = lambda path: None
         _LIVE.add(self)
 
     def write_recovery(self, snapshot: Snapshot, csv_path: str | os.PathLike) -> None:
@@ -80,7 +85,9 @@ class AutoSaver:
             try:
                 if before is not None:
                     before()
-                write_snapshot(*job)
+                target = self.where(job[1])
+                write_snapshot(job[0], target)
+                self.written(target)
                 self.writes += 1
                 with self._recovery_lock:
                     drop_recovery(job[1], int(job[0].doc.get("revision", 0)))
@@ -97,6 +104,10 @@ class AutoSaver:
             return self._cond.wait_for(
                 lambda: self._pending is None and not self._busy, timeout=timeout
             )
+
+    def report(self, message: str) -> None:
+        """A message for the reader, shown with the next errors (from any thread)."""
+        self._errors.append(message)
 
     def take_errors(self) -> list[str]:
         """Errors of the writes since the last call."""

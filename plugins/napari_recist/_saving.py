@@ -12,6 +12,7 @@ session to show; the reader's work stays in memory. No Qt here.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,15 @@ import pandas as pd
 from napari_recist._autosave import AutoSaver
 from recist_tool.errors import RecistError
 from recist_tool.filenames import file_stem
-from recist_tool.reading import AuditTrail, Reading, Snapshot, audit_path
+from recist_tool.reading import (
+    AuditTrail,
+    Reading,
+    Snapshot,
+    audit_path,
+    changed_elsewhere,
+    csv_state,
+    drop_recovery,
+)
 
 
 class Persistence:
@@ -55,6 +64,12 @@ class Persistence:
         #: Write the CSV + sidecar in a background thread (False: in line).
         self.background = True
         self.saver = AutoSaver()
+        self.saver.where, self.saver.written = self._where, self._written
+        #: The CSV of each file as this session last read or wrote it
+        #: (:func:`recist_tool.reading.csv_state`).
+        self._seen: dict[Path, str] = {}
+        #: Files changed by another program while open → where the reading goes now.
+        self.moved: dict[Path, Path] = {}
         # Appended and flushed at once; fsynced by the writer thread right after (an
         # fsync costs 5-15 ms here, which the reader would otherwise wait for).
         self.audit = AuditTrail(reader=reader, deferred_sync=True)
@@ -66,6 +81,9 @@ class Persistence:
             self._reading.unsubscribe(self.audit)
         self._reading = reading
         reading.subscribe(self.audit)
+        path = self.path_for(reading)
+        if path is not None:
+            self._seen[path] = csv_state(path)  # as it was loaded
         self._attach()
 
     def set_reader(self, name: str) -> None:
@@ -103,14 +121,40 @@ class Persistence:
             return [*errors, f"not saved: {refused}"] if first else errors, None
         try:
             if not self.background:
-                reading.save(path, frame)
+                target = self._where(path)
+                reading.save(target, frame)
+                self._written(target)
                 self.audit.sync()
-                return errors, None
+                return errors + self.saver.take_errors(), None
             snapshot = reading.snapshot(frame, lazy=frame is None)
-            self.saver.write_recovery(snapshot, path)
+            self.saver.write_recovery(snapshot, self.moved.get(path, path))
             return errors, (snapshot, path)
         except (OSError, RecistError) as exc:
             return [*errors, f"could not save the reading to {path}: {exc}"], None
+
+    def _where(self, path: Path) -> Path:
+        """Where a save for ``path`` goes: there, unless another program changed the
+        file since this session read or wrote it (a hand edit while the patient is
+        open); then a conflict copy beside it, from then on, and the reader is told.
+        The file is not written over: what was written there is not lost."""
+        if path in self.moved:
+            return self.moved[path]
+        if path.name.endswith(".csv") and changed_elsewhere(path, self._seen.get(path)):
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            target = path.with_name(f"{path.stem}.conflict-{stamp}.csv")
+            self.moved[path] = target
+            drop_recovery(path, 1 << 62)  # reopening loads the file as it is now
+            self.saver.report(
+                f"{path.name} was changed on disk by another program while this reading "
+                f"was open: it is not written over; this reading is saved as "
+                f"{target.name} from now on (reopening the patient loads {path.name} as "
+                "it is now)"
+            )
+            return target
+        return path
+
+    def _written(self, path: Path) -> None:
+        self._seen[path] = csv_state(path)
 
     def submit(self, job: object) -> None:
         """Hand a job from :meth:`save` to the background writer."""

@@ -58,6 +58,8 @@ from recist_tool.reading.locks import Locks
 from recist_tool.reading.model import Reading, load_sidecar
 from recist_tool.reading.storage import (
     Snapshot,
+    changed_elsewhere,
+    csv_state,
     drop_recovery,
     recovery_path,
     sidecar_path,
@@ -93,6 +95,8 @@ __all__ = [
     "audit_path",
     "axis_angle_deg",
     "axis_checks",
+    "changed_elsewhere",
+    "csv_state",
     "dicom_date",
     "drop_recovery",
     "evaluate_reading",

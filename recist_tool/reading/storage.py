@@ -111,3 +111,29 @@ def sidecar_path(csv_path: str | os.PathLike) -> Path:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def csv_state(csv_path: str | os.PathLike) -> str:
+    """The SHA-256 of an annotation CSV as it is on disk ("" when there is none)."""
+    p = Path(csv_path)
+    try:
+        return _sha256(p)
+    except FileNotFoundError:
+        return ""
+
+
+def changed_elsewhere(csv_path: str | os.PathLike, seen: str | None) -> bool:
+    """Whether a reading's CSV was written since a program read or wrote it (its
+    :func:`csv_state` then was ``seen``) by something that did not write its sidecar
+    with it: a hand edit, a spreadsheet, another program. A save (CSV + sidecar) by
+    this or another recist-tool process is not (the sidecar records the CSV it was
+    written with), nor a CSV that is not there. Such a CSV must not be written over.
+    """
+    now = csv_state(csv_path)
+    if not now or now == seen:
+        return False
+    try:
+        doc = json.loads(sidecar_path(csv_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(doc, dict) and doc.get("csv_sha256") == now)

@@ -539,3 +539,52 @@ def test_labels_of_parts_drawn_side_by_side_do_not_cover_one_another():
             assert dx >= w or dy >= h, (i, j, pos)
         for m in marks:  # nor any line
             assert label_clear_of_segment(pos[i], marks[i].text, m.p1, m.p2, zoom, font)
+
+
+def test_a_csv_changed_by_another_program_while_open_is_not_written_over(
+    session, truth, sample_layers
+):
+    """The reading's CSV edited by hand while the patient was open (a status changed
+    in a spreadsheet): the next autosave wrote over it. Now the file
+    stays as edited, this reading goes to a conflict copy beside it from then on, the
+    reader is told, and reopening the patient loads the edited file."""
+    s = session
+    ids = read_baseline(s, truth)
+    s.flush()
+    csv = s.save_path
+    edited = csv.read_text().replace(",present,", ",absent,", 1)  # NT1 at baseline
+    assert edited != csv.read_text()
+    csv.write_text(edited)  # another program: the sidecar is not written with it
+    s.show_timepoint("FU1")
+    s.set_status("not_evaluated", ids["N1"])  # the next change: its autosave
+    s.flush()
+    s.set_status("not_evaluated", ids["L2"])
+    s.flush()
+    assert csv.read_text() == edited  # not written over
+    (copy,) = csv.parent.glob(f"{csv.stem}.conflict-*.csv")
+    back = Reading.load(copy)
+    assert back.lesion(ids["N1"]).findings["FU1"].status == "not_evaluated"
+    assert back.lesion(ids["L2"]).findings["FU1"].status == "not_evaluated"  # kept going
+    said = [t for _, t in s.notices if "changed on disk by another program" in t]
+    assert len(said) == 1 and copy.name in said[0]
+    s.close()
+    s2 = ReadingSession(ViewerModel(), reader="dr a")
+    s2.open_layers(fresh(sample_layers))
+    assert s2.reading.lesion(ids["NT1"]).findings["baseline"].status == "absent"  # the edit
+    assert "FU1" not in s2.reading.lesion(ids["N1"]).findings
+    s2.close()
+
+
+def test_saves_of_this_and_other_recist_tool_processes_are_not_a_conflict(session, truth):
+    """A worklist switch or a sign-off writes the CSV with its sidecar; so does another
+    recist-tool process. Only a CSV written without its sidecar is another program's."""
+    s = session
+    read_baseline(s, truth)
+    s.flush()
+    csv = s.save_path
+    s.reading.save(csv)  # CSV + sidecar, as a worklist save does
+    s.show_timepoint("FU1")
+    s.set_status("not_evaluated", s.reading.lesions[0].lesion_id)
+    s.flush()
+    assert list(csv.parent.glob("*.conflict-*")) == []
+    assert Reading.load(csv).lesions[0].findings["FU1"].status == "not_evaluated"
