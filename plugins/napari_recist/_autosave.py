@@ -48,6 +48,8 @@ class AutoSaver:
         #: program); ``written(path)`` after each write.
         self.where: Callable[[Path], Path] = lambda path: path
         self.written: Callable[[Path], None] = lambda path: None
+        #: ``on_report(message)`` from the writer thread (see :meth:`report`).
+        self.on_report: Callable[[str], None] | None = None
         _LIVE.add(self)
 
     def write_recovery(self, snapshot: Snapshot, csv_path: str | os.PathLike) -> None:
@@ -106,8 +108,12 @@ class AutoSaver:
             )
 
     def report(self, message: str) -> None:
-        """A message for the reader, shown with the next errors (from any thread)."""
-        self._errors.append(message)
+        """A message for the reader (from any thread): to :attr:`on_report` at once when
+        set (it must hand it to the GUI thread), else with the next errors."""
+        if self.on_report is not None:
+            self.on_report(message)
+        else:
+            self._errors.append(message)
 
     def take_errors(self) -> list[str]:
         """Errors of the writes since the last call."""

@@ -845,6 +845,25 @@ def test_a_target_that_coalesced_is_recorded_with_the_button(widget, truth, monk
     assert not w.merge_btn.isEnabled()  # a node is measured by its own short axis
 
 
+def test_a_csv_changed_by_another_program_is_reported_at_once(widget, truth):
+    """The autosave's writer finds the CSV changed by another program: the dock says
+    so while the reader works on, not with the next change (which may never come)."""
+    w = widget
+    s = w.session
+    ids = read_baseline(w, truth)
+    s.flush()
+    csv = s.save_path
+    edited = csv.read_text().replace(",present,", ",absent,", 1)
+    csv.write_text(edited)
+    row = [w.lesion_table.item(r, 0).text() for r in range(w.lesion_table.rowCount())]
+    w.lesion_table.selectRow(row.index(ids["L1"]))
+    QTest.mouseClick(w.status_btns["not_evaluated"], Qt.MouseButton.LeftButton)
+    said = lambda: any("changed on disk by another program" in t for _, t in w.messages.items)  # noqa: E731
+    assert wait_until(said, 5000)  # no further change, no flush
+    assert csv.read_text() == edited
+    assert len(list(csv.parent.glob(f"{csv.stem}.conflict-*.csv"))) == 1
+
+
 def test_a_crash_before_the_full_save_loses_nothing(
     make_napari_viewer, sample_layers, truth, readings_dir, monkeypatch, qtbot
 ):

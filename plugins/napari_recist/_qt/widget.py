@@ -227,6 +227,13 @@ class RecistWidget(QWidget):
         self._stream_failures = _FromThread()
         self._stream_failures.fired.connect(self.session.stream_failed)
         self.session.on_stream_failed = self._stream_failures.fired.emit
+        # what the autosave's writer has to say (a CSV changed by another program) is
+        # shown at once, not with the next change
+        self._save_reports = _FromThread()
+        self._save_reports.fired.connect(self.session._notify)
+        self.session.persist.saver.on_report = lambda text: self._save_reports.fired.emit(
+            "error", text
+        )
         self.session.assist.prefetch = True
         self._build()
         self.keys = ShortcutFilter(self._windows)
