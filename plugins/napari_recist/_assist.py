@@ -75,6 +75,12 @@ def _non_target_text(here: Any, label: str | None) -> str:
     return f"A non-target, {status} at {label}: the buttons (Alt+I, Alt+0, Alt+U) change it"
 
 
+def _to_follow_up(reg: Any, pos: Any) -> tuple[float, float, float]:
+    """A baseline position (LPS) where the registration puts it at follow-up."""
+    x, y, z = (float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
+    return (x, y, z)
+
+
 def _kind_organ(form: dict) -> str:
     """ "target · liver", "target · lymph_node · node": a lesion's kind and organ."""
     parts = [str(form.get("kind") or "target"), str(form.get("organ") or "no organ")]
@@ -194,6 +200,8 @@ class Assistant:
         self.status = ""
         self.severity = "info"
         self._status_about: str | None = None
+        #: (lesion, head) of a non-target's status on show (see _show_non_target).
+        self._non_target_shown: tuple[str, str] | None = None
         #: The reading's step of the last acceptance while its status is shown
         #: (any other status clears it).
         self._accepted: Any = None
@@ -339,18 +347,25 @@ class Assistant:
         """The status line of a selected non-target follows its status at the current
         time point: "set its status…" gives way to "present at FU1 …" once it is set
         (and comes back when Ctrl+Z takes it away)."""
-        lid, s = self._status_about, self.session
-        if lid is None or self.has_pending or lid not in {le.lesion_id for le in s.reading.lesions}:
+        s, shown = self.session, self._non_target_shown
+        if shown is None or self.has_pending or self._status_about != shown[0]:
             return
-        lesion = s.reading.lesion(lid)
-        if proposes_at_follow_up(lesion.kind):
+        lid, head = shown
+        if lid not in {le.lesion_id for le in s.reading.lesions}:
             return
-        now = _non_target_text(lesion.findings.get(s.current_tp or ""), s.current_tp)
-        for old in (_SET_STATUS, "A non-target, "):
-            if old in self.status and now not in self.status:
-                head = self.status[: self.status.index(old)]
-                self._set_status("info", head + now, about=lid)
-                return
+        now = head + _non_target_text(
+            s.reading.lesion(lid).findings.get(s.current_tp or ""), s.current_tp
+        )
+        if now != self.status:
+            self._show_non_target(lid, head)
+
+    def _show_non_target(self, lesion_id: str, head: str) -> None:
+        """The status of a non-target selected at follow-up: ``head`` (where it is
+        shown), then what to do with it or the status it has."""
+        s = self.session
+        here = s.reading.lesion(lesion_id).findings.get(s.current_tp or "")
+        self._set_status("info", head + _non_target_text(here, s.current_tp), about=lesion_id)
+        self._non_target_shown = (lesion_id, head)
 
     def _set_status(self, severity: str, text: str, *, about: str | None = None) -> None:
         """Show ``text``; ``about`` names the lesion a selection's status is about (it
@@ -359,6 +374,7 @@ class Assistant:
             return
         self.severity, self.status = severity, text
         self._status_about = about
+        self._non_target_shown = None
         self._accepted = None
         self.changed.emit()
 
@@ -402,10 +418,7 @@ class Assistant:
         if bf is None or bf.position_lps is None:
             return None
         reg = self.cache().get(pair[0].info.series_uid, pair[1].info.series_uid)
-        if reg is None:
-            return None
-        moved = np.asarray(reg.to_moving([bf.position_lps]), float)[0]
-        return (float(moved[0]), float(moved[1]), float(moved[2]))
+        return None if reg is None else _to_follow_up(reg, bf.position_lps)
 
     def propose_here(self) -> bool:
         """Propose at the selected lesion's registered position (follow-up). False when
@@ -863,18 +876,18 @@ class Assistant:
                 return
         if reg is None:  # not known yet: the session's jump (same patient position) stands
             self._waiting = ((pair[0].info.series_uid, pair[1].info.series_uid), lesion_id)
-            then = "Enter or Alt+click proposes" if offer else _non_target_text(here, label)
+            waiting = (
+                f"{lesion_id}: registering baseline to {label}… (showing the same "
+                "patient position meanwhile). "
+            )
             if offer:
                 self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
-            if show:
-                self._set_status(
-                    "info",
-                    f"{lesion_id}: registering baseline to {label}… (showing the same "
-                    f"patient position meanwhile). {then}",
-                    about=lesion_id,
-                )
+            if show and offer:
+                self._set_status("info", waiting + "Enter or Alt+click proposes", about=lesion_id)
+            elif show:
+                self._show_non_target(lesion_id, waiting)
             return
-        moved = tuple(float(v) for v in np.asarray(reg.to_moving([pos]), float)[0])
+        moved = _to_follow_up(reg, pos)
         if not show:
             if offer:
                 self.target = (lesion_id, label, moved)  # type: ignore[assignment]
@@ -883,7 +896,7 @@ class Assistant:
         s._update_title(pane)
         where = f"{lesion_id}: its registered position at {label} (S {moved[2]:.1f} mm). "
         if not offer:  # a non-target: its status is what is read, not its axes
-            self._set_status("info", where + _non_target_text(here, label), about=lesion_id)
+            self._show_non_target(lesion_id, where)
             return
         self.target = (lesion_id, label, moved)  # type: ignore[assignment]
         then = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"

@@ -91,8 +91,8 @@ class AutoSaver:
                 write_snapshot(job[0], target)
                 self.written(target)
                 self.writes += 1
-                with self._recovery_lock:
-                    drop_recovery(job[1], int(job[0].doc.get("revision", 0)))
+                with self._recovery_lock:  # the one just written (a conflict copy's too)
+                    drop_recovery(target, int(job[0].doc.get("revision", 0)))
             except Exception as exc:  # reported on the UI thread by take_errors()
                 self._errors.append(f"could not save the reading to {job[1]}: {exc}")
             finally:

@@ -28,7 +28,7 @@ from recist_tool.reading import (
     audit_path,
     changed_elsewhere,
     csv_state,
-    drop_recovery,
+    recovery_path,
 )
 
 
@@ -139,11 +139,11 @@ class Persistence:
         The file is not written over: what was written there is not lost."""
         if path in self.moved:
             return self.moved[path]
-        if path.name.endswith(".csv") and changed_elsewhere(path, self._seen.get(path)):
+        if changed_elsewhere(path, self._seen.get(path)):
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             target = path.with_name(f"{path.stem}.conflict-{stamp}.csv")
             self.moved[path] = target
-            drop_recovery(path, 1 << 62)  # reopening loads the file as it is now
+            recovery_path(path).unlink(missing_ok=True)  # reopening loads the file as it is
             self.saver.report(
                 f"{path.name} was changed on disk by another program while this reading "
                 f"was open: it is not written over; this reading is saved as "

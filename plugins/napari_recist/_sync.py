@@ -84,20 +84,20 @@ def line_at(f: Any, tag: str) -> Line | None:
     if f is None or parsed is None:
         return None
     axis, part = parsed
-    if part:
-        fr = f.part(part)
-        return None if fr is None else fr.line(axis)
-    return f.long_axis if axis == "long" else f.short_axis
+    owner = f.part(part) if part else f
+    return None if owner is None else owner.line(axis)
 
 
 def _tags_of(f: Any) -> list[str]:
     """The tags of the lines a finding has (its own, then each other part's)."""
     if f is None:
         return []
-    out = [t for t, ln in (("long", f.long_axis), ("short", f.short_axis)) if ln is not None]
-    for fr in f.fragments:
-        out += [axis_tag(a, fr.label) for a in ("long", "short") if fr.line(a) is not None]
-    return out
+    return [
+        axis_tag(a, label)
+        for owner, label in ((f, ""), *((fr, fr.label) for fr in f.fragments))
+        for a in ("long", "short")
+        if owner.line(a) is not None
+    ]
 
 
 def line_label(lesion_id: str, axis: str, line: Line) -> str:

@@ -36,19 +36,14 @@ def _line_from(data: dict[str, Any], key: str) -> Line | None:
     return Line.from_dict(data[key]) if data.get(key) else None
 
 
-@dataclass(frozen=True)
-class Fragment:
-    """Another part of a lesion that split (RECIST 1.1: its size is the sum of its
-    fragments' diameters): its label, its lines (drawn in the plugin) or its sizes
-    (mm, from a CSV; a line takes precedence). The first part is the :class:`Finding`
-    itself (its lines, and its label in :attr:`Finding.fragment`).
-    """
+class _Axes:
+    """The axes of a finding or of a part of one: lines (``long_axis``, ``short_axis``)
+    or sizes recorded without a line (``long_axis_mm``, ``short_axis_mm``)."""
 
-    label: str
-    long_axis_mm: float | None = None
-    short_axis_mm: float | None = None
-    long_axis: Line | None = None
-    short_axis: Line | None = None
+    long_axis: Line | None
+    short_axis: Line | None
+    long_axis_mm: float | None
+    short_axis_mm: float | None
 
     @property
     def long_mm(self) -> float | None:
@@ -61,7 +56,23 @@ class Fragment:
         return _size(self.short_axis, self.short_axis_mm)
 
     def line(self, axis: str) -> Line | None:
+        """The ``"long"`` or ``"short"`` axis line (None when not drawn)."""
         return self.long_axis if axis == "long" else self.short_axis
+
+
+@dataclass(frozen=True)
+class Fragment(_Axes):
+    """Another part of a lesion that split (RECIST 1.1: its size is the sum of its
+    fragments' diameters): its label, its lines (drawn in the plugin) or its sizes
+    (mm, from a CSV; a line takes precedence). The first part is the :class:`Finding`
+    itself (its lines, and its label in :attr:`Finding.fragment`).
+    """
+
+    label: str
+    long_axis_mm: float | None = None
+    short_axis_mm: float | None = None
+    long_axis: Line | None = None
+    short_axis: Line | None = None
 
     def to_dict(self, geometries: dict[str, SeriesGeometry] | None = None) -> dict[str, Any]:
         geos = geometries or {}
@@ -89,7 +100,7 @@ class Fragment:
 
 
 @dataclass
-class Finding:
+class Finding(_Axes):
     """One lesion at one time point: a status and its lines or marker.
 
     ``long_axis_mm``/``short_axis_mm`` hold a size that has no line (imported from a
@@ -126,16 +137,6 @@ class Finding:
         if any(v is None for v in parts):
             return None
         return round(sum(v for v in parts if v is not None), LENGTH_DECIMALS)
-
-    @property
-    def long_mm(self) -> float | None:
-        """Long axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        return _size(self.long_axis, self.long_axis_mm)
-
-    @property
-    def short_mm(self) -> float | None:
-        """Short axis in mm, rounded to :data:`LENGTH_DECIMALS`, or None."""
-        return _size(self.short_axis, self.short_axis_mm)
 
     @property
     def position_lps(self) -> Point3 | None:
@@ -245,6 +246,12 @@ class Lesion:
     def finding(self, timepoint: str) -> Finding | None:
         """The finding at ``timepoint`` (None when not yet assessed)."""
         return self.findings.get(timepoint)
+
+    def missing_size(self, f: Finding) -> bool:
+        """Whether ``f`` (one of this lesion's findings) is a target marked measured
+        without the axis that counts (the long axis; a node's short axis)."""
+        size = f.short_mm if self.nodal else f.long_mm
+        return self.kind == "target" and f.status == "measured" and size is None
 
 
 @dataclass

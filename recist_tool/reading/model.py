@@ -721,13 +721,9 @@ class Reading:
                 if label not in labels:
                     continue
                 out.extend(Note(lesion.lesion_id, label, sev, msg) for sev, msg in axis_checks(f))
-                if lesion.kind == "target" and f.status == "measured":
-                    need = f.short_mm if lesion.nodal else f.long_mm
-                    if need is None:
-                        what = "short axis" if lesion.nodal else "long axis"
-                        out.append(
-                            Note(lesion.lesion_id, label, "warning", f"{what} not drawn yet")
-                        )
+                if lesion.missing_size(f):
+                    what = "short axis" if lesion.nodal else "long axis"
+                    out.append(Note(lesion.lesion_id, label, "warning", f"{what} not drawn yet"))
                 into = self._lesion_or_none(f.merged_into)
                 if f.merged_into and (into is None or into.findings.get(label) is None):
                     out.append(
@@ -795,8 +791,7 @@ class Reading:
                 f = lesion.findings.get(tp.label)
                 if f is None or f.status is None:
                     continue
-                size = f.short_mm if lesion.nodal else f.long_mm
-                if lesion.kind == "target" and f.status == "measured" and size is None:
+                if lesion.missing_size(f):
                     continue
                 uid = f.series_uid or (tp_series[0].series_uid if tp_series else "")
                 info = self.series.get(uid)

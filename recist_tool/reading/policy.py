@@ -108,14 +108,7 @@ def still_to_assess(reading: Reading, timepoint: str) -> list[str]:
         f = le.findings.get(timepoint)
         if le.kind == "new" and f is None:
             continue
-        unset = f is None or f.status is None
-        undrawn = (
-            not unset
-            and le.kind == "target"
-            and f.status == "measured"
-            and (f.short_mm if le.nodal else f.long_mm) is None
-        )
-        if unset or undrawn:
+        if f is None or f.status is None or le.missing_size(f):
             out.append(le.lesion_id)
     return out
 

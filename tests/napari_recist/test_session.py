@@ -565,6 +565,7 @@ def test_a_csv_changed_by_another_program_while_open_is_not_written_over(
     back = Reading.load(copy)
     assert back.lesion(ids["N1"]).findings["FU1"].status == "not_evaluated"
     assert back.lesion(ids["L2"]).findings["FU1"].status == "not_evaluated"  # kept going
+    assert list(csv.parent.glob("*.recovery.json")) == []  # the copy's went once written
     said = [t for _, t in s.notices if "changed on disk by another program" in t]
     assert len(said) == 1 and copy.name in said[0]
     s.close()

@@ -651,11 +651,17 @@ class RecistWidget(QWidget):
             "Alt+K": ("draw short axis", lambda: s.arm("short")),
             "Alt+O": ("place a ring", lambda: s.arm("point")),
             "Alt+J": ("next lesion to assess", s.next_to_assess),
-            "Alt+M": ("too small", lambda: s.set_status("too_small")),
-            "Alt+I": ("present", lambda: s.set_status("present")),
-            "Alt+U": ("unequivocal progression", lambda: s.set_status("progression")),
-            "Alt+0": ("disappeared / absent", lambda: self._status_for_kind("disappeared")),
-            "Alt+E": ("not evaluated", lambda: s.set_status("not_evaluated")),
+            STATUS_KEYS["too_small"]: ("too small", lambda: s.set_status("too_small")),
+            STATUS_KEYS["present"]: ("present", lambda: s.set_status("present")),
+            STATUS_KEYS["progression"]: (
+                "unequivocal progression",
+                lambda: s.set_status("progression"),
+            ),
+            STATUS_KEYS["disappeared"]: (
+                "disappeared / absent",
+                lambda: self._status_for_kind("disappeared"),
+            ),
+            STATUS_KEYS["not_evaluated"]: ("not evaluated", lambda: s.set_status("not_evaluated")),
             "Alt+G": ("comparison pane", self.compare_box.toggle),
             "Alt+Right": ("next patient", self.next_patient),
         }
