@@ -130,6 +130,10 @@ def series_volume(source: SeriesSource) -> Any:
     )
 
 
+#: What Enter does for a lesion offered at follow-up (the status line's end).
+_OFFER = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"
+
+
 @dataclass
 class Pending:
     """A proposal on screen, not yet accepted."""
@@ -503,7 +507,7 @@ class Assistant:
         if abs(self.session.nav.z(pane) - z) > 1e-6:
             self.session.nav.set_z(pane, z)
         self.last_shown_s = time.perf_counter() - t0
-        self._describe()
+        self.describe()
 
     def _draw(self, pane: Pane, pl: PaneLayers) -> None:
         pending = self.pending
@@ -610,9 +614,10 @@ class Assistant:
         text = labels[i].split(" ", 1)[1]
         self.session.syncs[pane.name].show_live(text, lines.data[i][1])
         self.session.live.emit(text)
-        self._describe()
+        self.describe()
 
-    def _describe(self) -> None:
+    def describe(self) -> None:
+        """Say what the proposal on screen measures and what Enter records it as."""
         pending = self.pending
         if pending is None:
             return
@@ -659,7 +664,7 @@ class Assistant:
         if pending.new and pending.seed_lps is not None and pending.nodal != nodal:
             self.propose_at(self.session.panes[pending.pane], pending.seed_lps, new=True)
             return
-        self._describe()
+        self.describe()
 
     # ------------------------------------------------------------------ accept / reject
 
@@ -835,6 +840,25 @@ class Assistant:
         elif self.status.startswith("Registering"):
             self._set_status("info", "Follow-up registered to baseline")
 
+    def selection_moving(self, lesion_id: str | None) -> None:
+        """Another lesion is being selected while a proposal waits for Enter. A proposal
+        asked for a lesion (at follow-up: Enter at its registered position) is dropped,
+        and the reader told: Enter after Alt+J to the next lesion accepted the previous
+        lesion's proposal, while the status offered a proposal for the new one. A
+        proposal for "the selected lesion" (an Alt+click) stays: :meth:`describe` then
+        names the lesion Enter records it as."""
+        pending = self.pending
+        if pending is None or pending.lesion_id is None or lesion_id in (None, pending.lesion_id):
+            return
+        self.reject(quiet=True)
+        self._set_status("info", "")  # its text goes with it; the selection sets the next
+        self.session._notify(
+            "warning",
+            f"{pending.lesion_id}'s proposal at {pending.timepoint} was not accepted: "
+            f"dropped when {lesion_id} was selected (select {pending.lesion_id} and press "
+            "Enter to propose it again)",
+        )
+
     def lesion_selected(self, lesion_id: str | None, *, show: bool = True) -> None:
         """A lesion was selected: at follow-up, move the current pane to its registered
         position when it is not marked there yet, and offer a proposal there (with
@@ -873,6 +897,13 @@ class Assistant:
             if reg is None:  # not asked to register: the same patient position
                 if offer:
                     self.target = (lesion_id, label, tuple(float(v) for v in pos))  # type: ignore[arg-type]
+                    if show:
+                        self._set_status(
+                            "info",
+                            f"{lesion_id}: the same patient position as at baseline "
+                            f"(registration off). {_OFFER}",
+                            about=lesion_id,
+                        )
                 return
         if reg is None:  # not known yet: the session's jump (same patient position) stands
             self._waiting = ((pair[0].info.series_uid, pair[1].info.series_uid), lesion_id)
@@ -899,8 +930,7 @@ class Assistant:
             self._show_non_target(lesion_id, where)
             return
         self.target = (lesion_id, label, moved)  # type: ignore[assignment]
-        then = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"
-        self._set_status("info", where + then, about=lesion_id)
+        self._set_status("info", where + _OFFER, about=lesion_id)
 
     # ------------------------------------------------------------------ hand-drawn lines
 

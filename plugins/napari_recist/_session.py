@@ -830,7 +830,11 @@ class ReadingSession:
         """Make a lesion active; show where it is in each pane."""
         if lesion_id != self.active_lesion and ":" in self.active_axis:
             self.active_axis = "long"  # a part belongs to the lesion that split
+        if lesion_id != self.active_lesion:
+            self.assist.selection_moving(lesion_id)  # another lesion's proposal goes
         self.active_lesion = lesion_id
+        if self.assist.has_pending:
+            self.assist.describe()  # "Proposal for <the selected lesion>"
         if lesion_id is not None and jump:
             self.go_to(lesion_id)
             self.assist.lesion_selected(lesion_id)  # follow-up: the registered position

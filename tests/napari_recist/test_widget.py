@@ -411,6 +411,14 @@ def test_a_follow_up_assessed_from_the_keyboard_alone(widget, truth):
     assert {v for k, v in table().items() if kinds[k] == "target"} == {"not evaluated"}
     QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
     assert s.notices[-1] == ("info", f"every lesion is assessed at {fu}")
+    # pressed again: the message is counted, not stacked over the others
+    before = len(w.messages.items)
+    for _ in range(2):
+        QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+        pump(20)
+    assert len(w.messages.items) == before
+    assert w.messages.label.text().count("every lesion is assessed") == 1
+    assert "(× 3)" in w.messages.label.text()
     # Alt+U: a non-target's unequivocal progression; Alt+M: a target too small
     w.lesion_table.selectRow(list(table()).index(nt))
     QTest.keyClick(canvas(w), Qt.Key.Key_U, Qt.KeyboardModifier.AltModifier)
@@ -421,6 +429,36 @@ def test_a_follow_up_assessed_from_the_keyboard_alone(widget, truth):
     assert table()[tid] == "too small"
     assert {"next lesion to assess", "present", "unequivocal progression"} <= set(w.keys.fired)
     assert "(Alt+U)" in w.status_btns["progression"].toolTip()
+
+
+def test_a_proposal_left_for_the_next_lesion_is_dropped_not_accepted_for_it(widget, truth):
+    """At follow-up, Alt+J → T1, Enter (its proposal), then Alt+J → T2 before
+    accepting: the status offered T2 a proposal ("Enter (or Propose) proposes its axes
+    there"), but Enter accepted T1's proposal. Now leaving T1 drops its proposal and
+    says so; Enter proposes T2's."""
+    w = widget
+    s, a = w.session, w.session.assist
+    read_baseline(w, truth)
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    choose_timepoint(w, fu)
+    QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+    first = s.active_lesion
+    assert wait_until(a.can_enter, 20000)
+    QTest.keyClick(canvas(w), Qt.Key.Key_Return)
+    assert wait_until(lambda: a.has_pending, 20000) and a.pending.lesion_id == first
+    QTest.keyClick(canvas(w), Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+    pump(30)
+    second = s.active_lesion
+    assert second != first and not a.has_pending
+    assert s.notices[-1][0] == "warning"
+    assert f"{first}'s proposal at {fu} was not accepted" in s.notices[-1][1]
+    assert wait_until(a.can_enter, 20000) and "proposes its axes there" in a.status
+    QTest.keyClick(canvas(w), Qt.Key.Key_Return)
+    assert wait_until(lambda: a.has_pending, 20000) and a.pending.lesion_id == second
+    QTest.keyClick(canvas(w), Qt.Key.Key_Return)
+    assert wait_until(lambda: not a.has_pending, 5000)
+    assert fu not in s.reading.lesion(first).findings
+    assert s.reading.lesion(second).findings[fu].method == "assisted"
 
 
 def test_a_non_target_s_equivocal_progression_has_a_button(widget, truth):

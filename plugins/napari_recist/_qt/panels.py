@@ -85,16 +85,26 @@ class MessagePanel(QFrame):
         lay.addWidget(self.label, 1)
         lay.addWidget(self.clear_btn, 0, Qt.AlignmentFlag.AlignTop)
         self.items: list[tuple[str, str]] = []
+        #: How many times in a row each item was said (the same message again is
+        #: counted, "(× 3)", not stacked: it pushed the others out of the five kept).
+        self.counts: list[int] = []
         self.setVisible(False)
 
     def add(self, severity: str, text: str) -> None:
-        """Show a message (the newest first; the last five are kept)."""
-        self.items.insert(0, (severity, text))
-        del self.items[5:]
+        """Show a message (the newest first; the last five are kept; the newest said
+        again is counted)."""
+        if self.items and self.items[0] == (severity, text):
+            self.counts[0] += 1
+        else:
+            self.items.insert(0, (severity, text))
+            self.counts.insert(0, 1)
+            del self.items[5:], self.counts[5:]
         self.label.setText(
             "".join(
-                f"<div style='color:{SEVERITY_HTML.get(sev, '#ffffff')}'>{esc(t)}</div>"
-                for sev, t in self.items
+                f"<div style='color:{SEVERITY_HTML.get(sev, '#ffffff')}'>{esc(t)}"
+                + (f" (× {n})" if n > 1 else "")
+                + "</div>"
+                for (sev, t), n in zip(self.items, self.counts, strict=True)
             )
         )
         self.setVisible(True)
@@ -102,6 +112,7 @@ class MessagePanel(QFrame):
     def clear(self) -> None:
         """Remove every message."""
         self.items.clear()
+        self.counts.clear()
         self.label.setText("")
         self.setVisible(False)
 
