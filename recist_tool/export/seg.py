@@ -309,7 +309,11 @@ def segment_findings(
             notes.append(f"{where}: no segmentation ({exc}): left out")
             continue
         out.setdefault(series_uid, []).append(
-            LesionMask(lesion.lesion_id, p.mask, p.volume_ml, p.mean_hu, p.confidence, p.reason)
+            # the segment's own volume: the SR's volumetric group references the SEG
+            # (volume_ml adds the caps' partial-volume share, which the mask has not)
+            LesionMask(
+                lesion.lesion_id, p.mask, p.mask_volume_ml, p.mean_hu, p.confidence, p.reason
+            )
         )
         if p.low_confidence:
             notes.append(

@@ -51,7 +51,12 @@ class Proposal:
         The axial slice measured: the one with the largest long axis (for a node,
         ``nodal=True``: the largest short axis).
     volume_ml : float
-        Volume of the segmentation.
+        Volume of the segmentation, plus the lesion's share of the slices just beyond
+        its first and last (its caps, too diluted there to be segmented; they matter on
+        thick slices, see ``_cap_volume_ml``); ``details["caps_ml"]`` is that share.
+    mask_volume_ml : float
+        Volume of the segmentation alone (the mask's voxels; what a DICOM SEG of the
+        mask holds).
     mean_hu : float
         Mean HU inside the segmentation, ~1.5 mm in from its edge in-plane (less for
         lesions too small for that), away from the partial volume of the edge.
@@ -91,6 +96,7 @@ class Proposal:
     outline_zyx: list[np.ndarray] = field(default_factory=list, repr=False)
     seed_lps: Point3 = (0.0, 0.0, 0.0)
     details: dict[str, Any] = field(default_factory=dict, repr=False)
+    mask_volume_ml: float = float("nan")
 
     @property
     def mask(self) -> np.ndarray:
@@ -372,7 +378,9 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         return tuple(float(v) for v in volume.index_to_lps(idx))
 
     region = seg.full_region()
-    volume_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
+    mask_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
+    caps_ml = _cap_volume_ml(arr, region, off, spacing, seg.mu)
+    volume_ml = mask_ml + caps_ml
     raw = arr[seg.box]
     inner = _inner(region, spacing)
     mean_hu = float(raw[inner].astype(np.float64).mean())
@@ -381,7 +389,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         flags.append(
             (0.3, f"very small outline ({axes.long_mm:.1f} mm): is the click in a lesion?")
         )
-    compactness = volume_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
+    compactness = mask_ml * 1000.0 / (math.pi / 6.0 * max(axes.long_mm, 1e-3) ** 3)
     z_extent = (np.ptp(ks) + 1) * spacing[0]
     if z_extent > 2.5 * max(axes.long_mm, 5.0):
         flags.append(
@@ -438,12 +446,14 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         volume_shape=tuple(int(v) for v in arr.shape),
         outline_zyx=outline,
         seed_lps=tuple(float(v) for v in seed_lps),
+        mask_volume_ml=mask_ml,
         details={
             "lesion_hu": seg.mu,
             "noise_hu": seg.noise_hu,
             "tissues_hu": seg.info.get("levels", []),
             "segmentation": seg.info,
             "per_slice": per_slice,
+            "caps_ml": caps_ml,
             "compactness": compactness,
             "elongation": elong,
             "grid_factor": seg.factor,
@@ -642,6 +652,55 @@ def _elongation(region: np.ndarray, spacing) -> float:
         return 1.0
     ev = np.sort(np.linalg.eigvalsh(np.cov(pts.T)))[::-1]
     return float(np.sqrt(ev[0] / max(ev[1], 1e-9)))
+
+
+#: A cap's share is measured only where the lesion's level stands this far (HU) from
+#: what lies beyond it: nearer, the share is mostly noise.
+CAP_MIN_CONTRAST_HU = 15.0
+#: In-plane smoothing (mm) of the slice beyond a cap (its level at each point).
+CAP_BEYOND_SMOOTH_MM = 2.0
+
+
+def _cap_volume_ml(arr: np.ndarray, region: np.ndarray, off, spacing, mu: float) -> float:
+    """The partial-volume share (mL) of the lesion's top and bottom *caps*: what lies
+    in the slice just beyond the segmentation's first and last slice.
+
+    A slice averages the tissue across its thickness: the slice that cuts a lesion's
+    cap holds a little lesion over a lot of what is beyond, too diluted to be
+    segmented. Counting whole voxels then loses the caps, which on 5 mm slices is a
+    third to a half of a 15 mm lesion (a node measured −48 %). Each cap voxel holds the
+    fraction ``(v − b) / (mu − b)`` of lesion, ``b`` the level one slice further out
+    (the slice beyond the cap, smoothed in-plane), over the end slice's outline
+    (dilated by one pixel); the fractions are summed unclipped (clipping each voxel
+    would turn noise into volume) and the sum is kept within ``[0, voxels]``. On 1–2.5
+    mm slices the caps are thin and the share small. Not counted where the series ends
+    or the lesion's level is within :data:`CAP_MIN_CONTRAST_HU` of what is beyond.
+    """
+    from scipy import ndimage as ndi
+
+    ks = np.nonzero(region.any(axis=(1, 2)))[0]
+    if ks.size == 0:
+        return 0.0
+    dz, dy, dx = (float(v) for v in spacing)
+    ys = slice(int(off[1]), int(off[1]) + region.shape[1])
+    xs = slice(int(off[2]), int(off[2]) + region.shape[2])
+    total = 0.0
+    for end, step in ((int(ks.min()), -1), (int(ks.max()), 1)):
+        z_cap = int(off[0]) + end + step
+        z_beyond = z_cap + step
+        if not 0 <= z_beyond < arr.shape[0]:
+            continue
+        foot = ndi.binary_dilation(region[end], iterations=1)
+        beyond = arr[z_beyond][ys, xs].astype(np.float32)
+        beyond = ndi.gaussian_filter(beyond, (CAP_BEYOND_SMOOTH_MM / dy, CAP_BEYOND_SMOOTH_MM / dx))
+        contrast = mu - beyond
+        ok = foot & (np.abs(contrast) >= CAP_MIN_CONTRAST_HU)
+        if not ok.any():
+            continue
+        cap = arr[z_cap][ys, xs].astype(np.float32)
+        share = float(((cap[ok] - beyond[ok]) / contrast[ok]).sum())
+        total += min(max(share, 0.0), float(ok.sum()))
+    return total * dz * dy * dx / 1000.0
 
 
 def _inner(region: np.ndarray, spacing) -> np.ndarray:

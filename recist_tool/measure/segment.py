@@ -295,7 +295,9 @@ def _seed_stats(smooth: np.ndarray, raw: np.ndarray, seed, spacing):
     """Lesion level ``mu`` (median of the smoothed values near the seed that are within
     a band of the seed's own value), their robust spread, and the raw noise (robust
     std of raw − smooth on the same voxels)."""
-    ball = _ball(SEED_BALL_MM, spacing)
+    # at least one voxel around the seed in-plane: on a coarse grid (3 mm pixels)
+    # the ball of SEED_BALL_MM is the seed alone, its spread 0 and the band too narrow
+    ball = _ball(max(SEED_BALL_MM, max(spacing[1:])), spacing)
     r = np.array(ball.shape) // 2
     lo = np.maximum(np.asarray(seed) - r, 0)
     hi = np.minimum(np.asarray(seed) + r + 1, smooth.shape)

@@ -539,9 +539,10 @@ def test_a_lesion_drawn_by_hand_where_it_was_offered_is_no_longer_offered(tmp_pa
     s, pair, lid, fu = _selected_at_follow_up(tmp_path, monkeypatch)
     a = s.assist
     assert a.target is not None and "proposes its axes there" in a.status
-    c = np.asarray(pair.centers_followup[0], float)
-    half = np.array([6.0, 0.0, 0.0])
     pane = s.panes["current"]
+    c = np.asarray(pair.centers_followup[0], float)
+    c[2] = s.nav.z(pane)  # drawn on the slice shown (the proposal's, registered)
+    half = np.array([6.0, 0.0, 0.0])
     s.arm("long")
     napari_drag(pane.viewer, pane.layers.lines, world(c - half), world(c + half))
     f = s.reading.lesion(lid).findings[fu]

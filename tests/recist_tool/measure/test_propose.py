@@ -61,7 +61,8 @@ def test_geometry_of_a_proposal():
     assert abs(u @ v) / (np.linalg.norm(u) * np.linalg.norm(v)) < 1e-6
     # the mask is the volume's shape and gives the volume; the outline is on the slice
     assert p.mask.shape == vol.shape and p.mask.dtype == bool
-    assert p.mask.sum() * np.prod(vol.spacing_zyx) / 1000 == pytest.approx(p.volume_ml, rel=0.01)
+    assert p.mask.sum() * np.prod(vol.spacing_zyx) / 1000 == pytest.approx(p.mask_volume_ml)
+    assert p.volume_ml == pytest.approx(p.mask_volume_ml, rel=0.05)  # thin slices: small caps
     assert all(np.allclose(o[:, 0], p.slice_index) for o in p.outline_zyx)
     # the long axis is the largest over the lesion's slices
     longs = [v[0] for v in p.details["per_slice"].values()]
@@ -158,6 +159,12 @@ def test_failures_in_a_random_batch_have_low_confidence():
     assert np.median(confident) <= 1.0
 
 
+def _segmented_volume_error(p, truth):
+    """The segmentation's own volume error (``volume_ml`` adds the caps' share)."""
+    assert p.mask_volume_ml + p.details["caps_ml"] == pytest.approx(p.volume_ml)
+    return p.mask_volume_ml / truth.volume_ml - 1
+
+
 def _errors(p, truth):
     return (
         p.long_axis_mm - truth.axes.long_mm,
@@ -176,7 +183,9 @@ def test_a_small_lesion_whose_edge_holds_by_a_thin_margin_is_flagged(seed):
     now keep out; it stays doubtful, as a region that did not settle.)"""
     vol, truth = random_scene(seed)
     p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
-    assert abs(_errors(p, truth)[2]) > 0.24  # a failure of the volume (known truth)
+    # the segmentation lost a quarter of the volume or more (known truth; the caps'
+    # share, added to volume_ml, gives some back)
+    assert abs(_segmented_volume_error(p, truth)) > 0.24
     assert p.low_confidence and 0.0 <= p.confidence < LOW_CONFIDENCE
     assert "thin margin" in p.reason
     assert p.details["segmentation"]["loose_growth"] > 8
@@ -306,7 +315,7 @@ def test_one_doubt_alone_makes_a_proposal_doubtful():
     LOW_CONFIDENCE (a factor of exactly 0.5 left it at 0.50, "not low")."""
     vol, truth = random_scene(263)
     p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
-    assert _errors(p, truth)[2] < -0.25
+    assert _segmented_volume_error(p, truth) < -0.25
     assert p.reason.startswith("the lesion merges with a touching structure")
     assert ";" not in p.reason  # the only doubt
     assert p.low_confidence and p.confidence < LOW_CONFIDENCE
@@ -522,9 +531,68 @@ def test_a_small_nodule_in_lung_is_not_smoothed_into_the_lung(seed, monkeypatch)
 
     vol, truth = random_scene(seed)
     p = propose(vol, truth.seed_lps)
-    assert abs(_errors(p, truth)[2]) <= 0.25
+    assert abs(_segmented_volume_error(p, truth)) <= 0.25
     assert "smoothing_mm" not in p.details["segmentation"]
     monkeypatch.setattr(segment, "LOW_CNR_FAR_HU", float("inf"))  # the lesion's spread
     p = propose(vol, truth.seed_lps)
     assert p.details["segmentation"]["smoothing_mm"] == segment.SMOOTH_LOW_CNR_MM
-    assert _errors(p, truth)[2] < -0.25
+    assert _segmented_volume_error(p, truth) < -0.25
+
+
+@pytest.mark.parametrize("site, long_mm", [("lymph_node", 14), ("lung", 12), ("liver", 15)])
+def test_on_5mm_slices_the_caps_of_a_small_lesion_are_counted(site, long_mm):
+    """5 mm slices (RECIST 1.1's largest recommended) cut a 12–15 mm lesion into two or
+    three slices; the ones holding its top and bottom are too diluted to segment.
+    Counting whole voxels lost them: volume −37 %, −27 % and −28 % (known truth, the
+    axes right). The caps' partial-volume share brings it within 12 %; on 1.25 mm
+    slices that share is a small part of the volume."""
+    vol, truth = random_scene(0, site=site, long_mm=long_mm, spacing_zyx=(5.0, 0.75, 0.75))
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    assert abs(p.volume_ml / truth.volume_ml - 1) <= 0.12
+    assert _segmented_volume_error(p, truth) < -0.2  # the segmentation alone
+    assert abs(p.long_axis_mm - truth.axes.long_mm) <= 1.5
+    vol, truth = random_scene(0, site=site, long_mm=long_mm, spacing_zyx=(1.25, 0.75, 0.75))
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    assert p.details["caps_ml"] < 0.1 * p.volume_ml
+    assert abs(p.volume_ml / truth.volume_ml - 1) <= 0.12
+
+
+def test_the_demo_cohorts_coarse_grid_is_measured(tmp_path):
+    """The shipped demo cohort (``recist-tool synth studies``) has 3 mm pixels and 10 mm
+    slices. The seed's statistics came from a 2.5 mm ball, there the seed voxel alone:
+    no spread, a band too narrow for the noise, and a click at the middle of the 28 mm
+    node's long axis gave 4.0 mm (the 42 mm liver lesion 24 mm). The ball now holds at
+    least the seed's in-plane neighbours."""
+    import json
+
+    from recist_tool.dicom import load_series
+    from recist_tool.synth.demo import write_demo_cohort
+
+    pat = write_demo_cohort(tmp_path, n=1)[0]
+    vol = load_series(pat.folders[0])
+    truth = json.loads(pat.reading.with_suffix(".json").read_text())
+    for les in truth["lesions"]:
+        if les["lesion_id"] not in ("L1", "N1"):
+            continue
+        f = les["findings"][0]
+        ends = np.array([f["long_axis"]["p1_lps"], f["long_axis"]["p2_lps"]])
+        p = propose(vol, tuple(ends.mean(axis=0)), nodal=les["nodal"])
+        assert abs(p.long_axis_mm - f["long_axis_mm"]) <= 3.0, les["lesion_id"]  # a pixel
+        assert abs(p.short_axis_mm - f["short_axis_mm"]) <= 3.0, les["lesion_id"]
+
+
+@pytest.mark.parametrize("seed", [36009, 36013])
+def test_on_5mm_slices_the_cross_check_outlines_each_slice_on_its_own(seed):
+    """A 13 mm node and a 16 mm liver lesion on 5 mm slices, measured right (known
+    truth). The cross-check's watershed ran in 3-D: a neighbouring slice lies as far as
+    its markers' margins, and its outline of a small lesion came out 3–5 mm smaller,
+    which made half of all proposals on 5 mm slices doubtful, right or wrong. Each
+    thick slice is now outlined on its own and agrees."""
+    px = float(np.random.default_rng([seed, 99]).uniform(0.65, 0.85))
+    vol, truth = random_scene(seed, spacing_zyx=(5.0, px, px))
+    p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
+    assert abs(p.long_axis_mm - truth.axes.long_mm) <= 1.5
+    assert abs(p.short_axis_mm - truth.axes.short_mm) <= 2.5
+    cross = p.details["crosscheck"]
+    assert abs(cross["long_mm"] - p.long_axis_mm) <= 1.5
+    assert "second outline method" not in p.reason
