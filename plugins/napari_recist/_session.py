@@ -251,7 +251,7 @@ class ReadingSession:
         sync.on_live = self.live.emit
         sync.on_hint = lambda msg: self._notify("info", msg)
         sync.guard = self.signing.run
-        sync.after_lines = self.assist.fill_mean_hu
+        sync.after_lines = self._after_lines
         self.syncs[pane.name] = sync
         self.assist.add_pane(pane)
         self._hook(pane.viewer.dims.events.point, lambda e, p=pane: self._on_slice(p))
@@ -825,6 +825,34 @@ class ReadingSession:
             f"diameters add up; Alt+A draws part {f.fragment or 'a'} again)",
         )
         return part
+
+    def _after_lines(self, reading: Reading, pl: PaneLayers, lesion_ids: list[str]) -> None:
+        """Inside a drawing's operation: the hand-drawn findings' ``mean_hu``; a part
+        just drawn ends the part's drawing (after the gesture, :meth:`_part_drawn`)."""
+        self.assist.fill_mean_hu(reading, pl, lesion_ids)
+        tag = parse_tag(self.active_axis)
+        if tag is not None and tag[1] and self.active_lesion in lesion_ids:
+            f = reading.lesion(self.active_lesion).findings.get(pl.timepoint or "")
+            if f is not None and tag[1] in {fr.label for fr in f.fragments}:
+                self._defer(self._part_drawn)
+
+    def _part_drawn(self) -> None:
+        """*Add part* draws one part: once drawn, a drag of an end edits it (direct
+        mode, its ends shown as handles), as after Enter. Left armed, the next drag
+        (meant to adjust an end, or to pan) drew that part again, over the one drawn."""
+        tag = parse_tag(self.active_axis)
+        pl = self._edit_pane().layers
+        if tag is None or not tag[1] or pl is None:
+            return
+        lid, part = self.active_lesion, tag[1]
+        self.active_axis = tag[0]
+        self.arm(self.active_axis, activate=False)
+        pl.lines.mode = "direct"
+        self.show_handles()
+        self._notify(
+            "info",
+            f"{lid}{part} drawn: drag an end to adjust it; Add part (Shift+Alt+A) for another part",
+        )
 
     def select_lesion(self, lesion_id: str | None, jump: bool = True) -> None:
         """Make a lesion active; show where it is in each pane."""

@@ -841,6 +841,18 @@ def test_a_target_that_split_is_measured_in_parts_with_real_events(widget, truth
     rows = read_annotations(s.save_path)
     rows = rows[(rows["lesion_id"] == lid) & (rows["timepoint"] == "FU1")]
     assert sorted(rows["fragment"]) == ["a", "b"]
+    # one part per Add part: drawn, its ends are handles (a drag there used to draw
+    # part b again from the press point)
+    assert wait_until(lambda: lines.mode == "direct") and s.active_axis == "long"
+    assert f"{lid}b drawn" in s.notices[-1][1]
+    end = mid + half
+    real_drag(canvas(w), w.viewer, end, end + np.array([0.0, 0.0, 4.0]), steps=8)
+    pump(50)
+    f = s.reading.lesion(lid).findings["FU1"]
+    assert [fr.label for fr in f.fragments] == ["b"] and f.long_mm == first
+    assert f.fragments[0].long_mm == pytest.approx(part + 4.0, abs=0.5)  # its end moved
+    QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    pump(30)
     QTest.keyClick(canvas(w), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     pump(30)
     assert s.reading.lesion(lid).findings["FU1"].fragments == ()
