@@ -130,6 +130,12 @@ def series_volume(source: SeriesSource) -> Any:
     )
 
 
+def _dropped(pending: Pending, why: str) -> str:
+    """What the reader is told of a proposal dropped before Enter."""
+    who = f"{pending.lesion_id}'s proposal" if pending.lesion_id else "The proposal"
+    return f"{who} at {pending.timepoint} was not accepted: dropped {why}"
+
+
 #: What Enter does for a lesion offered at follow-up (the status line's end).
 _OFFER = "Enter (or Propose) proposes its axes there; Alt+click inside it works too"
 
@@ -763,6 +769,8 @@ class Assistant:
             if pl is None or pl.timepoint != pending.timepoint or pl.source is not pending.source:
                 self.reject(quiet=True)
                 self._set_status("info", "")
+                now = "another series" if pl is None or pl.timepoint is None else pl.timepoint
+                self.session._notify("warning", _dropped(pending, f"(the pane shows {now} now)"))
         if self.target is not None and self.target[1] != self.session.current_tp:
             if self._status_about == self.target[0] and not self.has_pending:
                 self._set_status("info", "")  # "… proposes its axes there" is void here
@@ -854,9 +862,8 @@ class Assistant:
         self._set_status("info", "")  # its text goes with it; the selection sets the next
         self.session._notify(
             "warning",
-            f"{pending.lesion_id}'s proposal at {pending.timepoint} was not accepted: "
-            f"dropped when {lesion_id} was selected (select {pending.lesion_id} and press "
-            "Enter to propose it again)",
+            _dropped(pending, f"when {lesion_id} was selected")
+            + f" (select {pending.lesion_id} and press Enter to propose it again)",
         )
 
     def lesion_selected(self, lesion_id: str | None, *, show: bool = True) -> None:

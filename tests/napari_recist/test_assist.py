@@ -116,6 +116,21 @@ def test_esc_rejects_and_nothing_is_recorded(session, truth):
     assert not len(a._layers["current"][0].data)
 
 
+def test_a_proposal_left_for_another_time_point_is_dropped_and_said_so(session, truth):
+    """A proposal not accepted when the reader goes to another time point goes (its
+    pane shows another series); it went without a word, now the reader is told."""
+    s, a = session, session.assist
+    alt_click(s, "current", lesions_of(truth, 0)["L2"]["center_lps"])
+    assert a.has_pending
+    fu = [tp.label for tp in s.reading.timepoints][1]
+    s.show_timepoint(fu)
+    assert not a.has_pending and not s.reading.lesions
+    assert s.notices[-1] == (
+        "warning",
+        f"The proposal at baseline was not accepted: dropped (the pane shows {fu} now)",
+    )
+
+
 def test_an_end_dragged_before_or_after_accepting_makes_it_assisted_edited(session, truth):
     s, a = session, session.assist
     les = lesions_of(truth, 0)["L1"]
