@@ -472,6 +472,11 @@ def _read_one(path: Path) -> pa.Table:
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     header, start = _header(path, data)
+    if not bytes(data[start:]).strip():
+        # pyarrow's "Empty CSV file" was reported as "not a readable CSV file"
+        raise AnnotationError(
+            f"{path}: no rows after the header: an empty reading (nothing was recorded)"
+        )
     try:
         table = read_csv_rows(pa.py_buffer(data)[start:], _csv_options(header), len(data))
     except (pa.ArrowInvalid, UnicodeDecodeError):

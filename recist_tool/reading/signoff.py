@@ -173,7 +173,8 @@ class SignOff:
         Already signed time points keep their signature. A time point with an
         error in :meth:`Reading.notes` (e.g. a new lesion at baseline), or with a
         lesion still to assess (:meth:`Reading.still_to_assess`: no status yet, or a
-        target's axis not drawn), cannot be signed; nothing is signed then.
+        target's axis not drawn), cannot be signed, nor can a reading without any
+        lesion; nothing is signed then.
 
         Returns
         -------
@@ -195,6 +196,13 @@ class SignOff:
             raise ReadingError(
                 f"patient {reading.patient_id}, time point {n.timepoint}, lesion "
                 f"{n.lesion_id}: {n.message}: fix it before signing"
+            )
+        if not reading.lesions:
+            # nothing to sign: a reading opened and never read (a worklist patient
+            # opened, then left) was signed as if the reader had found no disease
+            raise ReadingError(
+                f"patient {reading.patient_id}: no lesion recorded: nothing to sign (a "
+                "reading without any target or non-target lesion is not a reading)"
             )
         for label in todo:
             if label in self.signatures:

@@ -132,17 +132,20 @@ def test_a_line_drawn_on_a_signed_time_point_asks_a_reason(cohort):
     centre = np.asarray(geo.index_to_lps((10, 64, 64)), float)[::-1]  # world: S, P, L
     s.nav.set_z(pane, centre[0])
     a, b = centre + np.array([0, -8, -8]), centre + np.array([0, 8, 8])
+    nt = s.reading.add_lesion("non_target", "lung").lesion_id  # a reading: not empty
+    s.reading.set_status(nt, "baseline", "present")
     c.sign("baseline")
     asked = []
     s.signing.ask_reason = lambda msg, tps: asked.append(tps) or ""
+    s.select_lesion(None)
     s.arm("long")
     napari_drag(pane.viewer, pane.layers.lines, a, b)
-    assert asked == [("baseline",)] and not s.reading.lesions  # refused: no reason
+    assert asked == [("baseline",)] and len(s.reading.lesions) == 1  # refused: no reason
     assert len(pane.layers.lines.data) == 0  # the layer shows what the reading holds
     s.signing.ask_reason = lambda msg, tps: "missed lesion"
     s.arm("long")
     napari_drag(pane.viewer, pane.layers.lines, a, b)
-    (lesion,) = s.reading.lesions
+    (lesion,) = [le for le in s.reading.lesions if le.lesion_id != nt]
     assert lesion.findings["baseline"].long_mm > 10
     s.flush()
     path = c.wl.reading_path("DEMO-003", READER)

@@ -290,6 +290,44 @@ def test_sign_all_signs_the_complete_readings_and_names_the_rest(
     ]
 
 
+def test_a_patient_opened_and_left_is_neither_saved_nor_signed_nor_read(
+    demo, tmp_path, capsys, monkeypatch
+):
+    """A worklist patient opened in the plugin and left (no lesion recorded) was saved
+    as a CSV with a header only; ``worklist sign --all`` then signed it as a reading,
+    and ``adjudicate`` stopped on it with "not a readable CSV file". Now nothing is
+    written for it, an empty reading is not signed, and a header-only CSV says what
+    it is."""
+    from recist_tool.annotations import AnnotationError
+    from recist_tool.cli import main
+
+    wl = Worklist.create(tmp_path / "c", from_folder(demo / "dicom"), {"kind": "folder"})
+    wl.import_annotations(sorted((demo / "readings").glob("DEMO-00[23].csv")), "bob")
+    opened = wl.load_reading("DEMO-001", "bob")
+    assert not opened.lesions
+    path = wl.save_reading(opened, "bob")
+    assert not path.exists()
+    with pytest.raises(ReadingError, match="DEMO-001: no lesion recorded: nothing to sign"):
+        SignOff(path).sign(opened, "bob")
+    args = ["worklist", "sign", str(tmp_path / "c"), "--reader", "bob", "--all"]
+    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
+    with pytest.raises(SystemExit) as end:
+        main()
+    assert end.value.code == 0  # the readings there are: DEMO-002 and DEMO-003
+    assert not path.exists()
+    entries = {e.patient_id: e.status for e in Worklist.open(tmp_path / "c").entries()}
+    assert entries == {"DEMO-001": "not_started", "DEMO-002": "signed", "DEMO-003": "signed"}
+    path.write_text(read_annotations_header(demo))  # as the earlier plugin left it
+    with pytest.raises(AnnotationError, match="no rows after the header: an empty reading"):
+        read_annotations(path)
+
+
+def read_annotations_header(demo) -> str:
+    """The header line of an annotation CSV."""
+    first = sorted((demo / "readings").glob("*.csv"))[0]
+    return first.read_text().splitlines()[0] + "\n"
+
+
 def test_damaged_worklist_files_name_file_line_and_value(tmp_path):
     with pytest.raises(WorklistError, match="not a cohort folder"):
         Worklist.open(tmp_path)
