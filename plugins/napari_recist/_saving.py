@@ -115,6 +115,10 @@ class Persistence:
         path = self.path_for(reading)
         if path is None or not self.autosave:
             return errors, None
+        if not reading.lesions and not path.exists():
+            # nothing recorded yet (a patient opened, its series assigned): no file until
+            # a lesion is; an empty CSV was taken for a reading (signed, then read)
+            return errors, None
         refused = self.guard(path) or self.unreadable.get(path, "")
         if refused:  # said once per path; the reading stays in memory (Save as… elsewhere)
             first, self._refused = self._refused != path, path

@@ -249,6 +249,8 @@ def sign(
             for e in wl.entries(reader=reader)
             if wl.reading_path(e.patient_id, reader).exists()
         ]
+    if not patients and all_:
+        raise WorklistError(f"{cohort}: reader {reader} has no saved reading to sign")
     if not patients:
         raise WorklistError("name the patients to sign, or --all")
     refused = []

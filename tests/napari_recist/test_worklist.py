@@ -152,3 +152,27 @@ def test_a_line_drawn_on_a_signed_time_point_asks_a_reason(cohort):
     entries = [e for e in read_audit(path.with_name(path.stem + ".audit.jsonl"))]
     assert entries[-1]["reason"] == "missed lesion" and entries[-1]["timepoint"] == "baseline"
     s.close()
+
+
+def test_a_patient_opened_and_left_writes_no_file(cohort):
+    """Opening a worklist patient assigns its series (a change of the reading): the
+    autosave wrote a CSV with a header only, which ``worklist sign --all`` then signed
+    as a reading and ``adjudicate`` could not read. No file now until a lesion is
+    recorded; then the reading (with its series) is saved as before."""
+    s = ReadingSession(ViewerModel(), reader=READER)
+    c = WorklistController(s)
+    wl = c.open(cohort)
+    c.next_patient()
+    path = wl.reading_path("DEMO-001", READER)
+    assert s.save_path == path and len(s.reading.series) == 2
+    c.next_patient()  # left: saved first
+    s.flush()
+    assert c.current == "DEMO-002"
+    # no CSV, no sidecar (the audit trail keeps the series assignments, as an access log)
+    assert not path.exists() and not path.with_suffix(".json").exists()
+    assert {e.patient_id: e.status for e in c.rows()}["DEMO-001"] == "not_started"
+    lid = s.add_lesion("non_target", "liver", False)
+    s.set_status("present", lid)
+    s.flush()
+    saved = read_annotations(wl.reading_path("DEMO-002", READER))
+    assert list(saved["lesion_id"]) == [lid] and saved["series_uid"].notna().all()

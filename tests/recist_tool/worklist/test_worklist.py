@@ -317,6 +317,12 @@ def test_a_patient_opened_and_left_is_neither_saved_nor_signed_nor_read(
     assert not path.exists()
     entries = {e.patient_id: e.status for e in Worklist.open(tmp_path / "c").entries()}
     assert entries == {"DEMO-001": "not_started", "DEMO-002": "signed", "DEMO-003": "signed"}
+    args = ["worklist", "sign", str(tmp_path / "c"), "--reader", "carol", "--all"]
+    monkeypatch.setattr(sys, "argv", ["recist-tool", *args])
+    with pytest.raises(SystemExit) as end:
+        main()
+    assert end.value.code != 0  # no reading of carol's: said so, not "name the patients"
+    assert "reader carol has no saved reading to sign" in capsys.readouterr().err
     path.write_text(read_annotations_header(demo))  # as the earlier plugin left it
     with pytest.raises(AnnotationError, match="no rows after the header: an empty reading"):
         read_annotations(path)
