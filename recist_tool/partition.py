@@ -46,8 +46,8 @@ CHUNK_PATIENTS = 20_000
 CHUNK_ROWS = 1_000_000
 #: Bytes of CSV scanned per block in the index pass.
 INDEX_BLOCK = 32 << 20
-#: Longest CSV record accepted.
-MAX_RECORD = 16 << 20
+#: Longest CSV record accepted (the same as a single annotation file's).
+MAX_RECORD = ann.MAX_ROW_BYTES
 _PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 _HIVE = re.compile(r"^([^=]+)=(.*)$")
 

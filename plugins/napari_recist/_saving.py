@@ -30,6 +30,7 @@ from recist_tool.reading import (
     csv_state,
     recovery_path,
 )
+from recist_tool.reading.policy import nothing_to_write
 
 
 class Persistence:
@@ -115,9 +116,7 @@ class Persistence:
         path = self.path_for(reading)
         if path is None or not self.autosave:
             return errors, None
-        if not reading.lesions and not path.exists():
-            # nothing recorded yet (a patient opened, its series assigned): no file until
-            # a lesion is; an empty CSV was taken for a reading (signed, then read)
+        if nothing_to_write(reading, path):  # opened, its series assigned, nothing recorded
             return errors, None
         refused = self.guard(path) or self.unreadable.get(path, "")
         if refused:  # said once per path; the reading stays in memory (Save as… elsewhere)

@@ -856,9 +856,9 @@ class ReadingSession:
 
     def select_lesion(self, lesion_id: str | None, jump: bool = True) -> None:
         """Make a lesion active; show where it is in each pane."""
-        if lesion_id != self.active_lesion and ":" in self.active_axis:
-            self.active_axis = "long"  # a part belongs to the lesion that split
         if lesion_id != self.active_lesion:
+            if ":" in self.active_axis:
+                self.active_axis = "long"  # a part belongs to the lesion that split
             self.assist.selection_moving(lesion_id)  # another lesion's proposal goes
         self.active_lesion = lesion_id
         if self.assist.has_pending:
@@ -1095,22 +1095,22 @@ class ReadingSession:
     def set_status(self, status: str | None, lesion_id: str | None = None) -> None:
         """Set the status of a lesion (default: the active one) at the time point of
         the pane edits go to."""
-        lesion_id = lesion_id or self.active_lesion
-        label = self._edit_pane().timepoint
-        if lesion_id is None or label is None:
-            self._notify("warning", "select a lesion first")
-            return
-        self._apply(self.reading.set_status, lesion_id, label, status)
+        self._edit_finding(self.reading.set_status, status, lesion_id)
 
     def set_merged(self, into: str | None, lesion_id: str | None = None) -> None:
         """Record that a target (default: the active one) coalesced with ``into`` at
         the time point edits go to (:meth:`recist_tool.reading.Reading.set_merged`)."""
+        self._edit_finding(self.reading.set_merged, into, lesion_id)
+
+    def _edit_finding(self, edit: Callable[..., Any], value: Any, lesion_id: str | None) -> None:
+        """``edit(lesion, time point, value)`` for a lesion (default: the active one) at
+        the time point of the pane edits go to — never another."""
         lesion_id = lesion_id or self.active_lesion
         label = self._edit_pane().timepoint
         if lesion_id is None or label is None:
             self._notify("warning", "select a lesion first")
             return
-        self._apply(self.reading.set_merged, lesion_id, label, into)
+        self._apply(edit, lesion_id, label, value)
 
     def undo(self) -> str | None:
         """Undo the last change (the reading's undo); returns what was undone."""

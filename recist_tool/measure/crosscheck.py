@@ -53,8 +53,6 @@ def watershed_outline(seg) -> np.ndarray | None:
         A boolean region over ``seg.region``'s grid, or None when the primary region
         has no core deep enough to be a marker.
     """
-    from skimage.segmentation import watershed
-
     reg = seg.region
     if not reg.any():
         return None
@@ -76,22 +74,24 @@ def watershed_outline(seg) -> np.ndarray | None:
         # of a small lesion 3–4 mm smaller than the primary's, right or wrong)
         ws = np.zeros(r.shape, bool)
         for k in np.nonzero(r.any(axis=(1, 2)))[0]:
-            one = _watershed(r[k], sm[k], lo[k], hi[k], mu, sp[1:], watershed)
+            one = _watershed(r[k], sm[k], lo[k], hi[k], mu, sp[1:])
             if one is not None:
                 ws[k] = one
         if not ws.any():
             return None
     else:
-        ws = _watershed(r, sm, lo, hi, mu, sp, watershed)
+        ws = _watershed(r, sm, lo, hi, mu, sp)
         if ws is None:
             return None
     out[bb] = ws
     return out
 
 
-def _watershed(r, sm, lo, hi, mu: float, sp, watershed) -> np.ndarray | None:
+def _watershed(r, sm, lo, hi, mu: float, sp) -> np.ndarray | None:
     """The marker watershed of :func:`watershed_outline` on a 3-D box or one slice
     (``sp``: its spacing); None when the region has no core deep enough."""
+    from skimage.segmentation import watershed
+
     sig = [GRADIENT_MM / s for s in sp]
     if len(sp) == 3 and sp[0] > 1.25:
         # across thick slices the image is not smoothed, nor is the gradient taken

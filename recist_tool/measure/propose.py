@@ -379,7 +379,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
 
     region = seg.full_region()
     mask_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
-    caps_ml = _cap_volume_ml(arr, region, off, spacing, seg.mu)
+    caps_ml = _cap_volume_ml(arr, region, ks, off, spacing, seg.mu)
     volume_ml = mask_ml + caps_ml
     raw = arr[seg.box]
     inner = _inner(region, spacing)
@@ -661,9 +661,10 @@ CAP_MIN_CONTRAST_HU = 15.0
 CAP_BEYOND_SMOOTH_MM = 2.0
 
 
-def _cap_volume_ml(arr: np.ndarray, region: np.ndarray, off, spacing, mu: float) -> float:
+def _cap_volume_ml(arr: np.ndarray, region: np.ndarray, ks, off, spacing, mu: float) -> float:
     """The partial-volume share (mL) of the lesion's top and bottom *caps*: what lies
-    in the slice just beyond the segmentation's first and last slice.
+    in the slice just beyond the segmentation's first and last slice (``ks``: the
+    crop's slices the region holds, ``off`` the crop's first voxel in ``arr``).
 
     A slice averages the tissue across its thickness: the slice that cuts a lesion's
     cap holds a little lesion over a lot of what is beyond, too diluted to be
@@ -678,9 +679,6 @@ def _cap_volume_ml(arr: np.ndarray, region: np.ndarray, off, spacing, mu: float)
     """
     from scipy import ndimage as ndi
 
-    ks = np.nonzero(region.any(axis=(1, 2)))[0]
-    if ks.size == 0:
-        return 0.0
     dz, dy, dx = (float(v) for v in spacing)
     ys = slice(int(off[1]), int(off[1]) + region.shape[1])
     xs = slice(int(off[2]), int(off[2]) + region.shape[2])

@@ -15,13 +15,17 @@
   else on the first time point with a lesion still to assess, else the latest.
 * :func:`kind_first_seen` — the kind of a lesion an edit creates: a new lesion cannot
   be at baseline.
+* :func:`nothing_to_write` — a reading without any lesion is not written where no file
+  is yet (a patient opened and left is no reading).
 
 Each is used by :class:`~recist_tool.reading.model.Reading` and tested without a GUI.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recist_tool.reading.constants import _ID_PREFIX, BASELINE_LABEL
@@ -150,3 +154,19 @@ def kind_first_seen(reading: Reading, timepoint: str | None, kind: str) -> str:
     if kind == "new" and (timepoint is None or timepoint == base):
         return "target"
     return kind
+
+
+def nothing_to_write(reading: Reading, path: str | os.PathLike) -> bool:
+    """Whether saving ``reading`` to ``path`` should write nothing: it holds no lesion
+    and no file is there yet. A patient opened and left (its series assigned, nothing
+    recorded) left a CSV with a header only, which was then taken for a reading:
+    signed by ``worklist sign --all`` and read by ``adjudicate``. A file already there
+    is written (all lesions deleted is a change to keep).
+
+    Examples
+    --------
+    >>> from recist_tool.reading import Reading
+    >>> nothing_to_write(Reading(), "/nonexistent/DEMO-001.csv")
+    True
+    """
+    return not reading.lesions and not Path(path).exists()

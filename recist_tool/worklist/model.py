@@ -634,10 +634,10 @@ class Worklist:
     def save_reading(self, reading: Reading, reader: str | None = None) -> Path:
         """Save a reading into the reader's folder (CSV with ``signed_at`` + sidecar).
 
-        The worklist row goes to ``in_progress`` when it was ``not_started``. A reading
-        without any lesion is not written when the reader has no file yet (a patient
-        opened and left: an empty CSV was then taken for a reading, signed by ``sign
-        --all`` and read by ``adjudicate``); the path is returned all the same.
+        The worklist row goes to ``in_progress`` when it was ``not_started``. Nothing is
+        written for a patient opened and left
+        (:func:`recist_tool.reading.policy.nothing_to_write`); the path is returned all
+        the same.
         """
         reader = check_reader(reader or reading.reader)
         if reading.patient_id not in self.patients():
@@ -645,7 +645,9 @@ class Worklist:
         self.entry(reading.patient_id, reader)
         reading.reader = reader
         path = self.reading_path(reading.patient_id, reader)
-        if not reading.lesions and not path.exists():
+        from recist_tool.reading.policy import nothing_to_write
+
+        if nothing_to_write(reading, path):
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         so = self.signoff(reading.patient_id, reader)

@@ -275,3 +275,22 @@ def test_header_search_reads_the_first_line_only(tmp_path):
     header, start = _header(tmp_path / "a.csv", data)
     assert header == list(COLUMNS) and start == len(head) + 1
     assert all(end <= len(head) for sub, end in searched if sub == b"\r")
+
+
+def test_a_line_over_the_row_limit_is_refused_without_reading_it_whole(tmp_path):
+    """A line of blanks longer than :data:`MAX_ROW_BYTES` (hostile, or not a CSV):
+    parsing it grew pyarrow's block to the file's size and decoded the whole file to
+    name the line (300 MB: 4.5 GB, 12 s). It is found in place and refused, by line.
+    A header followed by blanks only is an empty reading, said so."""
+    from recist_tool.annotations import MAX_ROW_BYTES
+
+    f = tmp_path / "long.csv"
+    with f.open("w") as fh:
+        fh.write(f"{HEADER}\n{ROW}\n")
+        fh.write(" " * (MAX_ROW_BYTES + 10))
+        fh.write(f"\n{ROW}\n")
+    with pytest.raises(AnnotationError, match=r"long\.csv: line 3: longer than 16 MB"):
+        read_annotations(f)
+    f.write_text(f"{HEADER}\n  \n\n")
+    with pytest.raises(AnnotationError, match="no rows after the header: an empty reading"):
+        read_annotations(f)

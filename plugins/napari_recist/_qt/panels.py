@@ -84,35 +84,37 @@ class MessagePanel(QFrame):
         lay.setContentsMargins(4, 2, 4, 2)
         lay.addWidget(self.label, 1)
         lay.addWidget(self.clear_btn, 0, Qt.AlignmentFlag.AlignTop)
-        self.items: list[tuple[str, str]] = []
-        #: How many times in a row each item was said (the same message again is
-        #: counted, "(× 3)", not stacked: it pushed the others out of the five kept).
-        self.counts: list[int] = []
+        #: ``[severity, text, times said in a row]``, newest first: the same message
+        #: again is counted, "(× 3)", not stacked (it pushed the others out).
+        self._shown: list[list] = []
         self.setVisible(False)
+
+    @property
+    def items(self) -> list[tuple[str, str]]:
+        """The messages shown, newest first, as ``(severity, text)``."""
+        return [(sev, text) for sev, text, _ in self._shown]
 
     def add(self, severity: str, text: str) -> None:
         """Show a message (the newest first; the last five are kept; the newest said
         again is counted)."""
-        if self.items and self.items[0] == (severity, text):
-            self.counts[0] += 1
+        if self._shown and self._shown[0][:2] == [severity, text]:
+            self._shown[0][2] += 1
         else:
-            self.items.insert(0, (severity, text))
-            self.counts.insert(0, 1)
-            del self.items[5:], self.counts[5:]
+            self._shown.insert(0, [severity, text, 1])
+            del self._shown[5:]
         self.label.setText(
             "".join(
                 f"<div style='color:{SEVERITY_HTML.get(sev, '#ffffff')}'>{esc(t)}"
                 + (f" (× {n})" if n > 1 else "")
                 + "</div>"
-                for (sev, t), n in zip(self.items, self.counts, strict=True)
+                for sev, t, n in self._shown
             )
         )
         self.setVisible(True)
 
     def clear(self) -> None:
         """Remove every message."""
-        self.items.clear()
-        self.counts.clear()
+        self._shown.clear()
         self.label.setText("")
         self.setVisible(False)
 
