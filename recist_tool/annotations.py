@@ -474,6 +474,13 @@ _LONG_ROW = re.compile(rb"^[^\n]{%d}" % MAX_ROW_BYTES, re.MULTILINE)
 _NEWLINE = re.compile(rb"\n")
 
 
+def empty_reading_message(path: str | os.PathLike) -> str:
+    """Why a file with a header and no row is refused (by ``evaluate`` and ``batch``
+    alike): it records nothing, and a cohort's result must not pass over it."""
+    where = "no rows" if str(path).endswith(".parquet") else "no rows after the header"
+    return f"{path}: {where}: an empty reading (nothing was recorded)"
+
+
 def _read_one(path: Path) -> pa.Table:
     try:
         with path.open("rb") as fh:
@@ -485,9 +492,7 @@ def _read_one(path: Path) -> pa.Table:
     header, start = _header(path, data)
     if _NOT_BLANK.search(data, start) is None:  # in place: no copy of a large file
         # pyarrow's "Empty CSV file" was reported as "not a readable CSV file"
-        raise AnnotationError(
-            f"{path}: no rows after the header: an empty reading (nothing was recorded)"
-        )
+        raise AnnotationError(empty_reading_message(path))
     try:
         table = read_csv_rows(pa.py_buffer(data)[start:], _csv_options(header), len(data))
     except (pa.ArrowInvalid, UnicodeDecodeError):

@@ -257,6 +257,29 @@ def test_unreadable_and_missing_inputs(tmp_path):
     assert r.returncode == 2 and "not UTF-8" in r.stderr, r.stderr
 
 
+def test_a_file_with_a_header_and_no_row_is_refused_as_evaluate_refuses_it(tmp_path):
+    """An empty reading (a header, then blank lines or nothing) is not a cohort of 0
+    patients: batch said "0 patient(s)" and exit 0, and in a folder passed over it."""
+    (tmp_path / "in").mkdir()
+    write(tmp_path / "in" / "a.csv", GOOD)
+    empty = tmp_path / "in" / "b.csv"
+    empty.write_text(HEADER + "\n\n\n", encoding="utf-8")
+    expected = "b.csv: no rows after the header: an empty reading"
+    r = run("batch", str(empty), "-o", str(tmp_path / "o1"), "-q")
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o1").exists()
+    r = run("batch", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "-q")
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    # --keep-going leaves it out and says so (exit 1); the other file's patients are
+    # evaluated
+    r = run("batch", str(tmp_path / "in"), "-o", str(tmp_path / "o3"), "-q", "--keep-going")
+    assert r.returncode == 1, r.stderr
+    msgs = read_csv(tmp_path / "o3" / "messages.csv")
+    assert [(m["severity"], m["rule"]) for m in msgs] == [("error", "input_error")]
+    assert expected in msgs[0]["message"]
+    assert len(read_csv(tmp_path / "o3" / "patients.csv")) == 2
+
+
 def test_existing_outputs_survive_a_failed_run(tmp_path):
     good = write(tmp_path / "good.csv", GOOD)
     out = tmp_path / "out"
