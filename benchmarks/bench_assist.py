@@ -142,18 +142,22 @@ class _Nothing:
     mask_crop: None = None
 
 
-def accuracy(n: int, start: int, slice_mm: float | None = None) -> list[dict]:
+def accuracy(
+    n: int, start: int, slice_mm: float | None = None, pixel_mm: float | None = None
+) -> list[dict]:
     from recist_tool.measure import MeasureError, propose
     from recist_tool.synth.lesions import random_scene
 
     rows = []
     t_all = time.perf_counter()
     for seed in range(start, start + n):
-        if slice_mm is None:
+        if slice_mm is None and pixel_mm is None:
             vol, truth = random_scene(seed)
-        else:  # the slices given; pixels 0.65–0.85 mm as usual (their own draw)
-            px = float(np.random.default_rng([seed, 99]).uniform(0.65, 0.85))
-            vol, truth = random_scene(seed, spacing_zyx=(slice_mm, px, px))
+        else:  # what is given; the rest as usual (their own draw)
+            rng = np.random.default_rng([seed, 99])
+            px = pixel_mm or float(rng.uniform(0.65, 0.85))
+            dz = slice_mm or float(rng.choice([1.0, 1.25, 2.0, 2.5]))
+            vol, truth = random_scene(seed, spacing_zyx=(dz, px, px))
         t0 = time.perf_counter()
         try:
             p = propose(vol, truth.seed_lps, nodal=truth.lesion.nodal)
@@ -873,6 +877,12 @@ def main() -> None:
         default=None,
         help="accuracy on this slice spacing (e.g. 5) instead of 1–2.5 mm",
     )
+    ap.add_argument(
+        "--pixel-mm",
+        type=float,
+        default=None,
+        help="accuracy on this in-plane pixel size (e.g. 3) instead of 0.65–0.85 mm",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-big", action="store_true", help="skip the 512 × 512 series parts")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -931,7 +941,7 @@ def main() -> None:
         result["plugin_clicks"] = plugin_clicks(base, truth, args.repeat)
         return
     if args.lesions:
-        rows = accuracy(args.lesions, args.start, args.slice_mm)
+        rows = accuracy(args.lesions, args.start, args.slice_mm, args.pixel_mm)
         result["accuracy"] = report_accuracy(rows)
         result["rows"] = rows
     if not args.no_big:

@@ -438,7 +438,7 @@ def index_file(src: SourceFile, file_no: int) -> tuple[SourceFile, dict[str, np.
     """
     runs = _Runs()
     (_index_parquet if src.kind == "parquet" else _index_csv)(src, file_no, runs)
-    if not any(len(i) for i in runs.ids):  # a header and no row: refused as read_annotations refuses it
+    if not any(len(i) for i in runs.ids):  # a header and no row: as read_annotations says
         raise AnnotationError(ann.empty_reading_message(src.path))
     cols = {k: runs.array(k) for k in runs.cols}
     ids = pa.chunked_array(runs.ids, type=pa.string()).combine_chunks()

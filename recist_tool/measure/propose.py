@@ -305,7 +305,7 @@ def _click_to_region_mm(seg: Segmentation | None, seed: np.ndarray) -> float:
     if not len(pts):
         return math.inf
     # distance to the nearest region cell, 0 when the voxel lies in one
-    gap = np.maximum(np.abs(pts * f + (f - 1) / 2 - rel[1:]) - (f - 1) / 2, 0)
+    gap = np.maximum(np.abs(pts * f + (f - 1) / 2 - rel[1:]) - max(f - 1, 0) / 2, 0)
     return float(np.min(np.hypot(*(gap * np.asarray(seg.spacing[1:]) / f).T)))
 
 
@@ -378,7 +378,7 @@ def _measure(volume, arr, spacing, seg: Segmentation, seed, hint, nodal, seed_lp
         return tuple(float(v) for v in volume.index_to_lps(idx))
 
     region = seg.full_region()
-    mask_ml = float(seg.region.sum()) * float(np.prod(seg.spacing)) / 1000.0
+    mask_ml = float(region.sum()) * float(np.prod(spacing)) / 1000.0  # the volume's grid
     caps_ml = _cap_volume_ml(arr, region, ks, off, spacing, seg.mu)
     volume_ml = mask_ml + caps_ml
     raw = arr[seg.box]

@@ -80,6 +80,10 @@ LOW_CNR_FAR_HU = 300.0
 LOW_CNR_FAR_SHARE = 0.25
 #: Lesions larger than this (mm) are segmented on 2 × 2 in-plane block means.
 COARSE_ABOVE_MM = 40.0
+#: In-plane pixels coarser than this (mm) are segmented on a grid of cells of about
+#: ``FINE_MM`` (the crop interpolated): the method's scales in mm need several cells.
+COARSE_PIXEL_MM = 1.5
+FINE_MM = 1.0
 #: Largest half-size of the search box (mm): lesions up to ~100 mm fit.
 MAX_RADIUS_MM = 75.0
 #: Radius (mm) of the ball around the seed giving the lesion statistics.
@@ -111,10 +115,11 @@ class Segmentation:
 
     ``region`` is a boolean array over the crop ``box`` (a tuple of slices into the
     volume), on a grid ``factor`` times coarser in-plane (``spacing``) for large
-    lesions; ``smooth`` is the smoothed crop; ``lo`` and ``hi`` are per-voxel
-    thresholds: voxels with ``lo <= smooth <= hi`` are lesion-like. ``info`` holds
-    the tissue levels found around the lesion; ``flags`` what lowers the confidence,
-    as ``(factor, reason)``.
+    lesions, or ``1 / factor`` times finer on coarse pixels (:data:`COARSE_PIXEL_MM`);
+    ``smooth`` is the smoothed crop; ``lo`` and ``hi`` are per-voxel thresholds:
+    voxels with ``lo <= smooth <= hi`` are lesion-like. ``info`` holds the tissue
+    levels found around the lesion; ``flags`` what lowers the confidence, as
+    ``(factor, reason)``.
     """
 
     box: tuple[slice, slice, slice]
@@ -126,7 +131,7 @@ class Segmentation:
     noise_hu: float
     info: dict
     flags: list[tuple[float, str]] = field(default_factory=list)
-    factor: int = 1
+    factor: float = 1
     spacing: np.ndarray | None = None
 
     @property
@@ -141,10 +146,16 @@ class Segmentation:
         return self.offset + z * f + (f - 1) / 2
 
     def full_region(self) -> np.ndarray:
-        """The region on the volume's own grid over ``box``."""
+        """The region on the volume's own grid over ``box`` (from a finer grid: the
+        voxels at least half of whose cells it holds)."""
         r = self.region
         if self.factor > 1:
-            r = np.repeat(np.repeat(r, self.factor, axis=1), self.factor, axis=2)
+            f = int(self.factor)
+            r = np.repeat(np.repeat(r, f, axis=1), f, axis=2)
+        elif self.factor < 1:
+            u = round(1 / self.factor)
+            nz, ny, nx = r.shape
+            r = r.reshape(nz, ny // u, u, nx // u, u).mean(axis=(2, 4)) >= 0.5
         return r
 
 
@@ -848,6 +859,16 @@ def segment(volume_array: np.ndarray, spacing, seed, size_hint_mm: float | None 
             raw = raw.reshape(nz, ny // f, f, nx // f, f).mean(axis=(2, 4))
         sp = spacing * np.array([1, f, f])
         s = (seed - np.array([b.start for b in box])) // np.array([1, f, f])
+        u = math.ceil(min(spacing[1:]) / FINE_MM - 1e-6) if f == 1 else 1
+        if u > 1 and min(spacing[1:]) > COARSE_PIXEL_MM:
+            # coarse pixels (3 mm: a 24 mm nodule is 8 pixels across): the crop
+            # interpolated onto ~1 mm cells (linear, cell-centred, as a viewer shows
+            # it), where the thresholds, rings and openings in mm hold several cells
+            # (on the pixels themselves a 24 mm lung nodule measured 17.5 mm)
+            raw = ndi.zoom(raw, (1, u, u), order=1, mode="nearest", grid_mode=True)
+            sp = spacing / np.array([1, u, u])
+            s = s * np.array([1, u, u]) + np.array([0, u // 2, u // 2])
+            f = 1 / u
         seg = _segment_crop(raw, s, sp, LEAK_BAND_SHARE * leak[1] if leak else None)
         if seg is None:
             return None

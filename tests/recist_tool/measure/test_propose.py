@@ -562,23 +562,33 @@ def test_the_demo_cohorts_coarse_grid_is_measured(tmp_path):
     slices. The seed's statistics came from a 2.5 mm ball, there the seed voxel alone:
     no spread, a band too narrow for the noise, and a click at the middle of the 28 mm
     node's long axis gave 4.0 mm (the 42 mm liver lesion 24 mm). The ball now holds at
-    least the seed's in-plane neighbours."""
+    least the seed's in-plane neighbours. Then the 24 mm lung nodule gave 17.5 mm
+    (doubtful), at follow-up 10.9 for 15 mm: the method's rings and openings in mm
+    were thinner than a pixel (no lung found around it, a third of it opened away).
+    Coarse pixels are now segmented on ~1 mm cells: every target right at both time
+    points, none of them doubtful."""
     import json
 
     from recist_tool.dicom import load_series
     from recist_tool.synth.demo import write_demo_cohort
 
     pat = write_demo_cohort(tmp_path, n=1)[0]
-    vol = load_series(pat.folders[0])
     truth = json.loads(pat.reading.with_suffix(".json").read_text())
-    for les in truth["lesions"]:
-        if les["lesion_id"] not in ("L1", "N1"):
-            continue
-        f = les["findings"][0]
-        ends = np.array([f["long_axis"]["p1_lps"], f["long_axis"]["p2_lps"]])
-        p = propose(vol, tuple(ends.mean(axis=0)), nodal=les["nodal"])
-        assert abs(p.long_axis_mm - f["long_axis_mm"]) <= 3.0, les["lesion_id"]  # a pixel
-        assert abs(p.short_axis_mm - f["short_axis_mm"]) <= 3.0, les["lesion_id"]
+    for j, folder in enumerate(pat.folders):
+        vol = load_series(folder)
+        assert min(vol.spacing_zyx[1:]) == 3.0
+        for les in truth["lesions"]:
+            if les["kind"] != "target":
+                continue
+            f = les["findings"][j]
+            ends = np.array([f["long_axis"]["p1_lps"], f["long_axis"]["p2_lps"]])
+            p = propose(vol, tuple(ends.mean(axis=0)), nodal=les["nodal"])
+            what = f"{les['lesion_id']} at {f['timepoint']}: {p.reason}"
+            assert abs(p.long_axis_mm - f["long_axis_mm"]) <= 2.0, what
+            assert abs(p.short_axis_mm - f["short_axis_mm"]) <= 2.0, what
+            assert not p.low_confidence, what
+            # the mask on the series' own grid, as the SEG and the outline show it
+            assert p.mask.shape == vol.shape and p.mask.any()
 
 
 @pytest.mark.parametrize("seed", [36009, 36013])
