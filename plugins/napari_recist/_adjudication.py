@@ -40,6 +40,9 @@ from psygnal import Signal
 from napari_recist._labels import PX_PER_PT, stacked_labels
 from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS, set_points_data
 from napari_recist._loading import load_study
+from napari_recist._navigation import WheelSteps, zoom_about
+from napari_recist._pacs import ZOOM_PER_NOTCH
+from napari_recist._settings import ViewSettings
 from recist_tool.errors import RecistError
 from recist_tool.readers.adjudication import (
     Decision,
@@ -136,6 +139,11 @@ class Adjudication:
         self._label_marks: dict[str, dict] = {}
         self._label_layers: dict[str, Any] = {}
         viewer.scene.camera.events.zoom.connect(self._place_labels)
+        #: World z (mm) of the shown series' slices: the wheel pages by them.
+        self._slice_z = np.zeros(0)
+        self._wheel = WheelSteps()
+        self._wheel_setting = ViewSettings.from_env().wheel
+        self._mouse_zoom: bool | None = None  # the camera's own wheel zoom, while shown
         self._refusal: str | None = None
         #: Files this view opened for reading (the blinding tests look here too).
         self.opened: list[Path] = []
@@ -298,8 +306,63 @@ class Adjudication:
         self.timepoint = label
         self._show()
 
+    # ------------------------------------------------------------------ the wheel
+
+    def step_slice(self, n: int) -> None:
+        """Move ``n`` slices of the shown series (clamped to it)."""
+        zs = np.sort(self._slice_z)
+        if not len(zs) or n == 0:
+            return
+        k = int(np.argmin(np.abs(zs - float(self.viewer.dims.point[0]))))
+        self.viewer.dims.set_point(0, float(zs[int(np.clip(k + n, 0, len(zs) - 1))]))
+
+    def on_wheel(self, viewer: Any, event: Any) -> None:
+        """While a patient is shown: the wheel pages its slices, Ctrl+wheel zooms about
+        the cursor (the other way round with ``RECIST_VIEW=wheel=zoom``), as in the
+        reading view (napari's own wheel zoom is off meanwhile)."""
+        if self.shown is None or not len(self._slice_z) or getattr(event, "handled", False):
+            return
+        dy = float(event.delta[1])
+        if ("Control" in event.modifiers) == (self._wheel_setting == "slice"):
+            if dy:
+                factor = ZOOM_PER_NOTCH ** np.clip(dy, -3, 3)
+                zoom_about(viewer.scene.camera, factor, event.position)
+        else:
+            native = getattr(event, "native", None)
+            inverted = bool(native.inverted()) if hasattr(native, "inverted") else False
+            self.step_slice(self._wheel.steps(0, dy, inverted))
+        event.handled = True
+
+    def _take_wheel(self) -> None:
+        cbs = self.viewer.mouse_wheel_callbacks
+        if self.on_wheel not in cbs:
+            cbs.insert(0, self.on_wheel)  # before the reading view's: it sees "handled"
+        cam = self.viewer.scene.camera
+        if self._mouse_zoom is None:
+            self._mouse_zoom = bool(cam.mouse_zoom)
+            cam.events.mouse_zoom.connect(self._keep_wheel)
+        self._keep_wheel()
+
+    def _keep_wheel(self, event: Any = None) -> None:
+        """napari turns the camera's wheel zoom back on with each active layer."""
+        cam = self.viewer.scene.camera
+        if self.shown is not None and cam.mouse_zoom:
+            cam.mouse_zoom = False
+
+    def _give_wheel_back(self) -> None:
+        cbs = self.viewer.mouse_wheel_callbacks
+        if self.on_wheel in cbs:
+            cbs.remove(self.on_wheel)
+        if self._mouse_zoom is not None:
+            cam = self.viewer.scene.camera
+            cam.events.mouse_zoom.disconnect(self._keep_wheel)
+            cam.mouse_zoom = self._mouse_zoom
+            self._mouse_zoom = None
+        self._slice_z = np.zeros(0)
+
     def close_patient(self) -> None:
         """Remove the view's layers (the viewer's other layers come back)."""
+        self._give_wheel_back()
         for layer in self.layers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
@@ -320,6 +383,7 @@ class Adjudication:
         self.layers = []
         self._label_layers = {}
         self._label_marks = {}
+        self._slice_z = np.zeros(0)
         shown, label = self.shown, self.timepoint
         if shown is None or label is None:
             self.changed.emit()
@@ -354,6 +418,8 @@ class Adjudication:
         }
         self.viewer.layers.append(img)
         self.layers.append(img)
+        self._slice_z = np.array([img.data_to_world((k, 0, 0))[0] for k in range(len(img.data))])
+        self._take_wheel()
         geo = info.geometry
         first_z: float | None = None
         ends: list[np.ndarray] = []  # world (z, y, x) of every line end

@@ -36,6 +36,38 @@ def window_drag(
     return level + dy_px * hu_per_px, max(1.0, width + dx_px * hu_per_px)
 
 
+def zoom_centre(camera: Any, factor: float, at: Any) -> tuple[float, ...]:
+    """The camera centre that keeps world point ``at`` (the cursor) where it is on the
+    screen when the camera zooms by ``factor``."""
+    center = np.asarray(camera.center, float)
+    at = np.asarray(at, float)[-len(center) :]
+    return tuple(float(v) for v in at + (center - at) / factor)
+
+
+def zoom_about(camera: Any, factor: float, at: Any = None) -> None:
+    """Zoom a napari camera by ``factor`` about world point ``at`` (default: the
+    centre)."""
+    if at is not None:
+        camera.center = zoom_centre(camera, factor, at)
+    camera.zoom = float(camera.zoom) * factor
+
+
+class WheelSteps:
+    """Wheel notches to whole slices: fractions (a touchpad's small deltas) add up,
+    one slice per notch; wheel down goes forward unless the device is inverted."""
+
+    def __init__(self) -> None:
+        self._progress: dict[Any, float] = {}
+
+    def steps(self, key: Any, delta: float, inverted: bool = False) -> int:
+        """Whole slices to move for a wheel ``delta`` on ``key`` (a pane)."""
+        forward = 1 if inverted else -1
+        progress = self._progress.get(key, 0.0) + float(np.clip(delta, -1, 1)) * forward
+        steps = int(progress)  # towards zero
+        self._progress[key] = progress - steps
+        return steps
+
+
 class Navigator:
     """Slices, camera and window of the panes (see the module)."""
 
@@ -48,7 +80,7 @@ class Navigator:
         self._linking = 0
         self._zoom_of: dict[int, float] = {}
         self._center_of: dict[int, tuple[float, ...]] = {}
-        self._wheel_progress: dict[int, float] = {}
+        self._wheel = WheelSteps()
         #: (emitter, callback) connected by :meth:`add_pane` (for disconnecting).
         self.hooks: list[tuple[Any, Callable]] = []
 
@@ -139,12 +171,7 @@ class Navigator:
 
     def wheel(self, pane: Pane, delta: float, inverted: bool = False) -> None:
         """Page slices by wheel notches (fractions add up; one slice per notch)."""
-        forward = 1 if inverted else -1
-        key = id(pane)
-        progress = self._wheel_progress.get(key, 0.0) + float(np.clip(delta, -1, 1)) * forward
-        steps = int(progress)  # towards zero
-        self._wheel_progress[key] = progress - steps
-        self.step_slice(pane, steps)
+        self.step_slice(pane, self._wheel.steps(id(pane), delta, inverted))
 
     # ------------------------------------------------------------------ camera
 
@@ -160,12 +187,8 @@ class Navigator:
         """Zoom by ``factor`` about world point ``at`` (the cursor; default the centre)."""
         cam = pane.viewer.scene.camera
         if at is not None:
-            center = np.asarray(cam.center, float)
-            at = np.asarray(at, float)[-len(center) :]
-            # keep the point under the cursor where it is on the screen
-            new_center = at + (center - at) / factor
-            with self.unlinked():
-                cam.center = tuple(new_center)
+            with self.unlinked():  # the other pane follows the zoom, not this centre
+                cam.center = zoom_centre(cam, factor, at)
         cam.zoom = float(cam.zoom) * factor
 
     def _on_zoom(self, pane: Pane) -> None:

@@ -94,8 +94,8 @@ class PacsMouse:
 
     def on_wheel(self, viewer: Any, event: Any) -> None:
         """Wheel: slices; Ctrl+wheel: zoom about the cursor (per the settings)."""
-        if self.pane.layers is None:
-            return
+        if self.pane.layers is None or getattr(event, "handled", False):
+            return  # nothing shown, or another view on this canvas took it (adjudication)
         ctrl = "Control" in event.modifiers
         zoom = ctrl == (self.nav.settings.wheel == "slice")
         dy = float(event.delta[1])

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from napari_recist._adjudication import READER_COLORS
 from napari_recist._qt.widget import RecistWidget
+from napari_recist._testing import real_wheel
 from qtpy.QtCore import Qt
 from qtpy.QtTest import QTest
 from qtpy.QtWidgets import QAbstractButton, QComboBox, QLineEdit
@@ -121,6 +122,36 @@ def test_adjudicator_chooses_reader_2_with_real_events(
     img = viewer.screenshot(canvas_only=True, flash=False)
     assert _has_colour(img, READER_COLORS[0]) > 30 and _has_colour(img, READER_COLORS[1]) > 30
     _shot(viewer, "adjudicator_fu1")
+
+    # Paging as in the reading view, real wheel notches on the canvas: one notch is one
+    # slice of the series shown (the wheel did nothing here: the reading view's paging
+    # has no study, and napari's own wheel zoom was off), Ctrl+wheel zooms about the
+    # cursor and leaves the slice.
+    image = p.adj.layers[0]
+
+    def slice_shown() -> float:
+        return float(image.world_to_data(viewer.dims.point)[0])
+
+    canvas = w.main_canvas()
+    k0 = slice_shown()
+    assert k0 == round(k0) and 0 < k0 < image.data.shape[0] - 1
+    real_wheel(canvas, -1)
+    assert slice_shown() == k0 + 1
+    real_wheel(canvas, 1)
+    real_wheel(canvas, 1)
+    assert slice_shown() == k0 - 1
+    zoom = viewer.camera.zoom
+    real_wheel(canvas, 1, ctrl=True)
+    assert viewer.camera.zoom > zoom * 1.1 and slice_shown() == k0 - 1
+    # a click on the image gives it the focus (the window activated first: Xvfb has no
+    # window manager to do it, and the time point's closed popup kept the focus)
+    w.window().activateWindow()
+    QTest.mouseClick(canvas, Qt.MouseButton.LeftButton)
+    pump(20)
+    assert slice_shown() == k0 - 1 and canvas.hasFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_Down)  # the reading view's keys page this view
+    pump(20)
+    assert slice_shown() == k0
 
     # Choose r2 with a reason, typed; Save is disabled until the reason is there.
     reader = p.findChild(QComboBox, "recist.adj_reader")

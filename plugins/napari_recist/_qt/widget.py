@@ -631,6 +631,14 @@ class RecistWidget(QWidget):
 
     # ------------------------------------------------------------------ shortcuts
 
+    def _step_slice(self, n: int) -> None:
+        """Page the adjudicator's view while it shows a patient, else the reading."""
+        adj = None if self.adjudication is None else self.adjudication.adj
+        if adj is not None and adj.shown is not None:
+            adj.step_slice(n)
+        else:
+            self.session.step_slice(n)
+
     def _shortcuts(self) -> dict[str, tuple[str, Callable[[], Any]]]:
         """Application-level keys. Alt+F/V/L/P/W/H/D are napari's menu mnemonics and
         Alt+S/C/T its screenshot and trace actions: none of them is used here."""
@@ -640,10 +648,10 @@ class RecistWidget(QWidget):
             "Ctrl+Z": ("undo", s.undo),
             "Ctrl+Shift+Z": ("redo", s.redo),
             "Ctrl+Y": ("redo", s.redo),
-            "Up": ("previous slice", lambda: s.step_slice(-1)),
-            "Down": ("next slice", lambda: s.step_slice(1)),
-            "PgUp": (f"{page} slices up", lambda: s.step_slice(-page)),
-            "PgDown": (f"{page} slices down", lambda: s.step_slice(page)),
+            "Up": ("previous slice", lambda: self._step_slice(-1)),
+            "Down": ("next slice", lambda: self._step_slice(1)),
+            "PgUp": (f"{page} slices up", lambda: self._step_slice(-page)),
+            "PgDown": (f"{page} slices down", lambda: self._step_slice(page)),
             "Alt+N": ("next lesion", lambda: s.step_lesion(1)),
             "Shift+Alt+N": ("previous lesion", lambda: s.step_lesion(-1)),
             "Alt+A": ("draw long axis", lambda: s.arm("long")),
