@@ -8,6 +8,8 @@ Each subcommand group lives in its own module of this package and exposes
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 import sys
 
 import typer
@@ -55,6 +57,47 @@ def _root(
 for _name in COMMAND_MODULES:
     if importlib.util.find_spec(f"recist_tool.cli.{_name}") is not None:
         importlib.import_module(f"recist_tool.cli.{_name}").register(app)
+
+#: A line that starts an item of a list (kept on a line of its own).
+_ITEM = re.compile(r"^(?:[-*•]|\d+[.)])\s")
+
+
+def reflow(text: str) -> str:
+    """A docstring's paragraphs with their single line breaks joined, as ``--help``
+    shows them: typer (≥ 0.16) keeps the source's line breaks, which on an
+    80-column terminal wrapped each long source line a second time. A line that
+    starts a list item (``-``, ``*``, ``1.``) starts a line of its own; a paragraph
+    that starts with ``\b`` is kept as written (as click does)."""
+    out = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        if para.startswith("\b"):
+            out.append(para)
+            continue
+        lines: list[str] = []
+        for line in para.splitlines():
+            if lines and not _ITEM.match(line.strip()):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """Reflow the help text of every command and group of ``typer_app``."""
+    for info in typer_app.registered_commands:
+        text = info.help or (inspect.getdoc(info.callback) if info.callback else None)
+        if text:
+            info.help = reflow(text)
+    for group in typer_app.registered_groups:
+        sub = group.typer_instance
+        if sub is not None:
+            if sub.info.help:
+                sub.info.help = reflow(sub.info.help)
+            _reflow_help(sub)
+
+
+_reflow_help(app)
 
 
 def main() -> None:
