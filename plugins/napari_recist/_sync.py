@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from napari_recist._defaults import KIND_COLORS, LINE_COLORS
-from napari_recist._labels import LineMark, place_line_labels, place_marker_label
+from napari_recist._labels import (
+    PX_PER_PT,
+    LineMark,
+    place_line_labels,
+    place_marker_label,
+    text_box_px,
+)
 from napari_recist._layers import set_points_data
 from napari_recist._panes import FEATURES_LINES, FEATURES_POINTS, Pane, PaneLayers
 from recist_tool.errors import RecistError
@@ -306,7 +312,8 @@ class AnnotationSync:
             return
         zoom = float(self.pane.viewer.scene.camera.zoom)
         s = self.pane.settings
-        pos_l = place_line_labels(self._marks, zoom, s.label_px)
+        font_px = s.label_px * PX_PER_PT  # napari's text size is in points
+        pos_l = place_line_labels(self._marks, zoom, font_px)
         z_of = {}
         data = pl.lines.data
         feats = pl.lines.features
@@ -322,7 +329,7 @@ class AnnotationSync:
             texts.append(m.text)
         segments = [(m.p1, m.p2) for m in self._marks]
         for (z, y, x), text in self._markers:
-            py, px = place_marker_label((y, x), s.marker_mm, text, zoom, s.label_px, segments)
+            py, px = place_marker_label((y, x), s.marker_mm, text, zoom, font_px, segments)
             world.append((z, py, px))
             texts.append(text)
         labels = pl.labels
@@ -374,8 +381,8 @@ class AnnotationSync:
         zoom = max(float(self.pane.viewer.scene.camera.zoom), 1e-6)
         world = np.asarray(pl.lines.data_to_world(np.asarray(data_pos, float)), float)
         s = self.pane.settings
-        w = 0.62 * s.label_px * len(text)
-        world = world + np.array([0.0, -(s.label_px + 8) / zoom, (w / 2 + 14) / zoom])
+        w, h = text_box_px(text, s.label_px * PX_PER_PT)
+        world = world + np.array([0.0, -(h / 2 + 8) / zoom, (w / 2 + 14) / zoom])
         live = pl.live
         pos = np.asarray(live.world_to_data(world), float)
         if len(live.data) == 1:  # in place: the data setter recomputes every extent

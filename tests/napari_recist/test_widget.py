@@ -1145,3 +1145,65 @@ def test_opening_a_study_draws_once_after_it_is_in_place(make_napari_viewer, sam
     pump(50)
     assert draws  # and drawn after
     assert scene.isVisible()
+
+
+def _text_boxes(img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (x0, y0, x1, y1) of the yellow label texts on a canvas image:
+    glyphs joined into words and words into labels (gaps under 21 pixels)."""
+    from scipy import ndimage as ndi
+
+    rgb = img[..., :3].astype(int)
+    text = (rgb[..., 0] > 150) & (rgb[..., 1] > 150) & (rgb[..., 2] < 90)
+    lab, _ = ndi.label(ndi.binary_dilation(text, structure=np.ones((3, 21), bool)))
+    boxes = []
+    for sl in ndi.find_objects(lab):
+        ys, xs = np.nonzero(text[sl])
+        if len(ys) >= 20:
+            boxes.append((sl[1].start + xs.min(), sl[0].start + ys.min(),
+                          sl[1].start + xs.max(), sl[0].start + ys.max()))  # fmt: skip
+    return boxes
+
+
+def test_label_boxes_hold_the_text_and_labels_do_not_meet(widget, truth):
+    """The labels' text boxes are estimated to place them (off the lines, off one
+    another). The estimate took 0.62 × the size per character, and the size in points
+    as pixels: 58 % of what napari's canvas draws, and a lesion's two labels ("T1
+    42.6 mm", "T1 SA 30.2 mm") were drawn over one another in the comparison pane.
+    Measured on the canvas: each label's drawn text lies within its estimated box,
+    and no two labels' drawn texts meet."""
+    from napari_recist._labels import PX_PER_PT, text_box_px
+
+    w = widget
+    s = w.session
+    les = lesions_of(truth, 0)["L1"]
+    c = world(les["center_lps"])
+    w.kind_combo.setCurrentIndex(w.kind_combo.findData("target"))
+    go_to_slice(w, "current", c[0])
+    p = to_canvas(w.viewer, c)
+    QTest.mouseMove(canvas(w), p)
+    QTest.mouseClick(canvas(w), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, p)
+    assert wait_until(lambda: s.assist.has_pending, 15000), s.assist.status
+    QTest.keyClick(canvas(w), Qt.Key.Key_Return)
+    pump(50)
+    pl = s.layers_of("baseline")
+    texts = [str(t) for t in pl.labels.features["label"]]
+    assert len(texts) == 2 and " SA " in texts[1], texts
+    font_px = s.view.label_px * PX_PER_PT
+    for zoom in (0.9, 1.3, 2.0):
+        s.panes["current"].viewer.camera.zoom = zoom
+        pump(200)
+        img = w.viewer.screenshot(canvas_only=True, flash=False)
+        # the lesion's lines (yellow too) are not labels: drop what holds a line's middle
+        mids = [
+            to_canvas(w.viewer, pl.lines.data_to_world(np.mean(d, axis=0))) for d in pl.lines.data
+        ]
+        boxes = [
+            b
+            for b in _text_boxes(img)
+            if not any(b[0] <= m.x() <= b[2] and b[1] <= m.y() <= b[3] for m in mids)
+        ]
+        assert len(boxes) == 2, (zoom, boxes)  # two labels, apart
+        by_width = sorted(boxes, key=lambda b: b[2] - b[0])
+        for (x0, y0, x1, y1), text in zip(by_width, sorted(texts, key=len), strict=True):
+            bw, bh = text_box_px(text, font_px)
+            assert x1 - x0 + 1 <= bw and y1 - y0 + 1 <= bh, (text, x1 - x0, bw)
