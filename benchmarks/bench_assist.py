@@ -48,7 +48,7 @@ Usage::
     .venv/bin/python benchmarks/bench_assist.py --lesions 60 --no-big   # quick
     .venv/bin/python benchmarks/bench_assist.py --no-big --start 1020 --lesions 180  # held out
     .venv/bin/python benchmarks/bench_assist.py --no-big --slice-mm 5 --start 36000
-    .venv/bin/python benchmarks/bench_assist.py --no-big --pixel-mm 3 --slice-mm 5 --start 40000 --lesions 120
+    .venv/bin/python benchmarks/bench_assist.py --no-big --pixel-mm 3 --slice-mm 5 --start 40000
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_assist.py --window
     xvfb-run -a -s "-screen 0 1600x1000x24" \
         .venv/bin/python benchmarks/bench_assist.py --window --outer
