@@ -41,7 +41,7 @@ from napari_recist._labels import PX_PER_PT, stacked_labels
 from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS, set_points_data
 from napari_recist._loading import load_study
 from napari_recist._navigation import WheelSteps, zoom_about
-from napari_recist._pacs import ZOOM_PER_NOTCH
+from napari_recist._pacs import wheel_action
 from napari_recist._settings import ViewSettings
 from recist_tool.errors import RecistError
 from recist_tool.readers.adjudication import (
@@ -322,15 +322,11 @@ class Adjudication:
         reading view (napari's own wheel zoom is off meanwhile)."""
         if self.shown is None or not len(self._slice_z) or getattr(event, "handled", False):
             return
-        dy = float(event.delta[1])
-        if ("Control" in event.modifiers) == (self._wheel_setting == "slice"):
-            if dy:
-                factor = ZOOM_PER_NOTCH ** np.clip(dy, -3, 3)
-                zoom_about(viewer.scene.camera, factor, event.position)
-        else:
-            native = getattr(event, "native", None)
-            inverted = bool(native.inverted()) if hasattr(native, "inverted") else False
+        zoom, dy, inverted = wheel_action(event, self._wheel_setting)
+        if zoom is None:
             self.step_slice(self._wheel.steps(0, dy, inverted))
+        elif dy:
+            zoom_about(viewer.scene.camera, zoom, event.position)
         event.handled = True
 
     def _take_wheel(self) -> None:

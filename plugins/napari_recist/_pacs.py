@@ -48,6 +48,18 @@ def cursor_text(pane: Pane, position: Any) -> str:
     return " · ".join(parts)
 
 
+def wheel_action(event: Any, wheel: str) -> tuple[float | None, float, bool]:
+    """What a napari wheel event asks for under the ``wheel`` setting ("slice": the
+    wheel pages, Ctrl+wheel zooms; "zoom": the other way round): ``(zoom, delta,
+    inverted)``, ``zoom`` the factor about the cursor (None: page ``delta`` notches;
+    ``inverted``: the device's natural scrolling)."""
+    dy = float(event.delta[1])
+    if ("Control" in event.modifiers) == (wheel == "slice"):
+        return ZOOM_PER_NOTCH ** float(np.clip(dy, -3, 3)), dy, False
+    native = getattr(event, "native", None)
+    return None, dy, bool(native.inverted()) if hasattr(native, "inverted") else False
+
+
 class PacsMouse:
     """Mouse conventions of one pane (see the module).
 
@@ -96,16 +108,11 @@ class PacsMouse:
         """Wheel: slices; Ctrl+wheel: zoom about the cursor (per the settings)."""
         if self.pane.layers is None or getattr(event, "handled", False):
             return  # nothing shown, or another view on this canvas took it (adjudication)
-        ctrl = "Control" in event.modifiers
-        zoom = ctrl == (self.nav.settings.wheel == "slice")
-        dy = float(event.delta[1])
-        if zoom:
-            if dy:
-                self.nav.zoom(self.pane, ZOOM_PER_NOTCH ** np.clip(dy, -3, 3), at=event.position)
-        else:
-            native = getattr(event, "native", None)
-            inverted = bool(native.inverted()) if hasattr(native, "inverted") else False
+        zoom, dy, inverted = wheel_action(event, self.nav.settings.wheel)
+        if zoom is None:
             self.nav.wheel(self.pane, dy, inverted)
+        elif dy:
+            self.nav.zoom(self.pane, zoom, at=event.position)
         event.handled = True
 
     def on_press(self, viewer: Any, event: Any) -> None:
