@@ -474,11 +474,17 @@ _LONG_ROW = re.compile(rb"^[^\n]{%d}" % MAX_ROW_BYTES, re.MULTILINE)
 _NEWLINE = re.compile(rb"\n")
 
 
-def empty_reading_message(path: str | os.PathLike) -> str:
-    """Why a file with a header and no row is refused (by ``evaluate`` and ``batch``
-    alike): it records nothing, and a cohort's result must not pass over it."""
-    where = "no rows" if str(path).endswith(".parquet") else "no rows after the header"
+def empty_reading_message(path: str | os.PathLike, where: str = "no rows after the header") -> str:
+    """Why a file without any row is refused (by :func:`read_annotations` and by
+    ``batch`` alike): it records nothing, and a cohort's result must not pass over it."""
     return f"{path}: {where}: an empty reading (nothing was recorded)"
+
+
+def refuse_blank(path: str | os.PathLike, data, start: int) -> None:
+    """Raise when ``data`` holds nothing but blanks from ``start`` (after the header):
+    searched in place, so a large file is neither copied nor scanned line by line."""
+    if _NOT_BLANK.search(data, start) is None:
+        raise AnnotationError(empty_reading_message(path))
 
 
 def _read_one(path: Path) -> pa.Table:
@@ -490,9 +496,8 @@ def _read_one(path: Path) -> pa.Table:
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
     header, start = _header(path, data)
-    if _NOT_BLANK.search(data, start) is None:  # in place: no copy of a large file
-        # pyarrow's "Empty CSV file" was reported as "not a readable CSV file"
-        raise AnnotationError(empty_reading_message(path))
+    # pyarrow's "Empty CSV file" was reported as "not a readable CSV file"
+    refuse_blank(path, data, start)
     try:
         table = read_csv_rows(pa.py_buffer(data)[start:], _csv_options(header), len(data))
     except (pa.ArrowInvalid, UnicodeDecodeError):

@@ -40,8 +40,9 @@ from psygnal import Signal
 from napari_recist._labels import PX_PER_PT, stacked_labels
 from napari_recist._layers import AXIS_LABELS, SERIES_KEY, UNITS, set_points_data
 from napari_recist._loading import load_study
-from napari_recist._navigation import WheelSteps, zoom_about
+from napari_recist._navigation import WheelSteps, step_z, zoom_about
 from napari_recist._pacs import wheel_action
+from napari_recist._panes import slice_positions
 from napari_recist._settings import ViewSettings
 from recist_tool.errors import RecistError
 from recist_tool.readers.adjudication import (
@@ -310,11 +311,9 @@ class Adjudication:
 
     def step_slice(self, n: int) -> None:
         """Move ``n`` slices of the shown series (clamped to it)."""
-        zs = np.sort(self._slice_z)
-        if not len(zs) or n == 0:
-            return
-        k = int(np.argmin(np.abs(zs - float(self.viewer.dims.point[0]))))
-        self.viewer.dims.set_point(0, float(zs[int(np.clip(k + n, 0, len(zs) - 1))]))
+        if len(self._slice_z) and n:
+            z = float(self.viewer.dims.point[0])
+            self.viewer.dims.set_point(0, step_z(self._slice_z, z, n))
 
     def on_wheel(self, viewer: Any, event: Any) -> None:
         """While a patient is shown: the wheel pages its slices, Ctrl+wheel zooms about
@@ -414,9 +413,9 @@ class Adjudication:
         }
         self.viewer.layers.append(img)
         self.layers.append(img)
-        self._slice_z = np.array([img.data_to_world((k, 0, 0))[0] for k in range(len(img.data))])
-        self._take_wheel()
         geo = info.geometry
+        self._slice_z = slice_positions(geo, img.data.shape)
+        self._take_wheel()
         first_z: float | None = None
         ends: list[np.ndarray] = []  # world (z, y, x) of every line end
         # one label per reader and lesion, stacked above the lesion (see _place_labels)

@@ -52,6 +52,14 @@ def zoom_about(camera: Any, factor: float, at: Any = None) -> None:
     camera.zoom = float(camera.zoom) * factor
 
 
+def step_z(zs: np.ndarray, z: float, n: int) -> float:
+    """The slice position ``n`` slices from the one nearest ``z`` (clamped to the
+    series; ``zs``: its slices' positions, in any order)."""
+    zs = np.sort(np.asarray(zs, float))
+    k = int(np.argmin(np.abs(zs - z)))
+    return float(zs[int(np.clip(k + n, 0, len(zs) - 1))])
+
+
 class WheelSteps:
     """Wheel notches to whole slices: fractions (a touchpad's small deltas) add up,
     one slice per notch; wheel down goes forward unless the device is inverted."""
@@ -145,11 +153,7 @@ class Navigator:
         """Move ``n`` slices (of the pane's own series; clamped to the series)."""
         if pane.layers is None or n == 0:
             return
-        zs = self._positions(pane)
-        order = np.argsort(zs)
-        k = int(np.argmin(np.abs(zs[order] - self.z(pane))))
-        k = int(np.clip(k + n, 0, len(zs) - 1))
-        self.set_z(pane, float(zs[order][k]))
+        self.set_z(pane, step_z(self._positions(pane), self.z(pane), n))
 
     def set_z(self, pane: Pane, z: float) -> None:
         """Show patient position ``z`` (mm) in ``pane`` (the other follows when linked)."""

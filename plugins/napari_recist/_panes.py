@@ -89,12 +89,17 @@ class PaneLayers:
 
     def slice_positions(self) -> np.ndarray:
         """World z (patient S, mm) of each slice centre of the image."""
-        n = int(self.image.data.shape[0])
-        idx = np.zeros((n, 3))
-        idx[:, 0] = np.arange(n)
-        idx[:, 1] = (self.image.data.shape[1] - 1) / 2
-        idx[:, 2] = (self.image.data.shape[2] - 1) / 2
-        return self.geometry.index_to_lps(idx)[:, 2]
+        return slice_positions(self.geometry, self.image.data.shape)
+
+
+def slice_positions(geometry: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """World z (patient S, mm) of each slice centre of a series of ``shape`` (z, y, x)."""
+    n = int(shape[0])
+    idx = np.zeros((n, 3))
+    idx[:, 0] = np.arange(n)
+    idx[:, 1] = (shape[1] - 1) / 2
+    idx[:, 2] = (shape[2] - 1) / 2
+    return geometry.index_to_lps(idx)[:, 2]
 
 
 class Pane:

@@ -257,7 +257,7 @@ def test_unreadable_and_missing_inputs(tmp_path):
     assert r.returncode == 2 and "not UTF-8" in r.stderr, r.stderr
 
 
-def test_a_file_with_a_header_and_no_row_is_refused_as_evaluate_refuses_it(tmp_path):
+def test_a_file_with_a_header_and_no_row_is_refused_as_every_command_refuses_it(tmp_path):
     """An empty reading (a header, then blank lines or nothing) is not a cohort of 0
     patients: batch said "0 patient(s)" and exit 0, and in a folder passed over it."""
     (tmp_path / "in").mkdir()
@@ -278,6 +278,15 @@ def test_a_file_with_a_header_and_no_row_is_refused_as_evaluate_refuses_it(tmp_p
     assert [(m["severity"], m["rule"]) for m in msgs] == [("error", "input_error")]
     assert expected in msgs[0]["message"]
     assert len(read_csv(tmp_path / "o3" / "patients.csv")) == 2
+    # a Parquet file without rows alike (from its metadata)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = HEADER.split(",")
+    empty_pq = tmp_path / "none.parquet"
+    pq.write_table(pa.table({n: pa.array([], pa.string()) for n in names}), empty_pq)
+    r = run("batch", str(empty_pq), "-o", str(tmp_path / "o4"), "-q")
+    assert r.returncode == 2 and "none.parquet: no rows: an empty reading" in r.stderr, r.stderr
 
 
 def test_existing_outputs_survive_a_failed_run(tmp_path):
